@@ -1,0 +1,86 @@
+# Isthmus — the one entry point.
+#
+#   make native         nvcc -> build/native/libisthmus.so (CUDA runtime static)
+#   make build          native + the jar (target/isthmus.jar, dependencies in target/lib)
+#   make test           build, then every test (GPU tests skip with their reason without a device)
+#   make demo           the demo on the best backend (GPU if there is one, else CPU)
+#   make bench          JMH benchmarks of the Java side, printed as a table
+#   make device-bundle  build/device-bundle: everything a run on a bare GPU machine needs
+#   make clean
+#
+# Variables: ARCHS=release (sm_80/86/89/90 + PTX, the default for the jar) or ARCHS=sm_90 (fast,
+# for CI and GPU runs); JAVA_HOME is used if it is a JDK >= 22, else the newest under /usr/lib/jvm.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+VERSION := 0.1.0
+ARCHS ?= release
+
+# ---- Java: a JDK >= 22 (FFM is final since 22) ---------------------------------------------------
+jdk_feature = $(shell "$(1)/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = \([0-9]*\).*/\1/p')
+ifneq ($(JAVA_HOME),)
+  ifeq ($(shell [ -x "$(JAVA_HOME)/bin/javac" ] && [ "$(call jdk_feature,$(JAVA_HOME))" -ge 22 ] 2>/dev/null && echo ok),ok)
+    JDK := $(JAVA_HOME)
+  endif
+endif
+ifeq ($(JDK),)
+  JDK := $(shell for d in $$(ls -d /usr/lib/jvm/*/ 2>/dev/null); do d=$${d%/}; \
+           [ -x "$$d/bin/javac" ] || continue; \
+           v=$$("$$d/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = \([0-9]*\).*/\1/p'); \
+           [ -n "$$v" ] && [ "$$v" -ge 22 ] && echo "$$v $$d"; done | sort -n | tail -1 | cut -d' ' -f2)
+endif
+JAVA := $(JDK)/bin/java
+MVN := JAVA_HOME=$(JDK) mvn -B -q -Dstyle.color=never
+JAVA_FLAGS := --enable-native-access=ALL-UNNAMED
+
+# ---- CUDA ---------------------------------------------------------------------------------------------
+NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+NATIVE_DIR := build/native
+LIB := $(NATIVE_DIR)/libisthmus.so
+ifeq ($(ARCHS),release)
+  GENCODE := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=sm_86 \
+             -gencode arch=compute_89,code=sm_89 -gencode arch=compute_90,code=sm_90 \
+             -gencode arch=compute_90,code=compute_90
+  ARCH_LIST := sm_80 sm_86 sm_89 sm_90 +PTX compute_90
+else
+  GENCODE := -gencode arch=compute_90,code=sm_90
+  ARCH_LIST := sm_90
+endif
+NVCC_FLAGS := -O3 -std=c++17 -Xcompiler -fPIC,-fvisibility=hidden -cudart static -lineinfo \
+              --expt-relaxed-constexpr -Inative -Icuda \
+              -DISTHMUS_VERSION_STRING='"$(VERSION)"' -DISTHMUS_ARCHITECTURES='"$(ARCH_LIST)"'
+NATIVE_SOURCES := $(wildcard native/*.cu)
+NATIVE_DEPS := $(NATIVE_SOURCES) $(wildcard native/*.h cuda/*.cuh)
+
+.PHONY: native build test demo bench device-bundle clean check-jdk
+
+check-jdk:
+	@[ -n "$(JDK)" ] || { echo "error: no JDK >= 22 found (set JAVA_HOME or install one under /usr/lib/jvm)"; exit 1; }
+
+native: $(NATIVE_DIR)/.stamp-$(ARCHS)
+
+# The stamp names the architecture set, so switching ARCHS rebuilds.
+$(NATIVE_DIR)/.stamp-$(ARCHS): $(NATIVE_DEPS) Makefile
+	@mkdir -p $(NATIVE_DIR)
+	@rm -f $(NATIVE_DIR)/.stamp-*
+	@if [ -z "$(NVCC)" ]; then \
+	  echo "nvcc not found: building CPU-only (no libisthmus.so; the CUDA backend will be unavailable)"; \
+	  rm -f $(LIB); \
+	else \
+	  echo "nvcc: libisthmus.so for $(ARCH_LIST)"; \
+	  $(NVCC) $(NVCC_FLAGS) $(GENCODE) -shared -o $(LIB) $(NATIVE_SOURCES) || exit 1; \
+	fi
+	@touch $@
+
+build: check-jdk native
+	$(MVN) package -DskipTests
+
+test: check-jdk native
+	JAVA_HOME=$(JDK) mvn -B -ntp -Dstyle.color=never verify
+
+demo: build
+	$(JAVA) $(JAVA_FLAGS) -jar target/isthmus.jar demo
+
+clean:
+	rm -rf build target bench/target

@@ -1,0 +1,45 @@
+"""Shared helpers for the PyTorch peer and ceiling benchmarks.
+
+torch is imported lazily so that this module can be imported (and
+write_csv used) on machines without PyTorch.
+"""
+
+import csv
+import os
+import statistics
+
+
+def cuda_time_us(fn, warmup=10, iters=100):
+    """Return the median time of one call of ``fn()`` on the GPU, in microseconds.
+
+    ``fn`` is called ``warmup`` times first (not timed), then ``iters`` times,
+    each call bracketed by its own pair of CUDA events so that every iteration
+    is measured separately. The median is robust against occasional outliers.
+    """
+    import torch
+
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+
+    starts = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
+    ends = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
+    for start, end in zip(starts, ends):
+        start.record()
+        fn()
+        end.record()
+    torch.cuda.synchronize()
+
+    # elapsed_time() is in milliseconds.
+    times_us = [s.elapsed_time(e) * 1e3 for s, e in zip(starts, ends)]
+    return statistics.median(times_us)
+
+
+def write_csv(path, header, rows):
+    """Write ``rows`` (sequences) under a ``header`` line to the CSV file ``path``."""
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)

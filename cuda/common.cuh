@@ -1,0 +1,60 @@
+// Device-side building blocks shared by every kernel family: element conversion to and from
+// fp32 (all arithmetic is done in fp32), aligned vectors for wide loads, and a block-wide sum.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+namespace isthmus {
+
+// ---- fp32 <-> storage type -------------------------------------------------------------------
+
+__device__ __forceinline__ float to_float(float v) { return v; }
+__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+// Round-to-nearest-even, as the host conversions do.
+template <typename T> __device__ __forceinline__ T from_float(float v);
+template <> __device__ __forceinline__ float from_float<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
+    return __float2bfloat16_rn(v);
+}
+
+// ---- wide loads --------------------------------------------------------------------------------
+
+// N elements of T moved as one aligned access (16 bytes when N * sizeof(T) == 16).
+template <typename T, int N> struct alignas(sizeof(T) * N) Vec {
+    T v[N];
+};
+
+// True when p is aligned for a `bytes`-wide access.
+__host__ __device__ __forceinline__ bool is_aligned(const void *p, int bytes) {
+    return (reinterpret_cast<uintptr_t>(p) % bytes) == 0;
+}
+
+// ---- reductions --------------------------------------------------------------------------------
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    return v;
+}
+
+// Sum of v over the whole block, returned to every thread. blockDim.x must be a multiple of 32.
+// Uses 32 floats of shared memory and two barriers; safe to call repeatedly.
+__device__ __forceinline__ float block_sum(float v) {
+    __shared__ float warp_totals[32];
+    const int lane = threadIdx.x % 32;
+    const int warp = threadIdx.x / 32;
+    v = warp_sum(v);
+    __syncthreads();  // warp_totals may still be read by a previous call
+    if (lane == 0) warp_totals[warp] = v;
+    __syncthreads();
+    const int warps = blockDim.x / 32;
+    float total = lane < warps ? warp_totals[lane] : 0.0f;
+    return warp_sum(total);
+}
+
+}  // namespace isthmus

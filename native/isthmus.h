@@ -1,0 +1,108 @@
+/*
+ * isthmus.h — the one C ABI of libisthmus.so. Java binds exactly these symbols (FFM downcalls).
+ *
+ * Conventions, for every launcher:
+ *   - the destination comes first, then inputs, then sizes and options, then the stream;
+ *   - pointers are device pointers unless a name says otherwise; `stream` is a cudaStream_t
+ *     (NULL = the legacy default stream);
+ *   - arguments are checked again here (never trust the caller), the kernel is launched on the
+ *     caller's stream, nothing synchronizes and nothing allocates, so every launcher is safe
+ *     inside CUDA graph capture;
+ *   - the return value is an isthmus_status; on failure isthmus_last_error() (thread-local)
+ *     says why in one line.
+ *
+ * Bump ISTHMUS_ABI_VERSION whenever a signature or struct here changes: the Java side refuses a
+ * library whose ABI version differs from the one it was written against.
+ */
+#ifndef ISTHMUS_H
+#define ISTHMUS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ISTHMUS_ABI_VERSION 1
+
+#if defined(__GNUC__)
+#define ISTHMUS_API __attribute__((visibility("default")))
+#else
+#define ISTHMUS_API
+#endif
+
+typedef enum isthmus_status {
+    ISTHMUS_OK = 0,
+    ISTHMUS_ERROR_INVALID_ARGUMENT = 1, /* a shape, pointer, dtype or option the kernel cannot take */
+    ISTHMUS_ERROR_CUDA = 2,             /* the CUDA runtime reported an error; the message names it */
+    ISTHMUS_ERROR_UNSUPPORTED = 3       /* valid, but not implemented for this combination */
+} isthmus_status;
+
+/* Element types. The numbers are part of the ABI (Java's DType.code()). */
+typedef enum isthmus_dtype {
+    ISTHMUS_F32 = 0,
+    ISTHMUS_F16 = 1,
+    ISTHMUS_BF16 = 2,
+    ISTHMUS_I32 = 3,
+    ISTHMUS_I64 = 4,
+    ISTHMUS_I8 = 5
+} isthmus_dtype;
+
+/* ---- library and device ------------------------------------------------------------------ */
+
+ISTHMUS_API int isthmus_abi_version(void);
+/* "MAJOR.MINOR.PATCH"; a static string. */
+ISTHMUS_API const char *isthmus_version(void);
+/* The CUDA architectures the library carries machine code for, e.g. "sm_80 sm_90 +PTX compute_90". */
+ISTHMUS_API const char *isthmus_cuda_architectures(void);
+/* The CUDA runtime the library was built against (e.g. 13000), and the driver's (0 if none). */
+ISTHMUS_API int isthmus_runtime_version(void);
+ISTHMUS_API int isthmus_driver_version(void);
+
+/* The message of the last failed call on this thread ("" if none). Valid until the next call. */
+ISTHMUS_API const char *isthmus_last_error(void);
+
+/* Number of visible CUDA devices; ISTHMUS_ERROR_CUDA (with the CUDA error text) without a driver. */
+ISTHMUS_API int isthmus_device_count(int *count);
+
+typedef struct isthmus_device_properties {
+    char name[256];
+    int32_t compute_major;
+    int32_t compute_minor;
+    int32_t multiprocessor_count;
+    int32_t max_threads_per_block;
+    int64_t total_global_memory;           /* bytes */
+    int64_t shared_memory_per_block_optin; /* bytes a block may opt in to */
+    int64_t l2_cache_size;                 /* bytes */
+    int32_t warp_size;
+    int32_t memory_bus_width;              /* bits */
+} isthmus_device_properties;
+
+ISTHMUS_API int isthmus_get_device_properties(isthmus_device_properties *out, int device);
+
+/* Makes `device` current for the calling thread in this library's CUDA runtime (which is linked
+ * statically, so it keeps its own notion of the current device beside the caller's). */
+ISTHMUS_API int isthmus_set_device(int device);
+
+/* ---- RMSNorm ------------------------------------------------------------------------------ */
+
+/*
+ * Row-wise RMSNorm over a contiguous (rows, cols) matrix, with the residual add fused:
+ *
+ *   h   = residual == NULL ? x : x + residual           (summed in fp32, rounded to dtype)
+ *   out = h / sqrt(mean_j(h_j^2) + eps) * weight        (fp32 accumulation)
+ *
+ * When residual is given, h is also written to residual_out (which may alias residual, for the
+ * usual in-place update of the residual stream), and out is exactly the RMSNorm of the stored h.
+ * x, residual, residual_out, weight (cols) and out share one dtype: F32, F16 or BF16.
+ * out may alias x.
+ */
+ISTHMUS_API int isthmus_rmsnorm(void *out, void *residual_out, const void *x, const void *residual,
+                                const void *weight, int64_t rows, int64_t cols, float eps,
+                                int32_t dtype, void *stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ISTHMUS_H */

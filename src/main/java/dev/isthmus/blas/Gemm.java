@@ -1,0 +1,79 @@
+package dev.isthmus.blas;
+
+import dev.isthmus.backend.Backend;
+import dev.isthmus.backend.CpuBackend;
+import dev.isthmus.backend.CudaBackend;
+import dev.isthmus.tensor.Checks;
+import dev.isthmus.tensor.DType;
+import dev.isthmus.tensor.Tensor;
+import java.util.Set;
+
+/**
+ * Dense matrix product, row-major: C = alpha * op(A) * op(B) + beta * C, where op(X) is X or its
+ * transpose. op(A) is (M, K), op(B) is (K, N), C is (M, N). A and B share a dtype (f32, f16,
+ * bf16); C has that dtype or f32; products are summed in fp32 (double on the CPU). With
+ * beta = 0, C is only written, never read, so its old contents (even NaN) do not matter.
+ *
+ * <p>On CUDA this runs through JCublas where libcublas of its version (CUDA 12) loads; where it
+ * does not, {@link #cudaPath()} says why, and a CUDA call throws an
+ * UnsupportedOperationException with that message.
+ */
+public final class Gemm {
+    private Gemm() {}
+
+    static final Set<DType> INPUT_DTYPES = Set.of(DType.F32, DType.F16, DType.BF16);
+
+    /** C = alpha * A * B + beta * C. */
+    public static void matmul(Backend backend, Tensor c, Tensor a, Tensor b, float alpha, float beta) {
+        gemm(backend, c, a, false, b, false, alpha, beta);
+    }
+
+    /** C = alpha * op(A) * op(B) + beta * C; {@code transposeB} with B of shape (N, K) is x W^T for a PyTorch Linear. */
+    public static void gemm(Backend backend, Tensor c, Tensor a, boolean transposeA, Tensor b, boolean transposeB,
+                            float alpha, float beta) {
+        Shape s = check(backend, c, a, transposeA, b, transposeB, alpha, beta);
+        switch (backend) {
+            case CpuBackend cpu -> GemmReference.gemm(c, a, transposeA, b, transposeB, alpha, beta, s.m, s.n, s.k);
+            case CudaBackend cuda -> GemmCublas.gemm(cuda, c, a, transposeA, b, transposeB, alpha, beta, s.m, s.n, s.k);
+        }
+    }
+
+    /** Which implementation a GEMM on CUDA uses here, or why there is none: one line for `info`. */
+    public static String cudaPath() {
+        return GemmCublas.availability();
+    }
+
+    record Shape(int m, int n, int k) {}
+
+    private static void matrix(String name, Tensor t) {
+        Checks.rank(name, t, 2);
+        Checks.contiguous(name, t);
+    }
+
+    private static Shape check(Backend backend, Tensor c, Tensor a, boolean transposeA, Tensor b, boolean transposeB,
+                               float alpha, float beta) {
+        if (backend == null) throw new IllegalArgumentException("backend is null");
+        Checks.usable("a", a, backend.device());
+        Checks.usable("b", b, backend.device());
+        Checks.usable("c", c, backend.device());
+        matrix("a", a);
+        matrix("b", b);
+        matrix("c", c);
+        Checks.dtypeIn("a", a, INPUT_DTYPES);
+        Checks.sameDtype("b", b, "a", a);
+        if (c.dtype() != a.dtype() && c.dtype() != DType.F32)
+            throw new IllegalArgumentException("c has dtype " + c.dtype().label() + "; expected " + a.dtype().label() + " (a's) or f32");
+        Checks.finite("alpha", alpha);
+        Checks.finite("beta", beta);
+        long m = transposeA ? a.dim(1) : a.dim(0);
+        long k = transposeA ? a.dim(0) : a.dim(1);
+        long kb = transposeB ? b.dim(1) : b.dim(0);
+        long n = transposeB ? b.dim(0) : b.dim(1);
+        if (k != kb)
+            throw new IllegalArgumentException("inner dimensions differ: op(a) is (" + m + ", " + k + "), op(b) is (" + kb + ", " + n + ")");
+        Checks.shape("c", c, m, n);
+        for (long d : new long[] {m, n, k})
+            if (d > Integer.MAX_VALUE) throw new IllegalArgumentException("GEMM dimension " + d + " exceeds " + Integer.MAX_VALUE);
+        return new Shape((int) m, (int) n, (int) k);
+    }
+}

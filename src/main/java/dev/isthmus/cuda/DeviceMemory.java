@@ -1,0 +1,34 @@
+package dev.isthmus.cuda;
+
+import dev.isthmus.tensor.DType;
+import dev.isthmus.tensor.Device;
+import dev.isthmus.tensor.Storage;
+import dev.isthmus.tensor.Tensor;
+import jcuda.driver.CUdeviceptr;
+import jcuda.runtime.JCuda;
+
+/** Device memory allocated and freed through JCuda, handed out as tensors that own it. */
+public final class DeviceMemory {
+    private DeviceMemory() {}
+
+    /** Allocates {@code byteSize} bytes (uninitialized) on device {@code ordinal}, freed by the storage's close. */
+    public static Storage allocate(int ordinal, long byteSize) {
+        if (byteSize < 0) throw new IllegalArgumentException("negative allocation size " + byteSize);
+        Cuda.setDevice(ordinal);
+        if (byteSize == 0) return Storage.device(Device.cuda(ordinal), 0, 0, () -> {});
+        CUdeviceptr pointer = new CUdeviceptr();
+        Cuda.check(JCuda.cudaMalloc(pointer, byteSize), "cudaMalloc(" + byteSize + " bytes on cuda:" + ordinal + ")");
+        return Storage.device(Device.cuda(ordinal), JCudaInterop.address(pointer), byteSize,
+                () -> Cuda.check(JCuda.cudaFree(pointer), "cudaFree"));
+    }
+
+    /** An uninitialized contiguous tensor on device {@code ordinal}. */
+    public static Tensor allocate(int ordinal, DType dtype, long... shape) {
+        long bytes = dtype.byteSize();
+        for (long s : shape) {
+            if (s < 0) throw new IllegalArgumentException("negative dimension " + s);
+            bytes = Math.multiplyExact(bytes, s);
+        }
+        return Tensor.of(allocate(ordinal, bytes), dtype, shape);
+    }
+}
