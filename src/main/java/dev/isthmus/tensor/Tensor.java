@@ -135,6 +135,7 @@ public final class Tensor implements AutoCloseable {
 
     /** True when the elements are laid out row-major with no gaps. */
     public boolean isContiguous() {
+        if (elementCount() == 0) return true; // nothing to lay out
         long expected = 1;
         for (int d = shape.length - 1; d >= 0; d--) {
             if (shape[d] != 1 && strides[d] != expected) return false;

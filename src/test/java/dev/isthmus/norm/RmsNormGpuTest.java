@@ -1,0 +1,118 @@
+package dev.isthmus.norm;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.isthmus.backend.Backend;
+import dev.isthmus.backend.CudaBackend;
+import dev.isthmus.tensor.Compare;
+import dev.isthmus.tensor.DType;
+import dev.isthmus.tensor.RandomTensors;
+import dev.isthmus.tensor.Tensor;
+import dev.isthmus.testing.GpuTest;
+import java.util.Random;
+
+/**
+ * The CUDA kernel against the CPU reference: fresh random inputs of awkward sizes, outputs
+ * poisoned with NaN before each launch, relative error within the dtype's bound.
+ */
+class RmsNormGpuTest {
+    private static final DType[] FLOATS = {DType.F32, DType.F16, DType.BF16};
+    // Columns below, at and above the 16-byte vector width, odd, prime, and longer than one block covers.
+    private static final int[] COLS = {1, 7, 8, 33, 1000, 4096, 5121, 70_000};
+    private static final int[] ROWS = {1, 3, 17, 130};
+
+    @GpuTest
+    void matchesTheReferenceOnAwkwardShapes() {
+        Random random = new Random(11);
+        try (CudaBackend gpu = Backend.cuda(0)) {
+            for (DType dtype : FLOATS)
+                for (int cols : COLS)
+                    for (int rows : ROWS) {
+                        if ((long) rows * cols > 3_000_000) continue;
+                        for (boolean residual : new boolean[] {false, true}) check(gpu, random, dtype, rows, cols, residual);
+                    }
+        }
+    }
+
+    private static void check(CudaBackend gpu, Random random, DType dtype, int rows, int cols, boolean residual) {
+        String what = dtype.label() + " (" + rows + ", " + cols + ")" + (residual ? " + residual" : "");
+        try (Tensor x = RandomTensors.normal(random, dtype, 2f, rows, cols);
+             Tensor r = RandomTensors.normal(random, dtype, 1f, rows, cols);
+             Tensor w = RandomTensors.normal(random, dtype, 1f, cols);
+             Tensor expected = Tensor.allocateHost(dtype, rows, cols);
+             Tensor expectedSum = Tensor.allocateHost(dtype, rows, cols);
+             Tensor dx = gpu.copyOf(x); Tensor dr = gpu.copyOf(r); Tensor dw = gpu.copyOf(w);
+             Tensor out = gpu.allocate(dtype, rows, cols);
+             Tensor sum = gpu.allocate(dtype, rows, cols)) {
+            gpu.poison(out);
+            gpu.poison(sum);
+            if (residual) {
+                RmsNorm.applyWithResidual(Backend.cpu(), expected, expectedSum, x, r, w, 1e-5f);
+                RmsNorm.applyWithResidual(gpu, out, sum, dx, dr, dw, 1e-5f);
+            } else {
+                RmsNorm.apply(Backend.cpu(), expected, x, w, 1e-5f);
+                RmsNorm.apply(gpu, out, dx, dw, 1e-5f);
+            }
+            try (Tensor actual = gpu.toHost(out)) {
+                Compare.Result result = Compare.check(what, actual, expected);
+                assertTrue(result.withinBound(), result.toString());
+            }
+            if (residual) {
+                // x + residual is one fp32 add rounded to the dtype on both sides: bit-identical.
+                try (Tensor actualSum = gpu.toHost(sum)) {
+                    assertArrayEquals(expectedSum.toFloatArray(), actualSum.toFloatArray(), what + ": residualOut");
+                }
+            }
+        }
+    }
+
+    @GpuTest
+    void inPlaceOnTheDevice() {
+        Random random = new Random(12);
+        int rows = 9, cols = 264;
+        try (CudaBackend gpu = Backend.cuda(0);
+             Tensor x = RandomTensors.normal(random, DType.BF16, 1f, rows, cols);
+             Tensor r = RandomTensors.normal(random, DType.BF16, 1f, rows, cols);
+             Tensor w = RandomTensors.normal(random, DType.BF16, 1f, cols);
+             Tensor expected = Tensor.allocateHost(DType.BF16, rows, cols);
+             Tensor expectedSum = Tensor.allocateHost(DType.BF16, rows, cols);
+             Tensor dx = gpu.copyOf(x); Tensor dr = gpu.copyOf(r); Tensor dw = gpu.copyOf(w)) {
+            RmsNorm.applyWithResidual(Backend.cpu(), expected, expectedSum, x, r, w, 1e-6f);
+            RmsNorm.applyWithResidual(gpu, dx, dr, dx, dr, dw, 1e-6f);
+            try (Tensor out = gpu.toHost(dx); Tensor sum = gpu.toHost(dr)) {
+                Compare.Result result = Compare.check("in place", out, expected);
+                assertTrue(result.withinBound(), result.toString());
+                assertArrayEquals(expectedSum.toFloatArray(), sum.toFloatArray());
+            }
+        }
+    }
+
+    @GpuTest
+    void misalignedViewsTakeTheScalarPath() {
+        // A view starting one element into its storage is not 16-byte aligned: the launcher must
+        // notice and fall back to element-wise access instead of faulting or reading wrong data.
+        Random random = new Random(13);
+        int rows = 5, cols = 64;
+        for (DType dtype : FLOATS) {
+            try (CudaBackend gpu = Backend.cuda(0);
+                 Tensor x = RandomTensors.normal(random, dtype, 1f, rows, cols);
+                 Tensor w = RandomTensors.normal(random, dtype, 1f, cols);
+                 Tensor expected = Tensor.allocateHost(dtype, rows, cols);
+                 Tensor backing = gpu.allocate(dtype, rows * cols + 1);
+                 Tensor outBacking = gpu.allocate(dtype, rows * cols + 1);
+                 Tensor dw = gpu.copyOf(w)) {
+                Tensor dx = backing.slice(0, 1, rows * cols + 1).reshape(rows, cols);
+                Tensor out = outBacking.slice(0, 1, rows * cols + 1).reshape(rows, cols);
+                gpu.copy(dx, x);
+                gpu.poison(outBacking);
+                RmsNorm.apply(Backend.cpu(), expected, x, w, 1e-6f);
+                RmsNorm.apply(gpu, out, dx, dw, 1e-6f);
+                try (Tensor actual = gpu.toHost(out)) {
+                    Compare.Result result = Compare.check(dtype.label() + " misaligned", actual, expected);
+                    assertTrue(result.withinBound(), result.toString());
+                }
+            }
+        }
+    }
+}
