@@ -5,7 +5,7 @@
 #   make test           build, then every test (GPU tests skip with their reason without a device)
 #   make demo           the demo on the best backend (GPU if there is one, else CPU)
 #   make bench          JMH benchmarks of the Java side, printed as a table
-#   make device-bundle  build/device-bundle: everything a run on a bare GPU machine needs
+#   make device-bundle  build/device-bundle(.tar.gz): everything a run on a bare GPU machine needs
 #   make clean
 #
 # Variables: ARCHS=release (sm_80/86/89/90 + PTX, the default for the jar) or ARCHS=sm_90 (fast,
@@ -53,7 +53,7 @@ NVCC_FLAGS := -O3 -std=c++17 -Xcompiler -fPIC,-fvisibility=hidden -cudart static
 NATIVE_SOURCES := $(wildcard native/*.cu)
 NATIVE_DEPS := $(NATIVE_SOURCES) $(wildcard native/*.h cuda/*.cuh)
 
-.PHONY: native build test demo bench device-bundle clean check-jdk
+.PHONY: native build test demo bench bench-jar device-bundle clean check-jdk
 
 check-jdk:
 	@[ -n "$(JDK)" ] || { echo "error: no JDK >= 22 found (set JAVA_HOME or install one under /usr/lib/jvm)"; exit 1; }
@@ -81,6 +81,42 @@ test: check-jdk native
 
 demo: build
 	$(JAVA) $(JAVA_FLAGS) -jar target/isthmus.jar demo
+
+# ---- benchmarks ------------------------------------------------------------------------------------
+BENCH_JAR := bench/target/benchmarks.jar
+
+bench-jar: build
+	$(MVN) install -DskipTests
+	$(MVN) -f bench/pom.xml package
+
+bench: bench-jar
+	$(JAVA) $(JAVA_FLAGS) -cp "$(BENCH_JAR):target/isthmus.jar:target/lib/*" dev.isthmus.bench.BenchMain
+
+# ---- the GPU machine: one self-contained folder, run there by bench/gpu-run.sh OUTDIR ----------------
+# It holds a jlink'ed Java runtime (the GPU machine may have no JDK), the jars, libisthmus.so and
+# the sanitizer driver for sm_90, and the bench scripts. Nothing is built on the GPU machine.
+BUNDLE := build/device-bundle
+JUNIT_CONSOLE := org.junit.platform:junit-platform-console-standalone:1.11.4
+JRE_MODULES := java.base,java.logging,java.management,java.xml,jdk.unsupported,jdk.management
+
+device-bundle: check-jdk
+	$(MAKE) --no-print-directory native ARCHS=sm_90
+	$(MAKE) --no-print-directory bench-jar ARCHS=sm_90
+	rm -rf $(BUNDLE) && mkdir -p $(BUNDLE)/lib $(BUNDLE)/native $(BUNDLE)/bench
+	cp target/isthmus.jar target/isthmus-tests.jar target/lib/*.jar $(BENCH_JAR) $(BUNDLE)/lib/
+	JAVA_HOME=$(JDK) mvn -B -q -ntp dependency:copy -Dartifact=$(JUNIT_CONSOLE) -DoutputDirectory=$(BUNDLE)/lib
+	cp $(LIB) $(BUNDLE)/native/
+	$(NVCC) -O2 -std=c++17 -cudart static -lineinfo -Inative -gencode arch=compute_90,code=sm_90 \
+	  -o $(BUNDLE)/native/sanitize_driver native/check/sanitize_driver.cu -L$(BUNDLE)/native -listhmus \
+	  -Xlinker -rpath='$$ORIGIN'
+	cp -r bench/gpu-run.sh bench/report.py bench/peers $(BUNDLE)/bench/
+	rm -rf $(BUNDLE)/bench/peers/__pycache__
+	$(JDK)/bin/jlink --add-modules $(JRE_MODULES) --strip-debug --no-header-files --no-man-pages \
+	  --compress=zip-9 --output $(BUNDLE)/jre
+	git rev-parse --short=12 HEAD > $(BUNDLE)/COMMIT
+	@git diff --quiet HEAD || echo "dirty" >> $(BUNDLE)/COMMIT
+	tar -C build -czf $(BUNDLE).tar.gz device-bundle
+	@du -sh $(BUNDLE) $(BUNDLE).tar.gz
 
 clean:
 	rm -rf build target bench/target

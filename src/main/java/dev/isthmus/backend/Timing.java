@@ -20,20 +20,29 @@ public final class Timing {
     }
 
     public static Stats measure(Backend backend, int warmup, int runs, Runnable operation) {
+        return measure(backend, warmup, runs, () -> {}, operation);
+    }
+
+    /**
+     * As {@link #measure(Backend, int, int, Runnable)}, running {@code beforeEach} ahead of every
+     * timed run, outside the timed span (benchmarks flush the L2 cache there).
+     */
+    public static Stats measure(Backend backend, int warmup, int runs, Runnable beforeEach, Runnable operation) {
         if (runs < 1) throw new IllegalArgumentException("runs must be >= 1");
         for (int i = 0; i < warmup; i++) operation.run();
         backend.synchronize();
         double[] micros = switch (backend) {
-            case CpuBackend cpu -> wallClock(runs, operation);
-            case CudaBackend cuda -> deviceTime(cuda, runs, operation);
+            case CpuBackend cpu -> wallClock(runs, beforeEach, operation);
+            case CudaBackend cuda -> deviceTime(cuda, runs, beforeEach, operation);
         };
         Arrays.sort(micros);
         return new Stats(micros[runs / 2], micros[0], micros[runs - 1], runs);
     }
 
-    private static double[] wallClock(int runs, Runnable operation) {
+    private static double[] wallClock(int runs, Runnable beforeEach, Runnable operation) {
         double[] micros = new double[runs];
         for (int i = 0; i < runs; i++) {
+            beforeEach.run();
             long start = System.nanoTime();
             operation.run();
             micros[i] = (System.nanoTime() - start) / 1e3;
@@ -41,7 +50,7 @@ public final class Timing {
         return micros;
     }
 
-    private static double[] deviceTime(CudaBackend backend, int runs, Runnable operation) {
+    private static double[] deviceTime(CudaBackend backend, int runs, Runnable beforeEach, Runnable operation) {
         double[] micros = new double[runs];
         CudaEvent[] starts = new CudaEvent[runs], ends = new CudaEvent[runs];
         try {
@@ -50,6 +59,7 @@ public final class Timing {
                 ends[i] = new CudaEvent(backend.ordinal());
             }
             for (int i = 0; i < runs; i++) {
+                beforeEach.run();
                 starts[i].record(backend.stream());
                 operation.run();
                 ends[i].record(backend.stream());
