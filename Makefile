@@ -97,7 +97,7 @@ bench: bench-jar
 # the sanitizer driver for sm_90, and the bench scripts. Nothing is built on the GPU machine.
 BUNDLE := build/device-bundle
 JUNIT_CONSOLE := org.junit.platform:junit-platform-console-standalone:1.11.4
-JRE_MODULES := java.base,java.logging,java.management,java.xml,jdk.unsupported,jdk.management
+JRE_MODULES := java.base,java.logging,java.management,java.xml,jdk.unsupported,jdk.management,jdk.zipfs
 
 device-bundle: check-jdk
 	$(MAKE) --no-print-directory native ARCHS=sm_90

@@ -39,7 +39,7 @@ DEVICE=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 step "2. tests"
 "$JAVA" "${JAVA_OPTS[@]}" -jar "$BUNDLE"/lib/junit-platform-console-standalone-*.jar execute \
     --class-path "$(ls "$BUNDLE"/lib/*.jar | grep -v -e console-standalone -e benchmarks.jar | tr '\n' ':')" \
-    --scan-class-path "$BUNDLE/lib/isthmus-tests.jar" --details=tree --disable-banner 2>&1 | tee "$OUTDIR/tests.log"
+    --scan-class-path "$BUNDLE/lib/isthmus-tests.jar" --details=tree --disable-banner --disable-ansi-colors 2>&1 | tee "$OUTDIR/tests.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || FAILED+=("tests")
 
 step "3. compute-sanitizer"
