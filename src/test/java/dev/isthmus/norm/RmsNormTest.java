@@ -1,9 +1,8 @@
 package dev.isthmus.norm;
 
+import static dev.isthmus.testing.Expect.illegalArgument;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.isthmus.backend.Backend;
 import dev.isthmus.cuda.JCudaInterop;
@@ -133,17 +132,17 @@ class RmsNormTest {
              Tensor wide = Tensor.allocateHost(DType.F32, 4, 16);
              Tensor empty = Tensor.allocateHost(DType.F32, 4, 0);
              Tensor emptyW = Tensor.allocateHost(DType.F32, 0)) {
-            expect("weight", () -> RmsNorm.apply(CPU, out, x, wrongW, 1e-6f));
-            expect("out", () -> RmsNorm.apply(CPU, bf16Out, x, w, 1e-6f));
-            expect("x", () -> RmsNorm.apply(CPU, ints, ints, intW, 1e-6f));
-            expect("x", () -> RmsNorm.apply(CPU, out, wide.slice(1, 0, 8), w, 1e-6f)); // strided view
-            expect("eps", () -> RmsNorm.apply(CPU, out, x, w, Float.NaN));
-            expect("eps", () -> RmsNorm.apply(CPU, out, x, w, -1f));
-            expect("empty", () -> RmsNorm.apply(CPU, empty, empty, emptyW, 1e-6f));
-            expect("backend", () -> RmsNorm.apply(null, out, x, w, 1e-6f));
-            expect("x", () -> RmsNorm.apply(CPU, out, null, w, 1e-6f));
-            expect("residual", () -> RmsNorm.applyWithResidual(CPU, out, out, x, null, w, 1e-6f));
-            expect("residual", () -> RmsNorm.applyWithResidual(CPU, out, x, x, wrongW, w, 1e-6f));
+            illegalArgument("weight", () -> RmsNorm.apply(CPU, out, x, wrongW, 1e-6f));
+            illegalArgument("out", () -> RmsNorm.apply(CPU, bf16Out, x, w, 1e-6f));
+            illegalArgument("x", () -> RmsNorm.apply(CPU, ints, ints, intW, 1e-6f));
+            illegalArgument("x", () -> RmsNorm.apply(CPU, out, wide.slice(1, 0, 8), w, 1e-6f)); // strided view
+            illegalArgument("eps", () -> RmsNorm.apply(CPU, out, x, w, Float.NaN));
+            illegalArgument("eps", () -> RmsNorm.apply(CPU, out, x, w, -1f));
+            illegalArgument("empty", () -> RmsNorm.apply(CPU, empty, empty, emptyW, 1e-6f));
+            illegalArgument("backend", () -> RmsNorm.apply(null, out, x, w, 1e-6f));
+            illegalArgument("x", () -> RmsNorm.apply(CPU, out, null, w, 1e-6f));
+            illegalArgument("residual", () -> RmsNorm.applyWithResidual(CPU, out, out, x, null, w, 1e-6f));
+            illegalArgument("residual", () -> RmsNorm.applyWithResidual(CPU, out, x, x, wrongW, w, 1e-6f));
         }
     }
 
@@ -154,17 +153,11 @@ class RmsNormTest {
              Tensor out = Tensor.allocateHost(DType.F32, 2, 4);
              Tensor onGpu = JCudaInterop.wrap(JCudaInterop.pointer(0x10000), 0, DType.F32, 2, 4)) {
             x.close();
-            IllegalArgumentException closed = assertThrows(IllegalArgumentException.class, () -> RmsNorm.apply(CPU, out, x, w, 1e-6f));
-            assertTrue(closed.getMessage().contains("closed"), closed.getMessage());
-            IllegalArgumentException device = assertThrows(IllegalArgumentException.class, () -> RmsNorm.apply(CPU, out, onGpu, w, 1e-6f));
-            assertTrue(device.getMessage().contains("cuda:0"), device.getMessage());
+            illegalArgument("closed", () -> RmsNorm.apply(CPU, out, x, w, 1e-6f));
+            illegalArgument("cuda:0", () -> RmsNorm.apply(CPU, out, onGpu, w, 1e-6f));
         }
     }
 
-    private static void expect(String word, Runnable call) {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call::run);
-        assertTrue(e.getMessage().contains(word), "message should name " + word + ": " + e.getMessage());
-    }
 
     private static float[] scale(float[] v, float s) {
         float[] out = new float[v.length];
