@@ -1,5 +1,6 @@
 package dev.isthmus.cli;
 
+import dev.isthmus.backend.Backend;
 import java.io.PrintWriter;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -21,6 +22,16 @@ public final class Main {
     /** As {@link #run(String...)}, printing to {@code out} and {@code err} instead of System.out and System.err. */
     public static int run(PrintWriter out, PrintWriter err, String... args) {
         return new CommandLine(new Main()).setOut(out).setErr(err).execute(args);
+    }
+
+    /** The backend a --backend value names: cpu, cuda (device 0) or best. */
+    static Backend backend(String name) {
+        return switch (name) {
+            case "cpu" -> Backend.cpu();
+            case "cuda" -> Backend.cuda(0);
+            case "best" -> Backend.best();
+            default -> throw new IllegalArgumentException("--backend must be cpu, cuda or best, got '" + name + "'");
+        };
     }
 
     static final class Version implements CommandLine.IVersionProvider {

@@ -1,6 +1,7 @@
 package dev.isthmus.cli;
 
 import dev.isthmus.backend.Backend;
+import dev.isthmus.tensor.Compare;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
 import java.util.List;
@@ -15,6 +16,9 @@ import java.util.Set;
  * kernel is one class implementing this and one line in {@link Ops#ALL}.
  */
 interface Op {
+    /** The floating-point dtypes every kernel takes. */
+    Set<DType> FLOATS = Set.of(DType.F32, DType.F16, DType.BF16);
+
     /** The name on the command line, e.g. "rmsnorm". */
     String name();
 
@@ -53,8 +57,16 @@ interface Op {
     /** An option set with --set name=value; {@code defaultValue} null means "depends", explained in {@code about}. */
     record OptionSpec(String name, OptionType type, String defaultValue, String about) {}
 
-    /** One output to allocate; {@code initialFrom} names the input it starts as a copy of (null: written only). */
-    record Output(String name, DType dtype, long[] shape, String initialFrom) {}
+    /**
+     * One output to allocate; {@code initialFrom} names the input it starts as a copy of (null:
+     * written only); {@code bound} is the relative error --check allows, by default
+     * {@link Compare#boundFor} of its dtype.
+     */
+    record Output(String name, DType dtype, long[] shape, String initialFrom, double bound) {
+        Output(String name, DType dtype, long[] shape, String initialFrom) {
+            this(name, dtype, shape, initialFrom, Compare.boundFor(dtype));
+        }
+    }
 
     /** Runs the op on {@code backend}, reading inputs and writing outputs that are on its device. */
     interface Kernel {

@@ -103,7 +103,7 @@ final class OpCommand implements Callable<Integer> {
         OpOptions options = OpOptions.parse(op, settings);
         if (out != null && Files.exists(out) && Files.exists(in) && Files.isSameFile(in, out))
             throw new IllegalArgumentException("--out is the input file " + in + "; write the outputs elsewhere");
-        try (SafetensorsFile file = open(in); Backend backend = backend(backendName); Owned owned = new Owned()) {
+        try (SafetensorsFile file = open(in); Backend backend = Main.backend(backendName); Owned owned = new Owned()) {
             Map<String, Tensor> hostInputs = readInputs(op, file, owned, stderr);
             Op.Call call = op.prepare(hostInputs, options);
 
@@ -121,15 +121,22 @@ final class OpCommand implements Callable<Integer> {
                 Backend cpu = Backend.cpu();
                 Map<String, Tensor> expected = allocateOutputs(call, cpu, hostInputs, owned);
                 call.kernel().run(cpu, hostInputs, expected);
-                for (Op.Output o : call.outputs()) {
-                    Compare.Result r = Compare.check(o.name(), results.get(o.name()), expected.get(o.name()));
-                    stdout.println("check " + r);
-                    withinBounds &= r.withinBound();
-                }
+                withinBounds = compare(call.outputs(), results, expected, stdout);
             }
             if (benchRuns > 0) bench(call, backend, inputs, outputs, owned, stdout);
             return withinBounds ? 0 : 1;
         }
+    }
+
+    /** One line per output: its relative error against the reference and its bound; true if all are within. */
+    static boolean compare(List<Op.Output> outputs, Map<String, Tensor> results, Map<String, Tensor> expected, PrintWriter stdout) {
+        boolean withinBounds = true;
+        for (Op.Output o : outputs) {
+            Compare.Result r = Compare.check(o.name(), results.get(o.name()), expected.get(o.name()), o.bound());
+            stdout.println("check " + r);
+            withinBounds &= r.withinBound();
+        }
+        return withinBounds;
     }
 
     /**
@@ -219,15 +226,6 @@ final class OpCommand implements Callable<Integer> {
         } catch (IOException e) {
             throw new IllegalArgumentException("cannot write " + path + ": " + ioReason(e));
         }
-    }
-
-    private static Backend backend(String name) {
-        return switch (name) {
-            case "cpu" -> Backend.cpu();
-            case "cuda" -> Backend.cuda(0);
-            case "best" -> Backend.best();
-            default -> throw new IllegalArgumentException("--backend must be cpu, cuda or best, got '" + name + "'");
-        };
     }
 
     private static String ioReason(IOException e) {

@@ -12,8 +12,6 @@ import java.util.Set;
 
 /** `isthmus op rmsnorm`: {@link RmsNorm}, with the residual add fused when a residual is given. */
 final class RmsNormOp implements Op {
-    private static final Set<DType> FLOATS = Set.of(DType.F32, DType.F16, DType.BF16);
-
     @Override
     public String name() {
         return "rmsnorm";

@@ -169,6 +169,22 @@ class OpCommandTest {
         }
     }
 
+    @Test
+    void checkFailsAnOutputOutsideItsBoundAndPrintsOneLinePerOutput() {
+        Tensor y = keep(Tensor.fromFloats(DType.F32, new float[] {1, 2}, 2)), yRef = keep(Tensor.fromFloats(DType.F32, new float[] {1, 2.001f}, 2));
+        Tensor z = keep(Tensor.fromFloats(DType.BF16, new float[] {3}, 1)), zRef = keep(Tensor.fromFloats(DType.BF16, new float[] {3}, 1));
+        List<Op.Output> outputs = List.of(new Op.Output("y", DType.F32, new long[] {2}, null), new Op.Output("z", DType.BF16, new long[] {1}, null));
+        StringWriter text = new StringWriter();
+        boolean ok = OpCommand.compare(outputs, Map.of("y", y, "z", z), Map.of("y", yRef, "z", zRef), new PrintWriter(text, true));
+        assertFalse(ok);
+        assertEquals(List.of("check y: relative error 4.470e-04 (bound 1e-05) FAILED", "check z: relative error 0.000e+00 (bound 1e-02) ok"),
+                text.toString().lines().toList());
+        Tensor poisoned = keep(Tensor.allocateHost(DType.F32, 2));
+        CPU.poison(poisoned);
+        assertFalse(OpCommand.compare(outputs.subList(0, 1), Map.of("y", poisoned), Map.of("y", yRef), new PrintWriter(new StringWriter())),
+                "an unwritten (NaN) output fails");
+    }
+
     // ---- bench and help -------------------------------------------------------------------------
 
     @Test
