@@ -194,13 +194,23 @@ final class OpCommand implements Callable<Integer> {
     /**
      * Median and spread of N timed runs after warm-up (CUDA events on the GPU, wall clock on the
      * CPU), as the GPU benchmark prints them, then the row in its raw.csv format. On the GPU the L2
-     * cache is flushed before each run, as there, so every run reads from memory.
+     * cache is flushed before each run, as there, so every run reads from memory. The outputs
+     * were written to --out before this, so the timed runs cannot change them.
      */
     private void bench(Op.Call call, Backend backend, Map<String, Tensor> inputs, Map<String, Tensor> outputs, Owned owned, PrintWriter stdout) {
-        Runnable before = () -> {};
+        // Outside the timed span: an output that starts as an input (gemm's c with beta != 0) is reset,
+        // so every run does the same work on the same values; then, on the GPU, the L2 is flushed.
+        Runnable reset = () -> {
+            for (Op.Output o : call.outputs())
+                if (o.initialFrom() != null) backend.copy(outputs.get(o.name()), inputs.get(o.initialFrom()));
+        };
+        Runnable before = reset;
         if (backend instanceof CudaBackend cuda) {
             Tensor flush = owned.add(cuda.allocate(DType.I8, 2L * Math.max(cuda.properties().l2CacheSize(), 1 << 20)));
-            before = () -> cuda.poison(flush);
+            before = () -> {
+                reset.run();
+                cuda.poison(flush);
+            };
         }
         Timing.Stats t = Timing.measure(backend, warmupRuns, benchRuns, before, () -> call.kernel().run(backend, inputs, outputs));
         String what = call.benchKernel() + " " + call.benchShape() + " " + call.benchDtype().label();

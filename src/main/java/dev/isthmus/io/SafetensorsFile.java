@@ -35,6 +35,15 @@ import java.util.Map;
 public final class SafetensorsFile implements AutoCloseable {
     /** One tensor's header entry; offsets are relative to the start of the data buffer. */
     public record Entry(String name, DType dtype, long[] shape, long begin, long end) {
+        public Entry {
+            shape = shape.clone();
+        }
+
+        @Override
+        public long[] shape() {
+            return shape.clone();
+        }
+
         public long byteSize() {
             return end - begin;
         }

@@ -203,6 +203,20 @@ class OpCommandTest {
         assertTrue(r.out.contains("TFLOP/s"), r.out);
         // (3*4 + 4*5) * 4 bytes read, 3*5*4 written; 2*3*5*4 FLOPs
         assertTrue(r.out.contains("gemm,3x5x4,f32,") && r.out.contains("," + ((3 * 4 + 4 * 5) * 4 + 3 * 5 * 4) + ",120\n"), r.out);
+
+        // With c (beta = 1 by default) c is also read: 3*5*4 bytes more; the output file still holds one run's result.
+        Tensor a = random(DType.F32, 3, 4), b = random(DType.F32, 4, 5), c = random(DType.F32, 3, 5);
+        Path gc = write("gc", Map.of("a", a, "b", b, "c", c));
+        Path out = dir.resolve("bench-out.safetensors");
+        r = cli("op", "gemm", "--in", gc.toString(), "--out", out.toString(), "--backend", "cpu", "--bench", "4", "--warmup", "2");
+        assertEquals(0, r.status, r.err);
+        assertTrue(r.out.contains("," + ((3 * 4 + 4 * 5) * 4 + 2 * 3 * 5 * 4) + ",120\n"), r.out);
+        Tensor expected = keep(Tensor.allocateHost(DType.F32, 3, 5));
+        CPU.copy(expected, c);
+        Gemm.matmul(CPU, expected, a, b, 1f, 1f);
+        try (SafetensorsFile f = SafetensorsFile.open(out)) {
+            assertSame(expected, f.tensor("c"));
+        }
     }
 
     @Test
