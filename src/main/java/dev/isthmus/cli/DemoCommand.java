@@ -31,12 +31,7 @@ final class DemoCommand implements Callable<Integer> {
     public Integer call() {
         if (rows < 1 || cols < 1) throw new IllegalArgumentException("--rows and --cols must be positive");
         boolean allOk = true;
-        try (Backend backend = switch (backendName) {
-            case "cpu" -> Backend.cpu();
-            case "cuda" -> Backend.cuda(0);
-            case "best" -> Backend.best();
-            default -> throw new IllegalArgumentException("--backend must be cpu, cuda or best, got " + backendName);
-        }) {
+        try (Backend backend = Main.backend(backendName)) {
             System.out.println("backend: " + backend.describe());
             System.out.printf("RMSNorm over (%d, %d), checked against the CPU reference (double accumulation)%n", rows, cols);
             System.out.printf("%-6s %-9s %-12s %-7s %-6s %12s %10s%n", "dtype", "residual", "rel. error", "bound", "check", "time", "GB/s");
