@@ -15,12 +15,17 @@ void launch_typed(void *y, float *state, const int32_t *slots, int64_t pool, con
                            static_cast<const T *>(z), static_cast<const T *>(b), static_cast<const T *>(c), a, d,
                            delta_bias, batch, pool, static_cast<int32_t>(channels), static_cast<int32_t>(groups),
                            static_cast<int32_t>(nstate), delta_softplus};
+    // A group of lanes per (row, channel): enough that each holds one vector of the N states, at
+    // most a warp (which then loops).
+    const int vec = nstate % 4 == 0 && is_aligned(state, 16) && is_aligned(a, 16) ? 4 : 1;
+    int lanes_log2 = 0;
+    while ((1 << lanes_log2) * vec < nstate && lanes_log2 < 5) ++lanes_log2;
     constexpr unsigned threads = 128;
-    const dim3 grid(static_cast<unsigned>((batch * channels + threads - 1) / threads));
-    if (nstate % 4 == 0 && is_aligned(state, 16) && is_aligned(a, 16))
-        selective_state_update_kernel<T, 4><<<grid, threads, 0, stream>>>(args);
+    const dim3 grid(static_cast<unsigned>(((batch * channels << lanes_log2) + threads - 1) / threads));
+    if (vec == 4)
+        selective_state_update_kernel<T, 4><<<grid, threads, 0, stream>>>(args, lanes_log2);
     else
-        selective_state_update_kernel<T, 1><<<grid, threads, 0, stream>>>(args);
+        selective_state_update_kernel<T, 1><<<grid, threads, 0, stream>>>(args, lanes_log2);
 }
 
 }  // namespace
@@ -46,7 +51,7 @@ extern "C" int isthmus_selective_state_update(void *y, float *state, const int32
                     static_cast<long long>(groups), static_cast<long long>(channels));
     ISTHMUS_REQUIRE(nstate >= 1 && nstate <= 256, "isthmus_selective_state_update: nstate %lld not in 1..256",
                     static_cast<long long>(nstate));
-    ISTHMUS_REQUIRE(batch * channels <= 0x7fffffffLL * 128,
+    ISTHMUS_REQUIRE(batch * channels <= 0x7fffffffLL * 128 / 32,
                     "isthmus_selective_state_update: batch x channels too large");
     if (batch == 0) return ISTHMUS_OK;
     cudaStream_t s = static_cast<cudaStream_t>(stream);
