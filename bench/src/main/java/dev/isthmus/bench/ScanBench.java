@@ -97,7 +97,13 @@ final class ScanBench {
     }
 
     private static void printFloors(String what, Timing.Stats t, double bytes, double copyBytesPerUs, double exps, double expPerUs) {
-        double byteFloor = bytes / copyBytesPerUs, expFloor = expPerUs > 0 ? exps / expPerUs : 0;
+        double byteFloor = bytes / copyBytesPerUs;
+        if (expPerUs <= 0) { // the device did not report its clock
+            System.out.printf(Locale.ROOT, "%-44s %s  %.1f GB/s; byte floor %.1f us (%.0f%% of it), exp floor unknown%n",
+                    what, t, bytes / t.medianMicros() / 1e3, byteFloor, 100 * byteFloor / t.medianMicros());
+            return;
+        }
+        double expFloor = exps / expPerUs;
         double floor = Math.max(byteFloor, expFloor);
         System.out.printf(Locale.ROOT, "%-44s %s  %.1f GB/s; floors: bytes %.1f us, exp %.1f us -> %s binds, at %.0f%% of it%n",
                 what, t, bytes / t.medianMicros() / 1e3, byteFloor, expFloor, byteFloor >= expFloor ? "bytes" : "exp",
