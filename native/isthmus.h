@@ -101,6 +101,75 @@ ISTHMUS_API int isthmus_rmsnorm(void *out, void *residual_out, const void *x, co
                                 const void *weight, int64_t rows, int64_t cols, float eps,
                                 int32_t dtype, void *stream);
 
+/* ---- Mamba: selective scan, state update, causal conv1d ------------------------------------ */
+
+/*
+ * The selective scan of Mamba-1 over whole sequences (Gu & Dao 2023, Algorithm 2). Per batch b,
+ * channel d, state n, time t, with g = d / (channels / groups):
+ *
+ *   dt      = delta[b,d,t] + delta_bias[d]           (bias optional; then softplus if delta_softplus)
+ *   h[n]    = exp(dt * a[d,n]) * h[n] + dt * b[b,g,n,t] * u[b,d,t]        (fp32 state)
+ *   y[b,d,t] = sum_n c[b,g,n,t] * h[n] + d[d] * u[b,d,t]                   (d optional)
+ *   y      *= silu(z[b,d,t])                                               (z optional)
+ *
+ * y, u, delta, z: (batch, channels, length); b, c: (batch, groups, nstate, length), all of `dtype`
+ * (F32, F16, BF16) and contiguous. a: (channels, nstate), d and delta_bias: (channels), fp32.
+ * h starts from initial_state (rows, channels, nstate) fp32, or 0 when it is NULL, and the state
+ * after the last step is written to final_state (same shape) unless it is NULL; it may be
+ * initial_state itself. nstate is 1..256.
+ *
+ * Packed variable-length input: seq_starts (sequences + 1 int32, non-decreasing, from 0 to at
+ * most length) splits the single row of a batch of 1 into sequences; the state restarts (from its
+ * initial state) at every start and rows = sequences. Without seq_starts, sequences is 0 and
+ * rows = batch.
+ */
+ISTHMUS_API int isthmus_selective_scan(void *y, float *final_state, const void *u, const void *delta, const void *z,
+                                       const void *b, const void *c, const float *a, const float *d,
+                                       const float *delta_bias, const float *initial_state,
+                                       const int32_t *seq_starts, int64_t sequences, int64_t batch,
+                                       int64_t channels, int64_t length, int64_t groups, int64_t nstate,
+                                       int32_t delta_softplus, int32_t dtype, void *stream);
+
+/*
+ * One decode step of the selective scan: the same recurrence for a single token, the state
+ * updated in place. y, u, delta, z: (batch, channels); b, c: (batch, groups, nstate) of `dtype`;
+ * a, d, delta_bias as above. state is a pool (pool, channels, nstate) fp32; batch row r uses
+ * slot slots[r] (int32, batch entries) or slot r when slots is NULL (then pool == batch). A
+ * negative slot marks a padding row: its state is not touched and its y is 0. A slot >= pool is
+ * not touched either and its y is NaN (callers are expected to have checked the slots).
+ */
+ISTHMUS_API int isthmus_selective_state_update(void *y, float *state, const int32_t *slots, int64_t pool,
+                                               const void *u, const void *delta, const void *z, const void *b,
+                                               const void *c, const float *a, const float *d,
+                                               const float *delta_bias, int64_t batch, int64_t channels,
+                                               int64_t groups, int64_t nstate, int32_t delta_softplus,
+                                               int32_t dtype, void *stream);
+
+/*
+ * Causal depthwise conv1d over sequences, width 1..8:
+ *
+ *   out[b,d,t] = bias[d] + sum_{k<width} weight[d,k] * x[b,d,t-(width-1)+k]    (then silu if asked)
+ *
+ * where the width-1 inputs before t = 0 come from initial_state (batch, channels, width-1), or
+ * are 0 when it is NULL. The last width-1 inputs (from initial_state where length < width-1) are
+ * written to final_state unless it is NULL; it may be initial_state itself. x, out: (batch,
+ * channels, length); weight (channels, width); bias (channels) optional; all of `dtype`. out must
+ * not overlap x.
+ */
+ISTHMUS_API int isthmus_causal_conv1d(void *out, void *final_state, const void *x, const void *weight,
+                                      const void *bias, const void *initial_state, int64_t batch, int64_t channels,
+                                      int64_t length, int64_t width, int32_t silu, int32_t dtype, void *stream);
+
+/*
+ * One token of the causal conv1d against a rolling conv state (batch, channels, width-1), oldest
+ * input first: out[b,d] is the conv of (state, x[b,d]), then the state drops its oldest input
+ * and appends x. x, out: (batch, channels); out may be x itself. conv_state may be NULL only for
+ * width 1.
+ */
+ISTHMUS_API int isthmus_causal_conv1d_update(void *out, void *conv_state, const void *x, const void *weight,
+                                             const void *bias, int64_t batch, int64_t channels, int64_t width,
+                                             int32_t silu, int32_t dtype, void *stream);
+
 #ifdef __cplusplus
 }
 #endif

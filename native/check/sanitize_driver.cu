@@ -77,6 +77,98 @@ static void rmsnorm_cases(cudaStream_t stream) {
     printf("rmsnorm: ok\n");
 }
 
+// Device copy of host ints.
+static int32_t *int_buffer(const std::vector<int32_t> &values) {
+    int32_t *device = nullptr;
+    CHECK_CUDA(cudaMalloc(&device, values.size() * sizeof(int32_t)));
+    CHECK_CUDA(cudaMemcpy(device, values.data(), values.size() * sizeof(int32_t), cudaMemcpyHostToDevice));
+    return device;
+}
+
+static void scan_cases(cudaStream_t stream) {
+    const int dtypes[] = {ISTHMUS_F32, ISTHMUS_F16, ISTHMUS_BF16};
+    // batch, channels, length, groups, nstate: L of 1, odd, over one 1024-step chunk; N of 1, 16, 17, 256.
+    const long long shapes[][5] = {{1, 1, 1, 1, 1}, {2, 3, 7, 1, 16}, {1, 4, 33, 2, 17}, {2, 2, 1100, 1, 16}, {1, 2, 40, 2, 256}};
+    for (int dtype : dtypes) {
+        const int size = dtype == ISTHMUS_F32 ? 4 : 2;
+        for (const auto &s : shapes) {
+            const long long batch = s[0], channels = s[1], length = s[2], groups = s[3], nstate = s[4];
+            const long long seq = batch * channels * length, bc = batch * groups * nstate * length;
+            const long long states = batch * channels * nstate;
+            // One extra element everywhere, so the +1 offsets below exercise the element-wise path.
+            char *u = static_cast<char *>(random_buffer(seq + 1, dtype, 11));
+            char *delta = static_cast<char *>(random_buffer(seq + 1, dtype, 12));
+            char *z = static_cast<char *>(random_buffer(seq + 1, dtype, 13));
+            char *y = static_cast<char *>(random_buffer(seq + 1, dtype, 14));
+            char *b = static_cast<char *>(random_buffer(bc + 1, dtype, 15));
+            char *c = static_cast<char *>(random_buffer(bc + 1, dtype, 16));
+            float *a = static_cast<float *>(random_buffer(channels * nstate, ISTHMUS_F32, 17));
+            float *d = static_cast<float *>(random_buffer(channels, ISTHMUS_F32, 18));
+            float *bias = static_cast<float *>(random_buffer(channels, ISTHMUS_F32, 19));
+            float *state = static_cast<float *>(random_buffer(states + 1, ISTHMUS_F32, 20));
+            for (int offset = 0; offset <= 1; ++offset) {
+                const long long o = offset * size;
+                CHECK_STATUS(isthmus_selective_scan(y + o, state, u + o, delta + o, z + o, b + o, c + o, a, d, bias, state,
+                                                    nullptr, 0, batch, channels, length, groups, nstate, 1, dtype, stream));
+                CHECK_STATUS(isthmus_selective_scan(y + o, nullptr, u + o, delta + o, nullptr, b + o, c + o, a, nullptr,
+                                                    nullptr, nullptr, nullptr, 0, batch, channels, length, groups, nstate,
+                                                    0, dtype, stream));
+            }
+            // The rows of batch entry 0 packed as sequences of lengths 1, 0, the rest.
+            if (length >= 2) {
+                int32_t *starts = int_buffer({0, 1, 1, static_cast<int32_t>(length)});
+                CHECK_STATUS(isthmus_selective_scan(y, state, u, delta, z, b, c, a, d, bias, state, starts, 3, 1, channels,
+                                                    length, groups, nstate, 1, dtype, stream));
+                CHECK_CUDA(cudaStreamSynchronize(stream));
+                CHECK_CUDA(cudaFree(starts));
+            }
+            // Decode steps: batch rows as tokens, a pool of batch + 1 slots, one padding row.
+            std::vector<int32_t> slot_values;
+            for (long long r = 0; r < batch; ++r) slot_values.push_back(r == 1 ? -1 : static_cast<int32_t>(batch - r));
+            int32_t *slots = int_buffer(slot_values);
+            float *pool = static_cast<float *>(random_buffer((batch + 1) * channels * nstate, ISTHMUS_F32, 21));
+            CHECK_STATUS(isthmus_selective_state_update(y, pool, slots, batch + 1, u, delta, z, b, c, a, d, bias, batch,
+                                                        channels, groups, nstate, 1, dtype, stream));
+            CHECK_STATUS(isthmus_selective_state_update(y + size, state, nullptr, batch, u, delta, nullptr, b, c, a,
+                                                        nullptr, nullptr, batch, channels, groups, nstate, 0, dtype,
+                                                        stream));
+            CHECK_CUDA(cudaStreamSynchronize(stream));
+            for (void *p : {static_cast<void *>(u), static_cast<void *>(delta), static_cast<void *>(z),
+                            static_cast<void *>(y), static_cast<void *>(b), static_cast<void *>(c),
+                            static_cast<void *>(a), static_cast<void *>(d), static_cast<void *>(bias),
+                            static_cast<void *>(state), static_cast<void *>(slots), static_cast<void *>(pool)})
+                CHECK_CUDA(cudaFree(p));
+        }
+    }
+    printf("selective scan: ok\n");
+}
+
+static void conv1d_cases(cudaStream_t stream) {
+    const int dtypes[] = {ISTHMUS_F32, ISTHMUS_F16, ISTHMUS_BF16};
+    const long long shapes[][3] = {{1, 1, 1}, {2, 3, 2}, {2, 5, 300}};  // batch, channels, length
+    for (int dtype : dtypes) {
+        for (const auto &s : shapes) {
+            for (long long width : {1LL, 2LL, 4LL, 8LL}) {
+                const long long batch = s[0], channels = s[1], length = s[2];
+                void *x = random_buffer(batch * channels * length, dtype, 31);
+                void *out = random_buffer(batch * channels * length, dtype, 32);
+                void *w = random_buffer(channels * width, dtype, 33);
+                void *bias = random_buffer(channels, dtype, 34);
+                void *state = random_buffer(batch * channels * width, dtype, 35);  // >= W-1 per channel
+                CHECK_STATUS(isthmus_causal_conv1d(out, state, x, w, bias, state, batch, channels, length, width, 1,
+                                                   dtype, stream));
+                CHECK_STATUS(isthmus_causal_conv1d(out, nullptr, x, w, nullptr, nullptr, batch, channels, length, width,
+                                                   0, dtype, stream));
+                CHECK_STATUS(isthmus_causal_conv1d_update(x, state, x, w, bias, batch, channels, width, 1, dtype,
+                                                          stream));
+                CHECK_CUDA(cudaStreamSynchronize(stream));
+                for (void *p : {x, out, w, bias, state}) CHECK_CUDA(cudaFree(p));
+            }
+        }
+    }
+    printf("causal conv1d: ok\n");
+}
+
 int main() {
     int count = 0;
     CHECK_STATUS(isthmus_device_count(&count));
@@ -88,6 +180,8 @@ int main() {
     cudaStream_t stream;
     CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     rmsnorm_cases(stream);
+    scan_cases(stream);
+    conv1d_cases(stream);
     CHECK_CUDA(cudaStreamDestroy(stream));
     printf("sanitize driver: all kernels ran\n");
     return 0;

@@ -1,0 +1,179 @@
+package dev.isthmus.scan;
+
+import static dev.isthmus.scan.SelectiveScanTest.assertAllFinite;
+import static dev.isthmus.scan.SelectiveScanTest.ints;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.isthmus.backend.Backend;
+import dev.isthmus.backend.CudaBackend;
+import dev.isthmus.tensor.Compare;
+import dev.isthmus.tensor.DType;
+import dev.isthmus.tensor.RandomTensors;
+import dev.isthmus.tensor.Tensor;
+import dev.isthmus.testing.GpuTest;
+import java.util.Random;
+
+/**
+ * The CUDA selective scan and state update against the CPU reference: fresh random inputs of
+ * awkward shapes (L of 1, 2, odd, across several chunks; N of 1, 16, 17, 256), every option on
+ * and off, f32/f16/bf16, outputs poisoned with NaN before each launch.
+ */
+class SelectiveScanGpuTest {
+    private static final DType[] FLOATS = {DType.F32, DType.F16, DType.BF16};
+    // batch, channels, length, groups, nstate
+    private static final int[][] SHAPES = {
+        {1, 1, 1, 1, 1}, {2, 3, 2, 1, 16}, {1, 4, 7, 2, 17}, {3, 5, 33, 5, 4}, {2, 6, 256, 3, 16},
+        {1, 2, 1023, 1, 16}, {1, 3, 2051, 3, 8}, {2, 2, 3000, 1, 16}, {1, 2, 77, 1, 256}};
+    /** The fp32 state after up to thousands of approximate exponentials. */
+    private static final double STATE_BOUND = 1e-4;
+
+    @GpuTest
+    void scanMatchesTheReferenceOnAwkwardShapes() {
+        Random random = new Random(31);
+        try (CudaBackend gpu = Backend.cuda(0)) {
+            for (DType dtype : FLOATS)
+                for (int[] s : SHAPES)
+                    for (int options = 0; options < 4; options++) {
+                        boolean on = options % 2 == 1, initial = options >= 2;
+                        try (ScanInputs in = ScanInputs.sequence(random, dtype, s[0], s[1], s[2], s[3], s[4], on, on, !on, on);
+                             Tensor h0 = initial ? RandomTensors.normal(random, DType.F32, 1f, s[0], s[1], s[4]) : null) {
+                            checkScan(gpu, in, h0, null, dtype.label() + " " + java.util.Arrays.toString(s) + " options " + options);
+                        }
+                    }
+        }
+    }
+
+    @GpuTest
+    void packedScanMatchesTheReference() {
+        Random random = new Random(32);
+        int[][] startSets = {{0, 1}, {0, 3, 3, 10, 11, 40}, {0, 1000, 1001, 2500, 2501}, {0, 8, 16, 24, 2000}};
+        try (CudaBackend gpu = Backend.cuda(0)) {
+            for (DType dtype : FLOATS)
+                for (int[] starts : startSets) {
+                    int length = starts[starts.length - 1], sequences = starts.length - 1;
+                    try (ScanInputs in = ScanInputs.sequence(random, dtype, 1, 3, length, 1, 16, true, true, true, true);
+                         Tensor h0 = RandomTensors.normal(random, DType.F32, 1f, sequences, 3, 16);
+                         Tensor seqStarts = ints(starts)) {
+                        checkScan(gpu, in, h0, seqStarts, dtype.label() + " packed " + java.util.Arrays.toString(starts));
+                        checkScan(gpu, in, null, seqStarts, dtype.label() + " packed, no initial state " + java.util.Arrays.toString(starts));
+                    }
+                }
+        }
+    }
+
+    @GpuTest
+    void misalignedViewsTakeTheScalarPath() {
+        // u one element into its storage is not 16-byte aligned: the launcher must fall back to
+        // element-wise loads instead of faulting or reading wrong data.
+        Random random = new Random(33);
+        int batch = 2, channels = 3, length = 64, nstate = 16;
+        try (CudaBackend gpu = Backend.cuda(0)) {
+            for (DType dtype : FLOATS) {
+                long n = (long) batch * channels * length;
+                try (ScanInputs in = ScanInputs.sequence(random, dtype, batch, channels, length, 1, nstate, true, true, true, true);
+                     ScanInputs dev = in.copyTo(gpu);
+                     Tensor backing = gpu.allocate(dtype, n + 1);
+                     Tensor y = gpu.allocate(dtype, batch, channels, length);
+                     Tensor expected = Tensor.allocateHost(dtype, batch, channels, length)) {
+                    Tensor u = backing.slice(0, 1, n + 1).reshape(batch, channels, length);
+                    gpu.copy(u, in.u());
+                    gpu.poison(y);
+                    SelectiveScan.scan(Backend.cpu(), expected, null, in.u(), in.delta(), in.z(), in.b(), in.c(), in.weights(), null);
+                    SelectiveScan.scan(gpu, y, null, u, dev.delta(), dev.z(), dev.b(), dev.c(), dev.weights(), null);
+                    assertClose(dtype + " misaligned", gpu, y, expected, Compare.boundFor(dtype));
+                }
+            }
+        }
+    }
+
+    @GpuTest
+    void extremeValuesStayFinite() {
+        Random random = new Random(34);
+        int channels = 4, length = 300, nstate = 3;
+        try (CudaBackend gpu = Backend.cuda(0)) {
+            for (DType dtype : FLOATS) {
+                try (ScanInputs in = ScanInputs.sequence(random, dtype, 1, channels, length, 1, nstate, true, true, true, true);
+                     ScanInputs dev = in.copyTo(gpu);
+                     Tensor bigDelta = gpu.copyOf(RandomTensors.uniform(random, dtype, 1e3f, 1e4f, 1, channels, length));
+                     Tensor a = gpu.copyOf(Tensor.fromFloats(DType.F32, new float[] {-1e-7f, -1e-30f, -1e4f, -0f, -1e-6f, -3e38f,
+                             -1e-7f, -1e-30f, -1e4f, -0.5f, -1e-6f, -3e38f}, channels, nstate));
+                     Tensor y = gpu.allocate(dtype, 1, channels, length);
+                     Tensor last = gpu.allocate(DType.F32, 1, channels, nstate)) {
+                    gpu.poison(y);
+                    gpu.poison(last);
+                    SelectiveScan.scan(gpu, y, last, dev.u(), bigDelta, dev.z(), dev.b(), dev.c(),
+                            new ScanWeights(a, dev.d(), dev.deltaBias(), true), null);
+                    try (Tensor hy = gpu.toHost(y); Tensor hl = gpu.toHost(last)) {
+                        if (dtype != DType.F16) assertAllFinite(hy.toFloatArray(), dtype + " y"); // |y| ~ 1e6 overflows f16
+                        assertAllFinite(hl.toFloatArray(), dtype + " final state");
+                    }
+                }
+            }
+        }
+    }
+
+    @GpuTest
+    void stepMatchesTheReferenceWithSlotsAndPadding() {
+        Random random = new Random(35);
+        // batch, channels, groups, nstate
+        int[][] shapes = {{1, 1, 1, 1}, {3, 5, 5, 16}, {4, 64, 2, 17}, {64, 130, 1, 16}, {2, 7, 7, 256}};
+        try (CudaBackend gpu = Backend.cuda(0)) {
+            for (DType dtype : FLOATS)
+                for (int[] s : shapes)
+                    for (boolean slotted : new boolean[] {false, true}) {
+                        int batch = s[0], pool = slotted ? batch + 3 : batch;
+                        int[] slots = new int[batch];
+                        for (int r = 0; r < batch; r++) slots[r] = slotted ? (r % 3 == 1 ? -1 : pool - 1 - r) : r;
+                        boolean on = slotted;
+                        try (ScanInputs in = ScanInputs.token(random, dtype, batch, s[1], s[2], s[3], on, on, on, !on);
+                             ScanInputs dev = in.copyTo(gpu);
+                             Tensor state = RandomTensors.normal(random, DType.F32, 1f, pool, s[1], s[3]);
+                             Tensor devState = gpu.copyOf(state);
+                             Tensor slotTensor = slotted ? ints(slots) : null;
+                             Tensor devSlots = slotted ? gpu.copyOf(slotTensor) : null;
+                             Tensor expected = Tensor.allocateHost(dtype, batch, s[1]);
+                             Tensor y = gpu.allocate(dtype, batch, s[1])) {
+                            gpu.poison(y);
+                            String what = dtype + " step " + java.util.Arrays.toString(s) + (slotted ? " slotted" : "");
+                            SelectiveScan.step(Backend.cpu(), expected, state, slotTensor, in.u(), in.delta(), in.z(), in.b(), in.c(), in.weights());
+                            SelectiveScan.step(gpu, y, devState, devSlots, dev.u(), dev.delta(), dev.z(), dev.b(), dev.c(), dev.weights());
+                            assertClose(what + " y", gpu, y, expected, Compare.boundFor(dtype));
+                            assertClose(what + " state", gpu, devState, state, STATE_BOUND);
+                        }
+                    }
+        }
+    }
+
+    /** Runs the scan on the CPU and the GPU (outputs poisoned) and compares y and the final state. */
+    private static void checkScan(CudaBackend gpu, ScanInputs in, Tensor h0, Tensor seqStarts, String what) {
+        long[] shape = in.u().shape();
+        long rows = seqStarts == null ? shape[0] : seqStarts.dim(0) - 1, nstate = in.b().dim(2);
+        DType dtype = in.dtype();
+        try (ScanInputs dev = in.copyTo(gpu);
+             Tensor devH0 = h0 == null ? null : gpu.copyOf(h0);
+             Tensor devStarts = seqStarts == null ? null : gpu.copyOf(seqStarts);
+             Tensor expected = Tensor.allocateHost(dtype, shape);
+             Tensor expectedLast = Tensor.allocateHost(DType.F32, rows, shape[1], nstate);
+             Tensor y = gpu.allocate(dtype, shape);
+             Tensor last = gpu.allocate(DType.F32, rows, shape[1], nstate)) {
+            gpu.poison(y);
+            gpu.poison(last);
+            if (seqStarts == null) {
+                SelectiveScan.scan(Backend.cpu(), expected, expectedLast, in.u(), in.delta(), in.z(), in.b(), in.c(), in.weights(), h0);
+                SelectiveScan.scan(gpu, y, last, dev.u(), dev.delta(), dev.z(), dev.b(), dev.c(), dev.weights(), devH0);
+            } else {
+                SelectiveScan.scanPacked(Backend.cpu(), expected, expectedLast, in.u(), in.delta(), in.z(), in.b(), in.c(), in.weights(), seqStarts, h0);
+                SelectiveScan.scanPacked(gpu, y, last, dev.u(), dev.delta(), dev.z(), dev.b(), dev.c(), dev.weights(), devStarts, devH0);
+            }
+            assertClose(what + " y", gpu, y, expected, Compare.boundFor(dtype));
+            assertClose(what + " final state", gpu, last, expectedLast, STATE_BOUND);
+        }
+    }
+
+    static void assertClose(String what, CudaBackend gpu, Tensor actual, Tensor expected, double bound) {
+        try (Tensor host = gpu.toHost(actual)) {
+            Compare.Result result = Compare.check(what, host, expected, bound);
+            assertTrue(result.withinBound(), result.toString());
+        }
+    }
+}
