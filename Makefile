@@ -2,7 +2,10 @@
 #
 #   make native         nvcc -> build/native/libisthmus.so (CUDA runtime static)
 #   make build          native + the jar (target/isthmus.jar, dependencies in target/lib)
-#   make test           build, then every test (GPU tests skip with their reason without a device)
+#   make emulation      g++ -> build/emulation/libisthmus-emulated.so: the kernels on the CPU (host
+#                       emulation, not a GPU), and its self-test
+#   make test           build, then every test (GPU tests skip with their reason without a device),
+#                       then the GPU tests again against the host emulation
 #   make demo           the demo on the best backend (GPU if there is one, else CPU)
 #   make bench          JMH benchmarks of the Java side, printed as a table
 #   make device-bundle  build/device-bundle(.tar.gz): everything a run on a bare GPU machine needs
@@ -53,7 +56,16 @@ NVCC_FLAGS := -O3 -std=c++17 -Xcompiler -fPIC,-fvisibility=hidden -cudart static
 NATIVE_SOURCES := $(wildcard native/*.cu)
 NATIVE_DEPS := $(NATIVE_SOURCES) $(wildcard native/*.h cuda/*.cuh)
 
-.PHONY: native build test demo bench bench-jar device-bundle clean check-jdk
+# ---- host emulation: the same launchers and kernels as host C++ (native/emulation/) ----------------
+# Needs g++ and the toolkit's headers (cuda_runtime.h for the types, cuda_fp16.h / cuda_bf16.h).
+CUDA_INCLUDE ?= $(firstword $(foreach d,$(dir $(NVCC))../include /usr/local/cuda/include,$(if $(wildcard $(d)/cuda_runtime.h),$(d))))
+EMULATION_DIR := build/emulation
+EMULATION_LIB := $(EMULATION_DIR)/libisthmus-emulated.so
+EMULATION_FLAGS := -O2 -std=c++17 -Wall -Wno-unknown-pragmas -Inative -Icuda -I$(CUDA_INCLUDE) -DISTHMUS_EMULATION \
+                   -include native/emulation/cuda_emulation.h
+EMULATION_DEPS := $(NATIVE_DEPS) $(wildcard native/emulation/*)
+
+.PHONY: native emulation build test demo bench bench-jar device-bundle clean check-jdk
 
 check-jdk:
 	@[ -n "$(JDK)" ] || { echo "error: no JDK >= 22 found (set JAVA_HOME or install one under /usr/lib/jvm)"; exit 1; }
@@ -73,10 +85,29 @@ $(NATIVE_DIR)/.stamp-$(ARCHS): $(NATIVE_DEPS) Makefile
 	fi
 	@touch $@
 
+emulation: $(EMULATION_DIR)/.stamp
+
+$(EMULATION_DIR)/.stamp: $(EMULATION_DEPS) Makefile
+	@mkdir -p $(EMULATION_DIR)
+	@rm -f $@ $(EMULATION_LIB)
+	@if [ -z "$(CUDA_INCLUDE)" ] || ! command -v g++ >/dev/null; then \
+	  echo "no g++ or no CUDA toolkit headers: skipping the host emulation"; \
+	else \
+	  echo "g++: $(EMULATION_LIB) (host emulation, not a GPU)"; \
+	  g++ $(EMULATION_FLAGS) -o $(EMULATION_DIR)/emulation_test \
+	    -x c++ native/emulation/emulation_test.cpp native/emulation/emulation.cpp native/library.cu && \
+	  $(EMULATION_DIR)/emulation_test && \
+	  g++ $(EMULATION_FLAGS) -fPIC -fvisibility=hidden -shared -Wl,--no-undefined \
+	    -DISTHMUS_VERSION_STRING='"$(VERSION)"' -DISTHMUS_ARCHITECTURES='"host emulation"' \
+	    -o $(EMULATION_LIB) -x c++ $(NATIVE_SOURCES) native/emulation/emulation.cpp || exit 1; \
+	fi
+	@touch $@
+
 build: check-jdk native
 	$(MVN) package -DskipTests
 
-test: check-jdk native
+# The pom's second surefire run repeats the "gpu" tests against $(EMULATION_LIB) when it exists.
+test: check-jdk native emulation
 	JAVA_HOME=$(JDK) mvn -B -ntp -Dstyle.color=never verify
 
 demo: build

@@ -24,14 +24,14 @@ ConvArgs<T> args_of(void *out, void *final_state, const void *x, const void *wei
 template <typename T>
 void launch_sequence(const ConvArgs<T> &args, cudaStream_t stream) {
     const int64_t elements = args.batch * args.channels * args.length;
-    if (elements > 0) causal_conv1d_kernel<T><<<blocks_for(elements), THREADS, 0, stream>>>(args);
+    if (elements > 0) ISTHMUS_LAUNCH(blocks_for(elements), THREADS, 0, stream, causal_conv1d_kernel<T>)(args);
     if (args.final_state != nullptr && args.width > 1)
-        causal_conv1d_final_state_kernel<T><<<blocks_for(args.batch * args.channels), THREADS, 0, stream>>>(args);
+        ISTHMUS_LAUNCH(blocks_for(args.batch * args.channels), THREADS, 0, stream, causal_conv1d_final_state_kernel<T>)(args);
 }
 
 template <typename T>
 void launch_update(const ConvArgs<T> &args, cudaStream_t stream) {
-    causal_conv1d_update_kernel<T><<<blocks_for(args.batch * args.channels), THREADS, 0, stream>>>(args);
+    ISTHMUS_LAUNCH(blocks_for(args.batch * args.channels), THREADS, 0, stream, causal_conv1d_update_kernel<T>)(args);
 }
 
 int check_sizes(const char *what, int64_t batch, int64_t channels, int64_t length, int64_t width) {

@@ -21,11 +21,11 @@ void launch(void *out, void *residual_out, const void *x, const void *residual, 
     const dim3 grid(static_cast<unsigned>(rows));
     const dim3 block(threads_for(cols / N));
     if (residual != nullptr) {
-        rmsnorm_kernel<T, N, true><<<grid, block, 0, stream>>>(
+        ISTHMUS_LAUNCH(grid, block, 0, stream, rmsnorm_kernel<T, N, true>)(
             static_cast<T *>(out), static_cast<T *>(residual_out), static_cast<const T *>(x),
             static_cast<const T *>(residual), static_cast<const T *>(weight), cols, eps);
     } else {
-        rmsnorm_kernel<T, N, false><<<grid, block, 0, stream>>>(
+        ISTHMUS_LAUNCH(grid, block, 0, stream, rmsnorm_kernel<T, N, false>)(
             static_cast<T *>(out), nullptr, static_cast<const T *>(x), nullptr,
             static_cast<const T *>(weight), cols, eps);
     }

@@ -11,9 +11,9 @@ template <typename T, bool WIDE>
 void launch(const ScanArgs<T> &args, int64_t rows, unsigned threads, cudaStream_t stream) {
     const dim3 grid(static_cast<unsigned>(rows * args.channels));
     if (args.nstate == 16)
-        selective_scan_kernel<T, WIDE, 16><<<grid, threads, 0, stream>>>(args);
+        ISTHMUS_LAUNCH(grid, threads, 0, stream, selective_scan_kernel<T, WIDE, 16>)(args);
     else
-        selective_scan_kernel<T, WIDE, 0><<<grid, threads, 0, stream>>>(args);
+        ISTHMUS_LAUNCH(grid, threads, 0, stream, selective_scan_kernel<T, WIDE, 0>)(args);
 }
 
 template <typename T>

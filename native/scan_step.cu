@@ -23,9 +23,9 @@ void launch_typed(void *y, float *state, const int32_t *slots, int64_t pool, con
     constexpr unsigned threads = 128;
     const dim3 grid(static_cast<unsigned>(((batch * channels << lanes_log2) + threads - 1) / threads));
     if (vec == 4)
-        selective_state_update_kernel<T, 4><<<grid, threads, 0, stream>>>(args, lanes_log2);
+        ISTHMUS_LAUNCH(grid, threads, 0, stream, selective_state_update_kernel<T, 4>)(args, lanes_log2);
     else
-        selective_state_update_kernel<T, 1><<<grid, threads, 0, stream>>>(args, lanes_log2);
+        ISTHMUS_LAUNCH(grid, threads, 0, stream, selective_state_update_kernel<T, 1>)(args, lanes_log2);
 }
 
 }  // namespace

@@ -20,6 +20,16 @@ const char *dtype_name(int32_t dtype);
 
 }  // namespace isthmus
 
+// Launches `kernel` (the last argument: variadic so that template arguments with commas pass):
+//   ISTHMUS_LAUNCH(grid, block, shared_bytes, stream, kernel<T, N>)(arguments...);
+// With nvcc it is the <<<...>>> launch; the host emulation build runs the grid on the CPU.
+#ifdef ISTHMUS_EMULATION
+#define ISTHMUS_LAUNCH(grid, block, shared_bytes, stream, ...) \
+    ::isthmus_emulation::launch(grid, block, shared_bytes, stream, __VA_ARGS__)
+#else
+#define ISTHMUS_LAUNCH(grid, block, shared_bytes, stream, ...) __VA_ARGS__<<<grid, block, shared_bytes, stream>>>
+#endif
+
 #define ISTHMUS_REQUIRE(cond, ...)                                                  \
     do {                                                                            \
         if (!(cond)) return ::isthmus::fail(ISTHMUS_ERROR_INVALID_ARGUMENT, __VA_ARGS__); \

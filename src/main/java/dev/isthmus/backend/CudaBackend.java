@@ -5,6 +5,7 @@ import dev.isthmus.cuda.CudaException;
 import dev.isthmus.cuda.CudaStream;
 import dev.isthmus.cuda.DeviceMemory;
 import dev.isthmus.cuda.DeviceProperties;
+import dev.isthmus.cuda.HostEmulation;
 import dev.isthmus.cuda.JCudaInterop;
 import dev.isthmus.cuda.NativeLibrary;
 import dev.isthmus.tensor.Checks;
@@ -116,6 +117,10 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("copy: dst " + dst + " and src " + src + " differ in dtype or shape");
         long bytes = src.byteSize();
         if (bytes == 0) return;
+        if (HostEmulation.enabled()) {
+            HostEmulation.copy(dst, src);
+            return;
+        }
         Pointer to = pointerTo(dst), from = pointerTo(src);
         int kind = dst.isHost() ? (src.isHost() ? cudaMemcpyKind.cudaMemcpyHostToHost : cudaMemcpyKind.cudaMemcpyDeviceToHost)
                                 : (src.isHost() ? cudaMemcpyKind.cudaMemcpyHostToDevice : cudaMemcpyKind.cudaMemcpyDeviceToDevice);
@@ -140,6 +145,10 @@ public final class CudaBackend implements Backend {
         Checks.usable("tensor", t, device());
         Checks.contiguous("tensor", t);
         prepareLaunch();
+        if (HostEmulation.enabled()) {
+            HostEmulation.fill(t, (byte) 0xff);
+            return;
+        }
         Cuda.check(JCuda.cudaMemsetAsync(JCudaInterop.pointer(t), 0xff, t.byteSize(), stream.jcuda()), "cudaMemsetAsync");
     }
 

@@ -1,6 +1,7 @@
 package dev.isthmus.blas;
 
 import dev.isthmus.backend.CudaBackend;
+import dev.isthmus.cuda.HostEmulation;
 import dev.isthmus.cuda.JCudaInterop;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
@@ -37,6 +38,7 @@ final class GemmCublas {
     }
 
     private static String probe() {
+        if (HostEmulation.enabled()) return "unavailable under host emulation: cuBLAS needs a GPU";
         try {
             JCublas2.initialize();
             return "cublas (JCublas 12.6.0, cublasGemmEx with fp32 compute)";

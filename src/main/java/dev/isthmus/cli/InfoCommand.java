@@ -2,6 +2,7 @@ package dev.isthmus.cli;
 
 import dev.isthmus.blas.Gemm;
 import dev.isthmus.cuda.Cuda;
+import dev.isthmus.cuda.HostEmulation;
 import dev.isthmus.cuda.NativeLibrary;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -22,7 +23,10 @@ final class InfoCommand implements Callable<Integer> {
             System.out.println("libisthmus      not loaded: " + NativeLibrary.loadError());
         }
         Cuda.Availability cuda = Cuda.availability();
-        if (cuda.available()) {
+        if (cuda.available() && HostEmulation.enabled()) {
+            System.out.println("cuda            host emulation: kernels run on the CPU, not on a GPU (" + cuda.deviceCount() + " emulated device)");
+            for (int d = 0; d < cuda.deviceCount(); d++) System.out.println("  " + NativeLibrary.deviceProperties(d));
+        } else if (cuda.available()) {
             System.out.println("cuda            available, " + cuda.deviceCount() + " device(s)");
             for (int d = 0; d < cuda.deviceCount(); d++) System.out.println("  " + NativeLibrary.deviceProperties(d));
         } else {

@@ -16,7 +16,10 @@ public final class Cuda {
 
     private static volatile Availability availability;
 
-    /** Checked once: JCuda loads, a driver answers, at least one device, and libisthmus.so loaded. */
+    /**
+     * Checked once: JCuda loads, a driver answers, at least one device, and libisthmus.so loaded.
+     * Under {@link HostEmulation} the emulated library alone answers, and the reason reads "host emulation".
+     */
     public static Availability availability() {
         Availability a = availability;
         if (a == null) availability = a = probe();
@@ -24,6 +27,14 @@ public final class Cuda {
     }
 
     private static Availability probe() {
+        if (HostEmulation.enabled()) {
+            if (!HostEmulation.libraryIsEmulated())
+                return new Availability(false, 0, "-D" + HostEmulation.PROPERTY + " is set but libisthmus is not the host emulation build: "
+                        + (NativeLibrary.isLoaded() ? NativeLibrary.path().orElseThrow() : NativeLibrary.loadError()));
+            return new Availability(true, NativeLibrary.deviceCount(), HostEmulation.DESCRIPTION);
+        }
+        if (HostEmulation.libraryIsEmulated())
+            return new Availability(false, 0, "libisthmus is the host emulation build; it runs only with -D" + HostEmulation.PROPERTY + "=true");
         int count;
         try {
             count = deviceCount();
@@ -46,7 +57,7 @@ public final class Cuda {
 
     /** Makes {@code ordinal} current for this thread, in JCuda's runtime and in libisthmus's. */
     public static void setDevice(int ordinal) {
-        check(JCuda.cudaSetDevice(ordinal), "cudaSetDevice(" + ordinal + ")");
+        if (!HostEmulation.enabled()) check(JCuda.cudaSetDevice(ordinal), "cudaSetDevice(" + ordinal + ")");
         NativeLibrary.setDevice(ordinal);
     }
 

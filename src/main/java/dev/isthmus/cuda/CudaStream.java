@@ -5,7 +5,8 @@ import jcuda.runtime.cudaStream_t;
 
 /**
  * A CUDA stream: created here (and destroyed on close) or borrowed from the caller, for example
- * an engine's own JCuda stream, in which case close does nothing.
+ * an engine's own JCuda stream, in which case close does nothing. Under {@link HostEmulation} it
+ * is the null stream, with nothing to wait for: emulated launches finish before they return.
  */
 public final class CudaStream implements AutoCloseable {
     private final int ordinal;
@@ -22,6 +23,7 @@ public final class CudaStream implements AutoCloseable {
     /** A new non-blocking stream on device {@code ordinal}. */
     public static CudaStream create(int ordinal) {
         Cuda.setDevice(ordinal);
+        if (HostEmulation.enabled()) return new CudaStream(ordinal, null, false);
         cudaStream_t s = new cudaStream_t();
         Cuda.check(JCuda.cudaStreamCreateWithFlags(s, jcuda.runtime.JCuda.cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
         return new CudaStream(ordinal, s, true);
@@ -39,17 +41,19 @@ public final class CudaStream implements AutoCloseable {
     /** The raw cudaStream_t, as passed to libisthmus launchers. */
     public long handle() {
         requireOpen();
-        return JCudaInterop.handle(stream);
+        return stream == null ? 0 : JCudaInterop.handle(stream);
     }
 
     /** The JCuda object, for JCuda or JCublas calls on the same stream. */
     public cudaStream_t jcuda() {
         requireOpen();
+        if (stream == null) throw new UnsupportedOperationException("host emulation has no JCuda stream");
         return stream;
     }
 
     public void synchronize() {
         requireOpen();
+        if (stream == null) return;
         Cuda.check(JCuda.cudaStreamSynchronize(stream), "cudaStreamSynchronize");
     }
 

@@ -7,7 +7,7 @@ import dev.isthmus.tensor.Tensor;
 import jcuda.driver.CUdeviceptr;
 import jcuda.runtime.JCuda;
 
-/** Device memory allocated and freed through JCuda, handed out as tensors that own it. */
+/** Device memory allocated and freed through JCuda (host memory under {@link HostEmulation}), handed out as tensors that own it. */
 public final class DeviceMemory {
     private DeviceMemory() {}
 
@@ -16,6 +16,7 @@ public final class DeviceMemory {
         if (byteSize < 0) throw new IllegalArgumentException("negative allocation size " + byteSize);
         Cuda.setDevice(ordinal);
         if (byteSize == 0) return Storage.device(Device.cuda(ordinal), 0, 0, () -> {});
+        if (HostEmulation.enabled()) return HostEmulation.allocate(ordinal, byteSize);
         CUdeviceptr pointer = new CUdeviceptr();
         Cuda.check(JCuda.cudaMalloc(pointer, byteSize), "cudaMalloc(" + byteSize + " bytes on cuda:" + ordinal + ")");
         return Storage.device(Device.cuda(ordinal), JCudaInterop.address(pointer), byteSize,

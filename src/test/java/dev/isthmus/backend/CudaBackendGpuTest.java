@@ -13,6 +13,7 @@ import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.RandomTensors;
 import dev.isthmus.tensor.Tensor;
 import dev.isthmus.testing.GpuTest;
+import dev.isthmus.testing.RequiresGpu;
 import java.util.Random;
 import jcuda.driver.CUdeviceptr;
 import jcuda.runtime.JCuda;
@@ -43,6 +44,7 @@ class CudaBackendGpuTest {
     @GpuTest
     void kernelsRunOnJCudaMemoryAndOnAnEnginesStream() {
         // An engine that already owns JCuda memory and a stream hands both in without copying.
+        RequiresGpu.assumeRealGpu("JCuda memory and streams");
         Random random = new Random(32);
         int rows = 4, cols = 96;
         Cuda.setDevice(0);

@@ -10,6 +10,7 @@ import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.RandomTensors;
 import dev.isthmus.tensor.Tensor;
 import dev.isthmus.testing.GpuTest;
+import dev.isthmus.testing.RequiresGpu;
 import java.util.Random;
 import org.junit.jupiter.api.Assumptions;
 
@@ -18,6 +19,7 @@ class GemmGpuTest {
 
     @GpuTest
     void matchesTheReferenceOrRefusesClearly() {
+        RequiresGpu.assumeRealGpu("cuBLAS");
         try (CudaBackend gpu = Backend.cuda(0);
              Tensor a = gpu.allocate(DType.F32, 2, 2); Tensor c = gpu.allocate(DType.F32, 2, 2)) {
             if (!Gemm.cudaPath().startsWith("cublas")) {

@@ -13,6 +13,7 @@ import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.RandomTensors;
 import dev.isthmus.tensor.Tensor;
 import dev.isthmus.testing.GpuTest;
+import dev.isthmus.testing.RequiresGpu;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Path;
@@ -57,6 +58,7 @@ class OpCommandGpuTest {
 
     @GpuTest
     void gemmOnTheGpuPassesItsCheckOrSaysWhyNot() throws Exception {
+        RequiresGpu.assumeRealGpu("cuBLAS");
         Random random = new Random(4);
         try (Tensor a = RandomTensors.normal(random, DType.BF16, 1f, 65, 33);
              Tensor b = RandomTensors.normal(random, DType.BF16, 1f, 17, 65);

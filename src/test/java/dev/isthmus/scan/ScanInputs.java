@@ -39,7 +39,14 @@ record ScanInputs(Tensor u, Tensor delta, Tensor z, Tensor b, Tensor c, Tensor a
                 RandomTensors.normal(random, dtype, 1f, bcShape), RandomTensors.normal(random, dtype, 1f, bcShape),
                 RandomTensors.uniform(random, DType.F32, -4f, -0.1f, channels, nstate),
                 withD ? RandomTensors.normal(random, DType.F32, 1f, channels) : null,
-                withBias ? RandomTensors.uniform(random, DType.F32, -3f, 0f, channels) : null, softplus);
+                withBias ? deltaBias(random, channels, softplus) : null, softplus);
+    }
+
+    // A negative bias is only meaningful before the softplus; added to dt itself it must keep dt
+    // positive, or exp(dt A) > 1 grows the state until y overflows (to inf in f16 within a step).
+    private static Tensor deltaBias(Random random, long channels, boolean softplus) {
+        return softplus ? RandomTensors.uniform(random, DType.F32, -3f, 0f, channels)
+                        : RandomTensors.uniform(random, DType.F32, 0f, 0.5f, channels);
     }
 
     ScanWeights weights() {

@@ -1,0 +1,109 @@
+// Tests of the host emulation itself: a correct kernel gives the right answer, and broken ones
+// (a missing barrier, a barrier only some threads reach, a shuffle from a lane that returned, a
+// bad launch) give a wrong answer or a reported error. Run by `make emulation`; exits non-zero
+// on the first failed check.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "status.h"
+
+namespace {
+
+int failures = 0;
+
+void check(bool ok, const char *what) {
+    std::printf("%s %s\n", ok ? "ok  " : "FAIL", what);
+    if (!ok) ++failures;
+}
+
+// Sum of in[0 .. n) in one block: per-warp shuffle sums, warp totals through shared memory.
+template <bool BARRIER>
+__global__ void block_sum_kernel(const float *in, int n, float *out) {
+    __shared__ float totals[32];
+    float v = threadIdx.x < static_cast<unsigned>(n) ? in[threadIdx.x] : 0.0f;
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    if (threadIdx.x % 32 == 0) totals[threadIdx.x / 32] = v;
+    if (BARRIER) __syncthreads();
+    if (threadIdx.x == 0) {
+        float sum = 0.0f;
+        for (unsigned w = 0; w < blockDim.x / 32; ++w) sum += totals[w];
+        *out = sum;
+    }
+}
+
+// Thread 0 skips the barrier and then waits at a shuffle its warp never reaches.
+__global__ void divergent_barrier_kernel(float *out) {
+    float v = 1.0f;
+    if (threadIdx.x != 0) __syncthreads();
+    v = __shfl_down_sync(0xffffffffu, v, 1);
+    out[threadIdx.x] = v;
+}
+
+// Lanes 16..31 return; lane 15 then reads lane 16 with a full mask.
+__global__ void shuffle_from_returned_lane_kernel(float *out) {
+    if (threadIdx.x >= 16) return;
+    out[threadIdx.x] = __shfl_down_sync(0xffffffffu, 1.0f, 1);
+}
+
+// The scan of thread indices within the warp, by __shfl_up_sync: lane i gets 0 + 1 + ... + i.
+__global__ void warp_scan_kernel(int *out) {
+    int v = static_cast<int>(threadIdx.x % 32);
+    for (int offset = 1; offset < 32; offset <<= 1) {
+        const int before = __shfl_up_sync(0xffffffffu, v, offset);
+        if (static_cast<int>(threadIdx.x % 32) >= offset) v += before;
+    }
+    out[threadIdx.x] = v;
+}
+
+float run_block_sum(bool barrier, int threads) {
+    std::vector<float> in(threads);
+    for (int i = 0; i < threads; ++i) in[i] = static_cast<float>(i + 1);
+    float out = -1.0f;
+    if (barrier)
+        ISTHMUS_LAUNCH(1, threads, 0, nullptr, block_sum_kernel<true>)(in.data(), threads, &out);
+    else
+        ISTHMUS_LAUNCH(1, threads, 0, nullptr, block_sum_kernel<false>)(in.data(), threads, &out);
+    return out;
+}
+
+std::string last_error_text() {
+    const cudaError_t err = cudaGetLastError();
+    return err == cudaSuccess ? "" : std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err);
+}
+
+}  // namespace
+
+int main() {
+    const int threads = 256;
+    const float expected = threads * (threads + 1) / 2.0f;
+    check(run_block_sum(true, threads) == expected && last_error_text().empty(), "block sum with its barrier is exact");
+    check(run_block_sum(false, threads) != expected && last_error_text().empty(),
+          "block sum without its barrier reads warp totals not yet written");
+
+    std::vector<int> scan(64);
+    ISTHMUS_LAUNCH(1, 64, 0, nullptr, warp_scan_kernel)(scan.data());
+    bool scan_ok = last_error_text().empty();
+    for (int i = 0; i < 64; ++i) scan_ok &= scan[i] == (i % 32) * (i % 32 + 1) / 2;
+    check(scan_ok, "warp scan by __shfl_up_sync");
+
+    std::vector<float> out(64);
+    ISTHMUS_LAUNCH(1, 64, 0, nullptr, divergent_barrier_kernel)(out.data());
+    std::string error = last_error_text();
+    std::printf("     %s\n", error.c_str());
+    check(error.find("cudaErrorLaunchFailure") == 0 && error.find("not every live thread") != std::string::npos,
+          "a barrier that thread 0 skips is reported as a launch failure");
+
+    ISTHMUS_LAUNCH(1, 32, 0, nullptr, shuffle_from_returned_lane_kernel)(out.data());
+    error = last_error_text();
+    std::printf("     %s\n", error.c_str());
+    check(error.find("reads lane 16") != std::string::npos, "a shuffle from a lane that returned is reported");
+
+    ISTHMUS_LAUNCH(1, 2048, 0, nullptr, warp_scan_kernel)(scan.data());
+    error = last_error_text();
+    check(error.find("cudaErrorInvalidConfiguration") == 0, "2048 threads per block is an invalid configuration");
+    check(last_error_text().empty(), "cudaGetLastError clears the error");
+
+    std::printf("%s\n", failures == 0 ? "host emulation self-test passed" : "host emulation self-test FAILED");
+    return failures == 0 ? 0 : 1;
+}
