@@ -38,18 +38,24 @@ public final class AttentionWorkspace implements AutoCloseable {
         this.partialLse = partialLse;
     }
 
-    /** Plans the split for {@code batch} with {@code queryHeads} heads on {@code backend} and allocates its buffers. */
+    /** Plans the split for {@code batch} with {@code queryHeads} heads on {@code backend} ({@link Attention#splitCount}) and allocates its buffers. */
     public static AttentionWorkspace allocate(Backend backend, KvBatch batch, int queryHeads) {
-        if (backend == null || batch == null) throw new IllegalArgumentException("backend and batch must not be null");
-        if (queryHeads < 1 || queryHeads % batch.kvHeads() != 0)
-            throw new IllegalArgumentException("queryHeads " + queryHeads + " is not a positive multiple of the cache's " + batch.kvHeads() + " kv heads");
-        int maxKv = Math.max(1, batch.maxKvLength());
-        int tokens = batch.totalNewTokens();
+        checkArguments(backend, batch, queryHeads);
         int splits = switch (backend) {
             case CpuBackend cpu -> 1;
             case CudaBackend cuda -> Attention.splitCount(cuda.properties().multiprocessorCount(), batch.batchSize(), batch.kvHeads(),
-                    queryHeads, batch.maxNewTokens(), maxKv);
+                    queryHeads, batch.maxNewTokens(), Math.max(1, batch.maxKvLength()));
         };
+        return allocate(backend, batch, queryHeads, splits);
+    }
+
+    /** A workspace for at most {@code splits} pieces of the KV length (the CPU backend always uses one). */
+    public static AttentionWorkspace allocate(Backend backend, KvBatch batch, int queryHeads, int splits) {
+        checkArguments(backend, batch, queryHeads);
+        if (splits < 1 || splits > 1024) throw new IllegalArgumentException("splits must be in [1, 1024], got " + splits);
+        if (backend instanceof CpuBackend) splits = 1;
+        int maxKv = Math.max(1, batch.maxKvLength());
+        int tokens = batch.totalNewTokens();
         // Pieces of whole KV tiles; rounding up may leave fewer pieces than asked for.
         int chunk = (int) (Attention.ceilDiv(Attention.ceilDiv(maxKv, splits), KV_TILE) * KV_TILE);
         splits = (int) Attention.ceilDiv(maxKv, chunk);
@@ -62,6 +68,12 @@ public final class AttentionWorkspace implements AutoCloseable {
             out.close();
             throw e;
         }
+    }
+
+    private static void checkArguments(Backend backend, KvBatch batch, int queryHeads) {
+        if (backend == null || batch == null) throw new IllegalArgumentException("backend and batch must not be null");
+        if (queryHeads < 1 || queryHeads % batch.kvHeads() != 0)
+            throw new IllegalArgumentException("queryHeads " + queryHeads + " is not a positive multiple of the cache's " + batch.kvHeads() + " kv heads");
     }
 
     /** Pieces each sequence's KV length is split into (1: no split). */
