@@ -1,8 +1,9 @@
-// Launchers of the attention kernel (cuda/attention.cuh) and of the log-sum-exp merge
-// (cuda/attention_merge.cuh): check the arguments, pick the instantiation, launch on the
-// caller's stream. With splits > 1 the caller's workspace receives the partials and the merge
+// Launchers of the attention kernels (cuda/attention.cuh on CUDA cores, cuda/attention_prefill.cuh
+// on tensor cores) and of the log-sum-exp merge (cuda/attention_merge.cuh): check the arguments,
+// pick the kernel and instantiation, launch on the caller's stream. With splits > 1 the caller's workspace receives the partials and the merge
 // folds them into out and lse in a second launch on the same stream.
 #include "../cuda/attention.cuh"
+#include "../cuda/attention_prefill.cuh"
 #include "../cuda/attention_merge.cuh"
 #include "status.h"
 
@@ -43,15 +44,48 @@ int merge_any(int32_t out_dtype, int32_t part_dtype, void *out, float *lse, cons
     }
 }
 
+// Opts a kernel in to `bytes` of dynamic shared memory when that is above the default 48 KiB.
+template <typename Kernel> int allow_shared_memory(Kernel kernel, size_t bytes) {
+    if (bytes <= 48 * 1024) return ISTHMUS_OK;
+    const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+    if (err != cudaSuccess)
+        return fail(ISTHMUS_ERROR_CUDA, "isthmus_attention: %zu bytes of shared memory: %s", bytes, cudaGetErrorString(err));
+    return ISTHMUS_OK;
+}
+
+// The tensor-core kernel takes sequences with at least a wmma tile's worth of new tokens, in
+// f16/bf16, head_dim <= 128, when the device grants its shared memory (sm_86/89 may not).
+constexpr int kPrefillMinTokens = 16;
+
+template <typename T, int D> bool prefill_fits(const AttentionParams &p, int batch, int max_new_tokens) {
+    if constexpr (sizeof(T) != 2 || D > 128) {
+        return false;
+    } else {
+        if (max_new_tokens < kPrefillMinTokens || static_cast<int64_t>(batch) * p.q_heads > 65535) return false;
+        int device = 0, optin = 0;
+        if (cudaGetDevice(&device) != cudaSuccess ||
+            cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess)
+            return false;
+        return PrefillLayout<T, D>::kBytes <= static_cast<size_t>(optin);
+    }
+}
+
 template <typename T, int D>
 int launch_attention(const AttentionParams &p, int batch, int max_new_tokens, cudaStream_t stream) {
-    constexpr size_t smem = attention_smem_bytes<T, D>();
-    if (smem > 48 * 1024) {  // above the default limit a kernel must opt in (f32 at head_dim 256)
-        const cudaError_t err = cudaFuncSetAttribute(attention_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                     static_cast<int>(smem));
-        if (err != cudaSuccess)
-            return fail(ISTHMUS_ERROR_CUDA, "isthmus_attention: %zu bytes of shared memory: %s", smem, cudaGetErrorString(err));
+    if constexpr (sizeof(T) == 2 && D <= 128) {
+        if (prefill_fits<T, D>(p, batch, max_new_tokens)) {
+            constexpr size_t smem = PrefillLayout<T, D>::kBytes;
+            const int status = allow_shared_memory(attention_prefill_kernel<T, D>, smem);
+            if (status != ISTHMUS_OK) return status;
+            const dim3 grid(static_cast<unsigned>((max_new_tokens + kPrefillRows - 1) / kPrefillRows),
+                            static_cast<unsigned>(batch * p.q_heads), static_cast<unsigned>(p.splits));
+            attention_prefill_kernel<T, D><<<grid, kPrefillWarps * 32, smem, stream>>>(p);
+            return ISTHMUS_OK;
+        }
     }
+    constexpr size_t smem = attention_smem_bytes<T, D>();
+    const int status = allow_shared_memory(attention_kernel<T, D>, smem);  // f32 at head_dim 256 needs the opt-in
+    if (status != ISTHMUS_OK) return status;
     const int64_t row_groups = (static_cast<int64_t>(max_new_tokens) * (p.q_heads / p.kv_heads) + kAttentionRows - 1) / kAttentionRows;
     const dim3 grid(static_cast<unsigned>(row_groups), static_cast<unsigned>(batch * p.kv_heads), static_cast<unsigned>(p.splits));
     attention_kernel<T, D><<<grid, kAttentionRows * 32, smem, stream>>>(p);

@@ -144,7 +144,9 @@ ISTHMUS_API int isthmus_attention_append(void *q, void *k_cache, void *v_cache, 
  * (piece i covers [i * split_chunk, (i + 1) * split_chunk)); with splits > 1 the pieces go to the
  * caller's f32 workspace partial_out [splits, total_tokens, q_heads, head_dim] and partial_lse
  * [splits, total_tokens, q_heads], and a second launch on the same stream merges them into out and
- * lse. max_new_tokens is the largest per-sequence new-token count (it sizes the grid).
+ * lse. max_new_tokens is the largest per-sequence new-token count (it sizes the grid and picks the
+ * kernel: with 16 or more, f16/bf16 and head_dim <= 128 the tiles run on tensor cores; otherwise,
+ * and for decode, on CUDA cores).
  */
 ISTHMUS_API int isthmus_attention(void *out, float *lse, float *partial_out, float *partial_lse, const void *q,
                                   const void *k_cache, const void *v_cache, const int32_t *block_table,
