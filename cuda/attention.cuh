@@ -79,6 +79,8 @@ __global__ void __launch_bounds__(kAttentionRows * 32) attention_kernel(const At
     constexpr int kPerLane = (D + 31) / 32;
     constexpr int kVec = 16 / sizeof(T);  // elements per 16-byte load; D * sizeof(T) is a multiple of 16
     constexpr int kChunks = D / kVec;     // 16-byte loads per key row
+    constexpr int kThreads = kAttentionRows * 32;
+    constexpr int kLoads = (kAttentionTile * kChunks + kThreads - 1) / kThreads;  // per thread per tile, K and V each
     static_assert(D % kVec == 0, "head_dim must fill whole 16-byte vectors");
     extern __shared__ __align__(16) unsigned char smem[];
     float *q_s = reinterpret_cast<float *>(smem);                              // [kRows][D]
@@ -124,35 +126,50 @@ __global__ void __launch_bounds__(kAttentionRows * 32) attention_kernel(const At
 #pragma unroll
     for (int c = 0; c < kPerLane; ++c) acc[c] = 0.0f;
 
-    for (int tile = lo; tile < hi; tile += kAttentionTile) {
-        __syncthreads();  // the previous tile is consumed (and q_s written, on the first pass)
-        for (int i = threadIdx.x; i < kAttentionTile * kChunks; i += blockDim.x) {
+    // K/V tiles go global -> registers -> shared memory: the next tile's loads are issued right
+    // after this one is staged, so they are in flight while the warps do this tile's arithmetic.
+    Vec<T, kVec> k_next[kLoads], v_next[kLoads];
+    auto fetch = [&](int tile) {
+#pragma unroll
+        for (int n = 0; n < kLoads; ++n) {
+            const int i = threadIdx.x + n * kThreads;
             const int key = i / kChunks, chunk = i % kChunks;
             const int t = tile + key;
-            Vec<T, kVec> kv, vv;
             bool loaded = false;
-            if (t < hi) {
+            if (i < kAttentionTile * kChunks && t < hi) {
                 const int block = table[t / p.block_size];
                 if (block >= 0 && block < p.num_blocks) {  // Java checked the table; never read outside the pool
                     const int64_t offset =
                         ((static_cast<int64_t>(block) * p.block_size + t % p.block_size) * p.kv_heads + kv_head) * D + chunk * kVec;
-                    kv = *reinterpret_cast<const Vec<T, kVec> *>(k_cache + offset);
-                    vv = *reinterpret_cast<const Vec<T, kVec> *>(v_cache + offset);
+                    k_next[n] = *reinterpret_cast<const Vec<T, kVec> *>(k_cache + offset);
+                    v_next[n] = *reinterpret_cast<const Vec<T, kVec> *>(v_cache + offset);
                     loaded = true;
                 }
             }
-            if (!loaded) {
+            if (!loaded) {  // masked keys must still hold finite values: p = 0 times v must be 0
 #pragma unroll
-                for (int e = 0; e < kVec; ++e) kv.v[e] = vv.v[e] = from_float<T>(0.0f);
+                for (int e = 0; e < kVec; ++e) k_next[n].v[e] = v_next[n].v[e] = from_float<T>(0.0f);
             }
-            *reinterpret_cast<Vec<T, kVec> *>(v_s + key * D + chunk * kVec) = vv;
+        }
+    };
+    if (lo < hi) fetch(lo);
+
+    for (int tile = lo; tile < hi; tile += kAttentionTile) {
+        __syncthreads();  // the previous tile is consumed (and q_s written, on the first pass)
+#pragma unroll
+        for (int n = 0; n < kLoads; ++n) {
+            const int i = threadIdx.x + n * kThreads;
+            if (i >= kAttentionTile * kChunks) break;
+            const int key = i / kChunks, chunk = i % kChunks;
+            *reinterpret_cast<Vec<T, kVec> *>(v_s + key * D + chunk * kVec) = v_next[n];
             // The padded K row keeps 4-byte alignment only: store word by word.
-            const uint32_t *words = reinterpret_cast<const uint32_t *>(&kv);
+            const uint32_t *words = reinterpret_cast<const uint32_t *>(&k_next[n]);
             uint32_t *k_dst = reinterpret_cast<uint32_t *>(k_s + key * kStride + chunk * kVec);
 #pragma unroll
             for (int w = 0; w < 4; ++w) k_dst[w] = words[w];
         }
         __syncthreads();
+        if (tile + kAttentionTile < hi) fetch(tile + kAttentionTile);
         if (!active) continue;
 
         const int t = tile + lane;

@@ -32,6 +32,7 @@ class AttentionGpuTest {
         new Shape(17, new int[] {0, 40}, new int[] {33, 2}, 9, 3, 80),            // odd block size, prefill + decode mixed
         new Shape(256, new int[] {300, 0, 1}, new int[] {3, 70, 1}, 5, 1, 96),    // MQA, 5 heads
         new Shape(32, new int[] {1000}, new int[] {4}, 8, 8, 256),                // MHA, long-ish context, speculative 4
+        new Shape(16, new int[] {5000, 3}, new int[] {1, 1}, 8, 2, 128),          // decode, long and short side by side
     };
 
     private static final AttentionOptions[] OPTIONS = {
@@ -108,6 +109,51 @@ class AttentionGpuTest {
         try (Tensor actual = gpu.toHost(deviceTensor)) {
             Compare.Result result = Compare.check(what, actual, expected, bound);
             assertTrue(result.withinBound(), result.toString());
+        }
+    }
+
+    @GpuTest
+    void decodeAfterPrefillOnTheGpuEqualsPrefillOfTheWhole() {
+        // The cache workflow end to end on the GPU: a prompt (tensor-core path in 16-bit), then
+        // decode steps (CUDA-core path, planned splits), against the reference's one prefill of all tokens.
+        Random random = new Random(41);
+        int d = 128, qHeads = 8, kvHeads = 2, prompt = 300, steps = 3, n = prompt + steps;
+        for (DType dtype : FLOATS) {
+            try (CudaBackend gpu = Backend.cuda(0);
+                 Tensor q = RandomTensors.normal(random, dtype, 1f, n, qHeads, d);
+                 Tensor k = RandomTensors.normal(random, dtype, 1f, n, kvHeads, d);
+                 Tensor v = RandomTensors.normal(random, dtype, 1f, n, kvHeads, d);
+                 Tensor expected = Tensor.allocateHost(dtype, n, qHeads, d);
+                 Tensor actual = Tensor.allocateHost(dtype, n, qHeads, d);
+                 KvCache hostCache = KvCache.allocate(Backend.cpu(), dtype, 40, 16, kvHeads, d);
+                 KvCache cache = KvCache.allocate(gpu, dtype, 40, 16, kvHeads, d)) {
+                Rope rope = Rope.neox(10000f);
+                AttentionOptions options = AttentionOptions.decoder();
+                try (KvBatch all = hostCache.extend(new int[] {hostCache.newSequence()}, new int[] {n});
+                     Tensor qc = AttentionTest.copy(q)) {
+                    Attention.append(Backend.cpu(), all, qc, k, v, rope, null);
+                    Attention.attend(Backend.cpu(), all, qc, expected, null, options, null);
+                }
+                int seq = cache.newSequence();
+                int done = 0;
+                for (int chunk : new int[] {prompt, 1, 1, 1}) {
+                    try (KvBatch step = cache.extend(new int[] {seq}, new int[] {chunk});
+                         AttentionWorkspace workspace = AttentionWorkspace.allocate(gpu, step, qHeads);
+                         Tensor qs = gpu.copyOf(q.slice(0, done, done + chunk)); Tensor ks = gpu.copyOf(k.slice(0, done, done + chunk));
+                         Tensor vs = gpu.copyOf(v.slice(0, done, done + chunk)); Tensor out = gpu.allocate(dtype, chunk, qHeads, d)) {
+                        gpu.poison(out);
+                        Attention.append(gpu, step, qs, ks, vs, rope, null);
+                        Attention.attend(gpu, step, qs, out, null, options, workspace);
+                        try (Tensor host = gpu.toHost(out)) {
+                            float[] x = host.toFloatArray();
+                            for (int i = 0; i < x.length; i++) actual.setFloat(x[i], done + i / (qHeads * d), (i / d) % qHeads, i % d);
+                        }
+                    }
+                    done += chunk;
+                }
+                Compare.Result result = Compare.check(dtype.label() + " decode after prefill", actual, expected);
+                assertTrue(result.withinBound(), result.toString());
+            }
         }
     }
 

@@ -388,9 +388,9 @@ class AttentionTest {
     @Test
     void splitCountFillsTheMachineOnlyWhenTheBatchDoesNot() {
         assertTrue(Attention.splitCount(132, 1, 8, 32, 1, 131072) > 1);
-        assertEquals(1, Attention.splitCount(132, 128, 8, 32, 1, 131072));
+        assertEquals(1, Attention.splitCount(132, 256, 8, 32, 1, 131072));
         assertEquals(1, Attention.splitCount(132, 1, 8, 32, 1, 100)); // too short to split
-        assertTrue(Attention.splitCount(132, 1, 1, 1, 1, 1 << 20) <= 64);
+        assertTrue(Attention.splitCount(132, 1, 1, 1, 1, 1 << 20) <= 128);
         try (KvCache cache = KvCache.allocate(CPU, DType.F32, 1, 16, 1, 64);
              KvBatch batch = cache.extend(new int[] {cache.newSequence()}, new int[] {3});
              AttentionWorkspace workspace = AttentionWorkspace.allocate(CPU, batch, 2)) {
