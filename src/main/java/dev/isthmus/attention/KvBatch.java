@@ -96,6 +96,7 @@ public final class KvBatch implements AutoCloseable {
             if (cachedLens[b] < 0) throw new IllegalArgumentException("cachedLens[" + b + "] = " + cachedLens[b] + " is negative");
             if (newTokens[b] < 0) throw new IllegalArgumentException("newTokens[" + b + "] = " + newTokens[b] + " is negative");
             long length = (long) cachedLens[b] + newTokens[b];
+            if (length > Integer.MAX_VALUE) throw new IllegalArgumentException("sequence " + b + " has length " + length + "; at most " + Integer.MAX_VALUE);
             long capacity = (long) table.length * blockSize;
             if (length > capacity)
                 throw new IllegalArgumentException("sequence " + b + " has length " + cachedLens[b] + " + " + newTokens[b] + " = " + length

@@ -158,6 +158,50 @@ class AttentionGpuTest {
     }
 
     @GpuTest
+    void causalMaskNeverLeaksAFutureTokenOnTheGpu() {
+        // A huge future key/value must leave every earlier row bit-identical: a masked key gets
+        // probability exactly 0 in both kernels (f32: CUDA cores; f16: tensor cores, 70 tokens).
+        Random random = new Random(43);
+        int d = 64, qHeads = 4, kvHeads = 2, n = 70, block = 16;
+        int blocks = (n + block - 1) / block;
+        for (DType dtype : new DType[] {DType.F32, DType.F16}) {
+            try (CudaBackend gpu = Backend.cuda(0);
+                 Tensor keys = RandomTensors.normal(random, dtype, 1f, blocks, block, kvHeads, d);
+                 Tensor values = RandomTensors.normal(random, dtype, 1f, blocks, block, kvHeads, d);
+                 Tensor hq = RandomTensors.normal(random, dtype, 1f, n, qHeads, d);
+                 Tensor dKeys = gpu.copyOf(keys); Tensor dValues = gpu.copyOf(values); Tensor q = gpu.copyOf(hq);
+                 Tensor out = gpu.allocate(dtype, n, qHeads, d);
+                 KvBatch batch = KvBatch.of(gpu, dKeys, dValues, new int[][] {IntStream.range(0, blocks).map(i -> blocks - 1 - i).toArray()},
+                         new int[] {0}, new int[] {n})) {
+                Attention.attend(gpu, batch, q, out, null, AttentionOptions.decoder(), null);
+                float[] before;
+                try (Tensor host = gpu.toHost(out)) {
+                    before = host.toFloatArray();
+                }
+                for (int future : new int[] {1, 15, 16, 63, 64, 69}) {
+                    long blockId = blocks - 1 - future / block;
+                    float savedK = keys.getFloat(blockId, future % block, 0, 0), savedV = values.getFloat(blockId, future % block, 0, 0);
+                    keys.setFloat(50f, blockId, future % block, 0, 0);
+                    values.setFloat(1000f, blockId, future % block, 0, 0);
+                    gpu.copy(dKeys, keys);
+                    gpu.copy(dValues, values);
+                    gpu.poison(out);
+                    Attention.attend(gpu, batch, q, out, null, AttentionOptions.decoder(), null);
+                    try (Tensor host = gpu.toHost(out)) {
+                        float[] after = host.toFloatArray();
+                        int rowSize = qHeads * d;
+                        for (int i = 0; i < future * rowSize; i++)
+                            org.junit.jupiter.api.Assertions.assertEquals(before[i], after[i],
+                                    dtype.label() + ": row " + i / rowSize + " saw future token " + future);
+                    }
+                    keys.setFloat(savedK, blockId, future % block, 0, 0);
+                    values.setFloat(savedV, blockId, future % block, 0, 0);
+                }
+            }
+        }
+    }
+
+    @GpuTest
     void mergeMatchesTheReference() {
         Random random = new Random(37);
         try (CudaBackend gpu = Backend.cuda(0)) {
