@@ -73,8 +73,39 @@ template <typename T, int D> __device__ __forceinline__ float dot_row(const floa
     return sum;
 }
 
+// The keys [lo, hi) that any of the new tokens first..last (indices within the sequence) can see,
+// within piece `split` of the KV length. 64-bit where a window of up to 2^31 keys could overflow.
+__device__ __forceinline__ void visible_key_range(const AttentionParams &p, int cached, int kv_len, int first, int last,
+                                                  int split, int *lo, int *hi) {
+    int64_t begin = p.window_left >= 0 ? max(static_cast<int64_t>(0), static_cast<int64_t>(cached) + first - p.window_left) : 0;
+    int64_t end = kv_len;
+    if (p.window_right >= 0) end = min(end, static_cast<int64_t>(cached) + last + p.window_right + 1);
+    begin = max(begin, min(static_cast<int64_t>(split) * p.split_chunk, static_cast<int64_t>(kv_len)));
+    end = min(end, static_cast<int64_t>(split + 1) * p.split_chunk);
+    *lo = static_cast<int>(begin);
+    *hi = static_cast<int>(end);
+}
+
+// Element offset of key t's row for kv_head in the paged cache, or -1 when the table holds no
+// block inside the pool for it (Java checked the table; this keeps a bad one from faulting).
+template <int D>
+__device__ __forceinline__ int64_t cache_offset(const AttentionParams &p, const int32_t *table, int t, int kv_head) {
+    if (t / p.block_size >= p.max_blocks) return -1;
+    const int block = table[t / p.block_size];
+    if (block < 0 || block >= p.num_blocks) return -1;
+    return ((static_cast<int64_t>(block) * p.block_size + t % p.block_size) * p.kv_heads + kv_head) * D;
+}
+
+// Whether the query at `position` sees key t (t already inside [lo, hi)): the window test written
+// as differences so that a window of up to 2^31 keys cannot overflow.
+__device__ __forceinline__ bool key_visible(const AttentionParams &p, int t, int position) {
+    return (p.window_left < 0 || position - t <= p.window_left) && (p.window_right < 0 || t - position <= p.window_right);
+}
+
+// At least 2 blocks per SM: left to itself ptxas held the f32 / head_dim 64 instantiation to 64
+// registers and spilled.
 template <typename T, int D>
-__global__ void __launch_bounds__(kAttentionRows * 32) attention_kernel(const AttentionParams p) {
+__global__ void __launch_bounds__(kAttentionRows * 32, 2) attention_kernel(const AttentionParams p) {
     constexpr int kStride = k_stride<T, D>();
     constexpr int kPerLane = (D + 31) / 32;
     constexpr int kVec = 16 / sizeof(T);  // elements per 16-byte load; D * sizeof(T) is a multiple of 16
@@ -112,11 +143,8 @@ __global__ void __launch_bounds__(kAttentionRows * 32) attention_kernel(const At
 
     // Keys any row of this block can see, within this split's piece of the KV length.
     const int last_token = (min(first_row + kAttentionRows, rows) - 1) / group;
-    int lo = p.window_left >= 0 ? max(0, cached + first_row / group - p.window_left) : 0;
-    int hi = kv_len;
-    if (p.window_right >= 0) hi = min(hi, cached + last_token + p.window_right + 1);
-    lo = max(lo, split * p.split_chunk);
-    hi = min(hi, static_cast<int>(min(static_cast<int64_t>(split + 1) * p.split_chunk, static_cast<int64_t>(kv_len))));
+    int lo, hi;
+    visible_key_range(p, cached, kv_len, first_row / group, last_token, split, &lo, &hi);
 
     const T *k_cache = static_cast<const T *>(p.k_cache);
     const T *v_cache = static_cast<const T *>(p.v_cache);
@@ -135,18 +163,11 @@ __global__ void __launch_bounds__(kAttentionRows * 32) attention_kernel(const At
             const int i = threadIdx.x + n * kThreads;
             const int key = i / kChunks, chunk = i % kChunks;
             const int t = tile + key;
-            bool loaded = false;
-            if (i < kAttentionTile * kChunks && t < hi) {
-                const int block = table[t / p.block_size];
-                if (block >= 0 && block < p.num_blocks) {  // Java checked the table; never read outside the pool
-                    const int64_t offset =
-                        ((static_cast<int64_t>(block) * p.block_size + t % p.block_size) * p.kv_heads + kv_head) * D + chunk * kVec;
-                    k_next[n] = *reinterpret_cast<const Vec<T, kVec> *>(k_cache + offset);
-                    v_next[n] = *reinterpret_cast<const Vec<T, kVec> *>(v_cache + offset);
-                    loaded = true;
-                }
-            }
-            if (!loaded) {  // masked keys must still hold finite values: p = 0 times v must be 0
+            const int64_t offset = i < kAttentionTile * kChunks && t < hi ? cache_offset<D>(p, table, t, kv_head) : -1;
+            if (offset >= 0) {
+                k_next[n] = *reinterpret_cast<const Vec<T, kVec> *>(k_cache + offset + chunk * kVec);
+                v_next[n] = *reinterpret_cast<const Vec<T, kVec> *>(v_cache + offset + chunk * kVec);
+            } else {  // masked keys must still hold finite values: p = 0 times v must be 0
 #pragma unroll
                 for (int e = 0; e < kVec; ++e) k_next[n].v[e] = v_next[n].v[e] = from_float<T>(0.0f);
             }
@@ -173,8 +194,7 @@ __global__ void __launch_bounds__(kAttentionRows * 32) attention_kernel(const At
         if (!active) continue;
 
         const int t = tile + lane;
-        const bool visible = t < hi && (p.window_left < 0 || t >= position - p.window_left) &&
-                             (p.window_right < 0 || t <= position + p.window_right);
+        const bool visible = t < hi && key_visible(p, t, position);
         float s = dot_row<T, D>(q_s + warp * D, k_s + lane * kStride);
         if (p.softcap > 0.0f) s = p.softcap * tanhf(s / p.softcap);
         if (!visible) s = -INFINITY;

@@ -82,11 +82,8 @@ __global__ void __launch_bounds__(kPrefillWarps * 32) attention_prefill_kernel(c
     }
     for (int i = threadIdx.x; i < kPrefillRows * L::kLdO; i += blockDim.x) o_s[i] = 0.0f;
 
-    int lo = p.window_left >= 0 ? max(0, cached + first - p.window_left) : 0;
-    int hi = kv_len;
-    if (p.window_right >= 0) hi = min(hi, cached + last + p.window_right + 1);
-    lo = max(lo, split * p.split_chunk);
-    hi = min(hi, static_cast<int>(min(static_cast<int64_t>(split + 1) * p.split_chunk, static_cast<int64_t>(kv_len))));
+    int lo, hi;
+    visible_key_range(p, cached, kv_len, first, last, split, &lo, &hi);
 
     // Row state: lane 2r + h of warp w handles row 16w + r, columns [32h, 32h + 32) of each tile.
     const int row_in_warp = lane / 2, half = lane % 2;
@@ -105,18 +102,11 @@ __global__ void __launch_bounds__(kPrefillWarps * 32) attention_prefill_kernel(c
             const int key = i / kChunks, c = i % kChunks;
             const int t = tile + key;
             Vec<T, kVec> kv, vv;
-            bool loaded = false;
-            if (t < hi) {
-                const int block = table[t / p.block_size];
-                if (block >= 0 && block < p.num_blocks) {
-                    const int64_t offset =
-                        ((static_cast<int64_t>(block) * p.block_size + t % p.block_size) * p.kv_heads + kv_head) * D + c * kVec;
-                    kv = *reinterpret_cast<const Vec<T, kVec> *>(k_cache + offset);
-                    vv = *reinterpret_cast<const Vec<T, kVec> *>(v_cache + offset);
-                    loaded = true;
-                }
-            }
-            if (!loaded) {
+            const int64_t offset = t < hi ? cache_offset<D>(p, table, t, kv_head) : -1;
+            if (offset >= 0) {
+                kv = *reinterpret_cast<const Vec<T, kVec> *>(k_cache + offset + c * kVec);
+                vv = *reinterpret_cast<const Vec<T, kVec> *>(v_cache + offset + c * kVec);
+            } else {
 #pragma unroll
                 for (int e = 0; e < kVec; ++e) kv.v[e] = vv.v[e] = from_float<T>(0.0f);
             }
@@ -154,8 +144,7 @@ __global__ void __launch_bounds__(kPrefillWarps * 32) attention_prefill_kernel(c
             const int t = tile + half * 32 + c;
             float s = s_row[c] * p.scale;
             if (p.softcap > 0.0f) s = p.softcap * tanhf(s / p.softcap);
-            const bool visible = row_valid && t < hi && (p.window_left < 0 || t >= position - p.window_left) &&
-                                 (p.window_right < 0 || t <= position + p.window_right);
+            const bool visible = row_valid && t < hi && key_visible(p, t, position);
             s = visible ? s : -INFINITY;
             s_row[c] = s;
             tile_max = fmaxf(tile_max, s);

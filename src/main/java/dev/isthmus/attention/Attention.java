@@ -126,16 +126,16 @@ public final class Attention {
 
     /**
      * How many pieces the CUDA kernel splits each sequence's KV length into: 1 when the batch
-     * alone gives every multiprocessor about eight blocks (enough loads in flight to cover the
-     * memory latency, since a block does not overlap its tile loads with its arithmetic), else
-     * enough to get there, keeping each piece at least 256 keys long and at most 128 pieces. Each block of the kernel covers
+     * alone gives every multiprocessor about four blocks (one wave: at about 95 registers a thread
+     * five blocks of the bf16 head_dim-128 kernel fit on an SM), else enough to get there, keeping
+     * each piece at least 256 keys long and at most 128 pieces. Each block of the kernel covers
      * {@link AttentionWorkspace#ROWS_PER_BLOCK} query rows of one kv head.
      */
     public static int splitCount(int multiprocessors, int batchSize, int kvHeads, int queryHeads, int maxNewTokens, int maxKvLength) {
         if (multiprocessors < 1) throw new IllegalArgumentException("multiprocessors must be >= 1, got " + multiprocessors);
         long rowsPerKvHead = (long) maxNewTokens * (queryHeads / kvHeads);
         long blocks = (long) batchSize * kvHeads * Math.max(1, ceilDiv(rowsPerKvHead, AttentionWorkspace.ROWS_PER_BLOCK));
-        long target = 8L * multiprocessors;
+        long target = 4L * multiprocessors;
         if (blocks >= target || maxKvLength <= 256) return 1;
         long splits = Math.min(Math.min(ceilDiv(target, blocks), ceilDiv(maxKvLength, 256)), 128);
         return (int) Math.max(1, splits);

@@ -72,7 +72,7 @@ final class AttentionReference {
             double[] scores = new double[kvLength];
             double max = Double.NEGATIVE_INFINITY;
             for (int t = 0; t < kvLength; t++) {
-                boolean visible = (left < 0 || t >= position - left) && (right < 0 || t <= position + right);
+                boolean visible = (left < 0 || position - t <= left) && (right < 0 || t - position <= right);
                 if (!visible) {
                     scores[t] = Double.NEGATIVE_INFINITY;
                     continue;

@@ -388,7 +388,7 @@ class AttentionTest {
     @Test
     void splitCountFillsTheMachineOnlyWhenTheBatchDoesNot() {
         assertTrue(Attention.splitCount(132, 1, 8, 32, 1, 131072) > 1);
-        assertEquals(1, Attention.splitCount(132, 256, 8, 32, 1, 131072));
+        assertEquals(1, Attention.splitCount(132, 128, 8, 32, 1, 131072));
         assertEquals(1, Attention.splitCount(132, 1, 8, 32, 1, 100)); // too short to split
         assertTrue(Attention.splitCount(132, 1, 1, 1, 1, 1 << 20) <= 128);
         try (KvCache cache = KvCache.allocate(CPU, DType.F32, 1, 16, 1, 64);
