@@ -150,7 +150,8 @@ extern "C" int isthmus_attention(void *out, float *lse, float *partial_out, floa
     ISTHMUS_REQUIRE(scale > 0.0f && isfinite(scale), "isthmus_attention: scale must be positive and finite");
     ISTHMUS_REQUIRE(softcap >= 0.0f && isfinite(softcap), "isthmus_attention: softcap must be >= 0 and finite");
     ISTHMUS_REQUIRE(window_left >= -1 && window_right >= -1, "isthmus_attention: windows must be >= -1");
-    ISTHMUS_REQUIRE(is_aligned(k_cache, 16) && is_aligned(v_cache, 16), "isthmus_attention: the caches must be 16-byte aligned");
+    ISTHMUS_REQUIRE(is_aligned(k_cache, 16) && is_aligned(v_cache, 16) && is_aligned(q, 16),
+                    "isthmus_attention: q and the caches must be 16-byte aligned");
     if (total_tokens == 0) return ISTHMUS_OK;
 
     AttentionParams p{};

@@ -139,8 +139,8 @@ ISTHMUS_API int isthmus_attention_append(void *q, void *k_cache, void *v_cache, 
  *   key t visible when t < kv_len, (window_left < 0 or t >= pos - window_left),
  *   (window_right < 0 or t <= pos + window_right), and (causal == 0 or t <= pos).
  * lse (f32 [total_tokens, q_heads], may be NULL) receives ln(sum_t exp(s_t)) over visible keys; a
- * row with none gets out 0 and lse -inf. head_dim is 64, 80, 96, 128 or 256; the caches must be
- * 16-byte aligned. Each sequence's KV length is cut into `splits` pieces of split_chunk keys
+ * row with none gets out 0 and lse -inf. head_dim is 64, 80, 96, 128 or 256; q and the caches must
+ * be 16-byte aligned. Each sequence's KV length is cut into `splits` pieces of split_chunk keys
  * (piece i covers [i * split_chunk, (i + 1) * split_chunk)); with splits > 1 the pieces go to the
  * caller's f32 workspace partial_out [splits, total_tokens, q_heads, head_dim] and partial_lse
  * [splits, total_tokens, q_heads], and a second launch on the same stream merges them into out and
