@@ -32,6 +32,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <math.h>  // the unqualified isfinite, expf, ... that nvcc's host pass provides
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -92,6 +94,15 @@ template <typename... Params>
 Launch<Params...> launch(dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t, void (*kernel)(Params...)) {
     return Launch<Params...>{kernel, grid, block, shared_bytes};
 }
+
+}  // namespace isthmus_emulation
+
+// The runtime's typed overload, which cuda_runtime.h declares only for nvcc.
+template <typename T> cudaError_t cudaFuncSetAttribute(T *kernel, cudaFuncAttribute attribute, int value) {
+    return cudaFuncSetAttribute(reinterpret_cast<const void *>(kernel), attribute, value);
+}
+
+namespace isthmus_emulation {
 
 template <typename T> uint64_t to_bits(T v) {
     static_assert(sizeof(T) <= 8 && std::is_trivially_copyable_v<T>, "warp exchanges move at most 8 bytes");

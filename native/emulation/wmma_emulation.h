@@ -60,13 +60,14 @@ template <int M, int N, int K, typename TA, typename LA, typename TB, typename L
 void mma_sync(fragment<accumulator, M, N, K, TC> &d, const fragment<matrix_a, M, N, K, TA, LA> &a,
               const fragment<matrix_b, M, N, K, TB, LB> &b, const fragment<accumulator, M, N, K, TC> &c) {
     warp_collective("wmma::mma_sync");
-    float result[M * N];
+    // Converted once: the host's f16 -> f32 conversion is software, and each lane does the whole tile.
+    float af[M * K], bf[K * N], result[M * N];
+    for (int i = 0; i < M * K; ++i) af[i] = static_cast<float>(a.x[i]);
+    for (int i = 0; i < K * N; ++i) bf[i] = static_cast<float>(b.x[i]);
+    for (int i = 0; i < M * N; ++i) result[i] = static_cast<float>(c.x[i]);
     for (int i = 0; i < M; ++i)
-        for (int j = 0; j < N; ++j) {
-            float sum = static_cast<float>(c.x[i * N + j]);
-            for (int k = 0; k < K; ++k) sum += static_cast<float>(a.x[i * K + k]) * static_cast<float>(b.x[k * N + j]);
-            result[i * N + j] = sum;
-        }
+        for (int k = 0; k < K; ++k)
+            for (int j = 0; j < N; ++j) result[i * N + j] += af[i * K + k] * bf[k * N + j];
     for (int i = 0; i < M * N; ++i) d.x[i] = static_cast<TC>(result[i]);
 }
 
