@@ -4,6 +4,7 @@ import dev.isthmus.backend.Backend;
 import dev.isthmus.tensor.Compare;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -40,6 +41,13 @@ interface Op {
      */
     default Map<String, DType> kernelDtypes(Map<String, DType> given) {
         return given;
+    }
+
+    /** Every given input in the dtype of input {@code lead}, for kernels that compute in one dtype. */
+    static Map<String, DType> allLike(Map<String, DType> given, String lead) {
+        Map<String, DType> needed = new HashMap<>();
+        for (String name : given.keySet()) needed.put(name, given.get(lead));
+        return needed;
     }
 
     /**
