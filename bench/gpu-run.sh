@@ -54,6 +54,7 @@ step "4. benchmarks"
 "$JAVA" "${JAVA_OPTS[@]}" -cp "$CP" dev.isthmus.bench.BenchMain gpu "$SCRATCH" || FAILED+=("kernel-bench")
 (cd "$BUNDLE/bench/peers" && python3 rmsnorm_peer.py --shapes "$SCRATCH/shapes.csv" --out "$SCRATCH/peers.csv") || FAILED+=("peers")
 (cd "$BUNDLE/bench/peers" && python3 scan_peer.py --shapes "$SCRATCH/shapes.csv" --out "$SCRATCH/peers-scan.csv" && tail -n +2 "$SCRATCH/peers-scan.csv" >> "$SCRATCH/peers.csv") || FAILED+=("scan-peer")
+(cd "$BUNDLE/bench/peers" && python3 attention_peer.py --shapes "$SCRATCH/shapes.csv" --out "$SCRATCH/peers-attention.csv" --raw "$SCRATCH/raw.csv" --plot "$OUTDIR/attention-decode.png" && tail -n +2 "$SCRATCH/peers-attention.csv" >> "$SCRATCH/peers.csv") || FAILED+=("attention-peer")
 "$JAVA" "${JAVA_OPTS[@]}" -cp "$CP" org.openjdk.jmh.Main OpCallBenchmark -wi 2 -i 3 -f 1 -rf csv -rff "$OUTDIR/jmh.csv" \
     || FAILED+=("jmh")
 python3 "$BUNDLE/bench/report.py" --raw "$SCRATCH/raw.csv" --peers "$SCRATCH/peers.csv" --ceilings "$SCRATCH/ceilings.csv" \

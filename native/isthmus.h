@@ -169,6 +169,71 @@ ISTHMUS_API int isthmus_causal_conv1d(void *out, void *final_state, const void *
 ISTHMUS_API int isthmus_causal_conv1d_update(void *out, void *conv_state, const void *x, const void *weight,
                                              const void *bias, int64_t batch, int64_t channels, int64_t width,
                                              int32_t silu, int32_t dtype, void *stream);
+/* ---- Attention over a paged KV cache ------------------------------------------------------ */
+
+/*
+ * The cache is a pool of blocks, k_cache and v_cache each [num_blocks, block_size, kv_heads,
+ * head_dim]. A batch of `batch` sequences is described by three int32 device arrays:
+ *   block_table [batch, max_blocks_per_seq]  block ids each sequence owns, in token order;
+ *   cached_lens [batch]                      tokens already in the cache;
+ *   query_starts [batch + 1]                 offsets of each sequence's new tokens in the packed
+ *                                            q / k / v / out (query_starts[batch] = total_tokens).
+ * Token t of sequence b lives in block block_table[b][t / block_size] at slot t % block_size; new
+ * token i of sequence b is at position cached_lens[b] + i, and sequence b attends over
+ * kv_len = cached_lens[b] + (its new tokens) keys. q / out are [total_tokens, q_heads, head_dim],
+ * k / v (new tokens) [total_tokens, kv_heads, head_dim], one dtype (F32, F16, BF16) for all of them
+ * and the cache; query head h reads kv head h / (q_heads / kv_heads). Block ids outside the pool are
+ * skipped, never dereferenced (the caller checks them; this only keeps a bad table from faulting).
+ */
+
+/*
+ * Writes the new k and v into their cache slots. rope_mode 0: as they are; 1 (interleaved pairs
+ * (2j, 2j+1)) or 2 (NeoX pairs (j, j + head_dim/2)): k is rotated on its way into the cache and q
+ * in place, pair j by the angle position * position_scale * rope_base^(-2j / head_dim), where
+ * position is positions[token] (int32 [total_tokens]) or, when positions is NULL, the cache slot
+ * index cached_lens[b] + i. q may be NULL when rope_mode is 0.
+ */
+ISTHMUS_API int isthmus_attention_append(void *q, void *k_cache, void *v_cache, const void *k, const void *v,
+                                         const int32_t *block_table, const int32_t *cached_lens,
+                                         const int32_t *query_starts, const int32_t *positions, int32_t batch,
+                                         int32_t total_tokens, int32_t max_blocks_per_seq, int32_t num_blocks,
+                                         int32_t block_size, int32_t q_heads, int32_t kv_heads, int32_t head_dim,
+                                         int32_t rope_mode, float rope_base, float position_scale, int32_t dtype,
+                                         void *stream);
+
+/*
+ * out = softmax(s) v per (new token, query head) row over its sequence's keys, with
+ *   s_t = scale * q.k_t, then softcap * tanh(s_t / softcap) when softcap > 0,
+ *   key t visible when t < kv_len, (window_left < 0 or t >= pos - window_left),
+ *   (window_right < 0 or t <= pos + window_right), and (causal == 0 or t <= pos).
+ * lse (f32 [total_tokens, q_heads], may be NULL) receives ln(sum_t exp(s_t)) over visible keys; a
+ * row with none gets out 0 and lse -inf. head_dim is 64, 80, 96, 128 or 256; q and the caches must
+ * be 16-byte aligned. Each sequence's KV length is cut into `splits` pieces of split_chunk keys
+ * (piece i covers [i * split_chunk, (i + 1) * split_chunk)); with splits > 1 the pieces go to the
+ * caller's f32 workspace partial_out [splits, total_tokens, q_heads, head_dim] and partial_lse
+ * [splits, total_tokens, q_heads], and a second launch on the same stream merges them into out and
+ * lse. max_new_tokens is the largest per-sequence new-token count (it sizes the grid and picks the
+ * kernel: with 16 or more, f16/bf16 and head_dim <= 128 the tiles run on tensor cores; otherwise,
+ * and for decode, on CUDA cores).
+ */
+ISTHMUS_API int isthmus_attention(void *out, float *lse, float *partial_out, float *partial_lse, const void *q,
+                                  const void *k_cache, const void *v_cache, const int32_t *block_table,
+                                  const int32_t *cached_lens, const int32_t *query_starts, int32_t batch,
+                                  int32_t total_tokens, int32_t max_new_tokens, int32_t max_blocks_per_seq,
+                                  int32_t num_blocks, int32_t block_size, int32_t q_heads, int32_t kv_heads,
+                                  int32_t head_dim, int32_t splits, int32_t split_chunk, int32_t causal, float scale,
+                                  int32_t window_left, int32_t window_right, float softcap, int32_t dtype, void *stream);
+
+/*
+ * Merges `parts` partial attention results by their log-sum-exp (natural log):
+ *   L = ln(sum_i exp(L_i)),  out = sum_i exp(L_i - L) * out_i,
+ * part_outs [parts, rows, head_dim] (part_dtype), part_lses f32 [parts, rows], out [rows, head_dim]
+ * (out_dtype), lse f32 [rows] or NULL. Parts with L_i = -inf are ignored; a row where all are -inf
+ * gets out 0 and lse -inf. Split-KV decoding, cascade attention and ring attention use this.
+ */
+ISTHMUS_API int isthmus_attention_merge(void *out, float *lse, const void *part_outs, const float *part_lses,
+                                        int32_t parts, int64_t rows, int32_t head_dim, int32_t out_dtype,
+                                        int32_t part_dtype, void *stream);
 
 #ifdef __cplusplus
 }

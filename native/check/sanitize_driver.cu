@@ -167,6 +167,54 @@ static void conv1d_cases(cudaStream_t stream) {
         }
     }
     printf("causal conv1d: ok\n");
+// Three sequences over a paged cache (cached 0 / 17 / 33 tokens, 5 / 1 / 2 new), block size 16,
+// GQA 6 query heads over 2 kv heads: append with RoPE, attend unsplit and split in three, merge.
+static void attention_cases(cudaStream_t stream) {
+    const int dtypes[] = {ISTHMUS_F32, ISTHMUS_F16, ISTHMUS_BF16};
+    const int head_dims[] = {64, 80, 128, 256};
+    const int batch = 3, block_size = 16, max_blocks = 3, num_blocks = 9, q_heads = 6, kv_heads = 2;
+    const int cached[batch] = {0, 17, 33}, starts[batch + 1] = {0, 5, 6, 8};
+    const int tokens = starts[batch], max_new = 5;
+    const int table[batch * max_blocks] = {4, 0, 0, 1, 7, 0, 2, 8, 3};  // unused entries are 0
+    int32_t *d_table, *d_cached, *d_starts;
+    CHECK_CUDA(cudaMalloc(&d_table, sizeof(table)));
+    CHECK_CUDA(cudaMalloc(&d_cached, sizeof(cached)));
+    CHECK_CUDA(cudaMalloc(&d_starts, sizeof(starts)));
+    CHECK_CUDA(cudaMemcpy(d_table, table, sizeof(table), cudaMemcpyHostToDevice));
+    CHECK_CUDA(cudaMemcpy(d_cached, cached, sizeof(cached), cudaMemcpyHostToDevice));
+    CHECK_CUDA(cudaMemcpy(d_starts, starts, sizeof(starts), cudaMemcpyHostToDevice));
+    for (int dtype : dtypes) {
+        for (int d : head_dims) {
+            const size_t cache_elems = (size_t)num_blocks * block_size * kv_heads * d;
+            void *k_cache = random_buffer(cache_elems, dtype, 5), *v_cache = random_buffer(cache_elems, dtype, 6);
+            void *q = random_buffer((size_t)tokens * q_heads * d, dtype, 7);
+            void *k = random_buffer((size_t)tokens * kv_heads * d, dtype, 8), *v = random_buffer((size_t)tokens * kv_heads * d, dtype, 9);
+            void *out = random_buffer((size_t)tokens * q_heads * d, dtype, 10);
+            const int splits = 3, chunk = 16;
+            float *lse, *partial_out, *partial_lse;
+            CHECK_CUDA(cudaMalloc(&lse, sizeof(float) * tokens * q_heads));
+            CHECK_CUDA(cudaMalloc(&partial_out, sizeof(float) * splits * tokens * q_heads * d));
+            CHECK_CUDA(cudaMalloc(&partial_lse, sizeof(float) * splits * tokens * q_heads));
+            CHECK_STATUS(isthmus_attention_append(q, k_cache, v_cache, k, v, d_table, d_cached, d_starts, nullptr, batch, tokens,
+                                                  max_blocks, num_blocks, block_size, q_heads, kv_heads, d, 2, 10000.0f, 1.0f,
+                                                  dtype, stream));
+            CHECK_STATUS(isthmus_attention(out, lse, nullptr, nullptr, q, k_cache, v_cache, d_table, d_cached, d_starts, batch,
+                                           tokens, max_new, max_blocks, num_blocks, block_size, q_heads, kv_heads, d, 1, 64, 1,
+                                           0.1f, 7, -1, 0.0f, dtype, stream));
+            CHECK_STATUS(isthmus_attention(out, lse, partial_out, partial_lse, q, k_cache, v_cache, d_table, d_cached, d_starts,
+                                           batch, tokens, max_new, max_blocks, num_blocks, block_size, q_heads, kv_heads, d,
+                                           splits, chunk, 0, 0.1f, -1, 3, 30.0f, dtype, stream));
+            CHECK_STATUS(isthmus_attention_merge(out, lse, partial_out, partial_lse, splits, (long long)tokens * q_heads, d, dtype,
+                                                 ISTHMUS_F32, stream));
+            CHECK_CUDA(cudaStreamSynchronize(stream));
+            for (void *p : {k_cache, v_cache, q, k, v, out}) CHECK_CUDA(cudaFree(p));
+            for (float *p : {lse, partial_out, partial_lse}) CHECK_CUDA(cudaFree(p));
+        }
+    }
+    CHECK_CUDA(cudaFree(d_table));
+    CHECK_CUDA(cudaFree(d_cached));
+    CHECK_CUDA(cudaFree(d_starts));
+    printf("attention: ok\n");
 }
 
 int main() {
@@ -182,6 +230,7 @@ int main() {
     rmsnorm_cases(stream);
     scan_cases(stream);
     conv1d_cases(stream);
+    attention_cases(stream);
     CHECK_CUDA(cudaStreamDestroy(stream));
     printf("sanitize driver: all kernels ran\n");
     return 0;

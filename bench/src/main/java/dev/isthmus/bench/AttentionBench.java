@@ -1,0 +1,113 @@
+package dev.isthmus.bench;
+
+import dev.isthmus.attention.Attention;
+import dev.isthmus.attention.AttentionOptions;
+import dev.isthmus.attention.AttentionWorkspace;
+import dev.isthmus.attention.KvBatch;
+import dev.isthmus.backend.CudaBackend;
+import dev.isthmus.backend.Timing;
+import dev.isthmus.tensor.DType;
+import dev.isthmus.tensor.RandomTensors;
+import dev.isthmus.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+import java.util.stream.IntStream;
+
+/**
+ * Attention benchmarks at the Llama-3-8B head shape (32 query heads, 8 KV heads, head_dim 128,
+ * bf16) over a paged cache of 16-token blocks handed out in shuffled order:
+ * <ul>
+ *   <li>decode: one new token per sequence, batch 1 and 8, contexts 1K to 128K, the split count
+ *       planned by {@link AttentionWorkspace}; bytes = the K and V cache read once plus q and out;
+ *       FLOPs = 4 * batch * queryHeads * context * headDim (q.k and p.v);</li>
+ *   <li>prefill: 8K new tokens of one sequence, causal; FLOPs = 4 * queryHeads * headDim *
+ *       n(n+1)/2 (only the visible pairs); bytes = q, k, v read and out written once.</li>
+ * </ul>
+ * Only the attention launch is timed (the append is not). Shapes are written so that
+ * bench/peers/attention_peer.py can time PyTorch's scaled_dot_product_attention on them.
+ */
+final class AttentionBench {
+    private AttentionBench() {}
+
+    private static final int Q_HEADS = 32, KV_HEADS = 8, HEAD_DIM = 128, BLOCK = 16;
+    private static final int WARMUP = 5, RUNS = 30;
+
+    static List<GpuBench.Row> run(CudaBackend gpu, Runnable flushL2) {
+        List<GpuBench.Row> rows = new ArrayList<>();
+        Random random = new Random(23);
+        for (int batch : new int[] {1, 8})
+            for (int context : new int[] {1024, 4096, 16384, 32768, 65536, 131072}) rows.add(decode(gpu, random, batch, context, flushL2));
+        rows.add(prefill(gpu, random, 8192, flushL2));
+        return rows;
+    }
+
+    private static GpuBench.Row decode(CudaBackend gpu, Random random, int batch, int context, Runnable flushL2) {
+        DType dtype = DType.BF16;
+        int blocksPerSequence = (context + BLOCK - 1) / BLOCK;
+        int numBlocks = batch * blocksPerSequence;
+        int[] cached = new int[batch], fresh = new int[batch];
+        java.util.Arrays.fill(cached, context - 1);
+        java.util.Arrays.fill(fresh, 1);
+        try (Tensor keys = randomPool(gpu, random, dtype, numBlocks); Tensor values = randomPool(gpu, random, dtype, numBlocks);
+             KvBatch kv = KvBatch.of(gpu, keys, values, shuffledTables(random, batch, blocksPerSequence), cached, fresh);
+             Tensor hq = RandomTensors.normal(random, dtype, 1f, batch, Q_HEADS, HEAD_DIM);
+             Tensor q = gpu.copyOf(hq); Tensor out = gpu.allocate(dtype, batch, Q_HEADS, HEAD_DIM);
+             AttentionWorkspace workspace = AttentionWorkspace.allocate(gpu, kv, Q_HEADS)) {
+            AttentionOptions options = AttentionOptions.decoder();
+            Timing.Stats t = Timing.measure(gpu, WARMUP, RUNS, flushL2, () -> Attention.attend(gpu, kv, q, out, null, options, workspace));
+            double bytes = 2.0 * batch * context * KV_HEADS * HEAD_DIM * dtype.byteSize() + 2.0 * batch * Q_HEADS * HEAD_DIM * dtype.byteSize();
+            double flops = 4.0 * batch * Q_HEADS * context * HEAD_DIM;
+            String shape = "b" + batch + "-ctx" + context;
+            System.out.printf(Locale.ROOT, "%-34s %s  %.1f GB/s  (%d splits)%n", "attention-decode " + shape, t,
+                    bytes / t.medianMicros() / 1e3, workspace.splits());
+            return new GpuBench.Row("attention-decode", shape, dtype, t.medianMicros(), bytes, flops);
+        }
+    }
+
+    private static GpuBench.Row prefill(CudaBackend gpu, Random random, int tokens, Runnable flushL2) {
+        DType dtype = DType.BF16;
+        int blocks = (tokens + BLOCK - 1) / BLOCK;
+        try (Tensor keys = randomPool(gpu, random, dtype, blocks); Tensor values = randomPool(gpu, random, dtype, blocks);
+             KvBatch kv = KvBatch.of(gpu, keys, values, shuffledTables(random, 1, blocks), new int[] {0}, new int[] {tokens});
+             Tensor hq = RandomTensors.normal(random, dtype, 1f, tokens, Q_HEADS, HEAD_DIM);
+             Tensor q = gpu.copyOf(hq); Tensor out = gpu.allocate(dtype, tokens, Q_HEADS, HEAD_DIM)) {
+            AttentionOptions options = AttentionOptions.decoder();
+            Timing.Stats t = Timing.measure(gpu, 2, 10, flushL2, () -> Attention.attend(gpu, kv, q, out, null, options, null));
+            double pairs = (double) tokens * (tokens + 1) / 2;
+            double flops = 4.0 * Q_HEADS * HEAD_DIM * pairs;
+            double bytes = (2.0 * tokens * Q_HEADS + 2.0 * tokens * KV_HEADS) * HEAD_DIM * dtype.byteSize();
+            String shape = "b1-tokens" + tokens;
+            System.out.printf(Locale.ROOT, "%-34s %s  %.1f TFLOP/s%n", "attention-prefill " + shape, t, flops / t.medianMicros() / 1e6);
+            return new GpuBench.Row("attention-prefill", shape, dtype, t.medianMicros(), bytes, flops);
+        }
+    }
+
+    /** A [numBlocks, BLOCK, KV_HEADS, HEAD_DIM] pool filled by repeating one random 64 MiB-or-smaller host pattern. */
+    private static Tensor randomPool(CudaBackend gpu, Random random, DType dtype, int numBlocks) {
+        int patternBlocks = Math.min(numBlocks, (64 << 20) / (BLOCK * KV_HEADS * HEAD_DIM * dtype.byteSize()));
+        Tensor pool = gpu.allocate(dtype, numBlocks, BLOCK, KV_HEADS, HEAD_DIM);
+        try (Tensor pattern = RandomTensors.normal(random, dtype, 1f, patternBlocks, BLOCK, KV_HEADS, HEAD_DIM)) {
+            for (int start = 0; start < numBlocks; start += patternBlocks) {
+                int n = Math.min(patternBlocks, numBlocks - start);
+                gpu.copy(pool.slice(0, start, start + n), n == patternBlocks ? pattern : pattern.slice(0, 0, n));
+            }
+        } catch (RuntimeException e) {
+            pool.close();
+            throw e;
+        }
+        return pool;
+    }
+
+    /** Sequence b gets blocks [b * perSequence, (b + 1) * perSequence) of the pool, shuffled. */
+    private static int[][] shuffledTables(Random random, int batch, int perSequence) {
+        List<Integer> ids = new ArrayList<>(IntStream.range(0, batch * perSequence).boxed().toList());
+        Collections.shuffle(ids, random);
+        int[][] tables = new int[batch][perSequence];
+        for (int b = 0; b < batch; b++)
+            for (int j = 0; j < perSequence; j++) tables[b][j] = ids.get(b * perSequence + j);
+        return tables;
+    }
+}

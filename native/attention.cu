@@ -1,0 +1,199 @@
+// Launchers of the attention kernels (cuda/attention.cuh on CUDA cores, cuda/attention_prefill.cuh
+// on tensor cores) and of the log-sum-exp merge (cuda/attention_merge.cuh): check the arguments,
+// pick the kernel and instantiation, launch on the caller's stream. With splits > 1 the caller's workspace receives the partials and the merge
+// folds them into out and lse in a second launch on the same stream.
+#include "../cuda/attention.cuh"
+#include "../cuda/attention_prefill.cuh"
+#include "../cuda/attention_merge.cuh"
+#include "status.h"
+
+using namespace isthmus;
+
+namespace {
+
+template <typename TOut, typename TPart>
+void launch_merge(void *out, float *lse, const void *parts, const float *part_lse, int num_parts, int64_t rows,
+                  int head_dim, cudaStream_t stream) {
+    const unsigned blocks = static_cast<unsigned>((rows + kMergeRowsPerBlock - 1) / kMergeRowsPerBlock);
+    attention_merge_kernel<TOut, TPart><<<blocks, kMergeRowsPerBlock * 32, 0, stream>>>(
+        static_cast<TOut *>(out), lse, static_cast<const TPart *>(parts), part_lse, num_parts, rows, head_dim);
+}
+
+template <typename TOut>
+int merge_from(int32_t part_dtype, void *out, float *lse, const void *parts, const float *part_lse, int num_parts,
+               int64_t rows, int head_dim, cudaStream_t stream) {
+    switch (part_dtype) {
+        case ISTHMUS_F32: launch_merge<TOut, float>(out, lse, parts, part_lse, num_parts, rows, head_dim, stream); break;
+        case ISTHMUS_F16: launch_merge<TOut, __half>(out, lse, parts, part_lse, num_parts, rows, head_dim, stream); break;
+        case ISTHMUS_BF16: launch_merge<TOut, __nv_bfloat16>(out, lse, parts, part_lse, num_parts, rows, head_dim, stream); break;
+        default: return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "isthmus_attention_merge: part dtype %s is not f32, f16 or bf16",
+                             dtype_name(part_dtype));
+    }
+    return ISTHMUS_OK;
+}
+
+int merge_any(int32_t out_dtype, int32_t part_dtype, void *out, float *lse, const void *parts, const float *part_lse,
+              int num_parts, int64_t rows, int head_dim, cudaStream_t stream) {
+    switch (out_dtype) {
+        case ISTHMUS_F32: return merge_from<float>(part_dtype, out, lse, parts, part_lse, num_parts, rows, head_dim, stream);
+        case ISTHMUS_F16: return merge_from<__half>(part_dtype, out, lse, parts, part_lse, num_parts, rows, head_dim, stream);
+        case ISTHMUS_BF16:
+            return merge_from<__nv_bfloat16>(part_dtype, out, lse, parts, part_lse, num_parts, rows, head_dim, stream);
+        default: return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "isthmus_attention_merge: out dtype %s is not f32, f16 or bf16",
+                             dtype_name(out_dtype));
+    }
+}
+
+// Opts a kernel in to `bytes` of dynamic shared memory when that is above the default 48 KiB.
+template <typename Kernel> int allow_shared_memory(Kernel kernel, size_t bytes) {
+    if (bytes <= 48 * 1024) return ISTHMUS_OK;
+    const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+    if (err != cudaSuccess)
+        return fail(ISTHMUS_ERROR_CUDA, "isthmus_attention: %zu bytes of shared memory: %s", bytes, cudaGetErrorString(err));
+    return ISTHMUS_OK;
+}
+
+// The tensor-core kernel takes sequences with at least a wmma tile's worth of new tokens, in
+// f16/bf16, head_dim <= 128, when the device grants its shared memory (sm_86/89 may not).
+constexpr int kPrefillMinTokens = 16;
+
+template <typename T, int D> bool prefill_fits(const AttentionParams &p, int batch, int max_new_tokens) {
+    if constexpr (sizeof(T) != 2 || D > 128) {
+        return false;
+    } else {
+        if (max_new_tokens < kPrefillMinTokens || static_cast<int64_t>(batch) * p.q_heads > 65535) return false;
+        int device = 0, optin = 0;
+        if (cudaGetDevice(&device) != cudaSuccess ||
+            cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess)
+            return false;
+        return PrefillLayout<T, D>::kBytes <= static_cast<size_t>(optin);
+    }
+}
+
+template <typename T, int D>
+int launch_attention(const AttentionParams &p, int batch, int max_new_tokens, cudaStream_t stream) {
+    if constexpr (sizeof(T) == 2 && D <= 128) {
+        if (prefill_fits<T, D>(p, batch, max_new_tokens)) {
+            constexpr size_t smem = PrefillLayout<T, D>::kBytes;
+            const int status = allow_shared_memory(attention_prefill_kernel<T, D>, smem);
+            if (status != ISTHMUS_OK) return status;
+            const dim3 grid(static_cast<unsigned>((max_new_tokens + kPrefillRows - 1) / kPrefillRows),
+                            static_cast<unsigned>(batch * p.q_heads), static_cast<unsigned>(p.splits));
+            attention_prefill_kernel<T, D><<<grid, kPrefillWarps * 32, smem, stream>>>(p);
+            return ISTHMUS_OK;
+        }
+    }
+    constexpr size_t smem = attention_smem_bytes<T, D>();
+    const int status = allow_shared_memory(attention_kernel<T, D>, smem);  // f32 at head_dim 256 needs the opt-in
+    if (status != ISTHMUS_OK) return status;
+    const int64_t row_groups = (static_cast<int64_t>(max_new_tokens) * (p.q_heads / p.kv_heads) + kAttentionRows - 1) / kAttentionRows;
+    const dim3 grid(static_cast<unsigned>(row_groups), static_cast<unsigned>(batch * p.kv_heads), static_cast<unsigned>(p.splits));
+    attention_kernel<T, D><<<grid, kAttentionRows * 32, smem, stream>>>(p);
+    return ISTHMUS_OK;
+}
+
+template <typename T>
+int attention_for_head_dim(int head_dim, const AttentionParams &p, int batch, int max_new_tokens, cudaStream_t stream) {
+    switch (head_dim) {
+        case 64: return launch_attention<T, 64>(p, batch, max_new_tokens, stream);
+        case 80: return launch_attention<T, 80>(p, batch, max_new_tokens, stream);
+        case 96: return launch_attention<T, 96>(p, batch, max_new_tokens, stream);
+        case 128: return launch_attention<T, 128>(p, batch, max_new_tokens, stream);
+        case 256: return launch_attention<T, 256>(p, batch, max_new_tokens, stream);
+        default: return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "isthmus_attention: head_dim %d is not 64, 80, 96, 128 or 256", head_dim);
+    }
+}
+
+}  // namespace
+
+extern "C" int isthmus_attention_merge(void *out, float *lse, const void *part_outs, const float *part_lses, int32_t parts,
+                                       int64_t rows, int32_t head_dim, int32_t out_dtype, int32_t part_dtype, void *stream) {
+    clear_error();
+    ISTHMUS_REQUIRE(out != nullptr && part_outs != nullptr && part_lses != nullptr,
+                    "isthmus_attention_merge: out, part_outs and part_lses must not be NULL");
+    ISTHMUS_REQUIRE(parts >= 1, "isthmus_attention_merge: parts must be >= 1, got %d", parts);
+    ISTHMUS_REQUIRE(rows >= 0 && rows <= 0x7fffffffLL * kMergeRowsPerBlock, "isthmus_attention_merge: rows %lld out of range",
+                    static_cast<long long>(rows));
+    ISTHMUS_REQUIRE(head_dim >= 1, "isthmus_attention_merge: head_dim must be >= 1, got %d", head_dim);
+    if (rows == 0) return ISTHMUS_OK;
+    const int status = merge_any(out_dtype, part_dtype, out, lse, part_outs, part_lses, parts, rows, head_dim,
+                                 static_cast<cudaStream_t>(stream));
+    if (status != ISTHMUS_OK) return status;
+    ISTHMUS_CHECK_LAUNCH("isthmus_attention_merge");
+    return ISTHMUS_OK;
+}
+
+extern "C" int isthmus_attention(void *out, float *lse, float *partial_out, float *partial_lse, const void *q,
+                                 const void *k_cache, const void *v_cache, const int32_t *block_table,
+                                 const int32_t *cached_lens, const int32_t *query_starts, int32_t batch, int32_t total_tokens,
+                                 int32_t max_new_tokens, int32_t max_blocks_per_seq, int32_t num_blocks, int32_t block_size,
+                                 int32_t q_heads, int32_t kv_heads, int32_t head_dim, int32_t splits, int32_t split_chunk,
+                                 int32_t causal, float scale, int32_t window_left, int32_t window_right, float softcap,
+                                 int32_t dtype, void *stream) {
+    clear_error();
+    ISTHMUS_REQUIRE(out != nullptr && q != nullptr && k_cache != nullptr && v_cache != nullptr && block_table != nullptr &&
+                        cached_lens != nullptr && query_starts != nullptr,
+                    "isthmus_attention: out, q, the caches and the batch tables must not be NULL");
+    ISTHMUS_REQUIRE(batch >= 1 && total_tokens >= 0 && max_new_tokens >= 0 && max_new_tokens <= total_tokens,
+                    "isthmus_attention: batch %d, total_tokens %d, max_new_tokens %d are inconsistent", batch, total_tokens,
+                    max_new_tokens);
+    ISTHMUS_REQUIRE(max_blocks_per_seq >= 1 && num_blocks >= 1 && block_size >= 1,
+                    "isthmus_attention: max_blocks_per_seq, num_blocks and block_size must be >= 1");
+    ISTHMUS_REQUIRE(kv_heads >= 1 && q_heads >= 1 && q_heads % kv_heads == 0,
+                    "isthmus_attention: q_heads %d is not a positive multiple of kv_heads %d", q_heads, kv_heads);
+    ISTHMUS_REQUIRE(static_cast<int64_t>(batch) * kv_heads <= 65535, "isthmus_attention: batch x kv_heads = %lld exceeds 65535",
+                    static_cast<long long>(batch) * kv_heads);
+    ISTHMUS_REQUIRE(splits >= 1 && splits <= 1024 && split_chunk >= 1, "isthmus_attention: splits %d / split_chunk %d out of range",
+                    splits, split_chunk);
+    ISTHMUS_REQUIRE(splits == 1 || (partial_out != nullptr && partial_lse != nullptr),
+                    "isthmus_attention: %d splits need the partial_out and partial_lse workspace", splits);
+    ISTHMUS_REQUIRE(scale > 0.0f && isfinite(scale), "isthmus_attention: scale must be positive and finite");
+    ISTHMUS_REQUIRE(softcap >= 0.0f && isfinite(softcap), "isthmus_attention: softcap must be >= 0 and finite");
+    ISTHMUS_REQUIRE(window_left >= -1 && window_right >= -1, "isthmus_attention: windows must be >= -1");
+    ISTHMUS_REQUIRE(is_aligned(k_cache, 16) && is_aligned(v_cache, 16) && is_aligned(q, 16),
+                    "isthmus_attention: q and the caches must be 16-byte aligned");
+    if (total_tokens == 0) return ISTHMUS_OK;
+
+    AttentionParams p{};
+    p.out = splits == 1 ? out : nullptr;
+    p.lse = splits == 1 ? lse : nullptr;
+    p.partial_out = partial_out;
+    p.partial_lse = partial_lse;
+    p.q = q;
+    p.k_cache = k_cache;
+    p.v_cache = v_cache;
+    p.block_table = block_table;
+    p.cached_lens = cached_lens;
+    p.query_starts = query_starts;
+    p.total_tokens = total_tokens;
+    p.max_blocks = max_blocks_per_seq;
+    p.num_blocks = num_blocks;
+    p.block_size = block_size;
+    p.q_heads = q_heads;
+    p.kv_heads = kv_heads;
+    p.splits = splits;
+    p.split_chunk = split_chunk;
+    p.scale = scale;
+    p.softcap = softcap;
+    p.window_left = window_left;
+    p.window_right = causal ? 0 : window_right;  // causal: no key after the query
+
+    cudaStream_t s = static_cast<cudaStream_t>(stream);
+    int status;
+    switch (dtype) {
+        case ISTHMUS_F32: status = attention_for_head_dim<float>(head_dim, p, batch, max_new_tokens, s); break;
+        case ISTHMUS_F16: status = attention_for_head_dim<__half>(head_dim, p, batch, max_new_tokens, s); break;
+        case ISTHMUS_BF16: status = attention_for_head_dim<__nv_bfloat16>(head_dim, p, batch, max_new_tokens, s); break;
+        default:
+            return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "isthmus_attention: dtype %s is not f32, f16 or bf16", dtype_name(dtype));
+    }
+    if (status != ISTHMUS_OK) return status;
+    ISTHMUS_CHECK_LAUNCH("isthmus_attention");
+    if (splits > 1) {
+        status = merge_any(dtype, ISTHMUS_F32, out, lse, partial_out, partial_lse, splits,
+                           static_cast<int64_t>(total_tokens) * q_heads, head_dim, s);
+        if (status != ISTHMUS_OK) return status;
+        ISTHMUS_CHECK_LAUNCH("isthmus_attention (merge of the splits)");
+    }
+    return ISTHMUS_OK;
+}

@@ -1,0 +1,69 @@
+// Launcher of the KV append + RoPE kernel (cuda/attention_append.cuh).
+#include "../cuda/attention_append.cuh"
+#include "status.h"
+
+using namespace isthmus;
+
+namespace {
+
+constexpr int kAppendThreads = 256;
+
+template <typename T>
+void launch(void *q, void *k_cache, void *v_cache, const void *k, const void *v, const int32_t *block_table,
+            const int32_t *cached_lens, const int32_t *query_starts, const int32_t *positions, int batch, int total_tokens,
+            int max_blocks, int num_blocks, int block_size, int q_heads, int kv_heads, int head_dim, int rope_mode,
+            float rope_base, float position_scale, cudaStream_t stream) {
+    attention_append_kernel<T><<<total_tokens, kAppendThreads, 0, stream>>>(
+        static_cast<T *>(q), static_cast<T *>(k_cache), static_cast<T *>(v_cache), static_cast<const T *>(k),
+        static_cast<const T *>(v), block_table, cached_lens, query_starts, positions, batch, max_blocks, num_blocks, block_size,
+        q_heads, kv_heads, head_dim, rope_mode, rope_base, position_scale);
+}
+
+}  // namespace
+
+extern "C" int isthmus_attention_append(void *q, void *k_cache, void *v_cache, const void *k, const void *v,
+                                        const int32_t *block_table, const int32_t *cached_lens, const int32_t *query_starts,
+                                        const int32_t *positions, int32_t batch, int32_t total_tokens,
+                                        int32_t max_blocks_per_seq, int32_t num_blocks, int32_t block_size, int32_t q_heads,
+                                        int32_t kv_heads, int32_t head_dim, int32_t rope_mode, float rope_base,
+                                        float position_scale, int32_t dtype, void *stream) {
+    clear_error();
+    ISTHMUS_REQUIRE(k_cache != nullptr && v_cache != nullptr && k != nullptr && v != nullptr && block_table != nullptr &&
+                        cached_lens != nullptr && query_starts != nullptr,
+                    "isthmus_attention_append: the caches, k, v and the batch tables must not be NULL");
+    ISTHMUS_REQUIRE(rope_mode >= 0 && rope_mode <= 2, "isthmus_attention_append: rope_mode %d is not 0, 1 or 2", rope_mode);
+    ISTHMUS_REQUIRE(rope_mode == 0 || q != nullptr, "isthmus_attention_append: RoPE needs q");
+    ISTHMUS_REQUIRE(rope_mode == 0 || (rope_base > 1.0f && isfinite(rope_base) && position_scale > 0.0f && isfinite(position_scale)),
+                    "isthmus_attention_append: rope_base must be > 1 and position_scale > 0");
+    ISTHMUS_REQUIRE(batch >= 1 && total_tokens >= 0, "isthmus_attention_append: batch %d / total_tokens %d out of range", batch,
+                    total_tokens);
+    ISTHMUS_REQUIRE(max_blocks_per_seq >= 1 && num_blocks >= 1 && block_size >= 1,
+                    "isthmus_attention_append: max_blocks_per_seq, num_blocks and block_size must be >= 1");
+    ISTHMUS_REQUIRE(kv_heads >= 1 && q_heads >= 1 && q_heads % kv_heads == 0,
+                    "isthmus_attention_append: q_heads %d is not a positive multiple of kv_heads %d", q_heads, kv_heads);
+    ISTHMUS_REQUIRE(head_dim >= 2 && head_dim % 2 == 0, "isthmus_attention_append: head_dim %d must be even", head_dim);
+    if (total_tokens == 0) return ISTHMUS_OK;
+    cudaStream_t s = static_cast<cudaStream_t>(stream);
+    switch (dtype) {
+        case ISTHMUS_F32:
+            launch<float>(q, k_cache, v_cache, k, v, block_table, cached_lens, query_starts, positions, batch, total_tokens,
+                          max_blocks_per_seq, num_blocks, block_size, q_heads, kv_heads, head_dim, rope_mode, rope_base,
+                          position_scale, s);
+            break;
+        case ISTHMUS_F16:
+            launch<__half>(q, k_cache, v_cache, k, v, block_table, cached_lens, query_starts, positions, batch, total_tokens,
+                           max_blocks_per_seq, num_blocks, block_size, q_heads, kv_heads, head_dim, rope_mode, rope_base,
+                           position_scale, s);
+            break;
+        case ISTHMUS_BF16:
+            launch<__nv_bfloat16>(q, k_cache, v_cache, k, v, block_table, cached_lens, query_starts, positions, batch,
+                                  total_tokens, max_blocks_per_seq, num_blocks, block_size, q_heads, kv_heads, head_dim,
+                                  rope_mode, rope_base, position_scale, s);
+            break;
+        default:
+            return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "isthmus_attention_append: dtype %s is not f32, f16 or bf16",
+                        dtype_name(dtype));
+    }
+    ISTHMUS_CHECK_LAUNCH("isthmus_attention_append");
+    return ISTHMUS_OK;
+}

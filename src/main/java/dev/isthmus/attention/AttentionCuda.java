@@ -1,0 +1,84 @@
+package dev.isthmus.attention;
+
+import static dev.isthmus.cuda.NativeLibrary.pointer;
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import dev.isthmus.backend.CudaBackend;
+import dev.isthmus.cuda.NativeLibrary;
+import dev.isthmus.tensor.Tensor;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+
+/** The FFM bindings of isthmus_attention_append, isthmus_attention and isthmus_attention_merge. Checked by Attention first. */
+final class AttentionCuda {
+    private AttentionCuda() {}
+
+    private static final class Handle {
+        static final MethodHandle APPEND = NativeLibrary.downcall("isthmus_attention_append", FunctionDescriptor.of(JAVA_INT,
+                ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+                JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                JAVA_INT, JAVA_FLOAT, JAVA_FLOAT, JAVA_INT, ADDRESS));
+        static final MethodHandle ATTEND = NativeLibrary.downcall("isthmus_attention", FunctionDescriptor.of(JAVA_INT,
+                ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+                JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT, JAVA_INT, JAVA_INT, JAVA_FLOAT, JAVA_INT, ADDRESS));
+        static final MethodHandle MERGE = NativeLibrary.downcall("isthmus_attention_merge", FunctionDescriptor.of(JAVA_INT,
+                ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+    }
+
+    static void append(CudaBackend backend, KvBatch batch, Tensor q, Tensor k, Tensor v, Rope rope, Tensor positions, int qHeads) {
+        long stream = backend.prepareLaunch();
+        int status;
+        try {
+            status = (int) Handle.APPEND.invokeExact(pointer(q), pointer(batch.keys()), pointer(batch.values()), pointer(k), pointer(v),
+                    pointer(batch.blockTable()), pointer(batch.cachedLengths()), pointer(batch.queryStarts()), pointer(positions),
+                    batch.batchSize(), batch.totalNewTokens(), batch.maxBlocksPerSequence(), batch.numBlocks(), batch.blockSize(),
+                    qHeads, batch.kvHeads(), batch.headDim(),
+                    rope == null ? 0 : rope.mode(), rope == null ? 0f : rope.base(), rope == null ? 1f : rope.positionScale(),
+                    q.dtype().code(), MemorySegment.ofAddress(stream));
+        } catch (Throwable t) {
+            throw new IllegalStateException("isthmus_attention_append downcall failed", t);
+        }
+        NativeLibrary.check(status, "isthmus_attention_append");
+    }
+
+    static void attend(CudaBackend backend, KvBatch batch, Tensor q, Tensor out, Tensor lse, AttentionOptions options,
+                       AttentionWorkspace workspace, int qHeads) {
+        long stream = backend.prepareLaunch();
+        boolean split = workspace != null && workspace.splits() > 1;
+        int splits = split ? workspace.splits() : 1;
+        int chunk = split ? workspace.chunk() : Math.max(1, batch.maxKvLength());
+        int status;
+        try {
+            status = (int) Handle.ATTEND.invokeExact(pointer(out), pointer(lse),
+                    pointer(split ? workspace.partialOut() : null), pointer(split ? workspace.partialLse() : null),
+                    pointer(q), pointer(batch.keys()), pointer(batch.values()),
+                    pointer(batch.blockTable()), pointer(batch.cachedLengths()), pointer(batch.queryStarts()),
+                    batch.batchSize(), batch.totalNewTokens(), batch.maxNewTokens(), batch.maxBlocksPerSequence(), batch.numBlocks(),
+                    batch.blockSize(), qHeads, batch.kvHeads(), batch.headDim(), splits, chunk,
+                    options.causal() ? 1 : 0, options.scaleFor(batch.headDim()), options.windowLeft(), options.effectiveWindowRight(),
+                    options.softcap(), q.dtype().code(), MemorySegment.ofAddress(stream));
+        } catch (Throwable t) {
+            throw new IllegalStateException("isthmus_attention downcall failed", t);
+        }
+        NativeLibrary.check(status, "isthmus_attention");
+    }
+
+    static void merge(CudaBackend backend, Tensor out, Tensor lse, Tensor partOuts, Tensor partLses) {
+        long stream = backend.prepareLaunch();
+        int headDim = (int) partOuts.dim(-1);
+        long rows = out.elementCount() / headDim;
+        int status;
+        try {
+            status = (int) Handle.MERGE.invokeExact(pointer(out), pointer(lse), pointer(partOuts), pointer(partLses),
+                    (int) partOuts.dim(0), rows, headDim, out.dtype().code(), partOuts.dtype().code(), MemorySegment.ofAddress(stream));
+        } catch (Throwable t) {
+            throw new IllegalStateException("isthmus_attention_merge downcall failed", t);
+        }
+        NativeLibrary.check(status, "isthmus_attention_merge");
+    }
+}

@@ -1,0 +1,147 @@
+package dev.isthmus.attention;
+
+import dev.isthmus.tensor.Tensor;
+import java.util.stream.IntStream;
+
+/**
+ * The CPU references of {@link Attention}, written from the math in double precision:
+ * softmax(scale * q k^T + mask) v row by row, nothing cleverer (no tiling, no online softmax),
+ * rows spread over all cores. Arguments are checked by Attention before these run.
+ */
+final class AttentionReference {
+    private AttentionReference() {}
+
+    /** Rotates q in place and writes the (rotated) new k and v into their cache slots. */
+    static void append(KvBatch batch, Tensor q, Tensor k, Tensor v, Rope rope, Tensor positions) {
+        int qHeads = (int) q.dim(1), kvHeads = batch.kvHeads(), d = batch.headDim();
+        float[] qv = q.toFloatArray(), kv = k.toFloatArray(), vv = v.toFloatArray();
+        float[] keys = batch.keys().toFloatArray(), values = batch.values().toFloatArray();
+        long[] pos = positions == null ? null : positions.toLongArray();
+        for (int b = 0; b < batch.batchSize(); b++) {
+            for (int i = 0; i < batch.newTokens(b); i++) {
+                int row = batch.queryStart(b) + i;
+                int slot = batch.cachedLength(b) + i;
+                long position = pos == null ? slot : pos[row];
+                if (rope != null) {
+                    for (int h = 0; h < qHeads; h++) rotate(qv, ((long) row * qHeads + h) * d, d, rope, position);
+                    for (int h = 0; h < kvHeads; h++) rotate(kv, ((long) row * kvHeads + h) * d, d, rope, position);
+                }
+                long cacheBase = ((long) batch.blockOf(b, slot) * batch.blockSize() + slot % batch.blockSize()) * kvHeads * d;
+                System.arraycopy(kv, row * kvHeads * d, keys, (int) cacheBase, kvHeads * d);
+                System.arraycopy(vv, row * kvHeads * d, values, (int) cacheBase, kvHeads * d);
+            }
+        }
+        if (rope != null) q.copyFrom(qv);
+        batch.keys().copyFrom(keys);
+        batch.values().copyFrom(values);
+    }
+
+    /** Rotates the head at x[start, start + d): pair j turned by position * positionScale * base^(-2j/d). */
+    private static void rotate(float[] x, long start, int d, Rope rope, long position) {
+        int half = d / 2;
+        for (int j = 0; j < half; j++) {
+            double angle = position * (double) rope.positionScale() * Math.pow(rope.base(), -2.0 * j / d);
+            double c = Math.cos(angle), s = Math.sin(angle);
+            int a = (int) start + (rope.neox() ? j : 2 * j);
+            int bIndex = (int) start + (rope.neox() ? j + half : 2 * j + 1);
+            double x0 = x[a], x1 = x[bIndex];
+            x[a] = (float) (x0 * c - x1 * s);
+            x[bIndex] = (float) (x0 * s + x1 * c);
+        }
+    }
+
+    /** out = softmax(scale * q k^T + mask) v per row; lse = ln(sum exp(scores)) (or -inf and out 0 with no visible key). */
+    static void attend(KvBatch batch, Tensor q, Tensor out, Tensor lse, AttentionOptions options) {
+        int qHeads = (int) q.dim(1), kvHeads = batch.kvHeads(), d = batch.headDim();
+        int group = qHeads / kvHeads;
+        double scale = options.scaleFor(d);
+        int left = options.windowLeft(), right = options.effectiveWindowRight();
+        float[] qv = q.toFloatArray();
+        float[] keys = batch.keys().toFloatArray(), values = batch.values().toFloatArray();
+        int rows = batch.totalNewTokens();
+        float[] o = new float[rows * qHeads * d];
+        float[] l = new float[rows * qHeads];
+        int[] sequenceOfRow = new int[rows];
+        for (int b = 0; b < batch.batchSize(); b++)
+            for (int i = 0; i < batch.newTokens(b); i++) sequenceOfRow[batch.queryStart(b) + i] = b;
+        IntStream.range(0, rows * qHeads).parallel().forEach(rowHead -> {
+            int row = rowHead / qHeads, h = rowHead % qHeads, kvh = h / group;
+            int b = sequenceOfRow[row];
+            int kvLength = batch.kvLength(b);
+            int position = batch.cachedLength(b) + row - batch.queryStart(b);
+            double[] scores = new double[kvLength];
+            double max = Double.NEGATIVE_INFINITY;
+            for (int t = 0; t < kvLength; t++) {
+                boolean visible = (left < 0 || position - t <= left) && (right < 0 || t - position <= right);
+                if (!visible) {
+                    scores[t] = Double.NEGATIVE_INFINITY;
+                    continue;
+                }
+                int kBase = cacheIndex(batch, b, t, kvh);
+                double dot = 0;
+                for (int j = 0; j < d; j++) dot += (double) qv[rowHead * d + j] * keys[kBase + j];
+                double s = scale * dot;
+                if (options.softcap() > 0) s = options.softcap() * Math.tanh(s / options.softcap());
+                scores[t] = s;
+                max = Math.max(max, s);
+            }
+            if (max == Double.NEGATIVE_INFINITY) {
+                l[rowHead] = Float.NEGATIVE_INFINITY; // nothing visible: output stays 0
+                return;
+            }
+            double sum = 0;
+            double[] acc = new double[d];
+            for (int t = 0; t < kvLength; t++) {
+                if (scores[t] == Double.NEGATIVE_INFINITY) continue;
+                double p = Math.exp(scores[t] - max);
+                sum += p;
+                int vBase = cacheIndex(batch, b, t, kvh);
+                for (int j = 0; j < d; j++) acc[j] += p * values[vBase + j];
+            }
+            for (int j = 0; j < d; j++) o[rowHead * d + j] = (float) (acc[j] / sum);
+            l[rowHead] = (float) (max + Math.log(sum));
+        });
+        out.copyFrom(o);
+        if (lse != null) lse.copyFrom(l);
+    }
+
+    private static int cacheIndex(KvBatch batch, int b, int t, int kvh) {
+        long index = (((long) batch.blockOf(b, t) * batch.blockSize() + t % batch.blockSize()) * batch.kvHeads() + kvh) * batch.headDim();
+        return Math.toIntExact(index);
+    }
+
+    /**
+     * Merges P partial results by their log-sum-exp: L = ln(sum_i exp(L_i)), out = sum_i exp(L_i - L) out_i.
+     * Parts with L_i = -inf contribute nothing; when all are -inf, out is 0 and L is -inf.
+     */
+    static void merge(Tensor out, Tensor lse, Tensor partOuts, Tensor partLses) {
+        int parts = (int) partOuts.dim(0);
+        int d = (int) partOuts.dim(-1);
+        int rows = (int) (out.elementCount() / d);
+        float[] po = partOuts.toFloatArray(), pl = partLses.toFloatArray();
+        float[] o = new float[rows * d];
+        float[] l = new float[rows];
+        for (int r = 0; r < rows; r++) {
+            double max = Double.NEGATIVE_INFINITY;
+            for (int p = 0; p < parts; p++) max = Math.max(max, pl[p * rows + r]);
+            if (max == Double.NEGATIVE_INFINITY) {
+                l[r] = Float.NEGATIVE_INFINITY;
+                continue;
+            }
+            double sum = 0;
+            for (int p = 0; p < parts; p++) sum += Math.exp(pl[p * rows + r] - max);
+            double total = max + Math.log(sum);
+            double[] acc = new double[d];
+            for (int p = 0; p < parts; p++) {
+                double lp = pl[p * rows + r];
+                if (lp == Double.NEGATIVE_INFINITY) continue;
+                double w = Math.exp(lp - total);
+                for (int j = 0; j < d; j++) acc[j] += w * po[(p * rows + r) * d + j];
+            }
+            for (int j = 0; j < d; j++) o[r * d + j] = (float) acc[j];
+            l[r] = (float) total;
+        }
+        out.copyFrom(o);
+        if (lse != null) lse.copyFrom(l);
+    }
+}

@@ -1,0 +1,135 @@
+package dev.isthmus.attention;
+
+import dev.isthmus.backend.Backend;
+import dev.isthmus.tensor.DType;
+import dev.isthmus.tensor.Tensor;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A paged KV cache: a pool of {@code numBlocks} blocks of {@code blockSize} tokens for keys and
+ * for values ({@code [numBlocks, blockSize, kvHeads, headDim]} each, on the backend's device),
+ * with the block allocator and the per-sequence block lists kept here in Java. A contiguous cache
+ * is the special case of one block per sequence whose block size is the longest sequence.
+ *
+ * <pre>{@code
+ * try (KvCache cache = KvCache.allocate(gpu, DType.BF16, 1024, 16, 8, 128)) {
+ *     int seq = cache.newSequence();
+ *     try (KvBatch prompt = cache.extend(new int[] {seq}, new int[] {promptLength})) {
+ *         Attention.append(gpu, prompt, q, k, v, Rope.neox(10000f), null);
+ *         Attention.attend(gpu, prompt, q, out, null, AttentionOptions.decoder(), null);
+ *     }
+ * }
+ * }</pre>
+ */
+public final class KvCache implements AutoCloseable {
+    private final Backend backend;
+    private final Tensor keys;
+    private final Tensor values;
+    private final ArrayDeque<Integer> freeBlocks = new ArrayDeque<>();
+    private final Map<Integer, Sequence> sequences = new HashMap<>();
+    private int nextSequence;
+
+    private static final class Sequence {
+        final List<Integer> blocks = new ArrayList<>();
+        int length;
+    }
+
+    private KvCache(Backend backend, Tensor keys, Tensor values) {
+        this.backend = backend;
+        this.keys = keys;
+        this.values = values;
+        for (int i = 0; i < keys.dim(0); i++) freeBlocks.add(i);
+    }
+
+    /** A pool of {@code numBlocks} blocks; block_size 1 to 65536 (16 to 256 is the usual range). */
+    public static KvCache allocate(Backend backend, DType dtype, int numBlocks, int blockSize, int kvHeads, int headDim) {
+        if (backend == null) throw new IllegalArgumentException("backend is null");
+        if (dtype == null || !KvBatch.DTYPES.contains(dtype)) throw new IllegalArgumentException("dtype " + dtype + " is not f32, f16 or bf16");
+        if (numBlocks < 1) throw new IllegalArgumentException("numBlocks must be >= 1, got " + numBlocks);
+        if (blockSize < 1 || blockSize > 65536) throw new IllegalArgumentException("blockSize must be in [1, 65536], got " + blockSize);
+        if (kvHeads < 1) throw new IllegalArgumentException("kvHeads must be >= 1, got " + kvHeads);
+        if (!Attention.HEAD_DIMS.contains(headDim))
+            throw new IllegalArgumentException("headDim " + headDim + " is not one of " + Attention.HEAD_DIMS);
+        Tensor k = backend.allocate(dtype, numBlocks, blockSize, kvHeads, headDim);
+        try {
+            Tensor v = backend.allocate(dtype, numBlocks, blockSize, kvHeads, headDim);
+            return new KvCache(backend, k, v);
+        } catch (RuntimeException e) {
+            k.close();
+            throw e;
+        }
+    }
+
+    public Tensor keys() { return keys; }
+    public Tensor values() { return values; }
+    public int blockSize() { return (int) keys.dim(1); }
+    public int freeBlockCount() { return freeBlocks.size(); }
+
+    /** Starts an empty sequence and returns its id. */
+    public int newSequence() {
+        int id = nextSequence++;
+        sequences.put(id, new Sequence());
+        return id;
+    }
+
+    /** Tokens stored for {@code sequence}. */
+    public int length(int sequence) {
+        return sequence(sequence).length;
+    }
+
+    /** Returns the sequence's blocks to the pool; the id is gone afterwards. */
+    public void free(int sequence) {
+        freeBlocks.addAll(sequence(sequence).blocks);
+        sequences.remove(sequence);
+    }
+
+    /**
+     * Grows each sequence by {@code newTokens[i]} tokens, taking blocks from the pool as needed,
+     * and returns the batch that appends and attends with them (close it after use). Throws,
+     * changing nothing, when the pool has too few free blocks.
+     */
+    public KvBatch extend(int[] sequenceIds, int[] newTokens) {
+        if (sequenceIds == null || newTokens == null || sequenceIds.length != newTokens.length)
+            throw new IllegalArgumentException("sequenceIds and newTokens must be non-null and of equal length");
+        int needed = 0;
+        for (int i = 0; i < sequenceIds.length; i++) {
+            if (newTokens[i] < 0) throw new IllegalArgumentException("newTokens[" + i + "] = " + newTokens[i] + " is negative");
+            for (int j = 0; j < i; j++)
+                if (sequenceIds[j] == sequenceIds[i]) throw new IllegalArgumentException("sequence " + sequenceIds[i] + " appears twice");
+            Sequence s = sequence(sequenceIds[i]);
+            needed += blocksFor((long) s.length + newTokens[i]) - s.blocks.size();
+        }
+        if (needed > freeBlocks.size())
+            throw new IllegalArgumentException("the cache needs " + needed + " more blocks but has " + freeBlocks.size() + " free");
+        int[][] tables = new int[sequenceIds.length][];
+        int[] cached = new int[sequenceIds.length];
+        for (int i = 0; i < sequenceIds.length; i++) {
+            Sequence s = sequence(sequenceIds[i]);
+            cached[i] = s.length;
+            s.length += newTokens[i];
+            while (s.blocks.size() < blocksFor(s.length)) s.blocks.add(freeBlocks.poll());
+            tables[i] = s.blocks.stream().mapToInt(Integer::intValue).toArray();
+        }
+        return KvBatch.of(backend, keys, values, tables, cached, newTokens);
+    }
+
+    private int blocksFor(long tokens) {
+        return Math.toIntExact((tokens + blockSize() - 1) / blockSize());
+    }
+
+    private Sequence sequence(int id) {
+        Sequence s = sequences.get(id);
+        if (s == null) throw new IllegalArgumentException("sequence " + id + " does not exist in this cache");
+        return s;
+    }
+
+    @Override
+    public void close() {
+        keys.close();
+        values.close();
+    }
+}

@@ -1,0 +1,231 @@
+package dev.isthmus.attention;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.isthmus.backend.Backend;
+import dev.isthmus.backend.CudaBackend;
+import dev.isthmus.tensor.Compare;
+import dev.isthmus.tensor.DType;
+import dev.isthmus.tensor.RandomTensors;
+import dev.isthmus.tensor.Tensor;
+import dev.isthmus.testing.GpuTest;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Random;
+import java.util.stream.IntStream;
+
+/**
+ * The CUDA kernels against the CPU references: the same cache history, tables and new tokens on
+ * both sides, fresh random values, outputs poisoned before each launch, relative error within the
+ * dtype's bound. Shapes are awkward on purpose: lengths 1 and 2, block_size +- 1, odd head counts
+ * within GQA, windows wider and narrower than the sequence, split and unsplit KV.
+ */
+class AttentionGpuTest {
+    private static final DType[] FLOATS = {DType.F32, DType.F16, DType.BF16};
+
+    private record Shape(int blockSize, int[] cached, int[] fresh, int qHeads, int kvHeads, int headDim) {}
+
+    private static final Shape[] SHAPES = {
+        new Shape(16, new int[] {0}, new int[] {1}, 1, 1, 64),                    // one token, nothing cached
+        new Shape(16, new int[] {15, 16, 17}, new int[] {1, 2, 1}, 6, 2, 128),    // block_size - 1, block_size, + 1
+        new Shape(17, new int[] {0, 40}, new int[] {33, 2}, 9, 3, 80),            // odd block size, prefill + decode mixed
+        new Shape(256, new int[] {300, 0, 1}, new int[] {3, 70, 1}, 5, 1, 96),    // MQA, 5 heads
+        new Shape(32, new int[] {1000}, new int[] {4}, 8, 8, 256),                // MHA, long-ish context, speculative 4
+        new Shape(16, new int[] {5000, 3}, new int[] {1, 1}, 8, 2, 128),          // decode, long and short side by side
+    };
+
+    private static final AttentionOptions[] OPTIONS = {
+        AttentionOptions.decoder(),
+        AttentionOptions.encoder(),
+        AttentionOptions.decoder().withWindow(5, -1).withSoftcap(20f),            // narrower than the sequence
+        AttentionOptions.encoder().withWindow(3000, 2).withScale(0.3f),           // wider on the left
+    };
+
+    @GpuTest
+    void appendAndAttendMatchTheReference() {
+        Random random = new Random(31);
+        try (CudaBackend gpu = Backend.cuda(0)) {
+            for (DType dtype : FLOATS)
+                for (Shape shape : SHAPES)
+                    for (int o = 0; o < OPTIONS.length; o++)
+                        for (int splits : new int[] {1, 3, 0}) // 0: the planned split count
+                            check(gpu, random, dtype, shape, OPTIONS[o], splits, o % 2 == 0 ? Rope.neox(10000f) : Rope.interleaved(500f));
+        }
+    }
+
+    private static void check(CudaBackend gpu, Random random, DType dtype, Shape s, AttentionOptions options, int splits, Rope rope) {
+        String what = dtype.label() + " block " + s.blockSize + " cached " + java.util.Arrays.toString(s.cached) + " new "
+                + java.util.Arrays.toString(s.fresh) + " heads " + s.qHeads + "/" + s.kvHeads + " d " + s.headDim + " " + options
+                + " splits " + splits;
+        int batch = s.cached.length;
+        int[][] tables = new int[batch][];
+        int blocksNeeded = 0;
+        for (int b = 0; b < batch; b++) blocksNeeded += (s.cached[b] + s.fresh[b] + s.blockSize - 1) / s.blockSize;
+        int numBlocks = blocksNeeded + 3;
+        List<Integer> pool = new ArrayList<>(IntStream.range(0, numBlocks).boxed().toList());
+        Collections.shuffle(pool, random);
+        int next = 0;
+        for (int b = 0; b < batch; b++) {
+            tables[b] = new int[(s.cached[b] + s.fresh[b] + s.blockSize - 1) / s.blockSize];
+            for (int j = 0; j < tables[b].length; j++) tables[b][j] = pool.get(next++);
+        }
+        int tokens = IntStream.of(s.fresh).sum();
+        long[] cacheShape = {numBlocks, s.blockSize, s.kvHeads, s.headDim};
+        try (Tensor keys = RandomTensors.normal(random, dtype, 1f, cacheShape);
+             Tensor values = RandomTensors.normal(random, dtype, 1f, cacheShape);
+             Tensor q = RandomTensors.normal(random, dtype, 1f, tokens, s.qHeads, s.headDim);
+             Tensor k = RandomTensors.normal(random, dtype, 1f, tokens, s.kvHeads, s.headDim);
+             Tensor v = RandomTensors.normal(random, dtype, 1f, tokens, s.kvHeads, s.headDim);
+             Tensor dKeys = gpu.copyOf(keys); Tensor dValues = gpu.copyOf(values);
+             Tensor dq = gpu.copyOf(q); Tensor dk = gpu.copyOf(k); Tensor dv = gpu.copyOf(v);
+             Tensor expected = Tensor.allocateHost(dtype, tokens, s.qHeads, s.headDim);
+             Tensor expectedLse = Tensor.allocateHost(DType.F32, tokens, s.qHeads);
+             Tensor out = gpu.allocate(dtype, tokens, s.qHeads, s.headDim);
+             Tensor lse = gpu.allocate(DType.F32, tokens, s.qHeads);
+             KvBatch host = KvBatch.of(Backend.cpu(), keys, values, tables, s.cached, s.fresh);
+             KvBatch device = KvBatch.of(gpu, dKeys, dValues, tables, s.cached, s.fresh);
+             AttentionWorkspace workspace = splits == 0 ? AttentionWorkspace.allocate(gpu, device, s.qHeads)
+                                                        : AttentionWorkspace.allocate(gpu, device, s.qHeads, splits)) {
+            Attention.append(Backend.cpu(), host, q, k, v, rope, null);
+            Attention.attend(Backend.cpu(), host, q, expected, expectedLse, options, null);
+            Attention.append(gpu, device, dq, dk, dv, rope, null);
+            gpu.poison(out);
+            gpu.poison(lse);
+            Attention.attend(gpu, device, dq, out, lse, options, workspace);
+            expect(what + " rotated q", gpu, dq, q);
+            expect(what + " keys", gpu, dKeys, keys);
+            expect(what + " values", gpu, dValues, values);
+            expect(what + " out", gpu, out, expected);
+            expect(what + " lse", gpu, lse, expectedLse, Compare.boundFor(dtype));
+        }
+    }
+
+    private static void expect(String what, CudaBackend gpu, Tensor deviceTensor, Tensor expected) {
+        expect(what, gpu, deviceTensor, expected, Compare.boundFor(deviceTensor.dtype()));
+    }
+
+    private static void expect(String what, CudaBackend gpu, Tensor deviceTensor, Tensor expected, double bound) {
+        try (Tensor actual = gpu.toHost(deviceTensor)) {
+            Compare.Result result = Compare.check(what, actual, expected, bound);
+            assertTrue(result.withinBound(), result.toString());
+        }
+    }
+
+    @GpuTest
+    void decodeAfterPrefillOnTheGpuEqualsPrefillOfTheWhole() {
+        // The cache workflow end to end on the GPU: a prompt (tensor-core path in 16-bit), then
+        // decode steps (CUDA-core path, planned splits), against the reference's one prefill of all tokens.
+        Random random = new Random(41);
+        int d = 128, qHeads = 8, kvHeads = 2, prompt = 300, steps = 3, n = prompt + steps;
+        for (DType dtype : FLOATS) {
+            try (CudaBackend gpu = Backend.cuda(0);
+                 Tensor q = RandomTensors.normal(random, dtype, 1f, n, qHeads, d);
+                 Tensor k = RandomTensors.normal(random, dtype, 1f, n, kvHeads, d);
+                 Tensor v = RandomTensors.normal(random, dtype, 1f, n, kvHeads, d);
+                 Tensor expected = Tensor.allocateHost(dtype, n, qHeads, d);
+                 Tensor actual = Tensor.allocateHost(dtype, n, qHeads, d);
+                 KvCache hostCache = KvCache.allocate(Backend.cpu(), dtype, 40, 16, kvHeads, d);
+                 KvCache cache = KvCache.allocate(gpu, dtype, 40, 16, kvHeads, d)) {
+                Rope rope = Rope.neox(10000f);
+                AttentionOptions options = AttentionOptions.decoder();
+                try (KvBatch all = hostCache.extend(new int[] {hostCache.newSequence()}, new int[] {n});
+                     Tensor qc = AttentionTest.copy(q)) {
+                    Attention.append(Backend.cpu(), all, qc, k, v, rope, null);
+                    Attention.attend(Backend.cpu(), all, qc, expected, null, options, null);
+                }
+                int seq = cache.newSequence();
+                int done = 0;
+                for (int chunk : new int[] {prompt, 1, 1, 1}) {
+                    try (KvBatch step = cache.extend(new int[] {seq}, new int[] {chunk});
+                         AttentionWorkspace workspace = AttentionWorkspace.allocate(gpu, step, qHeads);
+                         Tensor qs = gpu.copyOf(q.slice(0, done, done + chunk)); Tensor ks = gpu.copyOf(k.slice(0, done, done + chunk));
+                         Tensor vs = gpu.copyOf(v.slice(0, done, done + chunk)); Tensor out = gpu.allocate(dtype, chunk, qHeads, d)) {
+                        gpu.poison(out);
+                        Attention.append(gpu, step, qs, ks, vs, rope, null);
+                        Attention.attend(gpu, step, qs, out, null, options, workspace);
+                        try (Tensor host = gpu.toHost(out)) {
+                            float[] x = host.toFloatArray();
+                            for (int i = 0; i < x.length; i++) actual.setFloat(x[i], done + i / (qHeads * d), (i / d) % qHeads, i % d);
+                        }
+                    }
+                    done += chunk;
+                }
+                Compare.Result result = Compare.check(dtype.label() + " decode after prefill", actual, expected);
+                assertTrue(result.withinBound(), result.toString());
+            }
+        }
+    }
+
+    @GpuTest
+    void causalMaskNeverLeaksAFutureTokenOnTheGpu() {
+        // A huge future key/value must leave every earlier row bit-identical: a masked key gets
+        // probability exactly 0 in both kernels (f32: CUDA cores; f16: tensor cores, 70 tokens).
+        Random random = new Random(43);
+        int d = 64, qHeads = 4, kvHeads = 2, n = 70, block = 16;
+        int blocks = (n + block - 1) / block;
+        for (DType dtype : new DType[] {DType.F32, DType.F16}) {
+            try (CudaBackend gpu = Backend.cuda(0);
+                 Tensor keys = RandomTensors.normal(random, dtype, 1f, blocks, block, kvHeads, d);
+                 Tensor values = RandomTensors.normal(random, dtype, 1f, blocks, block, kvHeads, d);
+                 Tensor hq = RandomTensors.normal(random, dtype, 1f, n, qHeads, d);
+                 Tensor dKeys = gpu.copyOf(keys); Tensor dValues = gpu.copyOf(values); Tensor q = gpu.copyOf(hq);
+                 Tensor out = gpu.allocate(dtype, n, qHeads, d);
+                 KvBatch batch = KvBatch.of(gpu, dKeys, dValues, new int[][] {IntStream.range(0, blocks).map(i -> blocks - 1 - i).toArray()},
+                         new int[] {0}, new int[] {n})) {
+                Attention.attend(gpu, batch, q, out, null, AttentionOptions.decoder(), null);
+                float[] before;
+                try (Tensor host = gpu.toHost(out)) {
+                    before = host.toFloatArray();
+                }
+                for (int future : new int[] {1, 15, 16, 63, 64, 69}) {
+                    long blockId = blocks - 1 - future / block;
+                    float savedK = keys.getFloat(blockId, future % block, 0, 0), savedV = values.getFloat(blockId, future % block, 0, 0);
+                    keys.setFloat(50f, blockId, future % block, 0, 0);
+                    values.setFloat(1000f, blockId, future % block, 0, 0);
+                    gpu.copy(dKeys, keys);
+                    gpu.copy(dValues, values);
+                    gpu.poison(out);
+                    Attention.attend(gpu, batch, q, out, null, AttentionOptions.decoder(), null);
+                    try (Tensor host = gpu.toHost(out)) {
+                        float[] after = host.toFloatArray();
+                        int rowSize = qHeads * d;
+                        for (int i = 0; i < future * rowSize; i++)
+                            org.junit.jupiter.api.Assertions.assertEquals(before[i], after[i],
+                                    dtype.label() + ": row " + i / rowSize + " saw future token " + future);
+                    }
+                    keys.setFloat(savedK, blockId, future % block, 0, 0);
+                    values.setFloat(savedV, blockId, future % block, 0, 0);
+                }
+            }
+        }
+    }
+
+    @GpuTest
+    void mergeMatchesTheReference() {
+        Random random = new Random(37);
+        try (CudaBackend gpu = Backend.cuda(0)) {
+            for (DType partType : FLOATS)
+                for (DType outType : FLOATS)
+                    for (int[] shape : new int[][] {{1, 1, 64}, {3, 7, 80}, {5, 130, 33}}) {
+                        int parts = shape[0], rows = shape[1], d = shape[2];
+                        try (Tensor partOuts = RandomTensors.normal(random, partType, 1f, parts, rows, d);
+                             Tensor partLses = RandomTensors.normal(random, DType.F32, 3f, parts, rows)) {
+                            if (parts > 1) partLses.setFloat(Float.NEGATIVE_INFINITY, 0, 0); // an empty part
+                            try (Tensor dParts = gpu.copyOf(partOuts); Tensor dLses = gpu.copyOf(partLses);
+                                 Tensor out = gpu.allocate(outType, rows, d); Tensor lse = gpu.allocate(DType.F32, rows);
+                                 Tensor expected = Tensor.allocateHost(outType, rows, d);
+                                 Tensor expectedLse = Tensor.allocateHost(DType.F32, rows)) {
+                                gpu.poison(out);
+                                gpu.poison(lse);
+                                Attention.merge(Backend.cpu(), expected, expectedLse, partOuts, partLses);
+                                Attention.merge(gpu, out, lse, dParts, dLses);
+                                String what = "merge " + partType.label() + "->" + outType.label() + " " + parts + "x" + rows + "x" + d;
+                                expect(what, gpu, out, expected, Compare.boundFor(outType));
+                                expect(what + " lse", gpu, lse, expectedLse, 1e-5);
+                            }
+                        }
+                    }
+        }
+    }
+}
