@@ -76,9 +76,16 @@ interface Op {
         }
     }
 
-    /** Runs the op on {@code backend}, reading inputs and writing outputs that are on its device. */
-    interface Kernel {
+    /**
+     * Runs the op on {@code backend}, reading inputs and writing outputs that are on its device. A
+     * kernel that keeps something between runs (a KV batch's device tables, a workspace) frees it
+     * in {@link #close}, which the command calls once after the last run.
+     */
+    interface Kernel extends AutoCloseable {
         void run(Backend backend, Map<String, Tensor> inputs, Map<String, Tensor> outputs);
+
+        @Override
+        default void close() {}
     }
 
     /**

@@ -16,6 +16,7 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -101,5 +102,30 @@ abstract class OpTestSupport {
         Path file = dir.resolve(name + ".safetensors");
         SafetensorsWriter.write(file, new LinkedHashMap<>(inputs));
         return file;
+    }
+
+    /** Runs `isthmus op OP` on the CPU backend over a file of {@code inputs}, with further arguments. */
+    Run run(String op, Map<String, Tensor> inputs, String... more) throws IOException {
+        List<String> args = new ArrayList<>(List.of("op", op, "--in", write("in", inputs).toString(), "--backend", "cpu"));
+        args.addAll(List.of(more));
+        return cli(args.toArray(String[]::new));
+    }
+
+    /** {@code base} with the given (name, tensor) pairs added or replaced. */
+    static Map<String, Tensor> with(Map<String, Tensor> base, Object... nameTensorPairs) {
+        Map<String, Tensor> m = new HashMap<>(base);
+        for (int i = 0; i < nameTensorPairs.length; i += 2) m.put((String) nameTensorPairs[i], (Tensor) nameTensorPairs[i + 1]);
+        return m;
+    }
+
+    static Map<String, Tensor> without(Map<String, Tensor> base, String name) {
+        Map<String, Tensor> m = new HashMap<>(base);
+        assertFalse(m.remove(name) == null, name);
+        return m;
+    }
+
+    /** A 1-d i32 tensor of {@code values}. */
+    Tensor ints(long... values) {
+        return keep(Tensor.fromLongs(DType.I32, values, values.length));
     }
 }

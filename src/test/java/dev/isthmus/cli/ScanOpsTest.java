@@ -303,29 +303,4 @@ class ScanOpsTest extends OpTestSupport {
                 "initial_state has shape [2, 3, 2], expected [2, 3, 1]");
         assertError(run("causal-conv1d", with(seq, "x", random(DType.F32, 2, 3))), "x must have rank 3");
     }
-
-    // ---- helpers --------------------------------------------------------------------------------
-
-    private Run run(String op, Map<String, Tensor> inputs, String... more) throws IOException {
-        String[] args = {"op", op, "--in", write("in", inputs).toString(), "--backend", "cpu"};
-        String[] all = java.util.Arrays.copyOf(args, args.length + more.length);
-        System.arraycopy(more, 0, all, args.length, more.length);
-        return cli(all);
-    }
-
-    private static Map<String, Tensor> with(Map<String, Tensor> base, Object... nameTensorPairs) {
-        Map<String, Tensor> m = new HashMap<>(base);
-        for (int i = 0; i < nameTensorPairs.length; i += 2) m.put((String) nameTensorPairs[i], (Tensor) nameTensorPairs[i + 1]);
-        return m;
-    }
-
-    private static Map<String, Tensor> without(Map<String, Tensor> base, String name) {
-        Map<String, Tensor> m = new HashMap<>(base);
-        assertFalse(m.remove(name) == null, name);
-        return m;
-    }
-
-    private Tensor ints(long... values) {
-        return keep(Tensor.fromLongs(DType.I32, values, values.length));
-    }
 }
