@@ -38,6 +38,9 @@ JAVA_FLAGS := --enable-native-access=ALL-UNNAMED
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 NATIVE_DIR := build/native
 LIB := $(NATIVE_DIR)/libisthmus.so
+# A driver of every launcher, for compute-sanitizer on the GPU machine; built with the library so
+# that a launcher whose signature changed breaks the build here, not there.
+DRIVER := $(NATIVE_DIR)/sanitize_driver
 ifeq ($(ARCHS),release)
   GENCODE := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=sm_86 \
              -gencode arch=compute_89,code=sm_89 -gencode arch=compute_90,code=sm_90 \
@@ -51,7 +54,7 @@ NVCC_FLAGS := -O3 -std=c++17 -Xcompiler -fPIC,-fvisibility=hidden -cudart static
               --expt-relaxed-constexpr -Inative -Icuda \
               -DISTHMUS_VERSION_STRING='"$(VERSION)"' -DISTHMUS_ARCHITECTURES='"$(ARCH_LIST)"'
 NATIVE_SOURCES := $(wildcard native/*.cu)
-NATIVE_DEPS := $(NATIVE_SOURCES) $(wildcard native/*.h cuda/*.cuh)
+NATIVE_DEPS := $(NATIVE_SOURCES) $(wildcard native/*.h cuda/*.cuh native/check/*.cu)
 
 .PHONY: native build test demo bench bench-jar device-bundle clean check-jdk
 
@@ -66,10 +69,12 @@ $(NATIVE_DIR)/.stamp-$(ARCHS): $(NATIVE_DEPS) Makefile
 	@rm -f $(NATIVE_DIR)/.stamp-*
 	@if [ -z "$(NVCC)" ]; then \
 	  echo "nvcc not found: building CPU-only (no libisthmus.so; the CUDA backend will be unavailable)"; \
-	  rm -f $(LIB); \
+	  rm -f $(LIB) $(DRIVER); \
 	else \
-	  echo "nvcc: libisthmus.so for $(ARCH_LIST)"; \
+	  echo "nvcc: libisthmus.so and the sanitizer driver for $(ARCH_LIST)"; \
 	  $(NVCC) $(NVCC_FLAGS) $(GENCODE) -shared -o $(LIB) $(NATIVE_SOURCES) || exit 1; \
+	  $(NVCC) -O2 -std=c++17 -cudart static -lineinfo -Inative $(GENCODE) -o $(DRIVER) native/check/sanitize_driver.cu \
+	    -L$(NATIVE_DIR) -listhmus -Xlinker -rpath='$$ORIGIN' || exit 1; \
 	fi
 	@touch $@
 
@@ -105,10 +110,7 @@ device-bundle: check-jdk
 	rm -rf $(BUNDLE) && mkdir -p $(BUNDLE)/lib $(BUNDLE)/native $(BUNDLE)/bench
 	cp target/isthmus.jar target/isthmus-tests.jar target/lib/*.jar $(BENCH_JAR) $(BUNDLE)/lib/
 	JAVA_HOME=$(JDK) mvn -B -q -ntp dependency:copy -Dartifact=$(JUNIT_CONSOLE) -DoutputDirectory=$(BUNDLE)/lib
-	cp $(LIB) $(BUNDLE)/native/
-	$(NVCC) -O2 -std=c++17 -cudart static -lineinfo -Inative -gencode arch=compute_90,code=sm_90 \
-	  -o $(BUNDLE)/native/sanitize_driver native/check/sanitize_driver.cu -L$(BUNDLE)/native -listhmus \
-	  -Xlinker -rpath='$$ORIGIN'
+	cp $(LIB) $(DRIVER) $(BUNDLE)/native/
 	cp -r bench/gpu-run.sh bench/report.py bench/peers $(BUNDLE)/bench/
 	rm -rf $(BUNDLE)/bench/peers/__pycache__
 	$(JDK)/bin/jlink --add-modules $(JRE_MODULES) --strip-debug --no-header-files --no-man-pages \

@@ -167,6 +167,8 @@ static void conv1d_cases(cudaStream_t stream) {
         }
     }
     printf("causal conv1d: ok\n");
+}
+
 // Three sequences over a paged cache (cached 0 / 17 / 33 tokens, 5 / 1 / 2 new), block size 16,
 // GQA 6 query heads over 2 kv heads: append with RoPE, attend unsplit and split in three, merge.
 static void attention_cases(cudaStream_t stream) {
