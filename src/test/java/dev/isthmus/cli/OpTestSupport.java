@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.isthmus.backend.Backend;
+import dev.isthmus.io.SafetensorsFile;
 import dev.isthmus.io.SafetensorsWriter;
 import dev.isthmus.tensor.Compare;
 import dev.isthmus.tensor.DType;
@@ -127,5 +128,29 @@ abstract class OpTestSupport {
     /** A 1-d i32 tensor of {@code values}. */
     Tensor ints(long... values) {
         return keep(Tensor.fromLongs(DType.I32, values, values.length));
+    }
+
+    /**
+     * Runs the op on the GPU with --check and a short --bench, asserts that both passed and that the
+     * bench row starts with {@code benchRow}, and returns the output file's tensors as host copies.
+     */
+    Map<String, Tensor> runOnGpu(String op, Map<String, Tensor> inputs, String benchRow, String... settings) throws IOException {
+        Path out = dir.resolve("out.safetensors");
+        List<String> args = new ArrayList<>(List.of("op", op, "--in", write("in", inputs).toString(), "--out", out.toString(),
+                "--backend", "cuda", "--check", "--bench", "3", "--warmup", "1"));
+        args.addAll(List.of(settings));
+        Run r = cli(args.toArray(String[]::new));
+        assertEquals(0, r.status, r.out + r.err);
+        assertTrue(r.out.contains("\n" + benchRow + ","), r.out);
+        Map<String, Tensor> results = new HashMap<>();
+        try (SafetensorsFile f = SafetensorsFile.open(out)) {
+            for (String name : f.names()) results.put(name, keep(f.tensor(name).to(f.tensor(name).dtype())));
+        }
+        return results;
+    }
+
+    static void assertClose(String what, Tensor actual, Tensor expected, double bound) {
+        Compare.Result r = Compare.check(what, actual, expected, bound);
+        assertTrue(r.withinBound(), r.toString());
     }
 }

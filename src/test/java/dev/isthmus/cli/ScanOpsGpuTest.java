@@ -1,9 +1,7 @@
 package dev.isthmus.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.isthmus.io.SafetensorsFile;
 import dev.isthmus.scan.CausalConv1d;
 import dev.isthmus.scan.ScanWeights;
 import dev.isthmus.scan.SelectiveScan;
@@ -11,7 +9,6 @@ import dev.isthmus.tensor.Compare;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
 import dev.isthmus.testing.GpuTest;
-import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -95,26 +92,6 @@ class ScanOpsGpuTest extends OpTestSupport {
         }
     }
 
-    /**
-     * Runs the op on the GPU with --check and a short --bench, asserts that both passed and that the
-     * bench row starts with {@code benchRow}, and returns the output file's tensors as host copies.
-     */
-    private Map<String, Tensor> runOnGpu(String op, Map<String, Tensor> inputs, String benchRow, String... settings) throws Exception {
-        Path out = dir.resolve("out.safetensors");
-        String[] args = {"op", op, "--in", write("in", inputs).toString(), "--out", out.toString(), "--backend", "cuda", "--check",
-                "--bench", "3", "--warmup", "1"};
-        String[] all = java.util.Arrays.copyOf(args, args.length + settings.length);
-        System.arraycopy(settings, 0, all, args.length, settings.length);
-        Run r = cli(all);
-        assertEquals(0, r.status, r.out + r.err);
-        assertTrue(r.out.contains("\n" + benchRow + ","), r.out);
-        Map<String, Tensor> results = new HashMap<>();
-        try (SafetensorsFile f = SafetensorsFile.open(out)) {
-            for (String name : f.names()) results.put(name, keep(f.tensor(name).to(f.tensor(name).dtype())));
-        }
-        return results;
-    }
-
     private Map<String, Tensor> sequenceInputs(DType dtype, long batch, long channels, long length, long groups, long nstate) {
         Map<String, Tensor> in = new HashMap<>();
         for (String name : new String[] {"u", "delta", "z"}) in.put(name, random(dtype, batch, channels, length));
@@ -132,10 +109,5 @@ class ScanOpsGpuTest extends OpTestSupport {
 
     private static ScanWeights weights(Map<String, Tensor> in) {
         return new ScanWeights(in.get("A"), in.get("D"), in.get("delta_bias"), true);
-    }
-
-    private static void assertClose(String what, Tensor actual, Tensor expected, double bound) {
-        Compare.Result r = Compare.check(what, actual, expected, bound);
-        assertTrue(r.withinBound(), r.toString());
     }
 }
