@@ -53,9 +53,10 @@ done
 step "4. benchmarks"
 "$JAVA" "${JAVA_OPTS[@]}" -cp "$CP" dev.isthmus.bench.BenchMain gpu "$SCRATCH" || FAILED+=("kernel-bench")
 (cd "$BUNDLE/bench/peers" && python3 rmsnorm_peer.py --shapes "$SCRATCH/shapes.csv" --out "$SCRATCH/peers.csv") || FAILED+=("peers")
+(cd "$BUNDLE/bench/peers" && python3 moe_peer.py --shapes "$SCRATCH/shapes.csv" --out "$SCRATCH/moe_peers.csv") || FAILED+=("moe-peers")
 "$JAVA" "${JAVA_OPTS[@]}" -cp "$CP" org.openjdk.jmh.Main OpCallBenchmark -wi 2 -i 3 -f 1 -rf csv -rff "$OUTDIR/jmh.csv" \
     || FAILED+=("jmh")
-python3 "$BUNDLE/bench/report.py" --raw "$SCRATCH/raw.csv" --peers "$SCRATCH/peers.csv" --ceilings "$SCRATCH/ceilings.csv" \
+python3 "$BUNDLE/bench/report.py" --raw "$SCRATCH/raw.csv" --peers "$SCRATCH/peers.csv" "$SCRATCH/moe_peers.csv" --ceilings "$SCRATCH/ceilings.csv" \
     --device "$DEVICE" --commit "$COMMIT" --date "$(date -u +%F)" --out "$OUTDIR" > "$SCRATCH/report.out" || FAILED+=("report")
 
 step "5. summary"

@@ -30,7 +30,7 @@ import jcuda.runtime.cudaMemcpyKind;
 public final class GpuBench {
     private static final int WARMUP = 10, RUNS = 100;
 
-    private record Row(String kernel, String shape, DType dtype, double micros, double bytes, double flops) {}
+    record Row(String kernel, String shape, DType dtype, double micros, double bytes, double flops) {}
 
     public static void main(String[] args) throws IOException {
         if (args.length != 1) throw new IllegalArgumentException("usage: GpuBench OUTDIR");
@@ -46,6 +46,7 @@ public final class GpuBench {
                 for (long[] shape : new long[][] {{1, 4096}, {64, 4096}, {4096, 4096}, {16384, 8192}})
                     for (boolean residual : new boolean[] {false, true})
                         rows.add(rmsnorm(gpu, random, dtype, shape[0], shape[1], residual, flushL2));
+            rows.addAll(MoeBench.run(gpu, random, flushL2));
         }
         try (PrintWriter raw = new PrintWriter(Files.newBufferedWriter(outDir.resolve("raw.csv")));
              PrintWriter shapes = new PrintWriter(Files.newBufferedWriter(outDir.resolve("shapes.csv")))) {
