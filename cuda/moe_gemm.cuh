@@ -9,8 +9,9 @@
 // rows (the sentinel) load zeros and write nothing; tiles past the padded total exit at once.
 //
 // Tensor cores through nvcuda::wmma (16x16x16, f16/bf16 in, fp32 accumulate) for f16 and bf16;
-// plain fp32 FMAs for f32 (keeps fp32 accuracy, without tensor-core speed). Elements are loaded
-// one at a time through arbitrary strides, which serves every transpose and every tail.
+// plain fp32 FMAs for f32 (keeps fp32 accuracy, without tensor-core speed). Global loads are
+// 16-byte vectors where rows are contiguous and aligned, else single elements through arbitrary
+// strides, which serves every transpose and every tail.
 //
 // Epilogues: PLAIN   alpha * acc + beta * C_old (C_old read only when beta != 0)
 //            SWIGLU  B's rows [n0, n0+32) are gate rows and [up+n0, up+n0+32) the matching up
@@ -53,11 +54,39 @@ template <typename T, typename OutT> struct GemmArgs {
     float alpha, beta;
 };
 
-template <typename T, typename OutT, int EPILOGUE>
+// WIDTH elements of row `row` from column k on (zeros for a padding row or past the end).
+// WIDTH > 1 only where the launcher checked that k is contiguous, k_count a multiple of WIDTH and
+// every row start 16-byte aligned, so a piece is either wholly inside the row or wholly past it.
+template <typename T, int WIDTH>
+__device__ __forceinline__ Vec<T, WIDTH> load_piece(const T *base, int64_t row, int64_t row_stride, int64_t k,
+                                                    int64_t k_stride, int64_t k_count) {
+    Vec<T, WIDTH> piece;
+    if (row >= 0 && k < k_count) {
+        if constexpr (WIDTH > 1) {
+            piece = *reinterpret_cast<const Vec<T, WIDTH> *>(base + row * row_stride + k);
+        } else {
+            piece.v[0] = base[row * row_stride + k * k_stride];
+        }
+    } else {
+#pragma unroll
+        for (int i = 0; i < WIDTH; ++i) piece.v[i] = from_float<T>(0.0f);
+    }
+    return piece;
+}
+
+// WIDTH: elements per global load, 16 / sizeof(T) when the launcher found every row start
+// 16-byte aligned and k contiguous (a multiple of WIDTH), else 1 (any strides, any tails).
+template <typename T, typename OutT, int EPILOGUE, int WIDTH>
 __global__ void __launch_bounds__(GEMM_THREADS) grouped_gemm_kernel(const GemmArgs<T, OutT> p) {
     constexpr int LDS = GEMM_BK + GEMM_PAD;
     constexpr int LDC = GEMM_BN + 4;
     constexpr int OUT_COLS = EPILOGUE == GEMM_SWIGLU ? GEMM_BN / 2 : GEMM_BN;
+    constexpr int PIECES_PER_ROW = GEMM_BK / WIDTH;
+    constexpr int A_PIECES = GEMM_BM * PIECES_PER_ROW / GEMM_THREADS;  // per thread
+    constexpr int B_PIECES = GEMM_BN * PIECES_PER_ROW / GEMM_THREADS;
+    static_assert(A_PIECES * GEMM_THREADS == GEMM_BM * PIECES_PER_ROW, "A tile splits evenly");
+    static_assert(B_PIECES * GEMM_THREADS == GEMM_BN * PIECES_PER_ROW, "B tile splits evenly");
+    using Piece = Vec<T, WIDTH>;
     __shared__ __align__(128) T tile_a[GEMM_BM][LDS];
     __shared__ __align__(128) T tile_b[GEMM_BN][LDS];
     __shared__ __align__(128) float tile_c[GEMM_BM][LDC];
@@ -101,8 +130,38 @@ __global__ void __launch_bounds__(GEMM_THREADS) grouped_gemm_kernel(const GemmAr
         b_rows[tid] = brow;
     }
     const T *b = p.b + group * p.b_group_stride;
-    const T zero = from_float<T>(0.0f);
     __syncthreads();
+
+    // Each thread moves the same pieces of every K step: piece c covers row c / PIECES_PER_ROW,
+    // columns (c % PIECES_PER_ROW) * WIDTH + [0, WIDTH). The next step's pieces are fetched into
+    // registers while the tensor cores work on the current one (a two-stage pipeline).
+    Piece next_a[A_PIECES], next_b[B_PIECES];
+    auto fetch = [&](int64_t k0) {
+#pragma unroll
+        for (int q = 0; q < A_PIECES; ++q) {
+            const int c = tid + q * GEMM_THREADS;
+            const int64_t row = a_rows[c / PIECES_PER_ROW], k = k0 + (c % PIECES_PER_ROW) * WIDTH;
+            next_a[q] = load_piece<T, WIDTH>(p.a, row, p.a_row_stride, k, p.a_k_stride, p.k);
+        }
+#pragma unroll
+        for (int q = 0; q < B_PIECES; ++q) {
+            const int c = tid + q * GEMM_THREADS;
+            const int64_t row = b_rows[c / PIECES_PER_ROW], k = k0 + (c % PIECES_PER_ROW) * WIDTH;
+            next_b[q] = load_piece<T, WIDTH>(b, row, p.b_n_stride, k, p.b_k_stride, p.k);
+        }
+    };
+    auto stash = [&]() {
+#pragma unroll
+        for (int q = 0; q < A_PIECES; ++q) {
+            const int c = tid + q * GEMM_THREADS;
+            *reinterpret_cast<Piece *>(&tile_a[c / PIECES_PER_ROW][(c % PIECES_PER_ROW) * WIDTH]) = next_a[q];
+        }
+#pragma unroll
+        for (int q = 0; q < B_PIECES; ++q) {
+            const int c = tid + q * GEMM_THREADS;
+            *reinterpret_cast<Piece *>(&tile_b[c / PIECES_PER_ROW][(c % PIECES_PER_ROW) * WIDTH]) = next_b[q];
+        }
+    };
 
     constexpr bool TENSOR_CORES = !std::is_same<T, float>::value;
     // Tensor cores: 4 warps as 2 x 2, each 16 rows x 32 columns (two 16x16 accumulators).
@@ -118,18 +177,12 @@ __global__ void __launch_bounds__(GEMM_THREADS) grouped_gemm_kernel(const GemmAr
     const int ty = tid / 16, tx = tid % 16;
     float sums[4][4] = {};
 
+    fetch(0);
+    stash();
+    __syncthreads();
     for (int64_t k0 = 0; k0 < p.k; k0 += GEMM_BK) {
-        for (int i = tid; i < GEMM_BM * GEMM_BK; i += GEMM_THREADS) {
-            const int r = i / GEMM_BK, kk = i % GEMM_BK;
-            const int64_t ka = k0 + kk, arow = a_rows[r];
-            tile_a[r][kk] = arow >= 0 && ka < p.k ? p.a[arow * p.a_row_stride + ka * p.a_k_stride] : zero;
-        }
-        for (int i = tid; i < GEMM_BN * GEMM_BK; i += GEMM_THREADS) {
-            const int j = i / GEMM_BK, kk = i % GEMM_BK;
-            const int64_t kb = k0 + kk, brow = b_rows[j];
-            tile_b[j][kk] = brow >= 0 && kb < p.k ? b[brow * p.b_n_stride + kb * p.b_k_stride] : zero;
-        }
-        __syncthreads();
+        const bool more = k0 + GEMM_BK < p.k;  // uniform over the block
+        if (more) fetch(k0 + GEMM_BK);
         if constexpr (TENSOR_CORES) {
 #pragma unroll
             for (int kk = 0; kk < GEMM_BK; kk += 16) {
@@ -157,7 +210,11 @@ __global__ void __launch_bounds__(GEMM_THREADS) grouped_gemm_kernel(const GemmAr
                     for (int j = 0; j < 4; ++j) sums[i][j] = fmaf(av[i], bv[j], sums[i][j]);
             }
         }
-        __syncthreads();  // the tiles are refilled next step
+        __syncthreads();  // everyone is done reading the tiles
+        if (more) {
+            stash();
+            __syncthreads();
+        }
     }
     if constexpr (TENSOR_CORES) {
         wmma::store_matrix_sync(&tile_c[warp_row][warp_col], acc[0], LDC, wmma::mem_row_major);

@@ -8,15 +8,28 @@ using namespace isthmus;
 
 namespace {
 
+// 16-byte loads need k contiguous and every row start of A and B (of every group) 16-byte aligned.
+template <typename T, typename OutT>
+bool vectorizable(const GemmArgs<T, OutT> &args) {
+    constexpr int64_t width = 16 / sizeof(T);
+    return args.a_k_stride == 1 && args.b_k_stride == 1 && args.k % width == 0 && args.a_row_stride % width == 0 &&
+           args.b_n_stride % width == 0 && args.b_group_stride % width == 0 && is_aligned(args.a, 16) &&
+           is_aligned(args.b, 16);
+}
+
 template <typename T, typename OutT, int EPILOGUE>
 int launch(const GemmArgs<T, OutT> &args, int64_t row_tiles, const char *who, cudaStream_t s) {
     constexpr int out_cols = EPILOGUE == GEMM_SWIGLU ? GEMM_BN / 2 : GEMM_BN;
     const int64_t col_tiles = (args.n + out_cols - 1) / out_cols;
     ISTHMUS_REQUIRE(col_tiles <= 65535, "%s: %lld output columns exceed the grid (at most %lld)", who,
                     static_cast<long long>(args.n), 65535LL * out_cols);
+    ISTHMUS_REQUIRE(row_tiles <= 0x7fffffff, "%s: too many rows", who);
     if (row_tiles == 0 || col_tiles == 0) return ISTHMUS_OK;
-    grouped_gemm_kernel<T, OutT, EPILOGUE>
-        <<<dim3(static_cast<unsigned>(row_tiles), static_cast<unsigned>(col_tiles)), GEMM_THREADS, 0, s>>>(args);
+    const dim3 grid(static_cast<unsigned>(row_tiles), static_cast<unsigned>(col_tiles));
+    if (vectorizable(args))
+        grouped_gemm_kernel<T, OutT, EPILOGUE, 16 / sizeof(T)><<<grid, GEMM_THREADS, 0, s>>>(args);
+    else
+        grouped_gemm_kernel<T, OutT, EPILOGUE, 1><<<grid, GEMM_THREADS, 0, s>>>(args);
     ISTHMUS_CHECK_LAUNCH(who);
     return ISTHMUS_OK;
 }
