@@ -14,6 +14,12 @@ import dev.isthmus.tensor.Tensor;
 import dev.isthmus.testing.GpuTest;
 import java.util.Arrays;
 import java.util.Random;
+import jcuda.driver.CUgraph;
+import jcuda.driver.CUgraphExec;
+import jcuda.driver.CUresult;
+import jcuda.driver.CUstream;
+import jcuda.driver.CUstreamCaptureMode;
+import jcuda.driver.JCudaDriver;
 
 /**
  * Every MoE kernel against the CPU reference: fresh random inputs of awkward sizes (tokens 1, 2,
@@ -289,5 +295,49 @@ class MoeGpuTest {
                 }
             }
         }
+    }
+
+    @GpuTest
+    void theLayerIsCapturedInACudaGraphAndReplaysBitForBit() {
+        Random random = new Random(36);
+        RouterConfig c = RouterConfig.sigmoidGrouped(64, 8, 8, 4, 2.5f);
+        int tokens = 17, h = 40, inter = 96;
+        try (CudaBackend gpu = Backend.cuda(0);
+             MoeFixtures.Layer l = MoeFixtures.layer(random, DType.BF16, tokens, h, inter, c, true);
+             Tensor dx = gpu.copyOf(l.x()); Tensor dRouter = gpu.copyOf(l.weights().router());
+             Tensor dBias = gpu.copyOf(l.weights().routerBias());
+             Tensor dGateUp = gpu.copyOf(l.weights().gateUp()); Tensor dDown = gpu.copyOf(l.weights().down());
+             Tensor dOut = gpu.allocate(DType.BF16, tokens, h);
+             MoeLayer.Workspace ws = MoeLayer.Workspace.allocate(gpu, tokens, h, inter, DType.BF16, c)) {
+            MoeLayer.Weights w = new MoeLayer.Weights(dRouter, dBias, dGateUp, dDown);
+            MoeLayer.forward(gpu, dOut, dx, w, c, null, null, ws); // direct run first (creates any library handles)
+            try (Tensor direct = gpu.toHost(dOut)) {
+                gpu.poison(dOut);
+                gpu.synchronize();
+                CUstream stream = new CUstream(gpu.stream().jcuda());
+                CUgraph graph = new CUgraph();
+                CUgraphExec exec = new CUgraphExec();
+                driver(JCudaDriver.cuStreamBeginCapture(stream, CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED), "begin capture");
+                try {
+                    MoeLayer.forward(gpu, dOut, dx, w, c, null, null, ws);
+                } finally {
+                    driver(JCudaDriver.cuStreamEndCapture(stream, graph), "end capture");
+                }
+                try {
+                    driver(JCudaDriver.cuGraphInstantiate(exec, graph, 0), "instantiate");
+                    driver(JCudaDriver.cuGraphLaunch(exec, stream), "launch");
+                    try (Tensor replayed = gpu.toHost(dOut)) {
+                        assertArrayEquals(direct.toFloatArray(), replayed.toFloatArray(), "graph replay differs from the direct run");
+                    }
+                    driver(JCudaDriver.cuGraphExecDestroy(exec), "destroy exec");
+                } finally {
+                    driver(JCudaDriver.cuGraphDestroy(graph), "destroy graph");
+                }
+            }
+        }
+    }
+
+    private static void driver(int result, String what) {
+        assertEquals(CUresult.CUDA_SUCCESS, result, what + ": " + CUresult.stringFor(result));
     }
 }
