@@ -2,7 +2,7 @@
 // cuda/moe_dispatch.cuh): check the arguments, launch on the caller's stream.
 #include "../cuda/moe_dispatch.cuh"
 #include "../cuda/moe_router.cuh"
-#include "moe_limits.h"
+#include "moe_common.h"
 #include "status.h"
 
 using namespace isthmus;
@@ -51,26 +51,12 @@ extern "C" int isthmus_moe_topk(float *weights, int32_t *ids, const void *logits
                     "isthmus_moe_topk: scoring %d is neither softmax (0) nor sigmoid (1)", scoring);
     ISTHMUS_REQUIRE(routed_scaling == routed_scaling, "isthmus_moe_topk: routed_scaling is NaN");
     if (tokens == 0) return ISTHMUS_OK;
-    cudaStream_t s = static_cast<cudaStream_t>(stream);
-    switch (dtype) {
-        case ISTHMUS_F32:
-            launch_topk<float>(weights, ids, logits, bias, tokens, experts, top_k, scoring, renormalize != 0, groups,
-                               top_groups, routed_scaling, s);
-            break;
-        case ISTHMUS_F16:
-            launch_topk<__half>(weights, ids, logits, bias, tokens, experts, top_k, scoring, renormalize != 0, groups,
-                                top_groups, routed_scaling, s);
-            break;
-        case ISTHMUS_BF16:
-            launch_topk<__nv_bfloat16>(weights, ids, logits, bias, tokens, experts, top_k, scoring, renormalize != 0,
-                                       groups, top_groups, routed_scaling, s);
-            break;
-        default:
-            return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "isthmus_moe_topk: dtype %s is not f32, f16 or bf16",
-                        dtype_name(dtype));
-    }
-    ISTHMUS_CHECK_LAUNCH("isthmus_moe_topk");
-    return ISTHMUS_OK;
+    return with_float_type(dtype, "isthmus_moe_topk", [&](auto type) {
+        launch_topk<decltype(type)>(weights, ids, logits, bias, tokens, experts, top_k, scoring, renormalize != 0,
+                                    groups, top_groups, routed_scaling, static_cast<cudaStream_t>(stream));
+        ISTHMUS_CHECK_LAUNCH("isthmus_moe_topk");
+        return static_cast<int>(ISTHMUS_OK);
+    });
 }
 
 extern "C" int isthmus_moe_align(int32_t *sorted_pairs, int32_t *tile_experts, int32_t *padded_total,
@@ -103,19 +89,12 @@ extern "C" int isthmus_moe_combine(void *out, const void *slot_out, const void *
                     "isthmus_moe_combine: tokens %lld, top_k %d, hidden_size %lld out of range",
                     static_cast<long long>(tokens), top_k, static_cast<long long>(hidden_size));
     if (tokens == 0) return ISTHMUS_OK;
-    cudaStream_t s = static_cast<cudaStream_t>(stream);
-    switch (dtype) {
-        case ISTHMUS_F32: launch_combine<float>(out, slot_out, shared, residual, tokens, top_k, hidden_size, s); break;
-        case ISTHMUS_F16: launch_combine<__half>(out, slot_out, shared, residual, tokens, top_k, hidden_size, s); break;
-        case ISTHMUS_BF16:
-            launch_combine<__nv_bfloat16>(out, slot_out, shared, residual, tokens, top_k, hidden_size, s);
-            break;
-        default:
-            return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "isthmus_moe_combine: dtype %s is not f32, f16 or bf16",
-                        dtype_name(dtype));
-    }
-    ISTHMUS_CHECK_LAUNCH("isthmus_moe_combine");
-    return ISTHMUS_OK;
+    return with_float_type(dtype, "isthmus_moe_combine", [&](auto type) {
+        launch_combine<decltype(type)>(out, slot_out, shared, residual, tokens, top_k, hidden_size,
+                                       static_cast<cudaStream_t>(stream));
+        ISTHMUS_CHECK_LAUNCH("isthmus_moe_combine");
+        return static_cast<int>(ISTHMUS_OK);
+    });
 }
 
 extern "C" int isthmus_moe_router_stats(float *mean_prob, float *aux_loss, float *z_loss, const void *logits,
@@ -130,22 +109,10 @@ extern "C" int isthmus_moe_router_stats(float *mean_prob, float *aux_loss, float
                     "isthmus_moe_router_stats: experts %d / top_k %d out of range", experts, top_k);
     ISTHMUS_REQUIRE(scoring == ISTHMUS_MOE_SOFTMAX || scoring == ISTHMUS_MOE_SIGMOID,
                     "isthmus_moe_router_stats: scoring %d is neither softmax (0) nor sigmoid (1)", scoring);
-    cudaStream_t s = static_cast<cudaStream_t>(stream);
-    switch (dtype) {
-        case ISTHMUS_F32:
-            launch_stats<float>(mean_prob, aux_loss, z_loss, logits, expert_counts, tokens, experts, top_k, scoring, s);
-            break;
-        case ISTHMUS_F16:
-            launch_stats<__half>(mean_prob, aux_loss, z_loss, logits, expert_counts, tokens, experts, top_k, scoring, s);
-            break;
-        case ISTHMUS_BF16:
-            launch_stats<__nv_bfloat16>(mean_prob, aux_loss, z_loss, logits, expert_counts, tokens, experts, top_k,
-                                        scoring, s);
-            break;
-        default:
-            return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "isthmus_moe_router_stats: dtype %s is not f32, f16 or bf16",
-                        dtype_name(dtype));
-    }
-    ISTHMUS_CHECK_LAUNCH("isthmus_moe_router_stats");
-    return ISTHMUS_OK;
+    return with_float_type(dtype, "isthmus_moe_router_stats", [&](auto type) {
+        launch_stats<decltype(type)>(mean_prob, aux_loss, z_loss, logits, expert_counts, tokens, experts, top_k, scoring,
+                                     static_cast<cudaStream_t>(stream));
+        ISTHMUS_CHECK_LAUNCH("isthmus_moe_router_stats");
+        return static_cast<int>(ISTHMUS_OK);
+    });
 }

@@ -1,7 +1,7 @@
 // Launchers of the grouped GEMM (cuda/moe_gemm.cuh): the MoE gate+up and down projections, and
 // the same kernel with one group as the project's dense GEMM.
 #include "../cuda/moe_gemm.cuh"
-#include "moe_limits.h"
+#include "moe_common.h"
 #include "status.h"
 
 using namespace isthmus;
@@ -62,27 +62,6 @@ int launch_grouped(void *c, const void *a, const void *b, const float *row_scale
     return launch<T, T, EPILOGUE>(args, (capacity + GEMM_BM - 1) / GEMM_BM, who, s);
 }
 
-template <int EPILOGUE>
-int grouped_any(int32_t dtype, void *c, const void *a, const void *b, const float *row_scale,
-                const int32_t *sorted_pairs, const int32_t *tile_experts, const int32_t *padded_total, int64_t pairs,
-                int32_t a_row_div, int64_t n, int64_t k, int64_t b_rows, int64_t capacity, const char *who,
-                cudaStream_t s) {
-    switch (dtype) {
-        case ISTHMUS_F32:
-            return launch_grouped<float, EPILOGUE>(c, a, b, row_scale, sorted_pairs, tile_experts, padded_total, pairs,
-                                                   a_row_div, n, k, b_rows, capacity, who, s);
-        case ISTHMUS_F16:
-            return launch_grouped<__half, EPILOGUE>(c, a, b, row_scale, sorted_pairs, tile_experts, padded_total, pairs,
-                                                    a_row_div, n, k, b_rows, capacity, who, s);
-        case ISTHMUS_BF16:
-            return launch_grouped<__nv_bfloat16, EPILOGUE>(c, a, b, row_scale, sorted_pairs, tile_experts,
-                                                           padded_total, pairs, a_row_div, n, k, b_rows, capacity,
-                                                           who, s);
-        default:
-            return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "%s: dtype %s is not f32, f16 or bf16", who, dtype_name(dtype));
-    }
-}
-
 int check_grouped(const char *who, const void *c, const void *a, const void *b, const int32_t *sorted_pairs,
                   const int32_t *tile_experts, const int32_t *padded_total, int64_t pairs, int32_t experts,
                   int64_t hidden_size, int64_t intermediate, int64_t capacity) {
@@ -122,13 +101,6 @@ int launch_dense(void *c, const void *a, const void *b, int64_t m, int64_t n, in
     return launch<T, OutT, GEMM_PLAIN>(args, (m + GEMM_BM - 1) / GEMM_BM, "isthmus_gemm", s);
 }
 
-template <typename T>
-int dense_any_out(int32_t c_dtype, void *c, const void *a, const void *b, int64_t m, int64_t n, int64_t k, bool ta,
-                  bool tb, float alpha, float beta, cudaStream_t s) {
-    if (c_dtype == ISTHMUS_F32) return launch_dense<T, float>(c, a, b, m, n, k, ta, tb, alpha, beta, s);
-    return launch_dense<T, T>(c, a, b, m, n, k, ta, tb, alpha, beta, s);
-}
-
 }  // namespace
 
 extern "C" int isthmus_moe_gate_up(void *hidden, const void *x, const void *w13, const int32_t *sorted_pairs,
@@ -143,9 +115,12 @@ extern "C" int isthmus_moe_gate_up(void *hidden, const void *x, const void *w13,
     if (int status = check_grouped(who, hidden, x, w13, sorted_pairs, tile_experts, padded_total, pairs, experts,
                                    hidden_size, intermediate, capacity))
         return status;
-    return grouped_any<GEMM_SWIGLU>(dtype, hidden, x, w13, nullptr, sorted_pairs, tile_experts, padded_total, pairs,
-                                    top_k, intermediate, hidden_size, 2 * intermediate, capacity, who,
-                                    static_cast<cudaStream_t>(stream));
+    return with_float_type(dtype, who, [&](auto type) {
+        return launch_grouped<decltype(type), GEMM_SWIGLU>(hidden, x, w13, nullptr, sorted_pairs, tile_experts,
+                                                           padded_total, pairs, top_k, intermediate, hidden_size,
+                                                           2 * intermediate, capacity, who,
+                                                           static_cast<cudaStream_t>(stream));
+    });
 }
 
 extern "C" int isthmus_moe_down(void *slot_out, const void *hidden, const void *w2, const float *weights,
@@ -157,9 +132,12 @@ extern "C" int isthmus_moe_down(void *slot_out, const void *hidden, const void *
     if (int status = check_grouped(who, slot_out, hidden, w2, sorted_pairs, tile_experts, padded_total, pairs, experts,
                                    hidden_size, intermediate, capacity))
         return status;
-    return grouped_any<GEMM_SCALED>(dtype, slot_out, hidden, w2, weights, sorted_pairs, tile_experts, padded_total,
-                                    pairs, 1, hidden_size, intermediate, hidden_size, capacity, who,
-                                    static_cast<cudaStream_t>(stream));
+    return with_float_type(dtype, who, [&](auto type) {
+        return launch_grouped<decltype(type), GEMM_SCALED>(slot_out, hidden, w2, weights, sorted_pairs, tile_experts,
+                                                           padded_total, pairs, 1, hidden_size, intermediate,
+                                                           hidden_size, capacity, who,
+                                                           static_cast<cudaStream_t>(stream));
+    });
 }
 
 extern "C" int isthmus_gemm(void *c, const void *a, const void *b, int64_t m, int64_t n, int64_t k,
@@ -173,12 +151,9 @@ extern "C" int isthmus_gemm(void *c, const void *a, const void *b, int64_t m, in
                     dtype_name(c_dtype));
     cudaStream_t s = static_cast<cudaStream_t>(stream);
     const bool ta = transpose_a != 0, tb = transpose_b != 0;
-    switch (ab_dtype) {
-        case ISTHMUS_F32: return launch_dense<float, float>(c, a, b, m, n, k, ta, tb, alpha, beta, s);
-        case ISTHMUS_F16: return dense_any_out<__half>(c_dtype, c, a, b, m, n, k, ta, tb, alpha, beta, s);
-        case ISTHMUS_BF16: return dense_any_out<__nv_bfloat16>(c_dtype, c, a, b, m, n, k, ta, tb, alpha, beta, s);
-        default:
-            return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "isthmus_gemm: ab_dtype %s is not f32, f16 or bf16",
-                        dtype_name(ab_dtype));
-    }
+    return with_float_type(ab_dtype, "isthmus_gemm", [&](auto type) {
+        using T = decltype(type);
+        if (c_dtype == ISTHMUS_F32) return launch_dense<T, float>(c, a, b, m, n, k, ta, tb, alpha, beta, s);
+        return launch_dense<T, T>(c, a, b, m, n, k, ta, tb, alpha, beta, s);
+    });
 }

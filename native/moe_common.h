@@ -1,5 +1,8 @@
-// Checks shared by the MoE launchers. Not part of the ABI.
+// Checks and dtype dispatch shared by the MoE launchers. Not part of the ABI.
 #pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 
 #include <algorithm>
 
@@ -13,6 +16,18 @@ constexpr int64_t MOE_MAX_ROWS = 0x7fffffff;
 // The worst-case length of the aligned pair list: every non-empty expert pads at most tile - 1.
 inline int64_t align_capacity(int64_t pairs, int64_t experts, int64_t tile) {
     return pairs + std::min(experts, pairs) * (tile - 1);
+}
+
+// Calls launch(T{}) with T the element type of a float dtype, and returns its status; any other
+// dtype is an invalid argument of `who`. The launch lambda returns an isthmus_status.
+template <typename Launch>
+int with_float_type(int32_t dtype, const char *who, Launch &&launch) {
+    switch (dtype) {
+        case ISTHMUS_F32: return launch(float{});
+        case ISTHMUS_F16: return launch(__half{});
+        case ISTHMUS_BF16: return launch(__nv_bfloat16{});
+        default: return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "%s: dtype %s is not f32, f16 or bf16", who, dtype_name(dtype));
+    }
 }
 
 inline int check_routing(const char *who, int experts, int top_k, int groups, int top_groups) {
