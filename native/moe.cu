@@ -7,6 +7,10 @@
 
 using namespace isthmus;
 
+static_assert(MOE_MAX_EXPERTS == ISTHMUS_MOE_MAX_EXPERTS && MOE_MAX_TOP_K == ISTHMUS_MOE_MAX_TOP_K &&
+                  MOE_MAX_GROUPS == ISTHMUS_MOE_MAX_GROUPS,
+              "the router kernel's limits are the ABI's");
+
 namespace {
 
 template <typename T>

@@ -6,6 +6,8 @@
 
 using namespace isthmus;
 
+static_assert(GEMM_BM == ISTHMUS_MOE_TILE_M, "the grouped GEMM's row tile is the ABI's align tile");
+
 namespace {
 
 // 16-byte loads need k contiguous and every row start of A and B (of every group) 16-byte aligned.
