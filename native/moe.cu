@@ -46,10 +46,10 @@ extern "C" int isthmus_moe_topk(float *weights, int32_t *ids, const void *logits
                                 int32_t experts, int32_t top_k, int32_t scoring, int32_t renormalize, int32_t groups,
                                 int32_t top_groups, float routed_scaling, int32_t dtype, void *stream) {
     clear_error();
-    ISTHMUS_REQUIRE(weights != nullptr && ids != nullptr && logits != nullptr,
-                    "isthmus_moe_topk: weights, ids and logits must not be NULL");
     ISTHMUS_REQUIRE(tokens >= 0 && tokens <= MOE_MAX_ROWS, "isthmus_moe_topk: tokens %lld out of range",
                     static_cast<long long>(tokens));
+    ISTHMUS_REQUIRE(tokens == 0 || (weights != nullptr && ids != nullptr && logits != nullptr),
+                    "isthmus_moe_topk: weights, ids and logits must not be NULL");
     if (int status = check_routing("isthmus_moe_topk", experts, top_k, groups, top_groups)) return status;
     ISTHMUS_REQUIRE(scoring == ISTHMUS_MOE_SOFTMAX || scoring == ISTHMUS_MOE_SIGMOID,
                     "isthmus_moe_topk: scoring %d is neither softmax (0) nor sigmoid (1)", scoring);
@@ -67,8 +67,9 @@ extern "C" int isthmus_moe_align(int32_t *sorted_pairs, int32_t *tile_experts, i
                                  int32_t *expert_counts, const int32_t *ids, int64_t pairs, int32_t experts,
                                  int32_t tile, int64_t capacity, void *stream) {
     clear_error();
-    ISTHMUS_REQUIRE(sorted_pairs != nullptr && tile_experts != nullptr && padded_total != nullptr &&
-                        expert_counts != nullptr && ids != nullptr,
+    // With no pairs the pair-sized buffers are empty (and may be NULL); the total and counts are still written.
+    ISTHMUS_REQUIRE(padded_total != nullptr && expert_counts != nullptr &&
+                        (pairs == 0 || (sorted_pairs != nullptr && tile_experts != nullptr && ids != nullptr)),
                     "isthmus_moe_align: no pointer may be NULL");
     ISTHMUS_REQUIRE(experts >= 1 && experts <= ISTHMUS_MOE_MAX_EXPERTS,
                     "isthmus_moe_align: experts %d out of [1, %d]", experts, ISTHMUS_MOE_MAX_EXPERTS);
@@ -88,10 +89,11 @@ extern "C" int isthmus_moe_align(int32_t *sorted_pairs, int32_t *tile_experts, i
 extern "C" int isthmus_moe_combine(void *out, const void *slot_out, const void *shared, const void *residual,
                                    int64_t tokens, int32_t top_k, int64_t hidden_size, int32_t dtype, void *stream) {
     clear_error();
-    ISTHMUS_REQUIRE(out != nullptr && slot_out != nullptr, "isthmus_moe_combine: out and slot_out must not be NULL");
     ISTHMUS_REQUIRE(tokens >= 0 && top_k >= 1 && hidden_size >= 1,
                     "isthmus_moe_combine: tokens %lld, top_k %d, hidden_size %lld out of range",
                     static_cast<long long>(tokens), top_k, static_cast<long long>(hidden_size));
+    ISTHMUS_REQUIRE(tokens == 0 || (out != nullptr && slot_out != nullptr),
+                    "isthmus_moe_combine: out and slot_out must not be NULL");
     if (tokens == 0) return ISTHMUS_OK;
     return with_float_type(dtype, "isthmus_moe_combine", [&](auto type) {
         launch_combine<decltype(type)>(out, slot_out, shared, residual, tokens, top_k, hidden_size,
@@ -105,10 +107,10 @@ extern "C" int isthmus_moe_router_stats(float *mean_prob, float *aux_loss, float
                                         const int32_t *expert_counts, int64_t tokens, int32_t experts, int32_t top_k,
                                         int32_t scoring, int32_t dtype, void *stream) {
     clear_error();
-    ISTHMUS_REQUIRE(mean_prob != nullptr && aux_loss != nullptr && z_loss != nullptr && logits != nullptr &&
-                        expert_counts != nullptr,
-                    "isthmus_moe_router_stats: no pointer may be NULL");
     ISTHMUS_REQUIRE(tokens >= 0 && tokens <= MOE_MAX_ROWS, "isthmus_moe_router_stats: tokens out of range");
+    ISTHMUS_REQUIRE(mean_prob != nullptr && aux_loss != nullptr && z_loss != nullptr && expert_counts != nullptr &&
+                        (tokens == 0 || logits != nullptr),
+                    "isthmus_moe_router_stats: no pointer may be NULL");
     ISTHMUS_REQUIRE(experts >= 1 && experts <= ISTHMUS_MOE_MAX_EXPERTS && top_k >= 1 && top_k <= experts,
                     "isthmus_moe_router_stats: experts %d / top_k %d out of range", experts, top_k);
     ISTHMUS_REQUIRE(scoring == ISTHMUS_MOE_SOFTMAX || scoring == ISTHMUS_MOE_SIGMOID,

@@ -67,11 +67,11 @@ int launch_grouped(void *c, const void *a, const void *b, const float *row_scale
 int check_grouped(const char *who, const void *c, const void *a, const void *b, const int32_t *sorted_pairs,
                   const int32_t *tile_experts, const int32_t *padded_total, int64_t pairs, int32_t experts,
                   int64_t hidden_size, int64_t intermediate, int64_t capacity) {
-    ISTHMUS_REQUIRE(c != nullptr && a != nullptr && b != nullptr && sorted_pairs != nullptr &&
-                        tile_experts != nullptr && padded_total != nullptr,
-                    "%s: no pointer but weights may be NULL", who);
     ISTHMUS_REQUIRE(pairs >= 0 && pairs <= MOE_MAX_ROWS, "%s: pairs %lld out of range", who,
                     static_cast<long long>(pairs));
+    ISTHMUS_REQUIRE(pairs == 0 || (c != nullptr && a != nullptr && b != nullptr && sorted_pairs != nullptr &&
+                                   tile_experts != nullptr && padded_total != nullptr),
+                    "%s: no pointer but weights may be NULL", who);
     ISTHMUS_REQUIRE(experts >= 1 && experts <= ISTHMUS_MOE_MAX_EXPERTS, "%s: experts %d out of range", who, experts);
     ISTHMUS_REQUIRE(hidden_size >= 1 && intermediate >= 1, "%s: hidden_size and intermediate must be positive", who);
     ISTHMUS_REQUIRE(capacity == align_capacity(pairs, experts, ISTHMUS_MOE_TILE_M),
@@ -146,8 +146,10 @@ extern "C" int isthmus_gemm(void *c, const void *a, const void *b, int64_t m, in
                             int32_t transpose_a, int32_t transpose_b, float alpha, float beta, int32_t ab_dtype,
                             int32_t c_dtype, void *stream) {
     clear_error();
-    ISTHMUS_REQUIRE(c != nullptr && a != nullptr && b != nullptr, "isthmus_gemm: c, a and b must not be NULL");
     ISTHMUS_REQUIRE(m >= 0 && n >= 0 && k >= 0 && m <= MOE_MAX_ROWS * GEMM_BM, "isthmus_gemm: m, n, k out of range");
+    // Empty matrices may be NULL: with k = 0, C = beta * C is still written.
+    ISTHMUS_REQUIRE((m * n == 0 || c != nullptr) && (m * k == 0 || a != nullptr) && (k * n == 0 || b != nullptr),
+                    "isthmus_gemm: c, a and b must not be NULL");
     ISTHMUS_REQUIRE(alpha == alpha && beta == beta, "isthmus_gemm: alpha and beta must not be NaN");
     ISTHMUS_REQUIRE(c_dtype == ab_dtype || c_dtype == ISTHMUS_F32, "isthmus_gemm: c_dtype %s must be ab_dtype's or f32",
                     dtype_name(c_dtype));

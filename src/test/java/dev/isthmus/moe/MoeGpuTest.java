@@ -309,6 +309,30 @@ class MoeGpuTest {
     }
 
     @GpuTest
+    void zeroTokensRunAndRouteNothing() {
+        Random random = new Random(37);
+        RouterConfig c = RouterConfig.softmax(8, 2, true);
+        try (CudaBackend gpu = Backend.cuda(0);
+             MoeFixtures.Layer l = MoeFixtures.layer(random, DType.BF16, 0, 16, 8, c, false);
+             Tensor dRouter = gpu.copyOf(l.weights().router());
+             Tensor dGateUp = gpu.copyOf(l.weights().gateUp()); Tensor dDown = gpu.copyOf(l.weights().down());
+             Tensor dx = gpu.allocate(DType.BF16, 0, 16); Tensor dOut = gpu.allocate(DType.BF16, 0, 16);
+             MoeLayer.Workspace ws = MoeLayer.Workspace.allocate(gpu, 0, 16, 8, DType.BF16, c);
+             RouterStats.Result stats = RouterStats.Result.allocate(gpu, 8)) {
+            gpu.poison(ws.routing().expertCounts());
+            gpu.poison(ws.routing().paddedTotal());
+            MoeLayer.forward(gpu, dOut, dx, new MoeLayer.Weights(dRouter, null, dGateUp, dDown), c, null, null, ws);
+            RouterStats.compute(gpu, stats, ws.logits(), ws.routing(), c);
+            try (Tensor counts = gpu.toHost(ws.routing().expertCounts()); Tensor total = gpu.toHost(ws.routing().paddedTotal());
+                 Tensor aux = gpu.toHost(stats.auxLoss())) {
+                assertArrayEquals(new long[8], counts.toLongArray());
+                assertEquals(0, total.toLongArray()[0]);
+                assertEquals(0f, aux.toFloatArray()[0]);
+            }
+        }
+    }
+
+    @GpuTest
     void theLayerIsCapturedInACudaGraphAndReplaysBitForBit() {
         Random random = new Random(36);
         RouterConfig c = RouterConfig.sigmoidGrouped(64, 8, 8, 4, 2.5f);

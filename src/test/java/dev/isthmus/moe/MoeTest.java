@@ -260,6 +260,22 @@ class MoeTest {
         }
     }
 
+    @Test
+    void zeroTokensRunAndRouteNothing() {
+        Random random = new Random(13);
+        RouterConfig c = RouterConfig.softmax(8, 2, true);
+        try (MoeFixtures.Layer l = MoeFixtures.layer(random, DType.F32, 0, 16, 8, c, false);
+             Tensor out = Tensor.allocateHost(DType.F32, 0, 16);
+             MoeLayer.Workspace ws = MoeLayer.Workspace.allocate(CPU, 0, 16, 8, DType.F32, c);
+             RouterStats.Result stats = RouterStats.Result.allocate(CPU, 8)) {
+            MoeLayer.forward(CPU, out, l.x(), l.weights(), c, null, null, ws);
+            RouterStats.compute(CPU, stats, ws.logits(), ws.routing(), c);
+            assertArrayEquals(new long[8], ws.routing().expertCounts().toLongArray());
+            assertEquals(0, ws.routing().paddedTotal().toLongArray()[0]);
+            assertEquals(0f, stats.auxLoss().toFloatArray()[0]);
+        }
+    }
+
     // ---- statistics --------------------------------------------------------------------------------
 
     @Test
