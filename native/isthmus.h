@@ -147,12 +147,16 @@ ISTHMUS_API int isthmus_moe_topk(float *weights, int32_t *ids, const void *logit
  *                segment in ascending order, padding and the unused tail = the sentinel `pairs`;
  *   tile_experts (ceil(capacity / tile)): the expert of each tile, -1 past the padded total;
  *   padded_total (1): the used length of sorted_pairs;
- *   expert_counts (E): pairs routed to each expert (before padding).
- * Ids outside [0, E) are left out (check them before; the Java API does).
+ *   expert_counts (E): pairs routed to each expert (before capacity and padding);
+ *   dropped (pairs): 1 for a pair left out, else 0.
+ * expert_capacity > 0 keeps each expert's first expert_capacity pairs in pair order (earlier
+ * tokens first; Switch/GShard token dropping) and drops the rest; 0 keeps every pair. Ids outside
+ * [0, E) are dropped too (check them before; the Java API does).
  */
 ISTHMUS_API int isthmus_moe_align(int32_t *sorted_pairs, int32_t *tile_experts, int32_t *padded_total,
-                                  int32_t *expert_counts, const int32_t *ids, int64_t pairs,
-                                  int32_t experts, int32_t tile, int64_t capacity, void *stream);
+                                  int32_t *expert_counts, int32_t *dropped, const int32_t *ids, int64_t pairs,
+                                  int32_t experts, int32_t tile, int32_t expert_capacity, int64_t capacity,
+                                  void *stream);
 
 /*
  * Grouped gate+up GEMM with SwiGLU: for each pair p of expert e (from isthmus_moe_align with
@@ -177,13 +181,14 @@ ISTHMUS_API int isthmus_moe_down(void *slot_out, const void *hidden, const void 
                                  void *stream);
 
 /*
- * Combine in a fixed order: out[t] = sum_{s<k} slot_out[t*k+s] (in slot order, fp32)
+ * Combine in a fixed order: out[t] = sum_{s<k, not dropped} slot_out[t*k+s] (in slot order, fp32)
  *                                    (+ shared[t]) (+ residual[t]), rounded once.
- * slot_out (T * k, H); shared, residual (T, H) or NULL; out (T, H) may alias residual or shared.
+ * slot_out (T * k, H); dropped (T * k) I32 from isthmus_moe_align, or NULL (none dropped);
+ * shared, residual (T, H) or NULL; out (T, H) may alias residual or shared.
  */
-ISTHMUS_API int isthmus_moe_combine(void *out, const void *slot_out, const void *shared, const void *residual,
-                                    int64_t tokens, int32_t top_k, int64_t hidden_size, int32_t dtype,
-                                    void *stream);
+ISTHMUS_API int isthmus_moe_combine(void *out, const void *slot_out, const int32_t *dropped, const void *shared,
+                                    const void *residual, int64_t tokens, int32_t top_k, int64_t hidden_size,
+                                    int32_t dtype, void *stream);
 
 /*
  * Routing statistics, computed in a fixed order (bit-identical on repeat), all F32 out:

@@ -23,12 +23,12 @@ void launch_topk(float *weights, int32_t *ids, const void *logits, const float *
 }
 
 template <typename T>
-void launch_combine(void *out, const void *slot_out, const void *shared, const void *residual, int64_t tokens, int k,
-                    int64_t hidden, cudaStream_t s) {
+void launch_combine(void *out, const void *slot_out, const int32_t *dropped, const void *shared, const void *residual,
+                    int64_t tokens, int k, int64_t hidden, cudaStream_t s) {
     const int threads = 256;
     const int64_t blocks = std::min<int64_t>((tokens * hidden + threads - 1) / threads, 65535 * 16);
     moe_combine_kernel<T><<<static_cast<unsigned>(blocks), threads, 0, s>>>(
-        static_cast<T *>(out), static_cast<const T *>(slot_out), static_cast<const T *>(shared),
+        static_cast<T *>(out), static_cast<const T *>(slot_out), dropped, static_cast<const T *>(shared),
         static_cast<const T *>(residual), tokens, k, hidden);
 }
 
@@ -64,30 +64,35 @@ extern "C" int isthmus_moe_topk(float *weights, int32_t *ids, const void *logits
 }
 
 extern "C" int isthmus_moe_align(int32_t *sorted_pairs, int32_t *tile_experts, int32_t *padded_total,
-                                 int32_t *expert_counts, const int32_t *ids, int64_t pairs, int32_t experts,
-                                 int32_t tile, int64_t capacity, void *stream) {
+                                 int32_t *expert_counts, int32_t *dropped, const int32_t *ids, int64_t pairs,
+                                 int32_t experts, int32_t tile, int32_t expert_capacity, int64_t capacity,
+                                 void *stream) {
     clear_error();
     // With no pairs the pair-sized buffers are empty (and may be NULL); the total and counts are still written.
     ISTHMUS_REQUIRE(padded_total != nullptr && expert_counts != nullptr &&
-                        (pairs == 0 || (sorted_pairs != nullptr && tile_experts != nullptr && ids != nullptr)),
+                        (pairs == 0 ||
+                         (sorted_pairs != nullptr && tile_experts != nullptr && dropped != nullptr && ids != nullptr)),
                     "isthmus_moe_align: no pointer may be NULL");
     ISTHMUS_REQUIRE(experts >= 1 && experts <= ISTHMUS_MOE_MAX_EXPERTS,
                     "isthmus_moe_align: experts %d out of [1, %d]", experts, ISTHMUS_MOE_MAX_EXPERTS);
     ISTHMUS_REQUIRE(tile >= 1 && tile <= 1024, "isthmus_moe_align: tile %d out of [1, 1024]", tile);
+    ISTHMUS_REQUIRE(expert_capacity >= 0, "isthmus_moe_align: expert_capacity %d is negative", expert_capacity);
     ISTHMUS_REQUIRE(pairs >= 0 && pairs <= MOE_MAX_ROWS, "isthmus_moe_align: pairs %lld out of range",
                     static_cast<long long>(pairs));
     ISTHMUS_REQUIRE(capacity == align_capacity(pairs, experts, tile),
                     "isthmus_moe_align: capacity %lld, expected pairs + min(experts, pairs) * (tile - 1) = %lld",
                     static_cast<long long>(capacity), static_cast<long long>(align_capacity(pairs, experts, tile)));
     const int64_t tiles = (capacity + tile - 1) / tile;
-    moe_align_kernel<<<1, MOE_ALIGN_THREADS, 2 * experts * sizeof(int32_t), static_cast<cudaStream_t>(stream)>>>(
-        sorted_pairs, tile_experts, padded_total, expert_counts, ids, pairs, experts, tile, capacity, tiles);
+    moe_align_kernel<<<1, MOE_ALIGN_THREADS, 3 * experts * sizeof(int32_t), static_cast<cudaStream_t>(stream)>>>(
+        sorted_pairs, tile_experts, padded_total, expert_counts, dropped, ids, pairs, experts, tile, expert_capacity,
+        capacity, tiles);
     ISTHMUS_CHECK_LAUNCH("isthmus_moe_align");
     return ISTHMUS_OK;
 }
 
-extern "C" int isthmus_moe_combine(void *out, const void *slot_out, const void *shared, const void *residual,
-                                   int64_t tokens, int32_t top_k, int64_t hidden_size, int32_t dtype, void *stream) {
+extern "C" int isthmus_moe_combine(void *out, const void *slot_out, const int32_t *dropped, const void *shared,
+                                   const void *residual, int64_t tokens, int32_t top_k, int64_t hidden_size,
+                                   int32_t dtype, void *stream) {
     clear_error();
     ISTHMUS_REQUIRE(tokens >= 0 && top_k >= 1 && hidden_size >= 1,
                     "isthmus_moe_combine: tokens %lld, top_k %d, hidden_size %lld out of range",
@@ -96,7 +101,7 @@ extern "C" int isthmus_moe_combine(void *out, const void *slot_out, const void *
                     "isthmus_moe_combine: out and slot_out must not be NULL");
     if (tokens == 0) return ISTHMUS_OK;
     return with_float_type(dtype, "isthmus_moe_combine", [&](auto type) {
-        launch_combine<decltype(type)>(out, slot_out, shared, residual, tokens, top_k, hidden_size,
+        launch_combine<decltype(type)>(out, slot_out, dropped, shared, residual, tokens, top_k, hidden_size,
                                        static_cast<cudaStream_t>(stream));
         ISTHMUS_CHECK_LAUNCH("isthmus_moe_combine");
         return static_cast<int>(ISTHMUS_OK);

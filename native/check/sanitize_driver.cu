@@ -102,7 +102,7 @@ static void moe_cases(cudaStream_t stream) {
             void *residual = random_buffer(size_t(tokens) * hidden, dtype, 24);
             float *bias = static_cast<float *>(random_buffer(experts, ISTHMUS_F32, 25));
             float *weights, *stats;
-            int32_t *ids, *sorted, *tile_experts, *total, *counts;
+            int32_t *ids, *sorted, *tile_experts, *total, *counts, *dropped;
             void *act, *slots, *out;
             const int size = dtype == ISTHMUS_F32 ? 4 : 2;
             CHECK_CUDA(cudaMalloc(&weights, pairs * 4));
@@ -112,6 +112,7 @@ static void moe_cases(cudaStream_t stream) {
             CHECK_CUDA(cudaMalloc(&tile_experts, tiles * 4));
             CHECK_CUDA(cudaMalloc(&total, 4));
             CHECK_CUDA(cudaMalloc(&counts, experts * 4));
+            CHECK_CUDA(cudaMalloc(&dropped, pairs * 4));
             CHECK_CUDA(cudaMalloc(&act, pairs * inter * size));
             CHECK_CUDA(cudaMalloc(&slots, pairs * hidden * size));
             CHECK_CUDA(cudaMalloc(&out, size_t(tokens) * hidden * size));
@@ -119,25 +120,27 @@ static void moe_cases(cudaStream_t stream) {
                                           2.5f, dtype, stream));
             CHECK_STATUS(isthmus_moe_topk(weights, ids, logits, nullptr, tokens, experts, k, ISTHMUS_MOE_SOFTMAX, 1, 1, 1,
                                           1.0f, dtype, stream));
-            CHECK_STATUS(isthmus_moe_align(sorted, tile_experts, total, counts, ids, pairs, experts, tile, capacity, stream));
+            CHECK_STATUS(isthmus_moe_align(sorted, tile_experts, total, counts, dropped, ids, pairs, experts, tile, 0,
+                                           capacity, stream));
             CHECK_STATUS(isthmus_moe_gate_up(act, x, w13, sorted, tile_experts, total, tokens, k, experts, hidden, inter,
                                              capacity, dtype, stream));
             CHECK_STATUS(isthmus_moe_down(slots, act, w2, weights, sorted, tile_experts, total, pairs, experts, hidden,
                                           inter, capacity, dtype, stream));
-            CHECK_STATUS(isthmus_moe_combine(out, slots, nullptr, residual, tokens, k, hidden, dtype, stream));
+            CHECK_STATUS(isthmus_moe_combine(out, slots, dropped, nullptr, residual, tokens, k, hidden, dtype, stream));
             CHECK_STATUS(isthmus_moe_router_stats(stats, stats + experts, stats + experts + 1, logits, counts, tokens,
                                                   experts, k, ISTHMUS_MOE_SOFTMAX, dtype, stream));
-            // User-given routing in which expert 3 receives nothing and expert 0 takes most pairs.
+            // User-given routing in which expert 3 receives nothing and expert 0 takes most pairs,
+            // aligned with a capacity of 5 pairs per expert, so that pairs are dropped.
             std::vector<int32_t> given(pairs);
             for (int64_t p = 0; p < pairs; ++p) given[p] = p % 5 == 0 ? 7 : (p % k == 0 ? 0 : 1 + int32_t(p % 2));
             int32_t *given_ids = int_buffer(given);
-            CHECK_STATUS(isthmus_moe_align(sorted, tile_experts, total, counts, given_ids, pairs, experts, tile, capacity,
-                                           stream));
+            CHECK_STATUS(isthmus_moe_align(sorted, tile_experts, total, counts, dropped, given_ids, pairs, experts, tile, 5,
+                                           capacity, stream));
             CHECK_STATUS(isthmus_moe_gate_up(act, x, w13, sorted, tile_experts, total, tokens, k, experts, hidden, inter,
                                              capacity, dtype, stream));
             CHECK_STATUS(isthmus_moe_down(slots, act, w2, nullptr, sorted, tile_experts, total, pairs, experts, hidden,
                                           inter, capacity, dtype, stream));
-            CHECK_STATUS(isthmus_moe_combine(residual, slots, out, residual, tokens, k, hidden, dtype, stream));
+            CHECK_STATUS(isthmus_moe_combine(residual, slots, dropped, out, residual, tokens, k, hidden, dtype, stream));
             // The dense GEMM: C (tokens, inter) = x (tokens, hidden) * op(B), all transposes, f32 and dtype outputs.
             for (int ta = 0; ta < 2; ++ta)
                 for (int tb = 0; tb < 2; ++tb) {
@@ -150,6 +153,7 @@ static void moe_cases(cudaStream_t stream) {
             for (void *p : {x, logits, w13, w2, residual, static_cast<void *>(bias), static_cast<void *>(weights),
                             static_cast<void *>(stats), static_cast<void *>(ids), static_cast<void *>(sorted),
                             static_cast<void *>(tile_experts), static_cast<void *>(total), static_cast<void *>(counts),
+                            static_cast<void *>(dropped),
                             act, slots, out, static_cast<void *>(given_ids)})
                 CHECK_CUDA(cudaFree(p));
         }

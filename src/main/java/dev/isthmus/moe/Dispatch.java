@@ -11,6 +11,10 @@ import dev.isthmus.tensor.Tensor;
  * Dispatch ("align"): groups the T * k (token, slot) pairs by expert, each expert's segment
  * padded to the GEMM tile height, into buffers sized for the worst case, so that no step waits on
  * the host and the layer can be captured in a CUDA graph. A pair is numbered token * k + slot.
+ *
+ * <p>Optionally with an expert capacity (Switch/GShard token dropping, off by default): each
+ * expert keeps its first C pairs in pair order, i.e. earlier tokens first, and the others are
+ * dropped and flagged; a token whose slots are all dropped passes through the residual.
  */
 public final class Dispatch {
     private Dispatch() {}
@@ -22,10 +26,11 @@ public final class Dispatch {
      *       and the unused tail hold the sentinel {@code pairs};</li>
      *   <li>tileExperts (capacity / tile, rounded up): each tile's expert, -1 past the padded total;</li>
      *   <li>paddedTotal (1): the used length of sortedPairs;</li>
-     *   <li>expertCounts (experts): pairs routed to each expert, before padding.</li>
+     *   <li>expertCounts (experts): pairs routed to each expert, before capacity and padding;</li>
+     *   <li>dropped (pairs): 1 for a pair the expert capacity left out, else 0.</li>
      * </ul>
      */
-    public record Buffers(Tensor sortedPairs, Tensor tileExperts, Tensor paddedTotal, Tensor expertCounts,
+    public record Buffers(Tensor sortedPairs, Tensor tileExperts, Tensor paddedTotal, Tensor expertCounts, Tensor dropped,
                           int pairs, int experts, int tile) implements AutoCloseable {
 
         public static Buffers allocate(Backend backend, long tokens, int topK, int experts, int tile) {
@@ -41,7 +46,8 @@ public final class Dispatch {
             Tensor tiles = backend.allocate(DType.I32, (capacity + tile - 1) / tile);
             Tensor total = backend.allocate(DType.I32, 1);
             Tensor counts = backend.allocate(DType.I32, experts);
-            return new Buffers(sorted, tiles, total, counts, pairs, experts, tile);
+            Tensor dropped = backend.allocate(DType.I32, pairs);
+            return new Buffers(sorted, tiles, total, counts, dropped, pairs, experts, tile);
         }
 
         /** The worst case: every non-empty expert (at most min(E, pairs)) pads at most tile - 1. */
@@ -55,22 +61,29 @@ public final class Dispatch {
             tileExperts.close();
             paddedTotal.close();
             expertCounts.close();
+            dropped.close();
         }
 
         void checkOn(Backend backend, String name) {
-            for (Tensor t : new Tensor[] {sortedPairs, tileExperts, paddedTotal, expertCounts})
+            for (Tensor t : new Tensor[] {sortedPairs, tileExperts, paddedTotal, expertCounts, dropped})
                 Checks.usable(name, t, backend.device());
         }
     }
 
-    /** Aligns ids (T, k) i32, which must lie in [0, experts) (see {@link Router#checkRouting}). */
+    /** Aligns ids (T, k) i32, which must lie in [0, experts) (see {@link Router#checkRouting}), keeping every pair. */
     public static void align(Backend backend, Buffers out, Tensor ids) {
+        align(backend, out, ids, 0);
+    }
+
+    /** Aligns ids, each expert keeping at most {@code expertCapacity} pairs (0: no limit). */
+    public static void align(Backend backend, Buffers out, Tensor ids, int expertCapacity) {
         MoeChecks.backend(backend);
         if (out == null) throw new IllegalArgumentException("out is null");
         out.checkOn(backend, "out");
         Checks.usable("ids", ids, backend.device());
         Checks.contiguous("ids", ids);
         if (ids.dtype() != DType.I32) throw new IllegalArgumentException("ids has dtype " + ids.dtype().label() + ", expected i32");
+        if (expertCapacity < 0) throw new IllegalArgumentException("expertCapacity must be >= 0 (0: no limit), got " + expertCapacity);
         if (ids.elementCount() != out.pairs())
             throw new IllegalArgumentException("ids holds " + ids.elementCount() + " pairs but out was sized for " + out.pairs());
         switch (backend) {
@@ -79,9 +92,21 @@ public final class Dispatch {
                 for (int i = 0; i < id.length; i++)
                     if (id[i] < 0 || id[i] >= out.experts())
                         throw new IllegalArgumentException("ids[" + i + "] = " + id[i] + " is out of range for " + out.experts() + " experts");
-                MoeReference.align(out, ids);
+                MoeReference.align(out, ids, expertCapacity);
             }
-            case CudaBackend cuda -> MoeCuda.align(cuda, out, ids);
+            case CudaBackend cuda -> MoeCuda.align(cuda, out, ids, expertCapacity);
         }
+    }
+
+    /**
+     * The Switch/GShard expert capacity C = ceil(capacityFactor * T * k / E), at least 1: with
+     * capacityFactor 1 a perfectly balanced router drops nothing.
+     */
+    public static int expertCapacity(double capacityFactor, long tokens, int topK, int experts) {
+        if (!(capacityFactor > 0) || Double.isInfinite(capacityFactor))
+            throw new IllegalArgumentException("capacityFactor must be positive and finite, got " + capacityFactor);
+        if (tokens < 0 || topK < 1 || experts < 1) throw new IllegalArgumentException("tokens, topK and experts must be positive");
+        double c = Math.ceil(capacityFactor * tokens * topK / experts);
+        return (int) Math.max(1, Math.min(c, Integer.MAX_VALUE));
     }
 }

@@ -23,13 +23,13 @@ final class MoeCuda {
         static final MethodHandle TOPK = NativeLibrary.downcall("isthmus_moe_topk",
                 FunctionDescriptor.of(I, P, P, P, P, L, I, I, I, I, I, I, F, I, P));
         static final MethodHandle ALIGN = NativeLibrary.downcall("isthmus_moe_align",
-                FunctionDescriptor.of(I, P, P, P, P, P, L, I, I, L, P));
+                FunctionDescriptor.of(I, P, P, P, P, P, P, L, I, I, I, L, P));
         static final MethodHandle GATE_UP = NativeLibrary.downcall("isthmus_moe_gate_up",
                 FunctionDescriptor.of(I, P, P, P, P, P, P, L, I, I, L, L, L, I, P));
         static final MethodHandle DOWN = NativeLibrary.downcall("isthmus_moe_down",
                 FunctionDescriptor.of(I, P, P, P, P, P, P, P, L, I, L, L, L, I, P));
         static final MethodHandle COMBINE = NativeLibrary.downcall("isthmus_moe_combine",
-                FunctionDescriptor.of(I, P, P, P, P, L, I, L, I, P));
+                FunctionDescriptor.of(I, P, P, P, P, P, L, I, L, I, P));
         static final MethodHandle STATS = NativeLibrary.downcall("isthmus_moe_router_stats",
                 FunctionDescriptor.of(I, P, P, P, P, P, L, I, I, I, I, P));
     }
@@ -47,13 +47,13 @@ final class MoeCuda {
         NativeLibrary.check(status, "isthmus_moe_topk");
     }
 
-    static void align(CudaBackend backend, Dispatch.Buffers out, Tensor ids) {
+    static void align(CudaBackend backend, Dispatch.Buffers out, Tensor ids, int expertCapacity) {
         MemorySegment stream = MemorySegment.ofAddress(backend.prepareLaunch());
         int status;
         try {
             status = (int) Handles.ALIGN.invokeExact(pointer(out.sortedPairs()), pointer(out.tileExperts()), pointer(out.paddedTotal()),
-                    pointer(out.expertCounts()), pointer(ids), (long) out.pairs(), out.experts(), out.tile(),
-                    out.sortedPairs().elementCount(), stream);
+                    pointer(out.expertCounts()), pointer(out.dropped()), pointer(ids), (long) out.pairs(), out.experts(), out.tile(),
+                    expertCapacity, out.sortedPairs().elementCount(), stream);
         } catch (Throwable t) {
             throw new IllegalStateException("isthmus_moe_align downcall failed", t);
         }
@@ -86,11 +86,11 @@ final class MoeCuda {
         NativeLibrary.check(status, "isthmus_moe_down");
     }
 
-    static void combine(CudaBackend backend, Tensor out, Tensor slotOut, Tensor shared, Tensor residual, int topK) {
+    static void combine(CudaBackend backend, Tensor out, Tensor slotOut, Tensor dropped, Tensor shared, Tensor residual, int topK) {
         MemorySegment stream = MemorySegment.ofAddress(backend.prepareLaunch());
         int status;
         try {
-            status = (int) Handles.COMBINE.invokeExact(pointer(out), pointer(slotOut), pointer(shared), pointer(residual),
+            status = (int) Handles.COMBINE.invokeExact(pointer(out), pointer(slotOut), pointer(dropped), pointer(shared), pointer(residual),
                     out.dim(0), topK, out.dim(1), out.dtype().code(), stream);
         } catch (Throwable t) {
             throw new IllegalStateException("isthmus_moe_combine downcall failed", t);

@@ -29,25 +29,39 @@ public final class MoeLayer {
      */
     public record Weights(Tensor router, Tensor routerBias, Tensor gateUp, Tensor down) {}
 
-    /** Every intermediate of one forward pass for up to {@code tokens} tokens; readable after it (stats). */
+    /**
+     * Every intermediate of one forward pass for {@code tokens} tokens; readable after it (stats).
+     * {@code expertCapacity} is 0 (dropless, the default) or the most pairs an expert serves.
+     */
     public record Workspace(Tensor logits, Tensor weights, Tensor ids, Dispatch.Buffers routing, Tensor hidden,
-                            Tensor slotOut, long tokens, int topK) implements AutoCloseable {
+                            Tensor slotOut, long tokens, int topK, int expertCapacity) implements AutoCloseable {
 
+        /** A dropless workspace: every routed pair is served. */
         public static Workspace allocate(Backend backend, long tokens, long hiddenSize, long intermediate, DType dtype,
                                          RouterConfig config) {
+            return allocate(backend, tokens, hiddenSize, intermediate, dtype, config, 0);
+        }
+
+        /**
+         * A workspace whose experts serve at most {@link Dispatch#expertCapacity} pairs for this
+         * capacity factor (0: dropless); dropped pairs are flagged in {@code routing().dropped()}.
+         */
+        public static Workspace allocate(Backend backend, long tokens, long hiddenSize, long intermediate, DType dtype,
+                                         RouterConfig config, double capacityFactor) {
             MoeChecks.backend(backend);
             if (config == null) throw new IllegalArgumentException("config is null");
             if (tokens < 0 || hiddenSize < 1 || intermediate < 1)
                 throw new IllegalArgumentException("tokens, hiddenSize and intermediate must be positive (tokens may be 0)");
             int k = config.topK();
             long pairs = MoeChecks.rows("tokens * topK", tokens * k);
+            int expertCapacity = capacityFactor == 0 ? 0 : Dispatch.expertCapacity(capacityFactor, tokens, k, config.experts());
             Tensor logits = backend.allocate(DType.F32, tokens, config.experts());
             Tensor weights = backend.allocate(DType.F32, tokens, k);
             Tensor ids = backend.allocate(DType.I32, tokens, k);
             Dispatch.Buffers routing = Dispatch.Buffers.allocate(backend, tokens, k, config.experts(), ExpertGemm.TILE_M);
             Tensor hidden = backend.allocate(dtype, pairs, intermediate);
             Tensor slotOut = backend.allocate(dtype, pairs, hiddenSize);
-            return new Workspace(logits, weights, ids, routing, hidden, slotOut, tokens, k);
+            return new Workspace(logits, weights, ids, routing, hidden, slotOut, tokens, k, expertCapacity);
         }
 
         @Override
@@ -86,19 +100,26 @@ public final class MoeLayer {
     }
 
     private static void experts(Backend backend, Tensor out, Tensor x, Weights w, Tensor shared, Tensor residual, Workspace ws) {
-        Dispatch.align(backend, ws.routing(), ws.ids());
+        Dispatch.align(backend, ws.routing(), ws.ids(), ws.expertCapacity());
         ExpertGemm.gateUp(backend, ws.hidden(), x, w.gateUp(), ws.routing(), ws.topK());
         ExpertGemm.down(backend, ws.slotOut(), ws.hidden(), w.down(), ws.weights(), ws.routing());
-        Combine.apply(backend, out, ws.slotOut(), shared, residual, ws.topK());
+        Combine.apply(backend, out, ws.slotOut(), ws.routing().dropped(), shared, residual, ws.topK());
     }
 
     /** The plain-loop CPU reference of the whole layer (host tensors), for validating any backend. */
     public static void reference(Tensor out, Tensor x, Weights w, RouterConfig config, Tensor shared, Tensor residual) {
+        reference(out, x, w, config, shared, residual, 0);
+    }
+
+    /** The reference with each expert serving at most {@code expertCapacity} pairs (0: all), earlier tokens first. */
+    public static void reference(Tensor out, Tensor x, Weights w, RouterConfig config, Tensor shared, Tensor residual,
+                                 int expertCapacity) {
+        if (expertCapacity < 0) throw new IllegalArgumentException("expertCapacity must be >= 0, got " + expertCapacity);
         CpuBackend cpu = Backend.cpu();
         check(cpu, out, x, w, config, null);
         if (shared != null) MoeChecks.tensor("shared", shared, cpu, x.dtype(), x.shape());
         if (residual != null) MoeChecks.tensor("residual", residual, cpu, x.dtype(), x.shape());
-        MoeReference.layer(out, x, w, config, shared, residual);
+        MoeReference.layer(out, x, w, config, shared, residual, expertCapacity);
     }
 
     private static void check(Backend backend, Tensor out, Tensor x, Weights w, RouterConfig config, Workspace ws) {

@@ -87,31 +87,42 @@ final class MoeReference {
         ids.copyFrom(id);
     }
 
-    /** Histogram, prefix sum of segments padded to the tile, pairs in ascending order per segment. */
-    static void align(Dispatch.Buffers out, Tensor ids) {
+    /**
+     * Histogram, prefix sum of segments padded to the tile, pairs in ascending order per segment;
+     * with a capacity C > 0 each expert keeps its first C pairs and the rest are dropped.
+     */
+    static void align(Dispatch.Buffers out, Tensor ids, int expertCapacity) {
         long[] id = ids.toLongArray();
         int pairs = id.length, experts = out.experts(), tile = out.tile();
         int[] counts = new int[experts];
         for (long e : id) counts[(int) e]++;
-        int[] cursor = new int[experts];
+        int[] cursor = new int[experts], kept = new int[experts];
         int running = 0;
         for (int e = 0; e < experts; e++) {
+            kept[e] = expertCapacity > 0 ? Math.min(counts[e], expertCapacity) : counts[e];
             cursor[e] = running;
-            running += (counts[e] + tile - 1) / tile * tile;
+            running += (kept[e] + tile - 1) / tile * tile;
         }
         long[] sorted = new long[Math.toIntExact(out.sortedPairs().elementCount())];
         java.util.Arrays.fill(sorted, pairs);
         long[] tileExperts = new long[Math.toIntExact(out.tileExperts().elementCount())];
         java.util.Arrays.fill(tileExperts, -1);
         for (int e = 0; e < experts; e++)
-            for (int t = cursor[e] / tile; t < (cursor[e] + counts[e] + tile - 1) / tile; t++) tileExperts[t] = e;
-        for (int p = 0; p < pairs; p++) sorted[cursor[(int) id[p]]++] = p;
+            for (int t = cursor[e] / tile; t < (cursor[e] + kept[e] + tile - 1) / tile; t++) tileExperts[t] = e;
+        long[] dropped = new long[pairs];
+        int[] taken = new int[experts];
+        for (int p = 0; p < pairs; p++) {
+            int e = (int) id[p];
+            if (taken[e] < kept[e]) sorted[cursor[e] + taken[e]++] = p;
+            else dropped[p] = 1;
+        }
         long[] countsOut = new long[experts];
         for (int e = 0; e < experts; e++) countsOut[e] = counts[e];
         out.sortedPairs().copyFrom(sorted);
         out.tileExperts().copyFrom(tileExperts);
         out.paddedTotal().copyFrom(new long[] {running});
         out.expertCounts().copyFrom(countsOut);
+        out.dropped().copyFrom(dropped);
     }
 
     /**
@@ -146,16 +157,18 @@ final class MoeReference {
         out.copyFrom(o);
     }
 
-    static void combine(Tensor out, Tensor slotOut, Tensor shared, Tensor residual, int topK) {
+    static void combine(Tensor out, Tensor slotOut, Tensor dropped, Tensor shared, Tensor residual, int topK) {
         int tokens = Math.toIntExact(out.dim(0)), h = Math.toIntExact(out.dim(1));
         float[] slots = slotOut.toFloatArray();
+        long[] drop = dropped == null ? null : dropped.toLongArray();
         float[] sh = shared == null ? null : shared.toFloatArray();
         float[] res = residual == null ? null : residual.toFloatArray();
         float[] o = new float[tokens * h];
         for (int t = 0; t < tokens; t++)
             for (int j = 0; j < h; j++) {
                 double sum = 0;
-                for (int s = 0; s < topK; s++) sum += slots[(t * topK + s) * h + j];
+                for (int s = 0; s < topK; s++)
+                    if (drop == null || drop[t * topK + s] == 0) sum += slots[(t * topK + s) * h + j];
                 if (sh != null) sum += sh[t * h + j];
                 if (res != null) sum += res[t * h + j];
                 o[t * h + j] = (float) sum;
@@ -198,9 +211,11 @@ final class MoeReference {
      * The whole layer as a plain loop over tokens and their chosen experts:
      * y_t = sum_s w_s * W2_e(silu(W1_e x_t) * W3_e x_t) (+ shared_t) (+ residual_t), with the
      * router logits x_t . Wg_e in double. The activations and each weighted slot output are
-     * rounded to the dtype, where the layer stores them.
+     * rounded to the dtype, where the layer stores them. With an expert capacity C > 0, an expert
+     * serves only the first C (token, slot) pairs routed to it, in token then slot order.
      */
-    static void layer(Tensor out, Tensor x, MoeLayer.Weights w, RouterConfig c, Tensor shared, Tensor residual) {
+    static void layer(Tensor out, Tensor x, MoeLayer.Weights w, RouterConfig c, Tensor shared, Tensor residual,
+                      int expertCapacity) {
         int tokens = Math.toIntExact(x.dim(0)), h = Math.toIntExact(x.dim(1));
         int inter = Math.toIntExact(w.down().dim(2)), e = c.experts();
         DType dtype = x.dtype();
@@ -209,6 +224,7 @@ final class MoeReference {
         float[] sh = shared == null ? null : shared.toFloatArray();
         float[] res = residual == null ? null : residual.toFloatArray();
         float[] o = new float[tokens * h];
+        int[] served = new int[e];
         for (int t = 0; t < tokens; t++) {
             float[] logits = new float[e];
             for (int i = 0; i < e; i++) logits[i] = (float) dot(xs, (long) t * h, gate, (long) i * h, h);
@@ -216,6 +232,7 @@ final class MoeReference {
             double[] y = new double[h];
             for (int s = 0; s < c.topK(); s++) {
                 long expert = r.ids()[s];
+                if (expertCapacity > 0 && served[(int) expert]++ >= expertCapacity) continue;
                 float[] act = new float[inter];
                 for (int j = 0; j < inter; j++) {
                     double g = dot(xs, (long) t * h, up, (expert * 2 * inter + j) * h, h);

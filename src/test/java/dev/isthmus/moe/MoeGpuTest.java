@@ -120,7 +120,8 @@ class MoeGpuTest {
         try (CudaBackend gpu = Backend.cuda(0)) {
             for (int tokens : MoeFixtures.TOKENS)
                 for (int[] ek : new int[][] {{1, 1}, {8, 2}, {64, 8}, {256, 8}})
-                    for (int tile : new int[] {1, 16, 32}) {
+                    for (int tile : new int[] {1, 16, 32})
+                        for (int expertCapacity : new int[] {0, 1, 7}) {
                         int e = ek[0], k = ek[1];
                         long[] id = new long[tokens * k];
                         boolean skewed = tokens == 1000;
@@ -130,9 +131,11 @@ class MoeGpuTest {
                              Dispatch.Buffers actual = Dispatch.Buffers.allocate(gpu, tokens, k, e, tile)) {
                             for (Tensor t : new Tensor[] {actual.sortedPairs(), actual.tileExperts(), actual.paddedTotal(), actual.expertCounts()})
                                 gpu.poison(t);
-                            Dispatch.align(CPU, expected, ids);
-                            Dispatch.align(gpu, actual, dids);
-                            String what = "T=" + tokens + " E=" + e + " k=" + k + " tile=" + tile;
+                            gpu.poison(actual.dropped());
+                            Dispatch.align(CPU, expected, ids, expertCapacity);
+                            Dispatch.align(gpu, actual, dids, expertCapacity);
+                            String what = "T=" + tokens + " E=" + e + " k=" + k + " tile=" + tile + " capacity=" + expertCapacity;
+                            assertIntsEqual(what + " dropped", expected.dropped(), actual.dropped(), gpu);
                             assertIntsEqual(what + " sortedPairs", expected.sortedPairs(), actual.sortedPairs(), gpu);
                             assertIntsEqual(what + " tileExperts", expected.tileExperts(), actual.tileExperts(), gpu);
                             assertIntsEqual(what + " paddedTotal", expected.paddedTotal(), actual.paddedTotal(), gpu);
@@ -178,6 +181,8 @@ class MoeGpuTest {
              Tensor shared = RandomTensors.normal(random, dtype, 1f, tokens, h);
              Tensor residual = RandomTensors.normal(random, dtype, 1f, tokens, h);
              Tensor ids = Tensor.fromLongs(DType.I32, id, tokens, k);
+             Tensor dropped = Tensor.fromLongs(DType.I32, random.longs(pairs, 0, 4).map(v -> v == 0 ? 1 : 0).toArray(), pairs);
+             Tensor dDropped = gpu.copyOf(dropped);
              Dispatch.Buffers routing = Dispatch.Buffers.allocate(CPU, tokens, k, e, ExpertGemm.TILE_M);
              Dispatch.Buffers dRouting = Dispatch.Buffers.allocate(gpu, tokens, k, e, ExpertGemm.TILE_M);
              Tensor hidden = Tensor.allocateHost(dtype, pairs, inter);
@@ -203,8 +208,8 @@ class MoeGpuTest {
             assertClose(what + " down", gpu, dSlots, slots);
             gpu.copy(dSlots, slots);
             gpu.poison(dOut);
-            Combine.apply(CPU, out, slots, shared, residual, k);
-            Combine.apply(gpu, dOut, dSlots, dShared, dResidual, k);
+            Combine.apply(CPU, out, slots, dropped, shared, residual, k);
+            Combine.apply(gpu, dOut, dSlots, dDropped, dShared, dResidual, k);
             assertClose(what + " combine", gpu, dOut, out);
         }
     }
@@ -261,7 +266,9 @@ class MoeGpuTest {
             for (RouterConfig c : MoeFixtures.configs())
                 for (int tokens : MoeFixtures.TOKENS)
                     for (DType dtype : FLOATS)
-                        checkLayer(gpu, random, c, tokens, dtype, 40, 70);
+                        checkLayer(gpu, random, c, tokens, dtype, 40, 70, 0);
+            // Switch-style token dropping: capacity factor 1 drops pairs wherever the routing is uneven.
+            for (int tokens : new int[] {17, 1000}) checkLayer(gpu, random, RouterConfig.softmax(8, 2, true), tokens, DType.BF16, 40, 70, 1.0);
         }
     }
 
@@ -270,8 +277,9 @@ class MoeGpuTest {
      * routing taken from those logits, then the output against the CPU layer run on the GPU's own
      * routing (so a near-tie cannot flip an expert between the two), then a bit-identical repeat.
      */
-    private static void checkLayer(CudaBackend gpu, Random random, RouterConfig c, int tokens, DType dtype, int h, int inter) {
-        String what = c + " T=" + tokens + " " + dtype.label();
+    private static void checkLayer(CudaBackend gpu, Random random, RouterConfig c, int tokens, DType dtype, int h, int inter,
+                                   double capacityFactor) {
+        String what = c + " T=" + tokens + " " + dtype.label() + (capacityFactor > 0 ? " capacity factor " + capacityFactor : "");
         boolean bias = c.scoring() == RouterConfig.Scoring.SIGMOID;
         try (MoeFixtures.Layer l = MoeFixtures.layer(random, dtype, tokens, h, inter, c, bias);
              Tensor residual = RandomTensors.normal(random, dtype, 1f, tokens, h);
@@ -282,8 +290,8 @@ class MoeGpuTest {
              Tensor dBias = bias ? gpu.copyOf(l.weights().routerBias()) : null;
              Tensor dGateUp = gpu.copyOf(l.weights().gateUp()); Tensor dDown = gpu.copyOf(l.weights().down());
              Tensor dOut = gpu.allocate(dtype, tokens, h);
-             MoeLayer.Workspace ws = MoeLayer.Workspace.allocate(gpu, tokens, h, inter, dtype, c);
-             MoeLayer.Workspace cpuWs = MoeLayer.Workspace.allocate(CPU, tokens, h, inter, dtype, c)) {
+             MoeLayer.Workspace ws = MoeLayer.Workspace.allocate(gpu, tokens, h, inter, dtype, c, capacityFactor);
+             MoeLayer.Workspace cpuWs = MoeLayer.Workspace.allocate(CPU, tokens, h, inter, dtype, c, capacityFactor)) {
             MoeLayer.Weights dw = new MoeLayer.Weights(dRouter, dBias, dGateUp, dDown);
             gpu.poison(dOut);
             MoeLayer.forward(gpu, dOut, dx, dw, c, null, dResidual, ws);

@@ -241,10 +241,57 @@ class MoeTest {
     void combineSumsSlotsInOrderThenSharedThenResidualAndMayWriteInPlace() {
         try (Tensor slots = Tensor.fromFloats(DType.F32, new float[] {1, 2, 10, 20, 100, 200, 1000, 2000}, 4, 2);
              Tensor shared = Tensor.fromFloats(DType.F32, new float[] {0.5f, 0.25f, 3, 4}, 2, 2);
-             Tensor residual = Tensor.fromFloats(DType.F32, new float[] {-1, -2, -3, -4}, 2, 2)) {
-            Combine.apply(CPU, residual, slots, shared, residual, 2);
+             Tensor residual = Tensor.fromFloats(DType.F32, new float[] {-1, -2, -3, -4}, 2, 2);
+             Tensor dropped = Tensor.fromLongs(DType.I32, new long[] {0, 1, 1, 1}, 4);
+             Tensor out = Tensor.allocateHost(DType.F32, 2, 2)) {
+            Combine.apply(CPU, out, slots, dropped, shared, residual, 2); // token 1 fully dropped: shared + residual
+            assertArrayEquals(new float[] {0.5f, 0.25f, 0, 0}, out.toFloatArray());
+            Combine.apply(CPU, residual, slots, null, shared, residual, 2);
             assertArrayEquals(new float[] {10.5f, 20.25f, 1100, 2200}, residual.toFloatArray());
         }
+    }
+
+    @Test
+    void anExpertCapacityServesTheEarliestTokensAndTheRestPassThroughTheResidual() {
+        Random random = new Random(14);
+        int tokens = 17, hidden = 24, inter = 37, e = 8, capacity = 5, chosen = 6;
+        RouterConfig c = RouterConfig.softmax(e, 1, true);
+        long[] id = new long[tokens];
+        Arrays.fill(id, chosen);
+        try (Tensor ids = Tensor.fromLongs(DType.I32, id, tokens, 1);
+             Dispatch.Buffers d = Dispatch.Buffers.allocate(CPU, tokens, 1, e, 32)) {
+            Dispatch.align(CPU, d, ids, capacity);
+            long[] dropped = d.dropped().toLongArray(), sorted = d.sortedPairs().toLongArray();
+            for (int p = 0; p < tokens; p++) assertEquals(p < capacity ? 0 : 1, dropped[p], "pair " + p);
+            for (int pos = 0; pos < 32; pos++) assertEquals(pos < capacity ? pos : tokens, sorted[pos], "position " + pos);
+            assertEquals(32, d.paddedTotal().toLongArray()[0]);
+            assertEquals(tokens, d.expertCounts().toLongArray()[chosen], "counts are of routed pairs, before the capacity");
+        }
+        // The layer: random routing, capacity factor 1 (C = ceil(17 * 2 / 8) = 5), against the plain loop.
+        RouterConfig top2 = RouterConfig.softmax(e, 2, true);
+        try (MoeFixtures.Layer l = MoeFixtures.layer(random, DType.F32, tokens, hidden, inter, top2, false);
+             Tensor residual = RandomTensors.normal(random, DType.F32, 1f, tokens, hidden);
+             Tensor out = Tensor.allocateHost(DType.F32, tokens, hidden);
+             Tensor expected = Tensor.allocateHost(DType.F32, tokens, hidden);
+             Tensor dropless = Tensor.allocateHost(DType.F32, tokens, hidden);
+             MoeLayer.Workspace ws = MoeLayer.Workspace.allocate(CPU, tokens, hidden, inter, DType.F32, top2, 1.0)) {
+            assertEquals(5, ws.expertCapacity());
+            MoeLayer.forward(CPU, out, l.x(), l.weights(), top2, null, residual, ws);
+            MoeLayer.reference(expected, l.x(), l.weights(), top2, null, residual, 5);
+            MoeLayer.reference(dropless, l.x(), l.weights(), top2, null, residual);
+            Compare.Result r = Compare.check("capacity 5", out, expected, 1e-6);
+            assertTrue(r.withinBound(), r.toString());
+            long droppedPairs = Arrays.stream(ws.routing().dropped().toLongArray()).sum();
+            long excess = Arrays.stream(ws.routing().expertCounts().toLongArray()).map(n -> Math.max(0, n - 5)).sum();
+            assertEquals(excess, droppedPairs, "every pair beyond an expert's capacity is dropped, and only those");
+            assertTrue(droppedPairs == 0 || Compare.relativeError(out, dropless) > 1e-3, "dropping changes the output");
+        }
+        expect("capacityFactor", () -> Dispatch.expertCapacity(-1, 4, 2, 8));
+        expect("expertCapacity", () -> {
+            try (Tensor ids = Tensor.allocateHost(DType.I32, 1, 1); Dispatch.Buffers d = Dispatch.Buffers.allocate(CPU, 1, 1, 2, 32)) {
+                Dispatch.align(CPU, d, ids, -1);
+            }
+        });
     }
 
     @Test
@@ -385,9 +432,10 @@ class MoeTest {
             expect("ids[3]", () -> Dispatch.align(CPU, ws.routing(), badIds));
             expect("tile", () -> ExpertGemm.gateUp(CPU, ws.hidden(), l.x(), w.gateUp(), tile16, 2));
             expect("logits", () -> Router.topK(CPU, ws.weights(), ws.ids(), l.x(), null, c));
-            expect("shared", () -> Combine.apply(CPU, out, ws.slotOut(), wrongRouter, null, 2));
-            expect("slotOut", () -> Combine.apply(CPU, out, ws.slotOut(), null, null, 1));
-            expect("backend", () -> Combine.apply(null, out, ws.slotOut(), null, null, 2));
+            expect("shared", () -> Combine.apply(CPU, out, ws.slotOut(), null, wrongRouter, null, 2));
+            expect("slotOut", () -> Combine.apply(CPU, out, ws.slotOut(), null, null, null, 1));
+            expect("backend", () -> Combine.apply(null, out, ws.slotOut(), null, null, null, 2));
+            expect("dropped", () -> Combine.apply(CPU, out, ws.slotOut(), floatIds, null, null, 2));
             Tensor closed = Tensor.allocateHost(DType.F32, 3, 16);
             closed.close();
             expect("closed", () -> MoeLayer.forward(CPU, out, closed, w, c, null, null, ws));
