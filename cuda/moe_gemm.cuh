@@ -29,7 +29,10 @@ namespace isthmus {
 
 constexpr int GEMM_BM = 32;
 constexpr int GEMM_BN = 64;
-constexpr int GEMM_BK = 32;
+// K depth of a tile: deep on the vector path, so that a block keeps 16 KB (16-bit) of weights in
+// flight per step, which is what a decode-sized batch (one row tile, weights streamed once) needs;
+// 32 on the element-wise fallback, whose per-thread registers grow with the depth.
+template <typename T, int WIDTH> constexpr int gemm_bk() { return WIDTH == 1 ? 32 : 256 / static_cast<int>(sizeof(T)); }
 constexpr int GEMM_THREADS = 128;
 constexpr int GEMM_PAD = 8;  // keeps wmma's 16-element leading dimensions and staggers banks
 
@@ -78,6 +81,7 @@ __device__ __forceinline__ Vec<T, WIDTH> load_piece(const T *base, int64_t row, 
 // 16-byte aligned and k contiguous (a multiple of WIDTH), else 1 (any strides, any tails).
 template <typename T, typename OutT, int EPILOGUE, int WIDTH>
 __global__ void __launch_bounds__(GEMM_THREADS) grouped_gemm_kernel(const GemmArgs<T, OutT> p) {
+    constexpr int GEMM_BK = gemm_bk<T, WIDTH>();
     constexpr int LDS = GEMM_BK + GEMM_PAD;
     constexpr int LDC = GEMM_BN + 4;
     constexpr int OUT_COLS = EPILOGUE == GEMM_SWIGLU ? GEMM_BN / 2 : GEMM_BN;
