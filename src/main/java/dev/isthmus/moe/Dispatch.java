@@ -33,11 +33,32 @@ public final class Dispatch {
     public record Buffers(Tensor sortedPairs, Tensor tileExperts, Tensor paddedTotal, Tensor expertCounts, Tensor dropped,
                           int pairs, int experts, int tile) implements AutoCloseable {
 
+        /** The kernels write every buffer to its worst-case size: each must have exactly that size. */
+        public Buffers {
+            if (tile < 1 || tile > 1024) throw new IllegalArgumentException("tile must be in [1, 1024], got " + tile);
+            if (experts < 1 || experts > RouterConfig.MAX_EXPERTS)
+                throw new IllegalArgumentException("experts must be in [1, " + RouterConfig.MAX_EXPERTS + "], got " + experts);
+            if (pairs < 0) throw new IllegalArgumentException("pairs must be >= 0, got " + pairs);
+            long capacity = capacity(pairs, experts, tile);
+            sized("sortedPairs", sortedPairs, capacity);
+            sized("tileExperts", tileExperts, (capacity + tile - 1) / tile);
+            sized("paddedTotal", paddedTotal, 1);
+            sized("expertCounts", expertCounts, experts);
+            sized("dropped", dropped, pairs);
+        }
+
+        private static void sized(String name, Tensor t, long elements) {
+            if (t == null) throw new IllegalArgumentException(name + " is null");
+            if (t.dtype() != DType.I32 || t.elementCount() != elements || !t.isContiguous())
+                throw new IllegalArgumentException(name + " must be a contiguous i32 tensor of " + elements + " elements, got " + t);
+        }
+
         public static Buffers allocate(Backend backend, long tokens, int topK, int experts, int tile) {
             MoeChecks.backend(backend);
             if (tile < 1 || tile > 1024) throw new IllegalArgumentException("tile must be in [1, 1024], got " + tile);
             if (experts < 1 || experts > RouterConfig.MAX_EXPERTS)
                 throw new IllegalArgumentException("experts must be in [1, " + RouterConfig.MAX_EXPERTS + "], got " + experts);
+            if (tokens < 0) throw new IllegalArgumentException("tokens must be >= 0, got " + tokens);
             if (topK < 1) throw new IllegalArgumentException("topK must be positive, got " + topK);
             int pairs = MoeChecks.rows("tokens * topK", tokens * topK);
             long capacity = capacity(pairs, experts, tile);

@@ -56,7 +56,7 @@ public record RouterConfig(int experts, int topK, Scoring scoring, boolean renor
         return new RouterConfig(experts, topK, Scoring.SOFTMAX, renormalize, 1, 1, 1f);
     }
 
-    /** Sigmoid scores, grouped, renormalized and scaled (DeepSeek-V3: {@code deepSeek(256, 8, 8, 4, 2.5f)}). */
+    /** Sigmoid scores, grouped, renormalized and scaled (DeepSeek-V3: {@code sigmoidGrouped(256, 8, 8, 4, 2.5f)}). */
     public static RouterConfig sigmoidGrouped(int experts, int topK, int groups, int topGroups, float routedScaling) {
         return new RouterConfig(experts, topK, Scoring.SIGMOID, true, groups, topGroups, routedScaling);
     }

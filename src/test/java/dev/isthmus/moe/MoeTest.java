@@ -436,6 +436,9 @@ class MoeTest {
             expect("slotOut", () -> Combine.apply(CPU, out, ws.slotOut(), null, null, null, 1));
             expect("backend", () -> Combine.apply(null, out, ws.slotOut(), null, null, null, 2));
             expect("dropped", () -> Combine.apply(CPU, out, ws.slotOut(), floatIds, null, null, 2));
+            Dispatch.Buffers r = ws.routing();
+            expect("tileExperts", () -> new Dispatch.Buffers(r.sortedPairs(), r.expertCounts(), r.paddedTotal(), r.expertCounts(),
+                    r.dropped(), r.pairs(), r.experts(), r.tile()));
             Tensor closed = Tensor.allocateHost(DType.F32, 3, 16);
             closed.close();
             expect("closed", () -> MoeLayer.forward(CPU, out, closed, w, c, null, null, ws));
