@@ -120,27 +120,27 @@ static void moe_cases(cudaStream_t stream) {
                                           2.5f, dtype, stream));
             CHECK_STATUS(isthmus_moe_topk(weights, ids, logits, nullptr, tokens, experts, k, ISTHMUS_MOE_SOFTMAX, 1, 1, 1,
                                           1.0f, dtype, stream));
-            CHECK_STATUS(isthmus_moe_align(sorted, tile_experts, total, counts, dropped, ids, pairs, experts, tile, 0,
-                                           capacity, stream));
-            CHECK_STATUS(isthmus_moe_gate_up(act, x, w13, sorted, tile_experts, total, tokens, k, experts, hidden, inter,
-                                             capacity, dtype, stream));
-            CHECK_STATUS(isthmus_moe_down(slots, act, w2, weights, sorted, tile_experts, total, pairs, experts, hidden,
-                                          inter, capacity, dtype, stream));
-            CHECK_STATUS(isthmus_moe_combine(out, slots, dropped, nullptr, residual, tokens, k, hidden, dtype, stream));
+            // Align, both expert GEMMs and the combine for one routing.
+            auto experts_pass = [&](const int32_t *route, int32_t expert_capacity, const float *route_weights,
+                                    void *dst, const void *shared) {
+                CHECK_STATUS(isthmus_moe_align(sorted, tile_experts, total, counts, dropped, route, pairs, experts, tile,
+                                               expert_capacity, capacity, stream));
+                CHECK_STATUS(isthmus_moe_gate_up(act, x, w13, sorted, tile_experts, total, tokens, k, experts, hidden,
+                                                 inter, capacity, dtype, stream));
+                CHECK_STATUS(isthmus_moe_down(slots, act, w2, route_weights, sorted, tile_experts, total, pairs, experts,
+                                              hidden, inter, capacity, dtype, stream));
+                CHECK_STATUS(isthmus_moe_combine(dst, slots, dropped, shared, residual, tokens, k, hidden, dtype, stream));
+            };
+            experts_pass(ids, 0, weights, out, nullptr);
             CHECK_STATUS(isthmus_moe_router_stats(stats, stats + experts, stats + experts + 1, logits, counts, tokens,
                                                   experts, k, ISTHMUS_MOE_SOFTMAX, dtype, stream));
             // User-given routing in which expert 3 receives nothing and expert 0 takes most pairs,
-            // aligned with a capacity of 5 pairs per expert, so that pairs are dropped.
+            // aligned with a capacity of 5 pairs per expert, so that pairs are dropped; the combine
+            // writes in place over the residual.
             std::vector<int32_t> given(pairs);
             for (int64_t p = 0; p < pairs; ++p) given[p] = p % 5 == 0 ? 7 : (p % k == 0 ? 0 : 1 + int32_t(p % 2));
             int32_t *given_ids = int_buffer(given);
-            CHECK_STATUS(isthmus_moe_align(sorted, tile_experts, total, counts, dropped, given_ids, pairs, experts, tile, 5,
-                                           capacity, stream));
-            CHECK_STATUS(isthmus_moe_gate_up(act, x, w13, sorted, tile_experts, total, tokens, k, experts, hidden, inter,
-                                             capacity, dtype, stream));
-            CHECK_STATUS(isthmus_moe_down(slots, act, w2, nullptr, sorted, tile_experts, total, pairs, experts, hidden,
-                                          inter, capacity, dtype, stream));
-            CHECK_STATUS(isthmus_moe_combine(residual, slots, dropped, out, residual, tokens, k, hidden, dtype, stream));
+            experts_pass(given_ids, 5, nullptr, residual, out);
             // The dense GEMM: C (tokens, inter) = x (tokens, hidden) * op(B), all transposes, f32 and dtype outputs.
             for (int ta = 0; ta < 2; ++ta)
                 for (int tb = 0; tb < 2; ++tb) {
