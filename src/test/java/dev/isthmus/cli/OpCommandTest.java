@@ -206,6 +206,21 @@ class OpCommandTest extends OpTestSupport {
         assertTrue(none.err.contains("rmsnorm"), none.err);
     }
 
+    @Test
+    void everyOpsHelpListsEachOfItsTensorsAndOptionsOnce() {
+        assertEquals(Ops.ALL.size(), Ops.ALL.stream().map(Op::name).distinct().count(), "op names are unique");
+        for (Op op : Ops.ALL) {
+            Run r = cli("op", op.name(), "--help");
+            assertEquals(0, r.status, r.err);
+            List<String> names = new java.util.ArrayList<>();
+            op.inputs().forEach(t -> names.add(t.name()));
+            op.options().forEach(o -> names.add(o.name()));
+            assertEquals(names.size(), names.stream().distinct().count(), op.name() + ": an input and an option share a name: " + names);
+            for (String name : names) assertTrue(r.out.lines().anyMatch(l -> l.startsWith("  " + name + " ") || l.startsWith("  " + name + "? ")),
+                    op.name() + ": '" + name + "' not listed in:\n" + r.out);
+        }
+    }
+
     // ---- errors: one line naming the tensor or option, exit status 2 -----------------------------
 
     @Test
