@@ -23,11 +23,10 @@ final class CausalConv1dOp implements Op {
 
     @Override
     public List<TensorSpec> inputs() {
-        return List.of(
-                new TensorSpec("x", "(B, D, L)", FLOATS, false, "the input; its dtype is the op's"),
-                new TensorSpec("weight", "(D, W)", FLOATS, false, "W 1..8; converted to x's dtype"),
-                new TensorSpec("bias", "(D)", FLOATS, true, "converted to x's dtype"),
-                new TensorSpec("initial_state", "(B, D, W-1)", FLOATS, true, "the inputs before t = 0, oldest first (else 0); x's dtype"));
+        List<TensorSpec> specs = new ArrayList<>(List.of(new TensorSpec("x", "(B, D, L)", FLOATS, false, "the input; its dtype is the op's")));
+        specs.addAll(ConvOpParts.WEIGHT_AND_BIAS);
+        specs.add(new TensorSpec("initial_state", "(B, D, W-1)", FLOATS, true, "the inputs before t = 0, oldest first (else 0); x's dtype"));
+        return specs;
     }
 
     @Override

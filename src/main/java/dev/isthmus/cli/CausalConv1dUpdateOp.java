@@ -23,11 +23,11 @@ final class CausalConv1dUpdateOp implements Op {
 
     @Override
     public List<TensorSpec> inputs() {
-        return List.of(
+        List<TensorSpec> specs = new ArrayList<>(List.of(
                 new TensorSpec("x", "(B, D)", FLOATS, false, "one token per row; its dtype is the op's"),
-                new TensorSpec("conv_state", "(B, D, W-1)", FLOATS, true, "the last W-1 inputs, oldest first; needed when W > 1; x's dtype"),
-                new TensorSpec("weight", "(D, W)", FLOATS, false, "W 1..8; converted to x's dtype"),
-                new TensorSpec("bias", "(D)", FLOATS, true, "converted to x's dtype"));
+                new TensorSpec("conv_state", "(B, D, W-1)", FLOATS, true, "the last W-1 inputs, oldest first; needed when W > 1; x's dtype")));
+        specs.addAll(ConvOpParts.WEIGHT_AND_BIAS);
+        return specs;
     }
 
     @Override

@@ -3,11 +3,16 @@ package dev.isthmus.cli;
 import dev.isthmus.tensor.Checks;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
+import java.util.List;
 import java.util.Map;
 
-/** What the two causal-conv1d ops share: the silu option and the weight and bias. */
+/** What the two causal-conv1d ops share: the weight and bias, their checks and bytes, and the silu option. */
 final class ConvOpParts {
     private ConvOpParts() {}
+
+    static final List<Op.TensorSpec> WEIGHT_AND_BIAS = List.of(
+            new Op.TensorSpec("weight", "(D, W)", Op.FLOATS, false, "W 1..8; converted to x's dtype"),
+            new Op.TensorSpec("bias", "(D)", Op.FLOATS, true, "converted to x's dtype"));
 
     static final Op.OptionSpec SILU = new Op.OptionSpec("silu", Op.OptionType.BOOLEAN, "false", "out = silu(out) (true in a Mamba block)");
 

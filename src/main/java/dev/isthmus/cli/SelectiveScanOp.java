@@ -4,7 +4,6 @@ import dev.isthmus.scan.SelectiveScan;
 import dev.isthmus.tensor.Checks;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -26,14 +25,8 @@ final class SelectiveScanOp implements Op {
 
     @Override
     public List<TensorSpec> inputs() {
-        List<TensorSpec> specs = new ArrayList<>(List.of(
-                new TensorSpec("u", "(B, D, L)", FLOATS, false, "the input; its dtype is the op's"),
-                new TensorSpec("delta", "(B, D, L)", FLOATS, false, "dt before bias and softplus; converted to u's dtype"),
-                new TensorSpec("B", "(B, G, N, L)", FLOATS, false, "input projection; G groups divide D; N 1..256; u's dtype"),
-                new TensorSpec("C", "(B, G, N, L)", FLOATS, false, "output projection; converted to u's dtype")));
-        specs.addAll(ScanOpParts.WEIGHTS);
+        List<TensorSpec> specs = ScanOpParts.activationsAndWeights("(B, D, L)", "(B, G, N, L)", "the input");
         specs.addAll(List.of(
-                new TensorSpec("z", "(B, D, L)", FLOATS, true, "gate: y *= silu(z); converted to u's dtype"),
                 new TensorSpec("initial_state", "(B, D, N); (S, D, N) packed", FLOATS, true, "state before step 0 (else 0); f32"),
                 new TensorSpec("seq_starts", "(S + 1)", ScanOpParts.INDICES, true,
                         "packed input (B = 1): sequence i is [seq_starts[i], seq_starts[i+1]), from 0 to L; i32")));
@@ -59,15 +52,11 @@ final class SelectiveScanOp implements Op {
 
     @Override
     public Call prepare(Map<String, Tensor> in, OpOptions options) {
-        Tensor u = in.get("u"), b = in.get("B"), seqStarts = in.get("seq_starts"), initialState = in.get("initial_state");
+        Tensor u = in.get("u"), seqStarts = in.get("seq_starts"), initialState = in.get("initial_state");
         Checks.rank("u", u, 3);
         long batch = u.dim(0), channels = u.dim(1), length = u.dim(2);
-        for (String name : List.of("delta", "z")) if (in.get(name) != null) Checks.shape(name, in.get(name), u.shape());
-        Checks.rank("B", b, 4);
-        long groups = b.dim(1), nstate = b.dim(2);
-        Checks.shape("B", b, batch, groups, nstate, length);
-        Checks.shape("C", in.get("C"), b.shape());
-        ScanOpParts.checkWeightsAndGroups(in, channels, groups, nstate);
+        long[] groupsAndStates = ScanOpParts.checkActivationsAndWeights(in);
+        long groups = groupsAndStates[0], nstate = groupsAndStates[1];
         long rows = batch;
         if (seqStarts != null) {
             if (batch != 1) throw new IllegalArgumentException("u has B = " + batch + "; packed input (seq_starts) is one row, B = 1");

@@ -25,14 +25,9 @@ final class SelectiveStateUpdateOp implements Op {
     @Override
     public List<TensorSpec> inputs() {
         List<TensorSpec> specs = new ArrayList<>(List.of(
-                new TensorSpec("state", "(P, D, N)", FLOATS, false, "the pool of states, advanced in place; converted to f32"),
-                new TensorSpec("u", "(B, D)", FLOATS, false, "one token per row; its dtype is the op's"),
-                new TensorSpec("delta", "(B, D)", FLOATS, false, "dt before bias and softplus; converted to u's dtype"),
-                new TensorSpec("B", "(B, G, N)", FLOATS, false, "input projection; G groups divide D; N 1..256; u's dtype"),
-                new TensorSpec("C", "(B, G, N)", FLOATS, false, "output projection; converted to u's dtype")));
-        specs.addAll(ScanOpParts.WEIGHTS);
+                new TensorSpec("state", "(P, D, N)", FLOATS, false, "the pool of states, advanced in place; converted to f32")));
+        specs.addAll(ScanOpParts.activationsAndWeights("(B, D)", "(B, G, N)", "one token per row"));
         specs.addAll(List.of(
-                new TensorSpec("z", "(B, D)", FLOATS, true, "gate: y *= silu(z); converted to u's dtype"),
                 new TensorSpec("slots", "(B)", ScanOpParts.INDICES, true,
                         "row r advances state[slots[r]] (distinct, < P; negative: padding row, y = 0); else row r, P = B; i32")));
         return specs;
@@ -57,15 +52,11 @@ final class SelectiveStateUpdateOp implements Op {
 
     @Override
     public Call prepare(Map<String, Tensor> in, OpOptions options) {
-        Tensor u = in.get("u"), b = in.get("B"), state = in.get("state"), slots = in.get("slots");
+        Tensor u = in.get("u"), state = in.get("state"), slots = in.get("slots");
         Checks.rank("u", u, 2);
         long batch = u.dim(0), channels = u.dim(1);
-        for (String name : List.of("delta", "z")) if (in.get(name) != null) Checks.shape(name, in.get(name), u.shape());
-        Checks.rank("B", b, 3);
-        long groups = b.dim(1), nstate = b.dim(2);
-        Checks.shape("B", b, batch, groups, nstate);
-        Checks.shape("C", in.get("C"), b.shape());
-        ScanOpParts.checkWeightsAndGroups(in, channels, groups, nstate);
+        long[] groupsAndStates = ScanOpParts.checkActivationsAndWeights(in);
+        long groups = groupsAndStates[0], nstate = groupsAndStates[1];
         Checks.rank("state", state, 3);
         long pool = state.dim(0);
         Checks.shape("state", state, pool, channels, nstate);

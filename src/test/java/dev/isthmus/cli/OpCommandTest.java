@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.isthmus.blas.Gemm;
 import dev.isthmus.io.SafetensorsFile;
 import dev.isthmus.norm.RmsNorm;
-import dev.isthmus.tensor.Compare;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
 import java.io.IOException;

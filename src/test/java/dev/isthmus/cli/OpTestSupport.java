@@ -153,4 +153,11 @@ abstract class OpTestSupport {
         Compare.Result r = Compare.check(what, actual, expected, bound);
         assertTrue(r.withinBound(), r.toString());
     }
+
+    /** `isthmus op OP --help` succeeds and prints every one of {@code fragments}. */
+    static void assertHelpShows(String op, String... fragments) {
+        Run r = cli("op", op, "--help");
+        assertEquals(0, r.status, r.err);
+        for (String f : fragments) assertTrue(r.out.contains(f), "'" + f + "' not in:\n" + r.out);
+    }
 }
