@@ -6,6 +6,7 @@ import dev.isthmus.moe.RouterConfig;
 import dev.isthmus.tensor.Checks;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
+import java.util.Arrays;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
@@ -76,11 +77,9 @@ final class MoeLayerOp implements Op {
         RouterConfig config = MoeOpParts.config(options, experts);
         if ((routeWeights == null) != (routeIds == null))
             throw new IllegalArgumentException("route_weights and route_ids come together (given routing), got only " + (routeIds == null ? "route_weights" : "route_ids"));
-        long touched = Math.min(experts, tokens * config.topK());
         if (routeIds != null) {
             Checks.shape("route_ids", routeIds, tokens, config.topK());
             Checks.shape("route_weights", routeWeights, tokens, config.topK());
-            touched = java.util.Arrays.stream(routeIds.toLongArray()).distinct().count();
         }
         float capacityFactor = options.getFloat("capacity_factor");
         if (capacityFactor < 0) throw new IllegalArgumentException("option 'capacity_factor' must be >= 0, got " + capacityFactor);
@@ -88,12 +87,12 @@ final class MoeLayerOp implements Op {
         DType dtype = x.dtype();
         List<Output> outputs = List.of(new Output("out", dtype, x.shape(), null));
         Kernel kernel = new Layer(config, capacityFactor, tokens, hidden, intermediate, dtype, new IdentityHashMap<>());
-        // As MoeBench counts: the weights touched (the router's, 3 H I per expert that serves a
-        // token: all E, or T k if fewer, unless the routing is given, which also skips the router)
-        // and the activations read and written once; FLOPs 2 T E H for the router and 2 T k 3 H I
-        // for the experts.
+        // As MoeBench counts: the weights touched (the router's unless the routing is given, and
+        // 3 H I per expert that serves a token: every expert here, the ones that did after the
+        // run, see Layer.bytesMoved) and the activations read and written once; FLOPs 2 T E H for
+        // the router (unless given) and 2 T k 3 H I for the experts.
         long activations = 2 + (in.get("shared") != null ? 1 : 0) + (in.get("residual") != null ? 1 : 0);
-        double bytes = dtype.byteSize() * ((routeIds != null ? 0 : experts * hidden) + touched * 3.0 * hidden * intermediate
+        double bytes = dtype.byteSize() * ((routeIds != null ? 0 : experts * hidden) + experts * 3.0 * hidden * intermediate
                 + (double) activations * tokens * hidden);
         double flops = (routeIds != null ? 0 : 2.0 * tokens * experts * hidden) + 2.0 * tokens * config.topK() * 3.0 * hidden * intermediate;
         return new Call(outputs, kernel, "moe-layer", MoeOpParts.shape(tokens, hidden, intermediate, config), dtype, bytes, flops);
@@ -110,6 +109,19 @@ final class MoeLayerOp implements Op {
             if (i.get("route_ids") == null) MoeLayer.forward(backend, o.get("out"), i.get("x"), w, config, i.get("shared"), i.get("residual"), ws);
             else MoeLayer.forwardRouted(backend, o.get("out"), i.get("x"), w, i.get("route_weights"), i.get("route_ids"), i.get("shared"),
                     i.get("residual"), ws);
+        }
+
+        /** The planned bytes less the weights of the experts that served no token in the last run on {@code backend}. */
+        @Override
+        public double bytesMoved(Backend backend, double planned) {
+            MoeLayer.Workspace ws = workspaces.get(backend);
+            if (ws == null) return planned;
+            long idle;
+            try (Tensor counts = ws.routing().expertCounts().isHost() ? null : backend.toHost(ws.routing().expertCounts())) {
+                long[] served = (counts == null ? ws.routing().expertCounts() : counts).toLongArray();
+                idle = Arrays.stream(served).filter(n -> n == 0).count();
+            }
+            return planned - idle * 3.0 * hidden * intermediate * dtype.byteSize();
         }
 
         @Override

@@ -84,6 +84,14 @@ interface Op {
     interface Kernel extends AutoCloseable {
         void run(Backend backend, Map<String, Tensor> inputs, Map<String, Tensor> outputs);
 
+        /**
+         * The bytes the timed runs on {@code backend} moved, for work whose traffic depends on the
+         * data (which MoE experts were chosen); by default {@code planned}, the {@link Call}'s count.
+         */
+        default double bytesMoved(Backend backend, double planned) {
+            return planned;
+        }
+
         @Override
         default void close() {}
     }

@@ -220,12 +220,13 @@ final class OpCommand implements Callable<Integer> {
         }
         Timing.Stats t = Timing.measure(backend, warmupRuns, benchRuns, before, () -> call.kernel().run(backend, inputs, outputs));
         String what = call.benchKernel() + " " + call.benchShape() + " " + call.benchDtype().label();
-        String rate = String.format(Locale.ROOT, "%.1f GB/s", call.bytes() / t.medianMicros() / 1e3);
+        double bytes = call.kernel().bytesMoved(backend, call.bytes());
+        String rate = String.format(Locale.ROOT, "%.1f GB/s", bytes / t.medianMicros() / 1e3);
         if (call.flops() > 0) rate += String.format(Locale.ROOT, "  %.2f TFLOP/s", call.flops() / t.medianMicros() / 1e6);
         stdout.printf(Locale.ROOT, "%-34s %s  %s%n", what, t, rate);
         stdout.println("kernel,shape,dtype,time_us,bytes,flops");
         stdout.printf(Locale.ROOT, "%s,%s,%s,%.3f,%.0f,%.0f%n", call.benchKernel(), call.benchShape(), call.benchDtype().label(),
-                t.medianMicros(), call.bytes(), call.flops());
+                t.medianMicros(), bytes, call.flops());
     }
 
     private static SafetensorsFile open(Path path) {

@@ -104,6 +104,22 @@ class MoeOpsTest extends OpTestSupport {
     }
 
     @Test
+    void moeLayerBenchChargesOnlyTheExpertsThatServedATokenInTheRun() throws IOException {
+        Map<String, Tensor> in = layerInputs(DType.F32);
+        in.put("x", uniform(DType.F32, 0.5f, 1f, TOKENS, HIDDEN));
+        // Positive x and router rows +1, +0.5, -3, -4: every token picks experts 0 and 1.
+        float[] router = new float[(int) (EXPERTS * HIDDEN)];
+        for (int i = 0; i < router.length; i++) router[i] = new float[] {1f, 0.5f, -3f, -4f}[i / (int) HIDDEN];
+        in.put("router", keep(Tensor.fromFloats(DType.F32, router, EXPERTS, HIDDEN)));
+        Run r = run("moe-layer", in, "--set", "top_k=2", "--bench", "1", "--warmup", "0");
+        assertEquals(0, r.status, r.err);
+        // the router (E H), experts 0 and 1 (3 H I each), x read and out written; 2 T E H + 2 T k 3 H I FLOPs
+        long bytes = 4 * (EXPERTS * HIDDEN + 2 * 3 * HIDDEN * INTER + 2 * TOKENS * HIDDEN);
+        long flops = 2 * TOKENS * EXPERTS * HIDDEN + 2 * TOKENS * 2 * 3 * HIDDEN * INTER;
+        assertTrue(r.out.contains("moe-layer,T=5;H=16;I=12;E=4;k=2,f32,") && r.out.contains("," + bytes + "," + flops + "\n"), r.out);
+    }
+
+    @Test
     void helpListsTheTensorsAndOptions() {
         assertHelpShows("moe-layer", "x ", "router ", "router_bias?", "gate_up ", "(E, 2I, H)", "down ", "shared?", "residual?", "route_weights?",
                 "route_ids?", "top_k", "sigmoid", "renormalize", "groups", "top_groups", "routed_scaling", "capacity_factor", "out ");
