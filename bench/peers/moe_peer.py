@@ -18,13 +18,12 @@ Writes CSV ``kernel,shape,dtype,peer,peer_time_us``.
 """
 
 import argparse
-import csv
 import sys
 
 import torch
 import torch.nn.functional as F
 
-from common import cuda_time_us, write_csv
+from common import cuda_time_us, read_cases, write_csv
 
 DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
 ROUTED_SCALING = 2.5
@@ -113,9 +112,7 @@ def main():
         raise SystemExit("moe_peer.py: no CUDA device available")
 
     out_rows = []
-    with open(args.shapes, newline="") as f:
-        cases = [(r["kernel"].strip(), r["shape"].strip(), r["dtype"].strip()) for r in csv.DictReader(f)]
-    for kernel, shape, dtype in cases:
+    for kernel, shape, dtype in read_cases(args.shapes):
         if kernel not in PEERS or dtype not in DTYPES:
             continue
         torch.cuda.empty_cache()
