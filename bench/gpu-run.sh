@@ -52,12 +52,14 @@ done
 
 step "4. benchmarks"
 "$JAVA" "${JAVA_OPTS[@]}" -cp "$CP" dev.isthmus.bench.BenchMain gpu "$SCRATCH" || FAILED+=("kernel-bench")
-(cd "$BUNDLE/bench/peers" && python3 rmsnorm_peer.py --shapes "$SCRATCH/shapes.csv" --out "$SCRATCH/peers.csv") || FAILED+=("peers")
-(cd "$BUNDLE/bench/peers" && python3 scan_peer.py --shapes "$SCRATCH/shapes.csv" --out "$SCRATCH/peers-scan.csv" && tail -n +2 "$SCRATCH/peers-scan.csv" >> "$SCRATCH/peers.csv") || FAILED+=("scan-peer")
-(cd "$BUNDLE/bench/peers" && python3 attention_peer.py --shapes "$SCRATCH/shapes.csv" --out "$SCRATCH/peers-attention.csv" --raw "$SCRATCH/raw.csv" --plot "$OUTDIR/attention-decode.png" && tail -n +2 "$SCRATCH/peers-attention.csv" >> "$SCRATCH/peers.csv") || FAILED+=("attention-peer")
+# Each peer times the same work (shapes.csv) in PyTorch and writes its own CSV; report.py joins them.
+(cd "$BUNDLE/bench/peers" && python3 rmsnorm_peer.py --shapes "$SCRATCH/shapes.csv" --out "$SCRATCH/peers-rmsnorm.csv") || FAILED+=("rmsnorm-peer")
+(cd "$BUNDLE/bench/peers" && python3 scan_peer.py --shapes "$SCRATCH/shapes.csv" --out "$SCRATCH/peers-scan.csv") || FAILED+=("scan-peer")
+(cd "$BUNDLE/bench/peers" && python3 attention_peer.py --shapes "$SCRATCH/shapes.csv" --out "$SCRATCH/peers-attention.csv" --raw "$SCRATCH/raw.csv" --plot "$OUTDIR/attention-decode.png") || FAILED+=("attention-peer")
+(cd "$BUNDLE/bench/peers" && python3 moe_peer.py --shapes "$SCRATCH/shapes.csv" --out "$SCRATCH/peers-moe.csv") || FAILED+=("moe-peer")
 "$JAVA" "${JAVA_OPTS[@]}" -cp "$CP" org.openjdk.jmh.Main OpCallBenchmark -wi 2 -i 3 -f 1 -rf csv -rff "$OUTDIR/jmh.csv" \
     || FAILED+=("jmh")
-python3 "$BUNDLE/bench/report.py" --raw "$SCRATCH/raw.csv" --peers "$SCRATCH/peers.csv" --ceilings "$SCRATCH/ceilings.csv" \
+python3 "$BUNDLE/bench/report.py" --raw "$SCRATCH/raw.csv" --peers "$SCRATCH"/peers-*.csv --ceilings "$SCRATCH/ceilings.csv" \
     --device "$DEVICE" --commit "$COMMIT" --date "$(date -u +%F)" --out "$OUTDIR" > "$SCRATCH/report.out" || FAILED+=("report")
 
 step "5. summary"

@@ -1,7 +1,7 @@
 """Join Isthmus kernel timings with PyTorch peer timings and the machine ceilings.
 
 Usage:
-  python report.py --raw RAW.csv [--peers PEERS.csv] [--ceilings CEILINGS.csv]
+  python report.py --raw RAW.csv [--peers PEERS.csv ...] [--ceilings CEILINGS.csv]
                    --device NAME --commit SHA [--date YYYY-MM-DD] --out OUTDIR
                    [--append-to CUMULATIVE.csv]
 
@@ -90,12 +90,13 @@ def read_ceilings(path):
     return copy_gbps, gemm_tflops
 
 
-def read_peers(path):
-    """Return {(kernel, shape, dtype): [(peer, peer_time_us), ...]} in file order."""
+def read_peers(paths):
+    """Return {(kernel, shape, dtype): [(peer, peer_time_us), ...]} over the files, in order."""
     peers = {}
-    for r in read_rows(path, ["kernel", "shape", "dtype", "peer", "peer_time_us"], "peers") or []:
-        key = (r["kernel"], r["shape"], r["dtype"])
-        peers.setdefault(key, []).append((r["peer"], to_float(r["peer_time_us"])))
+    for path in paths or []:
+        for r in read_rows(path, ["kernel", "shape", "dtype", "peer", "peer_time_us"], "peers") or []:
+            key = (r["kernel"], r["shape"], r["dtype"])
+            peers.setdefault(key, []).append((r["peer"], to_float(r["peer_time_us"])))
     return peers
 
 
@@ -270,7 +271,7 @@ def plot(results, path, meta):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--raw", required=True, help="our measurements (CSV)")
-    parser.add_argument("--peers", help="peer timings (CSV); optional")
+    parser.add_argument("--peers", nargs="*", help="peer timings (CSV files, one per peer script); optional")
     parser.add_argument("--ceilings", help="machine ceilings (CSV); optional")
     parser.add_argument("--device", required=True, help="device name for the report")
     parser.add_argument("--commit", required=True, help="commit SHA measured")

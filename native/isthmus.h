@@ -234,6 +234,117 @@ ISTHMUS_API int isthmus_attention(void *out, float *lse, float *partial_out, flo
 ISTHMUS_API int isthmus_attention_merge(void *out, float *lse, const void *part_outs, const float *part_lses,
                                         int32_t parts, int64_t rows, int32_t head_dim, int32_t out_dtype,
                                         int32_t part_dtype, void *stream);
+/* ---- Mixture of Experts ------------------------------------------------------------------- */
+
+/*
+ * An MoE layer in five launches, none of which waits on the host, so the whole layer can be
+ * captured in a CUDA graph. T tokens, E experts, k slots per token, hidden size H, expert
+ * intermediate size I; a "pair" is (token t, slot s), numbered t * k + s.
+ *
+ *   isthmus_moe_topk -> isthmus_moe_align -> isthmus_moe_gate_up -> isthmus_moe_down
+ *   -> isthmus_moe_combine          (router logits come from isthmus_gemm or any GEMM)
+ *
+ * Limits: 1 <= E <= ISTHMUS_MOE_MAX_EXPERTS, 1 <= k <= min(E, ISTHMUS_MOE_MAX_TOP_K), groups
+ * divide E and are at most ISTHMUS_MOE_MAX_GROUPS.
+ */
+#define ISTHMUS_MOE_MAX_EXPERTS 1024
+#define ISTHMUS_MOE_MAX_TOP_K 32
+#define ISTHMUS_MOE_MAX_GROUPS 64
+/* The row-tile height of the grouped GEMM: isthmus_moe_align's `tile` for the GEMMs below. */
+#define ISTHMUS_MOE_TILE_M 32
+
+typedef enum isthmus_moe_scoring {
+    ISTHMUS_MOE_SOFTMAX = 0, /* score = softmax(z) over all experts */
+    ISTHMUS_MOE_SIGMOID = 1  /* score = sigmoid(z) */
+} isthmus_moe_scoring;
+
+/*
+ * Router top-k. logits (T, E) in F32/F16/BF16 (dtype); bias (E) F32 or NULL; weights (T, k) F32
+ * and ids (T, k) I32 out, slot 0 the best. All arithmetic in fp32:
+ *   choice_e = score_e + bias_e            picks the experts (ties: the lower expert index)
+ *   w_s      = score_s [/ sum_S score] * routed_scaling     (divided when renormalize != 0)
+ * With groups > 1, a group scores the sum of its two best choices (its best one when a group has
+ * a single expert); only the top_groups best groups (ties: the lower group) are eligible.
+ * Softmax renormalized over the top k equals the softmax of the top-k logits (Mixtral).
+ */
+ISTHMUS_API int isthmus_moe_topk(float *weights, int32_t *ids, const void *logits, const float *bias,
+                                 int64_t tokens, int32_t experts, int32_t top_k, int32_t scoring,
+                                 int32_t renormalize, int32_t groups, int32_t top_groups,
+                                 float routed_scaling, int32_t dtype, void *stream);
+
+/*
+ * Align: groups the `pairs` = T * k pairs of ids (I32, pairs) by expert, each expert's segment
+ * padded to a multiple of `tile`. Outputs, all I32 and sized for the worst case so that nothing
+ * depends on the routing:
+ *   sorted_pairs (capacity), capacity = pairs + min(E, pairs) * (tile - 1): pair indices, each
+ *                segment in ascending order, padding and the unused tail = the sentinel `pairs`;
+ *   tile_experts (ceil(capacity / tile)): the expert of each tile, -1 past the padded total;
+ *   padded_total (1): the used length of sorted_pairs;
+ *   expert_counts (E): pairs routed to each expert (before capacity and padding);
+ *   dropped (pairs): 1 for a pair left out, else 0.
+ * expert_capacity > 0 keeps each expert's first expert_capacity pairs in pair order (earlier
+ * tokens first; Switch/GShard token dropping) and drops the rest; 0 keeps every pair. Ids outside
+ * [0, E) are dropped too (check them before; the Java API does).
+ */
+ISTHMUS_API int isthmus_moe_align(int32_t *sorted_pairs, int32_t *tile_experts, int32_t *padded_total,
+                                  int32_t *expert_counts, int32_t *dropped, const int32_t *ids, int64_t pairs,
+                                  int32_t experts, int32_t tile, int32_t expert_capacity, int64_t capacity,
+                                  void *stream);
+
+/*
+ * Grouped gate+up GEMM with SwiGLU: for each pair p of expert e (from isthmus_moe_align with
+ * tile = ISTHMUS_MOE_TILE_M and the same `capacity`), token t = p / k,
+ *   hidden[p, j] = silu(x[t] . w13[e, j]) * (x[t] . w13[e, I + j])      j < I
+ * x (T, H), w13 (E, 2I, H) (gate rows then up rows), hidden (T * k, I); one dtype, F32/F16/BF16.
+ */
+ISTHMUS_API int isthmus_moe_gate_up(void *hidden, const void *x, const void *w13, const int32_t *sorted_pairs,
+                                    const int32_t *tile_experts, const int32_t *padded_total, int64_t tokens,
+                                    int32_t top_k, int32_t experts, int64_t hidden_size, int64_t intermediate,
+                                    int64_t capacity, int32_t dtype, void *stream);
+
+/*
+ * Grouped down GEMM with the routing weight in the epilogue:
+ *   slot_out[p, n] = weights[p] * (hidden[p] . w2[e, n])                 n < H
+ * hidden (pairs, I), w2 (E, H, I), slot_out (pairs, H) in dtype; weights (pairs) F32 or NULL (1).
+ */
+ISTHMUS_API int isthmus_moe_down(void *slot_out, const void *hidden, const void *w2, const float *weights,
+                                 const int32_t *sorted_pairs, const int32_t *tile_experts,
+                                 const int32_t *padded_total, int64_t pairs, int32_t experts,
+                                 int64_t hidden_size, int64_t intermediate, int64_t capacity, int32_t dtype,
+                                 void *stream);
+
+/*
+ * Combine in a fixed order: out[t] = sum_{s<k, not dropped} slot_out[t*k+s] (in slot order, fp32)
+ *                                    (+ shared[t]) (+ residual[t]), rounded once.
+ * slot_out (T * k, H); dropped (T * k) I32 from isthmus_moe_align, or NULL (none dropped);
+ * shared, residual (T, H) or NULL; out (T, H) may alias residual or shared.
+ */
+ISTHMUS_API int isthmus_moe_combine(void *out, const void *slot_out, const int32_t *dropped, const void *shared,
+                                    const void *residual, int64_t tokens, int32_t top_k, int64_t hidden_size,
+                                    int32_t dtype, void *stream);
+
+/*
+ * Routing statistics, computed in a fixed order (bit-identical on repeat), all F32 out:
+ *   mean_prob[e] = mean over tokens of P(t, e), P = softmax(z_t) (SOFTMAX) or
+ *                  sigmoid(z_t) / sum_j sigmoid(z_tj) (SIGMOID)
+ *   aux_loss     = E * sum_e f_e * mean_prob[e], f_e = expert_counts[e] / (T * k)
+ *                  (a balanced router scores 1 for any k; HF's Mixtral loss is k times this)
+ *   z_loss       = mean over tokens of logsumexp(z_t)^2
+ * logits (T, E) in dtype; expert_counts (E) I32 from isthmus_moe_align.
+ */
+ISTHMUS_API int isthmus_moe_router_stats(float *mean_prob, float *aux_loss, float *z_loss, const void *logits,
+                                         const int32_t *expert_counts, int64_t tokens, int32_t experts,
+                                         int32_t top_k, int32_t scoring, int32_t dtype, void *stream);
+
+/*
+ * The project's dense GEMM (the MoE grouped GEMM with one group), row-major:
+ *   C = alpha * op(A) * op(B) + beta * C,  op(A) (m, k), op(B) (k, n), C (m, n)
+ * A and B in ab_dtype (F32/F16/BF16), C in ab_dtype or F32; C is read only when beta != 0.
+ * f16/bf16 run on tensor cores, f32 on fp32 FMAs.
+ */
+ISTHMUS_API int isthmus_gemm(void *c, const void *a, const void *b, int64_t m, int64_t n, int64_t k,
+                             int32_t transpose_a, int32_t transpose_b, float alpha, float beta,
+                             int32_t ab_dtype, int32_t c_dtype, void *stream);
 
 #ifdef __cplusplus
 }

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from common import cuda_time_us, write_csv
+from common import cuda_time_us, read_cases, write_csv
 
 Q_HEADS, KV_HEADS, HEAD_DIM = 32, 8, 128
 DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
@@ -61,9 +61,7 @@ def main():
         raise SystemExit("attention_peer.py: no CUDA device available")
 
     out_rows = []
-    with open(args.shapes, newline="") as f:
-        cases = [(r["kernel"], r["shape"], r["dtype"]) for r in csv.DictReader(f)]
-    for kernel, shape, dtype in cases:
+    for kernel, shape, dtype in read_cases(args.shapes):
         parsed = parse(kernel, shape)
         if parsed is None or dtype not in DTYPES:
             continue

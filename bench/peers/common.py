@@ -52,3 +52,9 @@ def write_csv(path, header, rows):
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(rows)
+
+
+def read_cases(path):
+    """The (kernel, shape, dtype) rows of the SHAPES.csv the Java benchmarks wrote."""
+    with open(path, newline="") as f:
+        return [(r["kernel"].strip(), r["shape"].strip(), r["dtype"].strip()) for r in csv.DictReader(f)]

@@ -23,7 +23,6 @@ Writes CSV ``kernel,shape,dtype,peer,peer_time_us``.
 """
 
 import argparse
-import csv
 import re
 import sys
 import time
@@ -31,7 +30,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from common import cuda_time_us, write_csv
+from common import cuda_time_us, read_cases, write_csv
 
 DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
 CHUNK = 32
@@ -115,9 +114,7 @@ def main():
 
     out_rows = []
     t0 = time.monotonic()
-    with open(args.shapes, newline="") as f:
-        cases = [(r["kernel"].strip(), r["shape"].strip(), r["dtype"].strip()) for r in csv.DictReader(f)]
-    for kernel, shape, dtype in cases:
+    for kernel, shape, dtype in read_cases(args.shapes):
         if kernel not in PEER_NAMES or dtype not in DTYPES:
             continue
         dims = parse_shape(shape)

@@ -77,10 +77,10 @@ static void rmsnorm_cases(cudaStream_t stream) {
     printf("rmsnorm: ok\n");
 }
 
-// Device copy of host ints.
+// Device buffer holding `values` (int32).
 static int32_t *int_buffer(const std::vector<int32_t> &values) {
     int32_t *device = nullptr;
-    CHECK_CUDA(cudaMalloc(&device, values.size() * sizeof(int32_t)));
+    CHECK_CUDA(cudaMalloc(&device, values.size() * sizeof(int32_t) + 4));
     CHECK_CUDA(cudaMemcpy(device, values.data(), values.size() * sizeof(int32_t), cudaMemcpyHostToDevice));
     return device;
 }
@@ -219,6 +219,82 @@ static void attention_cases(cudaStream_t stream) {
     printf("attention: ok\n");
 }
 
+// The MoE layer launch by launch, with E, k, H, I and token counts that are no multiple of any
+// tile, a grouped sigmoid router, and one expert that receives nothing; then the dense GEMM.
+static void moe_cases(cudaStream_t stream) {
+    const int tile = ISTHMUS_MOE_TILE_M;
+    for (int dtype : {ISTHMUS_F32, ISTHMUS_F16, ISTHMUS_BF16}) {
+        for (int tokens : {1, 37}) {
+            const int experts = 8, k = 2, hidden = 40, inter = 23;
+            const int64_t pairs = int64_t(tokens) * k;
+            const int64_t capacity = pairs + (experts < pairs ? experts : pairs) * (tile - 1);
+            const int64_t tiles = (capacity + tile - 1) / tile;
+            void *x = random_buffer(size_t(tokens) * hidden, dtype, 20);
+            void *logits = random_buffer(size_t(tokens) * experts, dtype, 21);
+            void *w13 = random_buffer(size_t(experts) * 2 * inter * hidden, dtype, 22);
+            void *w2 = random_buffer(size_t(experts) * hidden * inter, dtype, 23);
+            void *residual = random_buffer(size_t(tokens) * hidden, dtype, 24);
+            float *bias = static_cast<float *>(random_buffer(experts, ISTHMUS_F32, 25));
+            float *weights, *stats;
+            int32_t *ids, *sorted, *tile_experts, *total, *counts, *dropped;
+            void *act, *slots, *out;
+            const int size = dtype == ISTHMUS_F32 ? 4 : 2;
+            CHECK_CUDA(cudaMalloc(&weights, pairs * 4));
+            CHECK_CUDA(cudaMalloc(&stats, (experts + 2) * 4));
+            CHECK_CUDA(cudaMalloc(&ids, pairs * 4));
+            CHECK_CUDA(cudaMalloc(&sorted, capacity * 4));
+            CHECK_CUDA(cudaMalloc(&tile_experts, tiles * 4));
+            CHECK_CUDA(cudaMalloc(&total, 4));
+            CHECK_CUDA(cudaMalloc(&counts, experts * 4));
+            CHECK_CUDA(cudaMalloc(&dropped, pairs * 4));
+            CHECK_CUDA(cudaMalloc(&act, pairs * inter * size));
+            CHECK_CUDA(cudaMalloc(&slots, pairs * hidden * size));
+            CHECK_CUDA(cudaMalloc(&out, size_t(tokens) * hidden * size));
+            CHECK_STATUS(isthmus_moe_topk(weights, ids, logits, bias, tokens, experts, k, ISTHMUS_MOE_SIGMOID, 1, 4, 2,
+                                          2.5f, dtype, stream));
+            CHECK_STATUS(isthmus_moe_topk(weights, ids, logits, nullptr, tokens, experts, k, ISTHMUS_MOE_SOFTMAX, 1, 1, 1,
+                                          1.0f, dtype, stream));
+            // Align, both expert GEMMs and the combine for one routing.
+            auto experts_pass = [&](const int32_t *route, int32_t expert_capacity, const float *route_weights,
+                                    void *dst, const void *shared) {
+                CHECK_STATUS(isthmus_moe_align(sorted, tile_experts, total, counts, dropped, route, pairs, experts, tile,
+                                               expert_capacity, capacity, stream));
+                CHECK_STATUS(isthmus_moe_gate_up(act, x, w13, sorted, tile_experts, total, tokens, k, experts, hidden,
+                                                 inter, capacity, dtype, stream));
+                CHECK_STATUS(isthmus_moe_down(slots, act, w2, route_weights, sorted, tile_experts, total, pairs, experts,
+                                              hidden, inter, capacity, dtype, stream));
+                CHECK_STATUS(isthmus_moe_combine(dst, slots, dropped, shared, residual, tokens, k, hidden, dtype, stream));
+            };
+            experts_pass(ids, 0, weights, out, nullptr);
+            CHECK_STATUS(isthmus_moe_router_stats(stats, stats + experts, stats + experts + 1, logits, counts, tokens,
+                                                  experts, k, ISTHMUS_MOE_SOFTMAX, dtype, stream));
+            // User-given routing in which expert 3 receives nothing and expert 0 takes most pairs,
+            // aligned with a capacity of 5 pairs per expert, so that pairs are dropped; the combine
+            // writes in place over the residual.
+            std::vector<int32_t> given(pairs);
+            for (int64_t p = 0; p < pairs; ++p) given[p] = p % 5 == 0 ? 7 : (p % k == 0 ? 0 : 1 + int32_t(p % 2));
+            int32_t *given_ids = int_buffer(given);
+            experts_pass(given_ids, 5, nullptr, residual, out);
+            // The dense GEMM: C (tokens, inter) = x (tokens, hidden) * op(B), all transposes, f32 and dtype outputs.
+            for (int ta = 0; ta < 2; ++ta)
+                for (int tb = 0; tb < 2; ++tb) {
+                    CHECK_STATUS(isthmus_gemm(out, x, w13, tokens, inter, hidden, ta, tb, 1.0f, 0.0f, dtype, dtype, stream));
+                    CHECK_STATUS(isthmus_gemm(act, x, w13, tokens, inter, hidden, ta, tb, 1.0f, 0.0f, dtype, ISTHMUS_F32,
+                                              stream));
+                }
+            CHECK_STATUS(isthmus_gemm(act, x, w13, tokens, inter, hidden, 0, 1, 0.5f, 0.5f, dtype, ISTHMUS_F32, stream));
+            CHECK_CUDA(cudaStreamSynchronize(stream));
+            for (void *p : {x, logits, w13, w2, residual, static_cast<void *>(bias), static_cast<void *>(weights),
+                            static_cast<void *>(stats), static_cast<void *>(ids), static_cast<void *>(sorted),
+                            static_cast<void *>(tile_experts), static_cast<void *>(total), static_cast<void *>(counts),
+                            static_cast<void *>(dropped),
+                            act, slots, out, static_cast<void *>(given_ids)})
+                CHECK_CUDA(cudaFree(p));
+        }
+    }
+    printf("moe: ok\n");
+}
+
 int main() {
     int count = 0;
     CHECK_STATUS(isthmus_device_count(&count));
@@ -233,6 +309,7 @@ int main() {
     scan_cases(stream);
     conv1d_cases(stream);
     attention_cases(stream);
+    moe_cases(stream);
     CHECK_CUDA(cudaStreamDestroy(stream));
     printf("sanitize driver: all kernels ran\n");
     return 0;

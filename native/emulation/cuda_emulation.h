@@ -7,7 +7,7 @@
 // ISTHMUS_EMULATION defined. It defines the CUDA keywords first, so that the toolkit's headers
 // (cuda_runtime.h for the types and runtime declarations, cuda_fp16.h / cuda_bf16.h, which have
 // host implementations) keep them; then the built-in variables, the warp-synchronous and
-// barrier intrinsics, atomics, math intrinsics and nvcuda::wmma, and the launch that
+// barrier intrinsics (votes and __match_any_sync too), atomics, math intrinsics and nvcuda::wmma, and the launch that
 // runs a grid. emulation.cpp holds the scheduler and the runtime API answering as one device.
 //
 // Execution: the blocks of a grid run one after another on the calling thread; the threads of a
@@ -62,6 +62,9 @@ uint64_t warp_exchange(const char *what, unsigned mask, uint64_t value, int sour
 
 // The ballot of the lanes of `mask` (after they all arrived): bit i set when lane i's predicate holds.
 unsigned warp_ballot(const char *what, unsigned mask, bool predicate);
+
+// The lanes of `mask` whose `value` equals this lane's.
+unsigned warp_match_any(unsigned mask, uint64_t value);
 
 // Runs `body` once per thread of every block; reports failures through cudaGetLastError.
 using Body = void (*)(const void *context);
@@ -175,6 +178,10 @@ inline int __any_sync(unsigned mask, int predicate) {
 }
 inline int __all_sync(unsigned mask, int predicate) {
     return ::isthmus_emulation::warp_ballot("__all_sync", mask, predicate == 0) == 0;
+}
+
+template <typename T> unsigned __match_any_sync(unsigned mask, T value) {
+    return ::isthmus_emulation::warp_match_any(mask, ::isthmus_emulation::to_bits(value));
 }
 
 inline void __threadfence() {}

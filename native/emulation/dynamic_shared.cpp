@@ -13,5 +13,6 @@ constexpr size_t EMULATED_SHARED_BYTES = 227 * 1024;  // cudaDevAttrMaxSharedMem
 
 alignas(128) thread_local unsigned char smem[EMULATED_SHARED_BYTES];          // cuda/attention.cuh
 alignas(128) thread_local unsigned char prefill_smem[EMULATED_SHARED_BYTES];  // cuda/attention_prefill.cuh
+alignas(128) thread_local int32_t align_shared[EMULATED_SHARED_BYTES / 4];     // cuda/moe_dispatch.cuh
 
 }  // namespace isthmus

@@ -315,16 +315,37 @@ uint64_t warp_exchange(const char *what, unsigned mask, uint64_t value, int sour
     return w.values[round & 1][source];
 }
 
-unsigned warp_ballot(const char *what, unsigned mask, bool predicate) {
-    // Every lane learns every other lane's predicate: an exchange per lane of the mask.
+namespace {
+
+// One exchange, after which every lane sees all contributions of the round: returns the lanes
+// that took part and copies their values.
+unsigned warp_gather(const char *what, unsigned mask, uint64_t value, uint64_t (&values)[32]) {
     Fiber &self = *block->running;
     const unsigned long long round = block->warps[self.warp].generation;
-    warp_exchange(what, mask, predicate ? 1 : 0, -1);
+    warp_exchange(what, mask, value, -1);
     const Warp &w = block->warps[self.warp];
+    std::memcpy(values, w.values[round & 1], sizeof values);
+    return w.contributed[round & 1];
+}
+
+}  // namespace
+
+unsigned warp_ballot(const char *what, unsigned mask, bool predicate) {
+    uint64_t values[32];
+    const unsigned lanes = warp_gather(what, mask, predicate ? 1 : 0, values);
     unsigned ballot = 0;
     for (int lane = 0; lane < 32; ++lane)
-        if ((w.contributed[round & 1] >> lane) & 1 && w.values[round & 1][lane] != 0) ballot |= 1u << lane;
+        if ((lanes >> lane & 1) && values[lane] != 0) ballot |= 1u << lane;
     return ballot;
+}
+
+unsigned warp_match_any(unsigned mask, uint64_t value) {
+    uint64_t values[32];
+    const unsigned lanes = warp_gather("__match_any_sync", mask, value, values);
+    unsigned same = 0;
+    for (int lane = 0; lane < 32; ++lane)
+        if ((lanes >> lane & 1) && values[lane] == value) same |= 1u << lane;
+    return same;
 }
 
 void run_grid(const void *kernel, dim3 grid, dim3 block_dim, size_t shared_bytes, Body body, const void *context) {

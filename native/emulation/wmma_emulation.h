@@ -60,7 +60,24 @@ template <int M, int N, int K, typename TA, typename LA, typename TB, typename L
 void mma_sync(fragment<accumulator, M, N, K, TC> &d, const fragment<matrix_a, M, N, K, TA, LA> &a,
               const fragment<matrix_b, M, N, K, TB, LB> &b, const fragment<accumulator, M, N, K, TC> &c) {
     warp_collective("wmma::mma_sync");
-    // Converted once: the host's f16 -> f32 conversion is software, and each lane does the whole tile.
+    // The lanes of a warp reach this one after another with the same fragments (wmma operands
+    // are warp-uniform): the first computes, the others find their inputs equal and copy.
+    struct Last {
+        fragment<matrix_a, M, N, K, TA, LA> a;
+        fragment<matrix_b, M, N, K, TB, LB> b;
+        fragment<accumulator, M, N, K, TC> c, d;
+        bool valid = false;
+    };
+    static thread_local Last last;
+    if (last.valid && std::memcmp(&last.a, &a, sizeof a) == 0 && std::memcmp(&last.b, &b, sizeof b) == 0 &&
+        std::memcmp(&last.c, &c, sizeof c) == 0) {
+        d = last.d;
+        return;
+    }
+    last.a = a;
+    last.b = b;
+    last.c = c;
+    // Converted once: the host's f16 -> f32 conversion is software.
     float af[M * K], bf[K * N], result[M * N];
     for (int i = 0; i < M * K; ++i) af[i] = static_cast<float>(a.x[i]);
     for (int i = 0; i < K * N; ++i) bf[i] = static_cast<float>(b.x[i]);
@@ -69,6 +86,8 @@ void mma_sync(fragment<accumulator, M, N, K, TC> &d, const fragment<matrix_a, M,
         for (int k = 0; k < K; ++k)
             for (int j = 0; j < N; ++j) result[i * N + j] += af[i * K + k] * bf[k * N + j];
     for (int i = 0; i < M * N; ++i) d.x[i] = static_cast<TC>(result[i]);
+    last.d = d;
+    last.valid = true;
 }
 
 }  // namespace wmma

@@ -15,8 +15,8 @@ import java.util.Set;
  * beta = 0, C is only written, never read, so its old contents (even NaN) do not matter.
  *
  * <p>On CUDA this runs through JCublas where libcublas of its version (CUDA 12) loads; where it
- * does not, {@link #cudaPath()} says why, and a CUDA call throws an
- * UnsupportedOperationException with that message.
+ * does not (a CUDA 13-only machine), the project's own kernel takes over: the MoE grouped GEMM
+ * with one group (isthmus_gemm). {@link #cudaPath()} says which one runs, and why.
  */
 public final class Gemm {
     private Gemm() {}
@@ -34,13 +34,30 @@ public final class Gemm {
         Shape s = check(backend, c, a, transposeA, b, transposeB, alpha, beta);
         switch (backend) {
             case CpuBackend cpu -> GemmReference.gemm(c, a, transposeA, b, transposeB, alpha, beta, s.m, s.n, s.k);
-            case CudaBackend cuda -> GemmCublas.gemm(cuda, c, a, transposeA, b, transposeB, alpha, beta, s.m, s.n, s.k);
+            case CudaBackend cuda -> {
+                if (GemmCublas.available()) GemmCublas.gemm(cuda, c, a, transposeA, b, transposeB, alpha, beta, s.m, s.n, s.k);
+                else GemmKernel.gemm(cuda, c, a, transposeA, b, transposeB, alpha, beta, s.m, s.n, s.k);
+            }
         }
     }
 
-    /** Which implementation a GEMM on CUDA uses here, or why there is none: one line for `info`. */
+    /**
+     * The same product always through the project's own kernel (CUDA), or the CPU reference: for
+     * comparing the two CUDA paths where cuBLAS loads.
+     */
+    public static void gemmOwnKernel(Backend backend, Tensor c, Tensor a, boolean transposeA, Tensor b, boolean transposeB,
+                                     float alpha, float beta) {
+        Shape s = check(backend, c, a, transposeA, b, transposeB, alpha, beta);
+        switch (backend) {
+            case CpuBackend cpu -> GemmReference.gemm(c, a, transposeA, b, transposeB, alpha, beta, s.m, s.n, s.k);
+            case CudaBackend cuda -> GemmKernel.gemm(cuda, c, a, transposeA, b, transposeB, alpha, beta, s.m, s.n, s.k);
+        }
+    }
+
+    /** Which implementation a GEMM on CUDA uses here, and why: one line for `info`. */
     public static String cudaPath() {
-        return GemmCublas.availability();
+        String cublas = GemmCublas.availability();
+        return GemmCublas.available() ? cublas : GemmKernel.DESCRIPTION + "; cuBLAS " + cublas;
     }
 
     record Shape(int m, int n, int k) {}

@@ -4,6 +4,7 @@ import dev.isthmus.backend.Backend;
 import dev.isthmus.tensor.Compare;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -42,6 +43,13 @@ interface Op {
         return given;
     }
 
+    /** Every given input in the dtype of input {@code lead}, for kernels that compute in one dtype. */
+    static Map<String, DType> allLike(Map<String, DType> given, String lead) {
+        Map<String, DType> needed = new HashMap<>();
+        for (String name : given.keySet()) needed.put(name, given.get(lead));
+        return needed;
+    }
+
     /**
      * Checks the inputs (host tensors in the kernel's dtypes; optional ones may be absent) against
      * each other and the options, throwing an IllegalArgumentException that names the tensor or
@@ -68,9 +76,24 @@ interface Op {
         }
     }
 
-    /** Runs the op on {@code backend}, reading inputs and writing outputs that are on its device. */
-    interface Kernel {
+    /**
+     * Runs the op on {@code backend}, reading inputs and writing outputs that are on its device. A
+     * kernel that keeps something between runs (a KV batch's device tables, a workspace) frees it
+     * in {@link #close}, which the command calls once after the last run.
+     */
+    interface Kernel extends AutoCloseable {
         void run(Backend backend, Map<String, Tensor> inputs, Map<String, Tensor> outputs);
+
+        /**
+         * The bytes the timed runs on {@code backend} moved, for work whose traffic depends on the
+         * data (which MoE experts were chosen); by default {@code planned}, the {@link Call}'s count.
+         */
+        default double bytesMoved(Backend backend, double planned) {
+            return planned;
+        }
+
+        @Override
+        default void close() {}
     }
 
     /**

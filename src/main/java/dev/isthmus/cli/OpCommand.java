@@ -106,26 +106,32 @@ final class OpCommand implements Callable<Integer> {
         try (SafetensorsFile file = open(in); Backend backend = Main.backend(backendName); Owned owned = new Owned()) {
             Map<String, Tensor> hostInputs = readInputs(op, file, owned, stderr);
             Op.Call call = op.prepare(hostInputs, options);
-
-            Map<String, Tensor> inputs = new LinkedHashMap<>();
-            hostInputs.forEach((name, t) -> inputs.put(name, backend.device().isHost() ? t : owned.add(backend.copyOf(t))));
-            Map<String, Tensor> outputs = allocateOutputs(call, backend, inputs, owned);
-            call.kernel().run(backend, inputs, outputs);
-            Map<String, Tensor> results = new LinkedHashMap<>();
-            outputs.forEach((name, t) -> results.put(name, backend.device().isHost() ? t : owned.add(backend.toHost(t))));
-            if (out != null) write(out, results, op, backend);
-
-            boolean withinBounds = true;
-            if (check || benchRuns > 0) stdout.println("backend: " + backend.describe());
-            if (check) {
-                Backend cpu = Backend.cpu();
-                Map<String, Tensor> expected = allocateOutputs(call, cpu, hostInputs, owned);
-                call.kernel().run(cpu, hostInputs, expected);
-                withinBounds = compare(call.outputs(), results, expected, stdout);
+            try (Op.Kernel kernel = call.kernel()) {
+                return run(call, backend, hostInputs, owned, stdout, op);
             }
-            if (benchRuns > 0) bench(call, backend, inputs, outputs, owned, stdout);
-            return withinBounds ? 0 : 1;
         }
+    }
+
+    /** The run on the backend, the output file, --check and --bench, for one prepared call. */
+    private int run(Op.Call call, Backend backend, Map<String, Tensor> hostInputs, Owned owned, PrintWriter stdout, Op op) {
+        Map<String, Tensor> inputs = new LinkedHashMap<>();
+        hostInputs.forEach((name, t) -> inputs.put(name, backend.device().isHost() ? t : owned.add(backend.copyOf(t))));
+        Map<String, Tensor> outputs = allocateOutputs(call, backend, inputs, owned);
+        call.kernel().run(backend, inputs, outputs);
+        Map<String, Tensor> results = new LinkedHashMap<>();
+        outputs.forEach((name, t) -> results.put(name, backend.device().isHost() ? t : owned.add(backend.toHost(t))));
+        if (out != null) write(out, results, op, backend);
+
+        boolean withinBounds = true;
+        if (check || benchRuns > 0) stdout.println("backend: " + backend.describe());
+        if (check) {
+            Backend cpu = Backend.cpu();
+            Map<String, Tensor> expected = allocateOutputs(call, cpu, hostInputs, owned);
+            call.kernel().run(cpu, hostInputs, expected);
+            withinBounds = compare(call.outputs(), results, expected, stdout);
+        }
+        if (benchRuns > 0) bench(call, backend, inputs, outputs, owned, stdout);
+        return withinBounds ? 0 : 1;
     }
 
     /** One line per output: its relative error against the reference and its bound; true if all are within. */
@@ -214,12 +220,13 @@ final class OpCommand implements Callable<Integer> {
         }
         Timing.Stats t = Timing.measure(backend, warmupRuns, benchRuns, before, () -> call.kernel().run(backend, inputs, outputs));
         String what = call.benchKernel() + " " + call.benchShape() + " " + call.benchDtype().label();
-        String rate = String.format(Locale.ROOT, "%.1f GB/s", call.bytes() / t.medianMicros() / 1e3);
+        double bytes = call.kernel().bytesMoved(backend, call.bytes());
+        String rate = String.format(Locale.ROOT, "%.1f GB/s", bytes / t.medianMicros() / 1e3);
         if (call.flops() > 0) rate += String.format(Locale.ROOT, "  %.2f TFLOP/s", call.flops() / t.medianMicros() / 1e6);
         stdout.printf(Locale.ROOT, "%-34s %s  %s%n", what, t, rate);
         stdout.println("kernel,shape,dtype,time_us,bytes,flops");
         stdout.printf(Locale.ROOT, "%s,%s,%s,%.3f,%.0f,%.0f%n", call.benchKernel(), call.benchShape(), call.benchDtype().label(),
-                t.medianMicros(), call.bytes(), call.flops());
+                t.medianMicros(), bytes, call.flops());
     }
 
     private static SafetensorsFile open(Path path) {

@@ -10,7 +10,7 @@ final class OpHelp {
     static String overview(CommandSpec spec) {
         StringBuilder sb = new StringBuilder(spec.commandLine().getUsageMessage());
         sb.append("\nOps (isthmus op NAME --help for the tensors, shapes and options of one):\n");
-        for (Op op : Ops.ALL) sb.append(String.format(Locale.ROOT, "  %-12s %s%n", op.name(), op.description()));
+        for (Op op : Ops.ALL) sb.append(String.format(Locale.ROOT, "  %-22s %s%n", op.name(), op.description()));
         return sb.toString();
     }
 

@@ -6,7 +6,9 @@ import java.util.List;
 final class Ops {
     private Ops() {}
 
-    static final List<Op> ALL = List.of(new RmsNormOp(), new GemmOp());
+    static final List<Op> ALL = List.of(new RmsNormOp(), new GemmOp(), new SelectiveScanOp(), new SelectiveStateUpdateOp(),
+            new CausalConv1dOp(), new CausalConv1dUpdateOp(), new AttentionPrefillOp(), new AttentionDecodeOp(), new AttentionMergeOp(),
+            new RopeAppendOp(), new MoeRouteOp(), new MoeLayerOp());
 
     /** The op called {@code name}; an IllegalArgumentException listing the known ones if there is none. */
     static Op find(String name) {

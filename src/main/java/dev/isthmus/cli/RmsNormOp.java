@@ -5,7 +5,6 @@ import dev.isthmus.tensor.Checks;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -45,9 +44,7 @@ final class RmsNormOp implements Op {
     /** The kernel computes in one dtype, x's. */
     @Override
     public Map<String, DType> kernelDtypes(Map<String, DType> given) {
-        Map<String, DType> needed = new HashMap<>();
-        for (String name : given.keySet()) needed.put(name, given.get("x"));
-        return needed;
+        return Op.allLike(given, "x");
     }
 
     @Override

@@ -1,6 +1,5 @@
 package dev.isthmus.blas;
 
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.isthmus.backend.Backend;
@@ -10,45 +9,52 @@ import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.RandomTensors;
 import dev.isthmus.tensor.Tensor;
 import dev.isthmus.testing.GpuTest;
-import dev.isthmus.testing.RequiresGpu;
 import java.util.Random;
-import org.junit.jupiter.api.Assumptions;
 
-/** GEMM on CUDA against the CPU reference, or the clear refusal where JCublas cannot load. */
+/**
+ * GEMM on CUDA against the CPU reference: the path Gemm picks here (cuBLAS or the project's own
+ * kernel) and the own kernel explicitly, over transposes, alpha/beta and both output dtypes.
+ */
 class GemmGpuTest {
+    private static final int[][] SHAPES = {{1, 1, 1}, {1, 4096, 17}, {33, 65, 127}, {300, 7, 513}, {64, 64, 64}};
 
     @GpuTest
-    void matchesTheReferenceOrRefusesClearly() {
-        RequiresGpu.assumeRealGpu("cuBLAS");
-        try (CudaBackend gpu = Backend.cuda(0);
-             Tensor a = gpu.allocate(DType.F32, 2, 2); Tensor c = gpu.allocate(DType.F32, 2, 2)) {
-            if (!Gemm.cudaPath().startsWith("cublas")) {
-                UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class,
-                        () -> Gemm.matmul(gpu, c, a, a, 1f, 0f));
-                assertTrue(e.getMessage().contains("libcublas"), e.getMessage());
-                Assumptions.abort("JCublas cannot load here: " + Gemm.cudaPath());
-            }
-        }
-        Random random = new Random(21);
-        int[][] shapes = {{1, 1, 1}, {1, 4096, 17}, {33, 65, 127}, {300, 7, 513}};
+    void thePathInUseMatchesTheReference() {
+        check(false);
+    }
+
+    @GpuTest
+    void theOwnKernelMatchesTheReference() {
+        check(true);
+    }
+
+    private static void check(boolean ownKernel) {
+        Random random = new Random(ownKernel ? 22 : 21);
         try (CudaBackend gpu = Backend.cuda(0)) {
             for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16})
-                for (int[] s : shapes)
-                    for (boolean transposeB : new boolean[] {false, true}) {
+                for (int[] s : SHAPES)
+                    for (int transposes = 0; transposes < 4; transposes++) {
+                        boolean ta = (transposes & 1) != 0, tb = (transposes & 2) != 0;
                         int m = s[0], n = s[1], k = s[2];
-                        try (Tensor a = RandomTensors.normal(random, dtype, 1f, m, k);
-                             Tensor b = RandomTensors.normal(random, dtype, 1f, transposeB ? n : k, transposeB ? k : n);
-                             Tensor expected = Tensor.allocateHost(DType.F32, m, n);
+                        float beta = transposes == 3 ? 0.5f : 0f;
+                        DType out = transposes == 1 ? dtype : DType.F32;
+                        try (Tensor a = RandomTensors.normal(random, dtype, 1f, ta ? k : m, ta ? m : k);
+                             Tensor b = RandomTensors.normal(random, dtype, 1f, tb ? n : k, tb ? k : n);
+                             Tensor c0 = RandomTensors.normal(random, out, 1f, m, n);
+                             Tensor expected = Tensor.fromFloats(out, c0.toFloatArray(), m, n);
                              Tensor da = gpu.copyOf(a); Tensor db = gpu.copyOf(b);
-                             Tensor dc = gpu.allocate(DType.F32, m, n)) {
-                            gpu.poison(dc);
-                            Gemm.gemm(Backend.cpu(), expected, a, false, b, transposeB, 1f, 0f);
-                            Gemm.gemm(gpu, dc, da, false, db, transposeB, 1f, 0f);
+                             Tensor dc = gpu.allocate(out, m, n)) {
+                            if (beta != 0) gpu.copy(dc, c0);
+                            else gpu.poison(dc);
+                            Gemm.gemm(Backend.cpu(), expected, a, ta, b, tb, 1.5f, beta);
+                            if (ownKernel) Gemm.gemmOwnKernel(gpu, dc, da, ta, db, tb, 1.5f, beta);
+                            else Gemm.gemm(gpu, dc, da, ta, db, tb, 1.5f, beta);
                             try (Tensor actual = gpu.toHost(dc)) {
-                                // f32 output of low-precision inputs: only accumulation order differs.
-                                Compare.Result r = Compare.check(dtype.label() + " " + m + "x" + n + "x" + k, actual, expected,
-                                        dtype == DType.F32 ? 1e-5 : 1e-4);
-                                assertTrue(r.withinBound(), r.toString());
+                                // An f32 output of low-precision inputs differs only by accumulation order.
+                                double bound = out != DType.F32 ? Compare.boundFor(out) : dtype == DType.F32 ? 1e-5 : 1e-4;
+                                Compare.Result r = Compare.check(dtype.label() + "->" + out.label() + " " + m + "x" + n + "x" + k
+                                        + (ta ? " A^T" : "") + (tb ? " B^T" : "") + " beta " + beta, actual, expected, bound);
+                                assertTrue(r.withinBound(), (ownKernel ? "own kernel: " : Gemm.cudaPath() + ": ") + r);
                             }
                         }
                     }

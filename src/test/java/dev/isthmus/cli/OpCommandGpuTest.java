@@ -13,7 +13,6 @@ import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.RandomTensors;
 import dev.isthmus.tensor.Tensor;
 import dev.isthmus.testing.GpuTest;
-import dev.isthmus.testing.RequiresGpu;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Path;
@@ -58,7 +57,6 @@ class OpCommandGpuTest {
 
     @GpuTest
     void gemmOnTheGpuPassesItsCheckOrSaysWhyNot() throws Exception {
-        RequiresGpu.assumeRealGpu("cuBLAS");
         Random random = new Random(4);
         try (Tensor a = RandomTensors.normal(random, DType.BF16, 1f, 65, 33);
              Tensor b = RandomTensors.normal(random, DType.BF16, 1f, 17, 65);
@@ -68,11 +66,6 @@ class OpCommandGpuTest {
             SafetensorsWriter.write(in, ordered("a", a, "b", b, "c", c));
             String[] result = cli("op", "gemm", "--in", in.toString(), "--out", out.toString(), "--backend", "cuda", "--check",
                     "--set", "transpose_a=true", "--set", "transpose_b=true", "--set", "alpha=2", "--set", "beta=0.5");
-            if (!Gemm.cudaPath().startsWith("cublas")) {
-                assertEquals("2", result[0], result[2]);
-                assertTrue(result[2].contains("libcublas"), result[2]);
-                Assumptions.abort("JCublas cannot load here: " + Gemm.cudaPath());
-            }
             assertEquals("0", result[0], result[2]);
             Backend.cpu().copy(expected, c);
             Gemm.gemm(Backend.cpu(), expected, a, true, b, true, 2f, 0.5f);

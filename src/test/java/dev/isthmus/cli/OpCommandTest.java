@@ -1,32 +1,22 @@
 package dev.isthmus.cli;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.isthmus.backend.Backend;
 import dev.isthmus.blas.Gemm;
 import dev.isthmus.io.SafetensorsFile;
-import dev.isthmus.io.SafetensorsWriter;
 import dev.isthmus.norm.RmsNorm;
-import dev.isthmus.tensor.Compare;
 import dev.isthmus.tensor.DType;
-import dev.isthmus.tensor.RandomTensors;
 import dev.isthmus.tensor.Tensor;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -36,28 +26,7 @@ import org.junit.jupiter.params.provider.EnumSource;
  * written from Java, every op run with --check, the output file read back and compared with the
  * op's API called directly on the CPU reference; the help; the bench lines; every error.
  */
-class OpCommandTest {
-    private static final Backend CPU = Backend.cpu();
-
-    @TempDir
-    Path dir;
-
-    private final List<Tensor> tensors = new ArrayList<>();
-    private final Random random = new Random(5);
-
-    @AfterEach
-    void closeTensors() {
-        tensors.forEach(Tensor::close);
-    }
-
-    record Run(int status, String out, String err) {}
-
-    private static Run cli(String... args) {
-        StringWriter out = new StringWriter(), err = new StringWriter();
-        int status = Main.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
-        return new Run(status, out.toString(), err.toString());
-    }
-
+class OpCommandTest extends OpTestSupport {
     // ---- rmsnorm --------------------------------------------------------------------------------
 
     @ParameterizedTest
@@ -236,6 +205,21 @@ class OpCommandTest {
         assertTrue(none.err.contains("rmsnorm"), none.err);
     }
 
+    @Test
+    void everyOpsHelpListsEachOfItsTensorsAndOptionsOnce() {
+        assertEquals(Ops.ALL.size(), Ops.ALL.stream().map(Op::name).distinct().count(), "op names are unique");
+        for (Op op : Ops.ALL) {
+            Run r = cli("op", op.name(), "--help");
+            assertEquals(0, r.status, r.err);
+            List<String> names = new java.util.ArrayList<>();
+            op.inputs().forEach(t -> names.add(t.name()));
+            op.options().forEach(o -> names.add(o.name()));
+            assertEquals(names.size(), names.stream().distinct().count(), op.name() + ": an input and an option share a name: " + names);
+            for (String name : names) assertTrue(r.out.lines().anyMatch(l -> l.startsWith("  " + name + " ") || l.startsWith("  " + name + "? ")),
+                    op.name() + ": '" + name + "' not listed in:\n" + r.out);
+        }
+    }
+
     // ---- errors: one line naming the tensor or option, exit status 2 -----------------------------
 
     @Test
@@ -259,7 +243,7 @@ class OpCommandTest {
         Path junk = dir.resolve("junk.safetensors");
         Files.writeString(junk, "not safetensors at all");
         assertError(cli("op", "rmsnorm", "--in", junk.toString()), "junk.safetensors", "header length");
-        assertError(cli("op", "softmax", "--in", g), "unknown op 'softmax' (ops: rmsnorm, gemm)");
+        assertError(cli("op", "softmax", "--in", g), "unknown op 'softmax' (ops: rmsnorm, gemm, selective-scan, ");
         assertError(cli("op", "rmsnorm"), "--in INPUT.safetensors is required");
         assertError(cli("op", "rmsnorm", "--in", g, "--out", g), "--out is the input file");
         assertError(cli("op", "rmsnorm", "--in", g, "--backend", "tpu"), "--backend must be cpu, cuda or best");
@@ -279,38 +263,5 @@ class OpCommandTest {
         Run r = cli("op", "rmsnorm", "--in", in.toString(), "--verbose");
         assertEquals(2, r.status);
         assertTrue(r.err.contains("missing tensor 'weight'") && r.err.contains("\tat "), r.err);
-    }
-
-    // ---- helpers --------------------------------------------------------------------------------
-
-    private static void assertError(Run r, String... fragments) {
-        assertEquals(2, r.status, r.err);
-        String line = r.err.strip();
-        assertFalse(line.contains("\n"), "more than one line on stderr:\n" + r.err);
-        assertTrue(line.startsWith("isthmus op"), line);
-        for (String f : fragments) assertTrue(line.contains(f), "'" + f + "' not in: " + line);
-    }
-
-    /** Bit-for-bit equal: the command ran the same reference on the same inputs. */
-    private static void assertSame(Tensor expected, Tensor actual) {
-        assertEquals(expected.dtype(), actual.dtype());
-        assertArrayEquals(expected.shape(), actual.shape());
-        assertEquals(0.0, Compare.relativeError(actual, expected));
-        assertArrayEquals(expected.toFloatArray(), actual.toFloatArray());
-    }
-
-    private Tensor random(DType dtype, long... shape) {
-        return keep(RandomTensors.normal(random, dtype, 1f, shape));
-    }
-
-    private Tensor keep(Tensor t) {
-        tensors.add(t);
-        return t;
-    }
-
-    private Path write(String name, Map<String, Tensor> inputs) throws IOException {
-        Path file = dir.resolve(name + ".safetensors");
-        SafetensorsWriter.write(file, new LinkedHashMap<>(inputs));
-        return file;
     }
 }

@@ -10,9 +10,14 @@ import dev.isthmus.cuda.HostEmulation;
 public final class GpuShapes {
     private GpuShapes() {}
 
-    /** {@code onDevice} on a GPU, {@code underEmulation} under the host emulation. */
+    /** {@code onDevice} on a GPU (and on the CPU), {@code underEmulation} under the host emulation. */
     @SafeVarargs
     public static <T> T[] choose(T[] onDevice, T... underEmulation) {
+        return HostEmulation.enabled() ? underEmulation : onDevice;
+    }
+
+    /** {@code onDevice} on a GPU (and on the CPU), {@code underEmulation} under the host emulation. */
+    public static int[] choose(int[] onDevice, int... underEmulation) {
         return HostEmulation.enabled() ? underEmulation : onDevice;
     }
 }

@@ -48,6 +48,7 @@ public final class GpuBench {
                         rows.add(rmsnorm(gpu, random, dtype, shape[0], shape[1], residual, flushL2));
             rows.addAll(ScanBench.run(gpu, random, flushL2, rows.get(0)));
             rows.addAll(AttentionBench.run(gpu, flushL2));
+            rows.addAll(MoeBench.run(gpu, random, flushL2));
         }
         try (PrintWriter raw = new PrintWriter(Files.newBufferedWriter(outDir.resolve("raw.csv")));
              PrintWriter shapes = new PrintWriter(Files.newBufferedWriter(outDir.resolve("shapes.csv")))) {

@@ -1,0 +1,163 @@
+// Launchers of the grouped GEMM (cuda/moe_gemm.cuh): the MoE gate+up and down projections, and
+// the same kernel with one group as the project's dense GEMM.
+#include "../cuda/moe_gemm.cuh"
+#include "moe_common.h"
+#include "status.h"
+
+using namespace isthmus;
+
+static_assert(GEMM_BM == ISTHMUS_MOE_TILE_M, "the grouped GEMM's row tile is the ABI's align tile");
+
+namespace {
+
+// 16-byte loads need k contiguous and every row start of A and B (of every group) 16-byte aligned.
+template <typename T, typename OutT>
+bool vectorizable(const GemmArgs<T, OutT> &args) {
+    constexpr int64_t width = 16 / sizeof(T);
+    return args.a_k_stride == 1 && args.b_k_stride == 1 && args.k % width == 0 && args.a_row_stride % width == 0 &&
+           args.b_n_stride % width == 0 && args.b_group_stride % width == 0 && is_aligned(args.a, 16) &&
+           is_aligned(args.b, 16);
+}
+
+template <typename T, typename OutT, int EPILOGUE>
+int launch(const GemmArgs<T, OutT> &args, int64_t row_tiles, const char *who, cudaStream_t s) {
+    constexpr int out_cols = EPILOGUE == GEMM_SWIGLU ? GEMM_BN / 2 : GEMM_BN;
+    const int64_t col_tiles = (args.n + out_cols - 1) / out_cols;
+    ISTHMUS_REQUIRE(col_tiles <= 65535, "%s: %lld output columns exceed the grid (at most %lld)", who,
+                    static_cast<long long>(args.n), 65535LL * out_cols);
+    ISTHMUS_REQUIRE(row_tiles <= 0x7fffffff, "%s: too many rows", who);
+    if (row_tiles == 0 || col_tiles == 0) return ISTHMUS_OK;
+    const dim3 grid(static_cast<unsigned>(row_tiles), static_cast<unsigned>(col_tiles));
+    if (vectorizable(args))
+        ISTHMUS_LAUNCH(grid, GEMM_THREADS, 0, s, grouped_gemm_kernel<T, OutT, EPILOGUE, 16 / sizeof(T)>)(args);
+    else
+        ISTHMUS_LAUNCH(grid, GEMM_THREADS, 0, s, grouped_gemm_kernel<T, OutT, EPILOGUE, 1>)(args);
+    ISTHMUS_CHECK_LAUNCH(who);
+    return ISTHMUS_OK;
+}
+
+// The MoE projections: A rows gathered through the aligned pair list, B one (n, k) matrix per expert.
+template <typename T, int EPILOGUE>
+int launch_grouped(void *c, const void *a, const void *b, const float *row_scale, const int32_t *sorted_pairs,
+                   const int32_t *tile_experts, const int32_t *padded_total, int64_t pairs, int32_t a_row_div,
+                   int64_t n, int64_t k, int64_t b_rows, int64_t capacity, const char *who, cudaStream_t s) {
+    GemmArgs<T, T> args{};
+    args.c = static_cast<T *>(c);
+    args.ldc = n;
+    args.a = static_cast<const T *>(a);
+    args.a_row_stride = k;
+    args.a_k_stride = 1;
+    args.b = static_cast<const T *>(b);
+    args.b_n_stride = k;
+    args.b_k_stride = 1;
+    args.b_group_stride = b_rows * k;
+    args.sorted_rows = sorted_pairs;
+    args.tile_groups = tile_experts;
+    args.padded_total = padded_total;
+    args.a_row_div = a_row_div;
+    args.sentinel = static_cast<int32_t>(pairs);
+    args.row_scale = row_scale;
+    args.n = n;
+    args.k = k;
+    args.up_offset = n;
+    args.alpha = 1.0f;
+    return launch<T, T, EPILOGUE>(args, (capacity + GEMM_BM - 1) / GEMM_BM, who, s);
+}
+
+int check_grouped(const char *who, const void *c, const void *a, const void *b, const int32_t *sorted_pairs,
+                  const int32_t *tile_experts, const int32_t *padded_total, int64_t pairs, int32_t experts,
+                  int64_t hidden_size, int64_t intermediate, int64_t capacity) {
+    ISTHMUS_REQUIRE(pairs >= 0 && pairs <= MOE_MAX_ROWS, "%s: pairs %lld out of range", who,
+                    static_cast<long long>(pairs));
+    ISTHMUS_REQUIRE(pairs == 0 || (c != nullptr && a != nullptr && b != nullptr && sorted_pairs != nullptr &&
+                                   tile_experts != nullptr && padded_total != nullptr),
+                    "%s: no pointer but weights may be NULL", who);
+    ISTHMUS_REQUIRE(experts >= 1 && experts <= ISTHMUS_MOE_MAX_EXPERTS, "%s: experts %d out of range", who, experts);
+    ISTHMUS_REQUIRE(hidden_size >= 1 && intermediate >= 1, "%s: hidden_size and intermediate must be positive", who);
+    ISTHMUS_REQUIRE(capacity == align_capacity(pairs, experts, ISTHMUS_MOE_TILE_M),
+                    "%s: capacity %lld is not isthmus_moe_align's for tile %d (%lld)", who,
+                    static_cast<long long>(capacity), ISTHMUS_MOE_TILE_M,
+                    static_cast<long long>(align_capacity(pairs, experts, ISTHMUS_MOE_TILE_M)));
+    return ISTHMUS_OK;
+}
+
+template <typename T, typename OutT>
+int launch_dense(void *c, const void *a, const void *b, int64_t m, int64_t n, int64_t k, bool ta, bool tb, float alpha,
+                 float beta, cudaStream_t s) {
+    GemmArgs<T, OutT> args{};
+    args.c = static_cast<OutT *>(c);
+    args.ldc = n;
+    args.a = static_cast<const T *>(a);
+    // op(A)[r, q]: A is (m, k) row-major, or (k, m) when transposed.
+    args.a_row_stride = ta ? 1 : k;
+    args.a_k_stride = ta ? m : 1;
+    args.b = static_cast<const T *>(b);
+    // op(B)[q, j] read as B's "row" j: B is (k, n) row-major, or (n, k) when transposed.
+    args.b_n_stride = tb ? k : 1;
+    args.b_k_stride = tb ? 1 : n;
+    args.m = m;
+    args.n = n;
+    args.k = k;
+    args.alpha = alpha;
+    args.beta = beta;
+    return launch<T, OutT, GEMM_PLAIN>(args, (m + GEMM_BM - 1) / GEMM_BM, "isthmus_gemm", s);
+}
+
+}  // namespace
+
+extern "C" int isthmus_moe_gate_up(void *hidden, const void *x, const void *w13, const int32_t *sorted_pairs,
+                                   const int32_t *tile_experts, const int32_t *padded_total, int64_t tokens,
+                                   int32_t top_k, int32_t experts, int64_t hidden_size, int64_t intermediate,
+                                   int64_t capacity, int32_t dtype, void *stream) {
+    clear_error();
+    const char *who = "isthmus_moe_gate_up";
+    ISTHMUS_REQUIRE(tokens >= 0 && top_k >= 1 && top_k <= ISTHMUS_MOE_MAX_TOP_K, "%s: tokens %lld / top_k %d out of range",
+                    who, static_cast<long long>(tokens), top_k);
+    const int64_t pairs = tokens * top_k;
+    if (int status = check_grouped(who, hidden, x, w13, sorted_pairs, tile_experts, padded_total, pairs, experts,
+                                   hidden_size, intermediate, capacity))
+        return status;
+    return with_float_type(dtype, who, [&](auto type) {
+        return launch_grouped<decltype(type), GEMM_SWIGLU>(hidden, x, w13, nullptr, sorted_pairs, tile_experts,
+                                                           padded_total, pairs, top_k, intermediate, hidden_size,
+                                                           2 * intermediate, capacity, who,
+                                                           static_cast<cudaStream_t>(stream));
+    });
+}
+
+extern "C" int isthmus_moe_down(void *slot_out, const void *hidden, const void *w2, const float *weights,
+                                const int32_t *sorted_pairs, const int32_t *tile_experts, const int32_t *padded_total,
+                                int64_t pairs, int32_t experts, int64_t hidden_size, int64_t intermediate,
+                                int64_t capacity, int32_t dtype, void *stream) {
+    clear_error();
+    const char *who = "isthmus_moe_down";
+    if (int status = check_grouped(who, slot_out, hidden, w2, sorted_pairs, tile_experts, padded_total, pairs, experts,
+                                   hidden_size, intermediate, capacity))
+        return status;
+    return with_float_type(dtype, who, [&](auto type) {
+        return launch_grouped<decltype(type), GEMM_SCALED>(slot_out, hidden, w2, weights, sorted_pairs, tile_experts,
+                                                           padded_total, pairs, 1, hidden_size, intermediate,
+                                                           hidden_size, capacity, who,
+                                                           static_cast<cudaStream_t>(stream));
+    });
+}
+
+extern "C" int isthmus_gemm(void *c, const void *a, const void *b, int64_t m, int64_t n, int64_t k,
+                            int32_t transpose_a, int32_t transpose_b, float alpha, float beta, int32_t ab_dtype,
+                            int32_t c_dtype, void *stream) {
+    clear_error();
+    ISTHMUS_REQUIRE(m >= 0 && n >= 0 && k >= 0 && m <= MOE_MAX_ROWS * GEMM_BM, "isthmus_gemm: m, n, k out of range");
+    // Empty matrices may be NULL: with k = 0, C = beta * C is still written.
+    ISTHMUS_REQUIRE((m * n == 0 || c != nullptr) && (m * k == 0 || a != nullptr) && (k * n == 0 || b != nullptr),
+                    "isthmus_gemm: c, a and b must not be NULL");
+    ISTHMUS_REQUIRE(alpha == alpha && beta == beta, "isthmus_gemm: alpha and beta must not be NaN");
+    ISTHMUS_REQUIRE(c_dtype == ab_dtype || c_dtype == ISTHMUS_F32, "isthmus_gemm: c_dtype %s must be ab_dtype's or f32",
+                    dtype_name(c_dtype));
+    cudaStream_t s = static_cast<cudaStream_t>(stream);
+    const bool ta = transpose_a != 0, tb = transpose_b != 0;
+    return with_float_type(ab_dtype, "isthmus_gemm", [&](auto type) {
+        using T = decltype(type);
+        if (c_dtype == ISTHMUS_F32) return launch_dense<T, float>(c, a, b, m, n, k, ta, tb, alpha, beta, s);
+        return launch_dense<T, T>(c, a, b, m, n, k, ta, tb, alpha, beta, s);
+    });
+}

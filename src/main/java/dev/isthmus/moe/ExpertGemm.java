@@ -1,0 +1,75 @@
+package dev.isthmus.moe;
+
+import dev.isthmus.backend.Backend;
+import dev.isthmus.backend.CpuBackend;
+import dev.isthmus.backend.CudaBackend;
+import dev.isthmus.tensor.Checks;
+import dev.isthmus.tensor.DType;
+import dev.isthmus.tensor.Tensor;
+
+/**
+ * The two grouped expert GEMMs. Each gathers its rows through the aligned pair list (no permuted
+ * copy), one tile of {@link #TILE_M} rows per expert segment tile; f16/bf16 on tensor cores, f32
+ * on fp32 FMAs, fp32 accumulation throughout.
+ */
+public final class ExpertGemm {
+    private ExpertGemm() {}
+
+    /** The row-tile height the GEMMs need from {@link Dispatch} (isthmus.h ISTHMUS_MOE_TILE_M). */
+    public static final int TILE_M = 32;
+
+    /**
+     * hidden[p, j] = silu(x[t] . gateUp[e, j]) * (x[t] . gateUp[e, I + j]) for each pair p = t * k + s
+     * routed to expert e. x (T, H); gateUp (E, 2I, H): gate rows, then up rows; hidden (T * k, I).
+     */
+    public static void gateUp(Backend backend, Tensor hidden, Tensor x, Tensor gateUp, Dispatch.Buffers routing, int topK) {
+        MoeChecks.backend(backend);
+        MoeChecks.floats("x", x, backend, 2);
+        MoeChecks.floats("gateUp", gateUp, backend, 3);
+        Checks.sameDtype("gateUp", gateUp, "x", x);
+        checkRouting(backend, routing, x.dim(0) * topK, gateUp.dim(0));
+        if (gateUp.dim(1) % 2 != 0) throw new IllegalArgumentException("gateUp has " + gateUp.dim(1) + " rows per expert; expected 2 * I");
+        if (gateUp.dim(2) != x.dim(1))
+            throw new IllegalArgumentException("gateUp has " + gateUp.dim(2) + " columns but x has hidden size " + x.dim(1));
+        MoeChecks.tensor("hidden", hidden, backend, x.dtype(), x.dim(0) * topK, gateUp.dim(1) / 2);
+        switch (backend) {
+            case CpuBackend cpu -> MoeReference.grouped(hidden, x, gateUp, routing, topK, true, null);
+            case CudaBackend cuda -> MoeCuda.gateUp(cuda, hidden, x, gateUp, routing, topK);
+        }
+    }
+
+    /**
+     * slotOut[p, n] = weights[p] * (hidden[p] . down[e, n]). hidden (T * k, I); down (E, H, I);
+     * weights (T, k) f32 or null (all 1); slotOut (T * k, H).
+     */
+    public static void down(Backend backend, Tensor slotOut, Tensor hidden, Tensor down, Tensor weights, Dispatch.Buffers routing) {
+        MoeChecks.backend(backend);
+        MoeChecks.floats("hidden", hidden, backend, 2);
+        MoeChecks.floats("down", down, backend, 3);
+        Checks.sameDtype("down", down, "hidden", hidden);
+        checkRouting(backend, routing, hidden.dim(0), down.dim(0));
+        if (down.dim(2) != hidden.dim(1))
+            throw new IllegalArgumentException("down has " + down.dim(2) + " columns but hidden has intermediate size " + hidden.dim(1));
+        MoeChecks.tensor("slotOut", slotOut, backend, hidden.dtype(), hidden.dim(0), down.dim(1));
+        if (weights != null) {
+            Checks.usable("weights", weights, backend.device());
+            if (weights.dtype() != DType.F32 || weights.elementCount() != hidden.dim(0) || !weights.isContiguous())
+                throw new IllegalArgumentException("weights must be a contiguous f32 tensor of " + hidden.dim(0) + " elements (T, k), got " + weights);
+        }
+        switch (backend) {
+            case CpuBackend cpu -> MoeReference.grouped(slotOut, hidden, down, routing, 1, false, weights);
+            case CudaBackend cuda -> MoeCuda.down(cuda, slotOut, hidden, down, weights, routing);
+        }
+    }
+
+    private static void checkRouting(Backend backend, Dispatch.Buffers routing, long pairs, long experts) {
+        if (routing == null) throw new IllegalArgumentException("routing is null");
+        routing.checkOn(backend, "routing");
+        if (routing.tile() != TILE_M)
+            throw new IllegalArgumentException("routing was aligned to tile " + routing.tile() + "; the expert GEMMs need " + TILE_M);
+        if (routing.pairs() != pairs)
+            throw new IllegalArgumentException("routing holds " + routing.pairs() + " pairs but the activations have " + pairs + " rows");
+        if (routing.experts() != experts)
+            throw new IllegalArgumentException("routing has " + routing.experts() + " experts but the weights have " + experts);
+    }
+}

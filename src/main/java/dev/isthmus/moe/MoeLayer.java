@@ -1,0 +1,153 @@
+package dev.isthmus.moe;
+
+import dev.isthmus.backend.Backend;
+import dev.isthmus.backend.CpuBackend;
+import dev.isthmus.blas.Gemm;
+import dev.isthmus.tensor.Checks;
+import dev.isthmus.tensor.DType;
+import dev.isthmus.tensor.Tensor;
+
+/**
+ * A whole MoE feed-forward layer (Mixtral, DeepSeek-V3):
+ *
+ * <pre>
+ *   logits = x Wg^T                                  (f32, {@link Gemm})
+ *   (w, ids) = top-k(logits)                         ({@link Router})
+ *   y_t = sum_s w_s * W2_e(silu(W1_e x_t) * W3_e x_t) (+ shared_t) (+ residual_t)
+ * </pre>
+ *
+ * run as router GEMM, top-k, align, grouped gate+up with SwiGLU, grouped down with the routing
+ * weight, fixed-order combine. Nothing waits on the host, so the layer can be captured in a CUDA
+ * graph; all buffers live in a {@link Workspace} sized once for a token count.
+ */
+public final class MoeLayer {
+    private MoeLayer() {}
+
+    /**
+     * router (E, H); routerBias (E) f32 or null (choice-only bias); gateUp (E, 2I, H) with W1 (gate)
+     * rows first, then W3 (up); down (E, H, I). router, gateUp and down share x's dtype.
+     */
+    public record Weights(Tensor router, Tensor routerBias, Tensor gateUp, Tensor down) {}
+
+    /**
+     * Every intermediate of one forward pass for {@code tokens} tokens; readable after it (stats).
+     * {@code expertCapacity} is 0 (dropless, the default) or the most pairs an expert serves.
+     */
+    public record Workspace(Tensor logits, Tensor weights, Tensor ids, Dispatch.Buffers routing, Tensor hidden,
+                            Tensor slotOut, long tokens, int topK, int expertCapacity) implements AutoCloseable {
+
+        /** A dropless workspace: every routed pair is served. */
+        public static Workspace allocate(Backend backend, long tokens, long hiddenSize, long intermediate, DType dtype,
+                                         RouterConfig config) {
+            return allocate(backend, tokens, hiddenSize, intermediate, dtype, config, 0);
+        }
+
+        /**
+         * A workspace whose experts serve at most {@link Dispatch#expertCapacity} pairs for this
+         * capacity factor (0: dropless); dropped pairs are flagged in {@code routing().dropped()}.
+         */
+        public static Workspace allocate(Backend backend, long tokens, long hiddenSize, long intermediate, DType dtype,
+                                         RouterConfig config, double capacityFactor) {
+            MoeChecks.backend(backend);
+            if (config == null) throw new IllegalArgumentException("config is null");
+            if (tokens < 0 || hiddenSize < 1 || intermediate < 1)
+                throw new IllegalArgumentException("tokens, hiddenSize and intermediate must be positive (tokens may be 0)");
+            int k = config.topK();
+            long pairs = MoeChecks.rows("tokens * topK", tokens * k);
+            int expertCapacity = capacityFactor == 0 ? 0 : Dispatch.expertCapacity(capacityFactor, tokens, k, config.experts());
+            Tensor logits = backend.allocate(DType.F32, tokens, config.experts());
+            Tensor weights = backend.allocate(DType.F32, tokens, k);
+            Tensor ids = backend.allocate(DType.I32, tokens, k);
+            Dispatch.Buffers routing = Dispatch.Buffers.allocate(backend, tokens, k, config.experts(), ExpertGemm.TILE_M);
+            Tensor hidden = backend.allocate(dtype, pairs, intermediate);
+            Tensor slotOut = backend.allocate(dtype, pairs, hiddenSize);
+            return new Workspace(logits, weights, ids, routing, hidden, slotOut, tokens, k, expertCapacity);
+        }
+
+        @Override
+        public void close() {
+            logits.close();
+            weights.close();
+            ids.close();
+            routing.close();
+            hidden.close();
+            slotOut.close();
+        }
+    }
+
+    /** out = MoE(x) (+ shared) (+ residual); x and out (T, H). shared and residual may be null. */
+    public static void forward(Backend backend, Tensor out, Tensor x, Weights w, RouterConfig config, Tensor shared,
+                               Tensor residual, Workspace ws) {
+        check(backend, out, x, w, config, ws);
+        Gemm.gemm(backend, ws.logits(), x, false, w.router(), true, 1f, 0f);
+        Router.topK(backend, ws.weights(), ws.ids(), ws.logits(), w.routerBias(), config);
+        experts(backend, out, x, w, shared, residual, ws);
+    }
+
+    /**
+     * The layer with routing given by the caller: weights (T, k) f32 and ids (T, k) i32, written
+     * into the workspace's own tensors first. The ids are checked (see {@link Router#checkRouting}).
+     */
+    public static void forwardRouted(Backend backend, Tensor out, Tensor x, Weights w, Tensor routeWeights, Tensor routeIds,
+                                     Tensor shared, Tensor residual, Workspace ws) {
+        int experts = w == null || w.gateUp() == null ? 0 : Math.toIntExact(w.gateUp().dim(0));
+        if (ws == null) throw new IllegalArgumentException("ws is null");
+        Router.checkRouting(backend, routeWeights, routeIds, x == null ? -1 : x.dim(0), ws.topK(), experts);
+        check(backend, out, x, w, RouterConfig.softmax(experts, ws.topK(), false), ws);
+        backend.copy(ws.weights(), routeWeights);
+        backend.copy(ws.ids(), routeIds);
+        experts(backend, out, x, w, shared, residual, ws);
+    }
+
+    private static void experts(Backend backend, Tensor out, Tensor x, Weights w, Tensor shared, Tensor residual, Workspace ws) {
+        Dispatch.align(backend, ws.routing(), ws.ids(), ws.expertCapacity());
+        ExpertGemm.gateUp(backend, ws.hidden(), x, w.gateUp(), ws.routing(), ws.topK());
+        ExpertGemm.down(backend, ws.slotOut(), ws.hidden(), w.down(), ws.weights(), ws.routing());
+        Combine.apply(backend, out, ws.slotOut(), ws.routing().dropped(), shared, residual, ws.topK());
+    }
+
+    /** The plain-loop CPU reference of the whole layer (host tensors), for validating any backend. */
+    public static void reference(Tensor out, Tensor x, Weights w, RouterConfig config, Tensor shared, Tensor residual) {
+        reference(out, x, w, config, shared, residual, 0);
+    }
+
+    /** The reference with each expert serving at most {@code expertCapacity} pairs (0: all), earlier tokens first. */
+    public static void reference(Tensor out, Tensor x, Weights w, RouterConfig config, Tensor shared, Tensor residual,
+                                 int expertCapacity) {
+        if (expertCapacity < 0) throw new IllegalArgumentException("expertCapacity must be >= 0, got " + expertCapacity);
+        CpuBackend cpu = Backend.cpu();
+        check(cpu, out, x, w, config, null);
+        if (shared != null) MoeChecks.tensor("shared", shared, cpu, x.dtype(), x.shape());
+        if (residual != null) MoeChecks.tensor("residual", residual, cpu, x.dtype(), x.shape());
+        MoeReference.layer(out, x, w, config, shared, residual, expertCapacity);
+    }
+
+    private static void check(Backend backend, Tensor out, Tensor x, Weights w, RouterConfig config, Workspace ws) {
+        MoeChecks.backend(backend);
+        if (w == null) throw new IllegalArgumentException("w is null");
+        if (config == null) throw new IllegalArgumentException("config is null");
+        MoeChecks.floats("x", x, backend, 2);
+        long tokens = x.dim(0), h = x.dim(1);
+        MoeChecks.tensor("out", out, backend, x.dtype(), tokens, h);
+        MoeChecks.floats("gateUp", w.gateUp(), backend, 3);
+        MoeChecks.floats("down", w.down(), backend, 3);
+        MoeChecks.floats("router", w.router(), backend, 2);
+        long e = config.experts(), inter = w.gateUp().dim(1) / 2;
+        if (w.gateUp().dim(1) % 2 != 0)
+            throw new IllegalArgumentException("gateUp has " + w.gateUp().dim(1) + " rows per expert; expected 2 * I (gate, then up)");
+        Checks.sameDtype("router", w.router(), "x", x);
+        Checks.sameDtype("gateUp", w.gateUp(), "x", x);
+        Checks.sameDtype("down", w.down(), "x", x);
+        Checks.shape("router", w.router(), e, h);
+        Checks.shape("gateUp", w.gateUp(), e, 2 * inter, h);
+        Checks.shape("down", w.down(), e, h, inter);
+        if (w.routerBias() != null) MoeChecks.tensor("routerBias", w.routerBias(), backend, DType.F32, e);
+        if (ws != null) {
+            if (ws.tokens() != tokens || ws.topK() != config.topK() || ws.routing().experts() != e)
+                throw new IllegalArgumentException("ws was allocated for " + ws.tokens() + " tokens, top-" + ws.topK() + " of "
+                        + ws.routing().experts() + " experts; this call has " + tokens + ", top-" + config.topK() + " of " + e);
+            MoeChecks.tensor("ws.hidden", ws.hidden(), backend, x.dtype(), tokens * config.topK(), inter);
+            MoeChecks.tensor("ws.slotOut", ws.slotOut(), backend, x.dtype(), tokens * config.topK(), h);
+        }
+    }
+}

@@ -1,0 +1,389 @@
+package dev.isthmus.moe;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.isthmus.backend.Backend;
+import dev.isthmus.backend.CpuBackend;
+import dev.isthmus.backend.CudaBackend;
+import dev.isthmus.tensor.Compare;
+import dev.isthmus.tensor.DType;
+import dev.isthmus.tensor.RandomTensors;
+import dev.isthmus.tensor.Tensor;
+import dev.isthmus.testing.GpuShapes;
+import dev.isthmus.testing.GpuTest;
+import dev.isthmus.testing.RequiresGpu;
+import java.util.Arrays;
+import java.util.Random;
+import jcuda.driver.CUgraph;
+import jcuda.driver.CUgraphExec;
+import jcuda.driver.CUresult;
+import jcuda.driver.CUstream;
+import jcuda.driver.CUstreamCaptureMode;
+import jcuda.driver.JCudaDriver;
+
+/**
+ * Every MoE kernel against the CPU reference: fresh random inputs of awkward sizes (tokens 1, 2,
+ * 17, 1000; E = 1, 8, 64, 256 grouped; k = 1, 2, 8; H and I not multiples of the tiles), outputs
+ * poisoned before each launch. Routing is compared exactly except where two choice scores are
+ * so close that fp32 and double may order them differently.
+ */
+class MoeGpuTest {
+    private static final CpuBackend CPU = Backend.cpu();
+    private static final DType[] FLOATS = {DType.F32, DType.F16, DType.BF16};
+
+    @GpuTest
+    void routerMatchesTheReference() {
+        Random random = new Random(31);
+        try (CudaBackend gpu = Backend.cuda(0)) {
+            for (RouterConfig c : MoeFixtures.configs())
+                for (int tokens : MoeFixtures.TOKENS)
+                    for (DType dtype : FLOATS) {
+                        boolean bias = c.scoring() == RouterConfig.Scoring.SIGMOID;
+                        try (Tensor logits = RandomTensors.normal(random, dtype, 2f, tokens, c.experts());
+                             Tensor b = bias ? RandomTensors.normal(random, DType.F32, 0.1f, c.experts()) : null;
+                             Tensor w = Tensor.allocateHost(DType.F32, tokens, c.topK());
+                             Tensor ids = Tensor.allocateHost(DType.I32, tokens, c.topK());
+                             Tensor dl = gpu.copyOf(logits); Tensor db = b == null ? null : gpu.copyOf(b);
+                             Tensor dw = gpu.allocate(DType.F32, tokens, c.topK());
+                             Tensor dids = gpu.allocate(DType.I32, tokens, c.topK())) {
+                            gpu.poison(dw);
+                            gpu.poison(dids);
+                            Router.topK(CPU, w, ids, logits, b, c);
+                            Router.topK(gpu, dw, dids, dl, db, c);
+                            try (Tensor aw = gpu.toHost(dw); Tensor aids = gpu.toHost(dids)) {
+                                compareRouting(c + " T=" + tokens + " " + dtype.label(), logits, b, c, ids, w, aids, aw);
+                            }
+                        }
+                    }
+        }
+    }
+
+    /** Ids equal and weights within fp32 bounds, skipping tokens whose k-th and (k+1)-th choices nearly tie. */
+    private static void compareRouting(String what, Tensor logits, Tensor bias, RouterConfig c, Tensor ids, Tensor w,
+                                       Tensor actualIds, Tensor actualW) {
+        int tokens = (int) logits.dim(0), k = c.topK(), e = c.experts();
+        long[] expected = ids.toLongArray(), actual = actualIds.toLongArray();
+        float[] ew = w.toFloatArray(), aw = actualW.toFloatArray(), z = logits.toFloatArray();
+        float[] b = bias == null ? null : bias.toFloatArray();
+        int compared = 0;
+        for (int t = 0; t < tokens; t++) {
+            if (nearTie(Arrays.copyOfRange(z, t * e, (t + 1) * e), b, c)) continue;
+            compared++;
+            for (int s = 0; s < k; s++) {
+                assertEquals(expected[t * k + s], actual[t * k + s], what + ": token " + t + " slot " + s);
+                assertEquals(ew[t * k + s], aw[t * k + s], 1e-5 * Math.max(1, Math.abs(ew[t * k + s])), what + ": weight " + t + "," + s);
+            }
+        }
+        assertTrue(compared >= tokens * 0.75, what + ": only " + compared + " of " + tokens + " tokens compared");
+    }
+
+    /**
+     * True when fp32 and double could decide this row differently: the choice values around the
+     * k-th pick (or the group scores around the last kept group) are within 1e-5 of each other.
+     */
+    private static boolean nearTie(float[] row, float[] bias, RouterConfig c) {
+        int e = c.experts();
+        double[] choice = new double[e];
+        for (int i = 0; i < e; i++)
+            choice[i] = c.scoring() == RouterConfig.Scoring.SOFTMAX ? row[i] : 1 / (1 + Math.exp(-row[i])) + (bias == null ? 0 : bias[i]);
+        if (c.groups() > 1) {
+            int size = e / c.groups();
+            double[] groups = new double[c.groups()];
+            for (int g = 0; g < c.groups(); g++) {
+                double[] members = Arrays.copyOfRange(choice, g * size, (g + 1) * size);
+                Arrays.sort(members);
+                groups[g] = members[size - 1] + (size > 1 ? members[size - 2] : 0);
+            }
+            if (closeAround(groups, c.topGroups())) return true;
+        }
+        return closeAround(choice, c.topK());
+    }
+
+    /**
+     * Whether two of the top n + 1 values differ by less than 1e-5 without being equal. Equal
+     * values come from equal inputs, which fp32 and double both resolve to the lower index.
+     */
+    private static boolean closeAround(double[] values, int n) {
+        if (n >= values.length) return false;
+        double[] sorted = values.clone();
+        Arrays.sort(sorted);
+        for (int i = sorted.length - 1; i >= sorted.length - n; i--) {
+            double gap = sorted[i] - sorted[i - 1];
+            if (gap > 0 && gap < 1e-5) return true;
+        }
+        return false;
+    }
+
+    @GpuTest
+    void alignIsExactlyTheReference() {
+        Random random = new Random(32);
+        try (CudaBackend gpu = Backend.cuda(0)) {
+            for (int tokens : MoeFixtures.TOKENS)
+                for (int[] ek : new int[][] {{1, 1}, {8, 2}, {64, 8}, {256, 8}})
+                    for (int tile : new int[] {1, 16, 32})
+                        for (int expertCapacity : new int[] {0, 1, 7}) {
+                        int e = ek[0], k = ek[1];
+                        long[] id = new long[tokens * k];
+                        boolean skewed = tokens == 1000;
+                        for (int p = 0; p < id.length; p++) id[p] = skewed ? (random.nextInt(4) == 0 ? random.nextInt(e) : e - 1) : random.nextInt(e);
+                        try (Tensor ids = Tensor.fromLongs(DType.I32, id, tokens, k); Tensor dids = gpu.copyOf(ids);
+                             Dispatch.Buffers expected = Dispatch.Buffers.allocate(CPU, tokens, k, e, tile);
+                             Dispatch.Buffers actual = Dispatch.Buffers.allocate(gpu, tokens, k, e, tile)) {
+                            for (Tensor t : new Tensor[] {actual.sortedPairs(), actual.tileExperts(), actual.paddedTotal(), actual.expertCounts()})
+                                gpu.poison(t);
+                            gpu.poison(actual.dropped());
+                            Dispatch.align(CPU, expected, ids, expertCapacity);
+                            Dispatch.align(gpu, actual, dids, expertCapacity);
+                            String what = "T=" + tokens + " E=" + e + " k=" + k + " tile=" + tile + " capacity=" + expertCapacity;
+                            assertIntsEqual(what + " dropped", expected.dropped(), actual.dropped(), gpu);
+                            assertIntsEqual(what + " sortedPairs", expected.sortedPairs(), actual.sortedPairs(), gpu);
+                            assertIntsEqual(what + " tileExperts", expected.tileExperts(), actual.tileExperts(), gpu);
+                            assertIntsEqual(what + " paddedTotal", expected.paddedTotal(), actual.paddedTotal(), gpu);
+                            assertIntsEqual(what + " expertCounts", expected.expertCounts(), actual.expertCounts(), gpu);
+                        }
+                    }
+        }
+    }
+
+    private static void assertIntsEqual(String what, Tensor expected, Tensor actual, CudaBackend gpu) {
+        try (Tensor a = gpu.toHost(actual)) {
+            assertArrayEquals(expected.toLongArray(), a.toLongArray(), what);
+        }
+    }
+
+    @GpuTest
+    void expertGemmsAndCombineMatchTheReference() {
+        Random random = new Random(33);
+        int[][] sizes = {{24, 37}, {40, 96}, {136, 70}}; // (H, I): tails in every tile dimension
+        try (CudaBackend gpu = Backend.cuda(0)) {
+            for (DType dtype : FLOATS)
+                for (int[] hi : sizes)
+                    for (int tokens : MoeFixtures.TOKENS)
+                        for (int[] ek : new int[][] {{1, 1}, {8, 2}, {64, 8}}) {
+                            if (tokens >= 160 && hi[0] > 40) continue;
+                            checkStages(gpu, random, dtype, tokens, hi[0], hi[1], ek[0], ek[1]);
+                        }
+        }
+    }
+
+    private static void checkStages(CudaBackend gpu, Random random, DType dtype, int tokens, int h, int inter, int e, int k) {
+        String what = dtype.label() + " T=" + tokens + " H=" + h + " I=" + inter + " E=" + e + " k=" + k;
+        long[] id = new long[tokens * k];
+        for (int t = 0; t < tokens; t++) {
+            int first = random.nextInt(e); // distinct experts per token, as a router gives
+            for (int s = 0; s < k; s++) id[t * k + s] = (first + s) % e;
+        }
+        int pairs = tokens * k;
+        try (Tensor x = RandomTensors.normal(random, dtype, 1f, tokens, h);
+             Tensor gateUp = RandomTensors.normal(random, dtype, (float) (1.5 / Math.sqrt(h)), e, 2L * inter, h);
+             Tensor down = RandomTensors.normal(random, dtype, (float) (1 / Math.sqrt(inter)), e, h, inter);
+             Tensor weights = RandomTensors.uniform(random, DType.F32, 0f, 1f, tokens, k);
+             Tensor shared = RandomTensors.normal(random, dtype, 1f, tokens, h);
+             Tensor residual = RandomTensors.normal(random, dtype, 1f, tokens, h);
+             Tensor ids = Tensor.fromLongs(DType.I32, id, tokens, k);
+             Tensor dropped = Tensor.fromLongs(DType.I32, random.longs(pairs, 0, 4).map(v -> v == 0 ? 1 : 0).toArray(), pairs);
+             Tensor dDropped = gpu.copyOf(dropped);
+             Dispatch.Buffers routing = Dispatch.Buffers.allocate(CPU, tokens, k, e, ExpertGemm.TILE_M);
+             Dispatch.Buffers dRouting = Dispatch.Buffers.allocate(gpu, tokens, k, e, ExpertGemm.TILE_M);
+             Tensor hidden = Tensor.allocateHost(dtype, pairs, inter);
+             Tensor slots = Tensor.allocateHost(dtype, pairs, h);
+             Tensor out = Tensor.allocateHost(dtype, tokens, h);
+             Tensor dx = gpu.copyOf(x); Tensor dGateUp = gpu.copyOf(gateUp); Tensor dDown = gpu.copyOf(down);
+             Tensor dWeights = gpu.copyOf(weights); Tensor dShared = gpu.copyOf(shared); Tensor dResidual = gpu.copyOf(residual);
+             Tensor dids = gpu.copyOf(ids);
+             Tensor dHidden = gpu.allocate(dtype, pairs, inter);
+             Tensor dSlots = gpu.allocate(dtype, pairs, h);
+             Tensor dOut = gpu.allocate(dtype, tokens, h)) {
+            Dispatch.align(CPU, routing, ids);
+            Dispatch.align(gpu, dRouting, dids);
+            gpu.poison(dHidden);
+            ExpertGemm.gateUp(CPU, hidden, x, gateUp, routing, k);
+            ExpertGemm.gateUp(gpu, dHidden, dx, dGateUp, dRouting, k);
+            assertClose(what + " gateUp", gpu, dHidden, hidden);
+            // The down GEMM and the combine each from the reference's own input, so errors do not compound.
+            gpu.copy(dHidden, hidden);
+            gpu.poison(dSlots);
+            ExpertGemm.down(CPU, slots, hidden, down, weights, routing);
+            ExpertGemm.down(gpu, dSlots, dHidden, dDown, dWeights, dRouting);
+            assertClose(what + " down", gpu, dSlots, slots);
+            gpu.copy(dSlots, slots);
+            gpu.poison(dOut);
+            Combine.apply(CPU, out, slots, dropped, shared, residual, k);
+            Combine.apply(gpu, dOut, dSlots, dDropped, dShared, dResidual, k);
+            assertClose(what + " combine", gpu, dOut, out);
+        }
+    }
+
+    private static void assertClose(String what, CudaBackend gpu, Tensor actual, Tensor expected) {
+        assertClose(what, gpu, actual, expected, Compare.boundFor(actual.dtype()));
+    }
+
+    private static void assertClose(String what, CudaBackend gpu, Tensor actual, Tensor expected, double bound) {
+        try (Tensor a = gpu.toHost(actual)) {
+            Compare.Result r = Compare.check(what, a, expected, bound);
+            assertTrue(r.withinBound(), r.toString());
+        }
+    }
+
+    @GpuTest
+    void routerStatisticsMatchTheReference() {
+        Random random = new Random(34);
+        try (CudaBackend gpu = Backend.cuda(0)) {
+            for (RouterConfig c : MoeFixtures.configs())
+                for (int tokens : new int[] {1, 17, 1000}) {
+                    try (Tensor logits = RandomTensors.normal(random, DType.F32, 2f, tokens, c.experts());
+                         Tensor w = Tensor.allocateHost(DType.F32, tokens, c.topK());
+                         Tensor ids = Tensor.allocateHost(DType.I32, tokens, c.topK());
+                         Dispatch.Buffers routing = Dispatch.Buffers.allocate(CPU, tokens, c.topK(), c.experts(), 32);
+                         RouterStats.Result expected = RouterStats.Result.allocate(CPU, c.experts());
+                         Tensor dl = gpu.copyOf(logits);
+                         Dispatch.Buffers dRouting = Dispatch.Buffers.allocate(gpu, tokens, c.topK(), c.experts(), 32);
+                         RouterStats.Result actual = RouterStats.Result.allocate(gpu, c.experts())) {
+                        Router.topK(CPU, w, ids, logits, null, c);
+                        Dispatch.align(CPU, routing, ids);
+                        try (Tensor dids = gpu.copyOf(ids)) {
+                            Dispatch.align(gpu, dRouting, dids);
+                        }
+                        gpu.poison(actual.meanProbability());
+                        gpu.poison(actual.auxLoss());
+                        gpu.poison(actual.zLoss());
+                        RouterStats.compute(CPU, expected, logits, routing, c);
+                        RouterStats.compute(gpu, actual, dl, dRouting, c);
+                        String what = c + " T=" + tokens;
+                        // fp32 sums over up to 1000 tokens in token order against double: 1e-4, not 1e-5.
+                        assertClose(what + " meanProbability", gpu, actual.meanProbability(), expected.meanProbability(), 1e-4);
+                        assertClose(what + " auxLoss", gpu, actual.auxLoss(), expected.auxLoss(), 1e-4);
+                        assertClose(what + " zLoss", gpu, actual.zLoss(), expected.zLoss(), 1e-4);
+                    }
+                }
+        }
+    }
+
+    @GpuTest
+    void theLayerMatchesTheReferenceAndRepeatsBitForBit() {
+        Random random = new Random(35);
+        try (CudaBackend gpu = Backend.cuda(0)) {
+            for (RouterConfig c : MoeFixtures.configs())
+                for (int tokens : MoeFixtures.TOKENS)
+                    for (DType dtype : FLOATS)
+                        checkLayer(gpu, random, c, tokens, dtype, 40, 70, 0);
+            // Switch-style token dropping: capacity factor 1 drops pairs wherever the routing is uneven.
+            for (int tokens : GpuShapes.choose(new int[] {17, 1000}, 17, 160)) checkLayer(gpu, random, RouterConfig.softmax(8, 2, true), tokens, DType.BF16, 40, 70, 1.0);
+        }
+    }
+
+    /**
+     * The GPU layer, stage by stage against the reference: the router logits (f32 GEMM), the
+     * routing taken from those logits, then the output against the CPU layer run on the GPU's own
+     * routing (so a near-tie cannot flip an expert between the two), then a bit-identical repeat.
+     */
+    private static void checkLayer(CudaBackend gpu, Random random, RouterConfig c, int tokens, DType dtype, int h, int inter,
+                                   double capacityFactor) {
+        String what = c + " T=" + tokens + " " + dtype.label() + (capacityFactor > 0 ? " capacity factor " + capacityFactor : "");
+        boolean bias = c.scoring() == RouterConfig.Scoring.SIGMOID;
+        try (MoeFixtures.Layer l = MoeFixtures.layer(random, dtype, tokens, h, inter, c, bias);
+             Tensor residual = RandomTensors.normal(random, dtype, 1f, tokens, h);
+             Tensor expected = Tensor.allocateHost(dtype, tokens, h);
+             Tensor expectedLogits = Tensor.allocateHost(DType.F32, tokens, c.experts());
+             Tensor dx = gpu.copyOf(l.x()); Tensor dResidual = gpu.copyOf(residual);
+             Tensor dRouter = gpu.copyOf(l.weights().router());
+             Tensor dBias = bias ? gpu.copyOf(l.weights().routerBias()) : null;
+             Tensor dGateUp = gpu.copyOf(l.weights().gateUp()); Tensor dDown = gpu.copyOf(l.weights().down());
+             Tensor dOut = gpu.allocate(dtype, tokens, h);
+             MoeLayer.Workspace ws = MoeLayer.Workspace.allocate(gpu, tokens, h, inter, dtype, c, capacityFactor);
+             MoeLayer.Workspace cpuWs = MoeLayer.Workspace.allocate(CPU, tokens, h, inter, dtype, c, capacityFactor)) {
+            MoeLayer.Weights dw = new MoeLayer.Weights(dRouter, dBias, dGateUp, dDown);
+            gpu.poison(dOut);
+            MoeLayer.forward(gpu, dOut, dx, dw, c, null, dResidual, ws);
+            dev.isthmus.blas.Gemm.gemm(CPU, expectedLogits, l.x(), false, l.weights().router(), true, 1f, 0f);
+            try (Tensor logits = gpu.toHost(ws.logits()); Tensor ids = gpu.toHost(ws.ids()); Tensor w = gpu.toHost(ws.weights());
+                 Tensor refIds = Tensor.allocateHost(DType.I32, tokens, c.topK());
+                 Tensor refW = Tensor.allocateHost(DType.F32, tokens, c.topK());
+                 Tensor first = gpu.toHost(dOut)) {
+                Compare.Result lr = Compare.check(what + " logits", logits, expectedLogits, dtype == DType.F32 ? 1e-5 : 1e-4);
+                assertTrue(lr.withinBound(), lr.toString());
+                Router.topK(CPU, refW, refIds, logits, l.weights().routerBias(), c);
+                compareRouting(what, logits, l.weights().routerBias(), c, refIds, refW, ids, w);
+                MoeLayer.forwardRouted(CPU, expected, l.x(), l.weights(), w, ids, null, residual, cpuWs);
+                Compare.Result r = Compare.check(what + " output", first, expected);
+                assertTrue(r.withinBound(), r.toString());
+                gpu.poison(dOut);
+                MoeLayer.forward(gpu, dOut, dx, dw, c, null, dResidual, ws);
+                try (Tensor second = gpu.toHost(dOut)) {
+                    assertArrayEquals(first.toFloatArray(), second.toFloatArray(), what + ": repeat differs");
+                }
+            }
+        }
+    }
+
+    @GpuTest
+    void zeroTokensRunAndRouteNothing() {
+        Random random = new Random(37);
+        RouterConfig c = RouterConfig.softmax(8, 2, true);
+        try (CudaBackend gpu = Backend.cuda(0);
+             MoeFixtures.Layer l = MoeFixtures.layer(random, DType.BF16, 0, 16, 8, c, false);
+             Tensor dRouter = gpu.copyOf(l.weights().router());
+             Tensor dGateUp = gpu.copyOf(l.weights().gateUp()); Tensor dDown = gpu.copyOf(l.weights().down());
+             Tensor dx = gpu.allocate(DType.BF16, 0, 16); Tensor dOut = gpu.allocate(DType.BF16, 0, 16);
+             MoeLayer.Workspace ws = MoeLayer.Workspace.allocate(gpu, 0, 16, 8, DType.BF16, c);
+             RouterStats.Result stats = RouterStats.Result.allocate(gpu, 8)) {
+            gpu.poison(ws.routing().expertCounts());
+            gpu.poison(ws.routing().paddedTotal());
+            MoeLayer.forward(gpu, dOut, dx, new MoeLayer.Weights(dRouter, null, dGateUp, dDown), c, null, null, ws);
+            RouterStats.compute(gpu, stats, ws.logits(), ws.routing(), c);
+            try (Tensor counts = gpu.toHost(ws.routing().expertCounts()); Tensor total = gpu.toHost(ws.routing().paddedTotal());
+                 Tensor aux = gpu.toHost(stats.auxLoss())) {
+                assertArrayEquals(new long[8], counts.toLongArray());
+                assertEquals(0, total.toLongArray()[0]);
+                assertEquals(0f, aux.toFloatArray()[0]);
+            }
+        }
+    }
+
+    @GpuTest
+    void theLayerIsCapturedInACudaGraphAndReplaysBitForBit() {
+        RequiresGpu.assumeRealGpu("CUDA graph capture through JCuda");
+        Random random = new Random(36);
+        RouterConfig c = RouterConfig.sigmoidGrouped(64, 8, 8, 4, 2.5f);
+        int tokens = 17, h = 40, inter = 96;
+        try (CudaBackend gpu = Backend.cuda(0);
+             MoeFixtures.Layer l = MoeFixtures.layer(random, DType.BF16, tokens, h, inter, c, true);
+             Tensor dx = gpu.copyOf(l.x()); Tensor dRouter = gpu.copyOf(l.weights().router());
+             Tensor dBias = gpu.copyOf(l.weights().routerBias());
+             Tensor dGateUp = gpu.copyOf(l.weights().gateUp()); Tensor dDown = gpu.copyOf(l.weights().down());
+             Tensor dOut = gpu.allocate(DType.BF16, tokens, h);
+             MoeLayer.Workspace ws = MoeLayer.Workspace.allocate(gpu, tokens, h, inter, DType.BF16, c)) {
+            MoeLayer.Weights w = new MoeLayer.Weights(dRouter, dBias, dGateUp, dDown);
+            MoeLayer.forward(gpu, dOut, dx, w, c, null, null, ws); // direct run first (creates any library handles)
+            try (Tensor direct = gpu.toHost(dOut)) {
+                gpu.poison(dOut);
+                gpu.synchronize();
+                CUstream stream = new CUstream(gpu.stream().jcuda());
+                CUgraph graph = new CUgraph();
+                CUgraphExec exec = new CUgraphExec();
+                driver(JCudaDriver.cuStreamBeginCapture(stream, CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED), "begin capture");
+                try {
+                    MoeLayer.forward(gpu, dOut, dx, w, c, null, null, ws);
+                } finally {
+                    driver(JCudaDriver.cuStreamEndCapture(stream, graph), "end capture");
+                }
+                try {
+                    driver(JCudaDriver.cuGraphInstantiate(exec, graph, 0), "instantiate");
+                    driver(JCudaDriver.cuGraphLaunch(exec, stream), "launch");
+                    try (Tensor replayed = gpu.toHost(dOut)) {
+                        assertArrayEquals(direct.toFloatArray(), replayed.toFloatArray(), "graph replay differs from the direct run");
+                    }
+                    driver(JCudaDriver.cuGraphExecDestroy(exec), "destroy exec");
+                } finally {
+                    driver(JCudaDriver.cuGraphDestroy(graph), "destroy graph");
+                }
+            }
+        }
+    }
+
+    private static void driver(int result, String what) {
+        assertEquals(CUresult.CUDA_SUCCESS, result, what + ": " + CUresult.stringFor(result));
+    }
+}
