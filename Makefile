@@ -60,7 +60,8 @@ NATIVE_SOURCES := $(wildcard native/*.cu)
 NATIVE_DEPS := $(NATIVE_SOURCES) $(wildcard native/*.h cuda/*.cuh native/check/*.cu)
 
 # ---- host emulation: the same launchers and kernels as host C++ (native/emulation/) ----------------
-# Needs g++ and the toolkit's headers (cuda_runtime.h for the types, cuda_fp16.h / cuda_bf16.h).
+# Needs g++, the toolkit's headers (cuda_runtime.h for the types, cuda_fp16.h / cuda_bf16.h) and
+# x86-64 (the fibers' stack switch).
 CUDA_INCLUDE ?= $(firstword $(foreach d,$(dir $(NVCC))../include /usr/local/cuda/include,$(if $(wildcard $(d)/cuda_runtime.h),$(d))))
 EMULATION_DIR := build/emulation
 EMULATION_LIB := $(EMULATION_DIR)/libisthmus-emulated.so
@@ -95,8 +96,8 @@ emulation: $(EMULATION_DIR)/.stamp
 $(EMULATION_DIR)/.stamp: $(EMULATION_DEPS) Makefile
 	@mkdir -p $(EMULATION_DIR)
 	@rm -f $@ $(EMULATION_LIB)
-	@if [ -z "$(CUDA_INCLUDE)" ] || ! command -v g++ >/dev/null; then \
-	  echo "no g++ or no CUDA toolkit headers: skipping the host emulation"; \
+	@if [ -z "$(CUDA_INCLUDE)" ] || ! command -v g++ >/dev/null || [ "$$(uname -m)" != x86_64 ]; then \
+	  echo "no g++, no CUDA toolkit headers or not x86-64: skipping the host emulation"; \
 	else \
 	  echo "g++: $(EMULATION_LIB) (host emulation, not a GPU)"; \
 	  g++ $(EMULATION_FLAGS) -o $(EMULATION_DIR)/emulation_test \

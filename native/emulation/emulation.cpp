@@ -3,6 +3,7 @@
 // device. See cuda_emulation.h.
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -250,18 +251,15 @@ void run_block() {
             if (!block->error.empty()) return;
         }
         if (!progress) {
+            // One thread per distinct place the stuck threads wait at.
             std::string waits;
-            int shown = 0;
-            const Fiber *first = nullptr;
+            std::vector<const char *> sites;
             for (const Fiber &f : block->fibers) {
-                if (f.state == State::Done) continue;
-                if (first == nullptr) first = &f;
-                if ((f.state != first->state || f.site != first->site) && shown < 2) {
-                    waits += "; " + describe_wait(f);
-                    ++shown;
-                }
+                if (f.state == State::Done || std::find(sites.begin(), sites.end(), f.site) != sites.end()) continue;
+                sites.push_back(f.site);
+                waits += (waits.empty() ? "" : "; ") + describe_wait(f);
             }
-            fail("a barrier not every live thread reaches (deadlock on the device): " + describe_wait(*first) + waits);
+            fail("a barrier not every live thread reaches (deadlock on the device): " + waits);
             return;
         }
     }

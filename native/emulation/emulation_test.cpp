@@ -56,6 +56,13 @@ __global__ void warp_scan_kernel(int *out) {
     out[threadIdx.x] = v;
 }
 
+// Votes: lanes with an even index, and lanes grouped by index / 8.
+__global__ void vote_kernel(unsigned *ballot, unsigned *groups) {
+    const unsigned lane = threadIdx.x % 32;
+    ballot[threadIdx.x] = __ballot_sync(0xffffffffu, lane % 2 == 0);
+    groups[threadIdx.x] = __match_any_sync(0xffffffffu, lane / 8);
+}
+
 float run_block_sum(bool barrier, int threads) {
     std::vector<float> in(threads);
     for (int i = 0; i < threads; ++i) in[i] = static_cast<float>(i + 1);
@@ -86,6 +93,12 @@ int main() {
     bool scan_ok = last_error_text().empty();
     for (int i = 0; i < 64; ++i) scan_ok &= scan[i] == (i % 32) * (i % 32 + 1) / 2;
     check(scan_ok, "warp scan by __shfl_up_sync");
+
+    std::vector<unsigned> ballot(64), groups(64);
+    ISTHMUS_LAUNCH(1, 64, 0, nullptr, vote_kernel)(ballot.data(), groups.data());
+    bool votes_ok = last_error_text().empty();
+    for (int i = 0; i < 64; ++i) votes_ok &= ballot[i] == 0x55555555u && groups[i] == 0xffu << (i % 32 / 8 * 8);
+    check(votes_ok, "__ballot_sync and __match_any_sync");
 
     std::vector<float> out(64);
     ISTHMUS_LAUNCH(1, 64, 0, nullptr, divergent_barrier_kernel)(out.data());
