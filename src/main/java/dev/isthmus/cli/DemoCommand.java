@@ -48,7 +48,7 @@ final class DemoCommand implements Callable<Integer> {
     Integer steps;
 
     /** Untimed decode steps before the timed ones at each context (JIT, allocator). */
-    private static final int WARMUP_STEPS = 2;
+    private static final int WARMUP_STEPS = 8;
 
     /** The sizes of one run: width, depth, vocabulary, FFN width, context lengths and timed steps. */
     record Sizes(int hidden, int layers, int vocab, int kvHeads, int intermediate, int[] contexts, int steps, DType dtype) {}
@@ -244,7 +244,7 @@ final class DemoCommand implements Callable<Integer> {
                         + "attention heads of 64 with %d kv heads; dense FFN of %d, MoE of 8 experts of %d with top-2 (equal active "
                         + "parameters); Mamba with 16 states per channel and 2x expansion; the hybrid has attention in one layer of "
                         + "four and an MoE FFN in every second layer. Batch of one sequence; each time is the median of %d decode "
-                        + "steps at that context, after two untimed ones (the step includes copying the logits to the host); memory is what the caches hold "
+                        + "steps at that context, after " + WARMUP_STEPS + " untimed ones (the step includes copying the logits to the host); memory is what the caches hold "
                         + "for the sequence (KV blocks of 32 tokens, Mamba conv and SSM states).%n%n",
                         s.hidden, s.layers, s.vocab, s.dtype.label(), s.kvHeads, s.intermediate, s.intermediate / 2, s.steps)
                 + table(archs, s, millis, mebibytes, true) + "\n![time per token and memory per sequence](comparison.png)\n\n"
