@@ -141,6 +141,8 @@ device-bundle: check-jdk
 	$(MAKE) --no-print-directory bench-jar ARCHS=sm_90
 	rm -rf $(BUNDLE) && mkdir -p $(BUNDLE)/lib $(BUNDLE)/native $(BUNDLE)/bench
 	cp target/isthmus.jar target/isthmus-tests.jar target/lib/*.jar $(BENCH_JAR) $(BUNDLE)/lib/
+	# The tokenizers jar carries a native library per platform; the GPU machine needs only linux-x86_64.
+	zip -q -d $(BUNDLE)/lib/tokenizers-*.jar 'native/lib/linux-aarch64/*' 'native/lib/osx-*' 'native/lib/win-*'
 	JAVA_HOME=$(JDK) mvn -B -q -ntp dependency:copy -Dartifact=$(JUNIT_CONSOLE) -DoutputDirectory=$(BUNDLE)/lib
 	cp $(LIB) $(DRIVER) $(BUNDLE)/native/
 	cp -r bench/gpu-run.sh bench/report.py bench/peers $(BUNDLE)/bench/

@@ -346,6 +346,26 @@ ISTHMUS_API int isthmus_gemm(void *c, const void *a, const void *b, int64_t m, i
                              int32_t transpose_a, int32_t transpose_b, float alpha, float beta,
                              int32_t ab_dtype, int32_t c_dtype, void *stream);
 
+/* ---- Model glue: embedding lookup, row bias, SwiGLU product ------------------------------- */
+
+/*
+ * Element-wise steps of a decoder model, over contiguous tensors of one float dtype (F32, F16,
+ * BF16; fp32 arithmetic):
+ *
+ *   isthmus_embedding: out[t, :] = table[ids[t], :] for out (tokens, hidden), table
+ *                      (vocab, hidden), ids int32 (tokens); an id outside [0, vocab) gives a
+ *                      NaN row rather than an out-of-range read.
+ *   isthmus_add_bias:  out[r, c] = x[r, c] + bias[c] for (rows, cols); out may alias x.
+ *   isthmus_silu_mul:  out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)), over
+ *                      count elements; out may alias gate or up.
+ */
+ISTHMUS_API int isthmus_embedding(void *out, const void *table, const int32_t *ids, int64_t tokens,
+                                  int64_t vocab, int64_t hidden, int32_t dtype, void *stream);
+ISTHMUS_API int isthmus_add_bias(void *out, const void *x, const void *bias, int64_t rows,
+                                 int64_t cols, int32_t dtype, void *stream);
+ISTHMUS_API int isthmus_silu_mul(void *out, const void *gate, const void *up, int64_t count,
+                                 int32_t dtype, void *stream);
+
 #ifdef __cplusplus
 }
 #endif

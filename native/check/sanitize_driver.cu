@@ -295,6 +295,33 @@ static void moe_cases(cudaStream_t stream) {
     printf("moe: ok\n");
 }
 
+static void model_cases(cudaStream_t stream) {
+    const int dtypes[] = {ISTHMUS_F32, ISTHMUS_F16, ISTHMUS_BF16};
+    // rows (tokens), cols (hidden); vocab 7, with ids at both ends and one out of range (a NaN row).
+    const long long shapes[][2] = {{1, 1}, {3, 7}, {5, 129}};
+    for (int dtype : dtypes) {
+        for (const auto &shape : shapes) {
+            const long long rows = shape[0], cols = shape[1], n = rows * cols, vocab = 7;
+            void *table = random_buffer(vocab * cols, dtype, 5);
+            void *x = random_buffer(n, dtype, 6);
+            void *y = random_buffer(n, dtype, 7);
+            void *bias = random_buffer(cols, dtype, 8);
+            void *out = random_buffer(n, dtype, 9);
+            std::vector<int32_t> ids(rows);
+            for (long long t = 0; t < rows; ++t) ids[t] = t == 1 ? 7 : static_cast<int32_t>((t * 6) % vocab);
+            int32_t *d_ids = int_buffer(ids);
+            CHECK_STATUS(isthmus_embedding(out, table, d_ids, rows, vocab, cols, dtype, stream));
+            CHECK_STATUS(isthmus_add_bias(out, x, bias, rows, cols, dtype, stream));
+            CHECK_STATUS(isthmus_add_bias(x, x, bias, rows, cols, dtype, stream));
+            CHECK_STATUS(isthmus_silu_mul(out, x, y, n, dtype, stream));
+            CHECK_STATUS(isthmus_silu_mul(x, x, y, n, dtype, stream));
+            CHECK_CUDA(cudaStreamSynchronize(stream));
+            for (void *p : {table, x, y, bias, out, static_cast<void *>(d_ids)}) CHECK_CUDA(cudaFree(p));
+        }
+    }
+    printf("model glue: ok\n");
+}
+
 int main() {
     int count = 0;
     CHECK_STATUS(isthmus_device_count(&count));
@@ -310,6 +337,7 @@ int main() {
     conv1d_cases(stream);
     attention_cases(stream);
     moe_cases(stream);
+    model_cases(stream);
     CHECK_CUDA(cudaStreamDestroy(stream));
     printf("sanitize driver: all kernels ran\n");
     return 0;

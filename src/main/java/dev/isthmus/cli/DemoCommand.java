@@ -1,80 +1,257 @@
 package dev.isthmus.cli;
 
 import dev.isthmus.backend.Backend;
-import dev.isthmus.backend.Timing;
-import dev.isthmus.norm.RmsNorm;
+import dev.isthmus.backend.CpuBackend;
+import dev.isthmus.model.DecoderModel;
+import dev.isthmus.model.ModelConfig;
+import dev.isthmus.model.Session;
 import dev.isthmus.tensor.Compare;
 import dev.isthmus.tensor.DType;
-import dev.isthmus.tensor.RandomTensors;
 import dev.isthmus.tensor.Tensor;
-import java.util.Random;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
- * The demo: RMSNorm (with and without the fused residual add) on the best backend, each result
- * checked against the CPU reference, with the time per call and the bandwidth it reached.
+ * The architecture comparison: small random models of equal width — attention with a KV cache
+ * and a dense FFN, the same with an MoE FFN of equal active parameters, Mamba, and a Jamba-style
+ * hybrid — each first checked (against the CPU backend, and decode-after-prefill against one
+ * pass), then the time per generated token and the memory held per sequence measured as the
+ * context grows. Prints a table and writes comparison.csv, report.md and comparison.png.
  */
-@Command(name = "demo", description = "Run RMSNorm on the best backend, check it against the CPU reference, time it.")
+@Command(name = "demo", description = "Compare attention, MoE, Mamba and a hybrid: time per token and memory per sequence against context length.")
 final class DemoCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
     @Option(names = "--backend", description = "cpu, cuda or best (default: ${DEFAULT-VALUE})", defaultValue = "best")
     String backendName;
 
-    @Option(names = "--rows", description = "rows (tokens), default ${DEFAULT-VALUE}", defaultValue = "2048")
-    int rows;
+    @Option(names = "--out", description = "folder for the table, report and plot (default: ${DEFAULT-VALUE})", defaultValue = "build/demo")
+    Path outDir;
 
-    @Option(names = "--cols", description = "columns (hidden size), default ${DEFAULT-VALUE}", defaultValue = "4096")
-    int cols;
+    @Option(names = "--contexts", split = ",", description = "context lengths (default: 1K..128K on a GPU, 128..1024 on the CPU)")
+    int[] contexts;
+
+    @Option(names = "--steps", description = "decode steps timed per context (default: 16 on a GPU, 4 on the CPU)")
+    Integer steps;
+
+    /** Untimed decode steps before the timed ones at each context (JIT, allocator). */
+    private static final int WARMUP_STEPS = 8;
+
+    /** The sizes of one run: width, depth, vocabulary, FFN width, context lengths and timed steps. */
+    record Sizes(int hidden, int layers, int vocab, int kvHeads, int intermediate, int[] contexts, int steps, DType dtype) {}
+
+    /** One architecture of the comparison. */
+    record Arch(String name, ModelConfig config) {}
 
     @Override
-    public Integer call() {
-        if (rows < 1 || cols < 1) throw new IllegalArgumentException("--rows and --cols must be positive");
-        boolean allOk = true;
+    public Integer call() throws IOException {
+        PrintWriter out = spec.commandLine().getOut();
         try (Backend backend = Main.backend(backendName)) {
-            System.out.println("backend: " + backend.describe());
-            System.out.printf("RMSNorm over (%d, %d), checked against the CPU reference (double accumulation)%n", rows, cols);
-            System.out.printf("%-6s %-9s %-12s %-7s %-6s %12s %10s%n", "dtype", "residual", "rel. error", "bound", "check", "time", "GB/s");
-            Random random = new Random(42);
-            for (DType dtype : new DType[] {DType.F32, DType.BF16, DType.F16})
-                for (boolean residual : new boolean[] {false, true})
-                    allOk &= runOne(backend, random, dtype, residual);
+            boolean cpu = backend instanceof CpuBackend;
+            Sizes sizes = cpu ? new Sizes(128, 4, 256, 1, 256, new int[] {128, 256, 512, 1024}, 4, DType.F32)
+                              : new Sizes(1024, 8, 32000, 4, 2816, new int[] {1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072}, 16, DType.BF16);
+            if (contexts != null) sizes = new Sizes(sizes.hidden, sizes.layers, sizes.vocab, sizes.kvHeads, sizes.intermediate,
+                    checkedContexts(contexts), sizes.steps, sizes.dtype);
+            if (steps != null) {
+                if (steps < 1) throw new IllegalArgumentException("--steps must be >= 1, got " + steps);
+                sizes = new Sizes(sizes.hidden, sizes.layers, sizes.vocab, sizes.kvHeads, sizes.intermediate, sizes.contexts, steps, sizes.dtype);
+            }
+            out.println("backend: " + backend.describe());
+            out.printf("models: width %d, %d layers, vocabulary %d, %s, random weights%n", sizes.hidden, sizes.layers, sizes.vocab,
+                    sizes.dtype.label());
+            out.flush();
+            boolean checksOk = check(backend, sizes.dtype, out);
+            List<Arch> archs = architectures(sizes);
+            double[][] millis = new double[archs.size()][sizes.contexts.length];
+            double[][] mebibytes = new double[archs.size()][sizes.contexts.length];
+            for (int a = 0; a < archs.size(); a++) measure(backend, archs.get(a), sizes, millis[a], mebibytes[a], out);
+            printTable(out, archs, sizes, millis, mebibytes);
+            write(backend, archs, sizes, millis, mebibytes, out);
+            out.println(checksOk ? "all checks passed" : "SOME CHECKS FAILED");
+            return checksOk ? 0 : 1;
+        } finally {
+            out.flush();
         }
-        System.out.println(allOk ? "all results within bounds" : "SOME RESULTS OUT OF BOUNDS");
-        return allOk ? 0 : 1;
     }
 
-    private boolean runOne(Backend backend, Random random, DType dtype, boolean withResidual) {
-        try (Tensor x = RandomTensors.normal(random, dtype, 1f, rows, cols);
-             Tensor r = RandomTensors.normal(random, dtype, 1f, rows, cols);
-             Tensor w = RandomTensors.normal(random, dtype, 1f, cols);
-             Tensor expected = Tensor.allocateHost(dtype, rows, cols);
-             Tensor expectedResidual = Tensor.allocateHost(dtype, rows, cols);
-             Tensor dx = backend.copyOf(x); Tensor dr = backend.copyOf(r); Tensor dw = backend.copyOf(w);
-             Tensor out = backend.allocate(dtype, rows, cols);
-             Tensor residualOut = backend.allocate(dtype, rows, cols)) {
-            Backend cpu = Backend.cpu();
-            Runnable op;
-            if (withResidual) {
-                RmsNorm.applyWithResidual(cpu, expected, expectedResidual, x, r, w, 1e-6f);
-                op = () -> RmsNorm.applyWithResidual(backend, out, residualOut, dx, dr, dw, 1e-6f);
-            } else {
-                RmsNorm.apply(cpu, expected, x, w, 1e-6f);
-                op = () -> RmsNorm.apply(backend, out, dx, dw, 1e-6f);
+    private static int[] checkedContexts(int[] values) {
+        int[] sorted = values.clone();
+        Arrays.sort(sorted);
+        if (sorted.length == 0 || sorted[0] < 1) throw new IllegalArgumentException("--contexts must be positive lengths");
+        return sorted;
+    }
+
+    /**
+     * Attention + dense FFN (intermediate I), attention + MoE FFN of 8 experts of I/2 with top-2
+     * (the same active FFN parameters per token), Mamba, and the hybrid (attention in one layer
+     * of four, MoE of 8 x I/2 top-2 in every second layer).
+     */
+    static List<Arch> architectures(Sizes s) {
+        return List.of(new Arch("attention + dense FFN", ModelConfig.llama(s.vocab, s.hidden, s.layers, s.kvHeads, s.intermediate)),
+                new Arch("attention + MoE FFN", ModelConfig.mixtral(s.vocab, s.hidden, s.layers, s.kvHeads, s.intermediate / 2, 8, 2)),
+                new Arch("Mamba", ModelConfig.mamba(s.vocab, s.hidden, s.layers, 16)),
+                new Arch("hybrid (Jamba-style)", ModelConfig.jamba(s.vocab, s.hidden, s.layers, s.kvHeads, s.intermediate / 2, 8, 2, 4)));
+    }
+
+    /**
+     * Each architecture at a small size: prefill logits and two decode steps on the backend
+     * against the CPU backend in f32 (skipped when the backend is the CPU), and one-pass logits
+     * against a chunked prefill followed by decode steps on the backend itself.
+     */
+    private static boolean check(Backend backend, DType dtype, PrintWriter out) {
+        Sizes small = new Sizes(128, 4, 256, 1, 256, new int[0], 0, dtype);
+        double bound = dtype == DType.F32 ? 1e-4 : 3 * Compare.boundFor(dtype);
+        int[] prompt = new int[24];
+        for (int i = 0; i < prompt.length; i++) prompt[i] = (i * 37 + 11) % small.vocab;
+        boolean allOk = true;
+        out.println("checks at width 128, 4 layers (bound " + bound + "):");
+        for (Arch arch : architectures(small)) {
+            try (DecoderModel model = DecoderModel.random(backend, arch.config(), dtype, 1)) {
+                double vsCpu = Double.NaN;
+                if (!(backend instanceof CpuBackend)) {
+                    try (DecoderModel reference = DecoderModel.random(Backend.cpu(), arch.config(), DType.F32, 1);
+                         Tensor expected = logits(reference, new int[][] {prompt}); Tensor actual = logits(model, new int[][] {prompt})) {
+                        vsCpu = Compare.relativeError(actual, expected);
+                    }
+                }
+                double chunked;
+                int[][] pieces = {Arrays.copyOfRange(prompt, 0, 20), {prompt[20]}, {prompt[21]}, Arrays.copyOfRange(prompt, 22, 24)};
+                try (Tensor whole = logits(model, new int[][] {prompt}); Tensor split = logits(model, pieces)) {
+                    chunked = Compare.relativeError(split, whole);
+                }
+                boolean ok = (Double.isNaN(vsCpu) || vsCpu <= bound) && chunked <= bound;
+                allOk &= ok;
+                out.printf(Locale.ROOT, "  %-22s %s  chunked+decode vs one pass %.1e  %s%n", arch.name(),
+                        Double.isNaN(vsCpu) ? "(the CPU is the reference)" : String.format(Locale.ROOT, "vs CPU f32 %.1e", vsCpu), chunked,
+                        ok ? "ok" : "FAIL");
+                out.flush();
             }
-            backend.poison(out);
-            op.run();
-            Compare.Result check;
-            try (Tensor actual = backend.toHost(out)) {
-                check = Compare.check("out", actual, expected);
-            }
-            Timing.Stats time = Timing.measure(backend, 3, backend.device().isHost() ? 5 : 50, op);
-            // Bytes that must move: x read and out written, plus the residual read and written.
-            double bytes = (double) rows * cols * dtype.byteSize() * (withResidual ? 4 : 2);
-            System.out.printf("%-6s %-9s %-12.3e %-7.0e %-6s %9.1f us %10.1f%n", dtype.label(), withResidual ? "fused" : "none",
-                    check.error(), check.bound(), check.withinBound() ? "ok" : "FAIL", time.medianMicros(),
-                    bytes / time.medianMicros() / 1e3);
-            return check.withinBound();
         }
+        return allOk;
+    }
+
+    /** Logits of every position of the pieces run one after another in one fresh sequence. */
+    private static Tensor logits(DecoderModel model, int[][] pieces) {
+        int total = Arrays.stream(pieces).mapToInt(p -> p.length).sum();
+        Tensor all = Tensor.allocateHost(DType.F32, total, model.config().vocabSize());
+        try (Session session = model.newSession(1, total)) {
+            int row = 0;
+            for (int[] piece : pieces) {
+                try (Tensor l = model.forward(session, new int[] {0}, new int[][] {piece}, true)) {
+                    Backend.cpu().copy(all.slice(0, row, row + piece.length), l);
+                }
+                row += piece.length;
+            }
+        }
+        return all;
+    }
+
+    /** Grows one sequence to each context length (chunked prefill) and times decode steps there. */
+    private static void measure(Backend backend, Arch arch, Sizes s, double[] millis, double[] mebibytes, PrintWriter out) {
+        int maxContext = s.contexts[s.contexts.length - 1];
+        out.println(arch.name() + ":");
+        out.flush();
+        try (DecoderModel model = DecoderModel.random(backend, arch.config(), s.dtype, 2);
+             Session session = model.newSession(1, maxContext + s.contexts.length * (s.steps + WARMUP_STEPS))) {
+            int token = 1;
+            for (int c = 0; c < s.contexts.length; c++) {
+                int missing = s.contexts[c] - session.length(0);
+                // Prefill in chunks so that activations stay small at long contexts.
+                for (int done = 0; done < missing; done += 8192) {
+                    int[] chunk = new int[Math.min(8192, missing - done)];
+                    Arrays.fill(chunk, 3);
+                    model.forward(session, new int[] {0}, new int[][] {chunk}, false).close();
+                }
+                double[] times = new double[s.steps];
+                for (int i = -WARMUP_STEPS; i < s.steps; i++) {
+                    long start = System.nanoTime();
+                    try (Tensor logits = model.forward(session, new int[] {0}, new int[][] {{token}}, false)) {
+                        token = argmax(logits.toFloatArray());
+                    }
+                    if (i >= 0) times[i] = (System.nanoTime() - start) / 1e6;
+                }
+                Arrays.sort(times);
+                millis[c] = times[times.length / 2];
+                mebibytes[c] = session.bytesPerSequence(s.contexts[c]) / (1024.0 * 1024.0);
+                out.printf(Locale.ROOT, "  context %7d: %8.3f ms/token, %9.3f MiB/sequence%n", s.contexts[c], millis[c], mebibytes[c]);
+                out.flush();
+            }
+        }
+    }
+
+    private static int argmax(float[] values) {
+        int best = 0;
+        for (int i = 1; i < values.length; i++)
+            if (values[i] > values[best]) best = i;
+        return best;
+    }
+
+    private static void printTable(PrintWriter out, List<Arch> archs, Sizes s, double[][] millis, double[][] mebibytes) {
+        out.println();
+        out.println(table(archs, s, millis, mebibytes, false));
+    }
+
+    /** The results as a fixed-width table, or as a markdown table. */
+    private static String table(List<Arch> archs, Sizes s, double[][] millis, double[][] mebibytes, boolean markdown) {
+        StringBuilder sb = new StringBuilder();
+        String sep = markdown ? " | " : "  ";
+        sb.append(markdown ? "| " : "").append(String.format(Locale.ROOT, "%-22s", "architecture")).append(sep)
+          .append(String.format(Locale.ROOT, "%-8s", "context")).append(sep).append(String.format(Locale.ROOT, "%10s", "ms/token")).append(sep)
+          .append(String.format(Locale.ROOT, "%12s", "MiB/sequence")).append(markdown ? " |" : "").append('\n');
+        if (markdown) sb.append("|---|---:|---:|---:|\n");
+        for (int a = 0; a < archs.size(); a++)
+            for (int c = 0; c < s.contexts.length; c++)
+                sb.append(markdown ? "| " : "").append(String.format(Locale.ROOT, "%-22s", archs.get(a).name())).append(sep)
+                  .append(String.format(Locale.ROOT, "%-8d", s.contexts[c])).append(sep)
+                  .append(String.format(Locale.ROOT, "%10.3f", millis[a][c])).append(sep)
+                  .append(String.format(Locale.ROOT, "%12.3f", mebibytes[a][c])).append(markdown ? " |" : "").append('\n');
+        return sb.toString();
+    }
+
+    private void write(Backend backend, List<Arch> archs, Sizes s, double[][] millis, double[][] mebibytes, PrintWriter out) throws IOException {
+        Path dir = Files.createDirectories(outDir);
+        try (PrintWriter csv = new PrintWriter(Files.newBufferedWriter(dir.resolve("comparison.csv")))) {
+            csv.println("architecture,context,ms_per_token,mib_per_sequence");
+            for (int a = 0; a < archs.size(); a++)
+                for (int c = 0; c < s.contexts.length; c++)
+                    csv.printf(Locale.ROOT, "%s,%d,%.4f,%.4f%n", archs.get(a).name(), s.contexts[c], millis[a][c], mebibytes[a][c]);
+        }
+        double[] x = Arrays.stream(s.contexts).asDoubleStream().toArray();
+        List<LinePlot.Series> time = new ArrayList<>(), memory = new ArrayList<>();
+        for (int a = 0; a < archs.size(); a++) {
+            time.add(new LinePlot.Series(archs.get(a).name(), millis[a]));
+            memory.add(new LinePlot.Series(archs.get(a).name(), mebibytes[a]));
+        }
+        LinePlot.write(dir.resolve("comparison.png"), "context length (tokens)", x,
+                List.of(new LinePlot.Panel("time per generated token", "ms per token", time),
+                        new LinePlot.Panel("memory held per sequence", "MiB per sequence", memory)));
+        String report = "# Architecture comparison\n\n"
+                + "Run " + Instant.now() + " on " + backend.describe() + ".\n\n"
+                + String.format(Locale.ROOT, "Random models of width %d, %d layers, vocabulary %d, %s weights and activations; "
+                        + "attention heads of 64 with %d kv heads; dense FFN of %d, MoE of 8 experts of %d with top-2 (equal active "
+                        + "parameters); Mamba with 16 states per channel and 2x expansion; the hybrid has attention in one layer of "
+                        + "four and an MoE FFN in every second layer. Batch of one sequence; each time is the median of %d decode "
+                        + "steps at that context, after " + WARMUP_STEPS + " untimed ones (the step includes copying the logits to the host); memory is what the caches hold "
+                        + "for the sequence (KV blocks of 32 tokens, Mamba conv and SSM states).%n%n",
+                        s.hidden, s.layers, s.vocab, s.dtype.label(), s.kvHeads, s.intermediate, s.intermediate / 2, s.steps)
+                + table(archs, s, millis, mebibytes, true) + "\n![time per token and memory per sequence](comparison.png)\n\n"
+                + "Attention reads every cached key and value at each step, so its time and memory grow linearly with the context; "
+                + "Mamba carries a fixed state, so both stay flat; the hybrid grows at a quarter of attention's rate. The MoE FFN "
+                + "changes the per-token compute of the FFN, not the growth with context.\n";
+        Files.writeString(dir.resolve("report.md"), report);
+        out.println("wrote " + dir.resolve("comparison.csv") + ", " + dir.resolve("report.md") + " and " + dir.resolve("comparison.png"));
     }
 }

@@ -8,7 +8,8 @@ import picocli.CommandLine.Command;
 /** The `isthmus` command line. */
 @Command(name = "isthmus", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "CUDA kernels for efficient LLM architectures, with a CPU reference for each.",
-        subcommands = {InfoCommand.class, DemoCommand.class, OpCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {InfoCommand.class, DemoCommand.class, OpCommand.class, GenerateCommand.class, ValidateCommand.class,
+                CommandLine.HelpCommand.class})
 public final class Main {
     public static void main(String[] args) {
         System.exit(run(args));

@@ -49,6 +49,7 @@ public final class GpuBench {
             rows.addAll(ScanBench.run(gpu, random, flushL2, rows.get(0)));
             rows.addAll(AttentionBench.run(gpu, flushL2));
             rows.addAll(MoeBench.run(gpu, random, flushL2));
+            rows.addAll(ModelBench.run(gpu));
         }
         try (PrintWriter raw = new PrintWriter(Files.newBufferedWriter(outDir.resolve("raw.csv")));
              PrintWriter shapes = new PrintWriter(Files.newBufferedWriter(outDir.resolve("shapes.csv")))) {

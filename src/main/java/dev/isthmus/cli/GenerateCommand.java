@@ -1,0 +1,76 @@
+package dev.isthmus.cli;
+
+import dev.isthmus.backend.Backend;
+import dev.isthmus.model.DecoderModel;
+import dev.isthmus.model.Generator;
+import dev.isthmus.model.SamplingOptions;
+import dev.isthmus.model.Tokenizer;
+import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** Generates text from a local Hugging Face checkpoint, streaming the tokens as they come. */
+@Command(name = "generate", description = "Generate text from a local Hugging Face checkpoint directory, streaming tokens.")
+final class GenerateCommand extends ModelCommand {
+    @Option(names = "--prompt", required = true, description = "the prompt text")
+    String prompt;
+
+    @Option(names = "--max-tokens", defaultValue = "64", description = "tokens to generate at most (default ${DEFAULT-VALUE})")
+    int maxTokens;
+
+    @Option(names = "--temperature", defaultValue = "0", description = "0 for greedy (default ${DEFAULT-VALUE})")
+    float temperature;
+
+    @Option(names = "--top-k", defaultValue = "0", description = "keep the k most likely tokens, 0 for all (default ${DEFAULT-VALUE})")
+    int topK;
+
+    @Option(names = "--top-p", defaultValue = "1", description = "nucleus probability (default ${DEFAULT-VALUE})")
+    float topP;
+
+    @Option(names = "--seed", defaultValue = "0", description = "random seed (default ${DEFAULT-VALUE})")
+    long seed;
+
+    @Option(names = "--backend", defaultValue = "best", description = "cpu, cuda or best (default ${DEFAULT-VALUE})")
+    String backendName;
+
+    @Option(names = "--dtype", description = "compute dtype: f32, bf16 or f16 (default: bf16 on CUDA, f32 on the CPU)")
+    String dtypeName;
+
+    @Override
+    int run(PrintWriter out, PrintWriter err) throws Exception {
+        try (Backend backend = Main.backend(backendName)) {
+            SamplingOptions sampling = new SamplingOptions(temperature, topK, topP, seed);
+            if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1, got " + maxTokens);
+            try (Tokenizer tokenizer = Tokenizer.load(model);
+                 DecoderModel decoder = DecoderModel.load(backend, model, dtype(dtypeName, backend))) {
+                int[] ids = tokenizer.encode(prompt);
+                if (ids.length == 0) throw new IllegalArgumentException("--prompt encodes to no tokens");
+                err.println("[" + decoder.config().family().name().toLowerCase() + " on " + backend.describe() + ", "
+                        + decoder.dtype().label() + ", prompt of " + ids.length + " tokens]");
+                err.flush();
+                List<Integer> drawn = new ArrayList<>();
+                int[] printed = {0};
+                out.print(prompt);
+                Generator.Result result = Generator.generate(decoder, List.of(ids), maxTokens, sampling,
+                        new HashSet<>(decoder.config().eosTokens()), (sequence, token) -> {
+                            drawn.add(token);
+                            // Decoding the whole continuation each time keeps multi-token characters and spaces right.
+                            String text = tokenizer.decode(drawn.stream().mapToInt(Integer::intValue).toArray());
+                            if (text.length() > printed[0]) {
+                                out.print(text.substring(printed[0]));
+                                out.flush();
+                                printed[0] = text.length();
+                            }
+                        });
+                out.println();
+                int generated = result.tokens().getFirst().length;
+                out.printf("[%d tokens; prefill %.1f ms (%.1f tokens/s); decode %.1f tokens/s]%n", generated, result.prefillNanos() / 1e6,
+                        ids.length / (result.prefillNanos() / 1e9), result.decodeTokensPerSecond());
+                return 0;
+            }
+        }
+    }
+}

@@ -1,0 +1,72 @@
+package dev.isthmus.model;
+
+import dev.isthmus.attention.Attention;
+import dev.isthmus.attention.AttentionOptions;
+import dev.isthmus.attention.KvBatch;
+import dev.isthmus.attention.Rope;
+import dev.isthmus.blas.Gemm;
+import dev.isthmus.tensor.Tensor;
+
+/**
+ * Self-attention of a decoder layer: q/k/v projections (optional biases), RoPE on q and k, keys
+ * and values appended to the sequence's paged KV cache, causal attention with GQA (query head h
+ * reads kv head h / (heads / kvHeads)), and the o projection.
+ *
+ * <pre>
+ *   q = x Wq^T (+ bq),  k = x Wk^T (+ bk),  v = x Wv^T (+ bv)
+ *   q, k = rope(q, k) at each token's position;  cache += (k, v)
+ *   out = attention(q, cache) Wo^T (+ bo)
+ * </pre>
+ */
+final class AttentionBlock {
+    private final int heads;
+    private final int kvHeads;
+    private final int headDim;
+    private final Tensor wq, wk, wv, wo, bq, bk, bv, bo;
+    private final Rope rope;
+    private final AttentionOptions options;
+
+    AttentionBlock(Weights w, ModelConfig c, String prefix) {
+        heads = c.heads();
+        kvHeads = c.kvHeads();
+        headDim = c.headDim();
+        long h = c.hiddenSize(), qDim = (long) heads * headDim, kvDim = (long) kvHeads * headDim;
+        if (heads % kvHeads != 0) throw new IllegalArgumentException("config.json: num_attention_heads " + heads
+                + " is not a multiple of num_key_value_heads " + kvHeads);
+        wq = w.load(prefix + "q_proj.weight", qDim, h);
+        wk = w.load(prefix + "k_proj.weight", kvDim, h);
+        wv = w.load(prefix + "v_proj.weight", kvDim, h);
+        wo = w.load(prefix + "o_proj.weight", h, qDim);
+        bq = w.optional(prefix + "q_proj.bias", c.qkvBias(), qDim);
+        bk = w.optional(prefix + "k_proj.bias", c.qkvBias(), kvDim);
+        bv = w.optional(prefix + "v_proj.bias", c.qkvBias(), kvDim);
+        bo = w.optional(prefix + "o_proj.bias", c.outputBias(), h);
+        rope = c.ropeTheta() > 0 ? Rope.neox(c.ropeTheta()).withPositionScale(c.ropeScale()) : null;
+        AttentionOptions decoder = AttentionOptions.decoder();
+        options = c.slidingWindow() > 0 ? decoder.withWindow(c.slidingWindow() - 1, -1) : decoder;
+    }
+
+    /** out (T, hidden) = attention block of x (T, hidden) for the step's sequences; appends to the layer's cache. */
+    void forward(Step step, int layer, Tensor x, Tensor out) {
+        var backend = step.backend;
+        int tokens = step.totalTokens;
+        Tensor q = project(step, x, wq, bq, heads);
+        Tensor k = project(step, x, wk, bk, kvHeads);
+        Tensor v = project(step, x, wv, bv, kvHeads);
+        Tensor attended = step.allocate(x.dtype(), tokens, heads, headDim);
+        try (KvBatch batch = step.session.kvCache(layer).extend(step.sequences, step.newTokens)) {
+            Attention.append(backend, batch, q, k, v, rope, null);
+            Attention.attend(backend, batch, q, attended, null, options, step.attentionWorkspace(batch, heads));
+        }
+        Gemm.gemm(backend, out, attended.reshape(tokens, (long) heads * headDim), false, wo, true, 1f, 0f);
+        if (bo != null) Elementwise.addBias(backend, out, out, bo);
+    }
+
+    /** x W^T (+ b) as (T, heads, headDim). */
+    private Tensor project(Step step, Tensor x, Tensor weight, Tensor bias, int count) {
+        Tensor y = step.allocate(x.dtype(), step.totalTokens, (long) count * headDim);
+        Gemm.gemm(step.backend, y, x, false, weight, true, 1f, 0f);
+        if (bias != null) Elementwise.addBias(step.backend, y, y, bias);
+        return y.reshape(step.totalTokens, count, headDim);
+    }
+}

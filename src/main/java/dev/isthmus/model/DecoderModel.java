@@ -1,0 +1,197 @@
+package dev.isthmus.model;
+
+import dev.isthmus.backend.Backend;
+import dev.isthmus.blas.Gemm;
+import dev.isthmus.io.HfCheckpoint;
+import dev.isthmus.norm.RmsNorm;
+import dev.isthmus.tensor.DType;
+import dev.isthmus.tensor.Tensor;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Set;
+
+/**
+ * A pre-norm decoder stack loaded from a Hugging Face checkpoint directory, on one backend and in
+ * one compute dtype:
+ *
+ * <pre>
+ *   h = embed(tokens);  r = 0
+ *   for each layer:  r += h;  h = mixer(rmsnorm(r))            (attention or Mamba)
+ *                    r += h;  h = ffn(rmsnorm(r))              (dense SwiGLU or MoE; not in Mamba)
+ *   logits = lm_head(rmsnorm(r + h))                           (f32; tied to embed or not)
+ * </pre>
+ *
+ * The residual adds are fused into the norms ({@link RmsNorm#applyWithResidual}). Families:
+ * Llama / Mistral / Qwen2 (attention + dense), Mixtral (attention + MoE), Mamba (Mamba only) and
+ * Jamba (attention every few layers, Mamba elsewhere, MoE on alternate layers).
+ *
+ * <pre>{@code
+ * try (DecoderModel model = DecoderModel.load(Backend.best(), dir, DType.BF16);
+ *      Session session = model.newSession(1, 512)) {
+ *     Tensor logits = model.forward(session, new int[] {0}, new int[][] {promptIds}, false);
+ * }
+ * }</pre>
+ */
+public final class DecoderModel implements AutoCloseable {
+    static final Set<DType> DTYPES = Set.of(DType.F32, DType.F16, DType.BF16);
+
+    private final ModelConfig config;
+    private final Backend backend;
+    private final DType dtype;
+    private final Weights weights;
+    private final Tensor embedding;
+    private final Tensor lmHead;
+    private final Tensor finalNorm;
+    private final Layer[] layers;
+
+    /** One layer: its norms and blocks (attention or mamba; dense, moe or no FFN). */
+    private record Layer(Tensor mixerNorm, AttentionBlock attention, MambaBlock mamba, Tensor ffnNorm, DenseFfn dense, MoeFfn moe) {}
+
+    private DecoderModel(ModelConfig config, Backend backend, DType dtype, Weights weights) {
+        this.config = config;
+        this.backend = backend;
+        this.dtype = dtype;
+        this.weights = weights;
+        TensorNames names = TensorNames.of(config, weights);
+        long h = config.hiddenSize(), vocab = config.vocabSize();
+        embedding = weights.load(names.embedding(), vocab, h);
+        finalNorm = weights.load(names.finalNorm(), h);
+        lmHead = config.tieEmbeddings() ? embedding : weights.load("lm_head.weight", vocab, h);
+        layers = new Layer[config.layers()];
+        for (int i = 0; i < layers.length; i++) {
+            String p = names.layer(i);
+            Tensor mixerNorm = weights.load(p + names.mixerNorm(), h);
+            AttentionBlock attention = config.isAttention(i) ? new AttentionBlock(weights, config, p + names.attention()) : null;
+            MambaBlock mamba = config.isAttention(i) ? null : new MambaBlock(weights, config, p + names.mambaMixer());
+            Tensor ffnNorm = config.hasFfn(i) ? weights.load(p + names.ffnNorm(), h) : null;
+            DenseFfn dense = config.hasFfn(i) && !config.isMoe(i) ? new DenseFfn(weights, config, p + names.denseFfn()) : null;
+            MoeFfn moe = config.isMoe(i) ? names.moe(weights, config, p) : null;
+            layers[i] = new Layer(mixerNorm, attention, mamba, ffnNorm, dense, moe);
+        }
+    }
+
+    /** Loads the checkpoint in {@code directory} onto {@code backend}, converting every weight to {@code dtype}. */
+    public static DecoderModel load(Backend backend, Path directory, DType dtype) throws IOException {
+        try (HfCheckpoint checkpoint = HfCheckpoint.open(directory)) {
+            return load(backend, checkpoint, dtype);
+        }
+    }
+
+    /** As {@link #load(Backend, Path, DType)} from an open checkpoint (which may be closed afterwards: weights are copied). */
+    public static DecoderModel load(Backend backend, HfCheckpoint checkpoint, DType dtype) {
+        return build(backend, ModelConfig.fromJson(checkpoint.config()), WeightSource.of(checkpoint), dtype);
+    }
+
+    /**
+     * A model of {@code config} with random weights (matrices of variance 1 / fan-in, norms 1,
+     * Mamba's usual A, D and time-step initialisation), the same for every backend and dtype given
+     * the seed: for benchmarks and the architecture comparison.
+     */
+    public static DecoderModel random(Backend backend, ModelConfig config, DType dtype, long seed) {
+        return build(backend, config, WeightSource.random(seed), dtype);
+    }
+
+    private static DecoderModel build(Backend backend, ModelConfig config, WeightSource source, DType dtype) {
+        if (backend == null) throw new IllegalArgumentException("backend is null");
+        if (dtype == null || !DTYPES.contains(dtype)) throw new IllegalArgumentException("dtype must be f32, f16 or bf16, got " + dtype);
+        if (config == null) throw new IllegalArgumentException("config is null");
+        Weights weights = new Weights(source, backend, dtype);
+        try {
+            return new DecoderModel(config, backend, dtype, weights);
+        } catch (RuntimeException e) {
+            weights.close();
+            throw e;
+        }
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public Backend backend() {
+        return backend;
+    }
+
+    public DType dtype() {
+        return dtype;
+    }
+
+    /** Caches for up to {@code maxSequences} sequences of up to {@code maxLength} tokens each. */
+    public Session newSession(int maxSequences, int maxLength) {
+        return new Session(this, maxSequences, maxLength);
+    }
+
+    /**
+     * Runs {@code tokens[i]} as the next tokens of sequence {@code sequences[i]} of the session
+     * (a whole prompt, a chunk of one, or one decode token) and returns f32 host logits: one row
+     * per sequence for its last token, or with {@code allPositions} one row per token, packed in
+     * order. A step of one token for every sequence of the session takes the batched decode path.
+     */
+    public Tensor forward(Session session, int[] sequences, int[][] tokens, boolean allPositions) {
+        if (session == null || sequences == null || tokens == null) throw new IllegalArgumentException("session, sequences and tokens must not be null");
+        int[] counts = new int[tokens.length];
+        for (int i = 0; i < tokens.length; i++) counts[i] = tokens[i] == null ? 0 : tokens[i].length;
+        session.checkStep(sequences, counts);
+        long[] ids = new long[java.util.Arrays.stream(counts).sum()];
+        int n = 0;
+        for (int[] row : tokens)
+            for (int id : row) {
+                if (id < 0 || id >= config.vocabSize()) throw new IllegalArgumentException("token " + id + " is outside the vocabulary of " + config.vocabSize());
+                ids[n++] = id;
+            }
+        try (Step step = new Step(session, sequences, counts)) {
+            Tensor logits = run(step, ids, allPositions);
+            session.advance(sequences, counts);
+            return logits;
+        }
+    }
+
+    private Tensor run(Step step, long[] ids, boolean allPositions) {
+        long t = step.totalTokens, h = config.hiddenSize();
+        Tensor hidden = step.allocate(dtype, t, h);
+        Tensor residual = step.allocate(dtype, t, h);
+        Tensor normed = step.allocate(dtype, t, h);
+        try (Tensor hostIds = Tensor.fromLongs(DType.I32, ids, t)) {
+            Tensor deviceIds = step.allocate(DType.I32, t);
+            backend.copy(deviceIds, hostIds);
+            Elementwise.embedding(backend, hidden, embedding, deviceIds);
+        }
+        boolean first = true;
+        for (int i = 0; i < layers.length; i++) {
+            Layer layer = layers[i];
+            normalize(first, layer.mixerNorm, hidden, residual, normed);
+            first = false;
+            if (layer.attention != null) layer.attention.forward(step, i, normed, hidden);
+            else layer.mamba.forward(step, i, normed, hidden);
+            if (layer.ffnNorm == null) continue;
+            normalize(false, layer.ffnNorm, hidden, residual, normed);
+            if (layer.dense != null) layer.dense.forward(step, normed, hidden);
+            else layer.moe.forward(step, normed, hidden);
+        }
+        normalize(false, finalNorm, hidden, residual, normed);
+        Tensor rows = normed;
+        if (!allPositions) {
+            rows = step.allocate(dtype, step.sequences.length, h);
+            for (int i = 0; i < step.sequences.length; i++)
+                backend.copy(rows.slice(0, i, i + 1), normed.slice(0, step.starts[i + 1] - 1, step.starts[i + 1]));
+        }
+        Tensor logits = step.allocate(DType.F32, rows.dim(0), config.vocabSize());
+        Gemm.gemm(backend, logits, rows, false, lmHead, true, 1f, 0f);
+        return backend.toHost(logits);
+    }
+
+    /** normed = rmsnorm(residual + hidden), residual updated; the first layer starts the stream from hidden. */
+    private void normalize(boolean first, Tensor weight, Tensor hidden, Tensor residual, Tensor normed) {
+        if (first) {
+            backend.copy(residual, hidden);
+            RmsNorm.apply(backend, normed, hidden, weight, config.normEps());
+        } else {
+            RmsNorm.applyWithResidual(backend, normed, residual, hidden, residual, weight, config.normEps());
+        }
+    }
+
+    @Override
+    public void close() {
+        weights.close();
+    }
+}

@@ -1,0 +1,219 @@
+package dev.isthmus.model;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The shape of a decoder model, read from a Hugging Face config.json. One record covers every
+ * supported family; the fields a family does not use are 0. Which mixer and which FFN each layer
+ * has follows from the family and, for the hybrid, the layer periods.
+ *
+ * @param family         which naming and layer pattern the checkpoint follows
+ * @param headDim        per attention head (config head_dim, else hidden / heads)
+ * @param qkvBias        q/k/v projections carry biases (Qwen2, Llama with attention_bias)
+ * @param outputBias     the o projection carries a bias (Llama with attention_bias)
+ * @param ropeTheta      RoPE base; 0 for attention without positions (Jamba)
+ * @param slidingWindow  keys a query may see, itself included (Mistral), or 0 for all
+ * @param mambaInner     Mamba channels D (expand * hidden)
+ * @param dtRank         rank of the Mamba time-step projection
+ * @param experts        routed experts of an MoE FFN; 0 for dense
+ * @param renormalize    whether the top-k routing weights are divided by their sum (Mixtral yes, Jamba no)
+ */
+public record ModelConfig(Family family, int vocabSize, int hiddenSize, int layers, int heads, int kvHeads, int headDim,
+                          int intermediateSize, float normEps, float ropeTheta, float ropeScale, boolean qkvBias, boolean outputBias,
+                          int slidingWindow, boolean tieEmbeddings, int mambaInner, int stateSize, int convKernel, int dtRank,
+                          boolean convBias, int experts, int topK, boolean renormalize, int attentionPeriod, int attentionOffset,
+                          int expertPeriod, int expertOffset, List<Integer> eosTokens) {
+
+    /** The checkpoint families: their architecture names in config.json and their tensor naming. */
+    public enum Family {
+        LLAMA("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"),
+        MIXTRAL("MixtralForCausalLM"),
+        MAMBA("MambaForCausalLM"),
+        JAMBA("JambaForCausalLM");
+
+        final List<String> architectures;
+
+        Family(String... architectures) {
+            this.architectures = List.of(architectures);
+        }
+
+        static Family of(String architecture) {
+            for (Family f : values())
+                if (f.architectures.contains(architecture)) return f;
+            throw new IllegalArgumentException("unknown architecture " + architecture + "; supported: LlamaForCausalLM, MistralForCausalLM, "
+                    + "Qwen2ForCausalLM, MixtralForCausalLM, MambaForCausalLM, JambaForCausalLM");
+        }
+    }
+
+    /** Whether layer {@code i} mixes tokens by attention (else by a Mamba block). */
+    public boolean isAttention(int i) {
+        return switch (family) {
+            case LLAMA, MIXTRAL -> true;
+            case MAMBA -> false;
+            case JAMBA -> i % attentionPeriod == attentionOffset;
+        };
+    }
+
+    /** Whether layer {@code i} has a feed-forward block after its mixer (Mamba's layers have none). */
+    public boolean hasFfn(int i) {
+        return family != Family.MAMBA;
+    }
+
+    /** Whether layer {@code i}'s feed-forward block is a mixture of experts. */
+    public boolean isMoe(int i) {
+        return switch (family) {
+            case LLAMA, MAMBA -> false;
+            case MIXTRAL -> true;
+            case JAMBA -> experts > 1 && i % expertPeriod == expertOffset;
+        };
+    }
+
+    /** Attention heads of the built-in configs: 64 wide, the smallest head the attention kernels take. */
+    static final int HEAD_DIM = 64;
+
+    /** Llama-style: attention (hidden / 64 query heads, GQA over {@code kvHeads}) and a dense SwiGLU FFN in every layer. */
+    public static ModelConfig llama(int vocab, int hidden, int layers, int kvHeads, int intermediate) {
+        return attentionConfig(Family.LLAMA, vocab, hidden, layers, kvHeads, intermediate, 0, 0);
+    }
+
+    /** Mixtral-style: attention and a softmax top-k MoE FFN of {@code experts} experts of {@code intermediate} each. */
+    public static ModelConfig mixtral(int vocab, int hidden, int layers, int kvHeads, int intermediate, int experts, int topK) {
+        return attentionConfig(Family.MIXTRAL, vocab, hidden, layers, kvHeads, intermediate, experts, topK);
+    }
+
+    private static ModelConfig attentionConfig(Family family, int vocab, int hidden, int layers, int kvHeads, int intermediate, int experts,
+                                               int topK) {
+        return new ModelConfig(family, vocab, hidden, layers, hidden / HEAD_DIM, kvHeads, HEAD_DIM, intermediate, 1e-5f, 10000f, 1f, false,
+                false, 0, false, 0, 0, 0, 0, false, experts, topK, true, 1, 0, 1, 0, List.of());
+    }
+
+    /** Mamba-1: D = 2 hidden channels, N states, a conv of 4 and time-step rank hidden / 16. */
+    public static ModelConfig mamba(int vocab, int hidden, int layers, int stateSize) {
+        return new ModelConfig(Family.MAMBA, vocab, hidden, layers, 0, 0, 0, 0, 1e-5f, 0, 1, false, false, 0, true, 2 * hidden, stateSize, 4,
+                (hidden + 15) / 16, true, 0, 0, false, 1, 1, 1, 1, List.of());
+    }
+
+    /**
+     * Jamba-style hybrid: attention in one layer of every {@code attentionPeriod} (at half the
+     * period), Mamba in the others, an MoE FFN in every second layer and a dense one elsewhere.
+     */
+    public static ModelConfig jamba(int vocab, int hidden, int layers, int kvHeads, int intermediate, int experts, int topK,
+                                    int attentionPeriod) {
+        return new ModelConfig(Family.JAMBA, vocab, hidden, layers, hidden / HEAD_DIM, kvHeads, HEAD_DIM, intermediate, 1e-6f, 0, 1, false,
+                false, 0, false, 2 * hidden, 16, 4, (hidden + 15) / 16, true, experts, topK, false, attentionPeriod, attentionPeriod / 2, 2,
+                1, List.of());
+    }
+
+    /** Reads a parsed config.json; a missing or malformed field is an IllegalArgumentException naming it. */
+    public static ModelConfig fromJson(Map<String, Object> json) {
+        Fields f = new Fields(json);
+        Object archs = json.get("architectures");
+        if (!(archs instanceof List<?> list) || list.isEmpty() || !(list.getFirst() instanceof String arch))
+            throw new IllegalArgumentException("config.json has no \"architectures\" list naming the model class");
+        Family family = Family.of(arch);
+        int vocab = f.integer("vocab_size");
+        int hidden = f.integer("hidden_size");
+        int layers = f.integer("num_hidden_layers");
+        List<Integer> eos = f.integers("eos_token_id");
+        return switch (family) {
+            case MAMBA -> {
+                if (f.bool("use_bias", false)) throw new IllegalArgumentException("config.json: use_bias = true (biases on in_proj/out_proj) is not supported");
+                int inner = f.integer("intermediate_size");
+                yield new ModelConfig(family, vocab, hidden, layers, 0, 0, 0, 0, f.number("layer_norm_epsilon", 1e-5f), 0, 1, false,
+                        false, 0, f.bool("tie_word_embeddings", true), inner, f.integer("state_size"), f.integer("conv_kernel"),
+                        f.integer("time_step_rank"), f.bool("use_conv_bias", true), 0, 0, false, 1, 1, 1, 1, eos);
+            }
+            case LLAMA, MIXTRAL -> {
+                int heads = f.integer("num_attention_heads");
+                int kvHeads = f.integer("num_key_value_heads", heads);
+                boolean qwen = arch.equals("Qwen2ForCausalLM");
+                boolean attentionBias = f.bool("attention_bias", false);
+                int window = json.get("sliding_window") == null || (qwen && !f.bool("use_sliding_window", false)) ? 0 : f.integer("sliding_window");
+                int experts = family == Family.MIXTRAL ? f.integer("num_local_experts") : 0;
+                int topK = family == Family.MIXTRAL ? f.integer("num_experts_per_tok") : 0;
+                yield new ModelConfig(family, vocab, hidden, layers, heads, kvHeads, headDim(f, hidden, heads),
+                        f.integer("intermediate_size"), f.number("rms_norm_eps", 1e-6f), ropeTheta(json), ropeScale(json),
+                        qwen || attentionBias, attentionBias, window, f.bool("tie_word_embeddings", false), 0, 0, 0, 0, false, experts,
+                        topK, true, 1, 0, 1, 0, eos);
+            }
+            case JAMBA -> {
+                if (f.bool("mamba_proj_bias", false)) throw new IllegalArgumentException("config.json: mamba_proj_bias = true is not supported");
+                int heads = f.integer("num_attention_heads");
+                int stateSize = f.integer("mamba_d_state");
+                yield new ModelConfig(family, vocab, hidden, layers, heads, f.integer("num_key_value_heads", heads), hidden / heads,
+                        f.integer("intermediate_size"), f.number("rms_norm_eps", 1e-6f), 0, 1, false, false, 0,
+                        f.bool("tie_word_embeddings", false), f.integer("mamba_expand") * hidden, stateSize, f.integer("mamba_d_conv"),
+                        jambaDtRank(f, hidden), f.bool("mamba_conv_bias", true), f.integer("num_experts", 1),
+                        f.integer("num_experts_per_tok", 1), false, f.integer("attn_layer_period"), f.integer("attn_layer_offset"),
+                        f.integer("expert_layer_period"), f.integer("expert_layer_offset"), eos);
+            }
+        };
+    }
+
+    private static int headDim(Fields f, int hidden, int heads) {
+        if (f.json.get("head_dim") != null) return f.integer("head_dim");
+        if (hidden % heads != 0) throw new IllegalArgumentException("config.json: hidden_size " + hidden + " is not a multiple of num_attention_heads " + heads);
+        return hidden / heads;
+    }
+
+    private static int jambaDtRank(Fields f, int hidden) {
+        Object rank = f.json.get("mamba_dt_rank");
+        return rank == null || "auto".equals(rank) ? (hidden + 15) / 16 : f.integer("mamba_dt_rank");
+    }
+
+    /** rope_theta, at the top level or (newer transformers) inside rope_parameters; 10000 by default. */
+    private static float ropeTheta(Map<String, Object> json) {
+        if (json.get("rope_theta") != null) return new Fields(json).number("rope_theta", 10000f);
+        if (json.get("rope_parameters") instanceof Map<?, ?> m && m.get("rope_theta") != null)
+            return new Fields(Map.of("rope_parameters.rope_theta", m.get("rope_theta"))).number("rope_parameters.rope_theta", 10000f);
+        return 10000f;
+    }
+
+    /** 1 / factor for linear RoPE scaling, 1 without; other scaling types are refused by name. */
+    private static float ropeScale(Map<String, Object> json) {
+        Object scaling = json.get("rope_scaling") != null ? json.get("rope_scaling") : json.get("rope_parameters");
+        if (scaling == null) return 1f;
+        if (!(scaling instanceof Map<?, ?> m)) throw new IllegalArgumentException("config.json: rope_scaling is not an object");
+        Object type = m.get("rope_type") != null ? m.get("rope_type") : m.get("type");
+        if (type == null || "default".equals(type)) return 1f;
+        if ("linear".equals(type) && m.get("factor") instanceof Number factor) return 1f / factor.floatValue();
+        throw new IllegalArgumentException("config.json: rope_scaling type " + type + " is not supported (only linear)");
+    }
+
+    /** Typed access to config.json fields with errors that name the field. */
+    private record Fields(Map<String, Object> json) {
+        int integer(String key) {
+            Object v = json.get(key);
+            if (!(v instanceof Long l) || l < 0 || l > Integer.MAX_VALUE)
+                throw new IllegalArgumentException("config.json: " + key + " must be a non-negative integer, is " + v);
+            return (int) (long) l;
+        }
+
+        int integer(String key, int fallback) {
+            return json.get(key) == null ? fallback : integer(key);
+        }
+
+        float number(String key, float fallback) {
+            Object v = json.get(key);
+            if (v == null) return fallback;
+            if (!(v instanceof Number n)) throw new IllegalArgumentException("config.json: " + key + " must be a number, is " + v);
+            return n.floatValue();
+        }
+
+        boolean bool(String key, boolean fallback) {
+            Object v = json.get(key);
+            if (v == null) return fallback;
+            if (!(v instanceof Boolean b)) throw new IllegalArgumentException("config.json: " + key + " must be true or false, is " + v);
+            return b;
+        }
+
+        /** An integer or a list of them (eos_token_id is either); empty when absent. */
+        List<Integer> integers(String key) {
+            Object v = json.get(key);
+            if (v == null) return List.of();
+            if (v instanceof List<?> list) return list.stream().map(x -> new Fields(Map.of(key, x)).integer(key)).toList();
+            return List.of(integer(key));
+        }
+    }
+}

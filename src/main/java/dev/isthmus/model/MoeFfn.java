@@ -1,0 +1,70 @@
+package dev.isthmus.model;
+
+import dev.isthmus.moe.MoeLayer;
+import dev.isthmus.moe.RouterConfig;
+import dev.isthmus.tensor.Tensor;
+
+/**
+ * A mixture-of-experts SwiGLU block run by {@link MoeLayer}: softmax router over the experts,
+ * top-k, each token's experts weighted (renormalized over the chosen ones for Mixtral, not for
+ * Jamba). Per-expert gate/up/down matrices of a checkpoint are stacked on load into the layer's
+ * (E, 2I, H) gate-then-up and (E, H, I) down tensors.
+ */
+final class MoeFfn {
+    private final MoeLayer.Weights weights;
+    private final RouterConfig router;
+    private final int hidden;
+    private final int intermediate;
+
+    private MoeFfn(ModelConfig c, MoeLayer.Weights weights) {
+        this.weights = weights;
+        this.hidden = c.hiddenSize();
+        this.intermediate = c.intermediateSize();
+        this.router = RouterConfig.softmax(c.experts(), c.topK(), c.renormalize());
+    }
+
+    /** How a checkpoint names expert {@code e}'s gate (0), up (1) and down (2) matrices. */
+    interface ExpertName {
+        String of(int expert, int which);
+    }
+
+    /** Experts stored one module each; stacked here. */
+    static MoeFfn perExpert(Weights w, ModelConfig c, String routerName, ExpertName name) {
+        int experts = c.experts();
+        long h = c.hiddenSize(), inter = c.intermediateSize();
+        Tensor router = w.load(routerName, experts, h);
+        Tensor gateUp = Tensor.allocateHost(w.dtype(), experts, 2 * inter, h);
+        Tensor down = Tensor.allocateHost(w.dtype(), experts, h, inter);
+        try {
+            for (int e = 0; e < experts; e++) {
+                Tensor expertGateUp = gateUp.slice(0, e, e + 1).reshape(2 * inter, h);
+                copyInto(w, expertGateUp.slice(0, 0, inter), name.of(e, 0));
+                copyInto(w, expertGateUp.slice(0, inter, 2 * inter), name.of(e, 1));
+                copyInto(w, down.slice(0, e, e + 1).reshape(h, inter), name.of(e, 2));
+            }
+        } catch (RuntimeException ex) {
+            gateUp.close();
+            down.close();
+            throw ex;
+        }
+        return new MoeFfn(c, new MoeLayer.Weights(router, null, w.upload(gateUp), w.upload(down)));
+    }
+
+    /** Experts already stacked: {@code prefix}gate_up_proj (E, 2I, H), gate rows first, and {@code prefix}down_proj (E, H, I). */
+    static MoeFfn stacked(Weights w, ModelConfig c, String routerName, String prefix) {
+        int experts = c.experts();
+        long h = c.hiddenSize(), inter = c.intermediateSize();
+        return new MoeFfn(c, new MoeLayer.Weights(w.load(routerName, experts, h), null, w.load(prefix + "gate_up_proj", experts, 2 * inter, h),
+                w.load(prefix + "down_proj", experts, h, inter)));
+    }
+
+    private static void copyInto(Weights w, Tensor dst, String name) {
+        try (Tensor src = w.host(name, dst.dtype(), dst.shape())) {
+            dst.copyFrom(src.toFloatArray());
+        }
+    }
+
+    void forward(Step step, Tensor x, Tensor out) {
+        MoeLayer.forward(step.backend, out, x, weights, router, null, null, step.moeWorkspace(hidden, intermediate, x.dtype(), router));
+    }
+}

@@ -1,0 +1,70 @@
+package dev.isthmus.model;
+
+import java.util.Arrays;
+import java.util.Random;
+
+/** Draws tokens from logits as {@link SamplingOptions} say; one sampler per sequence, so a seed reproduces it. */
+public final class Sampler {
+    private final SamplingOptions options;
+    private final Random random;
+
+    public Sampler(SamplingOptions options, long seedOffset) {
+        if (options == null) throw new IllegalArgumentException("options is null");
+        this.options = options;
+        this.random = new Random(options.seed() + seedOffset);
+    }
+
+    public int sample(float[] logits) {
+        if (logits.length == 0) throw new IllegalArgumentException("no logits to sample from");
+        if (options.isGreedy()) return argmax(logits);
+        int[] order = descending(logits);
+        int keep = options.topK() == 0 ? order.length : Math.min(options.topK(), order.length);
+        // softmax over the kept logits / temperature, largest first
+        double[] p = new double[keep];
+        double max = logits[order[0]] / (double) options.temperature(), sum = 0;
+        for (int i = 0; i < keep; i++) sum += p[i] = Math.exp(logits[order[i]] / (double) options.temperature() - max);
+        // nucleus: the shortest prefix whose probability reaches topP
+        double cumulative = 0;
+        int nucleus = keep;
+        for (int i = 0; i < keep; i++) {
+            cumulative += p[i] / sum;
+            if (cumulative >= options.topP()) {
+                nucleus = i + 1;
+                break;
+            }
+        }
+        double total = 0;
+        for (int i = 0; i < nucleus; i++) total += p[i];
+        double r = random.nextDouble() * total;
+        for (int i = 0; i < nucleus; i++) {
+            r -= p[i];
+            if (r < 0) return order[i];
+        }
+        return order[nucleus - 1];
+    }
+
+    /**
+     * Token ids by decreasing logit, lower id first on ties: each (logit, id) packed into one long
+     * whose natural order is that order, so one primitive sort does it (a vocabulary of 10^5 in a
+     * few milliseconds).
+     */
+    private static int[] descending(float[] logits) {
+        long[] keys = new long[logits.length];
+        for (int i = 0; i < logits.length; i++) {
+            int bits = Float.floatToIntBits(logits[i]);
+            int ordered = bits ^ ((bits >> 31) & 0x7fffffff);  // ints ordered as the floats are
+            keys[i] = ((long) ~ordered << 32) | i;               // ~ reverses the order without overflow
+        }
+        Arrays.sort(keys);
+        int[] order = new int[keys.length];
+        for (int i = 0; i < keys.length; i++) order[i] = (int) keys[i];
+        return order;
+    }
+
+    static int argmax(float[] logits) {
+        int best = 0;
+        for (int i = 1; i < logits.length; i++)
+            if (logits[i] > logits[best]) best = i;
+        return best;
+    }
+}

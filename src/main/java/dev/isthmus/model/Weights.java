@@ -1,0 +1,81 @@
+package dev.isthmus.model;
+
+import dev.isthmus.backend.Backend;
+import dev.isthmus.tensor.DType;
+import dev.isthmus.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Moves a model's tensors (from a checkpoint or random) onto a backend, converted to the compute dtype (or to f32 for the
+ * parameters the scan keeps in fp32), and owns them until the model closes. Every tensor is
+ * checked against the shape the config implies; errors name the tensor.
+ */
+final class Weights implements AutoCloseable {
+    private final WeightSource source;
+    private final Backend backend;
+    private final DType dtype;
+    private final List<Tensor> owned = new ArrayList<>();
+
+    Weights(WeightSource source, Backend backend, DType dtype) {
+        this.source = source;
+        this.backend = backend;
+        this.dtype = dtype;
+    }
+
+    boolean contains(String name) {
+        return source.contains(name);
+    }
+
+    /** {@code name} of {@code shape}, in the compute dtype, on the backend. */
+    Tensor load(String name, long... shape) {
+        return load(name, dtype, shape);
+    }
+
+    /** {@code name} of {@code shape}, in f32, on the backend. */
+    Tensor loadF32(String name, long... shape) {
+        return load(name, DType.F32, shape);
+    }
+
+    /** The compute-dtype bias {@code name} when the checkpoint has it and {@code expected}, else null. */
+    Tensor optional(String name, boolean expected, long... shape) {
+        return expected ? load(name, shape) : null;
+    }
+
+    private Tensor load(String name, DType target, long... shape) {
+        try (Tensor host = source.tensor(name, target, shape)) {
+            return own(backend.copyOf(host));
+        }
+    }
+
+    /** Takes ownership of a host tensor built from checkpoint tensors (stacked experts, -exp(A_log)): uploads it and closes it. */
+    Tensor upload(Tensor host) {
+        try (host) {
+            return own(backend.copyOf(host));
+        }
+    }
+
+    /** A host tensor of {@code name} converted to {@code target}, for building derived weights. */
+    Tensor host(String name, DType target, long... shape) {
+        return source.tensor(name, target, shape);
+    }
+
+    Tensor own(Tensor t) {
+        owned.add(t);
+        return t;
+    }
+
+    DType dtype() {
+        return dtype;
+    }
+
+    Backend backend() {
+        return backend;
+    }
+
+    @Override
+    public void close() {
+        owned.forEach(Tensor::close);
+        owned.clear();
+    }
+}

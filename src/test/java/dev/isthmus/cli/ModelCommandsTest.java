@@ -1,0 +1,69 @@
+package dev.isthmus.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.isthmus.backend.Backend;
+import dev.isthmus.cuda.Cuda;
+import dev.isthmus.model.DecoderModel;
+import dev.isthmus.model.Generator;
+import dev.isthmus.model.SamplingOptions;
+import dev.isthmus.model.TinyModels;
+import dev.isthmus.tensor.DType;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** `isthmus generate` and `isthmus validate` on the CPU, with a tiny random Llama and a word-level tokenizer. */
+class ModelCommandsTest {
+    @TempDir
+    Path dir;
+
+    private record Run(int status, String out, String err) {}
+
+    private static Run run(String... args) {
+        StringWriter out = new StringWriter(), err = new StringWriter();
+        int status = Main.run(new PrintWriter(out), new PrintWriter(err), args);
+        return new Run(status, out.toString(), err.toString());
+    }
+
+    @Test
+    void generateStreamsTheGreedyContinuation() throws IOException {
+        Path model = TinyModels.llama(dir);
+        Run r = run("generate", "--model", model.toString(), "--prompt", "w5 w17 w3", "--max-tokens", "4", "--backend", "cpu");
+        assertEquals(0, r.status(), r.err());
+        int[] expected;
+        try (DecoderModel m = DecoderModel.load(Backend.cpu(), model, DType.F32)) {
+            expected = Generator.generate(m, List.of(new int[] {5, 17, 3}), 4, SamplingOptions.greedy(), Set.of(2), null).tokens().getFirst();
+        }
+        String words = Arrays.stream(expected).mapToObj(t -> "w" + t).collect(Collectors.joining(" "));
+        assertTrue(r.out().startsWith("w5 w17 w3" + words) || r.out().startsWith("w5 w17 w3 " + words), r.out());
+        assertTrue(r.out().contains("tokens/s"), r.out());
+    }
+
+    @Test
+    void generateReportsBadInputInOneLine() throws IOException {
+        Run missing = run("generate", "--model", dir.resolve("nothing").toString(), "--prompt", "w1", "--backend", "cpu");
+        assertEquals(2, missing.status());
+        assertTrue(missing.err().contains("no such file"), missing.err());
+        Path model = TinyModels.llama(dir);
+        Run badTopP = run("generate", "--model", model.toString(), "--prompt", "w1", "--top-p", "0", "--backend", "cpu");
+        assertEquals(2, badTopP.status());
+        assertTrue(badTopP.err().contains("topP"), badTopP.err());
+    }
+
+    @Test
+    void validateWithoutCudaSaysWhy() throws IOException {
+        if (Cuda.availability().available()) return;
+        Run r = run("validate", "--model", TinyModels.llama(dir).toString());
+        assertEquals(2, r.status());
+        assertTrue(r.err().startsWith("isthmus validate: "), r.err());
+    }
+}

@@ -1,0 +1,62 @@
+package dev.isthmus.model;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.isthmus.backend.Backend;
+import dev.isthmus.tensor.Compare;
+import dev.isthmus.tensor.DType;
+import dev.isthmus.tensor.Tensor;
+import dev.isthmus.testing.RequiresGpu;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/** Every family on CUDA against the CPU backend, on tiny random checkpoints: prefill logits, decode logits, greedy batches. */
+@Tag("gpu")
+@ExtendWith(RequiresGpu.class)
+class DecoderModelGpuTest {
+    @TempDir
+    Path dir;
+
+    @ParameterizedTest
+    @EnumSource(TinyCheckpoints.Kind.class)
+    void cudaMatchesCpu(TinyCheckpoints.Kind kind) throws IOException {
+        Path checkpoint = TinyCheckpoints.write(dir, kind, 21);
+        List<int[]> prompts = List.of(new int[] {4, 8, 15, 16, 23, 42, 7, 9, 11, 13, 2, 3, 5, 33, 34, 35, 36, 37}, new int[] {50, 1});
+        try (Backend gpu = Backend.cuda(0);
+             DecoderModel cpu = DecoderModel.load(Backend.cpu(), checkpoint, DType.F32)) {
+            for (DType dtype : new DType[] {DType.F32, DType.BF16}) {
+                double bound = dtype == DType.F32 ? 1e-4 : 3 * Compare.boundFor(DType.BF16);
+                try (DecoderModel cuda = DecoderModel.load(gpu, checkpoint, dtype);
+                     Session a = cpu.newSession(2, 32); Session b = cuda.newSession(2, 32)) {
+                    int[] seqs = {0, 1};
+                    int[][] tokens = prompts.toArray(int[][]::new);
+                    compare(kind + " " + dtype + " prefill", cuda.forward(b, seqs, tokens, true), cpu.forward(a, seqs, tokens, true), bound);
+                    int[][] next = {{6}, {7}};
+                    compare(kind + " " + dtype + " decode", cuda.forward(b, seqs, next, false), cpu.forward(a, seqs, next, false), bound);
+                }
+                if (dtype == DType.F32) {
+                    try (DecoderModel cuda = DecoderModel.load(gpu, checkpoint, dtype)) {
+                        var expected = Generator.generate(cpu, prompts, 6, SamplingOptions.greedy(), Set.of(), null).tokens();
+                        var actual = Generator.generate(cuda, prompts, 6, SamplingOptions.greedy(), Set.of(), null).tokens();
+                        for (int i = 0; i < prompts.size(); i++) assertArrayEquals(expected.get(i), actual.get(i), kind + " greedy " + i);
+                    }
+                }
+            }
+        }
+    }
+
+    private static void compare(String what, Tensor actual, Tensor expected, double bound) {
+        try (actual; expected) {
+            double error = Compare.relativeError(actual, expected);
+            assertTrue(error <= bound, what + ": relative error " + error + " over " + bound);
+        }
+    }
+}

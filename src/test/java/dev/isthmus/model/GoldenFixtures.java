@@ -1,0 +1,66 @@
+package dev.isthmus.model;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.isthmus.backend.Backend;
+import dev.isthmus.io.SafetensorsFile;
+import dev.isthmus.tensor.Compare;
+import dev.isthmus.tensor.DType;
+import dev.isthmus.tensor.Tensor;
+import java.io.IOException;
+import java.net.URISyntaxException;
+import java.net.URL;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * The golden fixtures under src/test/resources/golden (made by make_golden.py with transformers):
+ * a checkpoint, its tokenizer, and transformers' logits and greedy tokens for a prompt.
+ */
+final class GoldenFixtures {
+    private GoldenFixtures() {}
+
+    static final List<String> FAMILIES = List.of("llama", "qwen2", "mistral", "mixtral", "mamba", "jamba");
+
+    /** The fixture's directory; the calling test is skipped, with the reason, while it does not exist. */
+    static Path require(String family) {
+        URL config = GoldenFixtures.class.getClassLoader().getResource("golden/" + family + "/config.json");
+        assumeTrue(config != null, "no golden fixture golden/" + family + " yet: run src/test/resources/golden/make_golden.py "
+                + "where torch and transformers are installed (the GPU machine) and commit what it writes");
+        try {
+            return Path.of(config.toURI()).getParent();
+        } catch (URISyntaxException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * Loads the fixture on {@code backend} in {@code dtype} and checks transformers' logits of every
+     * prompt position (relative error under {@code bound}) and, when {@code exactGreedy}, its greedy tokens.
+     */
+    static void check(String family, Backend backend, DType dtype, double bound, boolean exactGreedy) throws IOException {
+        Path dir = require(family);
+        try (SafetensorsFile reference = SafetensorsFile.open(dir.resolve("reference.safetensors"));
+             DecoderModel model = DecoderModel.load(backend, dir, dtype);
+             Session session = model.newSession(1, 256)) {
+            int[] prompt = ints(reference.tensor("input_ids"));
+            try (Tensor logits = model.forward(session, new int[] {0}, new int[][] {prompt}, true)) {
+                Compare.Result result = Compare.check(family + " logits", logits, reference.tensor("logits"), bound);
+                assertTrue(result.withinBound(), result.toString());
+            }
+            int[] greedy = ints(reference.tensor("greedy"));
+            int[] ours = Generator.generate(model, List.of(prompt), greedy.length, SamplingOptions.greedy(), Set.of(), null).tokens().getFirst();
+            if (exactGreedy) assertArrayEquals(greedy, ours, family + " greedy tokens");
+        }
+    }
+
+    static int[] ints(Tensor t) {
+        long[] values = t.toLongArray();
+        int[] out = new int[values.length];
+        for (int i = 0; i < values.length; i++) out[i] = Math.toIntExact(values[i]);
+        return out;
+    }
+}

@@ -1,0 +1,131 @@
+"""Golden fixtures for the model tests, made by Hugging Face transformers itself.
+
+For each family this builds a tiny randomly initialised model from a config (nothing is
+downloaded), saves it as a Hugging Face checkpoint directory next to this script together with a
+tiny BPE tokenizer trained on the paragraph below, and writes reference.safetensors holding the
+prompt's token ids, transformers' logits for every prompt position (fp32, on the CPU) and the
+greedy continuation (argmax, lowest id on ties, recomputed from the whole sequence each step).
+
+    python3 make_golden.py [OUTDIR]        # OUTDIR defaults to this script's folder
+
+Needs torch, transformers, tokenizers and safetensors. Each fixture stays well under 1 MB.
+"""
+
+import json
+import os
+import shutil
+import sys
+
+import torch
+from safetensors.torch import save_file
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+PARAGRAPH = (
+    "The selective scan keeps a small state for every channel and updates it token by token, "
+    "so the memory a sequence holds does not grow with its length. Attention keeps every key "
+    "and value it has seen, and a mixture of experts sends each token to a few of many small "
+    "feed-forward networks. A hybrid puts attention in a few layers and the scan in the rest."
+)
+PROMPT = "The scan keeps a state for every token and attention keeps every key"
+GREEDY_TOKENS = 8
+VOCAB = 128
+
+
+def train_tokenizer(path):
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    trainer = trainers.BpeTrainer(vocab_size=VOCAB, special_tokens=["<unk>", "<s>", "</s>"])
+    tok.train_from_iterator([PARAGRAPH], trainer=trainer)
+    tok.save(path)
+    return tok
+
+
+def configs(vocab):
+    """(name, config) for each family; attention heads are 64 wide, the kernels' smallest head size."""
+    from transformers import (JambaConfig, LlamaConfig, MambaConfig, MistralConfig, MixtralConfig,
+                              Qwen2Config)
+    common = dict(vocab_size=vocab, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    attention = dict(num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                     rms_norm_eps=1e-5, rope_theta=10000.0, max_position_embeddings=256,
+                     initializer_range=0.15, **common)
+    return [
+        ("llama", LlamaConfig(hidden_size=64, head_dim=64, intermediate_size=128,
+                              tie_word_embeddings=False, **attention)),
+        ("qwen2", Qwen2Config(hidden_size=128, intermediate_size=64, tie_word_embeddings=True,
+                              **attention)),
+        ("mistral", MistralConfig(hidden_size=64, head_dim=64, intermediate_size=128,
+                                  sliding_window=5, tie_word_embeddings=False, **attention)),
+        ("mixtral", MixtralConfig(hidden_size=64, head_dim=64, intermediate_size=64,
+                                  num_local_experts=4, num_experts_per_tok=2, sliding_window=None,
+                                  tie_word_embeddings=False, **attention)),
+        ("mamba", MambaConfig(hidden_size=64, intermediate_size=128, state_size=16,
+                              num_hidden_layers=2, conv_kernel=4, expand=2, time_step_rank=4,
+                              layer_norm_epsilon=1e-5, use_bias=False, use_conv_bias=True,
+                              tie_word_embeddings=True, initializer_range=0.15, **common)),
+        ("jamba", JambaConfig(hidden_size=64, intermediate_size=64, num_hidden_layers=2,
+                              num_attention_heads=1, num_key_value_heads=1, num_experts=4,
+                              num_experts_per_tok=2, attn_layer_period=2, attn_layer_offset=1,
+                              expert_layer_period=2, expert_layer_offset=1, mamba_d_state=16,
+                              mamba_d_conv=4, mamba_expand=2, mamba_dt_rank=4,
+                              mamba_conv_bias=True, mamba_proj_bias=False, use_mamba_kernels=False,
+                              rms_norm_eps=1e-6, tie_word_embeddings=False, initializer_range=0.15,
+                              **common)),
+    ]
+
+
+def build(config):
+    from transformers import AutoModelForCausalLM
+    config._attn_implementation = "eager"
+    model = AutoModelForCausalLM.from_config(config).float()
+    with torch.no_grad():
+        # Norm weights away from one, so that a missing or misplaced norm weight shows.
+        for name, p in model.named_parameters():
+            if "norm" in name:
+                p.uniform_(0.8, 1.2)
+    return model.eval()
+
+
+def make(outdir, name, config, tok):
+    target = os.path.join(outdir, name)
+    shutil.rmtree(target, ignore_errors=True)
+    torch.manual_seed(1234)
+    model = build(config)
+    model.save_pretrained(target, safe_serialization=True)
+    for extra in ("generation_config.json",):
+        path = os.path.join(target, extra)
+        if os.path.exists(path):
+            os.remove(path)
+    shutil.copy(os.path.join(outdir, "tokenizer.json"), os.path.join(target, "tokenizer.json"))
+    ids = torch.tensor([tok.encode(PROMPT).ids], dtype=torch.long)
+    with torch.no_grad():
+        logits = model(ids, use_cache=False).logits[0].float().contiguous()
+        sequence = ids
+        greedy = []
+        for _ in range(GREEDY_TOKENS):
+            nxt = int(torch.argmax(model(sequence, use_cache=False).logits[0, -1]))
+            greedy.append(nxt)
+            sequence = torch.cat([sequence, torch.tensor([[nxt]])], dim=1)
+    save_file({"input_ids": ids[0].contiguous(), "logits": logits,
+               "greedy": torch.tensor(greedy, dtype=torch.long)},
+              os.path.join(target, "reference.safetensors"), metadata={"prompt": PROMPT})
+    size = sum(os.path.getsize(os.path.join(target, f)) for f in os.listdir(target))
+    print(f"{name}: {len(ids[0])} prompt tokens, greedy {greedy}, {size / 1024:.0f} KiB")
+    if size > 1024 * 1024:
+        raise SystemExit(f"{name} is {size} bytes, over the 1 MB fixture budget")
+
+
+def main():
+    outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
+    os.makedirs(outdir, exist_ok=True)
+    tok = train_tokenizer(os.path.join(outdir, "tokenizer.json"))
+    import transformers
+    print(f"transformers {transformers.__version__}, torch {torch.__version__}")
+    for name, config in configs(tok.get_vocab_size()):
+        make(outdir, name, config, tok)
+    with open(os.path.join(outdir, "versions.json"), "w") as f:
+        json.dump({"transformers": transformers.__version__, "torch": torch.__version__}, f)
+
+
+if __name__ == "__main__":
+    main()
