@@ -16,7 +16,7 @@ final class InfoCommand implements Callable<Integer> {
         if (NativeLibrary.isLoaded()) {
             System.out.println("libisthmus      " + NativeLibrary.version() + " at " + NativeLibrary.path().orElseThrow());
             System.out.println("  built for     " + NativeLibrary.cudaArchitectures() + ", CUDA runtime " + cudaVersion(NativeLibrary.runtimeVersion())
-                    + " (static)");
+                    + (HostEmulation.enabled() ? " (its headers; the runtime is emulated)" : " (static)"));
             int driver = NativeLibrary.driverVersion();
             System.out.println("  driver        " + (driver == 0 ? "none" : "CUDA " + cudaVersion(driver)));
         } else {
