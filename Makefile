@@ -101,7 +101,7 @@ $(EMULATION_DIR)/.stamp: $(EMULATION_DEPS) Makefile
 	else \
 	  echo "g++: $(EMULATION_LIB) (host emulation, not a GPU)"; \
 	  g++ $(EMULATION_FLAGS) -o $(EMULATION_DIR)/emulation_test \
-	    -x c++ native/emulation/emulation_test.cpp native/emulation/emulation.cpp native/library.cu && \
+	    -x c++ native/emulation/emulation_test.cpp native/emulation/emulation.cpp native/emulation/dynamic_shared.cpp native/library.cu && \
 	  $(EMULATION_DIR)/emulation_test && \
 	  g++ $(EMULATION_FLAGS) -fPIC -fvisibility=hidden -shared -Wl,--no-undefined \
 	    -DISTHMUS_VERSION_STRING='"$(VERSION)"' -DISTHMUS_ARCHITECTURES='"host emulation"' \

@@ -66,6 +66,9 @@ unsigned warp_ballot(const char *what, unsigned mask, bool predicate);
 // The lanes of `mask` whose `value` equals this lane's.
 unsigned warp_match_any(unsigned mask, uint64_t value);
 
+// Fills the first `bytes` of every extern __shared__ array with 0xff (dynamic_shared.cpp).
+void poison_dynamic_shared(size_t bytes);
+
 // Runs `body` once per thread of every block; reports failures through cudaGetLastError.
 using Body = void (*)(const void *context);
 void run_grid(const void *kernel, dim3 grid, dim3 block, size_t shared_bytes, Body body, const void *context);

@@ -16,3 +16,15 @@ alignas(128) thread_local unsigned char prefill_smem[EMULATED_SHARED_BYTES];  //
 alignas(128) thread_local int32_t align_shared[EMULATED_SHARED_BYTES / 4];     // cuda/moe_dispatch.cuh
 
 }  // namespace isthmus
+
+namespace isthmus_emulation {
+
+// Nothing promises a block's dynamic shared memory is zero: each block starts with NaN bytes, so
+// a kernel that reads before it writes shows it.
+void poison_dynamic_shared(size_t bytes) {
+    std::memset(isthmus::smem, 0xff, bytes);
+    std::memset(isthmus::prefill_smem, 0xff, bytes);
+    std::memset(isthmus::align_shared, 0xff, bytes);
+}
+
+}  // namespace isthmus_emulation

@@ -385,6 +385,7 @@ void run_grid(const void *kernel, dim3 grid, dim3 block_dim, size_t shared_bytes
         for (unsigned y = 0; y < grid.y && b.error.empty(); ++y)
             for (unsigned x = 0; x < grid.x && b.error.empty(); ++x) {
                 here.block = make_uint3(x, y, z);
+                if (shared_bytes > 0) poison_dynamic_shared(shared_bytes);
                 b.live = static_cast<int>(threads);
                 b.arrived = 0;
                 b.barrier_site = nullptr;
