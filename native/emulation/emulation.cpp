@@ -73,8 +73,12 @@ isthmus_emulation_start:
 constexpr size_t STACK_BYTES = 256 * 1024;  // wmma fragments hold whole tiles per lane
 constexpr size_t GUARD_BYTES = 4096;        // an overflow faults instead of corrupting a neighbour
 
-struct Stack {
-    char *base = nullptr;  // the guard page, then the stack
+// The fibers' stacks of one OS thread, kept for its next launches and unmapped when it exits.
+struct Stacks {
+    std::vector<char *> bases;  // each: the guard page, then the stack
+    ~Stacks() {
+        for (char *base : bases) munmap(base, GUARD_BYTES + STACK_BYTES);
+    }
 };
 
 enum class State { Ready, AtBarrier, AtWarp, Done };
@@ -111,7 +115,7 @@ struct Block {
     std::string error;  // the first failure; the block is abandoned
 };
 
-thread_local std::vector<Stack> stacks;
+thread_local Stacks stacks;
 thread_local Block *block = nullptr;
 thread_local std::string launch_error_text;  // of the latest failed launch
 thread_local cudaError_t launch_error = cudaSuccess, launch_error_reported = cudaSuccess;
@@ -149,13 +153,13 @@ void fail(const std::string &text) {
 }
 
 void *stack_top(size_t index) {
-    while (stacks.size() <= index) {
+    while (stacks.bases.size() <= index) {
         void *memory = mmap(nullptr, GUARD_BYTES + STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (memory == MAP_FAILED) return nullptr;
         mprotect(memory, GUARD_BYTES, PROT_NONE);
-        stacks.push_back(Stack{static_cast<char *>(memory)});
+        stacks.bases.push_back(static_cast<char *>(memory));
     }
-    return stacks[index].base + GUARD_BYTES + STACK_BYTES;
+    return stacks.bases[index] + GUARD_BYTES + STACK_BYTES;
 }
 
 // Back to the scheduler; returns when the scheduler resumes this fiber.
