@@ -10,7 +10,8 @@
 #                                                                       -> OUTDIR/sanitizer.log
 # 4. the kernel benchmarks beside their PyTorch peers, and JMH's host cost of a call
 #                                                                       -> OUTDIR/results.csv, summary.md, plot.png, jmh.csv
-# 5. a short summary, last.
+# 5. the architecture comparison (the demo) at GPU sizes              -> OUTDIR/demo/
+# 6. a short summary, last.
 # A failing step is reported and the run goes on; the exit status is non-zero if any failed.
 set -u -o pipefail
 
@@ -62,7 +63,11 @@ step "4. benchmarks"
 python3 "$BUNDLE/bench/report.py" --raw "$SCRATCH/raw.csv" --peers "$SCRATCH"/peers-*.csv --ceilings "$SCRATCH/ceilings.csv" \
     --device "$DEVICE" --commit "$COMMIT" --date "$(date -u +%F)" --out "$OUTDIR" > "$SCRATCH/report.out" || FAILED+=("report")
 
-step "5. summary"
+step "5. the architecture comparison"
+"$JAVA" "${JAVA_OPTS[@]}" -Djava.awt.headless=true -cp "$CP" dev.isthmus.cli.Main demo --backend cuda --out "$OUTDIR/demo" \
+    || FAILED+=("demo")
+
+step "6. summary"
 echo "device: $DEVICE   commit: $COMMIT"
 echo "tests:"; grep -E "tests (successful|failed|skipped|aborted|found)" "$OUTDIR/tests.log" | sed 's/^/  /'
 echo "sanitizer:"; grep -E "^(--- |=+ ERROR SUMMARY)" "$OUTDIR/sanitizer.log" | sed 's/^/  /'
