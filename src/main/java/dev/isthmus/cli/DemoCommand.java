@@ -47,8 +47,12 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--steps", description = "decode steps timed per context (default: 16 on a GPU, 4 on the CPU)")
     Integer steps;
 
-    /** Untimed decode steps before the timed ones at each context (JIT, allocator). */
-    private static final int WARMUP_STEPS = 8;
+    /**
+     * Untimed decode steps before the timed ones at each context (allocator, caches); the first
+     * context of each architecture gets FIRST_WARMUP_STEPS, so the JIT has compiled its code
+     * before anything is timed (fewer left compilation in the CPU numbers of the short contexts).
+     */
+    private static final int WARMUP_STEPS = 8, FIRST_WARMUP_STEPS = 48;
 
     /** The sizes of one run: width, depth, vocabulary, FFN width, context lengths and timed steps. */
     record Sizes(int hidden, int layers, int vocab, int kvHeads, int intermediate, int[] contexts, int steps, DType dtype) {}
@@ -165,7 +169,7 @@ final class DemoCommand implements Callable<Integer> {
         out.println(arch.name() + ":");
         out.flush();
         try (DecoderModel model = DecoderModel.random(backend, arch.config(), s.dtype, 2);
-             Session session = model.newSession(1, maxContext + s.contexts.length * (s.steps + WARMUP_STEPS))) {
+             Session session = model.newSession(1, maxContext + FIRST_WARMUP_STEPS + s.contexts.length * (s.steps + WARMUP_STEPS))) {
             int token = 1;
             for (int c = 0; c < s.contexts.length; c++) {
                 int missing = s.contexts[c] - session.length(0);
@@ -176,7 +180,7 @@ final class DemoCommand implements Callable<Integer> {
                     model.forward(session, new int[] {0}, new int[][] {chunk}, false).close();
                 }
                 double[] times = new double[s.steps];
-                for (int i = -WARMUP_STEPS; i < s.steps; i++) {
+                for (int i = c == 0 ? -FIRST_WARMUP_STEPS : -WARMUP_STEPS; i < s.steps; i++) {
                     long start = System.nanoTime();
                     try (Tensor logits = model.forward(session, new int[] {0}, new int[][] {{token}}, false)) {
                         token = argmax(logits.toFloatArray());
@@ -244,7 +248,7 @@ final class DemoCommand implements Callable<Integer> {
                         + "attention heads of 64 with %d kv heads; dense FFN of %d, MoE of 8 experts of %d with top-2 (equal active "
                         + "parameters); Mamba with 16 states per channel and 2x expansion; the hybrid has attention in one layer of "
                         + "four and an MoE FFN in every second layer. Batch of one sequence; each time is the median of %d decode "
-                        + "steps at that context, after " + WARMUP_STEPS + " untimed ones (the step includes copying the logits to the host); memory is what the caches hold "
+                        + "steps at that context, after " + WARMUP_STEPS + " untimed ones (" + FIRST_WARMUP_STEPS + " at an architecture's first context; the step includes copying the logits to the host); memory is what the caches hold "
                         + "for the sequence (KV blocks of 32 tokens, Mamba conv and SSM states).%n%n",
                         s.hidden, s.layers, s.vocab, s.dtype.label(), s.kvHeads, s.intermediate, s.intermediate / 2, s.steps)
                 + table(archs, s, millis, mebibytes, true) + "\n![time per token and memory per sequence](comparison.png)\n\n"
