@@ -105,16 +105,36 @@ public final class KvCache implements AutoCloseable {
         }
         if (needed > freeBlocks.size())
             throw new IllegalArgumentException("the cache needs " + needed + " more blocks but has " + freeBlocks.size() + " free");
+        // The tables are planned first and the sequences change only once the batch exists, so a
+        // failure to make it (a device copy) leaves the cache as it was.
         int[][] tables = new int[sequenceIds.length][];
         int[] cached = new int[sequenceIds.length];
+        List<Integer> taken = new ArrayList<>();
         for (int i = 0; i < sequenceIds.length; i++) {
             Sequence s = sequence(sequenceIds[i]);
             cached[i] = s.length;
-            s.length += newTokens[i];
-            while (s.blocks.size() < blocksFor(s.length)) s.blocks.add(freeBlocks.poll());
-            tables[i] = s.blocks.stream().mapToInt(Integer::intValue).toArray();
+            List<Integer> blocks = new ArrayList<>(s.blocks);
+            while (blocks.size() < blocksFor((long) s.length + newTokens[i])) {
+                Integer block = freeBlocks.pollFirst();
+                blocks.add(block);
+                taken.add(block);
+            }
+            tables[i] = blocks.stream().mapToInt(Integer::intValue).toArray();
         }
-        return KvBatch.of(backend, keys, values, tables, cached, newTokens);
+        KvBatch batch;
+        try {
+            batch = KvBatch.of(backend, keys, values, tables, cached, newTokens);
+        } catch (RuntimeException e) {
+            for (int b = taken.size() - 1; b >= 0; b--) freeBlocks.addFirst(taken.get(b));
+            throw e;
+        }
+        int next = 0;
+        for (int i = 0; i < sequenceIds.length; i++) {
+            Sequence s = sequence(sequenceIds[i]);
+            s.length += newTokens[i];
+            while (s.blocks.size() < tables[i].length) s.blocks.add(taken.get(next++));
+        }
+        return batch;
     }
 
     private int blocksFor(long tokens) {

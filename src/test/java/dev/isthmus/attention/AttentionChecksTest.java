@@ -57,6 +57,17 @@ class AttentionChecksTest {
     }
 
     @Test
+    void anExtendWhoseBatchCannotBeMadeLeavesTheCacheAsItWas() {
+        KvCache cache = KvCache.allocate(CPU, DType.F32, 4, 4, 1, 64);
+        int seq = cache.newSequence();
+        cache.extend(new int[] {seq}, new int[] {3}).close();
+        cache.close(); // the pool is gone: making the next batch fails after the blocks were planned
+        rejects("closed", () -> cache.extend(new int[] {seq}, new int[] {6}));
+        assertEquals(3, cache.length(seq));
+        assertEquals(3, cache.freeBlockCount());
+    }
+
+    @Test
     void attendAndAppendArguments() {
         try (KvCache cache = KvCache.allocate(CPU, DType.BF16, 4, 16, 2, 64)) {
             int seq = cache.newSequence();
