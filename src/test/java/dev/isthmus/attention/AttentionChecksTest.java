@@ -1,40 +1,33 @@
 package dev.isthmus.attention;
 
+import static dev.isthmus.testing.Expect.illegalArgument;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.isthmus.backend.Backend;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.function.Executable;
 
 /** Bad input is an IllegalArgumentException naming what is wrong, before anything runs. */
 class AttentionChecksTest {
     private static final Backend CPU = Backend.cpu();
 
-    private static void rejects(String fragment, Executable call) {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
-        assertTrue(e.getMessage().contains(fragment), "message '" + e.getMessage() + "' should mention '" + fragment + "'");
-    }
-
     @Test
     void batchTablesAndLengths() {
         try (KvCache cache = KvCache.allocate(CPU, DType.F16, 4, 16, 2, 64)) {
             Tensor k = cache.keys(), v = cache.values();
-            rejects("points outside the pool", () -> KvBatch.of(CPU, k, v, new int[][] {{0, 4}}, new int[] {0}, new int[] {1}));
-            rejects("points outside the pool", () -> KvBatch.of(CPU, k, v, new int[][] {{-1}}, new int[] {0}, new int[] {1}));
-            rejects("past its cache capacity", () -> KvBatch.of(CPU, k, v, new int[][] {{0, 1}}, new int[] {30}, new int[] {3}));
-            rejects("newTokens", () -> KvBatch.of(CPU, k, v, new int[][] {{0}}, new int[] {1}, new int[] {-1}));
-            rejects("cachedLens has", () -> KvBatch.of(CPU, k, v, new int[][] {{0}, {1}}, new int[] {1}, new int[] {1, 1}));
-            rejects("empty", () -> KvBatch.of(CPU, k, v, new int[0][], new int[0], new int[0]));
+            illegalArgument("points outside the pool", () -> KvBatch.of(CPU, k, v, new int[][] {{0, 4}}, new int[] {0}, new int[] {1}));
+            illegalArgument("points outside the pool", () -> KvBatch.of(CPU, k, v, new int[][] {{-1}}, new int[] {0}, new int[] {1}));
+            illegalArgument("past its cache capacity", () -> KvBatch.of(CPU, k, v, new int[][] {{0, 1}}, new int[] {30}, new int[] {3}));
+            illegalArgument("newTokens", () -> KvBatch.of(CPU, k, v, new int[][] {{0}}, new int[] {1}, new int[] {-1}));
+            illegalArgument("cachedLens has", () -> KvBatch.of(CPU, k, v, new int[][] {{0}, {1}}, new int[] {1}, new int[] {1, 1}));
+            illegalArgument("empty", () -> KvBatch.of(CPU, k, v, new int[0][], new int[0], new int[0]));
             try (Tensor other = Tensor.allocateHost(DType.BF16, 4, 16, 2, 64)) {
-                rejects("values has dtype bf16", () -> KvBatch.of(CPU, k, other, new int[][] {{0}}, new int[] {0}, new int[] {1}));
+                illegalArgument("values has dtype bf16", () -> KvBatch.of(CPU, k, other, new int[][] {{0}}, new int[] {0}, new int[] {1}));
             }
         }
-        rejects("headDim 100", () -> KvCache.allocate(CPU, DType.F32, 1, 16, 1, 100));
-        rejects("dtype", () -> KvCache.allocate(CPU, DType.I32, 1, 16, 1, 64));
+        illegalArgument("headDim 100", () -> KvCache.allocate(CPU, DType.F32, 1, 16, 1, 100));
+        illegalArgument("dtype", () -> KvCache.allocate(CPU, DType.I32, 1, 16, 1, 64));
     }
 
     @Test
@@ -43,7 +36,7 @@ class AttentionChecksTest {
             int a = cache.newSequence(), b = cache.newSequence();
             cache.extend(new int[] {a}, new int[] {9}).close(); // 3 blocks
             assertEquals(0, cache.freeBlockCount());
-            rejects("needs 1 more blocks but has 0 free", () -> cache.extend(new int[] {b}, new int[] {1}));
+            illegalArgument("needs 1 more blocks but has 0 free", () -> cache.extend(new int[] {b}, new int[] {1}));
             assertEquals(0, cache.length(b), "a refused extend changes nothing");
             cache.free(a);
             assertEquals(3, cache.freeBlockCount());
@@ -51,8 +44,8 @@ class AttentionChecksTest {
                 assertEquals(0, batch.cachedLength(0));
                 assertEquals(5, batch.kvLength(0));
             }
-            rejects("does not exist", () -> cache.length(a));
-            rejects("appears twice", () -> cache.extend(new int[] {b, b}, new int[] {1, 1}));
+            illegalArgument("does not exist", () -> cache.length(a));
+            illegalArgument("appears twice", () -> cache.extend(new int[] {b, b}, new int[] {1, 1}));
         }
     }
 
@@ -62,7 +55,7 @@ class AttentionChecksTest {
         int seq = cache.newSequence();
         cache.extend(new int[] {seq}, new int[] {3}).close();
         cache.close(); // the pool is gone: making the next batch fails after the blocks were planned
-        rejects("closed", () -> cache.extend(new int[] {seq}, new int[] {6}));
+        illegalArgument("closed", () -> cache.extend(new int[] {seq}, new int[] {6}));
         assertEquals(3, cache.length(seq));
         assertEquals(3, cache.freeBlockCount());
     }
@@ -81,13 +74,13 @@ class AttentionChecksTest {
                  Tensor kShort = Tensor.allocateHost(DType.BF16, 2, 2, 64);
                  Tensor positions = Tensor.allocateHost(DType.I64, 3)) {
                 AttentionOptions o = AttentionOptions.decoder();
-                rejects("not a positive multiple", () -> Attention.attend(CPU, batch, qOdd, out, null, o, null));
-                rejects("q has dtype f16", () -> Attention.attend(CPU, batch, qF16, out, null, o, null));
-                rejects("lse has shape", () -> Attention.attend(CPU, batch, q, out, lseWrong, o, null));
-                rejects("options is null", () -> Attention.attend(CPU, batch, q, out, null, null, null));
-                rejects("k has shape", () -> Attention.append(CPU, batch, q, kShort, k, null, null));
-                rejects("positions must be i32", () -> Attention.append(CPU, batch, q, k, k, Rope.neox(1e4f), positions));
-                rejects("queryHeads 5", () -> {
+                illegalArgument("not a positive multiple", () -> Attention.attend(CPU, batch, qOdd, out, null, o, null));
+                illegalArgument("q has dtype f16", () -> Attention.attend(CPU, batch, qF16, out, null, o, null));
+                illegalArgument("lse has shape", () -> Attention.attend(CPU, batch, q, out, lseWrong, o, null));
+                illegalArgument("options is null", () -> Attention.attend(CPU, batch, q, out, null, null, null));
+                illegalArgument("k has shape", () -> Attention.append(CPU, batch, q, kShort, k, null, null));
+                illegalArgument("positions must be i32", () -> Attention.append(CPU, batch, q, k, k, Rope.neox(1e4f), positions));
+                illegalArgument("queryHeads 5", () -> {
                     try (AttentionWorkspace w = AttentionWorkspace.allocate(CPU, batch, 5)) {
                         // unreachable: 5 heads do not divide
                     }
@@ -96,13 +89,13 @@ class AttentionChecksTest {
             KvBatch closed = cache.extend(new int[] {seq}, new int[] {1});
             closed.close();
             try (Tensor q = Tensor.allocateHost(DType.BF16, 1, 2, 64); Tensor out = Tensor.allocateHost(DType.BF16, 1, 2, 64)) {
-                rejects("closed", () -> Attention.attend(CPU, closed, q, out, null, AttentionOptions.decoder(), null));
+                illegalArgument("closed", () -> Attention.attend(CPU, closed, q, out, null, AttentionOptions.decoder(), null));
             }
         }
-        rejects("windowLeft", () -> AttentionOptions.decoder().withWindow(-2, 0));
-        rejects("softcap", () -> AttentionOptions.decoder().withSoftcap(-1f));
-        rejects("scale", () -> AttentionOptions.decoder().withScale(0f));
-        rejects("rope base", () -> Rope.neox(1f));
+        illegalArgument("windowLeft", () -> AttentionOptions.decoder().withWindow(-2, 0));
+        illegalArgument("softcap", () -> AttentionOptions.decoder().withSoftcap(-1f));
+        illegalArgument("scale", () -> AttentionOptions.decoder().withScale(0f));
+        illegalArgument("rope base", () -> Rope.neox(1f));
     }
 
     @Test
@@ -112,9 +105,9 @@ class AttentionChecksTest {
              Tensor lsesF16 = Tensor.allocateHost(DType.F16, 2, 3);
              Tensor out = Tensor.allocateHost(DType.BF16, 3, 8);
              Tensor outWrong = Tensor.allocateHost(DType.F32, 3, 7)) {
-            rejects("partLses must be f32", () -> Attention.merge(CPU, out, null, parts, lsesF16));
-            rejects("out has shape", () -> Attention.merge(CPU, outWrong, null, parts, lses));
-            rejects("partLses has shape", () -> Attention.merge(CPU, out, null, parts, lses.slice(1, 0, 2)));
+            illegalArgument("partLses must be f32", () -> Attention.merge(CPU, out, null, parts, lsesF16));
+            illegalArgument("out has shape", () -> Attention.merge(CPU, outWrong, null, parts, lses));
+            illegalArgument("partLses has shape", () -> Attention.merge(CPU, out, null, parts, lses.slice(1, 0, 2)));
         }
     }
 }

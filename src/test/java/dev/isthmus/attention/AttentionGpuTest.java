@@ -1,5 +1,6 @@
 package dev.isthmus.attention;
 
+import static dev.isthmus.testing.DeviceAssert.assertClose;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.isthmus.backend.Backend;
@@ -99,22 +100,11 @@ class AttentionGpuTest {
             gpu.poison(out);
             gpu.poison(lse);
             Attention.attend(gpu, device, dq, out, lse, options, workspace);
-            expect(what + " rotated q", gpu, dq, q);
-            expect(what + " keys", gpu, dKeys, keys);
-            expect(what + " values", gpu, dValues, values);
-            expect(what + " out", gpu, out, expected);
-            expect(what + " lse", gpu, lse, expectedLse, Compare.boundFor(dtype));
-        }
-    }
-
-    private static void expect(String what, CudaBackend gpu, Tensor deviceTensor, Tensor expected) {
-        expect(what, gpu, deviceTensor, expected, Compare.boundFor(deviceTensor.dtype()));
-    }
-
-    private static void expect(String what, CudaBackend gpu, Tensor deviceTensor, Tensor expected, double bound) {
-        try (Tensor actual = gpu.toHost(deviceTensor)) {
-            Compare.Result result = Compare.check(what, actual, expected, bound);
-            assertTrue(result.withinBound(), result.toString());
+            assertClose(what + " rotated q", gpu, dq, q);
+            assertClose(what + " keys", gpu, dKeys, keys);
+            assertClose(what + " values", gpu, dValues, values);
+            assertClose(what + " out", gpu, out, expected);
+            assertClose(what + " lse", gpu, lse, expectedLse, Compare.boundFor(dtype));
         }
     }
 
@@ -227,8 +217,8 @@ class AttentionGpuTest {
                                 Attention.merge(Backend.cpu(), expected, expectedLse, partOuts, partLses);
                                 Attention.merge(gpu, out, lse, dParts, dLses);
                                 String what = "merge " + partType.label() + "->" + outType.label() + " " + parts + "x" + rows + "x" + d;
-                                expect(what, gpu, out, expected, Compare.boundFor(outType));
-                                expect(what + " lse", gpu, lse, expectedLse, 1e-5);
+                                assertClose(what, gpu, out, expected, Compare.boundFor(outType));
+                                assertClose(what + " lse", gpu, lse, expectedLse, 1e-5);
                             }
                         }
                     }

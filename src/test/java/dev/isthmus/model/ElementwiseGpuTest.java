@@ -1,6 +1,6 @@
 package dev.isthmus.model;
 
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import static dev.isthmus.testing.DeviceAssert.assertClose;
 
 import dev.isthmus.backend.Backend;
 import dev.isthmus.backend.CudaBackend;
@@ -30,7 +30,7 @@ class ElementwiseGpuTest {
                         Elementwise.embedding(Backend.cpu(), expected, table, hostIds);
                         gpu.poison(out);
                         Elementwise.embedding(gpu, out, dTable, dIds);
-                        check("embedding " + dtype, gpu, out, expected, 0);
+                        assertClose("embedding " + dtype, gpu, out, expected, 0);
                     }
                 }
         }
@@ -51,20 +51,13 @@ class ElementwiseGpuTest {
                         Elementwise.addBias(Backend.cpu(), expected, x, bias);
                         gpu.poison(out);
                         Elementwise.addBias(gpu, out, dx, dBias);
-                        check("addBias " + dtype, gpu, out, expected, Compare.boundFor(dtype));
+                        assertClose("addBias " + dtype, gpu, out, expected, Compare.boundFor(dtype));
                         Elementwise.siluMul(Backend.cpu(), expected, x, y);
                         gpu.poison(out);
                         Elementwise.siluMul(gpu, out, dx, dy);
-                        check("siluMul " + dtype, gpu, out, expected, Compare.boundFor(dtype));
+                        assertClose("siluMul " + dtype, gpu, out, expected, Compare.boundFor(dtype));
                     }
                 }
-        }
-    }
-
-    private static void check(String what, Backend gpu, Tensor out, Tensor expected, double bound) {
-        try (Tensor actual = gpu.toHost(out)) {
-            double error = Compare.relativeError(actual, expected);
-            assertTrue(error <= bound, what + ": relative error " + error + " over " + bound);
         }
     }
 }

@@ -1,5 +1,6 @@
 package dev.isthmus.moe;
 
+import static dev.isthmus.testing.DeviceAssert.assertClose;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -213,17 +214,6 @@ class MoeGpuTest {
             Combine.apply(CPU, out, slots, dropped, shared, residual, k);
             Combine.apply(gpu, dOut, dSlots, dDropped, dShared, dResidual, k);
             assertClose(what + " combine", gpu, dOut, out);
-        }
-    }
-
-    private static void assertClose(String what, CudaBackend gpu, Tensor actual, Tensor expected) {
-        assertClose(what, gpu, actual, expected, Compare.boundFor(actual.dtype()));
-    }
-
-    private static void assertClose(String what, CudaBackend gpu, Tensor actual, Tensor expected, double bound) {
-        try (Tensor a = gpu.toHost(actual)) {
-            Compare.Result r = Compare.check(what, a, expected, bound);
-            assertTrue(r.withinBound(), r.toString());
         }
     }
 

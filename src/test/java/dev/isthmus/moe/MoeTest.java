@@ -1,8 +1,8 @@
 package dev.isthmus.moe;
 
+import static dev.isthmus.testing.Expect.illegalArgument;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.isthmus.backend.Backend;
@@ -286,8 +286,8 @@ class MoeTest {
             assertEquals(excess, droppedPairs, "every pair beyond an expert's capacity is dropped, and only those");
             assertTrue(droppedPairs == 0 || Compare.relativeError(out, dropless) > 1e-3, "dropping changes the output");
         }
-        expect("capacityFactor", () -> Dispatch.expertCapacity(-1, 4, 2, 8));
-        expect("expertCapacity", () -> {
+        illegalArgument("capacityFactor", () -> Dispatch.expertCapacity(-1, 4, 2, 8));
+        illegalArgument("expertCapacity", () -> {
             try (Tensor ids = Tensor.allocateHost(DType.I32, 1, 1); Dispatch.Buffers d = Dispatch.Buffers.allocate(CPU, 1, 1, 2, 32)) {
                 Dispatch.align(CPU, d, ids, -1);
             }
@@ -396,12 +396,12 @@ class MoeTest {
 
     @Test
     void rejectsBadConfigurations() {
-        expect("topK", () -> RouterConfig.softmax(4, 5, true));
-        expect("groups", () -> RouterConfig.sigmoidGrouped(10, 2, 4, 2, 1f));
-        expect("topK", () -> RouterConfig.sigmoidGrouped(8, 4, 4, 1, 1f));
-        expect("topGroups", () -> RouterConfig.sigmoidGrouped(8, 2, 4, 5, 1f));
-        expect("experts", () -> RouterConfig.softmax(0, 1, true));
-        expect("routedScaling", () -> RouterConfig.sigmoidGrouped(8, 2, 4, 2, Float.NaN));
+        illegalArgument("topK", () -> RouterConfig.softmax(4, 5, true));
+        illegalArgument("groups", () -> RouterConfig.sigmoidGrouped(10, 2, 4, 2, 1f));
+        illegalArgument("topK", () -> RouterConfig.sigmoidGrouped(8, 4, 4, 1, 1f));
+        illegalArgument("topGroups", () -> RouterConfig.sigmoidGrouped(8, 2, 4, 5, 1f));
+        illegalArgument("experts", () -> RouterConfig.softmax(0, 1, true));
+        illegalArgument("routedScaling", () -> RouterConfig.sigmoidGrouped(8, 2, 4, 2, Float.NaN));
     }
 
     @Test
@@ -421,33 +421,28 @@ class MoeTest {
              MoeLayer.Workspace ws = MoeLayer.Workspace.allocate(CPU, 3, 16, 8, DType.F32, c);
              Dispatch.Buffers tile16 = Dispatch.Buffers.allocate(CPU, 3, 2, 8, 16)) {
             MoeLayer.Weights w = l.weights();
-            expect("down", () -> MoeLayer.forward(CPU, out, l.x(), new MoeLayer.Weights(w.router(), null, w.gateUp(), wrongDown), c, null, null, ws));
-            expect("gateUp", () -> MoeLayer.forward(CPU, out, l.x(), new MoeLayer.Weights(w.router(), null, wrongGateUp, w.down()), c, null, null, ws));
-            expect("router", () -> MoeLayer.forward(CPU, out, l.x(), new MoeLayer.Weights(wrongRouter, null, w.gateUp(), w.down()), c, null, null, ws));
-            expect("down", () -> MoeLayer.forward(CPU, out, l.x(), new MoeLayer.Weights(w.router(), null, w.gateUp(), bf16Down), c, null, null, ws));
-            expect("ws", () -> MoeLayer.forward(CPU, out, l.x(), w, RouterConfig.softmax(8, 1, true), null, null, ws));
-            expect("ids[1, 1] = 8", () -> MoeLayer.forwardRouted(CPU, out, l.x(), w, weights, badIds, null, null, ws));
-            expect("ids[1, 1] = -1", () -> MoeLayer.forwardRouted(CPU, out, l.x(), w, weights, negativeIds, null, null, ws));
-            expect("ids", () -> MoeLayer.forwardRouted(CPU, out, l.x(), w, weights, floatIds, null, null, ws));
-            expect("ids[3]", () -> Dispatch.align(CPU, ws.routing(), badIds));
-            expect("tile", () -> ExpertGemm.gateUp(CPU, ws.hidden(), l.x(), w.gateUp(), tile16, 2));
-            expect("logits", () -> Router.topK(CPU, ws.weights(), ws.ids(), l.x(), null, c));
-            expect("shared", () -> Combine.apply(CPU, out, ws.slotOut(), null, wrongRouter, null, 2));
-            expect("slotOut", () -> Combine.apply(CPU, out, ws.slotOut(), null, null, null, 1));
-            expect("backend", () -> Combine.apply(null, out, ws.slotOut(), null, null, null, 2));
-            expect("dropped", () -> Combine.apply(CPU, out, ws.slotOut(), floatIds, null, null, 2));
+            illegalArgument("down", () -> MoeLayer.forward(CPU, out, l.x(), new MoeLayer.Weights(w.router(), null, w.gateUp(), wrongDown), c, null, null, ws));
+            illegalArgument("gateUp", () -> MoeLayer.forward(CPU, out, l.x(), new MoeLayer.Weights(w.router(), null, wrongGateUp, w.down()), c, null, null, ws));
+            illegalArgument("router", () -> MoeLayer.forward(CPU, out, l.x(), new MoeLayer.Weights(wrongRouter, null, w.gateUp(), w.down()), c, null, null, ws));
+            illegalArgument("down", () -> MoeLayer.forward(CPU, out, l.x(), new MoeLayer.Weights(w.router(), null, w.gateUp(), bf16Down), c, null, null, ws));
+            illegalArgument("ws", () -> MoeLayer.forward(CPU, out, l.x(), w, RouterConfig.softmax(8, 1, true), null, null, ws));
+            illegalArgument("ids[1, 1] = 8", () -> MoeLayer.forwardRouted(CPU, out, l.x(), w, weights, badIds, null, null, ws));
+            illegalArgument("ids[1, 1] = -1", () -> MoeLayer.forwardRouted(CPU, out, l.x(), w, weights, negativeIds, null, null, ws));
+            illegalArgument("ids", () -> MoeLayer.forwardRouted(CPU, out, l.x(), w, weights, floatIds, null, null, ws));
+            illegalArgument("ids[3]", () -> Dispatch.align(CPU, ws.routing(), badIds));
+            illegalArgument("tile", () -> ExpertGemm.gateUp(CPU, ws.hidden(), l.x(), w.gateUp(), tile16, 2));
+            illegalArgument("logits", () -> Router.topK(CPU, ws.weights(), ws.ids(), l.x(), null, c));
+            illegalArgument("shared", () -> Combine.apply(CPU, out, ws.slotOut(), null, wrongRouter, null, 2));
+            illegalArgument("slotOut", () -> Combine.apply(CPU, out, ws.slotOut(), null, null, null, 1));
+            illegalArgument("backend", () -> Combine.apply(null, out, ws.slotOut(), null, null, null, 2));
+            illegalArgument("dropped", () -> Combine.apply(CPU, out, ws.slotOut(), floatIds, null, null, 2));
             Dispatch.Buffers r = ws.routing();
-            expect("tileExperts", () -> new Dispatch.Buffers(r.sortedPairs(), r.expertCounts(), r.paddedTotal(), r.expertCounts(),
+            illegalArgument("tileExperts", () -> new Dispatch.Buffers(r.sortedPairs(), r.expertCounts(), r.paddedTotal(), r.expertCounts(),
                     r.dropped(), r.pairs(), r.experts(), r.tile()));
             Tensor closed = Tensor.allocateHost(DType.F32, 3, 16);
             closed.close();
-            expect("closed", () -> MoeLayer.forward(CPU, out, closed, w, c, null, null, ws));
+            illegalArgument("closed", () -> MoeLayer.forward(CPU, out, closed, w, c, null, null, ws));
         }
-    }
-
-    private static void expect(String word, Runnable call) {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call::run);
-        assertTrue(e.getMessage().contains(word), "message should name " + word + ": " + e.getMessage());
     }
 
     private static double sigmoid(double v) {

@@ -1,7 +1,7 @@
 package dev.isthmus.scan;
 
-import static dev.isthmus.scan.SelectiveScanGpuTest.assertClose;
 
+import static dev.isthmus.testing.DeviceAssert.assertClose;
 import dev.isthmus.backend.Backend;
 import dev.isthmus.backend.CudaBackend;
 import dev.isthmus.tensor.Compare;

@@ -1,7 +1,7 @@
 package dev.isthmus.scan;
 
+import static dev.isthmus.testing.Expect.illegalArgument;
 import static dev.isthmus.scan.SelectiveScanTest.copy;
-import static dev.isthmus.scan.SelectiveScanTest.expect;
 import static dev.isthmus.scan.SelectiveScanTest.range;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -111,18 +111,18 @@ class CausalConv1dTest {
              Tensor state = Tensor.allocateHost(DType.F32, 2, 3, 3);
              Tensor wrongState = Tensor.allocateHost(DType.F32, 2, 3, 4);
              Tensor token = Tensor.allocateHost(DType.F32, 2, 3)) {
-            expect("width 9", () -> CausalConv1d.apply(CPU, out, null, x, wideW, null, null, false));
-            expect("weight", () -> CausalConv1d.apply(CPU, out, null, x, wrongW, null, null, false));
-            expect("weight", () -> CausalConv1d.apply(CPU, out, null, x, halfW, null, null, false));
-            expect("bias", () -> CausalConv1d.apply(CPU, out, null, x, w, bias, null, false));
-            expect("initialState", () -> CausalConv1d.apply(CPU, out, null, x, w, null, wrongState, false));
-            expect("finalState", () -> CausalConv1d.apply(CPU, out, wrongState, x, w, null, null, false));
-            expect("out must not be x", () -> CausalConv1d.apply(CPU, x, null, x, w, null, null, false));
-            expect("out", () -> CausalConv1d.apply(CPU, token, null, x, w, null, null, false));
-            expect("convState is null", () -> CausalConv1d.update(CPU, token, null, token, w, null, false));
-            expect("convState", () -> CausalConv1d.update(CPU, token, wrongState, token, w, null, false));
-            expect("x", () -> CausalConv1d.update(CPU, token, state, x, w, null, false));
-            expect("backend", () -> CausalConv1d.update(null, token, state, token, w, null, false));
+            illegalArgument("width 9", () -> CausalConv1d.apply(CPU, out, null, x, wideW, null, null, false));
+            illegalArgument("weight", () -> CausalConv1d.apply(CPU, out, null, x, wrongW, null, null, false));
+            illegalArgument("weight", () -> CausalConv1d.apply(CPU, out, null, x, halfW, null, null, false));
+            illegalArgument("bias", () -> CausalConv1d.apply(CPU, out, null, x, w, bias, null, false));
+            illegalArgument("initialState", () -> CausalConv1d.apply(CPU, out, null, x, w, null, wrongState, false));
+            illegalArgument("finalState", () -> CausalConv1d.apply(CPU, out, wrongState, x, w, null, null, false));
+            illegalArgument("out must not be x", () -> CausalConv1d.apply(CPU, x, null, x, w, null, null, false));
+            illegalArgument("out", () -> CausalConv1d.apply(CPU, token, null, x, w, null, null, false));
+            illegalArgument("convState is null", () -> CausalConv1d.update(CPU, token, null, token, w, null, false));
+            illegalArgument("convState", () -> CausalConv1d.update(CPU, token, wrongState, token, w, null, false));
+            illegalArgument("x", () -> CausalConv1d.update(CPU, token, state, x, w, null, false));
+            illegalArgument("backend", () -> CausalConv1d.update(null, token, state, token, w, null, false));
         }
     }
 }

@@ -1,8 +1,8 @@
 package dev.isthmus.scan;
 
+import static dev.isthmus.testing.DeviceAssert.assertClose;
 import static dev.isthmus.scan.SelectiveScanTest.assertAllFinite;
 import static dev.isthmus.scan.SelectiveScanTest.ints;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.isthmus.backend.Backend;
 import dev.isthmus.backend.CudaBackend;
@@ -167,13 +167,6 @@ class SelectiveScanGpuTest {
             }
             assertClose(what + " y", gpu, y, expected, Compare.boundFor(dtype));
             assertClose(what + " final state", gpu, last, expectedLast, STATE_BOUND);
-        }
-    }
-
-    static void assertClose(String what, CudaBackend gpu, Tensor actual, Tensor expected, double bound) {
-        try (Tensor host = gpu.toHost(actual)) {
-            Compare.Result result = Compare.check(what, host, expected, bound);
-            assertTrue(result.withinBound(), result.toString());
         }
     }
 }

@@ -1,8 +1,8 @@
 package dev.isthmus.scan;
 
+import static dev.isthmus.testing.Expect.illegalArgument;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.isthmus.backend.Backend;
@@ -244,25 +244,25 @@ class SelectiveScanTest {
              Tensor bf16State = Tensor.allocateHost(DType.BF16, 2, 6, 4);
              Tensor wide = Tensor.allocateHost(DType.F32, 2, 6, 10)) {
             ScanWeights w = in.weights();
-            expect("y", () -> SelectiveScan.scan(CPU, shortY, null, in.u(), in.delta(), null, in.b(), in.c(), w, null));
-            expect("y", () -> SelectiveScan.scan(CPU, bf16Y, null, in.u(), in.delta(), null, in.b(), in.c(), w, null));
-            expect("y", () -> SelectiveScan.scan(CPU, in.u(), null, in.u(), in.delta(), null, in.b(), in.c(), w, null));
-            expect("u", () -> SelectiveScan.scan(CPU, y, null, intU, in.delta(), null, in.b(), in.c(), w, null));
-            expect("u", () -> SelectiveScan.scan(CPU, y, null, wide.slice(2, 0, 5), in.delta(), null, in.b(), in.c(), w, null));
-            expect("delta", () -> SelectiveScan.scan(CPU, y, null, in.u(), shortY, null, in.b(), in.c(), w, null));
-            expect("z", () -> SelectiveScan.scan(CPU, y, null, in.u(), in.delta(), bf16Y, in.b(), in.c(), w, null));
-            expect("groups", () -> SelectiveScan.scan(CPU, y, null, in.u(), in.delta(), null, bFourGroups, in.c(), w, null));
-            expect("N = 257", () -> SelectiveScan.scan(CPU, y, null, in.u(), in.delta(), null, bHugeState, in.c(), w, null));
-            expect("c", () -> SelectiveScan.scan(CPU, y, null, in.u(), in.delta(), null, in.b(), bFourGroups, w, null));
-            expect("a", () -> SelectiveScan.scan(CPU, y, null, in.u(), in.delta(), null, in.b(), in.c(), new ScanWeights(bf16A, null, null, true), null));
-            expect("a", () -> SelectiveScan.scan(CPU, y, null, in.u(), in.delta(), null, in.b(), in.c(), new ScanWeights(wrongA, null, null, true), null));
-            expect("d", () -> SelectiveScan.scan(CPU, y, null, in.u(), in.delta(), null, in.b(), in.c(), new ScanWeights(in.a(), wrongD, null, true), null));
-            expect("deltaBias", () -> SelectiveScan.scan(CPU, y, null, in.u(), in.delta(), null, in.b(), in.c(), new ScanWeights(in.a(), null, wrongD, true), null));
-            expect("weights", () -> SelectiveScan.scan(CPU, y, null, in.u(), in.delta(), null, in.b(), in.c(), null, null));
-            expect("initialState", () -> SelectiveScan.scan(CPU, y, null, in.u(), in.delta(), null, in.b(), in.c(), w, wrongState));
-            expect("finalState", () -> SelectiveScan.scan(CPU, y, bf16State, in.u(), in.delta(), null, in.b(), in.c(), w, null));
-            expect("backend", () -> SelectiveScan.scan(null, y, null, in.u(), in.delta(), null, in.b(), in.c(), w, null));
-            expect("B = 2", () -> SelectiveScan.scanPacked(CPU, y, null, in.u(), in.delta(), null, in.b(), in.c(), w, ints(0, 5), null));
+            illegalArgument("y", () -> SelectiveScan.scan(CPU, shortY, null, in.u(), in.delta(), null, in.b(), in.c(), w, null));
+            illegalArgument("y", () -> SelectiveScan.scan(CPU, bf16Y, null, in.u(), in.delta(), null, in.b(), in.c(), w, null));
+            illegalArgument("y", () -> SelectiveScan.scan(CPU, in.u(), null, in.u(), in.delta(), null, in.b(), in.c(), w, null));
+            illegalArgument("u", () -> SelectiveScan.scan(CPU, y, null, intU, in.delta(), null, in.b(), in.c(), w, null));
+            illegalArgument("u", () -> SelectiveScan.scan(CPU, y, null, wide.slice(2, 0, 5), in.delta(), null, in.b(), in.c(), w, null));
+            illegalArgument("delta", () -> SelectiveScan.scan(CPU, y, null, in.u(), shortY, null, in.b(), in.c(), w, null));
+            illegalArgument("z", () -> SelectiveScan.scan(CPU, y, null, in.u(), in.delta(), bf16Y, in.b(), in.c(), w, null));
+            illegalArgument("groups", () -> SelectiveScan.scan(CPU, y, null, in.u(), in.delta(), null, bFourGroups, in.c(), w, null));
+            illegalArgument("N = 257", () -> SelectiveScan.scan(CPU, y, null, in.u(), in.delta(), null, bHugeState, in.c(), w, null));
+            illegalArgument("c", () -> SelectiveScan.scan(CPU, y, null, in.u(), in.delta(), null, in.b(), bFourGroups, w, null));
+            illegalArgument("a", () -> SelectiveScan.scan(CPU, y, null, in.u(), in.delta(), null, in.b(), in.c(), new ScanWeights(bf16A, null, null, true), null));
+            illegalArgument("a", () -> SelectiveScan.scan(CPU, y, null, in.u(), in.delta(), null, in.b(), in.c(), new ScanWeights(wrongA, null, null, true), null));
+            illegalArgument("d", () -> SelectiveScan.scan(CPU, y, null, in.u(), in.delta(), null, in.b(), in.c(), new ScanWeights(in.a(), wrongD, null, true), null));
+            illegalArgument("deltaBias", () -> SelectiveScan.scan(CPU, y, null, in.u(), in.delta(), null, in.b(), in.c(), new ScanWeights(in.a(), null, wrongD, true), null));
+            illegalArgument("weights", () -> SelectiveScan.scan(CPU, y, null, in.u(), in.delta(), null, in.b(), in.c(), null, null));
+            illegalArgument("initialState", () -> SelectiveScan.scan(CPU, y, null, in.u(), in.delta(), null, in.b(), in.c(), w, wrongState));
+            illegalArgument("finalState", () -> SelectiveScan.scan(CPU, y, bf16State, in.u(), in.delta(), null, in.b(), in.c(), w, null));
+            illegalArgument("backend", () -> SelectiveScan.scan(null, y, null, in.u(), in.delta(), null, in.b(), in.c(), w, null));
+            illegalArgument("B = 2", () -> SelectiveScan.scanPacked(CPU, y, null, in.u(), in.delta(), null, in.b(), in.c(), w, ints(0, 5), null));
         }
     }
 
@@ -273,12 +273,12 @@ class SelectiveScanTest {
              Tensor y = Tensor.allocateHost(DType.F32, 1, 2, 6);
              Tensor states = Tensor.allocateHost(DType.F32, 3, 2, 3)) {
             ScanWeights w = in.weights();
-            expect("begin at 0", () -> SelectiveScan.scanPacked(CPU, y, null, in.u(), in.delta(), null, in.b(), in.c(), w, ints(1, 6), null));
-            expect("end at L = 6", () -> SelectiveScan.scanPacked(CPU, y, null, in.u(), in.delta(), null, in.b(), in.c(), w, ints(0, 2, 5), null));
-            expect("decrease", () -> SelectiveScan.scanPacked(CPU, y, null, in.u(), in.delta(), null, in.b(), in.c(), w, ints(0, 4, 3, 6), null));
-            expect("at least 2", () -> SelectiveScan.scanPacked(CPU, y, null, in.u(), in.delta(), null, in.b(), in.c(), w, ints(0), null));
-            expect("seqStarts", () -> SelectiveScan.scanPacked(CPU, y, null, in.u(), in.delta(), null, in.b(), in.c(), w, in.a(), null));
-            expect("finalStates", () -> SelectiveScan.scanPacked(CPU, y, states, in.u(), in.delta(), null, in.b(), in.c(), w, ints(0, 6), null));
+            illegalArgument("begin at 0", () -> SelectiveScan.scanPacked(CPU, y, null, in.u(), in.delta(), null, in.b(), in.c(), w, ints(1, 6), null));
+            illegalArgument("end at L = 6", () -> SelectiveScan.scanPacked(CPU, y, null, in.u(), in.delta(), null, in.b(), in.c(), w, ints(0, 2, 5), null));
+            illegalArgument("decrease", () -> SelectiveScan.scanPacked(CPU, y, null, in.u(), in.delta(), null, in.b(), in.c(), w, ints(0, 4, 3, 6), null));
+            illegalArgument("at least 2", () -> SelectiveScan.scanPacked(CPU, y, null, in.u(), in.delta(), null, in.b(), in.c(), w, ints(0), null));
+            illegalArgument("seqStarts", () -> SelectiveScan.scanPacked(CPU, y, null, in.u(), in.delta(), null, in.b(), in.c(), w, in.a(), null));
+            illegalArgument("finalStates", () -> SelectiveScan.scanPacked(CPU, y, states, in.u(), in.delta(), null, in.b(), in.c(), w, ints(0, 6), null));
         }
     }
 
@@ -292,23 +292,18 @@ class SelectiveScanTest {
              Tensor halfState = Tensor.allocateHost(DType.F16, 3, 4, 5);
              Tensor bThreeGroups = Tensor.allocateHost(DType.F16, 3, 3, 5)) {
             ScanWeights w = in.weights();
-            expect("out of range", () -> SelectiveScan.step(CPU, y, pool, ints(0, 4, 1), in.u(), in.delta(), in.z(), in.b(), in.c(), w));
-            expect("twice", () -> SelectiveScan.step(CPU, y, pool, ints(2, -1, 2), in.u(), in.delta(), in.z(), in.b(), in.c(), w));
-            expect("slots", () -> SelectiveScan.step(CPU, y, pool, ints(0, 1), in.u(), in.delta(), in.z(), in.b(), in.c(), w));
-            expect("pass slots", () -> SelectiveScan.step(CPU, y, pool, null, in.u(), in.delta(), in.z(), in.b(), in.c(), w));
-            expect("state", () -> SelectiveScan.step(CPU, y, halfState, null, in.u(), in.delta(), in.z(), in.b(), in.c(), w));
-            expect("groups", () -> SelectiveScan.step(CPU, y, dense, null, in.u(), in.delta(), in.z(), bThreeGroups, bThreeGroups, w));
-            expect("delta", () -> SelectiveScan.step(CPU, y, dense, null, in.u(), pool, in.z(), in.b(), in.c(), w));
-            expect("y", () -> SelectiveScan.step(CPU, dense, dense, null, in.u(), in.delta(), in.z(), in.b(), in.c(), w));
+            illegalArgument("out of range", () -> SelectiveScan.step(CPU, y, pool, ints(0, 4, 1), in.u(), in.delta(), in.z(), in.b(), in.c(), w));
+            illegalArgument("twice", () -> SelectiveScan.step(CPU, y, pool, ints(2, -1, 2), in.u(), in.delta(), in.z(), in.b(), in.c(), w));
+            illegalArgument("slots", () -> SelectiveScan.step(CPU, y, pool, ints(0, 1), in.u(), in.delta(), in.z(), in.b(), in.c(), w));
+            illegalArgument("pass slots", () -> SelectiveScan.step(CPU, y, pool, null, in.u(), in.delta(), in.z(), in.b(), in.c(), w));
+            illegalArgument("state", () -> SelectiveScan.step(CPU, y, halfState, null, in.u(), in.delta(), in.z(), in.b(), in.c(), w));
+            illegalArgument("groups", () -> SelectiveScan.step(CPU, y, dense, null, in.u(), in.delta(), in.z(), bThreeGroups, bThreeGroups, w));
+            illegalArgument("delta", () -> SelectiveScan.step(CPU, y, dense, null, in.u(), pool, in.z(), in.b(), in.c(), w));
+            illegalArgument("y", () -> SelectiveScan.step(CPU, dense, dense, null, in.u(), in.delta(), in.z(), in.b(), in.c(), w));
         }
     }
 
     // ---- helpers -----------------------------------------------------------------------------------
-
-    static void expect(String word, Runnable call) {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call::run);
-        assertTrue(e.getMessage().contains(word), "message should name " + word + ": " + e.getMessage());
-    }
 
     static void assertAllFinite(float[] values, String what) {
         for (int i = 0; i < values.length; i++) assertTrue(Float.isFinite(values[i]), what + "[" + i + "] = " + values[i]);
