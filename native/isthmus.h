@@ -366,6 +366,26 @@ ISTHMUS_API int isthmus_add_bias(void *out, const void *x, const void *bias, int
 ISTHMUS_API int isthmus_silu_mul(void *out, const void *gate, const void *up, int64_t count,
                                  int32_t dtype, void *stream);
 
+/* ---- CUDA graphs ------------------------------------------------------------------------------ */
+
+/*
+ * Records the work issued on `stream` between begin and end (this library's launchers, cuBLAS
+ * calls, device-to-device copies) as a CUDA graph and replays it with one launch: a model's
+ * decode step then costs one host call instead of one per kernel. The capture is in relaxed mode,
+ * so allocations on the capturing thread do not break it; work that cannot be captured (a copy
+ * from pageable host memory, a synchronize) ends it with ISTHMUS_ERROR_CUDA naming the cause.
+ *
+ *   isthmus_graph_begin_capture: starts capturing `stream` (not the legacy default stream).
+ *   isthmus_graph_end_capture:   ends it and instantiates the graph into *graph.
+ *   isthmus_graph_launch:        replays *graph on `stream`, with the pointers and arguments of
+ *                                the capture: refresh inputs in place before each launch.
+ *   isthmus_graph_destroy:       frees it (NULL does nothing).
+ */
+ISTHMUS_API int isthmus_graph_begin_capture(void *stream);
+ISTHMUS_API int isthmus_graph_end_capture(void *stream, void **graph);
+ISTHMUS_API int isthmus_graph_launch(void *graph, void *stream);
+ISTHMUS_API int isthmus_graph_destroy(void *graph);
+
 #ifdef __cplusplus
 }
 #endif

@@ -37,6 +37,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -73,6 +75,11 @@ void poison_dynamic_shared(size_t bytes);
 using Body = void (*)(const void *context);
 void run_grid(const void *kernel, dim3 grid, dim3 block, size_t shared_bytes, Body body, const void *context);
 
+// Whether this thread is capturing a graph (cudaStreamBeginCapture), and the capture's recorder:
+// launches made meanwhile are recorded with their arguments and run when the graph launches.
+bool capturing();
+void record(std::function<void()> work);
+
 // What ISTHMUS_LAUNCH(grid, block, shared, stream, kernel)(args...) expands to: the arguments
 // are copied once, as a launch copies them, and every thread calls the kernel with them.
 template <typename... Params> struct Launch {
@@ -86,13 +93,17 @@ template <typename... Params> struct Launch {
             void (*kernel)(Params...);
             std::tuple<std::decay_t<Params>...> args;
         };
-        const Context context{kernel, std::tuple<std::decay_t<Params>...>(std::forward<Args>(args)...)};
-        run_grid(reinterpret_cast<const void *>(kernel), grid, block, shared_bytes,
-                 [](const void *c) {
-                     const Context &ctx = *static_cast<const Context *>(c);
-                     std::apply(ctx.kernel, ctx.args);
-                 },
-                 &context);
+        auto context = std::make_shared<const Context>(Context{kernel, std::tuple<std::decay_t<Params>...>(std::forward<Args>(args)...)});
+        auto run = [context, grid = grid, block = block, shared_bytes = shared_bytes] {
+            run_grid(reinterpret_cast<const void *>(context->kernel), grid, block, shared_bytes,
+                     [](const void *c) {
+                         const Context &ctx = *static_cast<const Context *>(c);
+                         std::apply(ctx.kernel, ctx.args);
+                     },
+                     context.get());
+        };
+        if (capturing()) record(run);
+        else run();
     }
 };
 

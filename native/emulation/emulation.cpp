@@ -7,6 +7,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -410,7 +411,23 @@ void run_grid(const void *kernel, dim3 grid, dim3 block_dim, size_t shared_bytes
     if (!b.error.empty()) record_error(cudaErrorLaunchFailure, b.error);
 }
 
+namespace {
+thread_local std::vector<std::function<void()>> *recording = nullptr;  // while a capture is open
+}  // namespace
+
+bool capturing() { return recording != nullptr; }
+
+void record(std::function<void()> work) { recording->push_back(std::move(work)); }
+
 }  // namespace isthmus_emulation
+
+// A captured graph and its executable form: the recorded launches, in order.
+struct CUgraph_st {
+    std::vector<std::function<void()>> work;
+};
+struct CUgraphExec_st {
+    std::vector<std::function<void()>> work;
+};
 
 // ---- the CUDA runtime, as one emulated device ---------------------------------------------------
 
@@ -499,6 +516,47 @@ cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device) 
         case cudaDevAttrComputeCapabilityMinor: *value = 0; return cudaSuccess;
         default: return cudaErrorInvalidValue;
     }
+}
+
+// Graphs: one capture at a time per thread, on the one (null) stream the emulation has.
+cudaError_t cudaStreamBeginCapture(cudaStream_t, cudaStreamCaptureMode) {
+    if (recording != nullptr) return cudaErrorIllegalState;
+    recording = new std::vector<std::function<void()>>();
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t, cudaGraph_t *graph) {
+    if (recording == nullptr) return cudaErrorIllegalState;
+    *graph = new CUgraph_st{std::move(*recording)};
+    delete recording;
+    recording = nullptr;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph, unsigned long long) {
+    *exec = new CUgraphExec_st{graph->work};
+    return cudaSuccess;
+}
+
+// Runs the recorded launches in order; the first that fails stops the replay, and its error is
+// returned here (a GPU would report it later, from the stream).
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t) {
+    if (recording != nullptr) return cudaErrorStreamCaptureUnsupported;
+    for (const auto &work : exec->work) {
+        work();
+        if (launch_error != cudaSuccess) return cudaGetLastError();
+    }
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+    delete graph;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+    delete exec;
+    return cudaSuccess;
 }
 
 cudaError_t cudaFuncSetAttribute(const void *func, cudaFuncAttribute attr, int value) {

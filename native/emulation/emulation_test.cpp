@@ -2,6 +2,7 @@
 // (a missing barrier, a barrier only some threads reach, a shuffle from a lane that returned, a
 // bad launch) give a wrong answer or a reported error. Run by `make emulation`; exits non-zero
 // on the first failed check.
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -116,6 +117,22 @@ int main() {
     error = last_error_text();
     check(error.find("cudaErrorInvalidConfiguration") == 0, "2048 threads per block is an invalid configuration");
     check(last_error_text().empty(), "cudaGetLastError clears the error");
+
+    // A captured launch runs when the graph launches, not when it is captured, with the arguments
+    // it was captured with; the graph replays as often as it is launched.
+    std::fill(scan.begin(), scan.end(), -1);
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    bool graph_ok = cudaStreamBeginCapture(nullptr, cudaStreamCaptureModeRelaxed) == cudaSuccess;
+    ISTHMUS_LAUNCH(1, 64, 0, nullptr, warp_scan_kernel)(scan.data());
+    graph_ok &= cudaStreamEndCapture(nullptr, &graph) == cudaSuccess && scan[5] == -1;
+    graph_ok &= cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess && cudaGraphDestroy(graph) == cudaSuccess;
+    for (int replay = 0; replay < 2; ++replay) {
+        std::fill(scan.begin(), scan.end(), -1);
+        graph_ok &= cudaGraphLaunch(exec, nullptr) == cudaSuccess && scan[5] == 15 && scan[37] == 15;
+    }
+    graph_ok &= cudaGraphExecDestroy(exec) == cudaSuccess;
+    check(graph_ok, "a captured launch runs at each graph launch, not at capture");
 
     std::printf("%s\n", failures == 0 ? "host emulation self-test passed" : "host emulation self-test FAILED");
     return failures == 0 ? 0 : 1;

@@ -51,7 +51,7 @@ final class AttentionCuda {
         long stream = backend.prepareLaunch();
         boolean split = workspace != null && workspace.splits() > 1;
         int splits = split ? workspace.splits() : 1;
-        int chunk = split ? workspace.chunk() : Math.max(1, batch.maxKvLength());
+        int chunk = split ? workspace.chunk() : batch.kvLengthBound();
         int status;
         try {
             status = (int) Handle.ATTEND.invokeExact(pointer(out), pointer(lse),

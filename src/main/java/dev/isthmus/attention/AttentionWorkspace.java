@@ -12,7 +12,8 @@ import dev.isthmus.tensor.Tensor;
  * {@code partialLse [splits, totalNewTokens, queryHeads]}. Java sizes and allocates them here so
  * the native launcher never allocates (and a CUDA graph can capture the launch). On the CPU there
  * is nothing to split: one piece, no buffers. Reusable for any batch of the same or smaller
- * token count and no longer KV length.
+ * token count and no longer KV length bound (a reusable batch's bound is its capacity, so one
+ * workspace serves all its steps).
  */
 public final class AttentionWorkspace implements AutoCloseable {
     /** Query rows (GQA group members x new tokens) one block of the CUDA kernel handles. */
@@ -44,7 +45,7 @@ public final class AttentionWorkspace implements AutoCloseable {
         int splits = switch (backend) {
             case CpuBackend cpu -> 1;
             case CudaBackend cuda -> Attention.splitCount(cuda.properties().multiprocessorCount(), batch.batchSize(), batch.kvHeads(),
-                    queryHeads, batch.maxNewTokens(), Math.max(1, batch.maxKvLength()));
+                    queryHeads, batch.maxNewTokens(), batch.kvLengthBound());
         };
         return allocate(backend, batch, queryHeads, splits);
     }
@@ -54,7 +55,7 @@ public final class AttentionWorkspace implements AutoCloseable {
         checkArguments(backend, batch, queryHeads);
         if (splits < 1 || splits > 1024) throw new IllegalArgumentException("splits must be in [1, 1024], got " + splits);
         if (backend instanceof CpuBackend) splits = 1;
-        int maxKv = Math.max(1, batch.maxKvLength());
+        int maxKv = batch.kvLengthBound();
         int tokens = batch.totalNewTokens();
         // Pieces of whole KV tiles; rounding up may leave fewer pieces than asked for.
         int chunk = (int) (Attention.ceilDiv(Attention.ceilDiv(maxKv, splits), KV_TILE) * KV_TILE);
@@ -88,10 +89,10 @@ public final class AttentionWorkspace implements AutoCloseable {
         if (partialOut.isClosed()) throw new IllegalArgumentException("workspace is closed");
         if (!partialOut.device().equals(backend.device()))
             throw new IllegalArgumentException("workspace is on " + partialOut.device() + " but the backend runs on " + backend.device());
-        if (batch.totalNewTokens() > tokens || qHeads != queryHeads || batch.maxKvLength() > maxKvLength
+        if (batch.totalNewTokens() > tokens || qHeads != queryHeads || batch.kvLengthBound() > maxKvLength
                 || partialOut.dim(3) != batch.headDim())
             throw new IllegalArgumentException("workspace was planned for " + tokens + " tokens x " + queryHeads + " heads up to KV length "
-                    + maxKvLength + "; this batch has " + batch.totalNewTokens() + " x " + qHeads + " up to " + batch.maxKvLength());
+                    + maxKvLength + "; this batch has " + batch.totalNewTokens() + " x " + qHeads + " up to " + batch.kvLengthBound());
     }
 
     @Override

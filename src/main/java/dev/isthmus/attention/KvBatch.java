@@ -22,10 +22,16 @@ import java.util.Set;
  * <p>Everything is checked here, in Java, once: block ids inside the pool, lengths within the
  * blocks a sequence owns. The integer tables are copied to the backend's device (int32) and
  * freed by {@link #close()}; the cache tensors are borrowed, not owned.
+ *
+ * <p>A batch made by {@link KvCache#extendReusable} is grown again in place by
+ * {@link KvCache#extend(KvBatch)}: its device tables keep their addresses and its block table
+ * has room for a fixed length, so a CUDA graph that captured attention over it stays valid. The
+ * kernels read the lengths from the device and are launched for that fixed capacity.
  */
 public final class KvBatch implements AutoCloseable {
     static final Set<DType> DTYPES = Set.of(DType.F32, DType.F16, DType.BF16);
 
+    private final Backend backend;
     private final Tensor keys;
     private final Tensor values;
     private final int[] cachedLens;
@@ -36,26 +42,33 @@ public final class KvBatch implements AutoCloseable {
     private final Tensor blockTableTensor;
     private final Tensor cachedLensTensor;
     private final Tensor queryStartsTensor;
+    private final boolean reusable;
+    private final boolean ownsTables; // false for a view over another layer's cache
+    private final KvCache owner;      // of a reusable batch: the cache that grows it, and its sequences there
+    private final int[] sequenceIds;
 
-    private KvBatch(Backend backend, Tensor keys, Tensor values, int[][] blockTables, int[] cachedLens, int[] newTokens) {
+    private KvBatch(Backend backend, Tensor keys, Tensor values, int[][] blockTables, int[] cachedLens, int[] newTokens, int tableWidth,
+                    KvCache owner, int[] sequenceIds) {
+        this.owner = owner;
+        this.sequenceIds = sequenceIds == null ? null : sequenceIds.clone();
+        this.reusable = owner != null;
+        this.backend = backend;
         this.keys = keys;
         this.values = values;
         this.cachedLens = cachedLens.clone();
         this.newTokens = newTokens.clone();
+        this.ownsTables = true;
         int batch = cachedLens.length;
         queryStarts = new int[batch + 1];
         for (int b = 0; b < batch; b++) queryStarts[b + 1] = Math.addExact(queryStarts[b], newTokens[b]);
-        int widest = 1;
-        for (int[] row : blockTables) widest = Math.max(widest, row.length);
-        maxBlocksPerSequence = widest;
-        table = new int[batch * widest];
-        for (int b = 0; b < batch; b++)
-            System.arraycopy(blockTables[b], 0, table, b * widest, blockTables[b].length);
+        maxBlocksPerSequence = tableWidth;
+        table = new int[batch * tableWidth];
+        fillTable(blockTables);
         Tensor t = null, c = null, q = null;
         try {
-            t = deviceInts(backend, Arrays.stream(table).asLongStream().toArray(), batch, widest);
-            c = deviceInts(backend, Arrays.stream(cachedLens).asLongStream().toArray(), batch);
-            q = deviceInts(backend, Arrays.stream(queryStarts).asLongStream().toArray(), batch + 1);
+            t = deviceInts(backend, table, batch, tableWidth);
+            c = deviceInts(backend, cachedLens, batch);
+            q = deviceInts(backend, queryStarts, batch + 1);
         } catch (RuntimeException e) {
             for (Tensor x : new Tensor[] {t, c, q}) if (x != null) x.close();
             throw e;
@@ -63,6 +76,31 @@ public final class KvBatch implements AutoCloseable {
         blockTableTensor = t;
         cachedLensTensor = c;
         queryStartsTensor = q;
+    }
+
+    /** The same sequences and tables over other cache tensors; the tables stay {@code of}'s. */
+    private KvBatch(KvBatch of, Tensor keys, Tensor values) {
+        this.backend = of.backend;
+        this.keys = keys;
+        this.values = values;
+        this.cachedLens = of.cachedLens;
+        this.newTokens = of.newTokens;
+        this.queryStarts = of.queryStarts;
+        this.maxBlocksPerSequence = of.maxBlocksPerSequence;
+        this.table = of.table;
+        this.blockTableTensor = of.blockTableTensor;
+        this.cachedLensTensor = of.cachedLensTensor;
+        this.queryStartsTensor = of.queryStartsTensor;
+        this.reusable = of.reusable;
+        this.ownsTables = false;
+        this.owner = of.owner;
+        this.sequenceIds = of.sequenceIds;
+    }
+
+    private void fillTable(int[][] blockTables) {
+        Arrays.fill(table, 0);
+        for (int b = 0; b < blockTables.length; b++)
+            System.arraycopy(blockTables[b], 0, table, b * maxBlocksPerSequence, blockTables[b].length);
     }
 
     /**
@@ -74,6 +112,40 @@ public final class KvBatch implements AutoCloseable {
      * @param newTokens per sequence, the tokens this batch adds (and queries with); may be 0
      */
     public static KvBatch of(Backend backend, Tensor keys, Tensor values, int[][] blockTables, int[] cachedLens, int[] newTokens) {
+        check(backend, keys, values, blockTables, cachedLens, newTokens);
+        int widest = 1;
+        for (int[] row : blockTables) widest = Math.max(widest, row.length);
+        return new KvBatch(backend, keys, values, blockTables, cachedLens, newTokens, widest, null, null);
+    }
+
+    /**
+     * As {@link #of}, for sequences {@code sequenceIds} of {@code owner}, with room for
+     * {@code tableWidth} blocks per sequence: the owner rewrites it in place ({@link #rewrite}).
+     */
+    static KvBatch reusable(KvCache owner, int[] sequenceIds, Backend backend, Tensor keys, Tensor values, int[][] blockTables, int[] cachedLens,
+                            int[] newTokens, int tableWidth) {
+        check(backend, keys, values, blockTables, cachedLens, newTokens);
+        checkWidth(blockTables, tableWidth);
+        return new KvBatch(backend, keys, values, blockTables, cachedLens, newTokens, tableWidth, owner, sequenceIds);
+    }
+
+    /** Whether {@code cache} made this batch with extendReusable (and it is not a view). */
+    boolean isReusableOf(KvCache cache) {
+        return reusable && ownsTables && owner == cache;
+    }
+
+    /** The owner's ids of a reusable batch's sequences. */
+    int[] sequenceIds() {
+        return sequenceIds.clone();
+    }
+
+    private static void checkWidth(int[][] blockTables, int tableWidth) {
+        for (int b = 0; b < blockTables.length; b++)
+            if (blockTables[b].length > tableWidth)
+                throw new IllegalArgumentException("sequence " + b + " owns " + blockTables[b].length + " blocks, more than the table's " + tableWidth);
+    }
+
+    private static void check(Backend backend, Tensor keys, Tensor values, int[][] blockTables, int[] cachedLens, int[] newTokens) {
         if (backend == null) throw new IllegalArgumentException("backend is null");
         checkCache(backend, keys, values);
         if (blockTables == null || cachedLens == null || newTokens == null)
@@ -104,7 +176,37 @@ public final class KvBatch implements AutoCloseable {
             totalNew += newTokens[b];
         }
         if (totalNew > Integer.MAX_VALUE) throw new IllegalArgumentException("the batch has " + totalNew + " new tokens; at most " + Integer.MAX_VALUE);
-        return new KvBatch(backend, keys, values, blockTables, cachedLens, newTokens);
+    }
+
+    /**
+     * The same sequences over another cache of the same dtype and shape (another layer's, when
+     * every layer allocates its blocks alike): it shares this batch's device tables, so it needs
+     * no copies, follows this batch's in-place rewrites, and its close leaves the tables alone.
+     */
+    public KvBatch over(Tensor keys, Tensor values) {
+        if (blockTableTensor.isClosed()) throw new IllegalArgumentException("batch is closed");
+        checkCache(backend, keys, values);
+        Checks.shape("keys", keys, this.keys.shape());
+        Checks.sameDtype("keys", keys, "the batch's cache", this.keys);
+        return new KvBatch(this, keys, values);
+    }
+
+    /**
+     * Replaces the tables and cached lengths of a reusable batch (same sequences, same new token
+     * counts) and copies them into the device tables where they already are: the block table only
+     * when it changed, the lengths always.
+     */
+    void rewrite(int[][] blockTables, int[] cachedLens) {
+        if (!reusable || !ownsTables) throw new IllegalStateException("only a reusable batch, not a view of one, is rewritten in place");
+        if (blockTables == null || blockTables.length != batchSize())
+            throw new IllegalArgumentException("a rewrite must keep the batch's " + batchSize() + " sequences");
+        check(backend, keys, values, blockTables, cachedLens, newTokens);
+        checkWidth(blockTables, maxBlocksPerSequence);
+        int[] before = table.clone();
+        fillTable(blockTables);
+        System.arraycopy(cachedLens, 0, this.cachedLens, 0, cachedLens.length);
+        if (!Arrays.equals(before, table)) copyInts(backend, blockTableTensor, table);
+        copyInts(backend, cachedLensTensor, this.cachedLens);
     }
 
     static void checkCache(Backend backend, Tensor keys, Tensor values) {
@@ -123,9 +225,15 @@ public final class KvBatch implements AutoCloseable {
             throw new IllegalArgumentException("keys has head_dim " + keys.dim(3) + ", expected one of " + Attention.HEAD_DIMS);
     }
 
-    private static Tensor deviceInts(Backend backend, long[] values, long... shape) {
-        try (Tensor host = Tensor.fromLongs(DType.I32, values, shape)) {
+    private static Tensor deviceInts(Backend backend, int[] values, long... shape) {
+        try (Tensor host = Tensor.fromLongs(DType.I32, Arrays.stream(values).asLongStream().toArray(), shape)) {
             return backend.copyOf(host);
+        }
+    }
+
+    private static void copyInts(Backend backend, Tensor dst, int[] values) {
+        try (Tensor host = Tensor.fromLongs(DType.I32, Arrays.stream(values).asLongStream().toArray(), dst.shape())) {
+            backend.copy(dst, host);
         }
     }
 
@@ -156,6 +264,24 @@ public final class KvBatch implements AutoCloseable {
         return m;
     }
 
+    /** Tokens the block table has room for per sequence (at most Integer.MAX_VALUE). */
+    public int kvCapacity() {
+        return (int) Math.min(Integer.MAX_VALUE, (long) maxBlocksPerSequence * blockSize());
+    }
+
+    /** Whether {@link KvCache#extend(KvBatch)} grows this batch in place. */
+    public boolean isReusable() {
+        return reusable;
+    }
+
+    /**
+     * The longest KV length this batch can reach: its capacity if it is reusable (it grows in
+     * place), else {@link #maxKvLength()}. Launch shapes and workspaces are planned for it.
+     */
+    public int kvLengthBound() {
+        return reusable ? kvCapacity() : Math.max(1, maxKvLength());
+    }
+
     /** The int32 {@code [batch, maxBlocksPerSequence]} table on the backend's device (unused entries 0). */
     public Tensor blockTable() { return blockTableTensor; }
     /** The int32 {@code [batch]} cached lengths on the backend's device. */
@@ -170,6 +296,7 @@ public final class KvBatch implements AutoCloseable {
 
     @Override
     public void close() {
+        if (!ownsTables) return;
         blockTableTensor.close();
         cachedLensTensor.close();
         queryStartsTensor.close();

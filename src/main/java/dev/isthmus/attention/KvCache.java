@@ -15,6 +15,11 @@ import java.util.Map;
  * with the block allocator and the per-sequence block lists kept here in Java. A contiguous cache
  * is the special case of one block per sequence whose block size is the longest sequence.
  *
+ * <p>A model's cache has one pool per attention layer, all indexed by the same block ids: the
+ * layers of a model grow their sequences alike, so one allocator and one block table per
+ * sequence serve them all, and a batch over layer 0 reaches layer {@code l} through
+ * {@code batch.over(cache.keys(l), cache.values(l))} without copying its tables.
+ *
  * <pre>{@code
  * try (KvCache cache = KvCache.allocate(gpu, DType.BF16, 1024, 16, 8, 128)) {
  *     int seq = cache.newSequence();
@@ -27,8 +32,8 @@ import java.util.Map;
  */
 public final class KvCache implements AutoCloseable {
     private final Backend backend;
-    private final Tensor keys;
-    private final Tensor values;
+    private final Tensor[] keys;   // per layer
+    private final Tensor[] values; // per layer
     private final ArrayDeque<Integer> freeBlocks = new ArrayDeque<>();
     private final Map<Integer, Sequence> sequences = new HashMap<>();
     private int nextSequence;
@@ -38,35 +43,48 @@ public final class KvCache implements AutoCloseable {
         int length;
     }
 
-    private KvCache(Backend backend, Tensor keys, Tensor values) {
+    private KvCache(Backend backend, Tensor[] keys, Tensor[] values) {
         this.backend = backend;
         this.keys = keys;
         this.values = values;
-        for (int i = 0; i < keys.dim(0); i++) freeBlocks.add(i);
+        for (int i = 0; i < keys[0].dim(0); i++) freeBlocks.add(i);
     }
 
     /** A pool of {@code numBlocks} blocks; block_size 1 to 65536 (16 to 256 is the usual range). */
     public static KvCache allocate(Backend backend, DType dtype, int numBlocks, int blockSize, int kvHeads, int headDim) {
+        return allocate(backend, dtype, 1, numBlocks, blockSize, kvHeads, headDim);
+    }
+
+    /** {@code layers} pools of {@code numBlocks} blocks each, sharing one allocator and one block table per sequence. */
+    public static KvCache allocate(Backend backend, DType dtype, int layers, int numBlocks, int blockSize, int kvHeads, int headDim) {
         if (backend == null) throw new IllegalArgumentException("backend is null");
+        if (layers < 1) throw new IllegalArgumentException("layers must be >= 1, got " + layers);
         if (dtype == null || !KvBatch.DTYPES.contains(dtype)) throw new IllegalArgumentException("dtype " + dtype + " is not f32, f16 or bf16");
         if (numBlocks < 1) throw new IllegalArgumentException("numBlocks must be >= 1, got " + numBlocks);
         if (blockSize < 1 || blockSize > 65536) throw new IllegalArgumentException("blockSize must be in [1, 65536], got " + blockSize);
         if (kvHeads < 1) throw new IllegalArgumentException("kvHeads must be >= 1, got " + kvHeads);
         if (!Attention.HEAD_DIMS.contains(headDim))
             throw new IllegalArgumentException("headDim " + headDim + " is not one of " + Attention.HEAD_DIMS);
-        Tensor k = backend.allocate(dtype, numBlocks, blockSize, kvHeads, headDim);
+        Tensor[] k = new Tensor[layers], v = new Tensor[layers];
         try {
-            Tensor v = backend.allocate(dtype, numBlocks, blockSize, kvHeads, headDim);
+            for (int l = 0; l < layers; l++) {
+                k[l] = backend.allocate(dtype, numBlocks, blockSize, kvHeads, headDim);
+                v[l] = backend.allocate(dtype, numBlocks, blockSize, kvHeads, headDim);
+            }
             return new KvCache(backend, k, v);
         } catch (RuntimeException e) {
-            k.close();
+            closeAll(k, v);
             throw e;
         }
     }
 
-    public Tensor keys() { return keys; }
-    public Tensor values() { return values; }
-    public int blockSize() { return (int) keys.dim(1); }
+    /** Layer 0's keys (the only layer of a one-layer cache). */
+    public Tensor keys() { return keys[0]; }
+    public Tensor values() { return values[0]; }
+    public Tensor keys(int layer) { return keys[checkLayer(layer)]; }
+    public Tensor values(int layer) { return values[checkLayer(layer)]; }
+    public int layers() { return keys.length; }
+    public int blockSize() { return (int) keys[0].dim(1); }
     public int freeBlockCount() { return freeBlocks.size(); }
 
     /** Starts an empty sequence and returns its id. */
@@ -89,10 +107,53 @@ public final class KvCache implements AutoCloseable {
 
     /**
      * Grows each sequence by {@code newTokens[i]} tokens, taking blocks from the pool as needed,
-     * and returns the batch that appends and attends with them (close it after use). Throws,
-     * changing nothing, when the pool has too few free blocks.
+     * and returns the batch (over layer 0) that appends and attends with them; close it after
+     * use. Throws, changing nothing, when the pool has too few free blocks.
      */
     public KvBatch extend(int[] sequenceIds, int[] newTokens) {
+        return grow(sequenceIds, newTokens, (tables, cached) -> KvBatch.of(backend, keys[0], values[0], tables, cached, newTokens));
+    }
+
+    /**
+     * As {@link #extend(int[], int[])}, for a batch that {@link #extend(KvBatch)} grows again in
+     * place (the decode step a CUDA graph replays): its block table has room for
+     * {@code maxLength} tokens per sequence.
+     */
+    public KvBatch extendReusable(int[] sequenceIds, int[] newTokens, int maxLength) {
+        if (maxLength < 1) throw new IllegalArgumentException("maxLength must be >= 1, got " + maxLength);
+        int width = blocksFor(maxLength);
+        return grow(sequenceIds, newTokens,
+                (tables, cached) -> KvBatch.reusable(this, sequenceIds, backend, keys[0], values[0], tables, cached, newTokens, width));
+    }
+
+    /**
+     * Grows the sequences of {@code batch} (made by {@link #extendReusable} of this cache) by the
+     * same token counts again and rewrites its tables in place. Throws, changing nothing, when the
+     * pool has too few free blocks or a sequence would outgrow the batch's table.
+     */
+    public void extend(KvBatch batch) {
+        if (batch == null || !batch.isReusableOf(this))
+            throw new IllegalArgumentException("the batch was not made by extendReusable of this cache");
+        int[] ids = batch.sequenceIds();
+        int[] counts = new int[ids.length];
+        for (int i = 0; i < ids.length; i++) {
+            counts[i] = batch.newTokens(i);
+            if ((long) length(ids[i]) + counts[i] > batch.kvCapacity())
+                throw new IllegalArgumentException("sequence " + ids[i] + " would reach " + (length(ids[i]) + counts[i])
+                        + " tokens, past the batch's room for " + batch.kvCapacity());
+        }
+        grow(ids, counts, (tables, cached) -> {
+            batch.rewrite(tables, cached);
+            return batch;
+        });
+    }
+
+    /** Makes (or rewrites) the batch of planned tables and cached lengths; the cache commits only if it succeeds. */
+    private interface BatchMaker {
+        KvBatch make(int[][] tables, int[] cachedLens);
+    }
+
+    private KvBatch grow(int[] sequenceIds, int[] newTokens, BatchMaker maker) {
         if (sequenceIds == null || newTokens == null || sequenceIds.length != newTokens.length)
             throw new IllegalArgumentException("sequenceIds and newTokens must be non-null and of equal length");
         int needed = 0;
@@ -123,7 +184,7 @@ public final class KvCache implements AutoCloseable {
         }
         KvBatch batch;
         try {
-            batch = KvBatch.of(backend, keys, values, tables, cached, newTokens);
+            batch = maker.make(tables, cached);
         } catch (RuntimeException e) {
             for (int b = taken.size() - 1; b >= 0; b--) freeBlocks.addFirst(taken.get(b));
             throw e;
@@ -141,6 +202,16 @@ public final class KvCache implements AutoCloseable {
         return Math.toIntExact((tokens + blockSize() - 1) / blockSize());
     }
 
+    private int checkLayer(int layer) {
+        if (layer < 0 || layer >= keys.length) throw new IllegalArgumentException("layer " + layer + " is outside the cache's " + keys.length);
+        return layer;
+    }
+
+    private static void closeAll(Tensor[]... groups) {
+        for (Tensor[] group : groups)
+            for (Tensor t : group) if (t != null) t.close();
+    }
+
     private Sequence sequence(int id) {
         Sequence s = sequences.get(id);
         if (s == null) throw new IllegalArgumentException("sequence " + id + " does not exist in this cache");
@@ -149,7 +220,6 @@ public final class KvCache implements AutoCloseable {
 
     @Override
     public void close() {
-        keys.close();
-        values.close();
+        closeAll(keys, values);
     }
 }

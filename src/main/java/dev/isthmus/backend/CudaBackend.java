@@ -1,6 +1,7 @@
 package dev.isthmus.backend;
 
 import dev.isthmus.cuda.Cuda;
+import dev.isthmus.cuda.CudaGraph;
 import dev.isthmus.cuda.CudaException;
 import dev.isthmus.cuda.CudaStream;
 import dev.isthmus.cuda.DeviceMemory;
@@ -117,6 +118,9 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("copy: dst " + dst + " and src " + src + " differ in dtype or shape");
         long bytes = src.byteSize();
         if (bytes == 0) return;
+        if (CudaGraph.capturing() && (dst.isHost() || src.isHost() || HostEmulation.enabled()))
+            throw new IllegalStateException("copy " + src + " -> " + dst + " inside a CUDA graph capture: a copy with the host waits for "
+                    + "the stream, and the host emulation records only launches; copy before the capture or before each launch");
         if (HostEmulation.enabled()) {
             HostEmulation.copy(dst, src);
             return;
@@ -154,6 +158,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void synchronize() {
+        if (CudaGraph.capturing()) throw new IllegalStateException("synchronize inside a CUDA graph capture");
         stream().synchronize();
     }
 

@@ -54,10 +54,9 @@ final class AttentionBlock {
         Tensor k = project(step, x, wk, bk, kvHeads);
         Tensor v = project(step, x, wv, bv, kvHeads);
         Tensor attended = step.allocate(x.dtype(), tokens, heads, headDim);
-        try (KvBatch batch = step.session.kvCache(layer).extend(step.sequences, step.newTokens)) {
-            Attention.append(backend, batch, q, k, v, rope, null);
-            Attention.attend(backend, batch, q, attended, null, options, step.attentionWorkspace(batch, heads));
-        }
+        KvBatch batch = step.kvBatch(layer);
+        Attention.append(backend, batch, q, k, v, rope, null);
+        Attention.attend(backend, batch, q, attended, null, options, step.attentionWorkspace(batch, heads));
         Gemm.gemm(backend, out, attended.reshape(tokens, (long) heads * headDim), false, wo, true, 1f, 0f);
         if (bo != null) Elementwise.addBias(backend, out, out, bo);
     }

@@ -15,7 +15,7 @@ import java.util.Set;
  * one compute dtype:
  *
  * <pre>
- *   h = embed(tokens);  r = 0
+ *   r = embed(tokens);  h = 0
  *   for each layer:  r += h;  h = mixer(rmsnorm(r))            (attention or Mamba)
  *                    r += h;  h = ffn(rmsnorm(r))              (dense SwiGLU or MoE; not in Mamba)
  *   logits = lm_head(rmsnorm(r + h))                           (f32; tied to embed or not)
@@ -125,10 +125,12 @@ public final class DecoderModel implements AutoCloseable {
      * Runs {@code tokens[i]} as the next tokens of sequence {@code sequences[i]} of the session
      * (a whole prompt, a chunk of one, or one decode token) and returns f32 host logits: one row
      * per sequence for its last token, or with {@code allPositions} one row per token, packed in
-     * order. A step of one token for every sequence of the session takes the batched decode path.
+     * order. A step of one token for every sequence of the session, in order, is the batched
+     * decode step: the session keeps it, and on CUDA replays it as a CUDA graph.
      */
     public Tensor forward(Session session, int[] sequences, int[][] tokens, boolean allPositions) {
         if (session == null || sequences == null || tokens == null) throw new IllegalArgumentException("session, sequences and tokens must not be null");
+        if (session.model() != this) throw new IllegalArgumentException("the session belongs to another model");
         int[] counts = new int[tokens.length];
         for (int i = 0; i < tokens.length; i++) counts[i] = tokens[i] == null ? 0 : tokens[i].length;
         session.checkStep(sequences, counts);
@@ -139,28 +141,34 @@ public final class DecoderModel implements AutoCloseable {
                 if (id < 0 || id >= config.vocabSize()) throw new IllegalArgumentException("token " + id + " is outside the vocabulary of " + config.vocabSize());
                 ids[n++] = id;
             }
-        try (Step step = new Step(session, sequences, counts)) {
-            Tensor logits = run(step, ids, allPositions);
-            session.advance(sequences, counts);
-            return logits;
+        Tensor logits;
+        if (!allPositions && Step.isFullDecode(session, sequences, counts)) {
+            logits = session.decodeStep().run(ids);
+        } else {
+            try (Step step = Step.of(session, sequences, counts); Tensor hostIds = Tensor.fromLongs(DType.I32, ids, ids.length)) {
+                Tensor deviceIds = step.allocate(DType.I32, ids.length);
+                backend.copy(deviceIds, hostIds);
+                logits = backend.toHost(logitsOnDevice(step, deviceIds, allPositions));
+            }
         }
+        session.advance(sequences, counts);
+        return logits;
     }
 
-    private Tensor run(Step step, long[] ids, boolean allPositions) {
+    /**
+     * The forward pass of {@code step} for the token ids on the device, to f32 logits on the
+     * device. Everything here stays on the device and waits for nothing, so the decode step can
+     * capture it as a CUDA graph.
+     */
+    Tensor logitsOnDevice(Step step, Tensor ids, boolean allPositions) {
         long t = step.totalTokens, h = config.hiddenSize();
         Tensor hidden = step.allocate(dtype, t, h);
         Tensor residual = step.allocate(dtype, t, h);
         Tensor normed = step.allocate(dtype, t, h);
-        try (Tensor hostIds = Tensor.fromLongs(DType.I32, ids, t)) {
-            Tensor deviceIds = step.allocate(DType.I32, t);
-            backend.copy(deviceIds, hostIds);
-            Elementwise.embedding(backend, hidden, embedding, deviceIds);
-        }
-        boolean first = true;
+        Elementwise.embedding(backend, residual, embedding, ids);
         for (int i = 0; i < layers.length; i++) {
             Layer layer = layers[i];
-            normalize(first, layer.mixerNorm, hidden, residual, normed);
-            first = false;
+            normalize(i == 0, layer.mixerNorm, hidden, residual, normed);
             if (layer.attention != null) layer.attention.forward(step, i, normed, hidden);
             else layer.mamba.forward(step, i, normed, hidden);
             if (layer.ffnNorm == null) continue;
@@ -170,21 +178,20 @@ public final class DecoderModel implements AutoCloseable {
         }
         normalize(false, finalNorm, hidden, residual, normed);
         Tensor rows = normed;
-        if (!allPositions) {
+        if (!allPositions && t != step.sequences.length) { // else every sequence brought one token: its row is its last
             rows = step.allocate(dtype, step.sequences.length, h);
             for (int i = 0; i < step.sequences.length; i++)
                 backend.copy(rows.slice(0, i, i + 1), normed.slice(0, step.starts[i + 1] - 1, step.starts[i + 1]));
         }
         Tensor logits = step.allocate(DType.F32, rows.dim(0), config.vocabSize());
         Gemm.gemm(backend, logits, rows, false, lmHead, true, 1f, 0f);
-        return backend.toHost(logits);
+        return logits;
     }
 
-    /** normed = rmsnorm(residual + hidden), residual updated; the first layer starts the stream from hidden. */
+    /** normed = rmsnorm(residual + hidden), residual updated; the first layer's residual is the embedding itself. */
     private void normalize(boolean first, Tensor weight, Tensor hidden, Tensor residual, Tensor normed) {
         if (first) {
-            backend.copy(residual, hidden);
-            RmsNorm.apply(backend, normed, hidden, weight, config.normEps());
+            RmsNorm.apply(backend, normed, residual, weight, config.normEps());
         } else {
             RmsNorm.applyWithResidual(backend, normed, residual, hidden, residual, weight, config.normEps());
         }

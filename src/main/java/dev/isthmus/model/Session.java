@@ -4,18 +4,19 @@ import dev.isthmus.attention.KvCache;
 import dev.isthmus.backend.Backend;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * The per-sequence caches of a batch of up to {@code maxSequences} sequences of up to
- * {@code maxLength} tokens: a paged KV cache per attention layer, and per Mamba layer a conv state
+ * {@code maxLength} tokens: a paged KV cache with one pool per attention layer (one allocator
+ * and one block table per sequence for all of them), and per Mamba layer a conv state
  * (sequences, D, W-1) in the compute dtype and an SSM state (sequences, D, N) in f32. Sequence
- * {@code i} is row {@code i} of every state and sequence {@code i} of every KV cache.
+ * {@code i} is row {@code i} of every state and sequence {@code i} of the KV cache.
+ *
+ * <p>The session also keeps the batched decode step ({@link DecodeStep}) once it has run: on
+ * CUDA it is captured as a CUDA graph and replayed, unless {@link #setCudaGraph} turned that off.
  */
 public final class Session implements AutoCloseable {
     /** Tokens per KV-cache block. */
@@ -25,11 +26,13 @@ public final class Session implements AutoCloseable {
     private final int maxSequences;
     private final int maxLength;
     private final int[] lengths;
-    private final KvCache[] kvCaches;
+    private final KvCache kvCache;  // null without attention layers
+    private final int[] kvLayer;    // per model layer: its pool in kvCache, or -1
     private final Tensor[] convStates;
     private final Tensor[] ssmStates;
     private final List<AutoCloseable> owned = new ArrayList<>();
-    private final Map<String, ArrayDeque<Tensor>> spare = new HashMap<>();
+    private boolean cudaGraph = true;
+    private DecodeStep decodeStep;
 
     Session(DecoderModel model, int maxSequences, int maxLength) {
         if (maxSequences < 1) throw new IllegalArgumentException("maxSequences must be >= 1, got " + maxSequences);
@@ -41,21 +44,26 @@ public final class Session implements AutoCloseable {
         ModelConfig c = model.config();
         Backend backend = model.backend();
         int layers = c.layers();
-        kvCaches = new KvCache[layers];
+        kvLayer = new int[layers];
         convStates = new Tensor[layers];
         ssmStates = new Tensor[layers];
+        int attentionLayers = 0;
+        for (int i = 0; i < layers; i++) kvLayer[i] = c.isAttention(i) ? attentionLayers++ : -1;
         try {
-            int blocksPerSequence = (maxLength + BLOCK_SIZE - 1) / BLOCK_SIZE;
+            if (attentionLayers > 0) {
+                int blocksPerSequence = (maxLength + BLOCK_SIZE - 1) / BLOCK_SIZE;
+                KvCache cache = KvCache.allocate(backend, model.dtype(), attentionLayers, maxSequences * blocksPerSequence, BLOCK_SIZE,
+                        c.kvHeads(), c.headDim());
+                owned.add(cache);
+                for (int s = 0; s < maxSequences; s++) cache.newSequence();
+                kvCache = cache;
+            } else {
+                kvCache = null;
+            }
             for (int i = 0; i < layers; i++) {
-                if (c.isAttention(i)) {
-                    KvCache cache = KvCache.allocate(backend, model.dtype(), maxSequences * blocksPerSequence, BLOCK_SIZE, c.kvHeads(), c.headDim());
-                    owned.add(cache);
-                    for (int s = 0; s < maxSequences; s++) cache.newSequence();
-                    kvCaches[i] = cache;
-                } else {
-                    convStates[i] = own(backend.allocate(model.dtype(), maxSequences, c.mambaInner(), c.convKernel() - 1));
-                    ssmStates[i] = own(backend.allocate(DType.F32, maxSequences, c.mambaInner(), c.stateSize()));
-                }
+                if (c.isAttention(i)) continue;
+                convStates[i] = own(backend.allocate(model.dtype(), maxSequences, c.mambaInner(), c.convKernel() - 1));
+                ssmStates[i] = own(backend.allocate(DType.F32, maxSequences, c.mambaInner(), c.stateSize()));
             }
         } catch (RuntimeException e) {
             close();
@@ -100,8 +108,46 @@ public final class Session implements AutoCloseable {
         return model.backend();
     }
 
-    KvCache kvCache(int layer) {
-        return kvCaches[layer];
+    /** The KV cache of every attention layer; null when the model has none. */
+    KvCache kvCache() {
+        return kvCache;
+    }
+
+    /** Model layer {@code layer}'s pool in {@link #kvCache()}. */
+    int kvLayer(int layer) {
+        return kvLayer[layer];
+    }
+
+    DecoderModel model() {
+        return model;
+    }
+
+    /**
+     * Whether the batched decode step on CUDA is captured as a CUDA graph and replayed (the
+     * default) or launched kernel by kernel each step, for comparison. Set it before the first
+     * decode step; the CPU backend ignores it.
+     */
+    public void setCudaGraph(boolean enabled) {
+        if (decodeStep != null) throw new IllegalStateException("the decode step has already run; set this before it");
+        cudaGraph = enabled;
+    }
+
+    boolean cudaGraph() {
+        return cudaGraph;
+    }
+
+    /** How the decode step runs: "not run yet", "eager" with the reason, or "cuda graph". */
+    public String decodeMode() {
+        return decodeStep == null ? "not run yet" : decodeStep.mode();
+    }
+
+    /** The batched decode step, made on first use and kept with the session. */
+    DecodeStep decodeStep() {
+        if (decodeStep == null) {
+            decodeStep = new DecodeStep(this);
+            owned.add(decodeStep);
+        }
+        return decodeStep;
     }
 
     Tensor convState(int layer) {
@@ -130,38 +176,23 @@ public final class Session implements AutoCloseable {
         }
     }
 
-    /** A scratch tensor of this shape kept from an earlier step, or a new one; hand it back with {@link #giveBack}. */
-    Tensor borrow(DType dtype, long... shape) {
-        ArrayDeque<Tensor> kept = spare.get(key(dtype, shape));
-        if (kept != null && !kept.isEmpty()) return kept.pop();
-        Tensor t = model.backend().allocate(dtype, shape);
-        owned.add(t);
-        return t;
-    }
-
-    void giveBack(Tensor t) {
-        spare.computeIfAbsent(key(t.dtype(), t.shape()), k -> new ArrayDeque<>()).push(t);
-    }
-
-    private static String key(DType dtype, long[] shape) {
-        return dtype.label() + Arrays.toString(shape);
-    }
-
     void advance(int[] sequences, int[] newTokens) {
         for (int i = 0; i < sequences.length; i++) lengths[sequences[i]] += newTokens[i];
     }
 
     @Override
     public void close() {
-        for (AutoCloseable c : owned) {
+        RuntimeException failure = null;
+        for (int i = owned.size() - 1; i >= 0; i--) { // the decode step (made last) before the caches it reads
             try {
-                c.close();
+                owned.get(i).close();
             } catch (Exception e) {
-                throw new IllegalStateException("freeing the session failed", e);
+                if (failure == null) failure = new IllegalStateException("freeing the session failed", e);
             }
         }
         owned.clear();
-        spare.clear();
+        decodeStep = null;
         Arrays.fill(lengths, 0);
+        if (failure != null) throw failure;
     }
 }

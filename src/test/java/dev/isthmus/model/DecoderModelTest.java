@@ -54,6 +54,42 @@ class DecoderModelTest {
         }
     }
 
+    /**
+     * The session's decode step, replayed with its recorded scratch and its KV tables grown in
+     * place, for two sequences of different lengths across a KV block boundary: every step's
+     * logits equal those of one pass over the whole sequence.
+     */
+    @ParameterizedTest
+    @EnumSource(TinyCheckpoints.Kind.class)
+    void replayedDecodeStepsMatchOnePass(TinyCheckpoints.Kind kind) throws IOException {
+        int[][] prompts = {new int[Session.BLOCK_SIZE - 3], {7, 8}};
+        for (int i = 0; i < prompts[0].length; i++) prompts[0][i] = (i * 7 + 3) % TinyCheckpoints.VOCAB;
+        int steps = 6;
+        int[][] drawn = new int[2][steps];
+        try (DecoderModel model = DecoderModel.load(Backend.cpu(), TinyCheckpoints.write(dir, kind, 9), DType.F32);
+             Session session = model.newSession(2, Session.BLOCK_SIZE + 8)) {
+            model.forward(session, new int[] {0, 1}, prompts, false).close();
+            for (int step = 0; step < steps; step++) {
+                int[][] next = {{(step * 5 + 1) % TinyCheckpoints.VOCAB}, {(step * 3 + 2) % TinyCheckpoints.VOCAB}};
+                drawn[0][step] = next[0][0];
+                drawn[1][step] = next[1][0];
+                try (Tensor logits = model.forward(session, new int[] {0, 1}, next, false)) {
+                    for (int b = 0; b < 2; b++) {
+                        int[] whole = java.util.stream.IntStream.concat(java.util.Arrays.stream(prompts[b]),
+                                java.util.Arrays.stream(drawn[b], 0, step + 1)).toArray();
+                        try (Session alone = model.newSession(1, whole.length);
+                             Tensor expected = model.forward(alone, new int[] {0}, new int[][] {whole}, false)) {
+                            double error = Compare.relativeError(logits.slice(0, b, b + 1), expected);
+                            assertTrue(error < 1e-5, kind + " step " + step + " sequence " + b + ": " + error);
+                        }
+                    }
+                }
+            }
+            assertEquals("eager (CPU backend)", session.decodeMode());
+            assertEquals(prompts[0].length + steps, session.length(0));
+        }
+    }
+
     /** Greedy generation of a batch of prompts of different lengths equals generating each alone. */
     @ParameterizedTest
     @EnumSource(TinyCheckpoints.Kind.class)

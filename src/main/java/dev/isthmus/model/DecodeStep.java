@@ -1,0 +1,93 @@
+package dev.isthmus.model;
+
+import dev.isthmus.backend.Backend;
+import dev.isthmus.backend.CudaBackend;
+import dev.isthmus.cuda.CudaException;
+import dev.isthmus.cuda.CudaGraph;
+import dev.isthmus.tensor.DType;
+import dev.isthmus.tensor.Tensor;
+
+/**
+ * The batched decode step of a session (one new token for every sequence), kept from step to
+ * step so that it can be replayed: its scratch tensors, its KV batch (grown in place), its token
+ * ids and its logits stay at the same device addresses.
+ *
+ * <p>The first run executes kernel by kernel and records the scratch it allocates (and creates
+ * any library handles). On CUDA the second run is captured as a CUDA graph, and from then on a
+ * step is: rewrite the KV lengths (and the block table when a sequence crossed into a new block)
+ * and the token ids in place, launch the graph, copy the logits back. A capture that fails (an
+ * operation in the step that a graph cannot hold) leaves the step eager, with the reason in
+ * {@link #mode()}.
+ */
+final class DecodeStep implements AutoCloseable {
+    private final DecoderModel model;
+    private final Backend backend;
+    private final Step step;
+    private final Tensor ids;   // int32 [sequences] on the device
+    private Tensor logits;      // f32 [sequences, vocab] on the device: the step's scratch
+    private CudaGraph graph;
+    private boolean captureNext; // on CUDA with graphs on, after the first run until a capture was tried
+    private String mode;
+
+    DecodeStep(Session session) {
+        this.model = session.model();
+        this.backend = session.backend();
+        this.step = Step.replayableDecode(session);
+        boolean cuda = backend instanceof CudaBackend;
+        mode = !cuda ? "eager (CPU backend)" : session.cudaGraph() ? "eager (first run; the second is captured)" : "eager (CUDA graphs turned off)";
+        try {
+            this.ids = backend.allocate(DType.I32, session.maxSequences());
+        } catch (RuntimeException e) {
+            step.close();
+            throw e;
+        }
+    }
+
+    /** Runs the step for one token id per sequence (already checked) and returns f32 host logits [sequences, vocab]. */
+    Tensor run(long[] tokenIds) {
+        step.advanceKv();
+        try (Tensor host = Tensor.fromLongs(DType.I32, tokenIds, tokenIds.length)) {
+            backend.copy(ids, host);
+        }
+        if (graph != null) {
+            graph.launch();
+        } else if (captureNext) {
+            captureNext = false;
+            captureOrFallBack((CudaBackend) backend);
+        } else {
+            forward();
+            captureNext = backend instanceof CudaBackend && step.session.cudaGraph() && mode.startsWith("eager (first");
+        }
+        return backend.toHost(logits);
+    }
+
+    /** How the step runs now: "cuda graph", or "eager" with the reason. */
+    String mode() {
+        return mode;
+    }
+
+    private void forward() {
+        step.rewind();
+        logits = model.logitsOnDevice(step, ids, false);
+    }
+
+    private void captureOrFallBack(CudaBackend cuda) {
+        try {
+            graph = CudaGraph.capture(cuda.stream(), this::forward);
+            mode = "cuda graph";
+        } catch (CudaException | IllegalStateException e) {
+            // Nothing ran during the capture: run the step directly, and keep doing so.
+            mode = "eager (the capture failed: " + e.getMessage() + ")";
+            forward();
+            return;
+        }
+        graph.launch();
+    }
+
+    @Override
+    public void close() {
+        try (step; ids) {
+            if (graph != null) graph.close();
+        }
+    }
+}
