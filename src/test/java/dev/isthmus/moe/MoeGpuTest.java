@@ -8,21 +8,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.isthmus.backend.Backend;
 import dev.isthmus.backend.CpuBackend;
 import dev.isthmus.backend.CudaBackend;
+import dev.isthmus.cuda.CudaGraph;
 import dev.isthmus.tensor.Compare;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.RandomTensors;
 import dev.isthmus.tensor.Tensor;
 import dev.isthmus.testing.GpuShapes;
 import dev.isthmus.testing.GpuTest;
-import dev.isthmus.testing.RequiresGpu;
 import java.util.Arrays;
 import java.util.Random;
-import jcuda.driver.CUgraph;
-import jcuda.driver.CUgraphExec;
-import jcuda.driver.CUresult;
-import jcuda.driver.CUstream;
-import jcuda.driver.CUstreamCaptureMode;
-import jcuda.driver.JCudaDriver;
 
 /**
  * Every MoE kernel against the CPU reference: fresh random inputs of awkward sizes (tokens 1, 2,
@@ -334,7 +328,6 @@ class MoeGpuTest {
 
     @GpuTest
     void theLayerIsCapturedInACudaGraphAndReplaysBitForBit() {
-        RequiresGpu.assumeRealGpu("CUDA graph capture through JCuda");
         Random random = new Random(36);
         RouterConfig c = RouterConfig.sigmoidGrouped(64, 8, 8, 4, 2.5f);
         int tokens = 17, h = 40, inter = 96;
@@ -349,31 +342,13 @@ class MoeGpuTest {
             MoeLayer.forward(gpu, dOut, dx, w, c, null, null, ws); // direct run first (creates any library handles)
             try (Tensor direct = gpu.toHost(dOut)) {
                 gpu.poison(dOut);
-                gpu.synchronize();
-                CUstream stream = new CUstream(gpu.stream().jcuda());
-                CUgraph graph = new CUgraph();
-                CUgraphExec exec = new CUgraphExec();
-                driver(JCudaDriver.cuStreamBeginCapture(stream, CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED), "begin capture");
-                try {
-                    MoeLayer.forward(gpu, dOut, dx, w, c, null, null, ws);
-                } finally {
-                    driver(JCudaDriver.cuStreamEndCapture(stream, graph), "end capture");
-                }
-                try {
-                    driver(JCudaDriver.cuGraphInstantiate(exec, graph, 0), "instantiate");
-                    driver(JCudaDriver.cuGraphLaunch(exec, stream), "launch");
+                try (CudaGraph graph = CudaGraph.capture(gpu.stream(), () -> MoeLayer.forward(gpu, dOut, dx, w, c, null, null, ws))) {
+                    graph.launch();
                     try (Tensor replayed = gpu.toHost(dOut)) {
                         assertArrayEquals(direct.toFloatArray(), replayed.toFloatArray(), "graph replay differs from the direct run");
                     }
-                    driver(JCudaDriver.cuGraphExecDestroy(exec), "destroy exec");
-                } finally {
-                    driver(JCudaDriver.cuGraphDestroy(graph), "destroy graph");
                 }
             }
         }
-    }
-
-    private static void driver(int result, String what) {
-        assertEquals(CUresult.CUDA_SUCCESS, result, what + ": " + CUresult.stringFor(result));
     }
 }
