@@ -2,6 +2,7 @@ package dev.isthmus.model;
 
 import dev.isthmus.backend.Backend;
 import dev.isthmus.backend.CudaBackend;
+import dev.isthmus.cuda.CudaEvent;
 import dev.isthmus.cuda.CudaException;
 import dev.isthmus.cuda.CudaGraph;
 import dev.isthmus.tensor.DType;
@@ -26,6 +27,8 @@ final class DecodeStep implements AutoCloseable {
     private final Tensor ids;   // int32 [sequences] on the device
     private Tensor logits;      // f32 [sequences, vocab] on the device: the step's scratch
     private CudaGraph graph;
+    private CudaEvent before, after; // around the step's launches, when the session times them
+    private double deviceMicros = Double.NaN;
     private boolean captureNext; // on CUDA with graphs on, after the first run until a capture was tried
     private String mode;
 
@@ -49,6 +52,7 @@ final class DecodeStep implements AutoCloseable {
         try (Tensor host = Tensor.fromLongs(DType.I32, tokenIds, tokenIds.length)) {
             backend.copy(ids, host);
         }
+        boolean timed = startTiming();
         if (graph != null) {
             graph.launch();
         } else if (captureNext) {
@@ -58,7 +62,26 @@ final class DecodeStep implements AutoCloseable {
             forward();
             captureNext = backend instanceof CudaBackend && step.session.cudaGraph() && mode.startsWith("eager (first");
         }
-        return backend.toHost(logits);
+        if (timed) after.record(((CudaBackend) backend).stream());
+        Tensor host = backend.toHost(logits);
+        if (timed) deviceMicros = after.millisSince(before) * 1e3;
+        return host;
+    }
+
+    /** Records the start event when the session times its steps on CUDA; whether it did. */
+    private boolean startTiming() {
+        if (!step.session.stepTiming() || !(backend instanceof CudaBackend cuda)) return false;
+        if (before == null) {
+            before = new CudaEvent(cuda.ordinal());
+            after = new CudaEvent(cuda.ordinal());
+        }
+        before.record(cuda.stream());
+        return true;
+    }
+
+    /** Device microseconds from just before the last step's first launch to just after its last; NaN when not timed. */
+    double deviceMicros() {
+        return deviceMicros;
     }
 
     /** How the step runs now: "cuda graph", or "eager" with the reason. */
@@ -88,6 +111,8 @@ final class DecodeStep implements AutoCloseable {
     public void close() {
         try (step; ids) {
             if (graph != null) graph.close();
+            if (before != null) before.close();
+            if (after != null) after.close();
         }
     }
 }

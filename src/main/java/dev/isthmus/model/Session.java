@@ -32,6 +32,7 @@ public final class Session implements AutoCloseable {
     private final Tensor[] ssmStates;
     private final List<AutoCloseable> owned = new ArrayList<>();
     private boolean cudaGraph = true;
+    private boolean stepTiming;
     private DecodeStep decodeStep;
 
     Session(DecoderModel model, int maxSequences, int maxLength) {
@@ -134,6 +135,28 @@ public final class Session implements AutoCloseable {
 
     boolean cudaGraph() {
         return cudaGraph;
+    }
+
+    /**
+     * On CUDA, whether each decode step records CUDA events around its launches (the graph's, or
+     * every kernel's when eager), for {@link #lastStepDeviceMicros()}: benchmarks compare that
+     * device time with the step's wall time.
+     */
+    public void setStepTiming(boolean enabled) {
+        stepTiming = enabled;
+    }
+
+    boolean stepTiming() {
+        return stepTiming;
+    }
+
+    /**
+     * Device microseconds of the last decode step, from just before its first launch to just
+     * after its last: with a CUDA graph, the time of its kernels back to back. NaN unless
+     * {@link #setStepTiming} is on and a decode step ran on CUDA.
+     */
+    public double lastStepDeviceMicros() {
+        return decodeStep == null ? Double.NaN : decodeStep.deviceMicros();
     }
 
     /** How the decode step runs: "not run yet", "eager" with the reason, or "cuda graph". */

@@ -38,6 +38,7 @@ class DecoderModelGpuTest {
                 try (DecoderModel cuda = DecoderModel.load(gpu, checkpoint, dtype);
                      Session a = cpu.newSession(2, 48); Session b = cuda.newSession(2, 48); Session c = cuda.newSession(2, 48)) {
                     c.setCudaGraph(false);
+                    b.setStepTiming(true);
                     int[] seqs = {0, 1};
                     int[][] tokens = prompts.toArray(int[][]::new);
                     try (Tensor prefill = cuda.forward(b, seqs, tokens, true)) {
@@ -55,6 +56,7 @@ class DecoderModelGpuTest {
                         }
                     }
                     assertEquals("cuda graph", b.decodeMode());
+                    assertTrue(b.lastStepDeviceMicros() > 0, "the timed step's device time");
                     assertEquals("eager (CUDA graphs turned off)", c.decodeMode());
                 }
                 if (dtype == DType.F32) {

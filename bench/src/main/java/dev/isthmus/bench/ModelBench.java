@@ -1,12 +1,10 @@
 package dev.isthmus.bench;
 
 import dev.isthmus.backend.CudaBackend;
-import dev.isthmus.cuda.CudaEvent;
 import dev.isthmus.model.DecoderModel;
 import dev.isthmus.model.ModelConfig;
 import dev.isthmus.model.Session;
 import dev.isthmus.tensor.DType;
-import dev.isthmus.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -16,15 +14,15 @@ import java.util.Locale;
  * The generation loop: one decode step of a Mamba-130M-shaped and a Llama-1B-shaped random bf16
  * model (Llama 3.2 1B: width 2048, 16 layers, 32 heads of 64, 8 kv heads, FFN 8192, vocabulary
  * 128256) at batch 1 and 32 after a 512-token prompt per sequence. A step is the whole
- * {@code forward} call: ids to the device, every layer, the LM head and the f32 logits back to
- * the host.
+ * {@code forward} call: token ids and KV lengths to the device, every layer, the LM head and the
+ * f32 logits back to the host.
  *
- * <p>Two rows per case: {@code decode <model>} with the step's wall time, and
- * {@code decode-gpu-span <model>} with the time between CUDA events recorded at the step's start
- * and end on the stream. 1 - span / wall, printed, is the part of the step before its first
- * launch reaches the GPU and after its last finishes: a lower bound of the time outside kernels
- * (Java, launches), since gaps between kernels inside the span are not separated (that needs the
- * decode step captured as a CUDA graph, or a profiler). Bytes: every weight read once plus the caches read
+ * <p>Three rows per case: {@code decode <model>}, the step's wall time with the step replayed as
+ * a CUDA graph (the default); {@code decode-kernels <model>}, the device time of that graph's
+ * launch (its kernels back to back, between CUDA events around the launch); and
+ * {@code decode-eager <model>}, the wall time with graphs off, every kernel launched from Java.
+ * 1 - kernels / wall is the fraction of the step spent outside kernels: Java, the input copies,
+ * the launch and the logits' copy back. Bytes: every weight read once plus the caches read
  * (Mamba's states read and written, the KV cache of the context read); FLOPs: 2 per weight per
  * sequence, plus 4 * heads * headDim * context per attention layer and sequence.
  */
@@ -41,13 +39,28 @@ final class ModelBench {
         List<GpuBench.Row> rows = new ArrayList<>();
         for (Case c : cases) {
             try (DecoderModel model = DecoderModel.random(gpu, c.config(), DType.BF16, 5)) {
-                for (int batch : new int[] {1, 32}) rows.addAll(decode(gpu, model, c.name(), batch));
+                for (int batch : new int[] {1, 32}) rows.addAll(decode(model, c.name(), batch));
             }
         }
         return rows;
     }
 
-    private static List<GpuBench.Row> decode(CudaBackend gpu, DecoderModel model, String name, int batch) {
+    private static List<GpuBench.Row> decode(DecoderModel model, String name, int batch) {
+        double[] graph = steps(model, batch, true);
+        double[] eager = steps(model, batch, false);
+        double wallUs = graph[0], kernelUs = graph[1], eagerUs = eager[0];
+        double[] work = work(model.config(), batch);
+        String shape = "batch=" + batch + ",context=" + CONTEXT;
+        System.out.printf(Locale.ROOT, "decode %-10s %-22s %9.1f us/step  %8.1f tokens/s  kernels %9.1f us  outside kernels %.1f%%  "
+                        + "(without the graph %9.1f us/step: %.2fx)%n", name, shape, wallUs, batch / (wallUs / 1e6), kernelUs,
+                100 * Math.max(0, 1 - kernelUs / wallUs), eagerUs, eagerUs / wallUs);
+        return List.of(new GpuBench.Row("decode " + name, shape, DType.BF16, wallUs, work[0], work[1]),
+                new GpuBench.Row("decode-kernels " + name, shape, DType.BF16, kernelUs, work[0], work[1]),
+                new GpuBench.Row("decode-eager " + name, shape, DType.BF16, eagerUs, work[0], work[1]));
+    }
+
+    /** Median {wall, device} microseconds per decode step, with or without the CUDA graph. */
+    private static double[] steps(DecoderModel model, int batch, boolean cudaGraph) {
         int[] sequences = new int[batch];
         int[][] prompts = new int[batch][CONTEXT];
         int[][] next = new int[batch][];
@@ -56,34 +69,27 @@ final class ModelBench {
             Arrays.fill(prompts[i], 7 + i);
             next[i] = new int[] {11};
         }
-        double[] wall = new double[RUNS], span = new double[RUNS];
-        try (Session session = model.newSession(batch, CONTEXT + WARMUP + RUNS);
-             CudaEvent start = new CudaEvent(gpu.ordinal()); CudaEvent end = new CudaEvent(gpu.ordinal())) {
+        double[] wall = new double[RUNS], device = new double[RUNS];
+        try (Session session = model.newSession(batch, CONTEXT + WARMUP + RUNS)) {
+            session.setCudaGraph(cudaGraph);
+            session.setStepTiming(true);
             model.forward(session, sequences, prompts, false).close();
             for (int i = -WARMUP; i < RUNS; i++) {
                 long t0 = System.nanoTime();
-                start.record(gpu.stream());
-                Tensor logits = model.forward(session, sequences, next, false);
-                end.record(gpu.stream());
-                logits.close();
+                model.forward(session, sequences, next, false).close();
                 long t1 = System.nanoTime();
                 if (i >= 0) {
                     wall[i] = (t1 - t0) / 1e3;
-                    end.synchronize();
-                    span[i] = end.millisSince(start) * 1e3;
+                    device[i] = session.lastStepDeviceMicros();
                 }
             }
+            String expected = cudaGraph ? "cuda graph" : "eager (CUDA graphs turned off)";
+            if (!session.decodeMode().equals(expected))
+                System.out.println("decode " + model.config().family() + " batch " + batch + ": " + session.decodeMode());
         }
         Arrays.sort(wall);
-        Arrays.sort(span);
-        double wallUs = wall[RUNS / 2], spanUs = span[RUNS / 2];
-        ModelConfig c = model.config();
-        double[] work = work(c, batch);
-        String shape = "batch=" + batch + ",context=" + CONTEXT;
-        System.out.printf(Locale.ROOT, "decode %-10s %-22s %9.1f us/step  %8.1f tokens/s  outside kernels >= %.1f%%%n", name, shape, wallUs,
-                batch / (wallUs / 1e6), 100 * Math.max(0, 1 - spanUs / wallUs));
-        return List.of(new GpuBench.Row("decode " + name, shape, DType.BF16, wallUs, work[0], work[1]),
-                new GpuBench.Row("decode-gpu-span " + name, shape, DType.BF16, spanUs, work[0], work[1]));
+        Arrays.sort(device);
+        return new double[] {wall[RUNS / 2], device[RUNS / 2]};
     }
 
     /** {bytes, flops} of one decode step of {@code batch} sequences at the context. */
