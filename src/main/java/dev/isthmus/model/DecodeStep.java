@@ -28,7 +28,7 @@ final class DecodeStep implements AutoCloseable {
     private Tensor logits;      // f32 [sequences, vocab] on the device: the step's scratch
     private CudaGraph graph;
     private CudaEvent before, after; // around the step's launches, when the session times them
-    private double deviceMicros = Double.NaN;
+    private boolean timedLast;
     private boolean captureNext; // on CUDA with graphs on, after the first run until a capture was tried
     private String mode;
 
@@ -46,7 +46,10 @@ final class DecodeStep implements AutoCloseable {
         }
     }
 
-    /** Runs the step for one token id per sequence (already checked) and returns f32 host logits [sequences, vocab]. */
+    /**
+     * Runs the step for one token id per sequence (already checked) and returns the f32 logits
+     * [sequences, vocab] on the device: this step's tensor, overwritten by the next run.
+     */
     Tensor run(long[] tokenIds) {
         step.advanceKv();
         try (Tensor host = Tensor.fromLongs(DType.I32, tokenIds, tokenIds.length)) {
@@ -63,9 +66,8 @@ final class DecodeStep implements AutoCloseable {
             captureNext = backend instanceof CudaBackend && step.session.cudaGraph() && mode.startsWith("eager (first");
         }
         if (timed) after.record(((CudaBackend) backend).stream());
-        Tensor host = backend.toHost(logits);
-        if (timed) deviceMicros = after.millisSince(before) * 1e3;
-        return host;
+        timedLast = timed;
+        return logits;
     }
 
     /** Records the start event when the session times its steps on CUDA; whether it did. */
@@ -79,9 +81,11 @@ final class DecodeStep implements AutoCloseable {
         return true;
     }
 
-    /** Device microseconds from just before the last step's first launch to just after its last; NaN when not timed. */
+    /** Device microseconds from just before the last step's first launch to just after its last (waits for it); NaN when not timed. */
     double deviceMicros() {
-        return deviceMicros;
+        if (!timedLast) return Double.NaN;
+        after.synchronize();
+        return after.millisSince(before) * 1e3;
     }
 
     /** How the step runs now: "cuda graph", or "eager" with the reason. */

@@ -130,20 +130,12 @@ public final class DecoderModel implements AutoCloseable {
      */
     public Tensor forward(Session session, int[] sequences, int[][] tokens, boolean allPositions) {
         if (session == null || sequences == null || tokens == null) throw new IllegalArgumentException("session, sequences and tokens must not be null");
-        if (session.model() != this) throw new IllegalArgumentException("the session belongs to another model");
         int[] counts = new int[tokens.length];
         for (int i = 0; i < tokens.length; i++) counts[i] = tokens[i] == null ? 0 : tokens[i].length;
-        session.checkStep(sequences, counts);
-        long[] ids = new long[java.util.Arrays.stream(counts).sum()];
-        int n = 0;
-        for (int[] row : tokens)
-            for (int id : row) {
-                if (id < 0 || id >= config.vocabSize()) throw new IllegalArgumentException("token " + id + " is outside the vocabulary of " + config.vocabSize());
-                ids[n++] = id;
-            }
+        long[] ids = checkedIds(session, sequences, counts, tokens);
         Tensor logits;
         if (!allPositions && Step.isFullDecode(session, sequences, counts)) {
-            logits = session.decodeStep().run(ids);
+            logits = backend.toHost(session.decodeStep().run(ids));
         } else {
             try (Step step = Step.of(session, sequences, counts); Tensor hostIds = Tensor.fromLongs(DType.I32, ids, ids.length)) {
                 Tensor deviceIds = step.allocate(DType.I32, ids.length);
@@ -153,6 +145,44 @@ public final class DecoderModel implements AutoCloseable {
         }
         session.advance(sequences, counts);
         return logits;
+    }
+
+    /**
+     * The batched decode step, {@code tokens[i]} as the next token of sequence {@code i} of the
+     * session (every sequence), leaving the f32 logits {@code [maxSequences, vocab]} on the
+     * backend's device: for sampling there, or copying only what is needed. The returned tensor
+     * belongs to the session and is overwritten by its next decode step; do not close it.
+     */
+    public Tensor decodeOnDevice(Session session, int[] tokens) {
+        if (session == null || tokens == null) throw new IllegalArgumentException("session and tokens must not be null");
+        if (tokens.length != session.maxSequences())
+            throw new IllegalArgumentException("tokens has " + tokens.length + " ids; the decode step takes one per sequence of the session ("
+                    + session.maxSequences() + ")");
+        int[] sequences = new int[tokens.length], counts = new int[tokens.length];
+        int[][] rows = new int[tokens.length][];
+        for (int i = 0; i < tokens.length; i++) {
+            sequences[i] = i;
+            counts[i] = 1;
+            rows[i] = new int[] {tokens[i]};
+        }
+        long[] ids = checkedIds(session, sequences, counts, rows);
+        Tensor logits = session.decodeStep().run(ids);
+        session.advance(sequences, counts);
+        return logits;
+    }
+
+    /** Checks a step against the session and the vocabulary; its token ids, packed. */
+    private long[] checkedIds(Session session, int[] sequences, int[] counts, int[][] tokens) {
+        if (session.model() != this) throw new IllegalArgumentException("the session belongs to another model");
+        session.checkStep(sequences, counts);
+        long[] ids = new long[java.util.Arrays.stream(counts).sum()];
+        int n = 0;
+        for (int[] row : tokens)
+            for (int id : row) {
+                if (id < 0 || id >= config.vocabSize()) throw new IllegalArgumentException("token " + id + " is outside the vocabulary of " + config.vocabSize());
+                ids[n++] = id;
+            }
+        return ids;
     }
 
     /**

@@ -33,6 +33,7 @@ public final class Session implements AutoCloseable {
     private final List<AutoCloseable> owned = new ArrayList<>();
     private boolean cudaGraph = true;
     private boolean stepTiming;
+    private boolean closed;
     private DecodeStep decodeStep;
 
     Session(DecoderModel model, int maxSequences, int maxLength) {
@@ -183,6 +184,7 @@ public final class Session implements AutoCloseable {
 
     /** Checks a step against the session before any work: known sequences, room for the tokens. */
     void checkStep(int[] sequences, int[] newTokens) {
+        if (closed) throw new IllegalArgumentException("the session is closed");
         if (sequences.length != newTokens.length)
             throw new IllegalArgumentException("sequences has " + sequences.length + " entries but tokens " + newTokens.length);
         if (sequences.length == 0) throw new IllegalArgumentException("the step has no sequences");
@@ -215,6 +217,7 @@ public final class Session implements AutoCloseable {
         }
         owned.clear();
         decodeStep = null;
+        closed = true;
         Arrays.fill(lengths, 0);
         if (failure != null) throw failure;
     }

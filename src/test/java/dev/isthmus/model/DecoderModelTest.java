@@ -73,7 +73,11 @@ class DecoderModelTest {
                 int[][] next = {{(step * 5 + 1) % TinyCheckpoints.VOCAB}, {(step * 3 + 2) % TinyCheckpoints.VOCAB}};
                 drawn[0][step] = next[0][0];
                 drawn[1][step] = next[1][0];
-                try (Tensor logits = model.forward(session, new int[] {0, 1}, next, false)) {
+                // Even steps through forward (host logits), odd ones through decodeOnDevice (the session's tensor).
+                boolean onDevice = step % 2 == 1;
+                Tensor logits = onDevice ? model.decodeOnDevice(session, new int[] {next[0][0], next[1][0]})
+                                         : model.forward(session, new int[] {0, 1}, next, false);
+                try {
                     for (int b = 0; b < 2; b++) {
                         int[] whole = java.util.stream.IntStream.concat(java.util.Arrays.stream(prompts[b]),
                                 java.util.Arrays.stream(drawn[b], 0, step + 1)).toArray();
@@ -83,9 +87,13 @@ class DecoderModelTest {
                             assertTrue(error < 1e-5, kind + " step " + step + " sequence " + b + ": " + error);
                         }
                     }
+                } finally {
+                    if (!onDevice) logits.close();
                 }
             }
             assertEquals("eager (CPU backend)", session.decodeMode());
+            Expect.illegalArgument("one per sequence", () -> model.decodeOnDevice(session, new int[] {1}));
+            Expect.illegalArgument("vocabulary", () -> model.decodeOnDevice(session, new int[] {1, TinyCheckpoints.VOCAB}));
             assertEquals(prompts[0].length + steps, session.length(0));
         }
     }

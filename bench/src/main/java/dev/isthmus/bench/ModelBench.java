@@ -17,12 +17,14 @@ import java.util.Locale;
  * {@code forward} call: token ids and KV lengths to the device, every layer, the LM head and the
  * f32 logits back to the host.
  *
- * <p>Three rows per case: {@code decode <model>}, the step's wall time with the step replayed as
- * a CUDA graph (the default); {@code decode-kernels <model>}, the device time of that graph's
- * launch (its kernels back to back, between CUDA events around the launch); and
- * {@code decode-eager <model>}, the wall time with graphs off, every kernel launched from Java.
- * 1 - kernels / wall is the fraction of the step spent outside kernels: Java, the input copies,
- * the launch and the logits' copy back. Bytes: every weight read once plus the caches read
+ * <p>Four rows per case: {@code decode <model>}, the step's wall time with the step replayed as a
+ * CUDA graph (the default), up to the logits on the device ({@link DecoderModel#decodeOnDevice},
+ * then a synchronize); {@code decode-kernels <model>}, the device time of that graph's launch
+ * (its kernels back to back, between CUDA events around the launch); {@code decode-host-logits
+ * <model>}, the same step through {@code forward}, which also copies the f32 logits to the host
+ * (what a host-side sampler needs); and {@code decode-eager <model>}, the step with graphs off,
+ * every kernel launched from Java. 1 - kernels / wall is the fraction of the step spent outside
+ * kernels: Java, the input copies, the launch. Bytes: every weight read once plus the caches read
  * (Mamba's states read and written, the KV cache of the context read); FLOPs: 2 per weight per
  * sequence, plus 4 * heads * headDim * context per attention layer and sequence.
  */
@@ -39,44 +41,54 @@ final class ModelBench {
         List<GpuBench.Row> rows = new ArrayList<>();
         for (Case c : cases) {
             try (DecoderModel model = DecoderModel.random(gpu, c.config(), DType.BF16, 5)) {
-                for (int batch : new int[] {1, 32}) rows.addAll(decode(model, c.name(), batch));
+                for (int batch : new int[] {1, 32}) rows.addAll(decode(gpu, model, c.name(), batch));
             }
         }
         return rows;
     }
 
-    private static List<GpuBench.Row> decode(DecoderModel model, String name, int batch) {
-        double[] graph = steps(model, batch, true);
-        double[] eager = steps(model, batch, false);
-        double wallUs = graph[0], kernelUs = graph[1], eagerUs = eager[0];
+    private static List<GpuBench.Row> decode(CudaBackend gpu, DecoderModel model, String name, int batch) {
+        double[] graph = steps(gpu, model, batch, true, false);
+        double hostLogitsUs = steps(gpu, model, batch, true, true)[0];
+        double eagerUs = steps(gpu, model, batch, false, false)[0];
+        double wallUs = graph[0], kernelUs = graph[1];
         double[] work = work(model.config(), batch);
         String shape = "batch=" + batch + ",context=" + CONTEXT;
         System.out.printf(Locale.ROOT, "decode %-10s %-22s %9.1f us/step  %8.1f tokens/s  kernels %9.1f us  outside kernels %.1f%%  "
-                        + "(without the graph %9.1f us/step: %.2fx)%n", name, shape, wallUs, batch / (wallUs / 1e6), kernelUs,
-                100 * Math.max(0, 1 - kernelUs / wallUs), eagerUs, eagerUs / wallUs);
+                        + "with host logits %9.1f us  without the graph %9.1f us (%.2fx)%n", name, shape, wallUs, batch / (wallUs / 1e6),
+                kernelUs, 100 * Math.max(0, 1 - kernelUs / wallUs), hostLogitsUs, eagerUs, eagerUs / wallUs);
         return List.of(new GpuBench.Row("decode " + name, shape, DType.BF16, wallUs, work[0], work[1]),
                 new GpuBench.Row("decode-kernels " + name, shape, DType.BF16, kernelUs, work[0], work[1]),
+                new GpuBench.Row("decode-host-logits " + name, shape, DType.BF16, hostLogitsUs, work[0], work[1]),
                 new GpuBench.Row("decode-eager " + name, shape, DType.BF16, eagerUs, work[0], work[1]));
     }
 
-    /** Median {wall, device} microseconds per decode step, with or without the CUDA graph. */
-    private static double[] steps(DecoderModel model, int batch, boolean cudaGraph) {
+    /** Median {wall, device} microseconds per decode step, with or without the CUDA graph, to device or host logits. */
+    private static double[] steps(CudaBackend gpu, DecoderModel model, int batch, boolean cudaGraph, boolean hostLogits) {
         int[] sequences = new int[batch];
         int[][] prompts = new int[batch][CONTEXT];
-        int[][] next = new int[batch][];
+        int[] next = new int[batch];
+        int[][] nextRows = new int[batch][];
         for (int i = 0; i < batch; i++) {
             sequences[i] = i;
             Arrays.fill(prompts[i], 7 + i);
-            next[i] = new int[] {11};
+            next[i] = 11;
+            nextRows[i] = new int[] {11};
         }
         double[] wall = new double[RUNS], device = new double[RUNS];
         try (Session session = model.newSession(batch, CONTEXT + WARMUP + RUNS)) {
             session.setCudaGraph(cudaGraph);
             session.setStepTiming(true);
             model.forward(session, sequences, prompts, false).close();
+            gpu.synchronize();
             for (int i = -WARMUP; i < RUNS; i++) {
                 long t0 = System.nanoTime();
-                model.forward(session, sequences, next, false).close();
+                if (hostLogits) {
+                    model.forward(session, sequences, nextRows, false).close();
+                } else {
+                    model.decodeOnDevice(session, next);
+                    gpu.synchronize();
+                }
                 long t1 = System.nanoTime();
                 if (i >= 0) {
                     wall[i] = (t1 - t0) / 1e3;
