@@ -322,6 +322,23 @@ static void model_cases(cudaStream_t stream) {
     printf("model glue: ok\n");
 }
 
+// A captured launch, replayed twice.
+static void graph_cases(cudaStream_t stream) {
+    const long long rows = 3, cols = 65;
+    void *x = random_buffer(rows * cols, ISTHMUS_BF16, 10);
+    void *w = random_buffer(cols, ISTHMUS_BF16, 11);
+    void *out = random_buffer(rows * cols, ISTHMUS_BF16, 12);
+    void *graph = nullptr;
+    CHECK_STATUS(isthmus_graph_begin_capture(stream));
+    CHECK_STATUS(isthmus_rmsnorm(out, nullptr, x, nullptr, w, rows, cols, 1e-6f, ISTHMUS_BF16, stream));
+    CHECK_STATUS(isthmus_graph_end_capture(stream, &graph));
+    for (int replay = 0; replay < 2; ++replay) CHECK_STATUS(isthmus_graph_launch(graph, stream));
+    CHECK_CUDA(cudaStreamSynchronize(stream));
+    CHECK_STATUS(isthmus_graph_destroy(graph));
+    for (void *p : {x, w, out}) CHECK_CUDA(cudaFree(p));
+    printf("graphs: ok\n");
+}
+
 int main() {
     int count = 0;
     CHECK_STATUS(isthmus_device_count(&count));
@@ -338,6 +355,7 @@ int main() {
     attention_cases(stream);
     moe_cases(stream);
     model_cases(stream);
+    graph_cases(stream);
     CHECK_CUDA(cudaStreamDestroy(stream));
     printf("sanitize driver: all kernels ran\n");
     return 0;
