@@ -18,11 +18,39 @@ __device__ __forceinline__ int sequence_of(const int32_t *query_starts, int batc
     return lo;
 }
 
-// Rotation of pair j of a head: angle = position * position_scale * base^(-2j / head_dim), in
-// double because positions reach 1e5 and a float angle would be off by 1e-2 radians there.
-__device__ __forceinline__ void rope_angle(int64_t position, float position_scale, float base, int j, int head_dim,
-                                           float *cos_out, float *sin_out) {
-    const double angle = static_cast<double>(position) * position_scale * pow(static_cast<double>(base), -2.0 * j / head_dim);
+// How q and k are rotated (see isthmus_attention_append in native/isthmus.h). llama3_factor 1
+// leaves the frequencies unscaled, and the other three llama3 fields are then not read.
+struct RopeSpec {
+    int mode;  // 0 none, 1 interleaved, 2 NeoX
+    float base;
+    float position_scale;
+    float llama3_factor;
+    float llama3_low_freq_factor;
+    float llama3_high_freq_factor;
+    int llama3_original_max_positions;
+};
+
+// Frequency of pair j: f = base^(-2j / head_dim), then Llama 3.1's scaling by the wavelength
+// w = 2 pi / f: unchanged for w < original_max / high_freq_factor, f / factor for
+// w > original_max / low_freq_factor, and between them (1 - s) f / factor + s f with
+// s = (original_max / w - low_freq_factor) / (high_freq_factor - low_freq_factor).
+__device__ __forceinline__ double rope_frequency(const RopeSpec &rope, int j, int head_dim) {
+    const double f = pow(static_cast<double>(rope.base), -2.0 * j / head_dim);
+    if (rope.llama3_factor == 1.0f) return f;
+    const double original_max = rope.llama3_original_max_positions;
+    const double low = rope.llama3_low_freq_factor, high = rope.llama3_high_freq_factor;
+    const double wavelength = 6.283185307179586 / f;  // 2 pi / f
+    if (wavelength < original_max / high) return f;
+    if (wavelength > original_max / low) return f / rope.llama3_factor;
+    const double smooth = (original_max / wavelength - low) / (high - low);
+    return (1.0 - smooth) * f / rope.llama3_factor + smooth * f;
+}
+
+// Rotation of pair j of a head: angle = position * position_scale * rope_frequency(j), in double
+// because positions reach 1e5 and a float angle would be off by 1e-2 radians there.
+__device__ __forceinline__ void rope_angle(int64_t position, const RopeSpec &rope, int j, int head_dim, float *cos_out,
+                                           float *sin_out) {
+    const double angle = static_cast<double>(position) * rope.position_scale * rope_frequency(rope, j, head_dim);
     double s, c;
     sincos(angle, &s, &c);
     *cos_out = static_cast<float>(c);
@@ -36,13 +64,13 @@ __device__ __forceinline__ void rope_pair(int rope_mode, int j, int head_dim, in
     *b = neox ? j + head_dim / 2 : 2 * j + 1;
 }
 
-// rope_mode: 0 none, 1 interleaved, 2 NeoX. positions may be NULL (position = cache slot).
+// positions may be NULL (position = cache slot).
 template <typename T>
 __global__ void attention_append_kernel(T *q, T *k_cache, T *v_cache, const T *__restrict__ k, const T *__restrict__ v,
                                         const int32_t *__restrict__ block_table, const int32_t *__restrict__ cached_lens,
                                         const int32_t *__restrict__ query_starts, const int32_t *__restrict__ positions,
                                         int batch, int max_blocks, int num_blocks, int block_size, int q_heads, int kv_heads,
-                                        int head_dim, int rope_mode, float rope_base, float position_scale) {
+                                        int head_dim, RopeSpec rope) {
     const int token = blockIdx.x;
     const int b = sequence_of(query_starts, batch, token);
     const int slot = cached_lens[b] + (token - query_starts[b]);
@@ -55,14 +83,14 @@ __global__ void attention_append_kernel(T *q, T *k_cache, T *v_cache, const T *_
     const int64_t k_row = static_cast<int64_t>(token) * kv_heads * head_dim;
     const int half = head_dim / 2;
 
-    if (rope_mode != 0) {
+    if (rope.mode != 0) {
         T *q_row = q + static_cast<int64_t>(token) * q_heads * head_dim;
         for (int idx = threadIdx.x; idx < (q_heads + kv_heads) * half; idx += blockDim.x) {
             const int head = idx / half, j = idx % half;
             int ia, ib;
-            rope_pair(rope_mode, j, head_dim, &ia, &ib);
+            rope_pair(rope.mode, j, head_dim, &ia, &ib);
             float c, s;
-            rope_angle(position, position_scale, rope_base, j, head_dim, &c, &s);
+            rope_angle(position, rope, j, head_dim, &c, &s);
             if (head < q_heads) {
                 T *x = q_row + static_cast<int64_t>(head) * head_dim;
                 const float x0 = to_float(x[ia]), x1 = to_float(x[ib]);

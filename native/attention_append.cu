@@ -11,12 +11,12 @@ constexpr int kAppendThreads = 256;
 template <typename T>
 void launch(void *q, void *k_cache, void *v_cache, const void *k, const void *v, const int32_t *block_table,
             const int32_t *cached_lens, const int32_t *query_starts, const int32_t *positions, int batch, int total_tokens,
-            int max_blocks, int num_blocks, int block_size, int q_heads, int kv_heads, int head_dim, int rope_mode,
-            float rope_base, float position_scale, cudaStream_t stream) {
+            int max_blocks, int num_blocks, int block_size, int q_heads, int kv_heads, int head_dim, const RopeSpec &rope,
+            cudaStream_t stream) {
     ISTHMUS_LAUNCH(total_tokens, kAppendThreads, 0, stream, attention_append_kernel<T>)(
         static_cast<T *>(q), static_cast<T *>(k_cache), static_cast<T *>(v_cache), static_cast<const T *>(k),
         static_cast<const T *>(v), block_table, cached_lens, query_starts, positions, batch, max_blocks, num_blocks, block_size,
-        q_heads, kv_heads, head_dim, rope_mode, rope_base, position_scale);
+        q_heads, kv_heads, head_dim, rope);
 }
 
 }  // namespace
@@ -26,7 +26,9 @@ extern "C" int isthmus_attention_append(void *q, void *k_cache, void *v_cache, c
                                         const int32_t *positions, int32_t batch, int32_t total_tokens,
                                         int32_t max_blocks_per_seq, int32_t num_blocks, int32_t block_size, int32_t q_heads,
                                         int32_t kv_heads, int32_t head_dim, int32_t rope_mode, float rope_base,
-                                        float position_scale, int32_t dtype, void *stream) {
+                                        float position_scale, float llama3_factor, float llama3_low_freq_factor,
+                                        float llama3_high_freq_factor, int32_t llama3_original_max_positions, int32_t dtype,
+                                        void *stream) {
     clear_error();
     ISTHMUS_REQUIRE(k_cache != nullptr && v_cache != nullptr && k != nullptr && v != nullptr && block_table != nullptr &&
                         cached_lens != nullptr && query_starts != nullptr,
@@ -35,6 +37,14 @@ extern "C" int isthmus_attention_append(void *q, void *k_cache, void *v_cache, c
     ISTHMUS_REQUIRE(rope_mode == 0 || q != nullptr, "isthmus_attention_append: RoPE needs q");
     ISTHMUS_REQUIRE(rope_mode == 0 || (rope_base > 1.0f && isfinite(rope_base) && position_scale > 0.0f && isfinite(position_scale)),
                     "isthmus_attention_append: rope_base must be > 1 and position_scale > 0");
+    ISTHMUS_REQUIRE(rope_mode == 0 || (isfinite(llama3_factor) && llama3_factor >= 1.0f),
+                    "isthmus_attention_append: llama3_factor must be finite and >= 1, got %g", llama3_factor);
+    ISTHMUS_REQUIRE(rope_mode == 0 || llama3_factor == 1.0f ||
+                        (llama3_low_freq_factor > 0.0f && isfinite(llama3_high_freq_factor) &&
+                         llama3_high_freq_factor > llama3_low_freq_factor && llama3_original_max_positions >= 1),
+                    "isthmus_attention_append: llama3 scaling needs 0 < low_freq_factor < high_freq_factor (finite) and "
+                    "original_max_positions >= 1, got %g, %g, %d",
+                    llama3_low_freq_factor, llama3_high_freq_factor, llama3_original_max_positions);
     ISTHMUS_REQUIRE(batch >= 1 && total_tokens >= 0, "isthmus_attention_append: batch %d / total_tokens %d out of range", batch,
                     total_tokens);
     ISTHMUS_REQUIRE(max_blocks_per_seq >= 1 && num_blocks >= 1 && block_size >= 1,
@@ -43,22 +53,21 @@ extern "C" int isthmus_attention_append(void *q, void *k_cache, void *v_cache, c
                     "isthmus_attention_append: q_heads %d is not a positive multiple of kv_heads %d", q_heads, kv_heads);
     ISTHMUS_REQUIRE(head_dim >= 2 && head_dim % 2 == 0, "isthmus_attention_append: head_dim %d must be even", head_dim);
     if (total_tokens == 0) return ISTHMUS_OK;
+    const RopeSpec rope{rope_mode, rope_base, position_scale, llama3_factor, llama3_low_freq_factor, llama3_high_freq_factor,
+                        llama3_original_max_positions};
     cudaStream_t s = static_cast<cudaStream_t>(stream);
     switch (dtype) {
         case ISTHMUS_F32:
             launch<float>(q, k_cache, v_cache, k, v, block_table, cached_lens, query_starts, positions, batch, total_tokens,
-                          max_blocks_per_seq, num_blocks, block_size, q_heads, kv_heads, head_dim, rope_mode, rope_base,
-                          position_scale, s);
+                          max_blocks_per_seq, num_blocks, block_size, q_heads, kv_heads, head_dim, rope, s);
             break;
         case ISTHMUS_F16:
             launch<__half>(q, k_cache, v_cache, k, v, block_table, cached_lens, query_starts, positions, batch, total_tokens,
-                           max_blocks_per_seq, num_blocks, block_size, q_heads, kv_heads, head_dim, rope_mode, rope_base,
-                           position_scale, s);
+                           max_blocks_per_seq, num_blocks, block_size, q_heads, kv_heads, head_dim, rope, s);
             break;
         case ISTHMUS_BF16:
             launch<__nv_bfloat16>(q, k_cache, v_cache, k, v, block_table, cached_lens, query_starts, positions, batch,
-                                  total_tokens, max_blocks_per_seq, num_blocks, block_size, q_heads, kv_heads, head_dim,
-                                  rope_mode, rope_base, position_scale, s);
+                                  total_tokens, max_blocks_per_seq, num_blocks, block_size, q_heads, kv_heads, head_dim, rope, s);
             break;
         default:
             return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "isthmus_attention_append: dtype %s is not f32, f16 or bf16",

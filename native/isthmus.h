@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-#define ISTHMUS_ABI_VERSION 1
+#define ISTHMUS_ABI_VERSION 2
 
 #if defined(__GNUC__)
 #define ISTHMUS_API __attribute__((visibility("default")))
@@ -189,17 +189,26 @@ ISTHMUS_API int isthmus_causal_conv1d_update(void *out, void *conv_state, const 
 /*
  * Writes the new k and v into their cache slots. rope_mode 0: as they are; 1 (interleaved pairs
  * (2j, 2j+1)) or 2 (NeoX pairs (j, j + head_dim/2)): k is rotated on its way into the cache and q
- * in place, pair j by the angle position * position_scale * rope_base^(-2j / head_dim), where
- * position is positions[token] (int32 [total_tokens]) or, when positions is NULL, the cache slot
- * index cached_lens[b] + i. q may be NULL when rope_mode is 0.
+ * in place, pair j by the angle position * position_scale * f_j, where position is
+ * positions[token] (int32 [total_tokens]) or, when positions is NULL, the cache slot index
+ * cached_lens[b] + i. q may be NULL when rope_mode is 0.
+ *
+ * f_j = rope_base^(-2j / head_dim), rescaled by Llama 3.1's rule (config.json rope_type "llama3")
+ * when llama3_factor > 1: with the wavelength w = 2 pi / f_j, L = llama3_original_max_positions,
+ * lo = llama3_low_freq_factor and hi = llama3_high_freq_factor,
+ *   w < L / hi:  f_j unchanged;   w > L / lo:  f_j / llama3_factor;
+ *   otherwise    (1 - s) f_j / llama3_factor + s f_j  with  s = (L / w - lo) / (hi - lo).
+ * llama3_factor must be >= 1; at exactly 1 nothing is rescaled and the other three llama3
+ * parameters are not read (pass 1, 0, 0, 0); above 1 they need 0 < lo < hi and L >= 1.
  */
 ISTHMUS_API int isthmus_attention_append(void *q, void *k_cache, void *v_cache, const void *k, const void *v,
                                          const int32_t *block_table, const int32_t *cached_lens,
                                          const int32_t *query_starts, const int32_t *positions, int32_t batch,
                                          int32_t total_tokens, int32_t max_blocks_per_seq, int32_t num_blocks,
                                          int32_t block_size, int32_t q_heads, int32_t kv_heads, int32_t head_dim,
-                                         int32_t rope_mode, float rope_base, float position_scale, int32_t dtype,
-                                         void *stream);
+                                         int32_t rope_mode, float rope_base, float position_scale, float llama3_factor,
+                                         float llama3_low_freq_factor, float llama3_high_freq_factor,
+                                         int32_t llama3_original_max_positions, int32_t dtype, void *stream);
 
 /*
  * out = softmax(s) v per (new token, query head) row over its sequence's keys, with

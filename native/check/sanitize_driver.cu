@@ -178,13 +178,16 @@ static void attention_cases(cudaStream_t stream) {
     const int cached[batch] = {0, 17, 33}, starts[batch + 1] = {0, 5, 6, 8};
     const int tokens = starts[batch], max_new = 5;
     const int table[batch * max_blocks] = {4, 0, 0, 1, 7, 0, 2, 8, 3};  // unused entries are 0
-    int32_t *d_table, *d_cached, *d_starts;
+    const int positions[tokens] = {0, 1, 7, 40, 9000, 31, 100000, 2};  // RoPE positions past the cache slots too
+    int32_t *d_table, *d_cached, *d_starts, *d_positions;
     CHECK_CUDA(cudaMalloc(&d_table, sizeof(table)));
     CHECK_CUDA(cudaMalloc(&d_cached, sizeof(cached)));
     CHECK_CUDA(cudaMalloc(&d_starts, sizeof(starts)));
+    CHECK_CUDA(cudaMalloc(&d_positions, sizeof(positions)));
     CHECK_CUDA(cudaMemcpy(d_table, table, sizeof(table), cudaMemcpyHostToDevice));
     CHECK_CUDA(cudaMemcpy(d_cached, cached, sizeof(cached), cudaMemcpyHostToDevice));
     CHECK_CUDA(cudaMemcpy(d_starts, starts, sizeof(starts), cudaMemcpyHostToDevice));
+    CHECK_CUDA(cudaMemcpy(d_positions, positions, sizeof(positions), cudaMemcpyHostToDevice));
     for (int dtype : dtypes) {
         for (int d : head_dims) {
             const size_t cache_elems = (size_t)num_blocks * block_size * kv_heads * d;
@@ -199,7 +202,11 @@ static void attention_cases(cudaStream_t stream) {
             CHECK_CUDA(cudaMalloc(&partial_lse, sizeof(float) * splits * tokens * q_heads));
             CHECK_STATUS(isthmus_attention_append(q, k_cache, v_cache, k, v, d_table, d_cached, d_starts, nullptr, batch, tokens,
                                                   max_blocks, num_blocks, block_size, q_heads, kv_heads, d, 2, 10000.0f, 1.0f,
-                                                  dtype, stream));
+                                                  1.0f, 0.0f, 0.0f, 0, dtype, stream));
+            // Again with Llama 3.1 scaling (all three frequency regimes at d >= 64), interleaved, explicit positions.
+            CHECK_STATUS(isthmus_attention_append(q, k_cache, v_cache, k, v, d_table, d_cached, d_starts, d_positions, batch,
+                                                  tokens, max_blocks, num_blocks, block_size, q_heads, kv_heads, d, 1, 10000.0f,
+                                                  1.0f, 4.0f, 1.0f, 4.0f, 32, dtype, stream));
             CHECK_STATUS(isthmus_attention(out, lse, nullptr, nullptr, q, k_cache, v_cache, d_table, d_cached, d_starts, batch,
                                            tokens, max_new, max_blocks, num_blocks, block_size, q_heads, kv_heads, d, 1, 64, 1,
                                            0.1f, 7, -1, 0.0f, dtype, stream));
@@ -216,6 +223,7 @@ static void attention_cases(cudaStream_t stream) {
     CHECK_CUDA(cudaFree(d_table));
     CHECK_CUDA(cudaFree(d_cached));
     CHECK_CUDA(cudaFree(d_starts));
+    CHECK_CUDA(cudaFree(d_positions));
     printf("attention: ok\n");
 }
 

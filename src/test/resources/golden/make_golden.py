@@ -49,9 +49,18 @@ def configs(vocab):
     attention = dict(num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
                      rms_norm_eps=1e-5, rope_theta=10000.0, max_position_embeddings=256,
                      initializer_range=0.15, **common)
+    # Llama 3.1's RoPE scaling with an original context of 32: at head_dim 64 and theta 1e4, pair 0
+    # (wavelength 2 pi < 32 / 4) stays, pairs 1-5 are blended and pairs 6-31 (over 32 / 1) are
+    # divided by the factor, and the prompt plus the greedy tokens run just short of 32 positions.
+    llama3_rope = dict(rope_type="llama3", rope_theta=10000.0, factor=4.0, low_freq_factor=1.0,
+                       high_freq_factor=4.0, original_max_position_embeddings=32)
+    llama3_attention = {key: value for key, value in attention.items() if key != "rope_theta"}
     return [
         ("llama", LlamaConfig(hidden_size=64, head_dim=64, intermediate_size=128,
                               tie_word_embeddings=False, **attention)),
+        ("llama3", LlamaConfig(hidden_size=64, head_dim=64, intermediate_size=128,
+                               tie_word_embeddings=False, rope_parameters=llama3_rope,
+                               **llama3_attention)),
         ("qwen2", Qwen2Config(hidden_size=128, intermediate_size=64, tie_word_embeddings=True,
                               **attention)),
         ("mistral", MistralConfig(hidden_size=64, head_dim=64, intermediate_size=128,

@@ -17,11 +17,14 @@ import java.lang.invoke.MethodHandle;
 final class AttentionCuda {
     private AttentionCuda() {}
 
+    /** Factor 1 rescales nothing; the C side then reads none of the other three fields. */
+    private static final Rope.Llama3Scaling UNSCALED = new Rope.Llama3Scaling(1f, 1f, 2f, 1);
+
     private static final class Handle {
         static final MethodHandle APPEND = NativeLibrary.downcall("isthmus_attention_append", FunctionDescriptor.of(JAVA_INT,
                 ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
-                JAVA_INT, JAVA_FLOAT, JAVA_FLOAT, JAVA_INT, ADDRESS));
+                JAVA_INT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_INT, JAVA_INT, ADDRESS));
         static final MethodHandle ATTEND = NativeLibrary.downcall("isthmus_attention", FunctionDescriptor.of(JAVA_INT,
                 ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
@@ -32,6 +35,7 @@ final class AttentionCuda {
 
     static void append(CudaBackend backend, KvBatch batch, Tensor q, Tensor k, Tensor v, Rope rope, Tensor positions, int qHeads) {
         long stream = backend.prepareLaunch();
+        Rope.Llama3Scaling llama3 = rope == null || rope.llama3() == null ? UNSCALED : rope.llama3();
         int status;
         try {
             status = (int) Handle.APPEND.invokeExact(pointer(q), pointer(batch.keys()), pointer(batch.values()), pointer(k), pointer(v),
@@ -39,6 +43,7 @@ final class AttentionCuda {
                     batch.batchSize(), batch.totalNewTokens(), batch.maxBlocksPerSequence(), batch.numBlocks(), batch.blockSize(),
                     qHeads, batch.kvHeads(), batch.headDim(),
                     rope == null ? 0 : rope.mode(), rope == null ? 0f : rope.base(), rope == null ? 1f : rope.positionScale(),
+                    llama3.factor(), llama3.lowFreqFactor(), llama3.highFreqFactor(), llama3.originalMaxPositions(),
                     q.dtype().code(), MemorySegment.ofAddress(stream));
         } catch (Throwable t) {
             throw new IllegalStateException("isthmus_attention_append downcall failed", t);

@@ -36,11 +36,11 @@ final class AttentionReference {
         batch.values().copyFrom(values);
     }
 
-    /** Rotates the head at x[start, start + d): pair j turned by position * positionScale * base^(-2j/d). */
+    /** Rotates the head at x[start, start + d): pair j turned by position * positionScale * frequency(rope, j, d). */
     private static void rotate(float[] x, long start, int d, Rope rope, long position) {
         int half = d / 2;
         for (int j = 0; j < half; j++) {
-            double angle = position * (double) rope.positionScale() * Math.pow(rope.base(), -2.0 * j / d);
+            double angle = position * (double) rope.positionScale() * frequency(rope, j, d);
             double c = Math.cos(angle), s = Math.sin(angle);
             int a = (int) start + (rope.neox() ? j : 2 * j);
             int bIndex = (int) start + (rope.neox() ? j + half : 2 * j + 1);
@@ -48,6 +48,24 @@ final class AttentionReference {
             x[a] = (float) (x0 * c - x1 * s);
             x[bIndex] = (float) (x0 * s + x1 * c);
         }
+    }
+
+    /**
+     * Frequency of pair j, f = base^(-2j/d), with Llama 3.1's scaling when the rope has it: by the
+     * wavelength w = 2 pi / f, unchanged below originalMax / highFreqFactor, f / factor above
+     * originalMax / lowFreqFactor, and between them (1 - s) f / factor + s f with
+     * s = (originalMax / w - lowFreqFactor) / (highFreqFactor - lowFreqFactor).
+     */
+    private static double frequency(Rope rope, int j, int d) {
+        double f = Math.pow(rope.base(), -2.0 * j / d);
+        Rope.Llama3Scaling scaling = rope.llama3();
+        if (scaling == null) return f;
+        double originalMax = scaling.originalMaxPositions(), lowFactor = scaling.lowFreqFactor(), highFactor = scaling.highFreqFactor();
+        double wavelength = 2 * Math.PI / f;
+        if (wavelength < originalMax / highFactor) return f;
+        if (wavelength > originalMax / lowFactor) return f / scaling.factor();
+        double smooth = (originalMax / wavelength - lowFactor) / (highFactor - lowFactor);
+        return (1 - smooth) * f / scaling.factor() + smooth * f;
     }
 
     /** out = softmax(scale * q k^T + mask) v per row; lse = ln(sum exp(scores)) (or -inf and out 0 with no visible key). */

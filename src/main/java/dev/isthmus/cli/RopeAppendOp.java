@@ -44,7 +44,11 @@ final class RopeAppendOp implements Op {
                 new OptionSpec("rope", OptionType.BOOLEAN, "true", "rotate q and k; false: only append"),
                 new OptionSpec("base", OptionType.FLOAT, "10000", "pair j turns by position * position_scale * base^(-2j/d)"),
                 new OptionSpec("neox", OptionType.BOOLEAN, "true", "pairs (j, j + d/2) as Llama; false: adjacent (2j, 2j+1)"),
-                new OptionSpec("position_scale", OptionType.FLOAT, "1", "1/factor for linear position interpolation"));
+                new OptionSpec("position_scale", OptionType.FLOAT, "1", "1/factor for linear position interpolation"),
+                new OptionSpec("llama3_factor", OptionType.FLOAT, "1", "Llama 3.1 frequency scaling factor; 1: none"),
+                new OptionSpec("low_freq_factor", OptionType.FLOAT, "1", "llama3: wavelengths over original_max / this are divided"),
+                new OptionSpec("high_freq_factor", OptionType.FLOAT, "4", "llama3: wavelengths under original_max / this stay"),
+                new OptionSpec("original_max_positions", OptionType.INT, "8192", "llama3: the original context length"));
     }
 
     @Override
@@ -97,6 +101,17 @@ final class RopeAppendOp implements Op {
         float base = options.getFloat("base"), scale = options.getFloat("position_scale");
         if (!(base > 1)) throw new IllegalArgumentException("option 'base' must be > 1, got " + base);
         if (!(scale > 0)) throw new IllegalArgumentException("option 'position_scale' must be > 0, got " + scale);
-        return new Rope(base, options.getBoolean("neox"), scale);
+        Rope rope = new Rope(base, options.getBoolean("neox"), scale);
+        float factor = options.getFloat("llama3_factor");
+        if (factor == 1) return rope;
+        long originalMax = options.getInt("original_max_positions");
+        if (originalMax < 1 || originalMax > Integer.MAX_VALUE)
+            throw new IllegalArgumentException("option 'original_max_positions' must be in [1, 2^31), got " + originalMax);
+        try {
+            return rope.withLlama3Scaling(new Rope.Llama3Scaling(factor, options.getFloat("low_freq_factor"),
+                    options.getFloat("high_freq_factor"), (int) originalMax));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("options llama3_factor, low_freq_factor, high_freq_factor: " + e.getMessage(), e);
+        }
     }
 }

@@ -41,7 +41,7 @@ final class AttentionBlock {
         bk = w.optional(prefix + "k_proj.bias", c.qkvBias(), kvDim);
         bv = w.optional(prefix + "v_proj.bias", c.qkvBias(), kvDim);
         bo = w.optional(prefix + "o_proj.bias", c.outputBias(), h);
-        rope = c.ropeTheta() > 0 ? Rope.neox(c.ropeTheta()).withPositionScale(c.ropeScale()) : null;
+        rope = c.rope();
         AttentionOptions decoder = AttentionOptions.decoder();
         options = c.slidingWindow() > 0 ? decoder.withWindow(c.slidingWindow() - 1, -1) : decoder;
     }

@@ -1,5 +1,7 @@
 package dev.isthmus.model;
 
+import dev.isthmus.attention.Rope;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -13,6 +15,8 @@ import java.util.Map;
  * @param qkvBias        q/k/v projections carry biases (Qwen2, Llama with attention_bias)
  * @param outputBias     the o projection carries a bias (Llama with attention_bias)
  * @param ropeTheta      RoPE base; 0 for attention without positions (Jamba)
+ * @param ropeScale      RoPE position scale: 1 / factor of linear rope_scaling, else 1
+ * @param ropeLlama3     Llama 3.1's RoPE frequency scaling (rope_type "llama3"), or null
  * @param slidingWindow  keys a query may see, itself included (Mistral), or 0 for all
  * @param mambaInner     Mamba channels D (expand * hidden)
  * @param dtRank         rank of the Mamba time-step projection
@@ -20,7 +24,8 @@ import java.util.Map;
  * @param renormalize    whether the top-k routing weights are divided by their sum (Mixtral yes, Jamba no)
  */
 public record ModelConfig(Family family, int vocabSize, int hiddenSize, int layers, int heads, int kvHeads, int headDim,
-                          int intermediateSize, float normEps, float ropeTheta, float ropeScale, boolean qkvBias, boolean outputBias,
+                          int intermediateSize, float normEps, float ropeTheta, float ropeScale, Rope.Llama3Scaling ropeLlama3,
+                          boolean qkvBias, boolean outputBias,
                           int slidingWindow, boolean tieEmbeddings, int mambaInner, int stateSize, int convKernel, int dtRank,
                           boolean convBias, int experts, int topK, boolean renormalize, int attentionPeriod, int attentionOffset,
                           int expertPeriod, int expertOffset, List<Integer> eosTokens) {
@@ -84,13 +89,13 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
 
     private static ModelConfig attentionConfig(Family family, int vocab, int hidden, int layers, int kvHeads, int intermediate, int experts,
                                                int topK) {
-        return new ModelConfig(family, vocab, hidden, layers, hidden / HEAD_DIM, kvHeads, HEAD_DIM, intermediate, 1e-5f, 10000f, 1f, false,
-                false, 0, false, 0, 0, 0, 0, false, experts, topK, true, 1, 0, 1, 0, List.of());
+        return new ModelConfig(family, vocab, hidden, layers, hidden / HEAD_DIM, kvHeads, HEAD_DIM, intermediate, 1e-5f, 10000f, 1f, null,
+                false, false, 0, false, 0, 0, 0, 0, false, experts, topK, true, 1, 0, 1, 0, List.of());
     }
 
     /** Mamba-1: D = 2 hidden channels, N states, a conv of 4 and time-step rank hidden / 16. */
     public static ModelConfig mamba(int vocab, int hidden, int layers, int stateSize) {
-        return new ModelConfig(Family.MAMBA, vocab, hidden, layers, 0, 0, 0, 0, 1e-5f, 0, 1, false, false, 0, true, 2 * hidden, stateSize, 4,
+        return new ModelConfig(Family.MAMBA, vocab, hidden, layers, 0, 0, 0, 0, 1e-5f, 0, 1, null, false, false, 0, true, 2 * hidden, stateSize, 4,
                 (hidden + 15) / 16, true, 0, 0, false, 1, 1, 1, 1, List.of());
     }
 
@@ -100,8 +105,8 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
      */
     public static ModelConfig jamba(int vocab, int hidden, int layers, int kvHeads, int intermediate, int experts, int topK,
                                     int attentionPeriod) {
-        return new ModelConfig(Family.JAMBA, vocab, hidden, layers, hidden / HEAD_DIM, kvHeads, HEAD_DIM, intermediate, 1e-6f, 0, 1, false,
-                false, 0, false, 2 * hidden, 16, 4, (hidden + 15) / 16, true, experts, topK, false, attentionPeriod, attentionPeriod / 2, 2,
+        return new ModelConfig(Family.JAMBA, vocab, hidden, layers, hidden / HEAD_DIM, kvHeads, HEAD_DIM, intermediate, 1e-6f, 0, 1, null,
+                false, false, 0, false, 2 * hidden, 16, 4, (hidden + 15) / 16, true, experts, topK, false, attentionPeriod, attentionPeriod / 2, 2,
                 1, List.of());
     }
 
@@ -120,8 +125,8 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
             case MAMBA -> {
                 if (f.bool("use_bias", false)) throw new IllegalArgumentException("config.json: use_bias = true (biases on in_proj/out_proj) is not supported");
                 int inner = f.integer("intermediate_size");
-                yield new ModelConfig(family, vocab, hidden, layers, 0, 0, 0, 0, f.number("layer_norm_epsilon", 1e-5f), 0, 1, false,
-                        false, 0, f.bool("tie_word_embeddings", true), inner, f.integer("state_size"), f.integer("conv_kernel"),
+                yield new ModelConfig(family, vocab, hidden, layers, 0, 0, 0, 0, f.number("layer_norm_epsilon", 1e-5f), 0, 1, null,
+                        false, false, 0, f.bool("tie_word_embeddings", true), inner, f.integer("state_size"), f.integer("conv_kernel"),
                         f.integer("time_step_rank"), f.bool("use_conv_bias", true), 0, 0, false, 1, 1, 1, 1, eos);
             }
             case LLAMA, MIXTRAL -> {
@@ -133,7 +138,7 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
                 int experts = family == Family.MIXTRAL ? f.integer("num_local_experts") : 0;
                 int topK = family == Family.MIXTRAL ? f.integer("num_experts_per_tok") : 0;
                 yield new ModelConfig(family, vocab, hidden, layers, heads, kvHeads, headDim(f, hidden, heads),
-                        f.integer("intermediate_size"), f.number("rms_norm_eps", 1e-6f), ropeTheta(json), ropeScale(json),
+                        f.integer("intermediate_size"), f.number("rms_norm_eps", 1e-6f), ropeTheta(json), ropeScale(json), ropeLlama3(json),
                         qwen || attentionBias, attentionBias, window, f.bool("tie_word_embeddings", false), 0, 0, 0, 0, false, experts,
                         topK, true, 1, 0, 1, 0, eos);
             }
@@ -142,7 +147,7 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
                 int heads = f.integer("num_attention_heads");
                 int stateSize = f.integer("mamba_d_state");
                 yield new ModelConfig(family, vocab, hidden, layers, heads, f.integer("num_key_value_heads", heads), hidden / heads,
-                        f.integer("intermediate_size"), f.number("rms_norm_eps", 1e-6f), 0, 1, false, false, 0,
+                        f.integer("intermediate_size"), f.number("rms_norm_eps", 1e-6f), 0, 1, null, false, false, 0,
                         f.bool("tie_word_embeddings", false), f.integer("mamba_expand") * hidden, stateSize, f.integer("mamba_d_conv"),
                         jambaDtRank(f, hidden), f.bool("mamba_conv_bias", true), f.integer("num_experts", 1),
                         f.integer("num_experts_per_tok", 1), false, f.integer("attn_layer_period"), f.integer("attn_layer_offset"),
@@ -170,15 +175,70 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
         return 10000f;
     }
 
-    /** 1 / factor for linear RoPE scaling, 1 without; other scaling types are refused by name. */
-    private static float ropeScale(Map<String, Object> json) {
-        Object scaling = json.get("rope_scaling") != null ? json.get("rope_scaling") : json.get("rope_parameters");
-        if (scaling == null) return 1f;
-        if (!(scaling instanceof Map<?, ?> m)) throw new IllegalArgumentException("config.json: rope_scaling is not an object");
+    /** The RoPE of this model's attention layers, or null when they use no positions (Jamba). */
+    public Rope rope() {
+        return ropeTheta > 0 ? Rope.neox(ropeTheta).withPositionScale(ropeScale).withLlama3Scaling(ropeLlama3) : null;
+    }
+
+    /** RoPE scaling types this reader turns into a {@link Rope}. */
+    private static final String SUPPORTED_SCALING = "default, linear, llama3";
+
+    /**
+     * rope_scaling, or (newer transformers) rope_parameters, which also holds rope_theta; null for
+     * no scaling (absent, or type "default"). Any type but linear and llama3 is refused by name.
+     */
+    private static Scaling ropeScaling(Map<String, Object> json) {
+        String key = json.get("rope_scaling") != null ? "rope_scaling" : "rope_parameters";
+        Object scaling = json.get(key);
+        if (scaling == null) return null;
+        if (!(scaling instanceof Map<?, ?> m)) throw new IllegalArgumentException("config.json: " + key + " is not an object");
+        Map<String, Object> fields = new HashMap<>();
+        m.forEach((name, value) -> fields.put(key + "." + name, value));
+        Object partial = m.get("partial_rotary_factor");
+        if (partial != null && !(partial instanceof Number n && n.doubleValue() == 1))
+            throw new IllegalArgumentException("config.json: " + key + ".partial_rotary_factor " + partial + " is not supported (only 1)");
         Object type = m.get("rope_type") != null ? m.get("rope_type") : m.get("type");
-        if (type == null || "default".equals(type)) return 1f;
-        if ("linear".equals(type) && m.get("factor") instanceof Number factor) return 1f / factor.floatValue();
-        throw new IllegalArgumentException("config.json: rope_scaling type " + type + " is not supported (only linear)");
+        if (type == null || "default".equals(type)) return null;
+        if (!"linear".equals(type) && !"llama3".equals(type))
+            throw new IllegalArgumentException("config.json: " + key + " type " + type + " is not supported (supported: "
+                    + SUPPORTED_SCALING + ")");
+        return new Scaling(type.toString(), key, new Fields(fields));
+    }
+
+    /** 1 / factor for linear RoPE scaling, 1 otherwise. */
+    private static float ropeScale(Map<String, Object> json) {
+        Scaling scaling = ropeScaling(json);
+        if (scaling == null || !scaling.type().equals("linear")) return 1f;
+        float factor = scaling.number("factor");
+        if (!(Float.isFinite(factor) && factor > 0))
+            throw new IllegalArgumentException("config.json: " + scaling.key() + ".factor must be > 0, is " + factor);
+        return 1f / factor;
+    }
+
+    /** Llama 3.1's scaling for rope_type llama3, null otherwise. */
+    private static Rope.Llama3Scaling ropeLlama3(Map<String, Object> json) {
+        Scaling scaling = ropeScaling(json);
+        if (scaling == null || !scaling.type().equals("llama3")) return null;
+        float factor = scaling.number("factor"), low = scaling.number("low_freq_factor"), high = scaling.number("high_freq_factor");
+        int originalMax = scaling.integer("original_max_position_embeddings");
+        try {
+            return new Rope.Llama3Scaling(factor, low, high, originalMax);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("config.json: " + scaling.key() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** A rope_scaling (or rope_parameters) object: its type, its key, and its fields named key.field. */
+    private record Scaling(String type, String key, Fields fields) {
+        float number(String name) {
+            String field = key + "." + name;
+            if (fields.json().get(field) == null) throw new IllegalArgumentException("config.json: " + field + " is missing");
+            return fields.number(field, 0f);
+        }
+
+        int integer(String name) {
+            return fields.integer(key + "." + name);
+        }
     }
 
     /** Typed access to config.json fields with errors that name the field. */

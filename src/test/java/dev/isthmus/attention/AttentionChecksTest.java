@@ -96,6 +96,13 @@ class AttentionChecksTest {
         illegalArgument("softcap", () -> AttentionOptions.decoder().withSoftcap(-1f));
         illegalArgument("scale", () -> AttentionOptions.decoder().withScale(0f));
         illegalArgument("rope base", () -> Rope.neox(1f));
+        illegalArgument("llama3 rope factor", () -> new Rope.Llama3Scaling(0.5f, 1f, 4f, 8192));
+        illegalArgument("llama3 rope factor", () -> new Rope.Llama3Scaling(Float.POSITIVE_INFINITY, 1f, 4f, 8192));
+        illegalArgument("lowFreqFactor", () -> new Rope.Llama3Scaling(8f, 0f, 4f, 8192));
+        illegalArgument("lowFreqFactor", () -> new Rope.Llama3Scaling(8f, Float.NaN, 4f, 8192));
+        illegalArgument("highFreqFactor", () -> new Rope.Llama3Scaling(8f, 4f, 4f, 8192));
+        illegalArgument("highFreqFactor", () -> new Rope.Llama3Scaling(8f, 1f, Float.POSITIVE_INFINITY, 8192));
+        illegalArgument("originalMaxPositions", () -> new Rope.Llama3Scaling(8f, 1f, 4f, 0));
     }
 
     @Test

@@ -109,6 +109,104 @@ class AttentionGpuTest {
     }
 
     @GpuTest
+    void appendWithLlama3ScalingMatchesTheReference() {
+        // Llama 3.1's scaling (factor 8, low/high frequency factors 1 and 4) with original contexts
+        // that put pairs of every head size in all three regimes (unchanged, blended, divided);
+        // positions from the cache slots and explicit ones far past the original context.
+        Random random = new Random(47);
+        Shape[] shapes = {SHAPES[0], SHAPES[1], SHAPES[2], new Shape(16, new int[] {3}, new int[] {5}, 4, 2, 256)};
+        try (CudaBackend gpu = Backend.cuda(0)) {
+            for (DType dtype : FLOATS)
+                for (Shape shape : shapes)
+                    for (boolean neox : new boolean[] {true, false}) {
+                        Rope rope = new Rope(500000f, neox, 1f, new Rope.Llama3Scaling(8f, 1f, 4f, neox ? 8192 : 512));
+                        checkAppend(gpu, random, dtype, shape, rope, false);
+                        checkAppend(gpu, random, dtype, shape, rope.withPositionScale(0.5f), true);
+                    }
+        }
+    }
+
+    /** Append alone: rotated q, and the written cache slots (poisoned first) within the bound, every other slot untouched. */
+    private static void checkAppend(CudaBackend gpu, Random random, DType dtype, Shape s, Rope rope, boolean explicitPositions) {
+        String what = dtype.label() + " " + rope + " cached " + java.util.Arrays.toString(s.cached) + " new "
+                + java.util.Arrays.toString(s.fresh) + " heads " + s.qHeads + "/" + s.kvHeads + " d " + s.headDim
+                + (explicitPositions ? " explicit positions" : "");
+        int batch = s.cached.length;
+        int[][] tables = new int[batch][];
+        int numBlocks = 0;
+        for (int b = 0; b < batch; b++) {
+            tables[b] = new int[(s.cached[b] + s.fresh[b] + s.blockSize - 1) / s.blockSize];
+            for (int j = 0; j < tables[b].length; j++) tables[b][j] = numBlocks++;
+        }
+        int tokens = IntStream.of(s.fresh).sum();
+        long[] positions = random.longs(tokens, 0, 200_000).toArray();
+        long[] cacheShape = {numBlocks, s.blockSize, s.kvHeads, s.headDim};
+        try (Tensor keys = RandomTensors.normal(random, dtype, 1f, cacheShape);
+             Tensor values = RandomTensors.normal(random, dtype, 1f, cacheShape);
+             Tensor q = RandomTensors.normal(random, dtype, 1f, tokens, s.qHeads, s.headDim);
+             Tensor k = RandomTensors.normal(random, dtype, 1f, tokens, s.kvHeads, s.headDim);
+             Tensor v = RandomTensors.normal(random, dtype, 1f, tokens, s.kvHeads, s.headDim);
+             Tensor hostPositions = Tensor.fromLongs(DType.I32, positions, tokens);
+             Tensor dPositions = gpu.copyOf(hostPositions);
+             Tensor dKeys = gpu.copyOf(keys); Tensor dValues = gpu.copyOf(values);
+             Tensor dq = gpu.copyOf(q); Tensor dk = gpu.copyOf(k); Tensor dv = gpu.copyOf(v);
+             Tensor expectedKeys = Tensor.allocateHost(dtype, tokens, s.kvHeads, s.headDim);
+             Tensor expectedValues = Tensor.allocateHost(dtype, tokens, s.kvHeads, s.headDim);
+             KvBatch host = KvBatch.of(Backend.cpu(), keys, values, tables, s.cached, s.fresh);
+             KvBatch device = KvBatch.of(gpu, dKeys, dValues, tables, s.cached, s.fresh)) {
+            float[] keysBefore = keys.toFloatArray(), valuesBefore = values.toFloatArray();
+            Attention.append(Backend.cpu(), host, q, k, v, rope, explicitPositions ? hostPositions : null);
+            for (int[] slot : writtenSlots(s, tables)) {
+                gpu.poison(dKeys.slice(0, slot[1], slot[1] + 1).slice(1, slot[2], slot[2] + 1));
+                gpu.poison(dValues.slice(0, slot[1], slot[1] + 1).slice(1, slot[2], slot[2] + 1));
+            }
+            Attention.append(gpu, device, dq, dk, dv, rope, explicitPositions ? dPositions : null);
+            assertClose(what + " rotated q", gpu, dq, q);
+            try (Tensor gotKeys = gpu.toHost(dKeys); Tensor gotValues = gpu.toHost(dValues);
+                 Tensor newKeys = Tensor.allocateHost(dtype, tokens, s.kvHeads, s.headDim);
+                 Tensor newValues = Tensor.allocateHost(dtype, tokens, s.kvHeads, s.headDim)) {
+                float[] got = gotKeys.toFloatArray(), gotV = gotValues.toFloatArray();
+                float[] want = keys.toFloatArray(), wantV = values.toFloatArray();
+                boolean[] written = new boolean[numBlocks * s.blockSize];
+                for (int[] slot : writtenSlots(s, tables)) {
+                    int row = slot[1] * s.blockSize + slot[2];
+                    written[row] = true;
+                    for (int h = 0; h < s.kvHeads; h++)
+                        for (int j = 0; j < s.headDim; j++) {
+                            int at = (row * s.kvHeads + h) * s.headDim + j;
+                            newKeys.setFloat(got[at], slot[0], h, j);
+                            newValues.setFloat(gotV[at], slot[0], h, j);
+                            expectedKeys.setFloat(want[at], slot[0], h, j);
+                            expectedValues.setFloat(wantV[at], slot[0], h, j);
+                        }
+                }
+                Compare.Result keyResult = Compare.check(what + " new keys", newKeys, expectedKeys);
+                assertTrue(keyResult.withinBound(), keyResult.toString());
+                Compare.Result valueResult = Compare.check(what + " new values", newValues, expectedValues);
+                assertTrue(valueResult.withinBound(), valueResult.toString());
+                int rowSize = s.kvHeads * s.headDim;
+                for (int i = 0; i < got.length; i++) {
+                    if (written[i / rowSize]) continue;
+                    org.junit.jupiter.api.Assertions.assertEquals(keysBefore[i], got[i], what + ": unwritten key element " + i);
+                    org.junit.jupiter.api.Assertions.assertEquals(valuesBefore[i], gotV[i], what + ": unwritten value element " + i);
+                }
+            }
+        }
+    }
+
+    /** (new-token row, block, slot in block) of every new token of the batch. */
+    private static List<int[]> writtenSlots(Shape s, int[][] tables) {
+        List<int[]> slots = new ArrayList<>();
+        int row = 0;
+        for (int b = 0; b < s.cached.length; b++)
+            for (int i = 0; i < s.fresh[b]; i++, row++) {
+                int t = s.cached[b] + i;
+                slots.add(new int[] {row, tables[b][t / s.blockSize], t % s.blockSize});
+            }
+        return slots;
+    }
+
+    @GpuTest
     void decodeAfterPrefillOnTheGpuEqualsPrefillOfTheWhole() {
         // The cache workflow end to end on the GPU: a prompt (tensor-core path in 16-bit), then
         // decode steps (CUDA-core path, planned splits), against the reference's one prefill of all tokens.

@@ -87,6 +87,64 @@ class AttentionTest {
         }
     }
 
+    @Test
+    void llama3ScalingRescalesEachFrequencyByItsWavelength() {
+        // d 64, base 10000, original 32 positions, low/high frequency factors 1 and 4: pair 0
+        // (wavelength 2 pi) is under 32 / 4 = 8 and stays; pairs 1..5 (wavelengths 8.4 .. 26.5) are
+        // blended; pairs 6.. (from 35.3) are over 32 / 1 and divided by the factor 4. Each pair's
+        // angle at position 1 is its frequency: x[j] = 1 turns into (cos f_j, sin f_j) at (j, j + 32).
+        int d = 64, half = d / 2;
+        Rope.Llama3Scaling scaling = new Rope.Llama3Scaling(4f, 1f, 4f, 32);
+        Rope rope = Rope.neox(10000f).withLlama3Scaling(scaling);
+        float[] x = new float[d];
+        for (int j = 0; j < half; j++) x[j] = 1;
+        int[] regimeCount = new int[3];
+        try (Tensor rotated = rotateOne(rope, x, 1)) {
+            for (int j = 0; j < half; j++) {
+                double f = Math.pow(10000, -2.0 * j / d), wavelength = 2 * Math.PI / f;
+                double expected;
+                if (j == 0) {
+                    expected = 1; // wavelength 2 pi < 8: unchanged
+                    regimeCount[0]++;
+                } else if (j >= 6) {
+                    expected = f / 4;
+                    regimeCount[2]++;
+                } else {
+                    double smooth = (32 / wavelength - 1) / 3; // in (0, 1) between the two thresholds
+                    assertTrue(smooth > 0 && smooth < 1, "pair " + j + " smooth " + smooth);
+                    expected = f / 4 + smooth * (f - f / 4);
+                    regimeCount[1]++;
+                }
+                assertEquals(Math.cos(expected), rotated.getFloat(0, 0, j), 1e-6, "pair " + j);
+                assertEquals(Math.sin(expected), rotated.getFloat(0, 0, j + half), 1e-6, "pair " + j);
+            }
+        }
+        assertArrayEquals(new int[] {1, 5, 26}, regimeCount);
+        // Pair 3 by hand: wavelength 2 pi 10^(3/8) = 14.90, s = (32 / 14.90 - 1) / 3 = 0.3826,
+        // f = 10^(-3/8) = 0.42170 -> 0.42170 (0.25 + 0.75 s) = 0.226418.
+        try (Tensor rotated = rotateOne(rope, x, 1)) {
+            assertEquals(0.226418, Math.atan2(rotated.getFloat(0, 0, 3 + half), rotated.getFloat(0, 0, 3)), 1e-6);
+        }
+    }
+
+    @Test
+    void llama3ScalingWithFactorOneRotatesAsUnscaled() {
+        Random random = new Random(5);
+        int d = 80;
+        float[] x = new float[d];
+        for (int j = 0; j < d; j++) x[j] = (float) random.nextGaussian();
+        Rope plain = Rope.interleaved(500000f).withPositionScale(0.5f);
+        Rope factorOne = plain.withLlama3Scaling(new Rope.Llama3Scaling(1f, 1f, 4f, 8192));
+        Rope factorEight = plain.withLlama3Scaling(new Rope.Llama3Scaling(8f, 1f, 4f, 8192));
+        for (int position : new int[] {0, 3, 70000})
+            assertArrayEquals(rotated(plain, x, position), rotated(factorOne, x, position), 1e-6f, "position " + position);
+        // Factor 8 at a long position moves the slow pairs (wavelengths over 8192) and leaves the fast ones.
+        float[] a = rotated(plain, x, 70000), b = rotated(factorEight, x, 70000);
+        assertEquals(a[0], b[0]);
+        assertEquals(a[1], b[1]);
+        assertFalse(Math.abs(a[d - 2] - b[d - 2]) + Math.abs(a[d - 1] - b[d - 1]) < 1e-3);
+    }
+
     /** x rotated as the single query of a one-token batch at {@code position}, f32. */
     private static Tensor rotateOne(Rope rope, float[] x, int position) {
         int d = x.length;
@@ -98,6 +156,12 @@ class AttentionTest {
             Tensor q = Tensor.fromFloats(DType.F32, x, 1, 1, d);
             Attention.append(CPU, batch, q, k, v, rope, positions);
             return q;
+        }
+    }
+
+    private static float[] rotated(Rope rope, float[] x, int position) {
+        try (Tensor t = rotateOne(rope, x, position)) {
+            return t.toFloatArray();
         }
     }
 

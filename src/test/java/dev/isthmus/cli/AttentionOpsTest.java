@@ -108,12 +108,14 @@ class AttentionOpsTest extends OpTestSupport {
         in.putAll(Map.of("q", q, "k", k, "v", v, "positions", positions));
         Path out = dir.resolve("out.safetensors");
         Run r = cli("op", "rope-append", "--in", write("in", in).toString(), "--out", out.toString(), "--backend", "cpu", "--check",
-                "--set", "neox=false", "--set", "base=500000", "--set", "position_scale=0.25");
+                "--set", "neox=false", "--set", "base=500000", "--set", "position_scale=0.25", "--set", "llama3_factor=8",
+                "--set", "original_max_positions=64");
         assertEquals(0, r.status, r.err);
         assertTrue(r.out.contains("check q:") && r.out.contains("check keys:") && r.out.contains("check values:"), r.out);
         Tensor expectedQ = keep(q.to(dtype)), keys = keep(in.get("keys").to(dtype)), values = keep(in.get("values").to(dtype));
         try (KvBatch b = batch(in, keys, values, new int[] {4, 1}, new int[] {3, 2}); Tensor vx = v.to(dtype); Tensor p = positions.to(DType.I32)) {
-            Attention.append(CPU, b, expectedQ, k, vx, Rope.interleaved(500000f).withPositionScale(0.25f), p);
+            Attention.append(CPU, b, expectedQ, k, vx, Rope.interleaved(500000f).withPositionScale(0.25f)
+                    .withLlama3Scaling(new Rope.Llama3Scaling(8f, 1f, 4f, 64)), p);
         }
         try (SafetensorsFile f = SafetensorsFile.open(out)) {
             assertSame(expectedQ, f.tensor("q"));
@@ -147,7 +149,8 @@ class AttentionOpsTest extends OpTestSupport {
                 "scale", "window_left", "window_right", "softcap", "out ", "lse ");
         assertHelpShows("attention-decode", "(S, Hq, d)", "(S, Hq)");
         assertFalse(cli("op", "attention-decode", "--help").out.contains("new_tokens"), "decode has one new token per sequence");
-        assertHelpShows("rope-append", "k ", "v ", "positions?", "base", "neox", "position_scale", "rope ");
+        assertHelpShows("rope-append", "k ", "v ", "positions?", "base", "neox", "position_scale", "rope ", "llama3_factor",
+                "low_freq_factor", "high_freq_factor", "original_max_positions");
         assertHelpShows("attention-merge", "part_outs", "part_lses", "(P, ..., d)");
     }
 
@@ -176,6 +179,7 @@ class AttentionOpsTest extends OpTestSupport {
         assertError(run("rope-append", with(append, "v", random(DType.F32, 2, 1, HEAD_DIM))), "v has shape [2, 1, 64], expected [2, 2, 64]");
         assertError(run("rope-append", with(append, "positions", ints(1, 2, 3))), "positions has shape [3], expected [2]");
         assertError(run("rope-append", append, "--set", "base=1"), "option 'base' must be > 1");
+        assertError(run("rope-append", append, "--set", "llama3_factor=4", "--set", "high_freq_factor=0.5"), "highFreqFactor");
         assertError(run("rope-append", append, "--set", "causal=true"), "unknown option 'causal' for rope-append");
 
         Tensor parts = random(DType.F32, 2, 3, HEAD_DIM);

@@ -23,7 +23,7 @@ import java.util.Set;
 final class GoldenFixtures {
     private GoldenFixtures() {}
 
-    static final List<String> FAMILIES = List.of("llama", "qwen2", "mistral", "mixtral", "mamba", "jamba");
+    static final List<String> FAMILIES = List.of("llama", "llama3", "qwen2", "mistral", "mixtral", "mamba", "jamba");
 
     /** The fixture's directory; the calling test is skipped, with the reason, while it does not exist. */
     static Path require(String family) {
