@@ -1,6 +1,6 @@
 // Device code of the element-wise steps a decoder model needs between the kernel families:
-// the embedding lookup, a bias added to every row, and the SwiGLU product. Each thread handles
-// elements in a grid-stride loop; arithmetic is fp32.
+// the embedding lookup, a bias added to every row, and the SwiGLU product (each thread handles
+// elements in a grid-stride loop; arithmetic is fp32); and greedy sampling, a row-wise argmax.
 #pragma once
 
 #include "common.cuh"
@@ -36,6 +36,56 @@ __global__ void silu_mul_kernel(T *out, const T *gate, const T *up, int64_t coun
          i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
         const float g = to_float(gate[i]);
         out[i] = from_float<T>(g / (1.0f + __expf(-g)) * to_float(up[i]));
+    }
+}
+
+constexpr int kArgmaxThreads = 256;
+
+// Whether (value, index) beats (best, best_index): a larger value, or an equal one at a lower
+// index. A NaN value never beats anything.
+__device__ __forceinline__ bool beats(float value, long long index, float best, long long best_index) {
+    return value > best || (value == best && index < best_index);
+}
+
+// out[r] = the column of row r's largest logit, the lowest column on ties; NaNs are ignored and
+// a row of nothing but NaN gives 0. One block per row: a strided pass per thread, then a warp
+// shuffle and a shared-memory reduction of the (value, index) pairs.
+__global__ void __launch_bounds__(kArgmaxThreads) argmax_kernel(int32_t *__restrict__ out, const float *__restrict__ logits,
+                                                                 int64_t cols) {
+    constexpr long long kNone = 0x7fffffffffffffffLL;
+    __shared__ float warp_best[kArgmaxThreads / 32];
+    __shared__ long long warp_index[kArgmaxThreads / 32];
+    const float *row = logits + static_cast<int64_t>(blockIdx.x) * cols;
+    float best = -INFINITY;
+    long long index = kNone;
+    for (long long c = threadIdx.x; c < cols; c += kArgmaxThreads) {
+        const float v = row[c];
+        if (beats(v, c, best, index)) {
+            best = v;
+            index = c;
+        }
+    }
+    for (int offset = 16; offset > 0; offset /= 2) {
+        const float other = __shfl_down_sync(0xffffffffu, best, offset);
+        const long long other_index = __shfl_down_sync(0xffffffffu, index, offset);
+        if (beats(other, other_index, best, index)) {
+            best = other;
+            index = other_index;
+        }
+    }
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (lane == 0) {
+        warp_best[warp] = best;
+        warp_index[warp] = index;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int w = 1; w < kArgmaxThreads / 32; ++w)
+            if (beats(warp_best[w], warp_index[w], best, index)) {
+                best = warp_best[w];
+                index = warp_index[w];
+            }
+        out[blockIdx.x] = index == kNone ? 0 : static_cast<int32_t>(index);
     }
 }
 

@@ -355,7 +355,7 @@ ISTHMUS_API int isthmus_gemm(void *c, const void *a, const void *b, int64_t m, i
                              int32_t transpose_a, int32_t transpose_b, float alpha, float beta,
                              int32_t ab_dtype, int32_t c_dtype, void *stream);
 
-/* ---- Model glue: embedding lookup, row bias, SwiGLU product ------------------------------- */
+/* ---- Model glue: embedding lookup, row bias, SwiGLU product, argmax ---------------------- */
 
 /*
  * Element-wise steps of a decoder model, over contiguous tensors of one float dtype (F32, F16,
@@ -374,6 +374,12 @@ ISTHMUS_API int isthmus_add_bias(void *out, const void *x, const void *bias, int
                                  int64_t cols, int32_t dtype, void *stream);
 ISTHMUS_API int isthmus_silu_mul(void *out, const void *gate, const void *up, int64_t count,
                                  int32_t dtype, void *stream);
+/*
+ * Greedy sampling: out[r] = the column of the largest value of row r of the f32 logits
+ * (rows, cols), the lowest column on ties; NaNs are ignored (a row of only NaNs gives 0).
+ * cols in [1, 2^31 - 1].
+ */
+ISTHMUS_API int isthmus_argmax(int32_t *out, const float *logits, int64_t rows, int64_t cols, void *stream);
 
 /* ---- CUDA graphs ------------------------------------------------------------------------------ */
 

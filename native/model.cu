@@ -85,3 +85,14 @@ extern "C" int isthmus_silu_mul(void *out, const void *gate, const void *up, int
     ISTHMUS_CHECK_LAUNCH("isthmus_silu_mul");
     return ISTHMUS_OK;
 }
+
+extern "C" int isthmus_argmax(int32_t *out, const float *logits, int64_t rows, int64_t cols, void *stream) {
+    clear_error();
+    ISTHMUS_REQUIRE(out != nullptr && logits != nullptr, "isthmus_argmax: out and logits must not be NULL");
+    ISTHMUS_REQUIRE(rows >= 0 && rows <= 0x7fffffffLL, "isthmus_argmax: rows %lld out of range", static_cast<long long>(rows));
+    ISTHMUS_REQUIRE(cols >= 1 && cols <= 0x7fffffffLL, "isthmus_argmax: cols %lld must be in [1, 2^31 - 1]", static_cast<long long>(cols));
+    if (rows == 0) return ISTHMUS_OK;
+    ISTHMUS_LAUNCH(static_cast<unsigned>(rows), kArgmaxThreads, 0, static_cast<cudaStream_t>(stream), argmax_kernel)(out, logits, cols);
+    ISTHMUS_CHECK_LAUNCH("isthmus_argmax");
+    return ISTHMUS_OK;
+}

@@ -323,6 +323,7 @@ static void model_cases(cudaStream_t stream) {
             CHECK_STATUS(isthmus_add_bias(x, x, bias, rows, cols, dtype, stream));
             CHECK_STATUS(isthmus_silu_mul(out, x, y, n, dtype, stream));
             CHECK_STATUS(isthmus_silu_mul(x, x, y, n, dtype, stream));
+            if (dtype == ISTHMUS_F32) CHECK_STATUS(isthmus_argmax(d_ids, static_cast<const float *>(out), rows, cols, stream));
             CHECK_CUDA(cudaStreamSynchronize(stream));
             for (void *p : {table, x, y, bias, out, static_cast<void *>(d_ids)}) CHECK_CUDA(cudaFree(p));
         }

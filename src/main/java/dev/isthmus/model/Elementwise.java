@@ -10,8 +10,9 @@ import java.util.Set;
 
 /**
  * The element-wise steps of a decoder model between its kernels: the embedding lookup, a bias
- * added to every row (the q/k/v biases of Qwen2), and the SwiGLU product of a dense FFN. All
- * tensors are contiguous and share one float dtype (f32, f16, bf16); arithmetic is fp32.
+ * added to every row (the q/k/v biases of Qwen2), and the SwiGLU product of a dense FFN (all
+ * tensors contiguous and of one float dtype, f32, f16 or bf16; arithmetic in fp32); and greedy
+ * sampling on the device, a row-wise argmax of the f32 logits.
  */
 public final class Elementwise {
     private Elementwise() {}
@@ -62,6 +63,29 @@ public final class Elementwise {
         switch (backend) {
             case CpuBackend cpu -> ElementwiseReference.siluMul(out, gate, up);
             case CudaBackend cuda -> ElementwiseCuda.siluMul(cuda, out, gate, up);
+        }
+    }
+
+    /**
+     * Greedy sampling on the backend: out[r] = the column of row r's largest logit, the lowest on
+     * ties, NaNs ignored (a row of only NaNs gives 0), as {@link Sampler} picks greedily on the
+     * host. out i32 (R), logits f32 (R, C).
+     */
+    public static void argmax(Backend backend, Tensor out, Tensor logits) {
+        if (backend == null) throw new IllegalArgumentException("backend is null");
+        Checks.usable("logits", logits, backend.device());
+        if (logits.dtype() != DType.F32) throw new IllegalArgumentException("logits must be f32, has " + logits.dtype().label());
+        Checks.rank("logits", logits, 2);
+        Checks.contiguous("logits", logits);
+        if (logits.dim(1) < 1 || logits.dim(1) > Integer.MAX_VALUE || logits.dim(0) > Integer.MAX_VALUE)
+            throw new IllegalArgumentException("logits is " + logits + "; rows up to 2^31 - 1 and 1 to 2^31 - 1 columns");
+        Checks.usable("out", out, backend.device());
+        if (out.dtype() != DType.I32) throw new IllegalArgumentException("out must be i32, has " + out.dtype().label());
+        Checks.shape("out", out, logits.dim(0));
+        Checks.contiguous("out", out);
+        switch (backend) {
+            case CpuBackend cpu -> ElementwiseReference.argmax(out, logits);
+            case CudaBackend cuda -> ElementwiseCuda.argmax(cuda, out, logits);
         }
     }
 

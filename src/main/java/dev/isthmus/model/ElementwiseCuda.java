@@ -10,7 +10,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
-/** The FFM bindings of isthmus_embedding, isthmus_add_bias and isthmus_silu_mul. Arguments are checked by Elementwise first. */
+/** The FFM bindings of isthmus_embedding, isthmus_add_bias, isthmus_silu_mul and isthmus_argmax. Arguments are checked by Elementwise first. */
 final class ElementwiseCuda {
     private ElementwiseCuda() {}
 
@@ -26,6 +26,8 @@ final class ElementwiseCuda {
         static final MethodHandle ADD_BIAS = NativeLibrary.downcall("isthmus_add_bias", FunctionDescriptor.of(I, P, P, P, L, L, I, P));
         // int isthmus_silu_mul(void *out, const void *gate, const void *up, int64_t count, int32_t dtype, void *stream)
         static final MethodHandle SILU_MUL = NativeLibrary.downcall("isthmus_silu_mul", FunctionDescriptor.of(I, P, P, P, L, I, P));
+        // int isthmus_argmax(int32_t *out, const float *logits, int64_t rows, int64_t cols, void *stream)
+        static final MethodHandle ARGMAX = NativeLibrary.downcall("isthmus_argmax", FunctionDescriptor.of(I, P, P, L, L, P));
     }
 
     static void embedding(CudaBackend backend, Tensor out, Tensor table, Tensor ids) {
@@ -60,5 +62,16 @@ final class ElementwiseCuda {
             throw new IllegalStateException("isthmus_silu_mul downcall failed", t);
         }
         NativeLibrary.check(status, "isthmus_silu_mul");
+    }
+
+    static void argmax(CudaBackend backend, Tensor out, Tensor logits) {
+        MemorySegment stream = MemorySegment.ofAddress(backend.prepareLaunch());
+        int status;
+        try {
+            status = (int) Handle.ARGMAX.invokeExact(pointer(out), pointer(logits), logits.dim(0), logits.dim(1), stream);
+        } catch (Throwable t) {
+            throw new IllegalStateException("isthmus_argmax downcall failed", t);
+        }
+        NativeLibrary.check(status, "isthmus_argmax");
     }
 }

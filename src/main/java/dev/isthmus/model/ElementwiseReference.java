@@ -26,4 +26,13 @@ final class ElementwiseReference {
             o.setFloat((float) (v / (1 + Math.exp(-v)) * u.getFloat(i)), i);
         }
     }
+
+    static void argmax(Tensor out, Tensor logits) {
+        int cols = (int) logits.dim(1);
+        float[] row = new float[cols];
+        for (long r = 0; r < logits.dim(0); r++) {
+            for (int c = 0; c < cols; c++) row[c] = logits.getFloat(r, c);
+            out.setLong(Sampler.argmax(row), r);
+        }
+    }
 }

@@ -1,5 +1,6 @@
 package dev.isthmus.model;
 
+import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.List;
@@ -9,7 +10,9 @@ import java.util.Set;
  * Prefill then decode for a batch of prompts of any lengths: the prompts run in one step (each
  * sequence with its own caches), then every sequence advances one token per step until it has
  * {@code maxNewTokens} tokens or drew a stop token. A finished sequence keeps being fed its last
- * token so that every step stays the batched decode step; what it draws is discarded.
+ * token so that every step stays the batched decode step; what it draws is discarded. Decode
+ * steps leave their logits on the device: greedy decoding takes the argmax there and copies back
+ * one id per sequence, sampling copies the logits to the host sampler.
  */
 public final class Generator {
     private Generator() {}
@@ -62,13 +65,23 @@ public final class Generator {
             long prefill = System.nanoTime() - start;
             int steps = 0;
             start = System.nanoTime();
-            while (!allDone(done)) {
-                int[][] next = new int[batch][];
-                for (int i = 0; i < batch; i++) next[i] = new int[] {last[i]};
-                try (Tensor logits = model.forward(session, sequences, next, false)) {
-                    take(logits, samplers, drawn, done, last, maxNewTokens, stopTokens, listener);
+            try (Tensor deviceIds = sampling.isGreedy() ? model.backend().allocate(DType.I32, batch) : null) {
+                while (!allDone(done)) {
+                    Tensor logits = model.decodeOnDevice(session, last.clone());
+                    if (deviceIds != null) {
+                        // Greedy: the argmax on the device, and only the ids come back.
+                        Elementwise.argmax(model.backend(), deviceIds, logits);
+                        try (Tensor ids = model.backend().toHost(deviceIds)) {
+                            long[] picked = ids.toLongArray();
+                            for (int i = 0; i < batch; i++) accept(i, (int) picked[i], drawn, done, last, maxNewTokens, stopTokens, listener);
+                        }
+                    } else {
+                        try (Tensor host = model.backend().toHost(logits)) {
+                            take(host, samplers, drawn, done, last, maxNewTokens, stopTokens, listener);
+                        }
+                    }
+                    steps++;
                 }
-                steps++;
             }
             long decode = System.nanoTime() - start;
             return new Result(drawn.stream().map(l -> l.stream().mapToInt(Integer::intValue).toArray()).toList(), prefill, decode, steps);
@@ -83,12 +96,18 @@ public final class Generator {
             if (done[i]) continue;
             float[] row = new float[vocab];
             System.arraycopy(all, i * vocab, row, 0, vocab);
-            int token = samplers[i].sample(row);
-            drawn.get(i).add(token);
-            last[i] = token;
-            if (listener != null) listener.onToken(i, token);
-            if (stopTokens.contains(token) || drawn.get(i).size() >= maxNewTokens) done[i] = true;
+            accept(i, samplers[i].sample(row), drawn, done, last, maxNewTokens, stopTokens, listener);
         }
+    }
+
+    /** Sequence i drew {@code token} (dropped if it had finished). */
+    private static void accept(int i, int token, List<List<Integer>> drawn, boolean[] done, int[] last, int maxNewTokens,
+                               Set<Integer> stopTokens, Listener listener) {
+        if (done[i]) return;
+        drawn.get(i).add(token);
+        last[i] = token;
+        if (listener != null) listener.onToken(i, token);
+        if (stopTokens.contains(token) || drawn.get(i).size() >= maxNewTokens) done[i] = true;
     }
 
     private static boolean allDone(boolean[] done) {

@@ -61,10 +61,11 @@ public final class Sampler {
         return order;
     }
 
+    /** The index of the largest value, the lowest on ties; NaNs are ignored (only NaNs: 0). */
     static int argmax(float[] logits) {
-        int best = 0;
-        for (int i = 1; i < logits.length; i++)
-            if (logits[i] > logits[best]) best = i;
-        return best;
+        int best = -1;
+        for (int i = 0; i < logits.length; i++)
+            if (!Float.isNaN(logits[i]) && (best < 0 || logits[i] > logits[best])) best = i;
+        return Math.max(best, 0);
     }
 }

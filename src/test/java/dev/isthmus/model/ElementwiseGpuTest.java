@@ -36,6 +36,35 @@ class ElementwiseGpuTest {
         }
     }
 
+    /** Rows with a planted tie at the maximum (the later copy must lose), NaNs, and widths around the block's 256 threads. */
+    @GpuTest
+    void argmaxMatchesTheHostSamplerExactly() {
+        Random random = new Random(5);
+        try (CudaBackend gpu = Backend.cuda(0)) {
+            for (int[] shape : new int[][] {{1, 1}, {3, 255}, {4, 257}, {2, 50_257}, {33, 1000}}) {
+                int rows = shape[0], cols = shape[1];
+                float[] values = new float[rows * cols];
+                for (int i = 0; i < values.length; i++) values[i] = (float) random.nextGaussian();
+                for (int r = 0; r < rows; r++) {
+                    int a = random.nextInt(cols), b = random.nextInt(cols);
+                    values[r * cols + a] = values[r * cols + b] = 9f + r;
+                    if (cols > 2) values[r * cols + random.nextInt(cols)] = Float.NaN;
+                }
+                try (Tensor logits = Tensor.fromFloats(DType.F32, values, rows, cols);
+                     Tensor expected = Tensor.allocateHost(DType.I32, rows);
+                     Tensor dLogits = gpu.copyOf(logits); Tensor out = gpu.allocate(DType.I32, rows)) {
+                    Elementwise.argmax(Backend.cpu(), expected, logits);
+                    gpu.poison(out);
+                    Elementwise.argmax(gpu, out, dLogits);
+                    try (Tensor actual = gpu.toHost(out)) {
+                        org.junit.jupiter.api.Assertions.assertArrayEquals(expected.toLongArray(), actual.toLongArray(),
+                                "argmax " + rows + " x " + cols);
+                    }
+                }
+            }
+        }
+    }
+
     @GpuTest
     void addBiasAndSiluMulMatchTheReference() {
         Random random = new Random(4);

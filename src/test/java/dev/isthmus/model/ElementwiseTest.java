@@ -24,6 +24,27 @@ class ElementwiseTest {
     }
 
     @Test
+    void argmaxTakesTheLowestOfTiedMaximaAndIgnoresNaN() {
+        float nan = Float.NaN, inf = Float.POSITIVE_INFINITY;
+        float[] rows = {
+            1, 5, 2, 5,                 // a tie: the lower column
+            nan, -3, -1, -2,            // NaN in column 0 is ignored, not sticky
+            nan, nan, nan, nan,         // only NaN: 0
+            -inf, -inf, -inf, -inf,     // only -inf: the first
+            0, nan, inf, inf,           // +inf, twice
+        };
+        try (Tensor logits = Tensor.fromFloats(DType.F32, rows, 5, 4); Tensor out = Tensor.allocateHost(DType.I32, 5)) {
+            Elementwise.argmax(cpu, out, logits);
+            assertArrayEquals(new long[] {1, 2, 0, 0, 2}, out.toLongArray());
+            try (Tensor half = Tensor.allocateHost(DType.F16, 5, 4); Tensor wrong = Tensor.allocateHost(DType.I32, 4)) {
+                Expect.illegalArgument("logits must be f32", () -> Elementwise.argmax(cpu, out, half));
+                Expect.illegalArgument("out", () -> Elementwise.argmax(cpu, wrong, logits));
+                Expect.illegalArgument("out must be i32", () -> Elementwise.argmax(cpu, logits, logits));
+            }
+        }
+    }
+
+    @Test
     void addBiasAddsTheBiasToEveryRow() {
         try (Tensor x = Tensor.fromFloats(DType.BF16, new float[] {1, 2, 3, 4, 5, 6}, 2, 3);
              Tensor bias = Tensor.fromFloats(DType.BF16, new float[] {0.5f, -1, 2}, 3)) {
