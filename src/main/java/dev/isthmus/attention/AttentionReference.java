@@ -1,6 +1,7 @@
 package dev.isthmus.attention;
 
 import dev.isthmus.tensor.Tensor;
+import java.util.Arrays;
 import java.util.stream.IntStream;
 
 /**
@@ -15,8 +16,8 @@ final class AttentionReference {
     static void append(KvBatch batch, Tensor q, Tensor k, Tensor v, Rope rope, Tensor positions) {
         int qHeads = (int) q.dim(1), kvHeads = batch.kvHeads(), d = batch.headDim();
         float[] qv = q.toFloatArray(), kv = k.toFloatArray(), vv = v.toFloatArray();
-        float[] keys = batch.keys().toFloatArray(), values = batch.values().toFloatArray();
         long[] pos = positions == null ? null : positions.toLongArray();
+        int rowSize = kvHeads * d;
         for (int b = 0; b < batch.batchSize(); b++) {
             for (int i = 0; i < batch.newTokens(b); i++) {
                 int row = batch.queryStart(b) + i;
@@ -26,14 +27,29 @@ final class AttentionReference {
                     for (int h = 0; h < qHeads; h++) rotate(qv, ((long) row * qHeads + h) * d, d, rope, position);
                     for (int h = 0; h < kvHeads; h++) rotate(kv, ((long) row * kvHeads + h) * d, d, rope, position);
                 }
-                long cacheBase = ((long) batch.blockOf(b, slot) * batch.blockSize() + slot % batch.blockSize()) * kvHeads * d;
-                System.arraycopy(kv, row * kvHeads * d, keys, (int) cacheBase, kvHeads * d);
-                System.arraycopy(vv, row * kvHeads * d, values, (int) cacheBase, kvHeads * d);
+                cacheRow(batch, batch.keys(), b, slot).copyFrom(Arrays.copyOfRange(kv, row * rowSize, (row + 1) * rowSize));
+                cacheRow(batch, batch.values(), b, slot).copyFrom(Arrays.copyOfRange(vv, row * rowSize, (row + 1) * rowSize));
             }
         }
         if (rope != null) q.copyFrom(qv);
-        batch.keys().copyFrom(keys);
-        batch.values().copyFrom(values);
+    }
+
+    /** The [kvHeads, headDim] slot of token t of sequence b in {@code cache}. */
+    private static Tensor cacheRow(KvBatch batch, Tensor cache, int b, int t) {
+        int block = batch.blockOf(b, t), offset = t % batch.blockSize();
+        return cache.slice(0, block, block + 1).slice(1, offset, offset + 1);
+    }
+
+    /** Tokens [0, length) of sequence b in {@code cache}, [length, kvHeads, headDim] flattened: only its blocks are read. */
+    private static float[] sequenceRows(KvBatch batch, Tensor cache, int b, int length) {
+        int rowSize = batch.kvHeads() * batch.headDim(), blockSize = batch.blockSize();
+        float[] out = new float[Math.toIntExact((long) length * rowSize)];
+        for (int start = 0; start < length; start += blockSize) {
+            int block = batch.blockOf(b, start), n = Math.min(blockSize, length - start);
+            float[] rows = cache.slice(0, block, block + 1).slice(1, 0, n).toFloatArray();
+            System.arraycopy(rows, 0, out, start * rowSize, rows.length);
+        }
+        return out;
     }
 
     /** Rotates the head at x[start, start + d): pair j turned by position * positionScale * frequency(rope, j, d). */
@@ -75,7 +91,11 @@ final class AttentionReference {
         double scale = options.scaleFor(d);
         int left = options.windowLeft(), right = options.effectiveWindowRight();
         float[] qv = q.toFloatArray();
-        float[] keys = batch.keys().toFloatArray(), values = batch.values().toFloatArray();
+        float[][] keys = new float[batch.batchSize()][], values = new float[batch.batchSize()][];
+        for (int b = 0; b < batch.batchSize(); b++) {
+            keys[b] = sequenceRows(batch, batch.keys(), b, batch.kvLength(b));
+            values[b] = sequenceRows(batch, batch.values(), b, batch.kvLength(b));
+        }
         int rows = batch.totalNewTokens();
         float[] o = new float[rows * qHeads * d];
         float[] l = new float[rows * qHeads];
@@ -95,9 +115,9 @@ final class AttentionReference {
                     scores[t] = Double.NEGATIVE_INFINITY;
                     continue;
                 }
-                int kBase = cacheIndex(batch, b, t, kvh);
+                int kBase = (t * kvHeads + kvh) * d;
                 double dot = 0;
-                for (int j = 0; j < d; j++) dot += (double) qv[rowHead * d + j] * keys[kBase + j];
+                for (int j = 0; j < d; j++) dot += (double) qv[rowHead * d + j] * keys[b][kBase + j];
                 double s = scale * dot;
                 if (options.softcap() > 0) s = options.softcap() * Math.tanh(s / options.softcap());
                 scores[t] = s;
@@ -113,19 +133,14 @@ final class AttentionReference {
                 if (scores[t] == Double.NEGATIVE_INFINITY) continue;
                 double p = Math.exp(scores[t] - max);
                 sum += p;
-                int vBase = cacheIndex(batch, b, t, kvh);
-                for (int j = 0; j < d; j++) acc[j] += p * values[vBase + j];
+                int vBase = (t * kvHeads + kvh) * d;
+                for (int j = 0; j < d; j++) acc[j] += p * values[b][vBase + j];
             }
             for (int j = 0; j < d; j++) o[rowHead * d + j] = (float) (acc[j] / sum);
             l[rowHead] = (float) (max + Math.log(sum));
         });
         out.copyFrom(o);
         if (lse != null) lse.copyFrom(l);
-    }
-
-    private static int cacheIndex(KvBatch batch, int b, int t, int kvh) {
-        long index = (((long) batch.blockOf(b, t) * batch.blockSize() + t % batch.blockSize()) * batch.kvHeads() + kvh) * batch.headDim();
-        return Math.toIntExact(index);
     }
 
     /**

@@ -41,10 +41,10 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--out", description = "folder for the table, report and plot (default: ${DEFAULT-VALUE})", defaultValue = "build/demo")
     Path outDir;
 
-    @Option(names = "--contexts", split = ",", description = "context lengths (default: 1K..128K on a GPU, 128..1024 on the CPU)")
+    @Option(names = "--contexts", split = ",", description = "context lengths (default: 1K..128K on a GPU, 256..4096 on the CPU)")
     int[] contexts;
 
-    @Option(names = "--steps", description = "decode steps timed per context (default: 16 on a GPU, 4 on the CPU)")
+    @Option(names = "--steps", description = "decode steps timed per context (default: 16 on a GPU, 8 on the CPU)")
     Integer steps;
 
     /**
@@ -65,7 +65,7 @@ final class DemoCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         try (Backend backend = Main.backend(backendName)) {
             boolean cpu = backend instanceof CpuBackend;
-            Sizes sizes = cpu ? new Sizes(128, 4, 256, 1, 256, new int[] {128, 256, 512, 1024}, 4, DType.F32)
+            Sizes sizes = cpu ? new Sizes(128, 4, 256, 1, 256, new int[] {256, 512, 1024, 2048, 4096}, 8, DType.F32)
                               : new Sizes(1024, 8, 32000, 4, 2816, new int[] {1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072}, 16, DType.BF16);
             if (contexts != null) sizes = new Sizes(sizes.hidden, sizes.layers, sizes.vocab, sizes.kvHeads, sizes.intermediate,
                     checkedContexts(contexts), sizes.steps, sizes.dtype);

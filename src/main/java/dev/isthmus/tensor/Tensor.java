@@ -222,6 +222,17 @@ public final class Tensor implements AutoCloseable {
     /** All elements in row-major order of the shape (strides respected). Host only. */
     public float[] toFloatArray() {
         float[] out = new float[arrayLength()];
+        if (isContiguous() && dtype == DType.F32) { // the CPU references' common case: one bulk copy
+            MemorySegment.copy(storage.hostSegment(), F32, offset * 4, out, 0, out.length);
+            return out;
+        }
+        if (isContiguous() && (dtype == DType.BF16 || dtype == DType.F16)) {
+            short[] bits = new short[out.length];
+            MemorySegment.copy(storage.hostSegment(), I16, offset * 2, bits, 0, bits.length);
+            for (int i = 0; i < bits.length; i++)
+                out[i] = dtype == DType.BF16 ? FloatFormats.bf16ToFloat(bits[i]) : FloatFormats.f16ToFloat(bits[i]);
+            return out;
+        }
         forEachByteOffset((i, byteOffset) -> out[i] = readFloat(byteOffset));
         return out;
     }
@@ -230,6 +241,10 @@ public final class Tensor implements AutoCloseable {
     public void copyFrom(float[] values) {
         if (values.length != elementCount())
             throw new IllegalArgumentException("copyFrom: " + values.length + " values for " + elementCount() + " elements");
+        if (arrayLength() > 0 && isContiguous() && dtype == DType.F32) {
+            MemorySegment.copy(values, 0, storage.hostSegment(), F32, offset * 4, values.length);
+            return;
+        }
         forEachByteOffset((i, byteOffset) -> writeFloat(byteOffset, values[i]));
     }
 
