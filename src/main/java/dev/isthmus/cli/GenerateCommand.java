@@ -67,8 +67,8 @@ final class GenerateCommand extends ModelCommand {
                         });
                 out.println();
                 int generated = result.tokens().getFirst().length;
-                out.printf("[%d tokens; prefill %.1f ms (%.1f tokens/s); decode %.1f tokens/s]%n", generated, result.prefillNanos() / 1e6,
-                        ids.length / (result.prefillNanos() / 1e9), result.decodeTokensPerSecond());
+                out.printf("[%d tokens; prefill %.1f ms (%.1f tokens/s); decode %.1f tokens/s, %s]%n", generated, result.prefillNanos() / 1e6,
+                        ids.length / (result.prefillNanos() / 1e9), result.decodeTokensPerSecond(), result.decodeMode());
                 return 0;
             }
         }

@@ -27,8 +27,9 @@ public final class Generator {
      * @param prefillNanos time of the prompt step
      * @param decodeNanos  time of all decode steps
      * @param decodeSteps  how many decode steps ran
+     * @param decodeMode   how the decode step ran ({@link Session#decodeMode()}: "cuda graph", or "eager" and why)
      */
-    public record Result(List<int[]> tokens, long prefillNanos, long decodeNanos, int decodeSteps) {
+    public record Result(List<int[]> tokens, long prefillNanos, long decodeNanos, int decodeSteps, String decodeMode) {
         /** Tokens drawn per second in the decode phase, over the whole batch. */
         public double decodeTokensPerSecond() {
             return decodeNanos == 0 ? 0 : (double) decodeSteps * tokens.size() / (decodeNanos / 1e9);
@@ -84,7 +85,8 @@ public final class Generator {
                 }
             }
             long decode = System.nanoTime() - start;
-            return new Result(drawn.stream().map(l -> l.stream().mapToInt(Integer::intValue).toArray()).toList(), prefill, decode, steps);
+            return new Result(drawn.stream().map(l -> l.stream().mapToInt(Integer::intValue).toArray()).toList(), prefill, decode, steps,
+                    session.decodeMode());
         }
     }
 

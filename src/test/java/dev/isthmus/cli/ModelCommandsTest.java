@@ -45,7 +45,7 @@ class ModelCommandsTest {
         }
         String words = Arrays.stream(expected).mapToObj(t -> "w" + t).collect(Collectors.joining(" "));
         assertTrue(r.out().startsWith("w5 w17 w3" + words) || r.out().startsWith("w5 w17 w3 " + words), r.out());
-        assertTrue(r.out().contains("tokens/s"), r.out());
+        assertTrue(r.out().contains("tokens/s") && r.out().contains("eager (CPU backend)]"), r.out());
     }
 
     @Test
