@@ -78,22 +78,17 @@ class AttentionGpuTest {
             for (int j = 0; j < tables[b].length; j++) tables[b][j] = pool.get(next++);
         }
         int tokens = IntStream.of(s.fresh).sum();
-        long[] cacheShape = {numBlocks, s.blockSize, s.kvHeads, s.headDim};
-        try (Tensor keys = RandomTensors.normal(random, dtype, 1f, cacheShape);
-             Tensor values = RandomTensors.normal(random, dtype, 1f, cacheShape);
-             Tensor q = RandomTensors.normal(random, dtype, 1f, tokens, s.qHeads, s.headDim);
-             Tensor k = RandomTensors.normal(random, dtype, 1f, tokens, s.kvHeads, s.headDim);
-             Tensor v = RandomTensors.normal(random, dtype, 1f, tokens, s.kvHeads, s.headDim);
-             Tensor dKeys = gpu.copyOf(keys); Tensor dValues = gpu.copyOf(values);
-             Tensor dq = gpu.copyOf(q); Tensor dk = gpu.copyOf(k); Tensor dv = gpu.copyOf(v);
+        try (Inputs in = Inputs.random(gpu, random, dtype, s, numBlocks, tokens);
              Tensor expected = Tensor.allocateHost(dtype, tokens, s.qHeads, s.headDim);
              Tensor expectedLse = Tensor.allocateHost(DType.F32, tokens, s.qHeads);
              Tensor out = gpu.allocate(dtype, tokens, s.qHeads, s.headDim);
              Tensor lse = gpu.allocate(DType.F32, tokens, s.qHeads);
-             KvBatch host = KvBatch.of(Backend.cpu(), keys, values, tables, s.cached, s.fresh);
-             KvBatch device = KvBatch.of(gpu, dKeys, dValues, tables, s.cached, s.fresh);
+             KvBatch host = KvBatch.of(Backend.cpu(), in.keys(), in.values(), tables, s.cached, s.fresh);
+             KvBatch device = KvBatch.of(gpu, in.dKeys(), in.dValues(), tables, s.cached, s.fresh);
              AttentionWorkspace workspace = splits == 0 ? AttentionWorkspace.allocate(gpu, device, s.qHeads)
                                                         : AttentionWorkspace.allocate(gpu, device, s.qHeads, splits)) {
+            Tensor keys = in.keys(), values = in.values(), q = in.q(), k = in.k(), v = in.v();
+            Tensor dKeys = in.dKeys(), dValues = in.dValues(), dq = in.dq(), dk = in.dk(), dv = in.dv();
             Attention.append(Backend.cpu(), host, q, k, v, rope, null);
             Attention.attend(Backend.cpu(), host, q, expected, expectedLse, options, null);
             Attention.append(gpu, device, dq, dk, dv, rope, null);
@@ -140,20 +135,15 @@ class AttentionGpuTest {
         }
         int tokens = IntStream.of(s.fresh).sum();
         long[] positions = random.longs(tokens, 0, 200_000).toArray();
-        long[] cacheShape = {numBlocks, s.blockSize, s.kvHeads, s.headDim};
-        try (Tensor keys = RandomTensors.normal(random, dtype, 1f, cacheShape);
-             Tensor values = RandomTensors.normal(random, dtype, 1f, cacheShape);
-             Tensor q = RandomTensors.normal(random, dtype, 1f, tokens, s.qHeads, s.headDim);
-             Tensor k = RandomTensors.normal(random, dtype, 1f, tokens, s.kvHeads, s.headDim);
-             Tensor v = RandomTensors.normal(random, dtype, 1f, tokens, s.kvHeads, s.headDim);
+        try (Inputs in = Inputs.random(gpu, random, dtype, s, numBlocks, tokens);
              Tensor hostPositions = Tensor.fromLongs(DType.I32, positions, tokens);
              Tensor dPositions = gpu.copyOf(hostPositions);
-             Tensor dKeys = gpu.copyOf(keys); Tensor dValues = gpu.copyOf(values);
-             Tensor dq = gpu.copyOf(q); Tensor dk = gpu.copyOf(k); Tensor dv = gpu.copyOf(v);
              Tensor expectedKeys = Tensor.allocateHost(dtype, tokens, s.kvHeads, s.headDim);
              Tensor expectedValues = Tensor.allocateHost(dtype, tokens, s.kvHeads, s.headDim);
-             KvBatch host = KvBatch.of(Backend.cpu(), keys, values, tables, s.cached, s.fresh);
-             KvBatch device = KvBatch.of(gpu, dKeys, dValues, tables, s.cached, s.fresh)) {
+             KvBatch host = KvBatch.of(Backend.cpu(), in.keys(), in.values(), tables, s.cached, s.fresh);
+             KvBatch device = KvBatch.of(gpu, in.dKeys(), in.dValues(), tables, s.cached, s.fresh)) {
+            Tensor keys = in.keys(), values = in.values(), q = in.q(), k = in.k(), v = in.v();
+            Tensor dKeys = in.dKeys(), dValues = in.dValues(), dq = in.dq(), dk = in.dk(), dv = in.dv();
             float[] keysBefore = keys.toFloatArray(), valuesBefore = values.toFloatArray();
             Attention.append(Backend.cpu(), host, q, k, v, rope, explicitPositions ? hostPositions : null);
             for (int[] slot : writtenSlots(s, tables)) {
@@ -191,6 +181,74 @@ class AttentionGpuTest {
                     org.junit.jupiter.api.Assertions.assertEquals(valuesBefore[i], gotV[i], what + ": unwritten value element " + i);
                 }
             }
+        }
+    }
+
+    /**
+     * A reusable decode batch grown in place for several steps with the KV length split for its
+     * whole capacity (four pieces of 64 keys over room for 208), so most pieces of the short
+     * sequence are empty: the same outputs as the reference every step.
+     */
+    @GpuTest
+    void aReusableBatchSplitForItsCapacityMatchesTheReference() {
+        Random random = new Random(53);
+        int qHeads = 4, kvHeads = 2, d = 64, block = 16, maxLength = 200;
+        int[] prompts = {10, 100};
+        try (CudaBackend gpu = Backend.cuda(0);
+             KvCache hostCache = KvCache.allocate(Backend.cpu(), DType.BF16, 30, block, kvHeads, d);
+             KvCache deviceCache = KvCache.allocate(gpu, DType.BF16, 30, block, kvHeads, d)) {
+            int[] ids = {hostCache.newSequence(), hostCache.newSequence()};
+            deviceCache.newSequence();
+            deviceCache.newSequence();
+            for (KvCache cache : new KvCache[] {hostCache, deviceCache}) cache.extend(ids, prompts).close(); // the prompts' slots: random below
+            try (Tensor prefix = RandomTensors.normal(random, DType.BF16, 1f, 30, block, kvHeads, d)) {
+                hostCache.keys().copyFrom(prefix.toFloatArray());
+                hostCache.values().copyFrom(prefix.toFloatArray());
+                gpu.copy(deviceCache.keys(), prefix);
+                gpu.copy(deviceCache.values(), prefix);
+            }
+            try (KvBatch host = hostCache.extendReusable(ids, new int[] {1, 1}, maxLength);
+                 KvBatch device = deviceCache.extendReusable(ids, new int[] {1, 1}, maxLength);
+                 AttentionWorkspace workspace = AttentionWorkspace.allocate(gpu, device, qHeads, 4)) {
+                org.junit.jupiter.api.Assertions.assertEquals(4, workspace.splits());
+                for (int step = 0; step < 5; step++) {
+                    if (step > 0) {
+                        hostCache.extend(host);
+                        deviceCache.extend(device);
+                    }
+                    try (Tensor q = RandomTensors.normal(random, DType.BF16, 1f, 2, qHeads, d);
+                         Tensor k = RandomTensors.normal(random, DType.BF16, 1f, 2, kvHeads, d);
+                         Tensor v = RandomTensors.normal(random, DType.BF16, 1f, 2, kvHeads, d);
+                         Tensor dq = gpu.copyOf(q); Tensor dk = gpu.copyOf(k); Tensor dv = gpu.copyOf(v);
+                         Tensor expected = Tensor.allocateHost(DType.BF16, 2, qHeads, d);
+                         Tensor out = gpu.allocate(DType.BF16, 2, qHeads, d)) {
+                        Attention.append(Backend.cpu(), host, q, k, v, Rope.neox(10000f), null);
+                        Attention.attend(Backend.cpu(), host, q, expected, null, AttentionOptions.decoder(), null);
+                        Attention.append(gpu, device, dq, dk, dv, Rope.neox(10000f), null);
+                        gpu.poison(out);
+                        Attention.attend(gpu, device, dq, out, null, AttentionOptions.decoder(), workspace);
+                        assertClose("reusable batch step " + step, gpu, out, expected);
+                    }
+                }
+            }
+        }
+    }
+
+    /** A random paged cache and new q, k, v on the host, and their copies on the device. */
+    private record Inputs(Tensor keys, Tensor values, Tensor q, Tensor k, Tensor v,
+                          Tensor dKeys, Tensor dValues, Tensor dq, Tensor dk, Tensor dv) implements AutoCloseable {
+        static Inputs random(CudaBackend gpu, Random random, DType dtype, Shape s, int numBlocks, int tokens) {
+            Tensor keys = RandomTensors.normal(random, dtype, 1f, numBlocks, s.blockSize, s.kvHeads, s.headDim);
+            Tensor values = RandomTensors.normal(random, dtype, 1f, numBlocks, s.blockSize, s.kvHeads, s.headDim);
+            Tensor q = RandomTensors.normal(random, dtype, 1f, tokens, s.qHeads, s.headDim);
+            Tensor k = RandomTensors.normal(random, dtype, 1f, tokens, s.kvHeads, s.headDim);
+            Tensor v = RandomTensors.normal(random, dtype, 1f, tokens, s.kvHeads, s.headDim);
+            return new Inputs(keys, values, q, k, v, gpu.copyOf(keys), gpu.copyOf(values), gpu.copyOf(q), gpu.copyOf(k), gpu.copyOf(v));
+        }
+
+        @Override
+        public void close() {
+            for (Tensor t : new Tensor[] {keys, values, q, k, v, dKeys, dValues, dq, dk, dv}) t.close();
         }
     }
 
