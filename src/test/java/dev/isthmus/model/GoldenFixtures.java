@@ -1,8 +1,8 @@
 package dev.isthmus.model;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.isthmus.backend.Backend;
 import dev.isthmus.io.SafetensorsFile;
@@ -25,11 +25,11 @@ final class GoldenFixtures {
 
     static final List<String> FAMILIES = List.of("llama", "llama3", "qwen2", "mistral", "mixtral", "mamba", "jamba");
 
-    /** The fixture's directory; the calling test is skipped, with the reason, while it does not exist. */
+    /** The fixture's directory; a missing fixture fails the calling test. */
     static Path require(String family) {
         URL config = GoldenFixtures.class.getClassLoader().getResource("golden/" + family + "/config.json");
-        assumeTrue(config != null, "no golden fixture golden/" + family + " yet: run src/test/resources/golden/make_golden.py "
-                + "where torch and transformers are installed (the GPU machine) and commit what it writes");
+        assertNotNull(config, "the golden fixture golden/" + family + " is missing: run src/test/resources/golden/make_golden.py "
+                + "where torch and transformers are installed and commit what it writes");
         try {
             return Path.of(config.toURI()).getParent();
         } catch (URISyntaxException e) {
