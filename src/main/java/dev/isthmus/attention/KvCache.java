@@ -99,6 +99,18 @@ public final class KvCache implements AutoCloseable {
         return sequence(sequence).length;
     }
 
+    /**
+     * Empties {@code sequence}: its blocks go back to the pool and its length to 0, and the id
+     * stays (a slot that takes a new prompt). A reusable batch over it gets the new tables at
+     * its next {@link #extend(KvBatch)}.
+     */
+    public void clear(int sequence) {
+        Sequence s = sequence(sequence);
+        freeBlocks.addAll(s.blocks);
+        s.blocks.clear();
+        s.length = 0;
+    }
+
     /** Returns the sequence's blocks to the pool; the id is gone afterwards. */
     public void free(int sequence) {
         freeBlocks.addAll(sequence(sequence).blocks);

@@ -92,6 +92,27 @@ public final class Session implements AutoCloseable {
     }
 
     /**
+     * Empties sequence {@code sequence} so that its slot can take a new prompt: its KV blocks go
+     * back to the pool and its Mamba states are zeroed. The other sequences, and the decode step
+     * with its CUDA graph, carry on: continuous batching over a fixed set of slots.
+     */
+    public void reset(int sequence) {
+        if (closed) throw new IllegalArgumentException("the session is closed");
+        if (sequence < 0 || sequence >= maxSequences)
+            throw new IllegalArgumentException("sequence " + sequence + " is outside the session's " + maxSequences);
+        if (kvCache != null) kvCache.clear(sequence);
+        for (Tensor state : convStates) if (state != null) zero(state.slice(0, sequence, sequence + 1));
+        for (Tensor state : ssmStates) if (state != null) zero(state.slice(0, sequence, sequence + 1));
+        lengths[sequence] = 0;
+    }
+
+    private void zero(Tensor t) {
+        try (Tensor zeros = Tensor.allocateHost(t.dtype(), t.shape())) { // an arena's memory starts zeroed
+            model.backend().copy(t, zeros);
+        }
+    }
+
+    /**
      * Bytes this session holds per sequence: the KV blocks a sequence of {@code tokens} tokens
      * needs in every attention layer plus the fixed Mamba states.
      */

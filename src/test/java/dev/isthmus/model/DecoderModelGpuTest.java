@@ -70,6 +70,15 @@ class DecoderModelGpuTest {
         }
     }
 
+    /** A slot reset and given a new prompt between decode steps, with the decode step a CUDA graph. */
+    @ParameterizedTest
+    @EnumSource(TinyCheckpoints.Kind.class)
+    void aResetSlotTakesANewPromptUnderTheGraph(TinyCheckpoints.Kind kind) throws IOException {
+        try (Backend gpu = Backend.cuda(0); DecoderModel model = DecoderModel.load(gpu, TinyCheckpoints.write(dir, kind, 13), DType.F32)) {
+            DecoderModelTest.checkReset(model, 1e-4);
+        }
+    }
+
     private static void compare(String what, Tensor actual, Tensor expected, double bound) {
         try (expected) {
             double error = Compare.relativeError(actual, expected);

@@ -98,6 +98,52 @@ class DecoderModelTest {
         }
     }
 
+    @ParameterizedTest
+    @EnumSource(TinyCheckpoints.Kind.class)
+    void aResetSlotTakesANewPromptWhileTheOtherDecodes(TinyCheckpoints.Kind kind) throws IOException {
+        try (DecoderModel model = DecoderModel.load(Backend.cpu(), TinyCheckpoints.write(dir, kind, 13), DType.F32)) {
+            checkReset(model, 1e-5);
+        }
+    }
+
+    /**
+     * Two slots decode together; slot 1 is reset and takes a new prompt (a prefill of its own)
+     * while slot 0 waits, then both decode on: every decode step's logits equal those of a fresh
+     * session over each sequence's whole history (slot 1's starting at its new prompt).
+     */
+    static void checkReset(DecoderModel model, double bound) {
+        int[] first = {3, 9, 14, 2, 40}, second = {7, 8, 21}, replacement = {33, 5, 12, 60, 1, 17, 26};
+        java.util.List<java.util.List<Integer>> history = java.util.List.of(new java.util.ArrayList<>(), new java.util.ArrayList<>());
+        try (Session session = model.newSession(2, 48)) {
+            model.forward(session, new int[] {0, 1}, new int[][] {first, second}, false).close();
+            for (int t : first) history.get(0).add(t);
+            for (int t : second) history.get(1).add(t);
+            for (int step = 0; step < 8; step++) {
+                if (step == 3) {
+                    session.reset(1);
+                    assertEquals(0, session.length(1));
+                    model.forward(session, new int[] {1}, new int[][] {replacement}, false).close();
+                    history.get(1).clear();
+                    for (int t : replacement) history.get(1).add(t);
+                }
+                int[][] next = {{(step * 11 + 4) % TinyCheckpoints.VOCAB}, {(step * 7 + 9) % TinyCheckpoints.VOCAB}};
+                history.get(0).add(next[0][0]);
+                history.get(1).add(next[1][0]);
+                try (Tensor logits = model.forward(session, new int[] {0, 1}, next, false)) {
+                    for (int b = 0; b < 2; b++) {
+                        int[] whole = history.get(b).stream().mapToInt(Integer::intValue).toArray();
+                        try (Session alone = model.newSession(1, whole.length);
+                             Tensor expected = model.forward(alone, new int[] {0}, new int[][] {whole}, false)) {
+                            double error = Compare.relativeError(logits.slice(0, b, b + 1), expected);
+                            assertTrue(error < bound, model.config().family() + " step " + step + " sequence " + b + ": " + error);
+                        }
+                    }
+                }
+            }
+            Expect.illegalArgument("outside the session's 2", () -> session.reset(2));
+        }
+    }
+
     /** Greedy generation of a batch of prompts of different lengths equals generating each alone. */
     @ParameterizedTest
     @EnumSource(TinyCheckpoints.Kind.class)
