@@ -16,9 +16,9 @@ import dev.isthmus.tensor.Tensor;
  * <p>The first run executes kernel by kernel and records the scratch it allocates (and creates
  * any library handles). On CUDA the second run is captured as a CUDA graph, and from then on a
  * step is: rewrite the KV lengths (and the block table when a sequence crossed into a new block)
- * and the token ids in place, launch the graph, copy the logits back. A capture that fails (an
- * operation in the step that a graph cannot hold) leaves the step eager, with the reason in
- * {@link #mode()}.
+ * and the token ids in place, then launch the graph; the logits stay on the device. A capture
+ * that fails (an operation in the step that a graph cannot hold) leaves the step eager, with the
+ * reason in {@link #mode()}.
  */
 final class DecodeStep implements AutoCloseable {
     private final DecoderModel model;
@@ -29,7 +29,8 @@ final class DecodeStep implements AutoCloseable {
     private CudaGraph graph;
     private CudaEvent before, after; // around the step's launches, when the session times them
     private boolean timedLast;
-    private boolean captureNext; // on CUDA with graphs on, after the first run until a capture was tried
+    private boolean wantsGraph; // on CUDA with graphs on, until a capture fails
+    private int runs;
     private String mode;
 
     DecodeStep(Session session) {
@@ -37,7 +38,8 @@ final class DecodeStep implements AutoCloseable {
         this.backend = session.backend();
         this.step = Step.replayableDecode(session);
         boolean cuda = backend instanceof CudaBackend;
-        mode = !cuda ? "eager (CPU backend)" : session.cudaGraph() ? "eager (first run; the second is captured)" : "eager (CUDA graphs turned off)";
+        wantsGraph = cuda && session.cudaGraph();
+        mode = !cuda ? "eager (CPU backend)" : wantsGraph ? "eager (first run; the second is captured)" : "eager (CUDA graphs turned off)";
         try {
             this.ids = backend.allocate(DType.I32, session.maxSequences());
         } catch (RuntimeException e) {
@@ -56,15 +58,10 @@ final class DecodeStep implements AutoCloseable {
             backend.copy(ids, host);
         }
         boolean timed = startTiming();
-        if (graph != null) {
-            graph.launch();
-        } else if (captureNext) {
-            captureNext = false;
-            captureOrFallBack((CudaBackend) backend);
-        } else {
-            forward();
-            captureNext = backend instanceof CudaBackend && step.session.cudaGraph() && mode.startsWith("eager (first");
-        }
+        if (graph != null) graph.launch();
+        else if (wantsGraph && runs == 1) captureOrFallBack((CudaBackend) backend);
+        else forward();
+        runs++;
         if (timed) after.record(((CudaBackend) backend).stream());
         timedLast = timed;
         return logits;
@@ -104,6 +101,7 @@ final class DecodeStep implements AutoCloseable {
             mode = "cuda graph";
         } catch (CudaException | IllegalStateException e) {
             // Nothing ran during the capture: run the step directly, and keep doing so.
+            wantsGraph = false;
             mode = "eager (the capture failed: " + e.getMessage() + ")";
             forward();
             return;
