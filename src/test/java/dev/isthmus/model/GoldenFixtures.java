@@ -10,8 +10,10 @@ import dev.isthmus.tensor.Compare;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
 import java.io.IOException;
+import java.io.InputStream;
 import java.net.URISyntaxException;
 import java.net.URL;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Set;
@@ -25,16 +27,36 @@ final class GoldenFixtures {
 
     static final List<String> FAMILIES = List.of("llama", "llama3", "qwen2", "mistral", "mixtral", "mamba", "jamba");
 
-    /** The fixture's directory; a missing fixture fails the calling test. */
-    static Path require(String family) {
-        URL config = GoldenFixtures.class.getClassLoader().getResource("golden/" + family + "/config.json");
-        assertNotNull(config, "the golden fixture golden/" + family + " is missing: run src/test/resources/golden/make_golden.py "
+    /** The files of a fixture. */
+    private static final List<String> FILES = List.of("config.json", "model.safetensors", "tokenizer.json", "reference.safetensors");
+
+    /**
+     * The fixture's directory; a missing fixture fails the calling test. Where the fixtures sit
+     * inside a jar (the GPU machine's bundle runs the tests from one), they are copied to a
+     * temporary directory first, since a checkpoint is memory-mapped from files.
+     */
+    static Path require(String family) throws IOException {
+        String folder = "golden/" + family + "/";
+        URL config = GoldenFixtures.class.getClassLoader().getResource(folder + "config.json");
+        assertNotNull(config, "the golden fixture " + folder + " is missing: run src/test/resources/golden/make_golden.py "
                 + "where torch and transformers are installed and commit what it writes");
-        try {
-            return Path.of(config.toURI()).getParent();
-        } catch (URISyntaxException e) {
-            throw new IllegalStateException(e);
+        if (config.getProtocol().equals("file")) {
+            try {
+                return Path.of(config.toURI()).getParent();
+            } catch (URISyntaxException e) {
+                throw new IllegalStateException(e);
+            }
         }
+        Path dir = Files.createTempDirectory("isthmus-golden-" + family);
+        dir.toFile().deleteOnExit(); // before its files: deleted in the reverse order of registration
+        for (String file : FILES) {
+            try (InputStream in = GoldenFixtures.class.getClassLoader().getResourceAsStream(folder + file)) {
+                assertNotNull(in, "the golden fixture " + folder + " has no " + file);
+                Files.copy(in, dir.resolve(file));
+            }
+            dir.resolve(file).toFile().deleteOnExit();
+        }
+        return dir;
     }
 
     /**
