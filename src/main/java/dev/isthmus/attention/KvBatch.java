@@ -39,6 +39,7 @@ public final class KvBatch implements AutoCloseable {
     private final int[] queryStarts;
     private final int maxBlocksPerSequence;
     private final int[] table; // host copy of blockTableTensor, row-major
+    private final int[] rowLengths; // blocks used in each row of table (the rest are 0)
     private final Tensor blockTableTensor;
     private final Tensor cachedLensTensor;
     private final Tensor queryStartsTensor;
@@ -63,7 +64,8 @@ public final class KvBatch implements AutoCloseable {
         for (int b = 0; b < batch; b++) queryStarts[b + 1] = Math.addExact(queryStarts[b], newTokens[b]);
         maxBlocksPerSequence = tableWidth;
         table = new int[batch * tableWidth];
-        fillTable(blockTables);
+        rowLengths = new int[batch];
+        for (int b = 0; b < batch; b++) setRow(b, blockTables[b]);
         Tensor t = null, c = null, q = null;
         try {
             t = deviceInts(backend, table, batch, tableWidth);
@@ -88,6 +90,7 @@ public final class KvBatch implements AutoCloseable {
         this.queryStarts = of.queryStarts;
         this.maxBlocksPerSequence = of.maxBlocksPerSequence;
         this.table = of.table;
+        this.rowLengths = of.rowLengths;
         this.blockTableTensor = of.blockTableTensor;
         this.cachedLensTensor = of.cachedLensTensor;
         this.queryStartsTensor = of.queryStartsTensor;
@@ -97,10 +100,14 @@ public final class KvBatch implements AutoCloseable {
         this.sequenceIds = of.sequenceIds;
     }
 
-    private void fillTable(int[][] blockTables) {
-        Arrays.fill(table, 0);
-        for (int b = 0; b < blockTables.length; b++)
-            System.arraycopy(blockTables[b], 0, table, b * maxBlocksPerSequence, blockTables[b].length);
+    /** Row b of the host table becomes {@code blocks}, zeros after them; whether it changed. */
+    private boolean setRow(int b, int[] blocks) {
+        int at = b * maxBlocksPerSequence;
+        if (rowLengths[b] == blocks.length && Arrays.equals(table, at, at + blocks.length, blocks, 0, blocks.length)) return false;
+        Arrays.fill(table, at + blocks.length, at + Math.max(rowLengths[b], blocks.length), 0);
+        System.arraycopy(blocks, 0, table, at, blocks.length);
+        rowLengths[b] = blocks.length;
+        return true;
     }
 
     /**
@@ -194,7 +201,8 @@ public final class KvBatch implements AutoCloseable {
     /**
      * Replaces the tables and cached lengths of a reusable batch (same sequences, same new token
      * counts) and copies them into the device tables where they already are: the block table only
-     * when it changed, the lengths always.
+     * when a row changed (a sequence entered a new block, or was emptied), the lengths always.
+     * The work is in proportion to the blocks in use, not to the table's width.
      */
     void rewrite(int[][] blockTables, int[] cachedLens) {
         if (!reusable || !ownsTables) throw new IllegalStateException("only a reusable batch, not a view of one, is rewritten in place");
@@ -202,10 +210,10 @@ public final class KvBatch implements AutoCloseable {
             throw new IllegalArgumentException("a rewrite must keep the batch's " + batchSize() + " sequences");
         check(backend, keys, values, blockTables, cachedLens, newTokens);
         checkWidth(blockTables, maxBlocksPerSequence);
-        int[] before = table.clone();
-        fillTable(blockTables);
+        boolean changed = false;
+        for (int b = 0; b < blockTables.length; b++) changed |= setRow(b, blockTables[b]);
         System.arraycopy(cachedLens, 0, this.cachedLens, 0, cachedLens.length);
-        if (!Arrays.equals(before, table)) copyInts(backend, blockTableTensor, table);
+        if (changed) copyInts(backend, blockTableTensor, table);
         copyInts(backend, cachedLensTensor, this.cachedLens);
     }
 

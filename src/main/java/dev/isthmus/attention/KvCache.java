@@ -5,6 +5,7 @@ import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -39,7 +40,7 @@ public final class KvCache implements AutoCloseable {
     private int nextSequence;
 
     private static final class Sequence {
-        final List<Integer> blocks = new ArrayList<>();
+        int[] blocks = new int[0]; // exactly the blocks it owns, in order (a new array whenever it grows)
         int length;
     }
 
@@ -106,14 +107,14 @@ public final class KvCache implements AutoCloseable {
      */
     public void clear(int sequence) {
         Sequence s = sequence(sequence);
-        freeBlocks.addAll(s.blocks);
-        s.blocks.clear();
+        for (int block : s.blocks) freeBlocks.add(block);
+        s.blocks = new int[0];
         s.length = 0;
     }
 
     /** Returns the sequence's blocks to the pool; the id is gone afterwards. */
     public void free(int sequence) {
-        freeBlocks.addAll(sequence(sequence).blocks);
+        for (int block : sequence(sequence).blocks) freeBlocks.add(block);
         sequences.remove(sequence);
     }
 
@@ -174,7 +175,7 @@ public final class KvCache implements AutoCloseable {
             for (int j = 0; j < i; j++)
                 if (sequenceIds[j] == sequenceIds[i]) throw new IllegalArgumentException("sequence " + sequenceIds[i] + " appears twice");
             Sequence s = sequence(sequenceIds[i]);
-            needed += blocksFor((long) s.length + newTokens[i]) - s.blocks.size();
+            needed += blocksFor((long) s.length + newTokens[i]) - s.blocks.length;
         }
         if (needed > freeBlocks.size())
             throw new IllegalArgumentException("the cache needs " + needed + " more blocks but has " + freeBlocks.size() + " free");
@@ -186,13 +187,11 @@ public final class KvCache implements AutoCloseable {
         for (int i = 0; i < sequenceIds.length; i++) {
             Sequence s = sequence(sequenceIds[i]);
             cached[i] = s.length;
-            List<Integer> blocks = new ArrayList<>(s.blocks);
-            while (blocks.size() < blocksFor((long) s.length + newTokens[i])) {
-                Integer block = freeBlocks.pollFirst();
-                blocks.add(block);
-                taken.add(block);
+            tables[i] = Arrays.copyOf(s.blocks, blocksFor((long) s.length + newTokens[i]));
+            for (int j = s.blocks.length; j < tables[i].length; j++) {
+                tables[i][j] = freeBlocks.pollFirst();
+                taken.add(tables[i][j]);
             }
-            tables[i] = blocks.stream().mapToInt(Integer::intValue).toArray();
         }
         KvBatch batch;
         try {
@@ -201,11 +200,10 @@ public final class KvCache implements AutoCloseable {
             for (int b = taken.size() - 1; b >= 0; b--) freeBlocks.addFirst(taken.get(b));
             throw e;
         }
-        int next = 0;
         for (int i = 0; i < sequenceIds.length; i++) {
             Sequence s = sequence(sequenceIds[i]);
             s.length += newTokens[i];
-            while (s.blocks.size() < tables[i].length) s.blocks.add(taken.get(next++));
+            s.blocks = tables[i];
         }
         return batch;
     }
