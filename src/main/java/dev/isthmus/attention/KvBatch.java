@@ -47,6 +47,10 @@ public final class KvBatch implements AutoCloseable {
     private final boolean ownsTables; // false for a view over another layer's cache
     private final KvCache owner;      // of a reusable batch: the cache that grows it, and its sequences there
     private final int[] sequenceIds;
+    // A reusable batch's host staging of its tables, kept so that a step allocates no host memory
+    // (closing a shared arena costs a handshake with every thread, about 0.1 ms).
+    private final Tensor hostTable;
+    private final Tensor hostLens;
 
     private KvBatch(Backend backend, Tensor keys, Tensor values, int[][] blockTables, int[] cachedLens, int[] newTokens, int tableWidth,
                     KvCache owner, int[] sequenceIds) {
@@ -78,6 +82,8 @@ public final class KvBatch implements AutoCloseable {
         blockTableTensor = t;
         cachedLensTensor = c;
         queryStartsTensor = q;
+        hostTable = reusable ? Tensor.allocateHost(DType.I32, batch, tableWidth) : null;
+        hostLens = reusable ? Tensor.allocateHost(DType.I32, batch) : null;
     }
 
     /** The same sequences and tables over other cache tensors; the tables stay {@code of}'s. */
@@ -98,6 +104,8 @@ public final class KvBatch implements AutoCloseable {
         this.ownsTables = false;
         this.owner = of.owner;
         this.sequenceIds = of.sequenceIds;
+        this.hostTable = of.hostTable;
+        this.hostLens = of.hostLens;
     }
 
     /** Row b of the host table becomes {@code blocks}, zeros after them; whether it changed. */
@@ -213,8 +221,8 @@ public final class KvBatch implements AutoCloseable {
         boolean changed = false;
         for (int b = 0; b < blockTables.length; b++) changed |= setRow(b, blockTables[b]);
         System.arraycopy(cachedLens, 0, this.cachedLens, 0, cachedLens.length);
-        if (changed) copyInts(backend, blockTableTensor, table);
-        copyInts(backend, cachedLensTensor, this.cachedLens);
+        if (changed) copyInts(backend, blockTableTensor, hostTable, table);
+        copyInts(backend, cachedLensTensor, hostLens, this.cachedLens);
     }
 
     static void checkCache(Backend backend, Tensor keys, Tensor values) {
@@ -239,10 +247,9 @@ public final class KvBatch implements AutoCloseable {
         }
     }
 
-    private static void copyInts(Backend backend, Tensor dst, int[] values) {
-        try (Tensor host = Tensor.fromLongs(DType.I32, Arrays.stream(values).asLongStream().toArray(), dst.shape())) {
-            backend.copy(dst, host);
-        }
+    private static void copyInts(Backend backend, Tensor dst, Tensor staging, int[] values) {
+        staging.copyFrom(Arrays.stream(values).asLongStream().toArray());
+        backend.copy(dst, staging);
     }
 
     public Tensor keys() { return keys; }
@@ -305,6 +312,8 @@ public final class KvBatch implements AutoCloseable {
     @Override
     public void close() {
         if (!ownsTables) return;
+        if (hostTable != null) hostTable.close();
+        if (hostLens != null) hostLens.close();
         blockTableTensor.close();
         cachedLensTensor.close();
         queryStartsTensor.close();

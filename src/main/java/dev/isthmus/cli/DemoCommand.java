@@ -3,6 +3,7 @@ package dev.isthmus.cli;
 import dev.isthmus.backend.Backend;
 import dev.isthmus.backend.CpuBackend;
 import dev.isthmus.model.DecoderModel;
+import dev.isthmus.model.Elementwise;
 import dev.isthmus.model.ModelConfig;
 import dev.isthmus.model.Session;
 import dev.isthmus.tensor.Compare;
@@ -169,7 +170,8 @@ final class DemoCommand implements Callable<Integer> {
         out.println(arch.name() + ":");
         out.flush();
         try (DecoderModel model = DecoderModel.random(backend, arch.config(), s.dtype, 2);
-             Session session = model.newSession(1, maxContext + FIRST_WARMUP_STEPS + s.contexts.length * (s.steps + WARMUP_STEPS))) {
+             Session session = model.newSession(1, maxContext + FIRST_WARMUP_STEPS + s.contexts.length * (s.steps + WARMUP_STEPS));
+             Tensor picked = backend.allocate(DType.I32, 1); Tensor pickedHost = Tensor.allocateHost(DType.I32, 1)) {
             int token = 1;
             for (int c = 0; c < s.contexts.length; c++) {
                 int missing = s.contexts[c] - session.length(0);
@@ -181,10 +183,13 @@ final class DemoCommand implements Callable<Integer> {
                 }
                 double[] times = new double[s.steps];
                 for (int i = c == 0 ? -FIRST_WARMUP_STEPS : -WARMUP_STEPS; i < s.steps; i++) {
+                    // A generation step as an engine runs it: the decode step (a CUDA graph on a GPU),
+                    // the greedy pick on the device, and only the id back to the host.
                     long start = System.nanoTime();
-                    try (Tensor logits = model.forward(session, new int[] {0}, new int[][] {{token}}, false)) {
-                        token = argmax(logits.toFloatArray());
-                    }
+                    Tensor logits = model.decodeOnDevice(session, new int[] {token});
+                    Elementwise.argmax(backend, picked, logits);
+                    backend.copy(pickedHost, picked);
+                    token = (int) pickedHost.toLongArray()[0];
                     if (i >= 0) times[i] = (System.nanoTime() - start) / 1e6;
                 }
                 Arrays.sort(times);
@@ -194,13 +199,6 @@ final class DemoCommand implements Callable<Integer> {
                 out.flush();
             }
         }
-    }
-
-    private static int argmax(float[] values) {
-        int best = 0;
-        for (int i = 1; i < values.length; i++)
-            if (values[i] > values[best]) best = i;
-        return best;
     }
 
     private static void printTable(PrintWriter out, List<Arch> archs, Sizes s, double[][] millis, double[][] mebibytes) {
@@ -248,7 +246,7 @@ final class DemoCommand implements Callable<Integer> {
                         + "attention heads of 64 with %d kv heads; dense FFN of %d, MoE of 8 experts of %d with top-2 (equal active "
                         + "parameters); Mamba with 16 states per channel and 2x expansion; the hybrid has attention in one layer of "
                         + "four and an MoE FFN in every second layer. Batch of one sequence; each time is the median of %d decode "
-                        + "steps at that context, after " + WARMUP_STEPS + " untimed ones (" + FIRST_WARMUP_STEPS + " at an architecture's first context; the step includes copying the logits to the host); memory is what the caches hold "
+                        + "steps at that context, after " + WARMUP_STEPS + " untimed ones (" + FIRST_WARMUP_STEPS + " at an architecture's first context; a step is the decode step, the greedy pick on the device and the id copied back); memory is what the caches hold "
                         + "for the sequence (KV blocks of 32 tokens, Mamba conv and SSM states).%n%n",
                         s.hidden, s.layers, s.vocab, s.dtype.label(), s.kvHeads, s.intermediate, s.intermediate / 2, s.steps)
                 + table(archs, s, millis, mebibytes, true) + "\n![time per token and memory per sequence](comparison.png)\n\n"

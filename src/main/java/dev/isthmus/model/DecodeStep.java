@@ -24,7 +24,8 @@ final class DecodeStep implements AutoCloseable {
     private final DecoderModel model;
     private final Backend backend;
     private final Step step;
-    private final Tensor ids;   // int32 [sequences] on the device
+    private final Tensor ids;     // int32 [sequences] on the device
+    private final Tensor hostIds; // and its host staging, kept: a step allocates no host memory
     private Tensor logits;      // f32 [sequences, vocab] on the device: the step's scratch
     private CudaGraph graph;
     private CudaEvent before, after; // around the step's launches, when the session times them
@@ -40,10 +41,12 @@ final class DecodeStep implements AutoCloseable {
         boolean cuda = backend instanceof CudaBackend;
         wantsGraph = cuda && session.cudaGraph();
         mode = !cuda ? "eager (CPU backend)" : wantsGraph ? "eager (first run; the second is captured)" : "eager (CUDA graphs turned off)";
+        this.hostIds = Tensor.allocateHost(DType.I32, session.maxSequences());
         try {
             this.ids = backend.allocate(DType.I32, session.maxSequences());
         } catch (RuntimeException e) {
             step.close();
+            hostIds.close();
             throw e;
         }
     }
@@ -54,9 +57,8 @@ final class DecodeStep implements AutoCloseable {
      */
     Tensor run(long[] tokenIds) {
         step.advanceKv();
-        try (Tensor host = Tensor.fromLongs(DType.I32, tokenIds, tokenIds.length)) {
-            backend.copy(ids, host);
-        }
+        hostIds.copyFrom(tokenIds);
+        backend.copy(ids, hostIds);
         boolean timed = startTiming();
         if (graph != null) graph.launch();
         else if (wantsGraph && runs == 1) captureOrFallBack((CudaBackend) backend);
@@ -111,7 +113,7 @@ final class DecodeStep implements AutoCloseable {
 
     @Override
     public void close() {
-        try (step; ids) {
+        try (step; ids; hostIds) {
             if (graph != null) graph.close();
             if (before != null) before.close();
             if (after != null) after.close();

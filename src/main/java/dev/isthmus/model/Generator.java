@@ -66,20 +66,22 @@ public final class Generator {
             long prefill = System.nanoTime() - start;
             int steps = 0;
             start = System.nanoTime();
-            try (Tensor deviceIds = sampling.isGreedy() ? model.backend().allocate(DType.I32, batch) : null) {
+            // Host tensors kept for the whole loop: a step allocates no host memory.
+            boolean greedy = sampling.isGreedy();
+            try (Tensor deviceIds = greedy ? model.backend().allocate(DType.I32, batch) : null;
+                 Tensor hostIds = greedy ? Tensor.allocateHost(DType.I32, batch) : null;
+                 Tensor hostLogits = greedy ? null : Tensor.allocateHost(DType.F32, batch, model.config().vocabSize())) {
                 while (!allDone(done)) {
                     Tensor logits = model.decodeOnDevice(session, last.clone());
-                    if (deviceIds != null) {
-                        // Greedy: the argmax on the device, and only the ids come back.
+                    if (greedy) {
+                        // The argmax on the device, and only the ids come back.
                         Elementwise.argmax(model.backend(), deviceIds, logits);
-                        try (Tensor ids = model.backend().toHost(deviceIds)) {
-                            long[] picked = ids.toLongArray();
-                            for (int i = 0; i < batch; i++) accept(i, (int) picked[i], drawn, done, last, maxNewTokens, stopTokens, listener);
-                        }
+                        model.backend().copy(hostIds, deviceIds);
+                        long[] picked = hostIds.toLongArray();
+                        for (int i = 0; i < batch; i++) accept(i, (int) picked[i], drawn, done, last, maxNewTokens, stopTokens, listener);
                     } else {
-                        try (Tensor host = model.backend().toHost(logits)) {
-                            take(host, samplers, drawn, done, last, maxNewTokens, stopTokens, listener);
-                        }
+                        model.backend().copy(hostLogits, logits);
+                        take(hostLogits, samplers, drawn, done, last, maxNewTokens, stopTokens, listener);
                     }
                     steps++;
                 }
