@@ -21,8 +21,9 @@ import java.util.Locale;
  * CUDA graph (the default), up to the logits on the device ({@link DecoderModel#decodeOnDevice},
  * then a synchronize); {@code decode-kernels <model>}, the device time of that graph's launch
  * (its kernels back to back, between CUDA events around the launch); {@code decode-host-logits
- * <model>}, the same step through {@code forward}, which also copies the f32 logits to the host
- * (what a host-side sampler needs); and {@code decode-eager <model>}, the step with graphs off,
+ * <model>}, the same step through {@code forward}, which also copies the f32 logits into a new
+ * host tensor (what a host-side sampler needs; freeing its shared arena alone costs about 0.1 ms);
+ * and {@code decode-eager <model>}, the step with graphs off,
  * every kernel launched from Java. 1 - kernels / wall is the fraction of the step spent outside
  * kernels: Java, the input copies, the launch. Bytes: every weight read once plus the caches read
  * (Mamba's states read and written, the KV cache of the context read); FLOPs: 2 per weight per
