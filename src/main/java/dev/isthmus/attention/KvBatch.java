@@ -43,7 +43,6 @@ public final class KvBatch implements AutoCloseable {
     private final Tensor blockTableTensor;
     private final Tensor cachedLensTensor;
     private final Tensor queryStartsTensor;
-    private final boolean reusable;
     private final boolean ownsTables; // false for a view over another layer's cache
     private final KvCache owner;      // of a reusable batch: the cache that grows it, and its sequences there
     private final int[] sequenceIds;
@@ -56,7 +55,6 @@ public final class KvBatch implements AutoCloseable {
                     KvCache owner, int[] sequenceIds) {
         this.owner = owner;
         this.sequenceIds = sequenceIds == null ? null : sequenceIds.clone();
-        this.reusable = owner != null;
         this.backend = backend;
         this.keys = keys;
         this.values = values;
@@ -82,8 +80,8 @@ public final class KvBatch implements AutoCloseable {
         blockTableTensor = t;
         cachedLensTensor = c;
         queryStartsTensor = q;
-        hostTable = reusable ? Tensor.allocateHost(DType.I32, batch, tableWidth) : null;
-        hostLens = reusable ? Tensor.allocateHost(DType.I32, batch) : null;
+        hostTable = owner != null ? Tensor.allocateHost(DType.I32, batch, tableWidth) : null;
+        hostLens = owner != null ? Tensor.allocateHost(DType.I32, batch) : null;
     }
 
     /** The same sequences and tables over other cache tensors; the tables stay {@code of}'s. */
@@ -100,7 +98,6 @@ public final class KvBatch implements AutoCloseable {
         this.blockTableTensor = of.blockTableTensor;
         this.cachedLensTensor = of.cachedLensTensor;
         this.queryStartsTensor = of.queryStartsTensor;
-        this.reusable = of.reusable;
         this.ownsTables = false;
         this.owner = of.owner;
         this.sequenceIds = of.sequenceIds;
@@ -146,7 +143,7 @@ public final class KvBatch implements AutoCloseable {
 
     /** Whether {@code cache} made this batch with extendReusable (and it is not a view). */
     boolean isReusableOf(KvCache cache) {
-        return reusable && ownsTables && owner == cache;
+        return ownsTables && owner == cache;
     }
 
     /** The owner's ids of a reusable batch's sequences. */
@@ -213,7 +210,7 @@ public final class KvBatch implements AutoCloseable {
      * The work is in proportion to the blocks in use, not to the table's width.
      */
     void rewrite(int[][] blockTables, int[] cachedLens) {
-        if (!reusable || !ownsTables) throw new IllegalStateException("only a reusable batch, not a view of one, is rewritten in place");
+        if (owner == null || !ownsTables) throw new IllegalStateException("only a reusable batch, not a view of one, is rewritten in place");
         if (blockTables == null || blockTables.length != batchSize())
             throw new IllegalArgumentException("a rewrite must keep the batch's " + batchSize() + " sequences");
         check(backend, keys, values, blockTables, cachedLens, newTokens);
@@ -286,7 +283,7 @@ public final class KvBatch implements AutoCloseable {
 
     /** Whether {@link KvCache#extend(KvBatch)} grows this batch in place. */
     public boolean isReusable() {
-        return reusable;
+        return owner != null;
     }
 
     /**
@@ -294,7 +291,7 @@ public final class KvBatch implements AutoCloseable {
      * place), else {@link #maxKvLength()}. Launch shapes and workspaces are planned for it.
      */
     public int kvLengthBound() {
-        return reusable ? kvCapacity() : Math.max(1, maxKvLength());
+        return owner != null ? kvCapacity() : Math.max(1, maxKvLength());
     }
 
     /** The int32 {@code [batch, maxBlocksPerSequence]} table on the backend's device (unused entries 0). */
