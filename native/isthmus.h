@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-#define ISTHMUS_ABI_VERSION 2
+#define ISTHMUS_ABI_VERSION 3
 
 #if defined(__GNUC__)
 #define ISTHMUS_API __attribute__((visibility("default")))
@@ -380,6 +380,25 @@ ISTHMUS_API int isthmus_silu_mul(void *out, const void *gate, const void *up, in
  * cols in [1, 2^31 - 1].
  */
 ISTHMUS_API int isthmus_argmax(int32_t *out, const float *logits, int64_t rows, int64_t cols, void *stream);
+
+/* ---- random fills ------------------------------------------------------------------------- */
+
+/*
+ * Fills `count` contiguous elements of a float tensor (F32, F16, BF16) with random values from a
+ * counter-based generator: element i depends only on (seed, i), through SplitMix64's output
+ * function of seed + (i + 1) * 0x9E3779B97F4A7C15. With u = (bits >> 40) * 2^-24:
+ *   ISTHMUS_RANDOM_UNIFORM: fma(u, b - a, a), uniform in [a, b) (bit-identical to the host's);
+ *   ISTHMUS_RANDOM_NORMAL:  mean a, standard deviation b, by Box-Muller from u1 = ((bits >> 40) + 1)
+ *                           * 2^-24 and u2 = ((bits >> 16) & 0xFFFFFF) * 2^-24.
+ * For benchmark and test inputs made on the device instead of drawn on the host.
+ */
+typedef enum isthmus_random_distribution {
+    ISTHMUS_RANDOM_UNIFORM = 0,
+    ISTHMUS_RANDOM_NORMAL = 1
+} isthmus_random_distribution;
+
+ISTHMUS_API int isthmus_fill_random(void *out, int64_t count, int32_t dtype, uint64_t seed, int32_t distribution,
+                                    float a, float b, void *stream);
 
 /* ---- CUDA graphs ------------------------------------------------------------------------------ */
 

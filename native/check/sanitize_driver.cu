@@ -331,6 +331,23 @@ static void model_cases(cudaStream_t stream) {
     printf("model glue: ok\n");
 }
 
+// Fills of every float dtype and both distributions, at sizes around the grid's cap.
+static void random_cases(cudaStream_t stream) {
+    const int dtypes[] = {ISTHMUS_F32, ISTHMUS_F16, ISTHMUS_BF16};
+    const long long counts[] = {1, 257, 4096 * 256 + 5};
+    for (int dtype : dtypes) {
+        for (long long n : counts) {
+            void *out = nullptr;
+            CHECK_CUDA(cudaMalloc(&out, n * (dtype == ISTHMUS_F32 ? 4 : 2)));
+            CHECK_STATUS(isthmus_fill_random(out, n, dtype, 42, ISTHMUS_RANDOM_UNIFORM, -1.0f, 1.0f, stream));
+            CHECK_STATUS(isthmus_fill_random(out, n, dtype, 43, ISTHMUS_RANDOM_NORMAL, 0.0f, 2.0f, stream));
+            CHECK_CUDA(cudaStreamSynchronize(stream));
+            CHECK_CUDA(cudaFree(out));
+        }
+    }
+    printf("random fills: ok\n");
+}
+
 // A captured launch, replayed twice.
 static void graph_cases(cudaStream_t stream) {
     const long long rows = 3, cols = 65;
@@ -364,6 +381,7 @@ int main() {
     attention_cases(stream);
     moe_cases(stream);
     model_cases(stream);
+    random_cases(stream);
     graph_cases(stream);
     CHECK_CUDA(cudaStreamDestroy(stream));
     printf("sanitize driver: all kernels ran\n");
