@@ -9,6 +9,8 @@
 #   make demo           the demo on the best backend (GPU if there is one, else CPU)
 #   make bench          JMH benchmarks of the Java side, printed as a table
 #   make device-bundle  build/device-bundle(.tar.xz): everything a run on a bare GPU machine needs
+#   make gpu-run-dry    the bundle unpacked and bench/gpu-run.sh run against the host emulation at
+#                       tiny sizes, then its output checked (part of `make test`)
 #   make clean
 #
 # Variables: ARCHS=release (sm_80/86/89/90 + PTX, the default for the jar) or ARCHS=sm_90 (fast,
@@ -69,7 +71,7 @@ EMULATION_FLAGS := -O2 -std=c++17 -Wall -Wno-unknown-pragmas -Wno-sign-compare -
                    -include native/emulation/cuda_emulation.h
 EMULATION_DEPS := $(NATIVE_DEPS) $(wildcard native/emulation/*)
 
-.PHONY: native emulation build test demo bench bench-jar device-bundle clean check-jdk
+.PHONY: native emulation build test demo bench bench-jar device-bundle gpu-run-dry clean check-jdk
 
 check-jdk:
 	@[ -n "$(JDK)" ] || { echo "error: no JDK >= 22 found (set JAVA_HOME or install one under /usr/lib/jvm)"; exit 1; }
@@ -112,9 +114,13 @@ $(EMULATION_DIR)/.stamp: $(EMULATION_DEPS) Makefile
 build: check-jdk native
 	$(MVN) package -DskipTests
 
-# The pom's second surefire run repeats the "gpu" tests against $(EMULATION_LIB) when it exists.
+# The pom's second surefire run repeats the "gpu" tests against $(EMULATION_LIB) when it exists;
+# then the GPU run itself is tried against it (gpu-run-dry), so the bundle keeps working between
+# visits to a GPU.
 test: check-jdk native emulation
 	JAVA_HOME=$(JDK) mvn -B -ntp -Dstyle.color=never verify
+	@if [ -f $(EMULATION_LIB) ] && [ -f $(LIB) ]; then $(MAKE) --no-print-directory gpu-run-dry; \
+	 else echo "gpu-run-dry skipped: it needs nvcc (the bundle's library) and the host emulation"; fi
 
 demo: build
 	$(JAVA) $(JAVA_FLAGS) -jar target/isthmus.jar demo
@@ -122,8 +128,9 @@ demo: build
 # ---- benchmarks ------------------------------------------------------------------------------------
 BENCH_JAR := bench/target/benchmarks.jar
 
+# The benchmarks compile against the library installed in the local repository (the jar just built).
 bench-jar: build
-	$(MVN) install -DskipTests
+	$(MVN) install:install-file -Dfile=target/isthmus.jar -DpomFile=pom.xml
 	$(MVN) -f bench/pom.xml package
 
 bench: bench-jar
@@ -144,9 +151,11 @@ device-bundle: check-jdk
 	cp target/isthmus.jar target/isthmus-tests.jar target/lib/*.jar $(BENCH_JAR) $(BUNDLE)/lib/
 	# The tokenizers jar carries a native library per platform; the GPU machine needs only linux-x86_64.
 	zip -q -d $(BUNDLE)/lib/tokenizers-*.jar 'native/lib/linux-aarch64/*' 'native/lib/osx-*' 'native/lib/win-*'
+	# JCuda's PTX compiler and NVRTC bindings (24 MB) are never called: the kernels come compiled.
+	zip -q -d $(BUNDLE)/lib/jcuda-natives-*.jar 'lib/libJNvPTXCompiler-*' 'lib/libJNvrtc-*'
 	JAVA_HOME=$(JDK) mvn -B -q -ntp dependency:copy -Dartifact=$(JUNIT_CONSOLE) -DoutputDirectory=$(BUNDLE)/lib
 	cp $(LIB) $(DRIVER) $(BUNDLE)/native/
-	cp -r bench/gpu-run.sh bench/report.py bench/peers $(BUNDLE)/bench/
+	cp -r bench/gpu-run.sh bench/report.py bench/check_gpu_run.py bench/peers $(BUNDLE)/bench/
 	rm -rf $(BUNDLE)/bench/peers/__pycache__
 	# The runtime's modules stay uncompressed: xz over the whole folder packs them far smaller
 	# (about 22 MB against 39 MB for zip-9 inside and gzip outside), and the archive is what travels.
@@ -156,6 +165,18 @@ device-bundle: check-jdk
 	@git diff --quiet HEAD || echo "dirty" >> $(BUNDLE)/COMMIT
 	tar -C build -cf - device-bundle | xz -T0 -6 > $(BUNDLE).tar.xz
 	@du -sh $(BUNDLE) $(BUNDLE).tar.xz
+
+# ---- the dry run: the bundle as the GPU machine gets it, run against the host emulation -------------
+GPU_RUN_DRY := build/gpu-run-dry
+
+gpu-run-dry: emulation device-bundle
+	@[ -f $(EMULATION_LIB) ] || { echo "gpu-run-dry needs the host emulation (make emulation)"; exit 1; }
+	rm -rf $(GPU_RUN_DRY) && mkdir -p $(GPU_RUN_DRY)
+	@unpacked=$$(mktemp -d) && tar -C $$unpacked -xJf $(BUNDLE).tar.xz && \
+	  $$unpacked/device-bundle/bench/gpu-run.sh $(GPU_RUN_DRY)/out --deadline 600 --emulation $(abspath $(EMULATION_LIB)) \
+	    > $(GPU_RUN_DRY)/console.txt 2>&1; status=$$?; \
+	  tail -c 3000 $(GPU_RUN_DRY)/console.txt; rm -rf $$unpacked; \
+	  python3 bench/check_gpu_run.py $(GPU_RUN_DRY)/out --bundle $(BUNDLE).tar.xz --run-status $$status
 
 clean:
 	rm -rf build target bench/target

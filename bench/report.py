@@ -3,11 +3,14 @@
 Usage:
   python report.py --raw RAW.csv [--peers PEERS.csv ...] [--ceilings CEILINGS.csv]
                    --device NAME --commit SHA [--date YYYY-MM-DD] --out OUTDIR
-                   [--append-to CUMULATIVE.csv]
+                   [--append-to CUMULATIVE.csv] [--brief BRIEF.txt]
 
 Inputs:
-  RAW.csv       kernel,shape,dtype,time_us,bytes,flops   (our measurements;
-                bytes/flops = what the kernel must move/do, 0 = not applicable)
+  RAW.csv       kernel,shape,dtype,time_us,runs,bytes,flops,tokens,
+                energy_j_per_run,avg_watts,sm_clock_mhz,energy_note
+                (our measurements, GpuBench; bytes/flops/tokens = what the
+                kernel must move/do/produce, 0 = not applicable; the energy
+                columns are empty where NVML did not answer, the note says why)
   PEERS.csv     kernel,shape,dtype,peer,peer_time_us      (peers/*_peer.py)
   CEILINGS.csv  name,value,unit with copy_gbps and bf16_gemm_tflops
                                                            (peers/ceilings.py)
@@ -15,7 +18,10 @@ PEERS.csv and CEILINGS.csv may be missing or empty; the columns that depend
 on them are then left empty.
 
 Outputs in OUTDIR: results.csv, summary.md, plot.png (if matplotlib is
-installed). The markdown table is also printed to stdout.
+installed: a row of two panels per kernel, the MoE layers included). The
+markdown table is also printed to stdout. --brief writes one line per kernel
+(its range of fractions of the ceiling and of speedups, its energy per token),
+short enough to print at the end of a run.
 """
 
 import argparse
@@ -26,9 +32,10 @@ import os
 import sys
 
 RESULT_HEADER = [
-    "date", "commit", "device", "kernel", "shape", "dtype", "time_us",
+    "date", "commit", "device", "kernel", "shape", "dtype", "time_us", "runs",
     "achieved_gbps", "achieved_tflops", "fraction_of_copy_bw",
     "fraction_of_gemm_peak", "peer", "peer_time_us", "speedup_vs_peer",
+    "joules_per_token", "energy_j_per_run", "avg_watts", "sm_clock_mhz", "energy_note",
 ]
 
 
@@ -119,12 +126,16 @@ def build_results(raw, peers, copy_gbps, gemm_tflops, meta):
         per_us_f = ratio(flops, time_us)
         gbps = per_us_b * 1e6 / 1e9 if per_us_b else None
         tflops = per_us_f * 1e6 / 1e12 if per_us_f else None
+        energy = to_float(r.get("energy_j_per_run"))
         base = dict(meta)
         base.update(
             kernel=r["kernel"], shape=r["shape"], dtype=r["dtype"],
-            time_us=time_us, achieved_gbps=gbps, achieved_tflops=tflops,
+            time_us=time_us, runs=r.get("runs", ""), achieved_gbps=gbps, achieved_tflops=tflops,
             fraction_of_copy_bw=ratio(gbps, copy_gbps),
             fraction_of_gemm_peak=ratio(tflops, gemm_tflops),
+            joules_per_token=ratio(energy, to_float(r.get("tokens"))),
+            energy_j_per_run=energy, avg_watts=to_float(r.get("avg_watts")),
+            sm_clock_mhz=to_float(r.get("sm_clock_mhz")), energy_note=r.get("energy_note", ""),
         )
         matches = peers.get((r["kernel"], r["shape"], r["dtype"])) or [("", None)]
         for peer, peer_us in matches:
@@ -169,8 +180,8 @@ def markdown(results, meta, copy_gbps, gemm_tflops):
         f"{fmt(gemm_tflops) + ' TFLOP/s' if gemm_tflops else 'not measured'}",
         "",
         "| kernel | shape | dtype | time us | GB/s | % of copy BW | TFLOP/s "
-        "| % of GEMM peak | peer | peer us | speedup |",
-        "|---|---|---|--:|--:|--:|--:|--:|---|--:|--:|",
+        "| % of GEMM peak | peer | peer us | speedup | J/token | W |",
+        "|---|---|---|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|",
     ]
     for r in results:
         speedup = f"{fmt(r['speedup_vs_peer'], 3)}x" if r["speedup_vs_peer"] else ""
@@ -179,8 +190,34 @@ def markdown(results, meta, copy_gbps, gemm_tflops):
             fmt(r["achieved_gbps"]), pct(r["fraction_of_copy_bw"]),
             fmt(r["achieved_tflops"]), pct(r["fraction_of_gemm_peak"]),
             r["peer"], fmt(r["peer_time_us"]), speedup,
+            fmt(r["joules_per_token"], 3), fmt(r["avg_watts"], 3),
         ]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def span(values, render):
+    """'a..b' of the present values rendered, or '-' when there are none."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return "-"
+    lo, hi = min(present), max(present)
+    return render(lo) if lo == hi else f"{render(lo)}..{render(hi)}"
+
+
+def brief(results, copy_gbps, gemm_tflops):
+    """One line per kernel: rows, fraction of its ceiling, speedup over the best peer, J/token."""
+    lines = [f"ceilings: copy {fmt(copy_gbps, 3) + ' GB/s' if copy_gbps else 'not measured'}, "
+             f"bf16 GEMM {fmt(gemm_tflops, 3) + ' TFLOP/s' if gemm_tflops else 'not measured'}",
+             "kernel: rows | time us | of copy BW / GEMM peak | speedup vs peer | J/token"]
+    for kernel in dict.fromkeys(r["kernel"] for r in results):
+        rows = [r for r in results if r["kernel"] == kernel]
+        cases = {(r["shape"], r["dtype"]) for r in rows}
+        fractions = [r["fraction_of_gemm_peak"] if r["fraction_of_gemm_peak"] is not None and r["fraction_of_copy_bw"] is None
+                     else r["fraction_of_copy_bw"] for r in rows]
+        lines.append(f"{kernel}: {len(cases)} | {span([r['time_us'] for r in rows], lambda v: fmt(v, 3))} | "
+                     f"{span(fractions, pct)} | {span([r['speedup_vs_peer'] for r in rows], lambda v: fmt(v, 2) + 'x')} | "
+                     f"{span([r['joules_per_token'] for r in rows], lambda v: fmt(v, 2))}")
     return "\n".join(lines) + "\n"
 
 
@@ -279,6 +316,7 @@ def main():
                         help="date YYYY-MM-DD (default: today)")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--append-to", help="also append the rows to this cumulative CSV")
+    parser.add_argument("--brief", help="also write one line per kernel to this file")
     args = parser.parse_args()
 
     raw = read_rows(args.raw, ["kernel", "shape", "dtype", "time_us"], "raw")
@@ -297,6 +335,9 @@ def main():
     table = markdown(results, meta, copy_gbps, gemm_tflops)
     with open(os.path.join(args.out, "summary.md"), "w") as f:
         f.write(table)
+    if args.brief:
+        with open(args.brief, "w") as f:
+            f.write(brief(results, copy_gbps, gemm_tflops))
     plot(results, os.path.join(args.out, "plot.png"), meta)
 
     print(table, end="")

@@ -43,9 +43,14 @@ final class GemmCublas {
             JCublas2.initialize();
             return "cublas (JCublas 12.6.0, cublasGemmEx with fp32 compute)";
         } catch (LinkageError | RuntimeException e) {
-            return "unavailable: JCublas 12.6.0 could not load libcublas.so.12 (CUDA 12 cuBLAS) here: "
-                    + e.getMessage().lines().findFirst().orElse("");
+            return "unavailable: JCublas 12.6.0 could not load libcublas.so.12 (CUDA 12 cuBLAS) here: " + firstLine(e);
         }
+    }
+
+    /** The first line of the throwable's message, or its class name where it has none (JCuda throws some without one). */
+    static String firstLine(Throwable e) {
+        String message = e.getMessage();
+        return message == null || message.isBlank() ? e.getClass().getName() : message.lines().findFirst().orElseThrow();
     }
 
     static void gemm(CudaBackend backend, Tensor c, Tensor a, boolean transposeA, Tensor b, boolean transposeB,

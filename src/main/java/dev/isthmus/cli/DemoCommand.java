@@ -2,6 +2,9 @@ package dev.isthmus.cli;
 
 import dev.isthmus.backend.Backend;
 import dev.isthmus.backend.CpuBackend;
+import dev.isthmus.backend.CudaBackend;
+import dev.isthmus.cuda.HostEmulation;
+import dev.isthmus.cuda.Nvml;
 import dev.isthmus.model.DecoderModel;
 import dev.isthmus.model.Elementwise;
 import dev.isthmus.model.ModelConfig;
@@ -29,7 +32,9 @@ import picocli.CommandLine.Spec;
  * and a dense FFN, the same with an MoE FFN of equal active parameters, Mamba, and a Jamba-style
  * hybrid — each first checked (against the CPU backend, and decode-after-prefill against one
  * pass), then the time per generated token and the memory held per sequence measured as the
- * context grows. Prints a table and writes comparison.csv, report.md and comparison.png.
+ * context grows, with the energy per token where NVML answers. Prints a table and writes
+ * comparison.csv, report.md and comparison.png. With a deadline, each architecture gets an equal
+ * share of the time left and stops at the last context that fits in it.
  */
 @Command(name = "demo", description = "Compare attention, MoE, Mamba and a hybrid: time per token and memory per sequence against context length.")
 final class DemoCommand implements Callable<Integer> {
@@ -48,12 +53,24 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--steps", description = "decode steps timed per context (default: 16 on a GPU, 8 on the CPU)")
     Integer steps;
 
+    @Option(names = "--deadline-seconds", description = "stop measuring longer contexts when they would not finish in this time (default: none)")
+    Double deadlineSeconds;
+
     /**
      * Untimed decode steps before the timed ones at each context (allocator, caches); the first
      * context of each architecture gets FIRST_WARMUP_STEPS, so the JIT has compiled its code
      * before anything is timed (fewer left compilation in the CPU numbers of the short contexts).
      */
     private static final int WARMUP_STEPS = 8, FIRST_WARMUP_STEPS = 48;
+
+    /** The energy of a context is read over more decode steps, until this many seconds or ENERGY_STEPS passed. */
+    private static final double ENERGY_SECONDS = 0.1;
+    private static final int ENERGY_STEPS = 64;
+
+    /** One architecture at one context: the median time per token, the memory per sequence, the energy (null: not read). */
+    record Point(double millis, double mebibytes, Nvml.Reading energy) {
+        static final Point SKIPPED = new Point(Double.NaN, Double.NaN, null);
+    }
 
     /** The sizes of one run: width, depth, vocabulary, FFN width, context lengths and timed steps. */
     record Sizes(int hidden, int layers, int vocab, int kvHeads, int intermediate, int[] contexts, int steps, DType dtype) {}
@@ -65,8 +82,9 @@ final class DemoCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         PrintWriter out = spec.commandLine().getOut();
         try (Backend backend = Main.backend(backendName)) {
-            boolean cpu = backend instanceof CpuBackend;
-            Sizes sizes = cpu ? new Sizes(128, 4, 256, 1, 256, new int[] {256, 512, 1024, 2048, 4096}, 8, DType.F32)
+            // The host emulation runs every CUDA thread as a fiber on the CPU: it gets the CPU's sizes.
+            boolean small = backend instanceof CpuBackend || HostEmulation.enabled();
+            Sizes sizes = small ? new Sizes(128, 4, 256, 1, 256, new int[] {256, 512, 1024, 2048, 4096}, 8, DType.F32)
                               : new Sizes(1024, 8, 32000, 4, 2816, new int[] {1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072}, 16, DType.BF16);
             if (contexts != null) sizes = new Sizes(sizes.hidden, sizes.layers, sizes.vocab, sizes.kvHeads, sizes.intermediate,
                     checkedContexts(contexts), sizes.steps, sizes.dtype);
@@ -78,13 +96,22 @@ final class DemoCommand implements Callable<Integer> {
             out.printf("models: width %d, %d layers, vocabulary %d, %s, random weights%n", sizes.hidden, sizes.layers, sizes.vocab,
                     sizes.dtype.label());
             out.flush();
+            if (deadlineSeconds != null && !(deadlineSeconds > 0))
+                throw new IllegalArgumentException("--deadline-seconds must be positive, got " + deadlineSeconds);
+            long deadline = System.nanoTime() + (deadlineSeconds == null ? Long.MAX_VALUE / 2 : (long) (deadlineSeconds * 1e9));
             boolean checksOk = check(backend, sizes.dtype, out);
             List<Arch> archs = architectures(sizes);
-            double[][] millis = new double[archs.size()][sizes.contexts.length];
-            double[][] mebibytes = new double[archs.size()][sizes.contexts.length];
-            for (int a = 0; a < archs.size(); a++) measure(backend, archs.get(a), sizes, millis[a], mebibytes[a], out);
-            printTable(out, archs, sizes, millis, mebibytes);
-            write(backend, archs, sizes, millis, mebibytes, out);
+            Point[][] points = new Point[archs.size()][];
+            try (Nvml.EnergyMeter meter = backend instanceof CudaBackend cuda ? Nvml.meter(cuda.ordinal()) : null) {
+                out.println("energy: " + (meter == null ? "not read on the CPU backend"
+                        : meter.available() ? "NVML, " + meter.method() : "not read: " + meter.unavailableReason()));
+                for (int a = 0; a < archs.size(); a++) {
+                    long share = (deadline - System.nanoTime()) / (archs.size() - a);
+                    points[a] = measure(backend, meter, archs.get(a), sizes, System.nanoTime() + share, out);
+                }
+            }
+            printTable(out, archs, sizes, points);
+            write(backend, archs, sizes, points, out);
             out.println(checksOk ? "all checks passed" : "SOME CHECKS FAILED");
             return checksOk ? 0 : 1;
         } finally {
@@ -164,16 +191,38 @@ final class DemoCommand implements Callable<Integer> {
         return all;
     }
 
-    /** Grows one sequence to each context length (chunked prefill) and times decode steps there. */
-    private static void measure(Backend backend, Arch arch, Sizes s, double[] millis, double[] mebibytes, PrintWriter out) {
+    /**
+     * Grows one sequence to each context length (chunked prefill) and times decode steps there,
+     * then reads the energy of more steps; a context whose time, estimated from the previous one,
+     * would pass {@code deadline} is skipped with the ones after it.
+     */
+    private static Point[] measure(Backend backend, Nvml.EnergyMeter meter, Arch arch, Sizes s, long deadline, PrintWriter out) {
         int maxContext = s.contexts[s.contexts.length - 1];
+        boolean readEnergy = meter != null && meter.available();
+        Point[] points = new Point[s.contexts.length];
+        Arrays.fill(points, Point.SKIPPED);
         out.println(arch.name() + ":");
         out.flush();
         try (DecoderModel model = DecoderModel.random(backend, arch.config(), s.dtype, 2);
-             Session session = model.newSession(1, maxContext + FIRST_WARMUP_STEPS + s.contexts.length * (s.steps + WARMUP_STEPS));
+             Session session = model.newSession(1, maxContext + FIRST_WARMUP_STEPS
+                     + s.contexts.length * (s.steps + WARMUP_STEPS + (readEnergy ? ENERGY_STEPS : 0)));
              Tensor picked = backend.allocate(DType.I32, 1); Tensor pickedHost = Tensor.allocateHost(DType.I32, 1)) {
-            int token = 1;
+            int[] token = {1};
+            // A generation step as an engine runs it: the decode step (a CUDA graph on a GPU), the
+            // greedy pick on the device, and only the id back to the host.
+            Runnable step = () -> {
+                Tensor logits = model.decodeOnDevice(session, new int[] {token[0]});
+                Elementwise.argmax(backend, picked, logits);
+                backend.copy(pickedHost, picked);
+                token[0] = (int) pickedHost.toLongArray()[0];
+            };
+            long previousNanos = 0;
             for (int c = 0; c < s.contexts.length; c++) {
+                long started = System.nanoTime();
+                if (c > 0 && started + previousNanos * ((double) s.contexts[c] / s.contexts[c - 1]) > deadline) {
+                    out.printf(Locale.ROOT, "  contexts from %d on: skipped, they would not finish before the deadline%n", s.contexts[c]);
+                    break;
+                }
                 int missing = s.contexts[c] - session.length(0);
                 // Prefill in chunks so that activations stay small at long contexts.
                 for (int done = 0; done < missing; done += 8192) {
@@ -183,53 +232,88 @@ final class DemoCommand implements Callable<Integer> {
                 }
                 double[] times = new double[s.steps];
                 for (int i = c == 0 ? -FIRST_WARMUP_STEPS : -WARMUP_STEPS; i < s.steps; i++) {
-                    // A generation step as an engine runs it: the decode step (a CUDA graph on a GPU),
-                    // the greedy pick on the device, and only the id back to the host.
                     long start = System.nanoTime();
-                    Tensor logits = model.decodeOnDevice(session, new int[] {token});
-                    Elementwise.argmax(backend, picked, logits);
-                    backend.copy(pickedHost, picked);
-                    token = (int) pickedHost.toLongArray()[0];
+                    step.run();
                     if (i >= 0) times[i] = (System.nanoTime() - start) / 1e6;
                 }
                 Arrays.sort(times);
-                millis[c] = times[times.length / 2];
-                mebibytes[c] = session.bytesPerSequence(s.contexts[c]) / (1024.0 * 1024.0);
-                out.printf(Locale.ROOT, "  context %7d: %8.3f ms/token, %9.3f MiB/sequence%n", s.contexts[c], millis[c], mebibytes[c]);
+                Nvml.Reading energy = readEnergy ? energyOfSteps(meter, step) : null;
+                points[c] = new Point(times[times.length / 2], session.bytesPerSequence(s.contexts[c]) / (1024.0 * 1024.0), energy);
+                out.printf(Locale.ROOT, "  context %7d: %8.3f ms/token, %9.3f MiB/sequence%s%n", s.contexts[c], points[c].millis(),
+                        points[c].mebibytes(), energy != null && energy.available()
+                                ? String.format(Locale.ROOT, ", %.4f J/token at %.0f W, SM %.0f MHz", energy.joulesPerRepetition(),
+                                        energy.averageWatts(), energy.smClockMhz()) : "");
                 out.flush();
+                previousNanos = System.nanoTime() - started;
             }
         }
+        return points;
     }
 
-    private static void printTable(PrintWriter out, List<Arch> archs, Sizes s, double[][] millis, double[][] mebibytes) {
+    /** The energy of generation steps run one after another for ENERGY_SECONDS or ENERGY_STEPS steps; one token per step. */
+    private static Nvml.Reading energyOfSteps(Nvml.EnergyMeter meter, Runnable step) {
+        meter.start();
+        long begin = System.nanoTime();
+        int steps = 0;
+        do {
+            step.run();
+            steps++;
+        } while (steps < ENERGY_STEPS && System.nanoTime() - begin < ENERGY_SECONDS * 1e9);
+        Nvml.Reading r = meter.stop();
+        return new Nvml.Reading(r.joules(), r.seconds(), r.averageWatts(), r.smClockMhz(), steps, r.method(), r.unavailableReason());
+    }
+
+    private static void printTable(PrintWriter out, List<Arch> archs, Sizes s, Point[][] points) {
         out.println();
-        out.println(table(archs, s, millis, mebibytes, false));
+        out.println(table(archs, s, points, false));
     }
 
-    /** The results as a fixed-width table, or as a markdown table. */
-    private static String table(List<Arch> archs, Sizes s, double[][] millis, double[][] mebibytes, boolean markdown) {
+    /** The results as a fixed-width table, or as a markdown table; J/token where NVML answered. */
+    private static String table(List<Arch> archs, Sizes s, Point[][] points, boolean markdown) {
         StringBuilder sb = new StringBuilder();
         String sep = markdown ? " | " : "  ";
         sb.append(markdown ? "| " : "").append(String.format(Locale.ROOT, "%-22s", "architecture")).append(sep)
           .append(String.format(Locale.ROOT, "%-8s", "context")).append(sep).append(String.format(Locale.ROOT, "%10s", "ms/token")).append(sep)
-          .append(String.format(Locale.ROOT, "%12s", "MiB/sequence")).append(markdown ? " |" : "").append('\n');
-        if (markdown) sb.append("|---|---:|---:|---:|\n");
+          .append(String.format(Locale.ROOT, "%12s", "MiB/sequence")).append(sep).append(String.format(Locale.ROOT, "%9s", "J/token"))
+          .append(sep).append(String.format(Locale.ROOT, "%6s", "W")).append(markdown ? " |" : "").append('\n');
+        if (markdown) sb.append("|---|---:|---:|---:|---:|---:|\n");
         for (int a = 0; a < archs.size(); a++)
-            for (int c = 0; c < s.contexts.length; c++)
+            for (int c = 0; c < s.contexts.length; c++) {
+                Point p = points[a][c];
+                boolean energy = p.energy() != null && p.energy().available();
                 sb.append(markdown ? "| " : "").append(String.format(Locale.ROOT, "%-22s", archs.get(a).name())).append(sep)
                   .append(String.format(Locale.ROOT, "%-8d", s.contexts[c])).append(sep)
-                  .append(String.format(Locale.ROOT, "%10.3f", millis[a][c])).append(sep)
-                  .append(String.format(Locale.ROOT, "%12.3f", mebibytes[a][c])).append(markdown ? " |" : "").append('\n');
+                  .append(String.format(Locale.ROOT, "%10.3f", p.millis())).append(sep)
+                  .append(String.format(Locale.ROOT, "%12.3f", p.mebibytes())).append(sep)
+                  .append(energy ? String.format(Locale.ROOT, "%9.4f", p.energy().joulesPerRepetition()) : String.format("%9s", "-")).append(sep)
+                  .append(energy ? String.format(Locale.ROOT, "%6.0f", p.energy().averageWatts()) : String.format("%6s", "-"))
+                  .append(markdown ? " |" : "").append('\n');
+            }
         return sb.toString();
     }
 
-    private void write(Backend backend, List<Arch> archs, Sizes s, double[][] millis, double[][] mebibytes, PrintWriter out) throws IOException {
+    private void write(Backend backend, List<Arch> archs, Sizes s, Point[][] points, PrintWriter out) throws IOException {
         Path dir = Files.createDirectories(outDir);
         try (PrintWriter csv = new PrintWriter(Files.newBufferedWriter(dir.resolve("comparison.csv")))) {
-            csv.println("architecture,context,ms_per_token,mib_per_sequence");
+            csv.println("architecture,context,ms_per_token,mib_per_sequence,joules_per_token,avg_watts,sm_clock_mhz,energy_note");
             for (int a = 0; a < archs.size(); a++)
-                for (int c = 0; c < s.contexts.length; c++)
-                    csv.printf(Locale.ROOT, "%s,%d,%.4f,%.4f%n", archs.get(a).name(), s.contexts[c], millis[a][c], mebibytes[a][c]);
+                for (int c = 0; c < s.contexts.length; c++) {
+                    Point p = points[a][c];
+                    Nvml.Reading e = p.energy();
+                    boolean energy = e != null && e.available();
+                    String note = p == Point.SKIPPED ? "skipped: deadline" : e == null ? "not read" : energy
+                            ? e.method() + "; " + e.repetitions() + " tokens in " + String.format(Locale.ROOT, "%.3f", e.seconds()) + " s"
+                            : e.unavailableReason();
+                    csv.printf(Locale.ROOT, "%s,%d,%.4f,%.4f,%s,%s,%s,%s%n", archs.get(a).name(), s.contexts[c], p.millis(), p.mebibytes(),
+                            energy ? String.format(Locale.ROOT, "%.6f", e.joulesPerRepetition()) : "",
+                            energy ? String.format(Locale.ROOT, "%.1f", e.averageWatts()) : "",
+                            energy ? String.format(Locale.ROOT, "%.0f", e.smClockMhz()) : "", note.replace(',', ';'));
+                }
+        }
+        double[][] millis = new double[archs.size()][], mebibytes = new double[archs.size()][];
+        for (int a = 0; a < archs.size(); a++) {
+            millis[a] = Arrays.stream(points[a]).mapToDouble(Point::millis).toArray();
+            mebibytes[a] = Arrays.stream(points[a]).mapToDouble(Point::mebibytes).toArray();
         }
         double[] x = Arrays.stream(s.contexts).asDoubleStream().toArray();
         List<LinePlot.Series> time = new ArrayList<>(), memory = new ArrayList<>();
@@ -247,9 +331,9 @@ final class DemoCommand implements Callable<Integer> {
                         + "parameters); Mamba with 16 states per channel and 2x expansion; the hybrid has attention in one layer of "
                         + "four and an MoE FFN in every second layer. Batch of one sequence; each time is the median of %d decode "
                         + "steps at that context, after " + WARMUP_STEPS + " untimed ones (" + FIRST_WARMUP_STEPS + " at an architecture's first context; a step is the decode step, the greedy pick on the device and the id copied back); memory is what the caches hold "
-                        + "for the sequence (KV blocks of 32 tokens, Mamba conv and SSM states).%n%n",
+                        + "for the sequence (KV blocks of 32 tokens, Mamba conv and SSM states); J/token and W are NVML's energy counter (or power samples) over up to " + ENERGY_STEPS + " more steps, where NVML answers.%n%n",
                         s.hidden, s.layers, s.vocab, s.dtype.label(), s.kvHeads, s.intermediate, s.intermediate / 2, s.steps)
-                + table(archs, s, millis, mebibytes, true) + "\n![time per token and memory per sequence](comparison.png)\n\n"
+                + table(archs, s, points, true) + "\n![time per token and memory per sequence](comparison.png)\n\n"
                 + "Attention reads every cached key and value at each step, so its time and memory grow linearly with the context; "
                 + "Mamba carries a fixed state, so both stay flat; the hybrid grows at a quarter of attention's rate. The MoE FFN "
                 + "changes the per-token compute of the FFN, not the growth with context.\n";

@@ -1,9 +1,11 @@
 package dev.isthmus.model;
 
+import dev.isthmus.backend.Backend;
+import dev.isthmus.backend.CpuBackend;
 import dev.isthmus.io.HfCheckpoint;
+import dev.isthmus.random.RandomFill;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
-import java.util.SplittableRandom;
 
 /** Where a model's weights come from: a checkpoint, or random values for benchmarks and the demo. */
 interface WeightSource {
@@ -30,9 +32,21 @@ interface WeightSource {
     }
 
     /**
+     * {@code name} of {@code shape} in {@code dtype} on the backend (the caller closes it). A
+     * checkpoint's tensor is read on the host and copied over; random weights are made where they live.
+     */
+    default Tensor onBackend(Backend backend, String name, DType dtype, long... shape) {
+        try (Tensor host = tensor(name, dtype, shape)) {
+            return backend.copyOf(host);
+        }
+    }
+
+    /**
      * Random weights that keep activations of order one: matrices uniform with variance 1 / columns,
      * norm weights 1, and Mamba's parameters as Mamba initialises them (A_log = log n, D = 1, a
-     * time-step bias giving dt near 0.05). Each tensor's values depend only on the seed and its name.
+     * time-step bias giving dt near 0.05). Each tensor's values depend only on the seed and its name,
+     * and are drawn by {@link RandomFill} on the backend that holds them: the same values on every
+     * backend, without the host drawing billions of them for a large model on a GPU.
      */
     static WeightSource random(long seed) {
         return new WeightSource() {
@@ -43,22 +57,27 @@ interface WeightSource {
 
             @Override
             public Tensor tensor(String name, DType dtype, long... shape) {
-                Tensor t = Tensor.allocateHost(dtype, shape);
-                float[] values = new float[Math.toIntExact(t.elementCount())];
-                SplittableRandom random = new SplittableRandom(seed ^ name.hashCode() * 0x9E3779B97F4A7C15L);
-                long cols = shape[shape.length - 1];
+                return onBackend(Backend.cpu(), name, dtype, shape);
+            }
+
+            @Override
+            public Tensor onBackend(Backend backend, String name, DType dtype, long... shape) {
                 if (name.endsWith("A_log")) {
+                    Tensor t = Tensor.allocateHost(dtype, shape);
+                    long cols = shape[shape.length - 1];
+                    float[] values = new float[Math.toIntExact(t.elementCount())];
                     for (int i = 0; i < values.length; i++) values[i] = (float) Math.log(i % cols + 1);
-                } else if (name.endsWith(".D") || name.contains("norm")) {
-                    java.util.Arrays.fill(values, 1f);
-                } else if (name.endsWith("dt_proj.bias")) {
-                    java.util.Arrays.fill(values, (float) Math.log(Math.expm1(0.05)));
-                } else {
-                    double half = Math.sqrt(3.0 / (name.contains("embed") ? 1 : cols));
-                    for (int i = 0; i < values.length; i++) values[i] = (float) random.nextDouble(-half, half);
+                    t.copyFrom(values);
+                    if (backend instanceof CpuBackend) return t;
+                    try (t) {
+                        return backend.copyOf(t);
+                    }
                 }
-                t.copyFrom(values);
-                return t;
+                float constant = name.endsWith(".D") || name.contains("norm") ? 1f
+                        : name.endsWith("dt_proj.bias") ? (float) Math.log(Math.expm1(0.05)) : Float.NaN;
+                if (!Float.isNaN(constant)) return RandomFill.uniform(backend, dtype, seed, constant, constant, shape);
+                float half = (float) Math.sqrt(3.0 / (name.contains("embed") ? 1 : shape[shape.length - 1]));
+                return RandomFill.uniform(backend, dtype, seed ^ name.hashCode() * 0x9E3779B97F4A7C15L, -half, half, shape);
             }
         };
     }

@@ -43,9 +43,7 @@ final class Weights implements AutoCloseable {
     }
 
     private Tensor load(String name, DType target, long... shape) {
-        try (Tensor host = source.tensor(name, target, shape)) {
-            return own(backend.copyOf(host));
-        }
+        return own(source.onBackend(backend, name, target, shape));
     }
 
     /** Takes ownership of a host tensor built from checkpoint tensors (stacked experts, -exp(A_log)): uploads it and closes it. */

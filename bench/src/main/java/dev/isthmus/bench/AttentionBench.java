@@ -7,7 +7,6 @@ import dev.isthmus.attention.KvBatch;
 import dev.isthmus.backend.CudaBackend;
 import dev.isthmus.backend.Timing;
 import dev.isthmus.tensor.DType;
-import dev.isthmus.tensor.RandomTensors;
 import dev.isthmus.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -26,7 +25,9 @@ import java.util.stream.IntStream;
  *   <li>prefill: 8K new tokens of one sequence, causal; FLOPs = 4 * queryHeads * headDim *
  *       n(n+1)/2 (only the visible pairs); bytes = q, k, v read and out written once.</li>
  * </ul>
- * Only the attention launch is timed (the append is not). Shapes are written so that
+ * 30 runs per decode row and 10 for prefill; {@code tiny} (the host emulation) uses contexts of 64
+ * and 200 and a prefill of 48 tokens. Only the attention launch is timed (the append is not).
+ * Shapes are written so that
  * bench/peers/attention_peer.py can time PyTorch's scaled_dot_product_attention on them.
  */
 final class AttentionBench {
@@ -35,70 +36,60 @@ final class AttentionBench {
     private static final int Q_HEADS = 32, KV_HEADS = 8, HEAD_DIM = 128, BLOCK = 16;
     private static final int WARMUP = 5, RUNS = 30;
 
-    static List<GpuBench.Row> run(CudaBackend gpu, Runnable flushL2) {
-        List<GpuBench.Row> rows = new ArrayList<>();
+    static void run(Bench b) {
         Random random = new Random(23);
+        int[] contexts = b.tiny ? new int[] {64, 200} : new int[] {1024, 4096, 16384, 32768, 65536, 131072};
         for (int batch : new int[] {1, 8})
-            for (int context : new int[] {1024, 4096, 16384, 32768, 65536, 131072}) rows.add(decode(gpu, random, batch, context, flushL2));
-        rows.add(prefill(gpu, random, 8192, flushL2));
-        return rows;
+            for (int context : contexts) decode(b, random, batch, context);
+        prefill(b, random, b.tiny ? 48 : 8192);
     }
 
-    private static GpuBench.Row decode(CudaBackend gpu, Random random, int batch, int context, Runnable flushL2) {
+    private static void decode(Bench b, Random random, int batch, int context) {
+        CudaBackend gpu = b.gpu;
         DType dtype = DType.BF16;
         int blocksPerSequence = (context + BLOCK - 1) / BLOCK;
         int numBlocks = batch * blocksPerSequence;
         int[] cached = new int[batch], fresh = new int[batch];
         java.util.Arrays.fill(cached, context - 1);
         java.util.Arrays.fill(fresh, 1);
-        try (Tensor keys = randomPool(gpu, random, dtype, numBlocks); Tensor values = randomPool(gpu, random, dtype, numBlocks);
+        try (Tensor keys = pool(b, dtype, numBlocks); Tensor values = pool(b, dtype, numBlocks);
              KvBatch kv = KvBatch.of(gpu, keys, values, shuffledTables(random, batch, blocksPerSequence), cached, fresh);
-             Tensor hq = RandomTensors.normal(random, dtype, 1f, batch, Q_HEADS, HEAD_DIM);
-             Tensor q = gpu.copyOf(hq); Tensor out = gpu.allocate(dtype, batch, Q_HEADS, HEAD_DIM);
+             Tensor q = b.normal(dtype, 1f, batch, Q_HEADS, HEAD_DIM); Tensor out = gpu.allocate(dtype, batch, Q_HEADS, HEAD_DIM);
              AttentionWorkspace workspace = AttentionWorkspace.allocate(gpu, kv, Q_HEADS)) {
             AttentionOptions options = AttentionOptions.decoder();
-            Timing.Stats t = Timing.measure(gpu, WARMUP, RUNS, flushL2, () -> Attention.attend(gpu, kv, q, out, null, options, workspace));
+            Runnable op = () -> Attention.attend(gpu, kv, q, out, null, options, workspace);
+            Timing.Stats t = b.time(WARMUP, b.tiny ? 2 : RUNS, op);
             double bytes = 2.0 * batch * context * KV_HEADS * HEAD_DIM * dtype.byteSize() + 2.0 * batch * Q_HEADS * HEAD_DIM * dtype.byteSize();
             double flops = 4.0 * batch * Q_HEADS * context * HEAD_DIM;
             String shape = "b" + batch + "-ctx" + context;
-            System.out.printf(Locale.ROOT, "%-34s %s  %.1f GB/s  (%d splits)%n", "attention-decode " + shape, t,
+            System.out.printf(Locale.ROOT, "%-44s %s  %.1f GB/s  (%d splits)%n", "attention-decode " + shape, t,
                     bytes / t.medianMicros() / 1e3, workspace.splits());
-            return new GpuBench.Row("attention-decode", shape, dtype, t.medianMicros(), bytes, flops);
+            b.record("attention-decode", shape, dtype, t, bytes, flops, batch, op);
         }
     }
 
-    private static GpuBench.Row prefill(CudaBackend gpu, Random random, int tokens, Runnable flushL2) {
+    private static void prefill(Bench b, Random random, int tokens) {
+        CudaBackend gpu = b.gpu;
         DType dtype = DType.BF16;
         int blocks = (tokens + BLOCK - 1) / BLOCK;
-        try (Tensor keys = randomPool(gpu, random, dtype, blocks); Tensor values = randomPool(gpu, random, dtype, blocks);
+        try (Tensor keys = pool(b, dtype, blocks); Tensor values = pool(b, dtype, blocks);
              KvBatch kv = KvBatch.of(gpu, keys, values, shuffledTables(random, 1, blocks), new int[] {0}, new int[] {tokens});
-             Tensor hq = RandomTensors.normal(random, dtype, 1f, tokens, Q_HEADS, HEAD_DIM);
-             Tensor q = gpu.copyOf(hq); Tensor out = gpu.allocate(dtype, tokens, Q_HEADS, HEAD_DIM)) {
+             Tensor q = b.normal(dtype, 1f, tokens, Q_HEADS, HEAD_DIM); Tensor out = gpu.allocate(dtype, tokens, Q_HEADS, HEAD_DIM)) {
             AttentionOptions options = AttentionOptions.decoder();
-            Timing.Stats t = Timing.measure(gpu, 2, 10, flushL2, () -> Attention.attend(gpu, kv, q, out, null, options, null));
+            Runnable op = () -> Attention.attend(gpu, kv, q, out, null, options, null);
+            Timing.Stats t = b.time(2, b.tiny ? 2 : 10, op);
             double pairs = (double) tokens * (tokens + 1) / 2;
             double flops = 4.0 * Q_HEADS * HEAD_DIM * pairs;
             double bytes = (2.0 * tokens * Q_HEADS + 2.0 * tokens * KV_HEADS) * HEAD_DIM * dtype.byteSize();
             String shape = "b1-tokens" + tokens;
-            System.out.printf(Locale.ROOT, "%-34s %s  %.1f TFLOP/s%n", "attention-prefill " + shape, t, flops / t.medianMicros() / 1e6);
-            return new GpuBench.Row("attention-prefill", shape, dtype, t.medianMicros(), bytes, flops);
+            System.out.printf(Locale.ROOT, "%-44s %s  %.1f TFLOP/s%n", "attention-prefill " + shape, t, flops / t.medianMicros() / 1e6);
+            b.record("attention-prefill", shape, dtype, t, bytes, flops, tokens, op);
         }
     }
 
-    /** A [numBlocks, BLOCK, KV_HEADS, HEAD_DIM] pool filled by repeating one random 64 MiB-or-smaller host pattern. */
-    private static Tensor randomPool(CudaBackend gpu, Random random, DType dtype, int numBlocks) {
-        int patternBlocks = Math.min(numBlocks, (64 << 20) / (BLOCK * KV_HEADS * HEAD_DIM * dtype.byteSize()));
-        Tensor pool = gpu.allocate(dtype, numBlocks, BLOCK, KV_HEADS, HEAD_DIM);
-        try (Tensor pattern = RandomTensors.normal(random, dtype, 1f, patternBlocks, BLOCK, KV_HEADS, HEAD_DIM)) {
-            for (int start = 0; start < numBlocks; start += patternBlocks) {
-                int n = Math.min(patternBlocks, numBlocks - start);
-                gpu.copy(pool.slice(0, start, start + n), n == patternBlocks ? pattern : pattern.slice(0, 0, n));
-            }
-        } catch (RuntimeException e) {
-            pool.close();
-            throw e;
-        }
-        return pool;
+    /** A [numBlocks, BLOCK, KV_HEADS, HEAD_DIM] pool of random values. */
+    private static Tensor pool(Bench b, DType dtype, int numBlocks) {
+        return b.normal(dtype, 1f, numBlocks, BLOCK, KV_HEADS, HEAD_DIM);
     }
 
     /** Sequence b gets blocks [b * perSequence, (b + 1) * perSequence) of the pool, shuffled. */

@@ -3,19 +3,11 @@ package dev.isthmus.bench;
 import dev.isthmus.backend.CudaBackend;
 import dev.isthmus.backend.Timing;
 import dev.isthmus.blas.Gemm;
-import dev.isthmus.cuda.Cuda;
-import dev.isthmus.cuda.JCudaInterop;
 import dev.isthmus.moe.MoeLayer;
 import dev.isthmus.moe.RouterConfig;
 import dev.isthmus.tensor.DType;
-import dev.isthmus.tensor.RandomTensors;
 import dev.isthmus.tensor.Tensor;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Locale;
-import java.util.Random;
-import jcuda.runtime.JCuda;
-import jcuda.runtime.cudaMemcpyKind;
 
 /**
  * The MoE layer (router GEMM through the residual add) at a Mixtral shape (H 4096, I 14336, E 8,
@@ -25,7 +17,8 @@ import jcuda.runtime.cudaMemcpyKind;
  * <p>Counted work. Layer bytes: the weights actually touched (the router's, plus 3 H I for every
  * expert that received a token, counted after the run) and the activations read and written
  * once (x, residual, out). Layer FLOPs: 2 T E H for the router plus 2 T k 3 H I for the experts.
- * GEMM: bytes 2 (MK + KN + MN), FLOPs 2 MNK.
+ * GEMM: bytes 2 (MK + KN + MN), FLOPs 2 MNK. 20 runs each; {@code tiny} (the host emulation) runs
+ * one small shape of each kind.
  */
 final class MoeBench {
     private MoeBench() {}
@@ -39,29 +32,33 @@ final class MoeBench {
         new Shape("moe-deepseek", 7168, 2048, RouterConfig.sigmoidGrouped(256, 8, 8, 4, 2.5f), new int[] {1, 16, 128, 1024, 4096}),
     };
 
-    static List<GpuBench.Row> run(CudaBackend gpu, Random random, Runnable flushL2) {
-        List<GpuBench.Row> rows = new ArrayList<>();
-        for (Shape s : SHAPES) rows.addAll(layer(gpu, random, s, flushL2));
-        for (int n : new int[] {1024, 4096, 8192}) rows.add(denseGemm(gpu, random, n, flushL2));
-        return rows;
+    static final Shape[] TINY_SHAPES = {
+        new Shape("moe-mixtral", 64, 96, RouterConfig.softmax(8, 2, true), new int[] {5}),
+        new Shape("moe-deepseek", 64, 32, RouterConfig.sigmoidGrouped(16, 8, 4, 2, 2.5f), new int[] {5}),
+    };
+
+    static void run(Bench b) {
+        for (Shape s : b.tiny ? TINY_SHAPES : SHAPES) layer(b, s);
+        for (int n : b.tiny ? new int[] {48} : new int[] {1024, 4096, 8192}) denseGemm(b, n);
     }
 
-    private static List<GpuBench.Row> layer(CudaBackend gpu, Random random, Shape s, Runnable flushL2) {
+    private static void layer(Bench b, Shape s) {
+        CudaBackend gpu = b.gpu;
         DType dtype = DType.BF16;
         RouterConfig c = s.config();
         long h = s.hidden(), inter = s.intermediate(), e = c.experts();
-        List<GpuBench.Row> rows = new ArrayList<>();
-        try (Tensor router = deviceRandom(gpu, random, dtype, (float) (1 / Math.sqrt(h)), e, h);
-             Tensor bias = c.scoring() == RouterConfig.Scoring.SIGMOID ? deviceRandom(gpu, random, DType.F32, 0.01f, e) : null;
-             Tensor gateUp = deviceRandom(gpu, random, dtype, (float) (1 / Math.sqrt(h)), e, 2 * inter, h);
-             Tensor down = deviceRandom(gpu, random, dtype, (float) (1 / Math.sqrt(inter)), e, h, inter)) {
+        try (Tensor router = b.normal(dtype, (float) (1 / Math.sqrt(h)), e, h);
+             Tensor bias = c.scoring() == RouterConfig.Scoring.SIGMOID ? b.normal(DType.F32, 0.01f, e) : null;
+             Tensor gateUp = b.normal(dtype, (float) (1 / Math.sqrt(h)), e, 2 * inter, h);
+             Tensor down = b.normal(dtype, (float) (1 / Math.sqrt(inter)), e, h, inter)) {
             MoeLayer.Weights w = new MoeLayer.Weights(router, bias, gateUp, down);
             for (int tokens : s.tokens()) {
-                try (Tensor x = deviceRandom(gpu, random, dtype, 1f, tokens, h);
-                     Tensor residual = deviceRandom(gpu, random, dtype, 1f, tokens, h);
+                try (Tensor x = b.normal(dtype, 1f, tokens, h);
+                     Tensor residual = b.normal(dtype, 1f, tokens, h);
                      Tensor out = gpu.allocate(dtype, tokens, h);
                      MoeLayer.Workspace ws = MoeLayer.Workspace.allocate(gpu, tokens, h, inter, dtype, c)) {
-                    Timing.Stats t = Timing.measure(gpu, WARMUP, RUNS, flushL2, () -> MoeLayer.forward(gpu, out, x, w, c, null, residual, ws));
+                    Runnable op = () -> MoeLayer.forward(gpu, out, x, w, c, null, residual, ws);
+                    Timing.Stats t = b.time(WARMUP, b.tiny ? 2 : RUNS, op);
                     long touched;
                     try (Tensor counts = gpu.toHost(ws.routing().expertCounts())) {
                         touched = java.util.Arrays.stream(counts.toLongArray()).filter(n -> n > 0).count();
@@ -72,44 +69,22 @@ final class MoeBench {
                             + (c.groups() > 1 ? ";G=" + c.groups() + ";TG=" + c.topGroups() : "");
                     System.out.printf(Locale.ROOT, "%-14s %-40s %s  %.1f GB/s  %.1f TFLOP/s  (%d experts touched)%n", s.name(), shape, t,
                             bytes / t.medianMicros() / 1e3, flops / t.medianMicros() / 1e6, touched);
-                    rows.add(new GpuBench.Row(s.name(), shape, dtype, t.medianMicros(), bytes, flops));
+                    b.record(s.name(), shape, dtype, t, bytes, flops, tokens, op);
                 }
             }
         }
-        return rows;
     }
 
-    private static GpuBench.Row denseGemm(CudaBackend gpu, Random random, int n, Runnable flushL2) {
+    private static void denseGemm(Bench bench, int n) {
         DType dtype = DType.BF16;
-        try (Tensor a = deviceRandom(gpu, random, dtype, 1f, n, n); Tensor b = deviceRandom(gpu, random, dtype, 1f, n, n);
-             Tensor c = gpu.allocate(dtype, n, n)) {
-            Timing.Stats t = Timing.measure(gpu, WARMUP, RUNS, flushL2, () -> Gemm.gemmOwnKernel(gpu, c, a, false, b, false, 1f, 0f));
+        CudaBackend gpu = bench.gpu;
+        try (Tensor a = bench.normal(dtype, 1f, n, n); Tensor b = bench.normal(dtype, 1f, n, n); Tensor c = gpu.allocate(dtype, n, n)) {
+            Runnable op = () -> Gemm.gemmOwnKernel(gpu, c, a, false, b, false, 1f, 0f);
+            Timing.Stats t = bench.time(WARMUP, bench.tiny ? 2 : RUNS, op);
             double flops = 2.0 * n * n * n, bytes = 3.0 * n * n * dtype.byteSize();
             String shape = n + "x" + n + "x" + n;
             System.out.printf(Locale.ROOT, "%-14s %-40s %s  %.1f TFLOP/s%n", "gemm-own", shape, t, flops / t.medianMicros() / 1e6);
-            return new GpuBench.Row("gemm-own", shape, dtype, t.medianMicros(), bytes, flops);
+            bench.record("gemm-own", shape, dtype, t, bytes, flops, 0, op);
         }
-    }
-
-    /**
-     * A device tensor of random normal values: one random block of up to 16M elements made on the
-     * host, repeated over the tensor by device-to-device copies (the weights here reach 15 GB).
-     */
-    private static Tensor deviceRandom(CudaBackend gpu, Random random, DType dtype, float scale, long... shape) {
-        Tensor t = gpu.allocate(dtype, shape);
-        long total = t.elementCount(), block = Math.min(total, 1L << 24);
-        try (Tensor host = RandomTensors.normal(random, dtype, scale, block); Tensor first = gpu.copyOf(host)) {
-            long bytes = block * dtype.byteSize();
-            for (long done = 0; done < total * dtype.byteSize(); done += bytes) {
-                long n = Math.min(bytes, total * dtype.byteSize() - done);
-                Cuda.check(JCuda.cudaMemcpyAsync(JCudaInterop.pointer(t.address() + done), JCudaInterop.pointer(first),
-                        n, cudaMemcpyKind.cudaMemcpyDeviceToDevice, gpu.stream().jcuda()), "cudaMemcpyAsync");
-            }
-            gpu.synchronize();
-        } catch (RuntimeException ex) {
-            t.close();
-            throw ex;
-        }
-        return t;
     }
 }
