@@ -69,6 +69,7 @@ EMULATION_DIR := build/emulation
 EMULATION_LIB := $(EMULATION_DIR)/libisthmus-emulated.so
 EMULATION_FLAGS := -O2 -std=c++17 -Wall -Wno-unknown-pragmas -Wno-sign-compare -fno-extern-tls-init -Inative -Icuda -I$(CUDA_INCLUDE) -DISTHMUS_EMULATION \
                    -include native/emulation/cuda_emulation.h
+EMULATION_SOURCES := $(filter-out %_test.cpp,$(wildcard native/emulation/*.cpp))
 EMULATION_DEPS := $(NATIVE_DEPS) $(wildcard native/emulation/*)
 
 .PHONY: native emulation build test demo bench bench-jar device-bundle gpu-run-dry clean check-jdk
@@ -102,12 +103,13 @@ $(EMULATION_DIR)/.stamp: $(EMULATION_DEPS) Makefile
 	  echo "no g++, no CUDA toolkit headers or not x86-64: skipping the host emulation"; \
 	else \
 	  echo "g++: $(EMULATION_LIB) (host emulation, not a GPU)"; \
-	  g++ $(EMULATION_FLAGS) -o $(EMULATION_DIR)/emulation_test \
-	    -x c++ native/emulation/emulation_test.cpp native/emulation/emulation.cpp native/emulation/dynamic_shared.cpp native/library.cu && \
-	  $(EMULATION_DIR)/emulation_test && \
+	  for t in emulation_test memory_test; do \
+	    g++ $(EMULATION_FLAGS) -o $(EMULATION_DIR)/$$t -x c++ native/emulation/$$t.cpp $(EMULATION_SOURCES) native/library.cu && \
+	    $(EMULATION_DIR)/$$t || exit 1; \
+	  done && \
 	  g++ $(EMULATION_FLAGS) -fPIC -fvisibility=hidden -shared -Wl,--no-undefined \
 	    -DISTHMUS_VERSION_STRING='"$(VERSION)"' -DISTHMUS_ARCHITECTURES='"host emulation"' \
-	    -o $(EMULATION_LIB) -x c++ $(NATIVE_SOURCES) native/emulation/emulation.cpp native/emulation/dynamic_shared.cpp || exit 1; \
+	    -o $(EMULATION_LIB) -x c++ $(NATIVE_SOURCES) $(EMULATION_SOURCES) || exit 1; \
 	fi
 	@touch $@
 

@@ -79,10 +79,13 @@ __global__ void moe_align_kernel(int32_t *__restrict__ sorted_pairs, int32_t *__
     }
 }
 
+// out may be shared or residual (an in-place residual add): those three are not __restrict__, so
+// the compiler neither reorders their accesses nor reads the inputs through the read-only cache,
+// which is not coherent with the writes of the same kernel. Each thread reads element i of them
+// before it writes element i of out, which no other thread touches.
 template <typename T>
-__global__ void moe_combine_kernel(T *__restrict__ out, const T *__restrict__ slot_out, const int32_t *__restrict__ dropped,
-                                   const T *__restrict__ shared, const T *__restrict__ residual, int64_t tokens, int k,
-                                   int64_t hidden) {
+__global__ void moe_combine_kernel(T *out, const T *__restrict__ slot_out, const int32_t *__restrict__ dropped,
+                                   const T *shared, const T *residual, int64_t tokens, int k, int64_t hidden) {
     const int64_t n = tokens * hidden;
     for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
          i += static_cast<int64_t>(gridDim.x) * blockDim.x) {

@@ -9,7 +9,10 @@
 // shuffles. A row's state lives in a pool of slots: slot = slots[row] (row itself without slots);
 // a negative slot marks a padding row, whose state is left alone and whose y is 0. A slot past
 // the pool is never touched either (the Java API rejects it; the kernel only keeps memory safe)
-// and its y is NaN, so it cannot pass unnoticed.
+// and its y is NaN, so it cannot pass unnoticed. A slot that an earlier row also names (two rows
+// updating one state would race) is left to the earliest such row: the later rows' y is NaN and
+// they do not touch the state. To find them, the lanes of a warp that serve the same row split
+// the scan of the earlier rows' slots, about row / 32 loads each.
 #pragma once
 
 #include "scan_common.cuh"
@@ -40,7 +43,16 @@ __global__ void selective_state_update_kernel(StepArgs<T> p, int lanes_log2) {
     const int ch = exists ? static_cast<int>(i % p.channels) : 0;
     const int64_t row = i / p.channels;
     const int64_t slot = !exists ? -1 : p.slots != nullptr ? p.slots[row] : row;
-    const bool live = slot >= 0 && slot < p.pool;
+    bool live = slot >= 0 && slot < p.pool;
+    if (p.slots != nullptr) {
+        const unsigned peers = __match_any_sync(0xffffffffu, exists ? static_cast<long long>(row) : -1ll);
+        const int stride = __popc(peers);
+        bool repeated = false;
+        if (live)
+            for (int64_t j = __popc(peers & ((1u << (threadIdx.x & 31)) - 1)); j < row; j += stride)
+                repeated |= p.slots[j] == slot;
+        live &= (__ballot_sync(0xffffffffu, repeated) & peers) == 0;
+    }
 
     float acc = 0.0f, u = 0.0f;
     if (live) {

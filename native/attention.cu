@@ -7,6 +7,8 @@
 #include "../cuda/attention_merge.cuh"
 #include "status.h"
 
+#include <mutex>
+
 using namespace isthmus;
 
 namespace {
@@ -44,12 +46,39 @@ int merge_any(int32_t out_dtype, int32_t part_dtype, void *out, float *lse, cons
     }
 }
 
-// Opts a kernel in to `bytes` of dynamic shared memory when that is above the default 48 KiB.
-template <typename Kernel> int allow_shared_memory(Kernel kernel, size_t bytes) {
+// The device attributes a launch depends on are read, and the kernels' attributes set, once per
+// device (the first call that needs them), not at every launch: they cost a driver round trip
+// each, and a launch inside a graph capture then makes no runtime call besides the launch.
+constexpr int kMaxDevices = 64;
+
+// The current device, or -1 when it cannot be read or is past kMaxDevices.
+int current_device() {
+    int device = 0;
+    return cudaGetDevice(&device) == cudaSuccess && device >= 0 && device < kMaxDevices ? device : -1;
+}
+
+// The device's opt-in maximum of dynamic shared memory per block (0 when it cannot be read).
+int shared_memory_optin(int device) {
+    static std::once_flag once[kMaxDevices];
+    static int optin[kMaxDevices];
+    std::call_once(once[device], [device] {
+        if (cudaDeviceGetAttribute(&optin[device], cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess)
+            optin[device] = 0;
+    });
+    return optin[device];
+}
+
+// Opts Kernel in to `bytes` of dynamic shared memory on `device` when that is above the default 48 KiB.
+template <auto Kernel> int allow_shared_memory(size_t bytes, int device) {
     if (bytes <= 48 * 1024) return ISTHMUS_OK;
-    const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
-    if (err != cudaSuccess)
-        return fail(ISTHMUS_ERROR_CUDA, "isthmus_attention: %zu bytes of shared memory: %s", bytes, cudaGetErrorString(err));
+    static std::once_flag once[kMaxDevices];
+    static cudaError_t result[kMaxDevices];
+    std::call_once(once[device], [bytes, device] {
+        result[device] = cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+    });
+    if (result[device] != cudaSuccess)
+        return fail(ISTHMUS_ERROR_CUDA, "isthmus_attention: %zu bytes of shared memory: %s", bytes,
+                    cudaGetErrorString(result[device]));
     return ISTHMUS_OK;
 }
 
@@ -57,25 +86,23 @@ template <typename Kernel> int allow_shared_memory(Kernel kernel, size_t bytes) 
 // f16/bf16, head_dim <= 128, when the device grants its shared memory (sm_86/89 may not).
 constexpr int kPrefillMinTokens = 16;
 
-template <typename T, int D> bool prefill_fits(const AttentionParams &p, int batch, int max_new_tokens) {
+template <typename T, int D> bool prefill_fits(const AttentionParams &p, int batch, int max_new_tokens, int device) {
     if constexpr (sizeof(T) != 2 || D > 128) {
         return false;
     } else {
         if (max_new_tokens < kPrefillMinTokens || static_cast<int64_t>(batch) * p.q_heads > 65535) return false;
-        int device = 0, optin = 0;
-        if (cudaGetDevice(&device) != cudaSuccess ||
-            cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess)
-            return false;
-        return PrefillLayout<T, D>::kBytes <= static_cast<size_t>(optin);
+        return PrefillLayout<T, D>::kBytes <= static_cast<size_t>(shared_memory_optin(device));
     }
 }
 
 template <typename T, int D>
 int launch_attention(const AttentionParams &p, int batch, int max_new_tokens, cudaStream_t stream) {
+    const int device = current_device();
+    if (device < 0) return fail(ISTHMUS_ERROR_CUDA, "isthmus_attention: no current device below %d", kMaxDevices);
     if constexpr (sizeof(T) == 2 && D <= 128) {
-        if (prefill_fits<T, D>(p, batch, max_new_tokens)) {
+        if (prefill_fits<T, D>(p, batch, max_new_tokens, device)) {
             constexpr size_t smem = PrefillLayout<T, D>::kBytes;
-            const int status = allow_shared_memory(attention_prefill_kernel<T, D>, smem);
+            const int status = allow_shared_memory<attention_prefill_kernel<T, D>>(smem, device);
             if (status != ISTHMUS_OK) return status;
             const dim3 grid(static_cast<unsigned>((max_new_tokens + kPrefillRows - 1) / kPrefillRows),
                             static_cast<unsigned>(batch * p.q_heads), static_cast<unsigned>(p.splits));
@@ -84,7 +111,7 @@ int launch_attention(const AttentionParams &p, int batch, int max_new_tokens, cu
         }
     }
     constexpr size_t smem = attention_smem_bytes<T, D>();
-    const int status = allow_shared_memory(attention_kernel<T, D>, smem);  // f32 at head_dim 256 needs the opt-in
+    const int status = allow_shared_memory<attention_kernel<T, D>>(smem, device);  // f32 at head_dim 256 needs the opt-in
     if (status != ISTHMUS_OK) return status;
     const int64_t row_groups = (static_cast<int64_t>(max_new_tokens) * (p.q_heads / p.kv_heads) + kAttentionRows - 1) / kAttentionRows;
     const dim3 grid(static_cast<unsigned>(row_groups), static_cast<unsigned>(batch * p.kv_heads), static_cast<unsigned>(p.splits));

@@ -25,7 +25,7 @@ const char *dtype_name(int32_t dtype);
 // With nvcc it is the <<<...>>> launch; the host emulation build runs the grid on the CPU.
 #ifdef ISTHMUS_EMULATION
 #define ISTHMUS_LAUNCH(grid, block, shared_bytes, stream, ...) \
-    ::isthmus_emulation::launch(grid, block, shared_bytes, stream, __VA_ARGS__)
+    ::isthmus_emulation::launch(#__VA_ARGS__, grid, block, shared_bytes, stream, __VA_ARGS__)
 #else
 #define ISTHMUS_LAUNCH(grid, block, shared_bytes, stream, ...) __VA_ARGS__<<<grid, block, shared_bytes, stream>>>
 #endif

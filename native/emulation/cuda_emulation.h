@@ -11,9 +11,11 @@
 // runs a grid. emulation.cpp holds the scheduler and the runtime API answering as one device.
 //
 // Execution: the blocks of a grid run one after another on the calling thread; the threads of a
-// block are cooperative fibers that switch only at a barrier or a warp-synchronous operation,
-// in thread order, so a run is deterministic. __shared__ variables are thread_local statics:
-// one copy per OS thread, shared by the fibers of the block running on it.
+// block are cooperative fibers that switch only at a barrier or a warp-synchronous operation, in
+// the order the schedule gives (forward, reverse or a seeded shuffle, chosen by
+// ISTHMUS_EMULATION_SCHEDULE), so a run is deterministic and a race shows under some order.
+// __shared__ variables are thread_local statics: one copy per OS thread, shared by the fibers of
+// the block running on it. Device memory (memory.cpp) lies against guard pages.
 #pragma once
 
 #ifndef ISTHMUS_EMULATION
@@ -39,6 +41,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -71,9 +74,39 @@ unsigned warp_match_any(unsigned mask, uint64_t value);
 // Fills the first `bytes` of every extern __shared__ array with 0xff (dynamic_shared.cpp).
 void poison_dynamic_shared(size_t bytes);
 
-// Runs `body` once per thread of every block; reports failures through cudaGetLastError.
+// Fills the static __shared__ variables `kernel` may use with 0xff (static_shared.cpp).
+void poison_static_shared(const void *kernel);
+
+// Runs `body` once per thread of every block; reports failures, with the kernel's name, through
+// cudaGetLastError.
 using Body = void (*)(const void *context);
-void run_grid(const void *kernel, dim3 grid, dim3 block, size_t shared_bytes, Body body, const void *context);
+void run_grid(const char *kernel_name, const void *kernel, dim3 grid, dim3 block, size_t shared_bytes, Body body,
+              const void *context);
+
+// The order in which the fibers of a block run between two barriers or warp operations.
+enum class Order { Forward, Reverse, Shuffle };
+void set_schedule(Order order, uint64_t seed);
+
+// A memory fault on a fiber's stack (memory.cpp's handler): abandons the grid, which then fails
+// with cudaErrorIllegalAddress naming the address. Does not return.
+[[noreturn]] void kernel_fault(const void *address);
+
+// ---- device memory and the fibers' stacks (memory.cpp) ------------------------------------------
+
+// Which end of each device allocation lies against an inaccessible guard page (ISTHMUS_EMULATION_GUARD).
+enum class Guard { After, Before };
+void set_guard(Guard side);
+
+// `bytes` of device memory (NULL when out of address space), and its release (false: not an allocation).
+void *device_allocate(size_t bytes);
+bool device_free(void *base);
+
+// Where an address lies: "at offset 32 of an allocation of 32 bytes", "outside ...".
+std::string describe_address(const void *address);
+
+// A fiber's stack of `bytes` (whole pages) with a guard page below it, and its release.
+char *take_stack(size_t bytes);
+void give_back_stack(char *stack, size_t bytes);
 
 // Whether this thread is capturing a graph (cudaStreamBeginCapture), and the capture's recorder:
 // launches made meanwhile are recorded with their arguments and run when the graph launches.
@@ -83,6 +116,7 @@ void record(std::function<void()> work);
 // What ISTHMUS_LAUNCH(grid, block, shared, stream, kernel)(args...) expands to: the arguments
 // are copied once, as a launch copies them, and every thread calls the kernel with them.
 template <typename... Params> struct Launch {
+    const char *name;
     void (*kernel)(Params...);
     dim3 grid, block;
     size_t shared_bytes;
@@ -94,8 +128,8 @@ template <typename... Params> struct Launch {
             std::tuple<std::decay_t<Params>...> args;
         };
         auto context = std::make_shared<const Context>(Context{kernel, std::tuple<std::decay_t<Params>...>(std::forward<Args>(args)...)});
-        auto run = [context, grid = grid, block = block, shared_bytes = shared_bytes] {
-            run_grid(reinterpret_cast<const void *>(context->kernel), grid, block, shared_bytes,
+        auto run = [context, name = name, grid = grid, block = block, shared_bytes = shared_bytes] {
+            run_grid(name, reinterpret_cast<const void *>(context->kernel), grid, block, shared_bytes,
                      [](const void *c) {
                          const Context &ctx = *static_cast<const Context *>(c);
                          std::apply(ctx.kernel, ctx.args);
@@ -108,8 +142,8 @@ template <typename... Params> struct Launch {
 };
 
 template <typename... Params>
-Launch<Params...> launch(dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t, void (*kernel)(Params...)) {
-    return Launch<Params...>{kernel, grid, block, shared_bytes};
+Launch<Params...> launch(const char *name, dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t, void (*kernel)(Params...)) {
+    return Launch<Params...>{name, kernel, grid, block, shared_bytes};
 }
 
 }  // namespace isthmus_emulation

@@ -1,9 +1,10 @@
 // The host emulation's scheduler (blocks one after another, the threads of a block as
 // cooperative fibers) and the CUDA runtime calls the launchers make, answering as one emulated
 // device. See cuda_emulation.h.
-#include <sys/mman.h>
+#include <setjmp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -72,13 +73,13 @@ isthmus_emulation_start:
 #endif
 
 constexpr size_t STACK_BYTES = 256 * 1024;  // wmma fragments hold whole tiles per lane
-constexpr size_t GUARD_BYTES = 4096;        // an overflow faults instead of corrupting a neighbour
 
-// The fibers' stacks of one OS thread, kept for its next launches and unmapped when it exits.
+// The fibers' stacks of one OS thread (memory.cpp: behind a guard page, so an overflow faults
+// instead of corrupting a neighbour), kept for its next launches and returned when it exits.
 struct Stacks {
-    std::vector<char *> bases;  // each: the guard page, then the stack
+    std::vector<char *> bases;
     ~Stacks() {
-        for (char *base : bases) munmap(base, GUARD_BYTES + STACK_BYTES);
+        for (char *base : bases) give_back_stack(base, STACK_BYTES);
     }
 };
 
@@ -105,6 +106,7 @@ struct Warp {
 
 struct Block {
     std::vector<Fiber> fibers;
+    std::vector<unsigned> order;  // of the fibers in the current sweep
     std::vector<Warp> warps;
     int live = 0, arrived = 0;
     const char *barrier_site = nullptr;
@@ -114,7 +116,46 @@ struct Block {
     Body body = nullptr;
     const void *context = nullptr;
     std::string error;  // the first failure; the block is abandoned
+    cudaError_t error_code = cudaErrorLaunchFailure;
+    sigjmp_buf escape;  // where a fiber's memory fault returns to (kernel_fault)
+    const void *fault_address = nullptr;
 };
+
+// The order in which the fibers of a block run in each sweep: the fibers switch only at barriers
+// and warp operations, so the order decides which thread of a racy kernel gets there first.
+// Chosen by ISTHMUS_EMULATION_SCHEDULE (forward, reverse or shuffle[:seed]) or set_schedule.
+struct Schedule {
+    Order order = Order::Forward;
+    uint64_t seed = 1;
+    std::string error;  // an unreadable setting: every launch fails with it
+};
+
+Schedule schedule_from_environment() {
+    Schedule s;
+    const char *value = std::getenv("ISTHMUS_EMULATION_SCHEDULE");
+    if (value == nullptr || std::strcmp(value, "forward") == 0) return s;
+    char *end = nullptr;
+    if (std::strcmp(value, "reverse") == 0) {
+        s.order = Order::Reverse;
+    } else if (std::strncmp(value, "shuffle", 7) == 0 && (value[7] == '\0' || value[7] == ':')) {
+        s.order = Order::Shuffle;
+        if (value[7] == ':') s.seed = std::strtoull(value + 8, &end, 10);
+        if (end != nullptr && (end == value + 8 || *end != '\0')) s.error = "a bad seed";
+    } else {
+        s.error = "not forward, reverse or shuffle[:seed]";
+    }
+    if (!s.error.empty()) s.error = std::string("ISTHMUS_EMULATION_SCHEDULE=") + value + ": " + s.error;
+    return s;
+}
+
+Schedule schedule = schedule_from_environment();
+
+uint64_t mix(uint64_t x) {  // splitmix64's finaliser
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
 
 thread_local Stacks stacks;
 thread_local Block *block = nullptr;
@@ -124,6 +165,7 @@ thread_local int current_device = 0;
 
 std::mutex attributes_lock;
 std::map<const void *, int> max_dynamic_shared;  // cudaFuncAttributeMaxDynamicSharedMemorySize per kernel
+std::atomic<int64_t> attribute_calls{0};         // of cudaDeviceGetAttribute and cudaFuncSetAttribute
 
 constexpr int DEFAULT_DYNAMIC_SHARED = 48 * 1024;
 constexpr int MAX_DYNAMIC_SHARED = 227 * 1024;  // what an sm_90 block may opt in to
@@ -155,12 +197,11 @@ void fail(const std::string &text) {
 
 void *stack_top(size_t index) {
     while (stacks.bases.size() <= index) {
-        void *memory = mmap(nullptr, GUARD_BYTES + STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (memory == MAP_FAILED) return nullptr;
-        mprotect(memory, GUARD_BYTES, PROT_NONE);
-        stacks.bases.push_back(static_cast<char *>(memory));
+        char *stack = take_stack(STACK_BYTES);
+        if (stack == nullptr) return nullptr;
+        stacks.bases.push_back(stack);
     }
-    return stacks.bases[index] + GUARD_BYTES + STACK_BYTES;
+    return stacks.bases[index] + STACK_BYTES;
 }
 
 // Back to the scheduler; returns when the scheduler resumes this fiber.
@@ -242,11 +283,28 @@ std::string describe_wait(const Fiber &f) {
     return name(f) + " waits at " + f.site;
 }
 
+// The fibers in the order the schedule gives this sweep; a shuffle depends only on the seed, the
+// block and the sweep, so a launch runs the same whatever ran before it.
+void order_sweep(unsigned long long sweep) {
+    std::vector<unsigned> &order = block->order;
+    const unsigned n = static_cast<unsigned>(order.size());
+    for (unsigned i = 0; i < n; ++i) order[i] = schedule.order == Order::Reverse ? n - 1 - i : i;
+    if (schedule.order != Order::Shuffle) return;
+    const uint64_t linear = here.block.x + 1ull * here.grid_dim.x * (here.block.y + 1ull * here.grid_dim.y * here.block.z);
+    uint64_t state = mix(mix(schedule.seed) ^ linear) ^ sweep;
+    for (unsigned i = n - 1; i > 0; --i) {
+        state = mix(state);
+        std::swap(order[i], order[state % (i + 1)]);
+    }
+}
+
 // Runs the fibers of one block until all return; a block where nobody can go on is a deadlock.
 void run_block() {
-    while (block->live > 0 && block->error.empty()) {
+    for (unsigned long long sweep = 0; block->live > 0 && block->error.empty(); ++sweep) {
         bool progress = false;
-        for (Fiber &f : block->fibers) {
+        order_sweep(sweep);
+        for (unsigned index : block->order) {
+            Fiber &f = block->fibers[index];
             if (!runnable(f)) continue;
             f.state = State::Ready;
             progress = true;
@@ -270,7 +328,25 @@ void run_block() {
     }
 }
 
+// Runs the block; false when a fiber faulted on memory and kernel_fault jumped back here.
+bool run_block_catching_faults() {
+    if (sigsetjmp(block->escape, 1) != 0) return false;
+    run_block();
+    return true;
+}
+
 }  // namespace
+
+void set_schedule(Order order, uint64_t seed) {
+    schedule.order = order;
+    schedule.seed = seed;
+    schedule.error.clear();
+}
+
+void kernel_fault(const void *address) {
+    block->fault_address = address;
+    siglongjmp(block->escape, 1);
+}
 
 void block_barrier(const char *site) {
     Fiber &self = *block->running;
@@ -351,7 +427,12 @@ unsigned warp_match_any(unsigned mask, uint64_t value) {
     return same;
 }
 
-void run_grid(const void *kernel, dim3 grid, dim3 block_dim, size_t shared_bytes, Body body, const void *context) {
+void run_grid(const char *kernel_name, const void *kernel, dim3 grid, dim3 block_dim, size_t shared_bytes, Body body,
+              const void *context) {
+    if (!schedule.error.empty()) {
+        record_error(cudaErrorInvalidValue, schedule.error);
+        return;
+    }
     const unsigned long long threads = 1ull * block_dim.x * block_dim.y * block_dim.z;
     if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535 || threads == 0 ||
         threads > 1024 || block_dim.z > 64) {
@@ -380,6 +461,7 @@ void run_grid(const void *kernel, dim3 grid, dim3 block_dim, size_t shared_bytes
     b.body = body;
     b.context = context;
     b.fibers.resize(threads);
+    b.order.resize(threads);
     b.warps.resize((threads + 31) / 32);
     Block *outer = block;
     block = &b;
@@ -391,6 +473,7 @@ void run_grid(const void *kernel, dim3 grid, dim3 block_dim, size_t shared_bytes
             for (unsigned x = 0; x < grid.x && b.error.empty(); ++x) {
                 here.block = make_uint3(x, y, z);
                 if (shared_bytes > 0) poison_dynamic_shared(shared_bytes);
+                poison_static_shared(kernel);
                 b.live = static_cast<int>(threads);
                 b.arrived = 0;
                 b.barrier_site = nullptr;
@@ -404,11 +487,15 @@ void run_grid(const void *kernel, dim3 grid, dim3 block_dim, size_t shared_bytes
                     b.warps[f.warp].live |= 1u << f.lane;
                     prepare(f, stack_top(i));
                 }
-                run_block();
+                if (!run_block_catching_faults()) {
+                    b.error_code = cudaErrorIllegalAddress;
+                    b.error = format("%s touched %p (%s)", name(*b.running).c_str(), b.fault_address,
+                                     describe_address(b.fault_address).c_str());
+                }
             }
     block = outer;
     here = saved;
-    if (!b.error.empty()) record_error(cudaErrorLaunchFailure, b.error);
+    if (!b.error.empty()) record_error(b.error_code, std::string(kernel_name) + ": " + b.error);
 }
 
 namespace {
@@ -451,6 +538,7 @@ const char *cudaGetErrorName(cudaError_t error) {
         case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
         case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
         case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+        case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
         default: return "cudaErrorUnknown";
     }
 }
@@ -505,6 +593,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int device) {
 }
 
 cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device) {
+    ++attribute_calls;
     if (device != 0) return cudaErrorInvalidDevice;
     switch (attr) {
         case cudaDevAttrMultiProcessorCount: *value = 1; return cudaSuccess;
@@ -560,6 +649,7 @@ cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
 }
 
 cudaError_t cudaFuncSetAttribute(const void *func, cudaFuncAttribute attr, int value) {
+    ++attribute_calls;
     if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize) return cudaSuccess;  // hints: nothing to emulate
     if (value < 0 || value > MAX_DYNAMIC_SHARED) return cudaErrorInvalidValue;
     std::lock_guard<std::mutex> hold(attributes_lock);
@@ -568,3 +658,9 @@ cudaError_t cudaFuncSetAttribute(const void *func, cudaFuncAttribute attr, int v
 }
 
 }  // extern "C"
+
+// How many attribute calls (cudaDeviceGetAttribute, cudaFuncSetAttribute) the launchers made: a
+// test checks that they are made once per device, not at every launch.
+extern "C" __attribute__((visibility("default"))) int64_t isthmus_emulation_attribute_calls(void) {
+    return attribute_calls.load();
+}

@@ -1,7 +1,7 @@
-// Tests of the host emulation itself: a correct kernel gives the right answer, and broken ones
-// (a missing barrier, a barrier only some threads reach, a shuffle from a lane that returned, a
-// bad launch) give a wrong answer or a reported error. Run by `make emulation`; exits non-zero
-// on the first failed check.
+// Tests of the host emulation's scheduler: a correct kernel gives the right answer under every
+// schedule, and broken ones (a missing barrier, a barrier only some threads reach, a shuffle from
+// a lane that returned, a bad launch) give a wrong answer under some schedule or a reported
+// error. Run by `make emulation`; exits non-zero when a check failed.
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -18,15 +18,17 @@ void check(bool ok, const char *what) {
     if (!ok) ++failures;
 }
 
-// Sum of in[0 .. n) in one block: per-warp shuffle sums, warp totals through shared memory.
+// Sum of in[0 .. n) in one block: per-warp shuffle sums, warp totals through shared memory, added
+// up by thread `reader`. Without the barrier the reader may add totals not yet written: which
+// ones depends on which threads run first.
 template <bool BARRIER>
-__global__ void block_sum_kernel(const float *in, int n, float *out) {
+__global__ void block_sum_kernel(const float *in, int n, unsigned reader, float *out) {
     __shared__ float totals[32];
     float v = threadIdx.x < static_cast<unsigned>(n) ? in[threadIdx.x] : 0.0f;
     for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
     if (threadIdx.x % 32 == 0) totals[threadIdx.x / 32] = v;
     if (BARRIER) __syncthreads();
-    if (threadIdx.x == 0) {
+    if (threadIdx.x == reader) {
         float sum = 0.0f;
         for (unsigned w = 0; w < blockDim.x / 32; ++w) sum += totals[w];
         *out = sum;
@@ -64,14 +66,14 @@ __global__ void vote_kernel(unsigned *ballot, unsigned *groups) {
     groups[threadIdx.x] = __match_any_sync(0xffffffffu, lane / 8);
 }
 
-float run_block_sum(bool barrier, int threads) {
+float run_block_sum(bool barrier, int threads, unsigned reader) {
     std::vector<float> in(threads);
     for (int i = 0; i < threads; ++i) in[i] = static_cast<float>(i + 1);
     float out = -1.0f;
     if (barrier)
-        ISTHMUS_LAUNCH(1, threads, 0, nullptr, block_sum_kernel<true>)(in.data(), threads, &out);
+        ISTHMUS_LAUNCH(1, threads, 0, nullptr, block_sum_kernel<true>)(in.data(), threads, reader, &out);
     else
-        ISTHMUS_LAUNCH(1, threads, 0, nullptr, block_sum_kernel<false>)(in.data(), threads, &out);
+        ISTHMUS_LAUNCH(1, threads, 0, nullptr, block_sum_kernel<false>)(in.data(), threads, reader, &out);
     return out;
 }
 
@@ -80,14 +82,40 @@ std::string last_error_text() {
     return err == cudaSuccess ? "" : std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err);
 }
 
+struct NamedSchedule {
+    const char *name;
+    isthmus_emulation::Order order;
+};
+constexpr NamedSchedule schedules[] = {{"forward", isthmus_emulation::Order::Forward},
+                                       {"reverse", isthmus_emulation::Order::Reverse},
+                                       {"shuffle", isthmus_emulation::Order::Shuffle}};
+
+// The missing barrier shows whichever thread reads: the block sum with it is exact under every
+// schedule, without it wrong under at least one, for a reader in the first and in the last warp.
+void check_schedules() {
+    const int threads = 256;
+    const float expected = threads * (threads + 1) / 2.0f;
+    for (unsigned reader : {0u, threads - 1u}) {
+        bool exact_with = true;
+        std::string wrong_without;
+        for (const NamedSchedule &s : schedules) {
+            isthmus_emulation::set_schedule(s.order, 7);
+            exact_with &= run_block_sum(true, threads, reader) == expected && last_error_text().empty();
+            if (run_block_sum(false, threads, reader) != expected) wrong_without += std::string(" ") + s.name;
+        }
+        isthmus_emulation::set_schedule(isthmus_emulation::Order::Forward, 1);
+        std::printf("     reader %u: the sum without its barrier is wrong under:%s\n", reader, wrong_without.c_str());
+        check(exact_with, reader == 0 ? "block sum with its barrier is exact under every schedule (reader 0)"
+                                      : "block sum with its barrier is exact under every schedule (reader 255)");
+        check(!wrong_without.empty(), reader == 0 ? "block sum without its barrier is wrong under some schedule (reader 0)"
+                                                  : "block sum without its barrier is wrong under some schedule (reader 255)");
+    }
+}
+
 }  // namespace
 
 int main() {
-    const int threads = 256;
-    const float expected = threads * (threads + 1) / 2.0f;
-    check(run_block_sum(true, threads) == expected && last_error_text().empty(), "block sum with its barrier is exact");
-    check(run_block_sum(false, threads) != expected && last_error_text().empty(),
-          "block sum without its barrier reads warp totals not yet written");
+    check_schedules();
 
     std::vector<int> scan(64);
     ISTHMUS_LAUNCH(1, 64, 0, nullptr, warp_scan_kernel)(scan.data());

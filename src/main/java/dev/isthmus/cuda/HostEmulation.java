@@ -3,8 +3,10 @@ package dev.isthmus.cuda;
 import dev.isthmus.tensor.Device;
 import dev.isthmus.tensor.Storage;
 import dev.isthmus.tensor.Tensor;
-import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
 
 /**
  * The host emulation mode: libisthmus built as host C++ (make emulation) runs the unchanged
@@ -14,7 +16,7 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>On with {@code -D}{@value #PROPERTY}{@code =true} together with {@code -D}{@value
  * NativeLibrary#PATH_PROPERTY} naming the emulated library; each without the other leaves CUDA
- * unavailable with the reason. "Device" memory is then host memory from an arena, labelled as on
+ * unavailable with the reason. "Device" memory is then host memory from the emulated library, labelled as on
  * cuda:0 so that host-only methods still refuse it; copies and memsets are plain memory moves;
  * launches complete before they return, so streams have nothing to wait for.
  */
@@ -34,11 +36,38 @@ public final class HostEmulation {
         return NativeLibrary.isLoaded() && NativeLibrary.cudaArchitectures().equals(DESCRIPTION);
     }
 
-    /** "Device" memory: 256-byte aligned host memory, as cudaMalloc aligns, freed when the storage closes. */
+    /**
+     * "Device" memory from the emulated library, which puts an inaccessible guard page against one
+     * end of it, so that a kernel reading or writing past the allocation fails its launch instead of
+     * reading neighbouring memory; freed when the storage closes.
+     */
     static Storage allocate(int ordinal, long byteSize) {
-        Arena arena = Arena.ofShared();
-        MemorySegment memory = arena.allocate(Math.max(byteSize, 1), 256);
-        return Storage.device(Device.cuda(ordinal), memory.address(), byteSize, arena);
+        long address;
+        try {
+            address = ((MemorySegment) Memory.MALLOC.invokeExact(byteSize)).address();
+        } catch (Throwable t) {
+            throw new IllegalStateException("isthmus_emulation_malloc downcall failed", t);
+        }
+        if (address == 0) throw new CudaException("host emulation: no address space left for " + byteSize + " bytes", "cudaErrorMemoryAllocation");
+        return Storage.device(Device.cuda(ordinal), address, byteSize, () -> free(address));
+    }
+
+    private static void free(long address) {
+        int status;
+        try {
+            status = (int) Memory.FREE.invokeExact(MemorySegment.ofAddress(address));
+        } catch (Throwable t) {
+            throw new IllegalStateException("isthmus_emulation_free downcall failed", t);
+        }
+        if (status != 0) throw new CudaException("host emulation: " + address + " is not an allocation", "cudaErrorInvalidValue");
+    }
+
+    /** The emulated library's allocator (native/emulation/memory.cpp), bound on first use. */
+    private static final class Memory {
+        static final MethodHandle MALLOC = NativeLibrary.downcall("isthmus_emulation_malloc",
+                FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
+        static final MethodHandle FREE = NativeLibrary.downcall("isthmus_emulation_free",
+                FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS));
     }
 
     /** Copies the bytes of contiguous {@code src} to {@code dst}, each on the host or emulated device. */

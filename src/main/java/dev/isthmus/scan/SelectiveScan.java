@@ -79,7 +79,8 @@ public final class SelectiveScan {
      * slots[r] of the pool (P, D, N) f32 in place, or slot r when slots is null (then P = B).
      * A negative slot marks a padding row: its state is left alone and its y is 0. Slots must be
      * below P and no slot may appear twice; the slots are checked here when they are on the host
-     * (on a GPU the kernel never touches a slot out of range and gives that row a NaN y instead).
+     * (on a GPU the kernel never touches a slot out of range, nor one that an earlier row names: it
+     * gives such a row a NaN y instead).
      */
     public static void step(Backend backend, Tensor y, Tensor state, Tensor slots, Tensor u, Tensor delta, Tensor z,
                             Tensor b, Tensor c, ScanWeights weights) {

@@ -208,6 +208,9 @@ class MoeGpuTest {
             Combine.apply(CPU, out, slots, dropped, shared, residual, k);
             Combine.apply(gpu, dOut, dSlots, dDropped, dShared, dResidual, k);
             assertClose(what + " combine", gpu, dOut, out);
+            // In place: out is the residual, the residual add of a decoder layer.
+            Combine.apply(gpu, dResidual, dSlots, dDropped, dShared, dResidual, k);
+            assertClose(what + " combine in place on the residual", gpu, dResidual, out);
         }
     }
 

@@ -144,6 +144,58 @@ class SelectiveScanGpuTest {
         }
     }
 
+    /**
+     * Slots on the device are not checked in Java; one that an earlier row also names is left to
+     * the earliest such row: the later rows' y is NaN and their state update is skipped, so the
+     * result is the reference's with those rows as padding. Shapes put one row in many warps
+     * (channels 130) and many rows in one warp (channels 1, N 4: a lane per row).
+     */
+    @GpuTest
+    void aRepeatedDeviceSlotIsLeftToItsFirstRow() {
+        Random random = new Random(36);
+        int[][] shapes = {{40, 1, 1, 4}, {9, 130, 2, 16}}; // batch, channels, groups, nstate
+        try (CudaBackend gpu = Backend.cuda(0)) {
+            for (int[] s : shapes) {
+                int batch = s[0], pool = batch + 2, channels = s[1];
+                int[] slots = new int[batch], firstOnly = new int[batch];
+                for (int r = 0; r < batch; r++) slots[r] = r % 8 == 3 ? r - 1 : r % 8 == 7 ? r - 6 : r; // rows 3, 11, ... repeat the row before; 7, 15, ... six rows before
+                boolean[] seen = new boolean[pool];
+                for (int r = 0; r < batch; r++) {
+                    firstOnly[r] = seen[slots[r]] ? -1 : slots[r];
+                    seen[slots[r]] = true;
+                }
+                try (ScanInputs in = ScanInputs.token(random, DType.F32, batch, channels, s[2], s[3], true, true, true, false);
+                     ScanInputs dev = in.copyTo(gpu);
+                     Tensor state = RandomTensors.normal(random, DType.F32, 1f, pool, channels, s[3]);
+                     Tensor devState = gpu.copyOf(state);
+                     Tensor devSlots = gpu.copyOf(ints(slots));
+                     Tensor hostFirstOnly = ints(firstOnly);
+                     Tensor expected = Tensor.allocateHost(DType.F32, batch, channels);
+                     Tensor y = gpu.allocate(DType.F32, batch, channels)) {
+                    gpu.poison(y);
+                    String what = "repeated slots " + java.util.Arrays.toString(s);
+                    SelectiveScan.step(Backend.cpu(), expected, state, hostFirstOnly, in.u(), in.delta(), in.z(), in.b(), in.c(), in.weights());
+                    SelectiveScan.step(gpu, y, devState, devSlots, dev.u(), dev.delta(), dev.z(), dev.b(), dev.c(), dev.weights());
+                    assertClose(what + " state", gpu, devState, state, STATE_BOUND);
+                    float[] got;
+                    try (Tensor host = gpu.toHost(y)) {
+                        got = host.toFloatArray();
+                    }
+                    for (int r = 0; r < batch; r++)
+                        for (int ch = 0; ch < channels; ch++) {
+                            float v = got[r * channels + ch];
+                            if (firstOnly[r] < 0 && !Float.isNaN(v))
+                                throw new AssertionError(what + ": row " + r + " repeats slot " + slots[r] + " but its y is " + v);
+                            if (firstOnly[r] < 0) got[r * channels + ch] = 0f; // as the reference's padding row
+                        }
+                    try (Tensor gotRows = Tensor.fromFloats(DType.F32, got, batch, channels)) {
+                        assertClose(what + " y", Backend.cpu(), gotRows, expected, Compare.boundFor(DType.F32));
+                    }
+                }
+            }
+        }
+    }
+
     /** Runs the scan on the CPU and the GPU (outputs poisoned) and compares y and the final state. */
     private static void checkScan(CudaBackend gpu, ScanInputs in, Tensor h0, Tensor seqStarts, String what) {
         long[] shape = in.u().shape();
