@@ -237,7 +237,7 @@ final class DemoCommand implements Callable<Integer> {
                     if (i >= 0) times[i] = (System.nanoTime() - start) / 1e6;
                 }
                 Arrays.sort(times);
-                Nvml.Reading energy = readEnergy ? energyOfSteps(meter, step) : null;
+                Nvml.Reading energy = readEnergy ? meter.measure(step, backend::synchronize, ENERGY_SECONDS, ENERGY_STEPS) : null;
                 points[c] = new Point(times[times.length / 2], session.bytesPerSequence(s.contexts[c]) / (1024.0 * 1024.0), energy);
                 out.printf(Locale.ROOT, "  context %7d: %8.3f ms/token, %9.3f MiB/sequence%s%n", s.contexts[c], points[c].millis(),
                         points[c].mebibytes(), energy != null && energy.available()
@@ -248,19 +248,6 @@ final class DemoCommand implements Callable<Integer> {
             }
         }
         return points;
-    }
-
-    /** The energy of generation steps run one after another for ENERGY_SECONDS or ENERGY_STEPS steps; one token per step. */
-    private static Nvml.Reading energyOfSteps(Nvml.EnergyMeter meter, Runnable step) {
-        meter.start();
-        long begin = System.nanoTime();
-        int steps = 0;
-        do {
-            step.run();
-            steps++;
-        } while (steps < ENERGY_STEPS && System.nanoTime() - begin < ENERGY_SECONDS * 1e9);
-        Nvml.Reading r = meter.stop();
-        return new Nvml.Reading(r.joules(), r.seconds(), r.averageWatts(), r.smClockMhz(), steps, r.method(), r.unavailableReason());
     }
 
     private static void printTable(PrintWriter out, List<Arch> archs, Sizes s, Point[][] points) {

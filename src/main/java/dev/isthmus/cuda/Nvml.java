@@ -10,7 +10,6 @@ import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
-import java.util.Objects;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import jcuda.runtime.JCuda;
@@ -89,8 +88,8 @@ public final class Nvml {
     public record Reading(double joules, double seconds, double averageWatts, double smClockMhz,
                           long repetitions, String method, String unavailableReason) {
         public Reading {
-            Objects.requireNonNull(method, "method");
-            Objects.requireNonNull(unavailableReason, "unavailableReason");
+            if (method == null) throw new IllegalArgumentException("method is null");
+            if (unavailableReason == null) throw new IllegalArgumentException("unavailableReason is null");
         }
 
         static Reading unavailable(double seconds, long repetitions, String method, String reason) {
@@ -318,10 +317,20 @@ public final class Nvml {
          * the window is discarded and the exception passes through.
          */
         public Reading measure(Runnable op, Runnable synchronize, double minSeconds) {
-            Objects.requireNonNull(op, "op");
-            Objects.requireNonNull(synchronize, "synchronize");
+            return measure(op, synchronize, minSeconds, Long.MAX_VALUE);
+        }
+
+        /**
+         * As {@link #measure(Runnable, Runnable, double)}, stopping after {@code maxRuns} runs even
+         * before {@code minSeconds}: for work that uses up a capacity, such as a session's decode
+         * steps (the reading's seconds then say how long the window really was).
+         */
+        public Reading measure(Runnable op, Runnable synchronize, double minSeconds, long maxRuns) {
+            if (op == null) throw new IllegalArgumentException("op is null");
+            if (synchronize == null) throw new IllegalArgumentException("synchronize is null");
             if (!(minSeconds >= 0) || Double.isInfinite(minSeconds))
                 throw new IllegalArgumentException("minSeconds must be finite and >= 0, got " + minSeconds);
+            if (maxRuns < 1) throw new IllegalArgumentException("maxRuns must be >= 1, got " + maxRuns);
             long minNanos = (long) (minSeconds * 1e9);
             synchronize.run();
             start();
@@ -332,7 +341,7 @@ public final class Nvml {
                 do {
                     op.run();
                     runs++;
-                } while (System.nanoTime() - begin < minNanos);
+                } while (runs < maxRuns && System.nanoTime() - begin < minNanos);
                 synchronize.run();
                 finished = true;
             } finally {

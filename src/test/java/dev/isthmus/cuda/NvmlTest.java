@@ -68,11 +68,22 @@ class NvmlTest {
     }
 
     @Test
+    void aCappedWindowStopsAtItsRunCount() {
+        try (Nvml.EnergyMeter meter = Nvml.meter(0)) {
+            int[] runs = {0};
+            Nvml.Reading r = meter.measure(() -> runs[0]++, () -> {}, 60, 3);
+            assertEquals(3, runs[0]);
+            assertEquals(3, r.repetitions());
+        }
+    }
+
+    @Test
     void programmerErrorsThrow() {
         assertThrows(IllegalArgumentException.class, () -> Nvml.meter(-1));
         try (Nvml.EnergyMeter meter = Nvml.meter(0)) {
-            assertThrows(NullPointerException.class, () -> meter.measure(null, () -> {}, 0.1));
-            assertThrows(NullPointerException.class, () -> meter.measure(() -> {}, null, 0.1));
+            assertThrows(IllegalArgumentException.class, () -> meter.measure(null, () -> {}, 0.1));
+            assertThrows(IllegalArgumentException.class, () -> meter.measure(() -> {}, null, 0.1));
+            assertThrows(IllegalArgumentException.class, () -> meter.measure(() -> {}, () -> {}, 0.1, 0));
             assertThrows(IllegalArgumentException.class, () -> meter.measure(() -> {}, () -> {}, -1));
             assertThrows(IllegalArgumentException.class, () -> meter.measure(() -> {}, () -> {}, Double.NaN));
             assertThrows(IllegalArgumentException.class, () -> meter.measure(() -> {}, () -> {}, Double.POSITIVE_INFINITY));

@@ -53,11 +53,12 @@ final class Bench implements AutoCloseable {
      * between: the joules of the kernel itself, with the L2 warm where its data fits).
      */
     void record(String kernel, String shape, DType dtype, Timing.Stats t, double bytes, double flops, long tokens, Runnable op) {
-        record(kernel, shape, dtype, t, bytes, flops, tokens, meter.available() ? meter.measure(op, gpu::synchronize, ENERGY_SECONDS) : null);
+        recordWithEnergy(kernel, shape, dtype, t, bytes, flops, tokens,
+                meter.available() ? meter.measure(op, gpu::synchronize, ENERGY_SECONDS) : null);
     }
 
     /** As above with the energy already read ({@link #energyOfSteps}), or null where NVML does not answer. */
-    void record(String kernel, String shape, DType dtype, Timing.Stats t, double bytes, double flops, long tokens, Nvml.Reading e) {
+    void recordWithEnergy(String kernel, String shape, DType dtype, Timing.Stats t, double bytes, double flops, long tokens, Nvml.Reading e) {
         boolean energy = e != null && e.available();
         String note = e == null ? meter.unavailableReason()
                 : energy ? e.method() + ", " + e.repetitions() + " runs in " + num(e.seconds()) + " s" : e.unavailableReason();
@@ -68,23 +69,12 @@ final class Bench implements AutoCloseable {
     }
 
     /**
-     * The energy of {@code step} run and waited for, one after another, until {@value #ENERGY_SECONDS} s
-     * have passed or {@code maxRuns} ran (for work that consumes a capacity, such as a session's
-     * decode steps); null where NVML does not answer.
+     * The energy of {@code step} run until {@value #ENERGY_SECONDS} s have passed or {@code maxRuns}
+     * ran (for work that uses up a capacity, such as a session's decode steps); null where NVML
+     * does not answer.
      */
     Nvml.Reading energyOfSteps(Runnable step, int maxRuns) {
-        if (!meter.available()) return null;
-        gpu.synchronize();
-        meter.start();
-        long begin = System.nanoTime();
-        int runs = 0;
-        do {
-            step.run();
-            gpu.synchronize();
-            runs++;
-        } while (runs < maxRuns && System.nanoTime() - begin < ENERGY_SECONDS * 1e9);
-        Nvml.Reading r = meter.stop();
-        return new Nvml.Reading(r.joules(), r.seconds(), r.averageWatts(), r.smClockMhz(), runs, r.method(), r.unavailableReason());
+        return meter.available() ? meter.measure(step, gpu::synchronize, ENERGY_SECONDS, maxRuns) : null;
     }
 
     /** A device tensor of normal values, mean 0, standard deviation {@code std}; a fresh seed each call. */

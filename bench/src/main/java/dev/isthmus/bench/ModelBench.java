@@ -65,10 +65,10 @@ final class ModelBench {
         System.out.printf(Locale.ROOT, "decode %-10s %-22s %9.1f us/step  %8.1f tokens/s  kernels %9.1f us  outside kernels %.1f%%  "
                         + "with host logits %9.1f us  without the graph %9.1f us (%.2fx)%n", name, shape, wallUs, batch / (wallUs / 1e6),
                 kernelUs, 100 * Math.max(0, 1 - kernelUs / wallUs), hostLogitsUs, eagerUs, eagerUs / wallUs);
-        b.record("decode " + name, shape, DType.BF16, stats(wallUs), work[0], work[1], batch, graph.energy());
-        b.record("decode-kernels " + name, shape, DType.BF16, stats(kernelUs), work[0], work[1], batch, (Nvml.Reading) null);
-        b.record("decode-host-logits " + name, shape, DType.BF16, stats(hostLogitsUs), work[0], work[1], batch, (Nvml.Reading) null);
-        b.record("decode-eager " + name, shape, DType.BF16, stats(eagerUs), work[0], work[1], batch, (Nvml.Reading) null);
+        b.recordWithEnergy("decode " + name, shape, DType.BF16, stats(wallUs), work[0], work[1], batch, graph.energy());
+        b.recordWithEnergy("decode-kernels " + name, shape, DType.BF16, stats(kernelUs), work[0], work[1], batch, null);
+        b.recordWithEnergy("decode-host-logits " + name, shape, DType.BF16, stats(hostLogitsUs), work[0], work[1], batch, null);
+        b.recordWithEnergy("decode-eager " + name, shape, DType.BF16, stats(eagerUs), work[0], work[1], batch, null);
     }
 
     private static Timing.Stats stats(double medianUs) {
