@@ -352,7 +352,8 @@ def main(argv=None):
                       ", ".join(f"{k} {v:g}" for k, v in c["per_pass"].items() if v))
             for mname, m in machines.items():
                 e = estimate(m, launch, c, res)
-                per_unit = sum(c["per_pass"].values()) / c["units_per_pass"] if c["hot"] else e["instr_per_warp"] / launch["units_per_warp"]
+                # every instruction a warp executes, loop overhead and set-up included, per unit of work
+                per_unit = e["instr_per_warp"] / launch["units_per_warp"]
                 note = "" if c["hot"] or launch.get("hot") is None else "hot loop not found: whole body counted once"
                 rows.append(dict(base, machine=mname, instr_per_unit=per_unit, instr_per_warp=e["instr_per_warp"],
                                  registers=res["registers"], smem=res["smem"], spills=res["spills"],
@@ -413,7 +414,7 @@ def write(out, rows, commit, source_label, disasm):
           f"Commit {commit}. Instruction counts: {source_label}. Machines: bench/perf-model/machines.json "
           "(attainable copy bandwidth and GEMM rate of the GPU notes, boost clock). Times in microseconds; "
           "floor = the larger of bytes / copy bandwidth, FLOPs / attainable rate and special functions / MUFU rate; "
-          "fraction = floor / estimate. `measured` is filled only from bench/results/results.csv rows of this commit.", ""]
+          "fraction = floor / estimate; instr/unit = all warp-instructions a warp executes per unit of work. `measured` is filled only from bench/results/results.csv rows of this commit.", ""]
     head = ["kernel", "shape", "dtype", "machine", "instr/unit (unit)", "regs", "occ", "floor bytes", "floor flops",
             "floor sfu", "issue", "memory", "estimate", "binding", "fraction of floor", "measured", "counts"]
     md.append("| " + " | ".join(head) + " |")
