@@ -9,6 +9,8 @@
 #   make demo           the demo on the best backend (GPU if there is one, else CPU)
 #   make bench          JMH benchmarks of the Java side, printed as a table
 #   make device-bundle  build/device-bundle(.tar.xz): everything a run on a bare GPU machine needs
+#   make perf-model     static performance model (estimates, not measurements) of every benchmark
+#                       shape on an H100 and an H200 -> bench/results/perf-model/
 #   make gpu-run-dry    the bundle unpacked and bench/gpu-run.sh run against the host emulation at
 #                       tiny sizes, then its output checked (part of `make test`)
 #   make clean
@@ -72,7 +74,7 @@ EMULATION_FLAGS := -O2 -std=c++17 -Wall -Wno-unknown-pragmas -Wno-sign-compare -
 EMULATION_SOURCES := $(filter-out %_test.cpp,$(wildcard native/emulation/*.cpp))
 EMULATION_DEPS := $(NATIVE_DEPS) $(wildcard native/emulation/*)
 
-.PHONY: native emulation build test demo bench bench-jar device-bundle gpu-run-dry clean check-jdk
+.PHONY: native emulation build test demo bench bench-jar device-bundle gpu-run-dry perf-model perf-model-test clean check-jdk
 
 check-jdk:
 	@[ -n "$(JDK)" ] || { echo "error: no JDK >= 22 found (set JAVA_HOME or install one under /usr/lib/jvm)"; exit 1; }
@@ -119,13 +121,23 @@ build: check-jdk native
 # The pom's second surefire run repeats the "gpu" tests against $(EMULATION_LIB) when it exists;
 # then the GPU run itself is tried against it (gpu-run-dry), so the bundle keeps working between
 # visits to a GPU.
-test: check-jdk native emulation
+test: check-jdk native emulation perf-model-test
 	JAVA_HOME=$(JDK) mvn -B -ntp -Dstyle.color=never verify
 	@if [ -f $(EMULATION_LIB) ] && [ -f $(LIB) ]; then $(MAKE) --no-print-directory gpu-run-dry; \
 	 else echo "gpu-run-dry skipped: it needs nvcc (the bundle's library) and the host emulation"; fi
 
 demo: build
 	$(JAVA) $(JAVA_FLAGS) -jar target/isthmus.jar demo
+
+# ---- static performance model: compiles native/*.cu for sm_90 itself (PTX, ptxas -v, SASS when a
+# disassembler exists), so it needs nvcc but not the library; under a minute, cached in build/perf-model.
+perf-model:
+	@[ -n "$(NVCC)" ] || { echo "perf-model needs nvcc"; exit 1; }
+	python3 bench/perf-model/perf_model.py --nvcc $(NVCC)
+
+# Its unit tests read hand-written listings only (no nvcc), in well under a second: part of make test.
+perf-model-test:
+	python3 -m unittest bench/perf-model/test_perf_model.py
 
 # ---- benchmarks ------------------------------------------------------------------------------------
 BENCH_JAR := bench/target/benchmarks.jar

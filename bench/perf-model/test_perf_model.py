@@ -1,0 +1,128 @@
+"""Unit tests of the static performance model: the SASS and PTX readers on small hand-written
+listings, loop finding, classification and the model's arithmetic. No nvcc needed."""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import isa  # noqa: E402
+import perf_model  # noqa: E402
+
+# The shape of `cuobjdump -sass` output: a loop from 0x0080 back-branching at 0x0140.
+SASS = """
+	code for sm_90
+		Function : _ZN7isthmus4demoEPf
+	.headerflags	@"EF_CUDA_TEXMODE_UNIFIED EF_CUDA_64BIT_ADDRESS EF_CUDA_SM90 EF_CUDA_VIRTUAL_SM(EF_CUDA_SM90)"
+        /*0000*/                   LDC R1, c[0x0][0x28] ;                   /* 0x00000a00ff017b82 */
+        /*0010*/                   S2R R0, SR_TID.X ;                       /* 0x0000000000007919 */
+        /*0020*/                   ISETP.GE.AND P0, PT, R0, 0x100, PT ;    /* 0x000001000000780c */
+        /*0030*/              @P0 EXIT ;                                    /* 0x000000000000094d */
+        /*0080*/                   LDG.E.128 R4, desc[UR4][R2.64] ;         /* 0x0000000402047981 */
+        /*0090*/                   LDS.U16 R8, [R9] ;                       /* 0x0000000009087984 */
+        /*00a0*/                   FFMA R10, R4, R5, R10 ;                  /* 0x000000050a0a7223 */
+        /*00b0*/                   MUFU.EX2 R11, R10 ;                      /* 0x0000000a000b7308 */
+        /*00c0*/                   HMMA.16816.F32.BF16 R12, R4, R6, R12 ;   /* 0x000000060c0c723c */
+        /*00d0*/                   IADD3 R2, P1, R2, 0x10, RZ ;             /* 0x0000001002027810 */
+        /*00e0*/                   SHFL.BFLY PT, R13, R11, 0x1, 0x1f ;     /* 0x0c201f000b0d7f89 */
+        /*00f0*/                   BAR.SYNC.DEFER_BLOCKING 0x0 ;            /* 0x0000000000007b1d */
+        /*0100*/                   F2FP.BF16.F32.PACK_AB R14, R11, R10 ;    /* 0x0000000a0b0e723e */
+        /*0110*/                   STG.E.U16 desc[UR4][R2.64], R14 ;        /* 0x0000000e02007986 */
+        /*0120*/                   ISETP.NE.AND P0, PT, R2, R15, PT ;       /* 0x0000000f0200720c */
+        /*0130*/                   NOP ;                                     /* 0x0000000000007918 */
+        /*0140*/              @P0 BRA 0x80 ;                                 /* 0xffffff3000000947 */
+        /*0150*/                   EXIT ;                                    /* 0x000000000000794d */
+        /*0160*/                   BRA 0x160;                                /* 0xfffffff000007947 */
+		..........
+		Function : _ZN7isthmus5otherEv
+        /*0000*/                   EXIT ;                                    /* 0x000000000000794d */
+"""
+
+PTX = """
+.visible .entry _Z4demoPf(
+	.param .u64 _Z4demoPf_param_0
+)
+{
+	.reg .f32 	%f<4>;
+	ld.param.u64 	%rd1, [_Z4demoPf_param_0];
+$L__BB0_1:
+	ld.global.nc.v4.u32 	{%r1, %r2, %r3, %r4}, [%rd1];
+	fma.rn.f32 	%f1, %f2, %f3, %f1;
+	ex2.approx.ftz.f32 	%f2, %f1;
+	{ cvt.rn.bf16.f32 %rs1, %f2;}
+	div.s64 	%rd2, %rd1, %rd3;
+	add.s64 	%rd1, %rd1, 16;
+	setp.lt.s64 	%p1, %rd1, %rd4;
+	@%p1 bra 	$L__BB0_1;
+	ret;
+}
+"""
+
+
+class SassTest(unittest.TestCase):
+    def setUp(self):
+        self.funcs = isa.parse_sass(SASS)
+
+    def test_functions_and_nop(self):
+        self.assertEqual([f.name for f in self.funcs], ["_ZN7isthmus4demoEPf", "_ZN7isthmus5otherEv"])
+        self.assertNotIn("NOP", [i.op for i in self.funcs[0].instrs])
+
+    def test_loop_is_the_backward_branch(self):
+        f = self.funcs[0]
+        (start, end), = [l for l in f.loops if f.instrs[l[0]].addr == 0x80]
+        self.assertEqual(f.instrs[end].addr, 0x140)
+        body = [i.cls for i in f.instrs[start:end + 1]]
+        for cls in ("global", "shared", "fp32", "special", "tensor", "int", "sync", "convert", "control"):
+            self.assertIn(cls, body)
+
+    def test_widths(self):
+        f = self.funcs[0]
+        widths = {i.op: i.width for i in f.instrs if i.cls in ("global", "shared")}
+        self.assertEqual(widths["LDG.E.128"], 16)
+        self.assertEqual(widths["LDS.U16"], 2)
+        self.assertEqual(widths["STG.E.U16"], 2)
+
+    def test_hot_loop_and_counts(self):
+        f = self.funcs[0]
+        launch = dict(hot={"contains": r"^MUFU\.EX2", "pick": "innermost"}, hot_units=10)
+        c = perf_model.count(f, launch)
+        self.assertEqual(c["per_pass"]["special"], 1)
+        self.assertEqual(c["total"]["special"], 10)
+        self.assertEqual(c["inflight"], 32 * 16)  # one 16-byte load per lane in the loop
+
+
+class PtxTest(unittest.TestCase):
+    def test_parse_and_expand(self):
+        (f,) = isa.parse_ptx(PTX)
+        self.assertEqual(f.name, "_Z4demoPf")
+        self.assertEqual(len(f.loops), 1)
+        ops = {i.op: i for i in f.instrs}
+        self.assertEqual(ops["ld.global.nc.v4.u32"].width, 16)
+        self.assertEqual(ops["ex2.approx.ftz.f32"].cls, "special")
+        self.assertEqual(ops["cvt.rn.bf16.f32"].cls, "convert")  # found inside inline-asm braces
+        self.assertEqual(ops["div.s64"].weight, 30)
+        self.assertEqual(ops["add.s64"].weight, 2)
+        self.assertEqual(ops["ld.param.u64"].weight, 0)
+
+    def test_non_ftz_exponential_has_a_guard(self):
+        cls, weight, extra = isa.ptx_expansion("ex2.approx.f32")
+        self.assertEqual((cls, weight), ("special", 1.0))
+        self.assertTrue(extra)
+
+
+class ModelTest(unittest.TestCase):
+    def test_occupancy(self):
+        m = dict(register_alloc_unit_per_warp=256, registers_per_sm=65536, max_warps_per_sm=64,
+                 shared_per_sm_bytes=233472, shared_reserved_per_block_bytes=1024, max_blocks_per_sm=32)
+        self.assertEqual(perf_model.occupancy(m, 128, 84, 3136), (5, 20))  # 84 -> 88 regs a thread: 5 blocks of 4 warps
+        self.assertEqual(perf_model.occupancy(m, 256, 32, 0), (8, 64))
+
+    def test_ptxas_report(self):
+        text = ("ptxas info    : Compiling entry function '_Z1kv' for 'sm_90'\n"
+                "ptxas info    : Function properties for _Z1kv\n"
+                "    0 bytes stack frame, 8 bytes spill stores, 4 bytes spill loads\n"
+                "ptxas info    : Used 40 registers, used 1 barriers, 3136 bytes smem\n")
+        self.assertEqual(perf_model.parse_ptxas(text)["_Z1kv"], dict(registers=40, smem=3136, spills=12))
+
+
+if __name__ == "__main__":
+    unittest.main()
