@@ -20,7 +20,7 @@ public final class RandomFill {
 
     static final Set<DType> DTYPES = Set.of(DType.F32, DType.F16, DType.BF16);
 
-    /** Fills {@code out} with values uniform in [low, high). */
+    /** Fills {@code out} with values uniform in [low, high); low == high fills the constant low exactly. */
     public static void uniform(Backend backend, Tensor out, long seed, float low, float high) {
         check(backend, out, "low", low, "high", high);
         if (!(low <= high)) throw new IllegalArgumentException("low " + low + " must not exceed high " + high);
