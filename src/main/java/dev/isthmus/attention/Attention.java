@@ -50,6 +50,7 @@ public final class Attention {
             Checks.shape("positions", positions, batch.totalNewTokens());
             Checks.contiguous("positions", positions);
         }
+        if (batch.totalNewTokens() == 0) return; // nothing to append (an empty batch, or sequences adding no tokens)
         switch (backend) {
             case CpuBackend cpu -> AttentionReference.append(batch, q, k, v, rope, positions);
             case CudaBackend cuda -> AttentionCuda.append(cuda, batch, q, k, v, rope, positions, qHeads);
@@ -75,6 +76,7 @@ public final class Attention {
         if (lse != null) checkLse("lse", lse, backend, batch.totalNewTokens(), qHeads);
         if (options == null) throw new IllegalArgumentException("options is null");
         if (workspace != null) workspace.checkFits(backend, batch, qHeads);
+        if (batch.totalNewTokens() == 0) return; // no query rows
         switch (backend) {
             case CpuBackend cpu -> AttentionReference.attend(batch, q, out, lse, options);
             case CudaBackend cuda -> AttentionCuda.attend(cuda, batch, q, out, lse, options, workspace, qHeads);
@@ -118,6 +120,7 @@ public final class Attention {
         }
         if (out.elementCount() / shape[shape.length - 1] > Integer.MAX_VALUE)
             throw new IllegalArgumentException("out has more than " + Integer.MAX_VALUE + " rows");
+        if (out.elementCount() == 0) return; // no rows (a zero-size device tensor has no address to launch on)
         switch (backend) {
             case CpuBackend cpu -> AttentionReference.merge(out, lse, partOuts, partLses);
             case CudaBackend cuda -> AttentionCuda.merge(cuda, out, lse, partOuts, partLses);
