@@ -136,10 +136,15 @@ public final class Attention {
      */
     public static int splitCount(int multiprocessors, int batchSize, int kvHeads, int queryHeads, int maxNewTokens, int maxKvLength) {
         if (multiprocessors < 1) throw new IllegalArgumentException("multiprocessors must be >= 1, got " + multiprocessors);
+        if (batchSize < 0 || maxNewTokens < 0 || maxKvLength < 0)
+            throw new IllegalArgumentException("batchSize, maxNewTokens and maxKvLength must be >= 0, got " + batchSize + ", " + maxNewTokens
+                    + ", " + maxKvLength);
+        if (kvHeads < 1 || queryHeads < 1 || queryHeads % kvHeads != 0)
+            throw new IllegalArgumentException("queryHeads " + queryHeads + " must be a positive multiple of kvHeads " + kvHeads);
         long rowsPerKvHead = (long) maxNewTokens * (queryHeads / kvHeads);
         long blocks = (long) batchSize * kvHeads * Math.max(1, ceilDiv(rowsPerKvHead, AttentionWorkspace.ROWS_PER_BLOCK));
         long target = 4L * multiprocessors;
-        if (blocks >= target || maxKvLength <= 256) return 1;
+        if (blocks == 0 || blocks >= target || maxKvLength <= 256) return 1; // blocks is 0 for an empty batch
         long splits = Math.min(Math.min(ceilDiv(target, blocks), ceilDiv(maxKvLength, 256)), 128);
         return (int) Math.max(1, splits);
     }
