@@ -29,13 +29,13 @@ public final class Elementwise {
         Checks.rank("ids", ids, 1);
         Checks.contiguous("ids", ids);
         floats("out", out, table, backend, ids.dim(0), table.dim(1));
-        if (out.elementCount() == 0) return; // no ids or no columns (a zero-size device tensor has no address to launch on)
         if (ids.isHost()) {
             long[] values = ids.toLongArray();
             for (int t = 0; t < values.length; t++)
                 if (values[t] < 0 || values[t] >= table.dim(0))
                     throw new IllegalArgumentException("ids[" + t + "] = " + values[t] + " is outside the vocabulary of " + table.dim(0));
         }
+        if (out.elementCount() == 0) return; // no ids or no columns (a zero-size device tensor has no address to launch on)
         switch (backend) {
             case CpuBackend cpu -> ElementwiseReference.embedding(out, table, ids);
             case CudaBackend cuda -> ElementwiseCuda.embedding(cuda, out, table, ids);
