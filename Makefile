@@ -133,7 +133,7 @@ bench: bench-jar
 # It holds a jlink'ed Java runtime (the GPU machine may have no JDK), the jars, libisthmus.so and
 # the sanitizer driver for sm_90, and the bench scripts. Nothing is built on the GPU machine.
 BUNDLE := build/device-bundle
-JUNIT_CONSOLE := org.junit.platform:junit-platform-console-standalone:1.14.4
+JUNIT_CONSOLE := org.junit.platform:junit-platform-console-standalone:1.11.4
 # java.desktop: the demo draws its plot with Java2D (headless).
 JRE_MODULES := java.base,java.desktop,java.logging,java.management,java.xml,jdk.unsupported,jdk.management,jdk.zipfs
 

@@ -1,34 +1,28 @@
 package dev.isthmus.fuzz;
 
 import dev.isthmus.backend.Backend;
-import net.jqwik.api.Arbitraries;
-import net.jqwik.api.Arbitrary;
-import net.jqwik.api.ForAll;
-import net.jqwik.api.Property;
-import net.jqwik.api.Provide;
-import net.jqwik.api.constraints.IntRange;
-import net.jqwik.api.lifecycle.AfterContainer;
+import dev.isthmus.testing.Tries;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
 
 /**
  * Every public operation on the CPU backend, called with one argument corrupted (or none): see
- * {@link FuzzRun#check}. The tries come from jqwik.tries.default (junit-platform.properties: the
- * CI budget; the README gives the longer run), the seed is fixed.
+ * {@link FuzzRun#check}. {@value #TRIES} tries from seed 1301 (the CI budget); a longer run sets
+ * {@code -Disthmus.fuzz.tries=N} (see the README and {@link Tries}).
  */
 class ApiFuzzTest {
+    /** The CI budget of tries per backend, for at least 10,000 bad calls. */
+    static final int TRIES = 24_000;
+    static final String TRIES_PROPERTY = "isthmus.fuzz.tries";
     private static final FuzzRun.Tally TALLY = new FuzzRun.Tally();
 
-    @Property(seed = "1301")
-    void cpuRefusesEveryBadCall(@ForAll("cases") ApiCases.Case c, @ForAll @IntRange(max = 8) int victim, @ForAll Mutation mutation,
-                                @ForAll long seed) {
-        FuzzRun.check(Backend.cpu(), c, victim, mutation, seed, TALLY);
+    @Test
+    void cpuRefusesEveryBadCall() {
+        Backend cpu = Backend.cpu();
+        Tries.run("cpu backend", 1301, TRIES_PROPERTY, TRIES, draw -> FuzzRun.check(cpu, draw, TALLY));
     }
 
-    @Provide
-    Arbitrary<ApiCases.Case> cases() {
-        return Arbitraries.of(ApiCases.ALL);
-    }
-
-    @AfterContainer
+    @AfterAll
     static void figures() {
         System.out.println(TALLY.summary("cpu backend"));
     }

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import dev.isthmus.backend.Backend;
 import dev.isthmus.cuda.CudaException;
+import dev.isthmus.testing.Tries;
 import java.util.concurrent.atomic.AtomicLong;
 
 /** Runs one fuzzed call and holds it to the contract; counts what it saw, for the figures. */
@@ -20,6 +21,15 @@ final class FuzzRun {
             return String.format("[fuzz] %s: %d bad calls, all refused with IllegalArgumentException; %d valid calls (empty ones among them), "
                     + "all completed", what, refused.get(), completed.get());
         }
+    }
+
+    /** One try: draws the case, the victim slot, the mutation and the arguments' seed, then {@link #check}s the call. */
+    static void check(Backend backend, Tries.Draw draw, Tally tally) {
+        ApiCases.Case c = draw.oneOf("case", ApiCases.ALL);
+        int victim = draw.intIn("victim", 0, 8);
+        Mutation mutation = draw.oneOf("mutation", Mutation.class);
+        long seed = draw.anyLong("seed");
+        check(backend, c, victim, mutation, seed, tally);
     }
 
     /**
@@ -41,7 +51,7 @@ final class FuzzRun {
             corrupted = args.corrupted;
             mustRefuse = args.mustRefuse;
         }
-        String call = c + " on " + backend + ", corrupting " + corrupted + " (victim " + victim + ", seed " + seed + ")";
+        String call = c + " on " + backend + ", corrupting " + corrupted + " (victim " + victim + ", " + mutation + ", seed " + seed + ")";
         if (thrown != null && !(thrown instanceof IllegalArgumentException) && !(thrown instanceof CudaException))
             fail(call + " threw " + thrown, thrown);
         if (mustRefuse && !(thrown instanceof IllegalArgumentException)) fail(call + " was accepted" + (thrown == null ? "" : ": " + thrown));

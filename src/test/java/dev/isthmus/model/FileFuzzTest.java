@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 import dev.isthmus.cli.Main;
 import dev.isthmus.io.HfCheckpoint;
 import dev.isthmus.io.SafetensorsFile;
+import dev.isthmus.testing.Tries;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -17,29 +18,33 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Random;
 import java.util.concurrent.atomic.AtomicLong;
-import net.jqwik.api.ForAll;
-import net.jqwik.api.Property;
-import net.jqwik.api.constraints.IntRange;
-import net.jqwik.api.lifecycle.AfterContainer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
 
 /**
  * The file readers under malformed input: a tiny checkpoint with one of config.json,
  * tokenizer.json or model.safetensors corrupted, read by the library (only an
  * IllegalArgumentException, or success where the corruption left the file valid) and, every
  * {@value #CLI_EVERY}th try, by `isthmus op`, `generate` and `validate` (exit status 2 with one
- * line on stderr, never a stack trace).
+ * line on stderr, never a stack trace). {@value #TRIES} tries from seed 1303 (a few ms a try: a
+ * tokenizer load), or {@code -Disthmus.fuzz.files.tries=N}; see {@link Tries}.
  */
 class FileFuzzTest {
     static final int CLI_EVERY = 25;
+    static final int TRIES = 2_500;
     private static final AtomicLong REFUSED = new AtomicLong(), READ = new AtomicLong(), CLI = new AtomicLong();
     private static final String[] FILES = {"config.json", "tokenizer.json", "model.safetensors"};
     private static Path valid;
 
     enum Corruption { TRUNCATE, DEEP_NESTING, VALUE, BYTE_FLIP, HEADER_LENGTH }
 
-    @Property(seed = "1303", tries = 2500) // a few ms a try (a tokenizer load): the CI budget is this fixed count
-    void malformedFilesAreRefusedInOneLine(@ForAll @IntRange(max = 2) int file, @ForAll Corruption corruption, @ForAll long seed,
-                                           @ForAll @IntRange(max = CLI_EVERY - 1) int cli) throws IOException {
+    @Test
+    void malformedFilesAreRefusedInOneLine() {
+        Tries.run("files", 1303, "isthmus.fuzz.files.tries", TRIES, draw -> malformedFile(draw.intIn("file", 0, FILES.length - 1),
+                draw.oneOf("corruption", Corruption.class), draw.anyLong("seed"), draw.intIn("cli", 0, CLI_EVERY - 1)));
+    }
+
+    private static void malformedFile(int file, Corruption corruption, long seed, int cli) throws IOException {
         Path dir = Files.createTempDirectory("isthmus-fuzz");
         try {
             for (String f : FILES) Files.copy(checkpoint().resolve(f), dir.resolve(f));
@@ -181,7 +186,7 @@ class FileFuzzTest {
         return valid;
     }
 
-    @AfterContainer
+    @AfterAll
     static void figures() {
         System.out.printf("[fuzz] files: %d malformed files refused with IllegalArgumentException, %d still valid and read; %d command runs, "
                 + "none with a stack trace%n", REFUSED.get(), READ.get(), CLI.get());
