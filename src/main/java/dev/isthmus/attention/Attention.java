@@ -50,6 +50,7 @@ public final class Attention {
             Checks.shape("positions", positions, batch.totalNewTokens());
             Checks.contiguous("positions", positions);
         }
+        if (batch.totalNewTokens() == 0) return; // nothing to append (an empty batch, or sequences adding no tokens)
         switch (backend) {
             case CpuBackend cpu -> AttentionReference.append(batch, q, k, v, rope, positions);
             case CudaBackend cuda -> AttentionCuda.append(cuda, batch, q, k, v, rope, positions, qHeads);
@@ -75,6 +76,7 @@ public final class Attention {
         if (lse != null) checkLse("lse", lse, backend, batch.totalNewTokens(), qHeads);
         if (options == null) throw new IllegalArgumentException("options is null");
         if (workspace != null) workspace.checkFits(backend, batch, qHeads);
+        if (batch.totalNewTokens() == 0) return; // no query rows
         switch (backend) {
             case CpuBackend cpu -> AttentionReference.attend(batch, q, out, lse, options);
             case CudaBackend cuda -> AttentionCuda.attend(cuda, batch, q, out, lse, options, workspace, qHeads);
@@ -118,6 +120,7 @@ public final class Attention {
         }
         if (out.elementCount() / shape[shape.length - 1] > Integer.MAX_VALUE)
             throw new IllegalArgumentException("out has more than " + Integer.MAX_VALUE + " rows");
+        if (out.elementCount() == 0) return; // no rows (a zero-size device tensor has no address to launch on)
         switch (backend) {
             case CpuBackend cpu -> AttentionReference.merge(out, lse, partOuts, partLses);
             case CudaBackend cuda -> AttentionCuda.merge(cuda, out, lse, partOuts, partLses);
@@ -133,10 +136,15 @@ public final class Attention {
      */
     public static int splitCount(int multiprocessors, int batchSize, int kvHeads, int queryHeads, int maxNewTokens, int maxKvLength) {
         if (multiprocessors < 1) throw new IllegalArgumentException("multiprocessors must be >= 1, got " + multiprocessors);
+        if (batchSize < 0 || maxNewTokens < 0 || maxKvLength < 0)
+            throw new IllegalArgumentException("batchSize, maxNewTokens and maxKvLength must be >= 0, got " + batchSize + ", " + maxNewTokens
+                    + ", " + maxKvLength);
+        if (kvHeads < 1 || queryHeads < 1 || queryHeads % kvHeads != 0)
+            throw new IllegalArgumentException("queryHeads " + queryHeads + " must be a positive multiple of kvHeads " + kvHeads);
         long rowsPerKvHead = (long) maxNewTokens * (queryHeads / kvHeads);
         long blocks = (long) batchSize * kvHeads * Math.max(1, ceilDiv(rowsPerKvHead, AttentionWorkspace.ROWS_PER_BLOCK));
         long target = 4L * multiprocessors;
-        if (blocks >= target || maxKvLength <= 256) return 1;
+        if (blocks == 0 || blocks >= target || maxKvLength <= 256) return 1; // blocks is 0 for an empty batch
         long splits = Math.min(Math.min(ceilDiv(target, blocks), ceilDiv(maxKvLength, 256)), 128);
         return (int) Math.max(1, splits);
     }

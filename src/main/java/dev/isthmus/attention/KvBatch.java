@@ -152,6 +152,8 @@ public final class KvBatch implements AutoCloseable {
     }
 
     private static void checkWidth(int[][] blockTables, int tableWidth) {
+        if ((long) blockTables.length * tableWidth > Integer.MAX_VALUE - 8)
+            throw new IllegalArgumentException(blockTables.length + " sequences x " + tableWidth + " blocks is too large a block table");
         for (int b = 0; b < blockTables.length; b++)
             if (blockTables[b].length > tableWidth)
                 throw new IllegalArgumentException("sequence " + b + " owns " + blockTables[b].length + " blocks, more than the table's " + tableWidth);
@@ -163,7 +165,6 @@ public final class KvBatch implements AutoCloseable {
         if (blockTables == null || cachedLens == null || newTokens == null)
             throw new IllegalArgumentException("blockTables, cachedLens and newTokens must not be null");
         int batch = blockTables.length;
-        if (batch == 0) throw new IllegalArgumentException("blockTables is empty; a batch needs at least one sequence");
         if (cachedLens.length != batch || newTokens.length != batch)
             throw new IllegalArgumentException("blockTables has " + batch + " sequences but cachedLens has " + cachedLens.length
                     + " and newTokens " + newTokens.length);
@@ -294,12 +295,16 @@ public final class KvBatch implements AutoCloseable {
         return owner != null ? kvCapacity() : Math.max(1, maxKvLength());
     }
 
+    // The device tables are the library's alone: the kernels index the cache with them, so a
+    // caller who could write them could send a kernel past the pool. They are checked once, on
+    // the host, when written here, and no handle to them leaves the package.
+
     /** The int32 {@code [batch, maxBlocksPerSequence]} table on the backend's device (unused entries 0). */
-    public Tensor blockTable() { return blockTableTensor; }
+    Tensor blockTable() { return blockTableTensor; }
     /** The int32 {@code [batch]} cached lengths on the backend's device. */
-    public Tensor cachedLengths() { return cachedLensTensor; }
+    Tensor cachedLengths() { return cachedLensTensor; }
     /** The int32 {@code [batch + 1]} query row offsets on the backend's device. */
-    public Tensor queryStarts() { return queryStartsTensor; }
+    Tensor queryStarts() { return queryStartsTensor; }
 
     /** The block id holding token {@code t} of sequence {@code b} (host bookkeeping, for the references). */
     int blockOf(int b, int t) {

@@ -134,7 +134,8 @@ public final class KvCache implements AutoCloseable {
      */
     public KvBatch extendReusable(int[] sequenceIds, int[] newTokens, int maxLength) {
         if (maxLength < 1) throw new IllegalArgumentException("maxLength must be >= 1, got " + maxLength);
-        int width = blocksFor(maxLength);
+        // A sequence never owns more blocks than the pool has, so the table needs no more room than that.
+        int width = (int) Math.min(blocksFor(maxLength), keys[0].dim(0));
         return grow(sequenceIds, newTokens,
                 (tables, cached) -> KvBatch.reusable(this, sequenceIds, backend, keys[0], values[0], tables, cached, newTokens, width));
     }
@@ -152,7 +153,7 @@ public final class KvCache implements AutoCloseable {
         for (int i = 0; i < ids.length; i++) {
             counts[i] = batch.newTokens(i);
             if ((long) length(ids[i]) + counts[i] > batch.kvCapacity())
-                throw new IllegalArgumentException("sequence " + ids[i] + " would reach " + (length(ids[i]) + counts[i])
+                throw new IllegalArgumentException("sequence " + ids[i] + " would reach " + ((long) length(ids[i]) + counts[i])
                         + " tokens, past the batch's room for " + batch.kvCapacity());
         }
         grow(ids, counts, (tables, cached) -> {
@@ -169,7 +170,7 @@ public final class KvCache implements AutoCloseable {
     private KvBatch grow(int[] sequenceIds, int[] newTokens, BatchMaker maker) {
         if (sequenceIds == null || newTokens == null || sequenceIds.length != newTokens.length)
             throw new IllegalArgumentException("sequenceIds and newTokens must be non-null and of equal length");
-        int needed = 0;
+        long needed = 0;
         for (int i = 0; i < sequenceIds.length; i++) {
             if (newTokens[i] < 0) throw new IllegalArgumentException("newTokens[" + i + "] = " + newTokens[i] + " is negative");
             for (int j = 0; j < i; j++)
@@ -187,7 +188,7 @@ public final class KvCache implements AutoCloseable {
         for (int i = 0; i < sequenceIds.length; i++) {
             Sequence s = sequence(sequenceIds[i]);
             cached[i] = s.length;
-            tables[i] = Arrays.copyOf(s.blocks, blocksFor((long) s.length + newTokens[i]));
+            tables[i] = Arrays.copyOf(s.blocks, (int) blocksFor((long) s.length + newTokens[i])); // fits: at most the free blocks
             for (int j = s.blocks.length; j < tables[i].length; j++) {
                 tables[i][j] = freeBlocks.pollFirst();
                 taken.add(tables[i][j]);
@@ -208,8 +209,8 @@ public final class KvCache implements AutoCloseable {
         return batch;
     }
 
-    private int blocksFor(long tokens) {
-        return Math.toIntExact((tokens + blockSize() - 1) / blockSize());
+    private long blocksFor(long tokens) {
+        return (tokens + blockSize() - 1) / blockSize();
     }
 
     private int checkLayer(int layer) {

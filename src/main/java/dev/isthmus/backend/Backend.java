@@ -1,6 +1,7 @@
 package dev.isthmus.backend;
 
 import dev.isthmus.cuda.Cuda;
+import dev.isthmus.tensor.Checks;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Device;
 import dev.isthmus.tensor.Tensor;
@@ -47,6 +48,7 @@ public sealed interface Backend extends AutoCloseable permits CpuBackend, CudaBa
 
     /** A new tensor on this backend's device holding a copy of {@code src}. */
     default Tensor copyOf(Tensor src) {
+        Checks.notNull("src", src);
         Tensor dst = allocate(src.dtype(), src.shape());
         try {
             copy(dst, src.isContiguous() ? src : contiguousHostCopy(src));
@@ -59,6 +61,7 @@ public sealed interface Backend extends AutoCloseable permits CpuBackend, CudaBa
 
     /** A new host tensor holding a copy of {@code src} (after all queued work on it finished). */
     default Tensor toHost(Tensor src) {
+        Checks.notNull("src", src);
         Tensor dst = Tensor.allocateHost(src.dtype(), src.shape());
         try {
             copy(dst, src);

@@ -32,10 +32,12 @@ public final class Gemm {
     public static void gemm(Backend backend, Tensor c, Tensor a, boolean transposeA, Tensor b, boolean transposeB,
                             float alpha, float beta) {
         Shape s = check(backend, c, a, transposeA, b, transposeB, alpha, beta);
+        if (s.m == 0 || s.n == 0) return; // C is empty
         switch (backend) {
             case CpuBackend cpu -> GemmReference.gemm(c, a, transposeA, b, transposeB, alpha, beta, s.m, s.n, s.k);
             case CudaBackend cuda -> {
-                if (GemmCublas.available()) GemmCublas.gemm(cuda, c, a, transposeA, b, transposeB, alpha, beta, s.m, s.n, s.k);
+                // k = 0 (C = beta * C) goes to the own kernel, which takes empty operands without an address.
+                if (GemmCublas.available() && s.k > 0) GemmCublas.gemm(cuda, c, a, transposeA, b, transposeB, alpha, beta, s.m, s.n, s.k);
                 else GemmKernel.gemm(cuda, c, a, transposeA, b, transposeB, alpha, beta, s.m, s.n, s.k);
             }
         }
@@ -48,6 +50,7 @@ public final class Gemm {
     public static void gemmOwnKernel(Backend backend, Tensor c, Tensor a, boolean transposeA, Tensor b, boolean transposeB,
                                      float alpha, float beta) {
         Shape s = check(backend, c, a, transposeA, b, transposeB, alpha, beta);
+        if (s.m == 0 || s.n == 0) return;
         switch (backend) {
             case CpuBackend cpu -> GemmReference.gemm(c, a, transposeA, b, transposeB, alpha, beta, s.m, s.n, s.k);
             case CudaBackend cuda -> GemmKernel.gemm(cuda, c, a, transposeA, b, transposeB, alpha, beta, s.m, s.n, s.k);

@@ -33,7 +33,7 @@ abstract class ModelCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut(), err = spec.commandLine().getErr();
         try {
             return run(out, err);
-        } catch (Exception e) {
+        } catch (Exception | StackOverflowError | OutOfMemoryError e) { // the last two: a one-line error, not a trace
             err.println("isthmus " + spec.name() + ": " + (e instanceof NoSuchFileException ? "no such file: " : "") + OpCommand.oneLine(e));
             if (verbose) e.printStackTrace(err);
             return 2;

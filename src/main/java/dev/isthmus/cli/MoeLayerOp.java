@@ -116,11 +116,7 @@ final class MoeLayerOp implements Op {
         public double bytesMoved(Backend backend, double planned) {
             MoeLayer.Workspace ws = workspaces.get(backend);
             if (ws == null) return planned;
-            long idle;
-            try (Tensor counts = ws.routing().expertCounts().isHost() ? null : backend.toHost(ws.routing().expertCounts())) {
-                long[] served = (counts == null ? ws.routing().expertCounts() : counts).toLongArray();
-                idle = Arrays.stream(served).filter(n -> n == 0).count();
-            }
+            long idle = Arrays.stream(ws.routing().expertCounts(backend)).filter(n -> n == 0).count();
             return planned - idle * 3.0 * hidden * intermediate * dtype.byteSize();
         }
 

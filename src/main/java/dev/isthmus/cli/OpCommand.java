@@ -87,7 +87,7 @@ final class OpCommand implements Callable<Integer> {
                 return 0;
             }
             return run(op, stdout, stderr);
-        } catch (Exception e) {
+        } catch (Exception | StackOverflowError | OutOfMemoryError e) { // the last two: a one-line error, not a trace
             stderr.println("isthmus op" + (opName == null ? "" : " " + opName) + ": " + oneLine(e));
             if (verbose) e.printStackTrace(stderr);
             return 2;
@@ -251,7 +251,7 @@ final class OpCommand implements Callable<Integer> {
         return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
     }
 
-    static String oneLine(Exception e) {
+    static String oneLine(Throwable e) {
         String message = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
         return message.replace('\n', ' ');
     }

@@ -16,7 +16,15 @@ public final class DeviceMemory {
         if (byteSize < 0) throw new IllegalArgumentException("negative allocation size " + byteSize);
         Cuda.setDevice(ordinal);
         if (byteSize == 0) return Storage.device(Device.cuda(ordinal), 0, 0, () -> {});
-        if (HostEmulation.enabled()) return HostEmulation.allocate(ordinal, byteSize);
+        if (HostEmulation.enabled()) {
+            try {
+                return HostEmulation.allocate(ordinal, byteSize);
+            } catch (OutOfMemoryError e) {
+                // What cudaMalloc reports for the same request on a device.
+                throw new CudaException("cudaMalloc(" + byteSize + " bytes on cuda:" + ordinal + "): out of memory (host emulation)",
+                        "cudaErrorMemoryAllocation");
+            }
+        }
         CUdeviceptr pointer = new CUdeviceptr();
         Cuda.check(JCuda.cudaMalloc(pointer, byteSize), "cudaMalloc(" + byteSize + " bytes on cuda:" + ordinal + ")");
         return Storage.device(Device.cuda(ordinal), JCudaInterop.address(pointer), byteSize,
@@ -25,11 +33,6 @@ public final class DeviceMemory {
 
     /** An uninitialized contiguous tensor on device {@code ordinal}. */
     public static Tensor allocate(int ordinal, DType dtype, long... shape) {
-        long bytes = dtype.byteSize();
-        for (long s : shape) {
-            if (s < 0) throw new IllegalArgumentException("negative dimension " + s);
-            bytes = Math.multiplyExact(bytes, s);
-        }
-        return Tensor.of(allocate(ordinal, bytes), dtype, shape);
+        return Tensor.of(allocate(ordinal, Tensor.byteSize(dtype, shape)), dtype, shape);
     }
 }

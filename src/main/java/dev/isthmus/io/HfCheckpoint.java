@@ -39,13 +39,13 @@ public final class HfCheckpoint implements AutoCloseable {
 
     /** Opens {@code directory}; a missing config or weights file is a NoSuchFileException naming it. */
     public static HfCheckpoint open(Path directory) throws IOException {
-        Map<String, Object> config = readJsonObject(directory.resolve(CONFIG));
+        Map<String, Object> config = readJsonObject(directory.resolve(CONFIG), MAX_JSON_BYTES);
         List<SafetensorsFile> files = new ArrayList<>();
         Map<String, SafetensorsFile> fileOf = new LinkedHashMap<>();
         try {
             Path index = directory.resolve(INDEX);
             if (Files.exists(index)) {
-                Object weightMap = readJsonObject(index).get("weight_map");
+                Object weightMap = readJsonObject(index, MAX_JSON_BYTES).get("weight_map");
                 if (!(weightMap instanceof Map<?, ?> map))
                     throw new IllegalArgumentException(index + " has no \"weight_map\" object");
                 Map<String, SafetensorsFile> byShard = new LinkedHashMap<>();
@@ -76,12 +76,20 @@ public final class HfCheckpoint implements AutoCloseable {
         return new HfCheckpoint(directory, config, fileOf, files);
     }
 
-    private static Map<String, Object> readJsonObject(Path path) throws IOException {
+    /** A config.json or an index is a few kilobytes; past this it is not one (and would fill the heap). */
+    static final long MAX_JSON_BYTES = 64L << 20;
+
+    /** {@code path} parsed as a JSON object of at most {@code maxBytes}; anything else is an IllegalArgumentException naming the file. */
+    public static Map<String, Object> readJsonObject(Path path, long maxBytes) throws IOException {
+        long size = Files.size(path);
+        if (size > maxBytes) throw new IllegalArgumentException(path + " has " + size + " bytes; at most " + maxBytes + " are read");
         Object parsed;
         try {
             parsed = Json.parse(Files.readString(path));
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(path + ": " + e.getMessage(), e);
+        } catch (java.nio.charset.MalformedInputException e) {
+            throw new IllegalArgumentException(path + " is not UTF-8 text");
         }
         if (!(parsed instanceof Map<?, ?> map)) throw new IllegalArgumentException(path + " does not hold a JSON object");
         @SuppressWarnings("unchecked")

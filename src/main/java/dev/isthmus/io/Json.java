@@ -14,8 +14,12 @@ import java.util.Map;
  * IllegalArgumentException saying what was found where.
  */
 public final class Json {
+    /** Arrays and objects nest at most this deep: each level is a Java stack frame, and no header needs more. */
+    public static final int MAX_DEPTH = 256;
+
     private final String text;
     private int pos;
+    private int depth;
 
     private Json(String text) {
         this.text = text;
@@ -23,6 +27,7 @@ public final class Json {
 
     /** Parses one JSON value that must span the whole text (surrounding whitespace allowed). */
     public static Object parse(String text) {
+        if (text == null) throw new IllegalArgumentException("JSON: text is null");
         Json p = new Json(text);
         p.skipWhitespace();
         Object value = p.value();
@@ -70,10 +75,12 @@ public final class Json {
 
     private Map<String, Object> object() {
         Map<String, Object> map = new LinkedHashMap<>();
+        enter();
         pos++; // '{'
         skipWhitespace();
         if (peek() == '}') {
             pos++;
+            depth--;
             return map;
         }
         while (true) {
@@ -92,17 +99,22 @@ public final class Json {
             map.put(key, value);
             skipWhitespace();
             char c = next("',' or '}'");
-            if (c == '}') return map;
+            if (c == '}') {
+                depth--;
+                return map;
+            }
             if (c != ',') throw errorBefore("expected ',' or '}'");
         }
     }
 
     private List<Object> array() {
         List<Object> list = new ArrayList<>();
+        enter();
         pos++; // '['
         skipWhitespace();
         if (peek() == ']') {
             pos++;
+            depth--;
             return list;
         }
         while (true) {
@@ -110,7 +122,10 @@ public final class Json {
             list.add(value());
             skipWhitespace();
             char c = next("',' or ']'");
-            if (c == ']') return list;
+            if (c == ']') {
+                depth--;
+                return list;
+            }
             if (c != ',') throw errorBefore("expected ',' or ']'");
         }
     }
@@ -184,6 +199,10 @@ public final class Json {
             }
         }
         return Double.parseDouble(literal);
+    }
+
+    private void enter() {
+        if (++depth > MAX_DEPTH) throw error("arrays and objects nest deeper than " + MAX_DEPTH + " levels");
     }
 
     private Object literal(String word, Object value) {

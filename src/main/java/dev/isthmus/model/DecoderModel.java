@@ -95,6 +95,7 @@ public final class DecoderModel implements AutoCloseable {
         if (backend == null) throw new IllegalArgumentException("backend is null");
         if (dtype == null || !DTYPES.contains(dtype)) throw new IllegalArgumentException("dtype must be f32, f16 or bf16, got " + dtype);
         if (config == null) throw new IllegalArgumentException("config is null");
+        ConfigChecks.check(config);
         Weights weights = new Weights(source, backend, dtype);
         try {
             return new DecoderModel(config, backend, dtype, weights);

@@ -35,6 +35,7 @@ public final class Elementwise {
                 if (values[t] < 0 || values[t] >= table.dim(0))
                     throw new IllegalArgumentException("ids[" + t + "] = " + values[t] + " is outside the vocabulary of " + table.dim(0));
         }
+        if (out.elementCount() == 0) return; // no ids or no columns (a zero-size device tensor has no address to launch on)
         switch (backend) {
             case CpuBackend cpu -> ElementwiseReference.embedding(out, table, ids);
             case CudaBackend cuda -> ElementwiseCuda.embedding(cuda, out, table, ids);
@@ -48,6 +49,7 @@ public final class Elementwise {
         Checks.rank("x", x, 2);
         floats("bias", bias, x, backend, x.dim(1));
         floats("out", out, x, backend, x.shape());
+        if (x.elementCount() == 0) return;
         switch (backend) {
             case CpuBackend cpu -> ElementwiseReference.addBias(out, x, bias);
             case CudaBackend cuda -> ElementwiseCuda.addBias(cuda, out, x, bias);
@@ -58,8 +60,10 @@ public final class Elementwise {
     public static void siluMul(Backend backend, Tensor out, Tensor gate, Tensor up) {
         if (backend == null) throw new IllegalArgumentException("backend is null");
         floats("gate", gate, gate, backend);
+        Checks.rankAtLeast("gate", gate, 1);
         floats("up", up, gate, backend, gate.shape());
         floats("out", out, gate, backend, gate.shape());
+        if (gate.elementCount() == 0) return;
         switch (backend) {
             case CpuBackend cpu -> ElementwiseReference.siluMul(out, gate, up);
             case CudaBackend cuda -> ElementwiseCuda.siluMul(cuda, out, gate, up);
@@ -83,6 +87,7 @@ public final class Elementwise {
         if (out.dtype() != DType.I32) throw new IllegalArgumentException("out must be i32, has " + out.dtype().label());
         Checks.shape("out", out, logits.dim(0));
         Checks.contiguous("out", out);
+        if (logits.dim(0) == 0) return;
         switch (backend) {
             case CpuBackend cpu -> ElementwiseReference.argmax(out, logits);
             case CudaBackend cuda -> ElementwiseCuda.argmax(cuda, out, logits);

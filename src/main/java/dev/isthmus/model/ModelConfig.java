@@ -121,7 +121,8 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
         int hidden = f.integer("hidden_size");
         int layers = f.integer("num_hidden_layers");
         List<Integer> eos = f.integers("eos_token_id");
-        return switch (family) {
+        refuseUnsupported(f);
+        ModelConfig config = switch (family) {
             case MAMBA -> {
                 if (f.bool("use_bias", false)) throw new IllegalArgumentException("config.json: use_bias = true (biases on in_proj/out_proj) is not supported");
                 int inner = f.integer("intermediate_size");
@@ -134,7 +135,7 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
                 int kvHeads = f.integer("num_key_value_heads", heads);
                 boolean qwen = arch.equals("Qwen2ForCausalLM");
                 boolean attentionBias = f.bool("attention_bias", false);
-                int window = json.get("sliding_window") == null || (qwen && !f.bool("use_sliding_window", false)) ? 0 : f.integer("sliding_window");
+                int window = slidingWindow(f, qwen, layers);
                 int experts = family == Family.MIXTRAL ? f.integer("num_local_experts") : 0;
                 int topK = family == Family.MIXTRAL ? f.integer("num_experts_per_tok") : 0;
                 yield new ModelConfig(family, vocab, hidden, layers, heads, kvHeads, headDim(f, hidden, heads),
@@ -146,17 +147,72 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
                 if (f.bool("mamba_proj_bias", false)) throw new IllegalArgumentException("config.json: mamba_proj_bias = true is not supported");
                 int heads = f.integer("num_attention_heads");
                 int stateSize = f.integer("mamba_d_state");
-                yield new ModelConfig(family, vocab, hidden, layers, heads, f.integer("num_key_value_heads", heads), hidden / heads,
+                long inner = (long) f.integer("mamba_expand") * hidden;
+                if (inner > Integer.MAX_VALUE) throw new IllegalArgumentException("config.json: mamba_expand * hidden_size = " + inner + " is too large");
+                yield new ModelConfig(family, vocab, hidden, layers, heads, f.integer("num_key_value_heads", heads),
+                        heads < 1 ? 0 : hidden / heads, // heads < 1 is refused by name when the record is made
                         f.integer("intermediate_size"), f.number("rms_norm_eps", 1e-6f), 0, 1, null, false, false, 0,
-                        f.bool("tie_word_embeddings", false), f.integer("mamba_expand") * hidden, stateSize, f.integer("mamba_d_conv"),
+                        f.bool("tie_word_embeddings", false), (int) inner, stateSize, f.integer("mamba_d_conv"),
                         jambaDtRank(f, hidden), f.bool("mamba_conv_bias", true), f.integer("num_experts", 1),
                         f.integer("num_experts_per_tok", 1), false, f.integer("attn_layer_period"), f.integer("attn_layer_offset"),
                         f.integer("expert_layer_period"), f.integer("expert_layer_offset"), eos);
             }
         };
+        ConfigChecks.check(config);
+        return config;
+    }
+
+    /**
+     * Fields that change the computation in ways these layers do not implement: refused by name
+     * rather than ignored, since ignoring them gives a model that loads and computes other logits.
+     */
+    private static void refuseUnsupported(Fields f) {
+        Object act = f.json.get("hidden_act");
+        if (act != null && !"silu".equals(act) && !"swish".equals(act))
+            throw new IllegalArgumentException("config.json: hidden_act " + act + " is not supported (only silu)");
+        if (f.bool("mlp_bias", false)) throw new IllegalArgumentException("config.json: mlp_bias = true (biases on the MLP projections) is not supported");
+    }
+
+    /**
+     * Keys a query sees through the sliding window, itself included, or 0 for all; the same for
+     * every layer, so a config whose layers differ is refused. Qwen2 slides only with
+     * use_sliding_window, and then only in the layers from max_window_layers on; a layer_types list
+     * says per layer ("full_attention" or "sliding_attention").
+     */
+    private static int slidingWindow(Fields f, boolean qwen, int layers) {
+        Object types = f.json.get("layer_types");
+        if (types != null) {
+            if (!(types instanceof List<?> list) || list.size() != layers)
+                throw new IllegalArgumentException("config.json: layer_types must be a list of num_hidden_layers = " + layers + " names");
+            boolean sliding = false, full = false;
+            for (Object t : list) {
+                if ("sliding_attention".equals(t)) sliding = true;
+                else if ("full_attention".equals(t)) full = true;
+                else throw new IllegalArgumentException("config.json: layer_types entry " + t + " is not supported (full_attention, sliding_attention)");
+            }
+            if (sliding && full)
+                throw new IllegalArgumentException("config.json: layer_types mixes full_attention and sliding_attention layers; not supported");
+            return sliding ? positiveWindow(f) : 0;
+        }
+        if (f.json.get("sliding_window") == null) return 0;
+        if (!qwen) return positiveWindow(f);
+        if (!f.bool("use_sliding_window", false)) return 0;
+        int firstSliding = f.integer("max_window_layers", 28); // transformers' Qwen2Config default
+        if (firstSliding >= layers) return 0;
+        if (firstSliding > 0)
+            throw new IllegalArgumentException("config.json: max_window_layers " + firstSliding + " with use_sliding_window: layers below it attend "
+                    + "fully and the others through the window, which is not supported (only all or none of the " + layers + " layers)");
+        return positiveWindow(f);
+    }
+
+    private static int positiveWindow(Fields f) {
+        int window = f.integer("sliding_window");
+        if (window < 1) throw new IllegalArgumentException("config.json: sliding_window must be >= 1, is " + window);
+        return window;
     }
 
     private static int headDim(Fields f, int hidden, int heads) {
+        if (heads < 1) throw new IllegalArgumentException("config.json: num_attention_heads must be >= 1, is " + heads);
         if (f.json.get("head_dim") != null) return f.integer("head_dim");
         if (hidden % heads != 0) throw new IllegalArgumentException("config.json: hidden_size " + hidden + " is not a multiple of num_attention_heads " + heads);
         return hidden / heads;

@@ -42,7 +42,6 @@ public final class Session implements AutoCloseable {
         this.model = model;
         this.maxSequences = maxSequences;
         this.maxLength = maxLength;
-        this.lengths = new int[maxSequences];
         ModelConfig c = model.config();
         Backend backend = model.backend();
         int layers = c.layers();
@@ -53,9 +52,11 @@ public final class Session implements AutoCloseable {
         for (int i = 0; i < layers; i++) kvLayer[i] = c.isAttention(i) ? attentionLayers++ : -1;
         try {
             if (attentionLayers > 0) {
-                int blocksPerSequence = (maxLength + BLOCK_SIZE - 1) / BLOCK_SIZE;
-                KvCache cache = KvCache.allocate(backend, model.dtype(), attentionLayers, maxSequences * blocksPerSequence, BLOCK_SIZE,
-                        c.kvHeads(), c.headDim());
+                long blocks = (long) maxSequences * ((maxLength + (long) BLOCK_SIZE - 1) / BLOCK_SIZE);
+                if (blocks > Integer.MAX_VALUE)
+                    throw new IllegalArgumentException("maxSequences " + maxSequences + " x maxLength " + maxLength + " needs " + blocks
+                            + " KV blocks of " + BLOCK_SIZE + " tokens; at most " + Integer.MAX_VALUE);
+                KvCache cache = KvCache.allocate(backend, model.dtype(), attentionLayers, (int) blocks, BLOCK_SIZE, c.kvHeads(), c.headDim());
                 owned.add(cache);
                 for (int s = 0; s < maxSequences; s++) cache.newSequence();
                 kvCache = cache;
@@ -71,6 +72,8 @@ public final class Session implements AutoCloseable {
             close();
             throw e;
         }
+        // After the caches: a count they could not hold is refused by them, not by an OutOfMemoryError here.
+        this.lengths = new int[maxSequences];
     }
 
     private Tensor own(Tensor t) {
@@ -239,7 +242,7 @@ public final class Session implements AutoCloseable {
         owned.clear();
         decodeStep = null;
         closed = true;
-        Arrays.fill(lengths, 0);
+        if (lengths != null) Arrays.fill(lengths, 0); // null when the constructor failed
         if (failure != null) throw failure;
     }
 }

@@ -19,10 +19,12 @@ public final class Combine {
         MoeChecks.backend(backend);
         MoeChecks.floats("out", out, backend, 2);
         if (topK < 1) throw new IllegalArgumentException("topK must be positive, got " + topK);
-        MoeChecks.tensor("slotOut", slotOut, backend, out.dtype(), out.dim(0) * topK, out.dim(1));
-        if (dropped != null) MoeChecks.tensor("dropped", dropped, backend, DType.I32, out.dim(0) * topK);
+        int pairs = MoeChecks.pairs(out.dim(0), topK);
+        MoeChecks.tensor("slotOut", slotOut, backend, out.dtype(), pairs, out.dim(1));
+        if (dropped != null) MoeChecks.tensor("dropped", dropped, backend, DType.I32, pairs);
         if (shared != null) MoeChecks.tensor("shared", shared, backend, out.dtype(), out.shape());
         if (residual != null) MoeChecks.tensor("residual", residual, backend, out.dtype(), out.shape());
+        if (out.elementCount() == 0) return; // no tokens or no columns (a zero-size device tensor has no address to launch on)
         switch (backend) {
             case CpuBackend cpu -> MoeReference.combine(out, slotOut, dropped, shared, residual, topK);
             case CudaBackend cuda -> MoeCuda.combine(cuda, out, slotOut, dropped, shared, residual, topK);

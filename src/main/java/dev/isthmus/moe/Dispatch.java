@@ -29,28 +29,28 @@ public final class Dispatch {
      *   <li>expertCounts (experts): pairs routed to each expert, before capacity and padding;</li>
      *   <li>dropped (pairs): 1 for a pair the expert capacity left out, else 0.</li>
      * </ul>
+     *
+     * <p>The expert GEMMs index weights and rows with what these hold, so only the library writes
+     * them: buffers are made by {@link #allocate} alone, filled by {@link #align} alone, and refused
+     * by the GEMMs until an align has filled them; the device tensors never leave the package.
+     * What a caller may read comes back as host copies ({@link #expertCounts(Backend)},
+     * {@link #dropped(Backend)}).
      */
-    public record Buffers(Tensor sortedPairs, Tensor tileExperts, Tensor paddedTotal, Tensor expertCounts, Tensor dropped,
-                          int pairs, int experts, int tile) implements AutoCloseable {
+    public static final class Buffers implements AutoCloseable {
+        private final Tensor sortedPairs, tileExperts, paddedTotal, expertCounts, dropped;
+        private final int pairs, experts, tile;
+        private boolean aligned;
 
-        /** The kernels write every buffer to its worst-case size: each must have exactly that size. */
-        public Buffers {
-            if (tile < 1 || tile > 1024) throw new IllegalArgumentException("tile must be in [1, 1024], got " + tile);
-            if (experts < 1 || experts > RouterConfig.MAX_EXPERTS)
-                throw new IllegalArgumentException("experts must be in [1, " + RouterConfig.MAX_EXPERTS + "], got " + experts);
-            if (pairs < 0) throw new IllegalArgumentException("pairs must be >= 0, got " + pairs);
-            long capacity = capacity(pairs, experts, tile);
-            sized("sortedPairs", sortedPairs, capacity);
-            sized("tileExperts", tileExperts, (capacity + tile - 1) / tile);
-            sized("paddedTotal", paddedTotal, 1);
-            sized("expertCounts", expertCounts, experts);
-            sized("dropped", dropped, pairs);
-        }
-
-        private static void sized(String name, Tensor t, long elements) {
-            if (t == null) throw new IllegalArgumentException(name + " is null");
-            if (t.dtype() != DType.I32 || t.elementCount() != elements || !t.isContiguous())
-                throw new IllegalArgumentException(name + " must be a contiguous i32 tensor of " + elements + " elements, got " + t);
+        private Buffers(Tensor sortedPairs, Tensor tileExperts, Tensor paddedTotal, Tensor expertCounts, Tensor dropped,
+                        int pairs, int experts, int tile) {
+            this.sortedPairs = sortedPairs;
+            this.tileExperts = tileExperts;
+            this.paddedTotal = paddedTotal;
+            this.expertCounts = expertCounts;
+            this.dropped = dropped;
+            this.pairs = pairs;
+            this.experts = experts;
+            this.tile = tile;
         }
 
         public static Buffers allocate(Backend backend, long tokens, int topK, int experts, int tile) {
@@ -59,22 +59,59 @@ public final class Dispatch {
             if (experts < 1 || experts > RouterConfig.MAX_EXPERTS)
                 throw new IllegalArgumentException("experts must be in [1, " + RouterConfig.MAX_EXPERTS + "], got " + experts);
             if (tokens < 0) throw new IllegalArgumentException("tokens must be >= 0, got " + tokens);
-            if (topK < 1) throw new IllegalArgumentException("topK must be positive, got " + topK);
-            int pairs = MoeChecks.rows("tokens * topK", tokens * topK);
+            if (topK < 1 || topK > RouterConfig.MAX_TOP_K)
+                throw new IllegalArgumentException("topK must be in [1, " + RouterConfig.MAX_TOP_K + "], got " + topK);
+            int pairs = MoeChecks.pairs(tokens, topK);
             long capacity = capacity(pairs, experts, tile);
             MoeChecks.rows("the aligned capacity", capacity);
-            Tensor sorted = backend.allocate(DType.I32, capacity);
-            Tensor tiles = backend.allocate(DType.I32, (capacity + tile - 1) / tile);
-            Tensor total = backend.allocate(DType.I32, 1);
-            Tensor counts = backend.allocate(DType.I32, experts);
-            Tensor dropped = backend.allocate(DType.I32, pairs);
-            return new Buffers(sorted, tiles, total, counts, dropped, pairs, experts, tile);
+            Tensor[] made = new Tensor[5];
+            try {
+                made[0] = backend.allocate(DType.I32, capacity);
+                made[1] = backend.allocate(DType.I32, (capacity + tile - 1) / tile);
+                made[2] = backend.allocate(DType.I32, 1);
+                made[3] = backend.allocate(DType.I32, experts);
+                made[4] = backend.allocate(DType.I32, pairs);
+            } catch (RuntimeException e) {
+                for (Tensor t : made) if (t != null) t.close();
+                throw e;
+            }
+            return new Buffers(made[0], made[1], made[2], made[3], made[4], pairs, experts, tile);
         }
 
         /** The worst case: every non-empty expert (at most min(E, pairs)) pads at most tile - 1. */
         public static long capacity(long pairs, int experts, int tile) {
             return pairs + Math.min(experts, pairs) * (long) (tile - 1);
         }
+
+        public int pairs() { return pairs; }
+        public int experts() { return experts; }
+        public int tile() { return tile; }
+
+        /** Pairs routed to each expert by the last align, before capacity and padding (waits for it). */
+        public long[] expertCounts(Backend backend) {
+            return hostCopy(backend, "expertCounts", expertCounts);
+        }
+
+        /** 1 for each pair the last align's expert capacity left out, else 0 (waits for it). */
+        public long[] dropped(Backend backend) {
+            return hostCopy(backend, "dropped", dropped);
+        }
+
+        private long[] hostCopy(Backend backend, String name, Tensor t) {
+            MoeChecks.backend(backend);
+            checkOn(backend, "routing");
+            requireAligned();
+            if (t.isHost()) return t.toLongArray();
+            try (Tensor host = backend.toHost(t)) {
+                return host.toLongArray();
+            }
+        }
+
+        Tensor sortedPairs() { return sortedPairs; }
+        Tensor tileExperts() { return tileExperts; }
+        Tensor paddedTotal() { return paddedTotal; }
+        Tensor expertCounts() { return expertCounts; }
+        Tensor dropped() { return dropped; }
 
         @Override
         public void close() {
@@ -88,6 +125,15 @@ public final class Dispatch {
         void checkOn(Backend backend, String name) {
             for (Tensor t : new Tensor[] {sortedPairs, tileExperts, paddedTotal, expertCounts, dropped})
                 Checks.usable(name, t, backend.device());
+        }
+
+        /** Until an align filled them the buffers hold whatever the allocation left (on a GPU, anything). */
+        void requireAligned() {
+            if (!aligned) throw new IllegalArgumentException("routing has not been aligned yet (Dispatch.align fills it)");
+        }
+
+        void markAligned() {
+            aligned = true;
         }
     }
 
@@ -117,6 +163,7 @@ public final class Dispatch {
             }
             case CudaBackend cuda -> MoeCuda.align(cuda, out, ids, expertCapacity);
         }
+        out.markAligned();
     }
 
     /**

@@ -27,11 +27,14 @@ public final class ExpertGemm {
         MoeChecks.floats("x", x, backend, 2);
         MoeChecks.floats("gateUp", gateUp, backend, 3);
         Checks.sameDtype("gateUp", gateUp, "x", x);
-        checkRouting(backend, routing, x.dim(0) * topK, gateUp.dim(0));
+        if (topK < 1) throw new IllegalArgumentException("topK must be positive, got " + topK);
+        checkRouting(backend, routing, MoeChecks.pairs(x.dim(0), topK), gateUp.dim(0));
         if (gateUp.dim(1) % 2 != 0) throw new IllegalArgumentException("gateUp has " + gateUp.dim(1) + " rows per expert; expected 2 * I");
         if (gateUp.dim(2) != x.dim(1))
             throw new IllegalArgumentException("gateUp has " + gateUp.dim(2) + " columns but x has hidden size " + x.dim(1));
         MoeChecks.tensor("hidden", hidden, backend, x.dtype(), x.dim(0) * topK, gateUp.dim(1) / 2);
+        positive("x's hidden size", x.dim(1));
+        positive("gateUp's intermediate size", gateUp.dim(1) / 2);
         switch (backend) {
             case CpuBackend cpu -> MoeReference.grouped(hidden, x, gateUp, routing, topK, true, null);
             case CudaBackend cuda -> MoeCuda.gateUp(cuda, hidden, x, gateUp, routing, topK);
@@ -51,6 +54,8 @@ public final class ExpertGemm {
         if (down.dim(2) != hidden.dim(1))
             throw new IllegalArgumentException("down has " + down.dim(2) + " columns but hidden has intermediate size " + hidden.dim(1));
         MoeChecks.tensor("slotOut", slotOut, backend, hidden.dtype(), hidden.dim(0), down.dim(1));
+        positive("hidden's intermediate size", hidden.dim(1));
+        positive("down's hidden size", down.dim(1));
         if (weights != null) {
             Checks.usable("weights", weights, backend.device());
             if (weights.dtype() != DType.F32 || weights.elementCount() != hidden.dim(0) || !weights.isContiguous())
@@ -62,6 +67,11 @@ public final class ExpertGemm {
         }
     }
 
+    /** The kernels tile both matrix sides; an empty side has nothing to tile (and no address). */
+    private static void positive(String what, long size) {
+        if (size < 1) throw new IllegalArgumentException(what + " is " + size + "; the expert GEMMs need at least 1");
+    }
+
     private static void checkRouting(Backend backend, Dispatch.Buffers routing, long pairs, long experts) {
         if (routing == null) throw new IllegalArgumentException("routing is null");
         routing.checkOn(backend, "routing");
@@ -71,5 +81,6 @@ public final class ExpertGemm {
             throw new IllegalArgumentException("routing holds " + routing.pairs() + " pairs but the activations have " + pairs + " rows");
         if (routing.experts() != experts)
             throw new IllegalArgumentException("routing has " + routing.experts() + " experts but the weights have " + experts);
+        routing.requireAligned();
     }
 }

@@ -33,6 +33,17 @@ final class MoeChecks {
         Checks.contiguous(name, t);
     }
 
+    /**
+     * tokens * topK, the (token, slot) pairs: align counts them in int32 on the device, so past
+     * 2^31 - 1 they are refused here (also where the product would not fit in a long).
+     */
+    static int pairs(long tokens, int topK) {
+        if (tokens < 0 || topK < 0) throw new IllegalArgumentException("tokens " + tokens + " and topK " + topK + " must be >= 0");
+        if (topK > 0 && tokens > Integer.MAX_VALUE / topK)
+            throw new IllegalArgumentException("tokens * topK = " + tokens + " * " + topK + " pairs exceeds " + Integer.MAX_VALUE);
+        return (int) (tokens * topK);
+    }
+
     /** Pair and row counts index int32 buffers on the device. */
     static int rows(String name, long rows) {
         if (rows > Integer.MAX_VALUE) throw new IllegalArgumentException(name + " " + rows + " exceeds " + Integer.MAX_VALUE);

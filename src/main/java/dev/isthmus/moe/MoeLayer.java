@@ -36,6 +36,17 @@ public final class MoeLayer {
     public record Workspace(Tensor logits, Tensor weights, Tensor ids, Dispatch.Buffers routing, Tensor hidden,
                             Tensor slotOut, long tokens, int topK, int expertCapacity) implements AutoCloseable {
 
+        /** The tensors' shapes are checked by each forward pass; here what they must agree on. */
+        public Workspace {
+            for (var e : new Object[][] {{"logits", logits}, {"weights", weights}, {"ids", ids}, {"routing", routing},
+                    {"hidden", hidden}, {"slotOut", slotOut}})
+                Checks.notNull("ws." + e[0], e[1]);
+            if (topK < 1) throw new IllegalArgumentException("ws.topK must be positive, got " + topK);
+            if (expertCapacity < 0) throw new IllegalArgumentException("ws.expertCapacity must be >= 0 (0: no limit), got " + expertCapacity);
+            if (routing.pairs() != MoeChecks.pairs(tokens, topK))
+                throw new IllegalArgumentException("ws.routing holds " + routing.pairs() + " pairs, not tokens * topK = " + tokens + " * " + topK);
+        }
+
         /** A dropless workspace: every routed pair is served. */
         public static Workspace allocate(Backend backend, long tokens, long hiddenSize, long intermediate, DType dtype,
                                          RouterConfig config) {
@@ -52,16 +63,35 @@ public final class MoeLayer {
             if (config == null) throw new IllegalArgumentException("config is null");
             if (tokens < 0 || hiddenSize < 1 || intermediate < 1)
                 throw new IllegalArgumentException("tokens, hiddenSize and intermediate must be positive (tokens may be 0)");
+            if (dtype == null || !MoeChecks.FLOATS.contains(dtype))
+                throw new IllegalArgumentException("dtype must be f32, f16 or bf16, got " + (dtype == null ? null : dtype.label()));
             int k = config.topK();
-            long pairs = MoeChecks.rows("tokens * topK", tokens * k);
+            long pairs = MoeChecks.pairs(tokens, k);
             int expertCapacity = capacityFactor == 0 ? 0 : Dispatch.expertCapacity(capacityFactor, tokens, k, config.experts());
-            Tensor logits = backend.allocate(DType.F32, tokens, config.experts());
-            Tensor weights = backend.allocate(DType.F32, tokens, k);
-            Tensor ids = backend.allocate(DType.I32, tokens, k);
-            Dispatch.Buffers routing = Dispatch.Buffers.allocate(backend, tokens, k, config.experts(), ExpertGemm.TILE_M);
-            Tensor hidden = backend.allocate(dtype, pairs, intermediate);
-            Tensor slotOut = backend.allocate(dtype, pairs, hiddenSize);
-            return new Workspace(logits, weights, ids, routing, hidden, slotOut, tokens, k, expertCapacity);
+            java.util.List<AutoCloseable> made = new java.util.ArrayList<>(); // freed again if a later allocation fails
+            try {
+                Tensor logits = keep(made, backend.allocate(DType.F32, tokens, config.experts()));
+                Tensor weights = keep(made, backend.allocate(DType.F32, tokens, k));
+                Tensor ids = keep(made, backend.allocate(DType.I32, tokens, k));
+                Dispatch.Buffers routing = keep(made, Dispatch.Buffers.allocate(backend, tokens, k, config.experts(), ExpertGemm.TILE_M));
+                Tensor hidden = keep(made, backend.allocate(dtype, pairs, intermediate));
+                Tensor slotOut = keep(made, backend.allocate(dtype, pairs, hiddenSize));
+                return new Workspace(logits, weights, ids, routing, hidden, slotOut, tokens, k, expertCapacity);
+            } catch (RuntimeException e) {
+                for (AutoCloseable c : made.reversed()) {
+                    try {
+                        c.close();
+                    } catch (Exception suppressed) {
+                        e.addSuppressed(suppressed);
+                    }
+                }
+                throw e;
+            }
+        }
+
+        private static <T extends AutoCloseable> T keep(java.util.List<AutoCloseable> made, T resource) {
+            made.add(resource);
+            return resource;
         }
 
         @Override
@@ -78,6 +108,7 @@ public final class MoeLayer {
     /** out = MoE(x) (+ shared) (+ residual); x and out (T, H). shared and residual may be null. */
     public static void forward(Backend backend, Tensor out, Tensor x, Weights w, RouterConfig config, Tensor shared,
                                Tensor residual, Workspace ws) {
+        if (ws == null) throw new IllegalArgumentException("ws is null");
         check(backend, out, x, w, config, ws);
         Gemm.gemm(backend, ws.logits(), x, false, w.router(), true, 1f, 0f);
         Router.topK(backend, ws.weights(), ws.ids(), ws.logits(), w.routerBias(), config);
@@ -146,6 +177,11 @@ public final class MoeLayer {
             if (ws.tokens() != tokens || ws.topK() != config.topK() || ws.routing().experts() != e)
                 throw new IllegalArgumentException("ws was allocated for " + ws.tokens() + " tokens, top-" + ws.topK() + " of "
                         + ws.routing().experts() + " experts; this call has " + tokens + ", top-" + config.topK() + " of " + e);
+            // Every stage's tensors before the first launch, so a bad one stops the layer before it starts.
+            MoeChecks.tensor("ws.logits", ws.logits(), backend, DType.F32, tokens, e);
+            MoeChecks.tensor("ws.weights", ws.weights(), backend, DType.F32, tokens, config.topK());
+            MoeChecks.tensor("ws.ids", ws.ids(), backend, DType.I32, tokens, config.topK());
+            ws.routing().checkOn(backend, "ws.routing");
             MoeChecks.tensor("ws.hidden", ws.hidden(), backend, x.dtype(), tokens * config.topK(), inter);
             MoeChecks.tensor("ws.slotOut", ws.slotOut(), backend, x.dtype(), tokens * config.topK(), h);
         }

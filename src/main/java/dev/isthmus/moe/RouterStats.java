@@ -9,7 +9,7 @@ import dev.isthmus.tensor.Tensor;
 /**
  * What the router did on one batch, as tensors (computed in a fixed order, so repeatable bit for bit):
  * <ul>
- *   <li>tokens per expert: {@link Dispatch.Buffers#expertCounts()} of the aligned routing;</li>
+ *   <li>tokens per expert: {@link Dispatch.Buffers#expertCounts(Backend)} of the aligned routing;</li>
  *   <li>meanProbability[e] = P_e, the mean over tokens of the router probability of expert e
  *       (softmax; for sigmoid scoring, sigmoid(z_e) / sum_j sigmoid(z_j), as DeepSeek-V3's
  *       balance loss normalises it);</li>
@@ -48,6 +48,7 @@ public final class RouterStats {
             throw new IllegalArgumentException("logits has " + logits.dim(1) + " columns but config.experts() is " + experts);
         MoeChecks.rows("tokens", logits.dim(0));
         routing.checkOn(backend, "routing");
+        routing.requireAligned();
         if (routing.experts() != experts || routing.pairs() != logits.dim(0) * config.topK())
             throw new IllegalArgumentException("routing (" + routing.pairs() + " pairs, " + routing.experts()
                     + " experts) is not of these logits under config");

@@ -29,6 +29,7 @@ public final class RmsNorm {
     /** out = rmsnorm(x) * weight. */
     public static void apply(Backend backend, Tensor out, Tensor x, Tensor weight, float eps) {
         check(backend, out, null, x, null, weight, eps);
+        if (x.elementCount() == 0) return; // no rows (a zero-size device tensor has no address to launch on)
         switch (backend) {
             case CpuBackend cpu -> RmsNormReference.apply(out, null, x, null, weight, eps);
             case CudaBackend cuda -> RmsNormCuda.launch(cuda, out, null, x, null, weight, eps);
@@ -41,6 +42,7 @@ public final class RmsNorm {
         if (residual == null || residualOut == null)
             throw new IllegalArgumentException("applyWithResidual needs residual and residualOut (use apply without a residual)");
         check(backend, out, residualOut, x, residual, weight, eps);
+        if (x.elementCount() == 0) return;
         switch (backend) {
             case CpuBackend cpu -> RmsNormReference.apply(out, residualOut, x, residual, weight, eps);
             case CudaBackend cuda -> RmsNormCuda.launch(cuda, out, residualOut, x, residual, weight, eps);

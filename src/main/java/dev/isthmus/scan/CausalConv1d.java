@@ -38,9 +38,18 @@ public final class CausalConv1d {
         long batch = x.dim(0), channels = x.dim(1);
         long width = checkWeights(x, weight, bias, backend, channels);
         check("out", out, x, backend, x.shape());
-        if (out.address() == x.address()) throw new IllegalArgumentException("out must not be x: later outputs read earlier inputs");
+        // Later outputs read earlier inputs: out may not share a byte with x, not even as a shifted view.
+        Checks.disjoint("out", out, "x", x);
         if (initialState != null) check("initialState", initialState, x, backend, batch, channels, width - 1);
-        if (finalState != null) check("finalState", finalState, x, backend, batch, channels, width - 1);
+        if (finalState != null) {
+            check("finalState", finalState, x, backend, batch, channels, width - 1);
+            Checks.disjoint("finalState", finalState, "x", x);
+            Checks.disjoint("finalState", finalState, "out", out);
+        }
+        if (x.elementCount() == 0) { // no steps: the state passes through
+            ScanStates.carry(backend, finalState, initialState);
+            return;
+        }
         switch (backend) {
             case CpuBackend cpu -> CausalConv1dReference.apply(out, finalState, x, weight, bias, initialState, silu);
             case CudaBackend cuda -> CausalConv1dCuda.apply(cuda, out, finalState, x, weight, bias, initialState, silu);
@@ -61,6 +70,7 @@ public final class CausalConv1d {
         check("out", out, x, backend, x.shape());
         if (convState != null) check("convState", convState, x, backend, batch, channels, width - 1);
         else if (width > 1) throw new IllegalArgumentException("convState is null; it is needed for width " + width);
+        if (x.elementCount() == 0) return;
         switch (backend) {
             case CpuBackend cpu -> CausalConv1dReference.update(out, convState, x, weight, bias, silu);
             case CudaBackend cuda -> CausalConv1dCuda.update(cuda, out, convState, x, weight, bias, silu);

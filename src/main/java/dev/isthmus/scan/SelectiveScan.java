@@ -49,6 +49,10 @@ public final class SelectiveScan {
         Shape s = checkSequence(backend, y, u, delta, z, b, c, weights);
         checkState("initialState", initialState, backend, s.batch, s.channels, s.nstate);
         checkState("finalState", finalState, backend, s.batch, s.channels, s.nstate);
+        if (u.elementCount() == 0) { // no steps, or nothing to step: the state passes through
+            ScanStates.carry(backend, finalState, initialState);
+            return;
+        }
         run(backend, y, finalState, u, delta, z, b, c, weights, initialState, null);
     }
 
@@ -71,6 +75,10 @@ public final class SelectiveScan {
         if (seqStarts.isHost()) checkStarts(seqStarts.toLongArray(), s.length);
         checkState("initialStates", initialStates, backend, sequences, s.channels, s.nstate);
         checkState("finalStates", finalStates, backend, sequences, s.channels, s.nstate);
+        if (u.elementCount() == 0) { // every sequence is empty, or there are no channels
+            ScanStates.carry(backend, finalStates, initialStates);
+            return;
+        }
         run(backend, y, finalStates, u, delta, z, b, c, weights, initialStates, seqStarts);
     }
 
@@ -114,6 +122,7 @@ public final class SelectiveScan {
             Checks.contiguous("slots", slots);
             if (slots.isHost()) checkSlots(slots.toLongArray(), pool);
         }
+        if (y.elementCount() == 0) return; // no rows or no channels: no state changes
         switch (backend) {
             case CpuBackend cpu -> SelectiveScanReference.step(y, state, slots, u, delta, z, b, c, weights);
             case CudaBackend cuda -> SelectiveScanCuda.step(cuda, y, state, slots, u, delta, z, b, c, weights);
@@ -146,8 +155,9 @@ public final class SelectiveScan {
         checkGroupsAndState(channels, groups, nstate);
         checkLike("c", c, u, backend, batch, groups, nstate, length);
         checkWeights(weights, backend, channels, nstate);
-        if (y.address() == u.address() || y.address() == delta.address() || (z != null && y.address() == z.address()))
-            throw new IllegalArgumentException("y must not be u, delta or z");
+        Checks.disjoint("y", y, "u", u);
+        Checks.disjoint("y", y, "delta", delta);
+        if (z != null) Checks.disjoint("y", y, "z", z);
         return new Shape(batch, channels, length, groups, nstate);
     }
 
@@ -199,13 +209,12 @@ public final class SelectiveScan {
     }
 
     private static void checkSlots(long[] slots, long pool) {
-        boolean[] used = new boolean[Math.toIntExact(pool)];
+        java.util.Set<Long> used = new java.util.HashSet<>(); // by value: the pool may be larger than an array
         for (int r = 0; r < slots.length; r++) {
             long slot = slots[r];
             if (slot < 0) continue;
             if (slot >= pool) throw new IllegalArgumentException("slots[" + r + "] = " + slot + " is out of range for a state pool of " + pool);
-            if (used[(int) slot]) throw new IllegalArgumentException("slots has slot " + slot + " twice (at row " + r + ")");
-            used[(int) slot] = true;
+            if (!used.add(slot)) throw new IllegalArgumentException("slots has slot " + slot + " twice (at row " + r + ")");
         }
     }
 }

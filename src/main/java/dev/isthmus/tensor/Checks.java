@@ -10,6 +10,32 @@ import java.util.Set;
 public final class Checks {
     private Checks() {}
 
+    /** {@code value} is not null: an IllegalArgumentException naming it, never a NullPointerException later. */
+    public static <T> T notNull(String name, T value) {
+        if (value == null) throw new IllegalArgumentException(name + " is null");
+        return value;
+    }
+
+    /**
+     * {@code a} and {@code b} share no byte: an operation whose later outputs read earlier inputs
+     * must not write over them, not even through a view shifted by a few elements. Empty tensors
+     * overlap nothing (a zero-size device tensor has address 0, as many may).
+     */
+    public static void disjoint(String name, Tensor a, String otherName, Tensor b) {
+        if (a.elementCount() == 0 || b.elementCount() == 0 || !a.device().equals(b.device())) return;
+        long aStart = a.address(), bStart = b.address();
+        if (aStart < bStart + span(b) && bStart < aStart + span(a))
+            throw new IllegalArgumentException(name + " overlaps " + otherName + "; it must not share memory with it");
+    }
+
+    /** Bytes from a tensor's first element to the end of its last, whatever its strides. */
+    private static long span(Tensor t) {
+        long[] shape = t.shape(), strides = t.strides();
+        long last = 0;
+        for (int d = 0; d < shape.length; d++) last += (shape[d] - 1) * strides[d];
+        return (last + 1) * t.dtype().byteSize();
+    }
+
     /** Not null, not closed, on {@code device}. */
     public static void usable(String name, Tensor t, Device device) {
         if (t == null) throw new IllegalArgumentException(name + " is null");

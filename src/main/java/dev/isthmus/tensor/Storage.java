@@ -27,13 +27,22 @@ public final class Storage {
 
     /** Zero-filled host memory, 64-byte aligned, freed when the storage is closed. */
     public static Storage allocateHost(long byteSize) {
+        if (byteSize < 0) throw new IllegalArgumentException("negative allocation size " + byteSize);
         Arena arena = Arena.ofShared();
-        MemorySegment segment = arena.allocate(Math.max(byteSize, 1), 64).asSlice(0, byteSize);
+        MemorySegment segment;
+        try {
+            segment = arena.allocate(Math.max(byteSize, 1), 64).asSlice(0, byteSize);
+        } catch (OutOfMemoryError e) {
+            // The JDK reports a malloc that failed as an Error; a size nobody has is an argument problem.
+            arena.close();
+            throw new IllegalArgumentException("cannot allocate " + byteSize + " bytes of host memory");
+        }
         return new Storage(Device.HOST, segment.address(), byteSize, segment, arena);
     }
 
     /** Borrows native host memory (malloc'ed, memory-mapped, another arena's): never freed here. */
     public static Storage wrapHost(MemorySegment segment) {
+        Checks.notNull("segment", segment);
         if (!segment.isNative()) throw new IllegalArgumentException("host storage must be a native memory segment, not a Java heap array");
         return new Storage(Device.HOST, segment.address(), segment.byteSize(), segment, null);
     }
@@ -43,6 +52,8 @@ public final class Storage {
      * release once on close; with null it is borrowed.
      */
     public static Storage device(Device device, long address, long byteSize, AutoCloseable release) {
+        Checks.notNull("device", device);
+        if (byteSize < 0) throw new IllegalArgumentException("negative storage size " + byteSize);
         if (device.isHost()) throw new IllegalArgumentException("Storage.device needs a CUDA device, got " + device);
         if (address == 0 && byteSize > 0) throw new IllegalArgumentException("device address is null");
         return new Storage(device, address, byteSize, null, release);

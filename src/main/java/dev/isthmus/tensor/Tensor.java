@@ -44,7 +44,7 @@ public final class Tensor implements AutoCloseable {
     /** A zero-filled contiguous host tensor. */
     public static Tensor allocateHost(DType dtype, long... shape) {
         long[] s = checkShape(shape);
-        return new Tensor(Storage.allocateHost(count(s) * dtype.byteSize()), true, dtype, s, contiguousStrides(s), 0);
+        return new Tensor(Storage.allocateHost(byteSize(dtype, s)), true, dtype, s, contiguousStrides(s), 0);
     }
 
     /**
@@ -52,8 +52,9 @@ public final class Tensor implements AutoCloseable {
      * the storage (which frees the memory only if the storage owns it).
      */
     public static Tensor of(Storage storage, DType dtype, long... shape) {
+        Checks.notNull("storage", storage);
         long[] s = checkShape(shape);
-        long bytes = count(s) * dtype.byteSize();
+        long bytes = byteSize(dtype, s);
         if (bytes > storage.byteSize())
             throw new IllegalArgumentException("shape " + Arrays.toString(s) + " of " + dtype.label() + " needs " + bytes
                     + " bytes, storage has " + storage.byteSize());
@@ -62,11 +63,13 @@ public final class Tensor implements AutoCloseable {
 
     /** Borrows a native host segment (for example a memory-mapped file) as a contiguous tensor. */
     public static Tensor wrapHost(MemorySegment segment, DType dtype, long... shape) {
+        Checks.notNull("segment", segment);
         return of(Storage.wrapHost(segment), dtype, shape);
     }
 
     /** A host tensor holding {@code values} rounded to {@code dtype} (round-to-nearest-even). */
     public static Tensor fromFloats(DType dtype, float[] values, long... shape) {
+        Checks.notNull("values", values);
         Tensor t = allocateHost(dtype, shape);
         t.copyFrom(values);
         return t;
@@ -74,6 +77,7 @@ public final class Tensor implements AutoCloseable {
 
     /** A host tensor of an integer dtype holding {@code values}. */
     public static Tensor fromLongs(DType dtype, long[] values, long... shape) {
+        Checks.notNull("values", values);
         Tensor t = allocateHost(dtype, shape);
         t.copyFrom(values);
         return t;
@@ -174,6 +178,7 @@ public final class Tensor implements AutoCloseable {
     /** The same contiguous elements under another shape (one entry may be -1); shares storage. */
     public Tensor reshape(long... newShape) {
         requireOpen();
+        Checks.notNull("newShape", newShape);
         if (!isContiguous()) throw new IllegalArgumentException("reshape needs a contiguous tensor, this one has strides " + Arrays.toString(strides));
         long[] s = newShape.clone();
         int inferred = -1;
@@ -184,7 +189,7 @@ public final class Tensor implements AutoCloseable {
                 inferred = i;
             } else {
                 if (s[i] < 0) throw new IllegalArgumentException("reshape: negative dimension " + s[i]);
-                known *= s[i];
+                known = multiply(known, s[i], newShape);
             }
         }
         if (inferred >= 0) {
@@ -239,6 +244,7 @@ public final class Tensor implements AutoCloseable {
 
     /** Writes {@code values} (row-major order of the shape), rounding to the dtype. Host only. */
     public void copyFrom(float[] values) {
+        Checks.notNull("values", values);
         if (values.length != elementCount())
             throw new IllegalArgumentException("copyFrom: " + values.length + " values for " + elementCount() + " elements");
         if (arrayLength() > 0 && isContiguous() && dtype == DType.F32) {
@@ -255,6 +261,7 @@ public final class Tensor implements AutoCloseable {
     }
 
     public void copyFrom(long[] values) {
+        Checks.notNull("values", values);
         if (values.length != elementCount())
             throw new IllegalArgumentException("copyFrom: " + values.length + " values for " + elementCount() + " elements");
         forEachByteOffset((i, byteOffset) -> writeLong(byteOffset, values[i]));
@@ -262,6 +269,7 @@ public final class Tensor implements AutoCloseable {
 
     /** A new contiguous host tensor with the values converted to {@code target}. Host only. */
     public Tensor to(DType target) {
+        Checks.notNull("target", target);
         requireHost("to(" + target.label() + ")");
         if (target.isFloatingPoint() && dtype.isFloatingPoint()) return fromFloats(target, toFloatArray(), shape);
         if (!target.isFloatingPoint() && !dtype.isFloatingPoint()) return fromLongs(target, toLongArray(), shape);
@@ -329,6 +337,7 @@ public final class Tensor implements AutoCloseable {
     }
 
     private long byteOffsetOf(long[] index) {
+        Checks.notNull("index", index);
         requireOpen();
         requireHost("element access");
         if (index.length != shape.length)
@@ -420,16 +429,36 @@ public final class Tensor implements AutoCloseable {
     }
 
     private static long[] checkShape(long[] shape) {
+        Checks.notNull("shape", shape);
         for (long s : shape)
             if (s < 0) throw new IllegalArgumentException("negative dimension in shape " + Arrays.toString(shape));
         count(shape); // overflow check
         return shape.clone();
     }
 
+    /**
+     * Bytes a contiguous tensor of {@code dtype} and {@code shape} needs; a shape whose size
+     * does not fit in a long is an IllegalArgumentException (a wrapped size would let a kernel
+     * run past its memory).
+     */
+    public static long byteSize(DType dtype, long... shape) {
+        Checks.notNull("dtype", dtype);
+        long[] s = checkShape(shape);
+        return multiply(count(s), dtype.byteSize(), s);
+    }
+
     private static long count(long[] shape) {
         long n = 1;
-        for (long s : shape) n = Math.multiplyExact(n, s);
+        for (long s : shape) n = multiply(n, s, shape);
         return n;
+    }
+
+    private static long multiply(long a, long b, long[] shape) {
+        try {
+            return Math.multiplyExact(a, b);
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " has more bytes than a long can count");
+        }
     }
 
     static long[] contiguousStrides(long[] shape) {

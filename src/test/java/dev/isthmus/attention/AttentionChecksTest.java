@@ -21,7 +21,12 @@ class AttentionChecksTest {
             illegalArgument("past its cache capacity", () -> KvBatch.of(CPU, k, v, new int[][] {{0, 1}}, new int[] {30}, new int[] {3}));
             illegalArgument("newTokens", () -> KvBatch.of(CPU, k, v, new int[][] {{0}}, new int[] {1}, new int[] {-1}));
             illegalArgument("cachedLens has", () -> KvBatch.of(CPU, k, v, new int[][] {{0}, {1}}, new int[] {1}, new int[] {1, 1}));
-            illegalArgument("empty", () -> KvBatch.of(CPU, k, v, new int[0][], new int[0], new int[0]));
+            try (KvBatch empty = KvBatch.of(CPU, k, v, new int[0][], new int[0], new int[0]);
+                 Tensor none = Tensor.allocateHost(DType.F16, 0, 2, 64)) {
+                assertEquals(0, empty.totalNewTokens(), "an empty batch is legal");
+                Attention.append(CPU, empty, none, none, none, Rope.neox(10000f), null);
+                Attention.attend(CPU, empty, none, none, null, AttentionOptions.decoder(), null);
+            }
             try (Tensor other = Tensor.allocateHost(DType.BF16, 4, 16, 2, 64)) {
                 illegalArgument("values has dtype bf16", () -> KvBatch.of(CPU, k, other, new int[][] {{0}}, new int[] {0}, new int[] {1}));
             }

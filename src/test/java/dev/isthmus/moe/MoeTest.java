@@ -436,9 +436,10 @@ class MoeTest {
             illegalArgument("slotOut", () -> Combine.apply(CPU, out, ws.slotOut(), null, null, null, 1));
             illegalArgument("backend", () -> Combine.apply(null, out, ws.slotOut(), null, null, null, 2));
             illegalArgument("dropped", () -> Combine.apply(CPU, out, ws.slotOut(), floatIds, null, null, 2));
-            Dispatch.Buffers r = ws.routing();
-            illegalArgument("tileExperts", () -> new Dispatch.Buffers(r.sortedPairs(), r.expertCounts(), r.paddedTotal(), r.expertCounts(),
-                    r.dropped(), r.pairs(), r.experts(), r.tile()));
+            try (Dispatch.Buffers fresh = Dispatch.Buffers.allocate(CPU, 3, 2, 8, ExpertGemm.TILE_M)) {
+                illegalArgument("not been aligned", () -> ExpertGemm.gateUp(CPU, ws.hidden(), l.x(), w.gateUp(), fresh, 2));
+                illegalArgument("not been aligned", () -> fresh.expertCounts(CPU));
+            }
             Tensor closed = Tensor.allocateHost(DType.F32, 3, 16);
             closed.close();
             illegalArgument("closed", () -> MoeLayer.forward(CPU, out, closed, w, c, null, null, ws));

@@ -59,10 +59,7 @@ final class MoeBench {
                      MoeLayer.Workspace ws = MoeLayer.Workspace.allocate(gpu, tokens, h, inter, dtype, c)) {
                     Runnable op = () -> MoeLayer.forward(gpu, out, x, w, c, null, residual, ws);
                     Timing.Stats t = b.time(WARMUP, b.tiny ? 2 : RUNS, op);
-                    long touched;
-                    try (Tensor counts = gpu.toHost(ws.routing().expertCounts())) {
-                        touched = java.util.Arrays.stream(counts.toLongArray()).filter(n -> n > 0).count();
-                    }
+                    long touched = java.util.Arrays.stream(ws.routing().expertCounts(gpu)).filter(n -> n > 0).count();
                     double bytes = dtype.byteSize() * (e * h + touched * 3.0 * h * inter + 3.0 * tokens * h);
                     double flops = 2.0 * tokens * e * h + 2.0 * tokens * c.topK() * 3.0 * h * inter;
                     String shape = "T=" + tokens + ";H=" + h + ";I=" + inter + ";E=" + e + ";k=" + c.topK()

@@ -1,0 +1,70 @@
+package dev.isthmus.model;
+
+/**
+ * What a {@link ModelConfig} must satisfy before a model is built from it (checked by
+ * {@link ModelConfig#fromJson} and by every model build, so also for a config made in code): every count the layers divide by, size arrays with or loop over is
+ * in range, so a bad config is an IllegalArgumentException naming the field (the record
+ * component, then the config.json key), never an ArithmeticException or an array size error
+ * later.
+ */
+final class ConfigChecks {
+    private ConfigChecks() {}
+
+    static void check(ModelConfig c) {
+        if (c.family() == null) throw new IllegalArgumentException("family is null");
+        if (c.eosTokens() == null) throw new IllegalArgumentException("eosTokens (eos_token_id) is null");
+        atLeast("vocabSize (vocab_size)", c.vocabSize(), 1);
+        atLeast("hiddenSize (hidden_size)", c.hiddenSize(), 1);
+        atLeast("layers (num_hidden_layers)", c.layers(), 1);
+        if (!(Float.isFinite(c.normEps()) && c.normEps() >= 0))
+            throw new IllegalArgumentException("normEps (rms_norm_eps) must be finite and >= 0, is " + c.normEps());
+        atLeast("slidingWindow (sliding_window)", c.slidingWindow(), 0);
+        boolean attention = c.family() != ModelConfig.Family.MAMBA;
+        boolean mamba = c.family() == ModelConfig.Family.MAMBA || c.family() == ModelConfig.Family.JAMBA;
+        if (attention) {
+            atLeast("heads (num_attention_heads)", c.heads(), 1);
+            atLeast("kvHeads (num_key_value_heads)", c.kvHeads(), 1);
+            if (c.heads() % c.kvHeads() != 0)
+                throw new IllegalArgumentException("heads (num_attention_heads) " + c.heads() + " is not a multiple of kvHeads (num_key_value_heads) "
+                        + c.kvHeads());
+            atLeast("headDim (head_dim)", c.headDim(), 1);
+            atLeast("intermediateSize (intermediate_size)", c.intermediateSize(), 1);
+        }
+        // RoPE: Llama-style families rotate with base rope_theta > 1; Jamba's attention has no positions (0).
+        boolean rope = c.family() == ModelConfig.Family.LLAMA || c.family() == ModelConfig.Family.MIXTRAL;
+        if (rope ? !(Float.isFinite(c.ropeTheta()) && c.ropeTheta() > 1) : c.ropeTheta() != 0)
+            throw new IllegalArgumentException("ropeTheta (rope_theta) must be " + (rope ? "finite and > 1" : "0 (no RoPE)") + " for "
+                    + c.family() + ", is " + c.ropeTheta());
+        if (!(Float.isFinite(c.ropeScale()) && c.ropeScale() > 0))
+            throw new IllegalArgumentException("ropeScale (1 / rope_scaling.factor) must be finite and > 0, is " + c.ropeScale());
+        if (mamba) {
+            atLeast("mambaInner (intermediate_size / mamba_expand * hidden_size)", c.mambaInner(), 1);
+            range("stateSize (state_size / mamba_d_state)", c.stateSize(), 1, 256);
+            range("convKernel (conv_kernel / mamba_d_conv)", c.convKernel(), 1, 8);
+            atLeast("dtRank (time_step_rank / mamba_dt_rank)", c.dtRank(), 1);
+        }
+        switch (c.family()) {
+            case MIXTRAL -> {
+                atLeast("experts (num_local_experts)", c.experts(), 1);
+                range("topK (num_experts_per_tok)", c.topK(), 1, c.experts());
+            }
+            case JAMBA -> {
+                atLeast("experts (num_experts)", c.experts(), 1);
+                if (c.experts() > 1) range("topK (num_experts_per_tok)", c.topK(), 1, c.experts());
+                atLeast("attentionPeriod (attn_layer_period)", c.attentionPeriod(), 1);
+                range("attentionOffset (attn_layer_offset)", c.attentionOffset(), 0, c.attentionPeriod() - 1);
+                atLeast("expertPeriod (expert_layer_period)", c.expertPeriod(), 1);
+                range("expertOffset (expert_layer_offset)", c.expertOffset(), 0, c.expertPeriod() - 1);
+            }
+            default -> {}
+        }
+    }
+
+    private static void atLeast(String name, int value, int min) {
+        if (value < min) throw new IllegalArgumentException(name + " must be >= " + min + ", is " + value);
+    }
+
+    private static void range(String name, int value, int min, int max) {
+        if (value < min || value > max) throw new IllegalArgumentException(name + " must be in [" + min + ", " + max + "], is " + value);
+    }
+}
