@@ -1,102 +1,278 @@
 // MoE dispatch ("align") and combine.
 //
-// Align groups the (token, slot) pairs by expert without any host round trip: a shared-memory
-// histogram, a prefix sum over segments rounded up to the GEMM tile height, and a scatter that
-// writes each pair's flat index (token * k + slot) into its expert's segment. One warp does the
-// scatter, in pair order, ranking equal experts inside each 32-pair step with __match_any_sync,
-// so every segment lists its pairs in ascending order and the buffers are the same on every run.
-// Padding entries hold the sentinel `pairs`; tiles past the padded total get expert -1.
+// Align groups the (token, slot) pairs by expert without any host round trip, in three launches
+// over chunks of MOE_ALIGN_CHUNK consecutive pairs, one block per chunk. The first chunk is the
+// short one (pairs - (chunks - 1) * MOE_ALIGN_CHUNK of them), so that every other chunk's slice of
+// `dropped` is long enough (CHUNK >= experts) to hold one int per expert between the launches:
+//   moe_align_histogram_kernel: each chunk counts its pairs per expert, into its slice of
+//     `dropped` (the first chunk into expert_counts);
+//   moe_align_scan_kernel: one thread per expert turns the chunks' counts into exclusive prefix
+//     sums, in place, and leaves the totals in expert_counts;
+//   moe_align_scatter_kernel: each block prefix-sums the totals over experts into segments
+//     rounded up to the GEMM tile height; each warp ranks the pairs of its 256 in pair order
+//     (__match_any_sync per 32-pair step), the block adds the counts of the warps before it and
+//     the chunk's prefix, and each pair lands at segment start + pairs of its expert before it.
+// So every segment lists its pairs in ascending order and the buffers are the same on every run
+// (no atomics decide a position). A chunk reads its prefixes before any of its threads writes
+// `dropped`, and no other chunk touches that slice. Padding entries hold the sentinel `pairs`;
+// tiles past the padded total get expert -1.
 // With an expert capacity C > 0 (Switch/GShard), an expert keeps its first C pairs in pair order
 // (earlier tokens first) and the rest are dropped: left out of the list and flagged in `dropped`.
 // Pairs whose expert id is out of range are flagged dropped as well.
 //
 // Combine sums each token's k slot outputs in slot order (fp32), skipping dropped slots, then the
-// shared-expert output, then the residual: one thread per output element, no atomics, so
-// repeats are bit-identical. A token with every slot dropped passes through as residual (+ shared).
+// shared-expert output, then the residual: one thread per vector of N elements of a row, no
+// atomics, so repeats are bit-identical. A token with every slot dropped passes through as
+// residual (+ shared).
 #pragma once
 
 #include "common.cuh"
 
 namespace isthmus {
 
-constexpr int MOE_ALIGN_THREADS = 1024;
+constexpr int MOE_ALIGN_WARPS = 8;
+constexpr int MOE_ALIGN_THREADS = MOE_ALIGN_WARPS * 32;
+constexpr int MOE_ALIGN_STEPS = 8;                             // 32-pair steps per warp
+constexpr int MOE_ALIGN_WARP_PAIRS = MOE_ALIGN_STEPS * 32;     // 256
+constexpr int MOE_ALIGN_CHUNK = MOE_ALIGN_WARPS * MOE_ALIGN_WARP_PAIRS;  // 2048 >= the 1024 experts
 
-// Shared memory: 3 * experts ints (counts; each segment's next free slot; each segment's end).
-__global__ void moe_align_kernel(int32_t *__restrict__ sorted_pairs, int32_t *__restrict__ tile_experts,
-                                 int32_t *__restrict__ padded_total, int32_t *__restrict__ expert_counts,
-                                 int32_t *__restrict__ dropped, const int32_t *__restrict__ ids, int64_t pairs,
-                                 int experts, int tile, int32_t expert_capacity, int64_t capacity, int64_t tiles) {
+// The pairs [begin, end) of this block's chunk.
+__device__ __forceinline__ void align_chunk(int64_t pairs, int64_t &begin, int64_t &end) {
+    const int64_t first = pairs - static_cast<int64_t>(gridDim.x - 1) * MOE_ALIGN_CHUNK;
+    begin = blockIdx.x == 0 ? 0 : first + static_cast<int64_t>(blockIdx.x - 1) * MOE_ALIGN_CHUNK;
+    end = blockIdx.x == 0 ? first : begin + MOE_ALIGN_CHUNK;
+}
+
+// The experts of this warp's pairs: pair warp_begin + 32 j + lane in id[j], -1 past the chunk or
+// for an id out of range (such a pair is dropped). All loads go out before any is used.
+__device__ __forceinline__ void align_load_ids(int32_t (&id)[MOE_ALIGN_STEPS], const int32_t *ids,
+                                               int64_t warp_begin, int64_t end, int experts) {
+    const int lane = threadIdx.x % 32;
+#pragma unroll
+    for (int j = 0; j < MOE_ALIGN_STEPS; ++j) {
+        const int64_t p = warp_begin + j * 32 + lane;
+        const int32_t v = p < end ? ids[p] : -1;
+        id[j] = v >= 0 && v < experts ? v : -1;
+    }
+}
+
+__device__ __forceinline__ int64_t align_warp_begin(int64_t begin) {
+    return begin + static_cast<int64_t>(threadIdx.x / 32) * MOE_ALIGN_WARP_PAIRS;
+}
+
+// Shared memory: experts ints.
+__global__ void __launch_bounds__(MOE_ALIGN_THREADS)
+moe_align_histogram_kernel(int32_t *__restrict__ dropped, int32_t *__restrict__ expert_counts,
+                           const int32_t *__restrict__ ids, int64_t pairs, int experts) {
     extern __shared__ int32_t align_shared[];
     int32_t *counts = align_shared;
-    int32_t *cursor = align_shared + experts;
-    int32_t *limit = align_shared + 2 * experts;  // segment start + pairs kept
-    __shared__ int32_t total;
+    int64_t begin, end;
+    align_chunk(pairs, begin, end);
+    int32_t id[MOE_ALIGN_STEPS];
+    align_load_ids(id, ids, align_warp_begin(begin), end, experts);
     for (int e = threadIdx.x; e < experts; e += blockDim.x) counts[e] = 0;
     __syncthreads();
-    for (int64_t p = threadIdx.x; p < pairs; p += blockDim.x) {
-        const int32_t id = ids[p];
-        if (id >= 0 && id < experts) atomicAdd(&counts[id], 1);  // out-of-range ids are left out
+    const unsigned lanes_below = (1u << (threadIdx.x % 32)) - 1u;
+#pragma unroll
+    for (int j = 0; j < MOE_ALIGN_STEPS; ++j) {
+        // One shared atomic per expert and step: a skewed routing does not serialise the warp.
+        const unsigned peers = __match_any_sync(0xffffffffu, id[j]);
+        if (id[j] >= 0 && (peers & lanes_below) == 0) atomicAdd(&counts[id[j]], __popc(peers));
     }
     __syncthreads();
-    if (threadIdx.x == 0) {
-        int32_t running = 0;
-        for (int e = 0; e < experts; ++e) {
-            const int32_t kept = expert_capacity > 0 ? min(counts[e], expert_capacity) : counts[e];
-            cursor[e] = running;
-            limit[e] = running + kept;
-            running += (kept + tile - 1) / tile * tile;
-        }
-        total = running;
-        *padded_total = running;
+    int32_t *slice = blockIdx.x == 0 ? expert_counts : dropped + begin;
+    for (int e = threadIdx.x; e < experts; e += blockDim.x) slice[e] = counts[e];
+}
+
+// One thread per expert; `chunks` is the scatter's grid size.
+__global__ void moe_align_scan_kernel(int32_t *__restrict__ dropped, int32_t *__restrict__ expert_counts,
+                                      int64_t pairs, int experts, int64_t chunks) {
+    const int e = blockIdx.x * blockDim.x + threadIdx.x;
+    if (e >= experts) return;
+    int32_t *slice = dropped + (pairs - (chunks - 1) * MOE_ALIGN_CHUNK) + e;  // chunk 1's
+    int32_t running = expert_counts[e];                                        // chunk 0's count
+    for (int64_t c = 1; c < chunks; ++c, slice += MOE_ALIGN_CHUNK) {
+        const int32_t count = *slice;
+        *slice = running;
+        running += count;
     }
+    expert_counts[e] = running;
+}
+
+// Exclusive prefix sum over the block of one value per thread, through `warp_totals`
+// (MOE_ALIGN_WARPS ints): one barrier, so one call per kernel.
+__device__ __forceinline__ int32_t block_exclusive_sum(int32_t v, int32_t *warp_totals) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    int32_t inclusive = v;
+#pragma unroll
+    for (int d = 1; d < 32; d <<= 1) {
+        const int32_t below = __shfl_up_sync(0xffffffffu, inclusive, d);
+        if (lane >= d) inclusive += below;
+    }
+    if (lane == 31) warp_totals[warp] = inclusive;
     __syncthreads();
-    for (int e = threadIdx.x; e < experts; e += blockDim.x) {
-        expert_counts[e] = counts[e];
-        const int32_t first = cursor[e] / tile;
-        const int32_t n = (limit[e] - cursor[e] + tile - 1) / tile;
-        for (int32_t t = first; t < first + n; ++t) tile_experts[t] = e;
-    }
-    for (int64_t t = total / tile + threadIdx.x; t < tiles; t += blockDim.x) tile_experts[t] = -1;
-    for (int64_t i = threadIdx.x; i < capacity; i += blockDim.x) sorted_pairs[i] = static_cast<int32_t>(pairs);
-    __syncthreads();  // the sentinel fill must land before the scatter overwrites it
-    if (threadIdx.x >= 32) return;
-    const int lane = threadIdx.x;
+    int32_t before = 0;
+    for (int w = 0; w < warp; ++w) before += warp_totals[w];
+    return before + inclusive - v;
+}
+
+// Shared memory: (MOE_ALIGN_WARPS + 2) * experts ints: each warp's count, then base position, per
+// expert; each segment's start; each segment's end of kept pairs.
+__global__ void __launch_bounds__(MOE_ALIGN_THREADS)
+moe_align_scatter_kernel(int32_t *__restrict__ sorted_pairs, int32_t *__restrict__ tile_experts,
+                         int32_t *__restrict__ padded_total, int32_t *__restrict__ dropped,
+                         const int32_t *__restrict__ expert_counts, const int32_t *__restrict__ ids,
+                         int64_t pairs, int experts, int tile, int32_t expert_capacity, int64_t capacity,
+                         int64_t tiles) {
+    extern __shared__ int32_t align_shared[];
+    int32_t *start = align_shared;
+    int32_t *limit = align_shared + experts;  // start + pairs kept
+    int32_t *warp_base = align_shared + 2 * experts + (threadIdx.x / 32) * experts;
+    __shared__ int32_t warp_totals[MOE_ALIGN_WARPS];
+    __shared__ int32_t total;
+    const int lane = threadIdx.x % 32;
     const unsigned lanes_below = (1u << lane) - 1u;
-    for (int64_t p0 = 0; p0 < pairs; p0 += 32) {
-        const int64_t p = p0 + lane;
-        int32_t id = p < pairs ? ids[p] : -1;
-        if (id >= experts) id = -1;
-        const unsigned peers = __match_any_sync(0xffffffffu, id);
-        if (p < pairs) {
-            const int32_t position = id >= 0 ? cursor[id] + __popc(peers & lanes_below) : 0;
-            const bool kept = id >= 0 && position < limit[id];
+    int64_t begin, end;
+    align_chunk(pairs, begin, end);
+    const int64_t warp_begin = align_warp_begin(begin);
+    int32_t id[MOE_ALIGN_STEPS], rank[MOE_ALIGN_STEPS];
+    align_load_ids(id, ids, warp_begin, end, experts);  // in flight during the segment scan
+
+    // Segments: each thread takes a run of consecutive experts, then one block-wide scan.
+    const int per_thread = (experts + MOE_ALIGN_THREADS - 1) / MOE_ALIGN_THREADS;
+    const int e0 = min(experts, static_cast<int>(threadIdx.x) * per_thread);
+    const int e1 = min(experts, e0 + per_thread);
+    int32_t run = 0;
+    for (int e = e0; e < e1; ++e) {
+        const int32_t kept = expert_capacity > 0 ? min(expert_counts[e], expert_capacity) : expert_counts[e];
+        start[e] = kept;
+        run += (kept + tile - 1) / tile * tile;
+    }
+    run = block_exclusive_sum(run, warp_totals);
+    for (int e = e0; e < e1; ++e) {
+        const int32_t kept = start[e];
+        start[e] = run;
+        limit[e] = run + kept;
+        run += (kept + tile - 1) / tile * tile;
+    }
+    if (threadIdx.x == MOE_ALIGN_THREADS - 1) total = run;
+
+    // Each warp ranks its pairs in pair order: rank = earlier pairs of its expert in this warp.
+    for (int e = lane; e < experts; e += 32) warp_base[e] = 0;
+    __syncwarp();
+#pragma unroll
+    for (int j = 0; j < MOE_ALIGN_STEPS; ++j) {
+        const unsigned peers = __match_any_sync(0xffffffffu, id[j]);
+        rank[j] = id[j] >= 0 ? warp_base[id[j]] + __popc(peers & lanes_below) : 0;
+        __syncwarp();
+        if (id[j] >= 0 && (peers & lanes_below) == 0) warp_base[id[j]] += __popc(peers);  // the lowest peer
+        __syncwarp();
+    }
+    __syncthreads();  // every warp's counts and the segments are in
+
+    // Counts -> base positions: segment start + this chunk's prefix + the warps before.
+    const int32_t *chunk_prefix = blockIdx.x == 0 ? nullptr : dropped + begin;
+    for (int e = threadIdx.x; e < experts; e += blockDim.x) {
+        int32_t base = start[e] + (chunk_prefix != nullptr ? chunk_prefix[e] : 0);
+        for (int w = 0; w < MOE_ALIGN_WARPS; ++w) {
+            int32_t *slot = align_shared + (2 + w) * experts + e;
+            const int32_t count = *slot;
+            *slot = base;
+            base += count;
+        }
+    }
+    __syncthreads();  // the chunk's prefixes are read: its slice of dropped may be overwritten
+
+#pragma unroll
+    for (int j = 0; j < MOE_ALIGN_STEPS; ++j) {
+        const int64_t p = warp_begin + j * 32 + lane;
+        if (p < end) {
+            const int32_t position = id[j] >= 0 ? warp_base[id[j]] + rank[j] : 0;
+            const bool kept = id[j] >= 0 && position < limit[id[j]];
             if (kept) sorted_pairs[position] = static_cast<int32_t>(p);
             dropped[p] = kept ? 0 : 1;
         }
-        __syncwarp();
-        if (id >= 0 && (peers & lanes_below) == 0) cursor[id] += __popc(peers);  // the lowest peer
-        __syncwarp();
     }
+
+    // Shared by the grid: each tile's expert, the padding after each segment's kept pairs, and
+    // the sentinel tail past the padded total.
+    if (blockIdx.x == 0 && threadIdx.x == 0) *padded_total = total;
+    const int64_t thread = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    const int64_t threads = static_cast<int64_t>(gridDim.x) * blockDim.x;
+    for (int64_t t = thread; t < tiles; t += threads) {
+        const int64_t first = t * tile;
+        if (first >= total) {
+            tile_experts[t] = -1;
+            continue;
+        }
+        // The last expert starting at or before this tile: empty segments share the next start.
+        int lo = 0, hi = experts - 1;
+        while (lo < hi) {
+            const int mid = (lo + hi + 1) / 2;
+            if (start[mid] <= first) lo = mid;
+            else hi = mid - 1;
+        }
+        tile_experts[t] = lo;
+        for (int64_t q = limit[lo] > first ? limit[lo] : first; q < first + tile; ++q)
+            sorted_pairs[q] = static_cast<int32_t>(pairs);
+    }
+    for (int64_t q = total + thread; q < capacity; q += threads) sorted_pairs[q] = static_cast<int32_t>(pairs);
 }
 
 // out may be shared or residual (an in-place residual add): those three are not __restrict__, so
 // the compiler neither reorders their accesses nor reads the inputs through the read-only cache,
-// which is not coherent with the writes of the same kernel. Each thread reads element i of them
-// before it writes element i of out, which no other thread touches.
-template <typename T>
+// which is not coherent with the writes of the same kernel. Each thread reads vector i of a row
+// of them before it writes vector i of out, which no other thread touches.
+// Block (x: vectors of a row, y: rows); the grid's y dimension strides over the tokens, so a row's
+// addresses are one multiplication each and nothing is divided.
+template <typename T, int N>
 __global__ void moe_combine_kernel(T *out, const T *__restrict__ slot_out, const int32_t *__restrict__ dropped,
                                    const T *shared, const T *residual, int64_t tokens, int k, int64_t hidden) {
-    const int64_t n = tokens * hidden;
-    for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-         i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-        const int64_t t = i / hidden;
-        const int64_t h = i - t * hidden;
-        float sum = 0.0f;
-        for (int s = 0; s < k; ++s)
-            if (dropped == nullptr || dropped[t * k + s] == 0) sum += to_float(slot_out[(t * k + s) * hidden + h]);
-        if (shared != nullptr) sum += to_float(shared[i]);
-        if (residual != nullptr) sum += to_float(residual[i]);
-        out[i] = from_float<T>(sum);
+    using V = Vec<T, N>;
+    const int64_t vecs = hidden / N;
+    const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= vecs) return;
+    for (int64_t t = static_cast<int64_t>(blockIdx.y) * blockDim.y + threadIdx.y; t < tokens;
+         t += static_cast<int64_t>(gridDim.y) * blockDim.y) {
+        const V *slot = reinterpret_cast<const V *>(slot_out + t * k * hidden) + i;
+        const int32_t *slot_dropped = dropped == nullptr ? nullptr : dropped + t * k;
+        float sum[N];
+#pragma unroll
+        for (int n = 0; n < N; ++n) sum[n] = 0.0f;
+        // Four slots' loads in flight at once. A dropped slot loads nothing and adds +0, which
+        // leaves the sum bit-identical to skipping it: a sum that starts at +0 is never -0.
+        for (int s0 = 0; s0 < k; s0 += 4) {
+            V v[4];
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                const int s = s0 + j;
+                if (s < k && (slot_dropped == nullptr || slot_dropped[s] == 0)) {
+                    v[j] = slot[s * vecs];
+                } else {
+#pragma unroll
+                    for (int n = 0; n < N; ++n) v[j].v[n] = from_float<T>(0.0f);
+                }
+            }
+#pragma unroll
+            for (int j = 0; j < 4; ++j)
+#pragma unroll
+                for (int n = 0; n < N; ++n) sum[n] += to_float(v[j].v[n]);
+        }
+        const int64_t at = t * vecs + i;
+        if (shared != nullptr) {
+            const V v = reinterpret_cast<const V *>(shared)[at];
+#pragma unroll
+            for (int n = 0; n < N; ++n) sum[n] += to_float(v.v[n]);
+        }
+        if (residual != nullptr) {
+            const V v = reinterpret_cast<const V *>(residual)[at];
+#pragma unroll
+            for (int n = 0; n < N; ++n) sum[n] += to_float(v.v[n]);
+        }
+        V y;
+#pragma unroll
+        for (int n = 0; n < N; ++n) y.v[n] = from_float<T>(sum[n]);
+        reinterpret_cast<V *>(out)[at] = y;
     }
 }
 

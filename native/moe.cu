@@ -10,6 +10,7 @@ using namespace isthmus;
 static_assert(MOE_MAX_EXPERTS == ISTHMUS_MOE_MAX_EXPERTS && MOE_MAX_TOP_K == ISTHMUS_MOE_MAX_TOP_K &&
                   MOE_MAX_GROUPS == ISTHMUS_MOE_MAX_GROUPS,
               "the router kernel's limits are the ABI's");
+static_assert(MOE_ALIGN_CHUNK >= ISTHMUS_MOE_MAX_EXPERTS, "a chunk of dropped holds one count per expert");
 
 namespace {
 
@@ -22,14 +23,32 @@ void launch_topk(float *weights, int32_t *ids, const void *logits, const float *
                                                                top_groups, scaling);
 }
 
-template <typename T>
+template <typename T, int N>
 void launch_combine(void *out, const void *slot_out, const int32_t *dropped, const void *shared, const void *residual,
                     int64_t tokens, int k, int64_t hidden, cudaStream_t s) {
-    const int threads = 256;
-    const int64_t blocks = std::min<int64_t>((tokens * hidden + threads - 1) / threads, 65535 * 16);
-    ISTHMUS_LAUNCH(static_cast<unsigned>(blocks), threads, 0, s, moe_combine_kernel<T>)(
+    // Up to 256 threads across a row's vectors and the rest of the block across rows.
+    const int64_t vecs = hidden / N;
+    const unsigned x = static_cast<unsigned>(std::min<int64_t>(256, (vecs + 31) / 32 * 32));
+    const dim3 block(x, 256 / x);
+    const dim3 grid(static_cast<unsigned>((vecs + x - 1) / x),
+                    static_cast<unsigned>(std::min<int64_t>((tokens + block.y - 1) / block.y, 65535)));
+    ISTHMUS_LAUNCH(grid, block, 0, s, moe_combine_kernel<T, N>)(
         static_cast<T *>(out), static_cast<const T *>(slot_out), dropped, static_cast<const T *>(shared),
         static_cast<const T *>(residual), tokens, k, hidden);
+}
+
+// 16-byte vectors when the row length and every pointer allow them, else one element at a time.
+template <typename T>
+void launch_combine_any_width(void *out, const void *slot_out, const int32_t *dropped, const void *shared,
+                              const void *residual, int64_t tokens, int k, int64_t hidden, cudaStream_t s) {
+    constexpr int wide = 16 / sizeof(T);
+    bool vectorizable = hidden % wide == 0;
+    for (const void *p : {static_cast<const void *>(out), slot_out, shared, residual})
+        if (p != nullptr && !is_aligned(p, 16)) vectorizable = false;
+    if (vectorizable)
+        launch_combine<T, wide>(out, slot_out, dropped, shared, residual, tokens, k, hidden, s);
+    else
+        launch_combine<T, 1>(out, slot_out, dropped, shared, residual, tokens, k, hidden, s);
 }
 
 template <typename T>
@@ -83,9 +102,16 @@ extern "C" int isthmus_moe_align(int32_t *sorted_pairs, int32_t *tile_experts, i
                     "isthmus_moe_align: capacity %lld, expected pairs + min(experts, pairs) * (tile - 1) = %lld",
                     static_cast<long long>(capacity), static_cast<long long>(align_capacity(pairs, experts, tile)));
     const int64_t tiles = (capacity + tile - 1) / tile;
-    ISTHMUS_LAUNCH(1, MOE_ALIGN_THREADS, 3 * experts * sizeof(int32_t), static_cast<cudaStream_t>(stream), moe_align_kernel)(
-        sorted_pairs, tile_experts, padded_total, expert_counts, dropped, ids, pairs, experts, tile, expert_capacity,
-        capacity, tiles);
+    // The first chunk takes the remainder; with no pairs it is empty and still writes the zero counts.
+    const int64_t chunks = std::max<int64_t>(1, (pairs + MOE_ALIGN_CHUNK - 1) / MOE_ALIGN_CHUNK);
+    cudaStream_t s = static_cast<cudaStream_t>(stream);
+    ISTHMUS_LAUNCH(static_cast<unsigned>(chunks), MOE_ALIGN_THREADS, experts * sizeof(int32_t), s,
+                   moe_align_histogram_kernel)(dropped, expert_counts, ids, pairs, experts);
+    ISTHMUS_LAUNCH((experts + MOE_ALIGN_THREADS - 1) / MOE_ALIGN_THREADS, MOE_ALIGN_THREADS, 0, s,
+                   moe_align_scan_kernel)(dropped, expert_counts, pairs, experts, chunks);
+    ISTHMUS_LAUNCH(static_cast<unsigned>(chunks), MOE_ALIGN_THREADS, (MOE_ALIGN_WARPS + 2) * experts * sizeof(int32_t), s,
+                   moe_align_scatter_kernel)(sorted_pairs, tile_experts, padded_total, dropped, expert_counts, ids,
+                                             pairs, experts, tile, expert_capacity, capacity, tiles);
     ISTHMUS_CHECK_LAUNCH("isthmus_moe_align");
     return ISTHMUS_OK;
 }
@@ -101,7 +127,7 @@ extern "C" int isthmus_moe_combine(void *out, const void *slot_out, const int32_
                     "isthmus_moe_combine: out and slot_out must not be NULL");
     if (tokens == 0) return ISTHMUS_OK;
     return with_float_type(dtype, "isthmus_moe_combine", [&](auto type) {
-        launch_combine<decltype(type)>(out, slot_out, dropped, shared, residual, tokens, top_k, hidden_size,
+        launch_combine_any_width<decltype(type)>(out, slot_out, dropped, shared, residual, tokens, top_k, hidden_size,
                                        static_cast<cudaStream_t>(stream));
         ISTHMUS_CHECK_LAUNCH("isthmus_moe_combine");
         return static_cast<int>(ISTHMUS_OK);

@@ -1,5 +1,5 @@
-// Launcher of the RMSNorm kernel (cuda/rmsnorm.cuh): checks the arguments, picks the vector
-// width and block size, launches on the caller's stream.
+// Launcher of the RMSNorm kernels (cuda/rmsnorm.cuh): checks the arguments, picks the vector
+// width, the kernel and the block shape from the row width, launches on the caller's stream.
 #include "../cuda/rmsnorm.cuh"
 #include "status.h"
 
@@ -7,28 +7,30 @@ using namespace isthmus;
 
 namespace {
 
-// Threads per row: enough to cover the row once in vectors, a warp multiple, at most 1024.
-unsigned threads_for(int64_t vecs) {
-    int64_t t = (vecs + 31) / 32 * 32;
-    if (t < 32) t = 32;
-    if (t > 1024) t = 1024;
-    return static_cast<unsigned>(t);
-}
-
 template <typename T, int N>
 void launch(void *out, void *residual_out, const void *x, const void *residual, const void *weight,
             int64_t rows, int64_t cols, float eps, cudaStream_t stream) {
-    const dim3 grid(static_cast<unsigned>(rows));
-    const dim3 block(threads_for(cols / N));
-    if (residual != nullptr) {
-        ISTHMUS_LAUNCH(grid, block, 0, stream, rmsnorm_kernel<T, N, true>)(
-            static_cast<T *>(out), static_cast<T *>(residual_out), static_cast<const T *>(x),
-            static_cast<const T *>(residual), static_cast<const T *>(weight), cols, eps);
-    } else {
-        ISTHMUS_LAUNCH(grid, block, 0, stream, rmsnorm_kernel<T, N, false>)(
-            static_cast<T *>(out), nullptr, static_cast<const T *>(x), nullptr,
-            static_cast<const T *>(weight), cols, eps);
+    T *o = static_cast<T *>(out), *h = static_cast<T *>(residual_out);
+    const T *xs = static_cast<const T *>(x), *r = static_cast<const T *>(residual), *w = static_cast<const T *>(weight);
+    const int64_t vecs = cols / N;
+    // Threads per row: enough for RMSNORM_VECS vectors each, a warp multiple.
+    const int64_t threads = (vecs + 32 * RMSNORM_VECS - 1) / (32 * RMSNORM_VECS) * 32;
+    if (threads <= 1024) {
+        const bool warp_rows = threads == 32;
+        const dim3 block(static_cast<unsigned>(threads), warp_rows ? RMSNORM_WARP_ROWS : 1);
+        const dim3 grid(static_cast<unsigned>((rows + block.y - 1) / block.y));
+        if (residual != nullptr)
+            ISTHMUS_LAUNCH(grid, block, 0, stream, rmsnorm_kernel<T, N, true>)(o, h, xs, r, w, rows, cols, eps);
+        else
+            ISTHMUS_LAUNCH(grid, block, 0, stream, rmsnorm_kernel<T, N, false>)(o, nullptr, xs, nullptr, w, rows, cols, eps);
+        return;
     }
+    // Wider than a block's registers: one block of 1024 per row, two passes.
+    const dim3 grid(static_cast<unsigned>(rows));
+    if (residual != nullptr)
+        ISTHMUS_LAUNCH(grid, 1024, 0, stream, rmsnorm_two_pass_kernel<T, N, true>)(o, h, xs, r, w, cols, eps);
+    else
+        ISTHMUS_LAUNCH(grid, 1024, 0, stream, rmsnorm_two_pass_kernel<T, N, false>)(o, nullptr, xs, nullptr, w, cols, eps);
 }
 
 // 16-byte vectors when every row start and the weight allow them, else one element at a time.

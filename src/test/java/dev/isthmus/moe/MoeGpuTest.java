@@ -148,6 +148,103 @@ class MoeGpuTest {
         }
     }
 
+    /**
+     * Align over several 2,048-pair chunks: the first chunk short (a single pair) or full, experts
+     * up to the 1,024 maximum (a chunk's whole slice of dropped holds the counts), skewed so that
+     * one expert spans every chunk. Exact against the reference, and a second run on re-poisoned
+     * buffers is identical.
+     */
+    @GpuTest
+    void alignAcrossManyChunksIsExactAndRepeats() {
+        Random random = new Random(38);
+        // {tokens, k, experts, tile, expert capacity}
+        int[][] cases = {{8193, 1, 1024, 32, 0}, {8193, 1, 1024, 32, 3}, {2048, 2, 7, 16, 0}, {2048, 2, 7, 16, 100},
+                         {777, 8, 64, 1, 0}, {1025, 6, 1000, 1024, 5}};
+        try (CudaBackend gpu = Backend.cuda(0)) {
+            for (int[] c : cases) {
+                int tokens = c[0], k = c[1], e = c[2], tile = c[3], expertCapacity = c[4];
+                long[] id = new long[tokens * k];
+                for (int p = 0; p < id.length; p++) id[p] = random.nextInt(3) == 0 ? random.nextInt(e) : Math.min(e - 1, 3);
+                String what = "T=" + tokens + " k=" + k + " E=" + e + " tile=" + tile + " capacity=" + expertCapacity;
+                try (Tensor ids = Tensor.fromLongs(DType.I32, id, tokens, k); Tensor dids = gpu.copyOf(ids);
+                     Dispatch.Buffers expected = Dispatch.Buffers.allocate(CPU, tokens, k, e, tile);
+                     Dispatch.Buffers actual = Dispatch.Buffers.allocate(gpu, tokens, k, e, tile)) {
+                    Dispatch.align(CPU, expected, ids, expertCapacity);
+                    long[][] first = alignOnDevice(gpu, actual, dids, expertCapacity);
+                    long[][] reference = {expected.sortedPairs().toLongArray(), expected.tileExperts().toLongArray(),
+                                          expected.paddedTotal().toLongArray(), expected.expertCounts().toLongArray(),
+                                          expected.dropped().toLongArray()};
+                    String[] names = {"sortedPairs", "tileExperts", "paddedTotal", "expertCounts", "dropped"};
+                    long[][] second = alignOnDevice(gpu, actual, dids, expertCapacity);
+                    for (int b = 0; b < names.length; b++) {
+                        assertArrayEquals(reference[b], first[b], what + " " + names[b]);
+                        assertArrayEquals(first[b], second[b], what + " " + names[b] + ": the repeat differs");
+                    }
+                }
+            }
+        }
+    }
+
+    private static long[][] alignOnDevice(CudaBackend gpu, Dispatch.Buffers buffers, Tensor ids, int expertCapacity) {
+        Tensor[] all = {buffers.sortedPairs(), buffers.tileExperts(), buffers.paddedTotal(), buffers.expertCounts(), buffers.dropped()};
+        for (Tensor t : all) gpu.poison(t);
+        Dispatch.align(gpu, buffers, ids, expertCapacity);
+        long[][] out = new long[all.length][];
+        for (int b = 0; b < all.length; b++)
+            try (Tensor host = gpu.toHost(all[b])) {
+                out[b] = host.toLongArray();
+            }
+        return out;
+    }
+
+    /**
+     * The combine's element-wise path (an odd hidden size; views one element off 16-byte
+     * alignment) and its vector path, k not a multiple of the four slots loaded together, slots
+     * dropped, in place on the residual and on the shared-expert output.
+     */
+    @GpuTest
+    void combineUnalignedOddAndInPlace() {
+        Random random = new Random(39);
+        try (CudaBackend gpu = Backend.cuda(0)) {
+            for (DType dtype : FLOATS)
+                for (int h : new int[] {37, 64, 264})
+                    for (boolean offset : new boolean[] {false, true})
+                        for (int k : new int[] {1, 5, 8}) {
+                            int tokens = 19, pairs = tokens * k;
+                            String what = dtype.label() + " H=" + h + " k=" + k + (offset ? " misaligned" : "");
+                            try (Tensor slots = RandomTensors.normal(random, dtype, 1f, pairs, h);
+                                 Tensor shared = RandomTensors.normal(random, dtype, 1f, tokens, h);
+                                 Tensor residual = RandomTensors.normal(random, dtype, 1f, tokens, h);
+                                 Tensor dropped = Tensor.fromLongs(DType.I32, random.longs(pairs, 0, 3).map(v -> v == 0 ? 1 : 0).toArray(), pairs);
+                                 Tensor expected = Tensor.allocateHost(dtype, tokens, h);
+                                 Tensor dDropped = gpu.copyOf(dropped);
+                                 Tensor slotBacking = gpu.allocate(dtype, pairs * h + 1);
+                                 Tensor sharedBacking = gpu.allocate(dtype, tokens * h + 1);
+                                 Tensor residualBacking = gpu.allocate(dtype, tokens * h + 1);
+                                 Tensor outBacking = gpu.allocate(dtype, tokens * h + 1)) {
+                                int o = offset ? 1 : 0;
+                                Tensor dSlots = slotBacking.slice(0, o, o + pairs * h).reshape(pairs, h);
+                                Tensor dShared = sharedBacking.slice(0, o, o + tokens * h).reshape(tokens, h);
+                                Tensor dResidual = residualBacking.slice(0, o, o + tokens * h).reshape(tokens, h);
+                                Tensor dOut = outBacking.slice(0, o, o + tokens * h).reshape(tokens, h);
+                                gpu.poison(slotBacking);
+                                gpu.copy(dSlots, slots);
+                                gpu.copy(dShared, shared);
+                                gpu.copy(dResidual, residual);
+                                gpu.poison(outBacking);
+                                Combine.apply(CPU, expected, slots, dropped, shared, residual, k);
+                                Combine.apply(gpu, dOut, dSlots, dDropped, dShared, dResidual, k);
+                                assertClose(what, gpu, dOut, expected);
+                                Combine.apply(gpu, dShared, dSlots, dDropped, dShared, dResidual, k);
+                                assertClose(what + " in place on shared", gpu, dShared, expected);
+                                gpu.copy(dShared, shared);
+                                Combine.apply(gpu, dResidual, dSlots, dDropped, dShared, dResidual, k);
+                                assertClose(what + " in place on the residual", gpu, dResidual, expected);
+                            }
+                        }
+        }
+    }
+
     @GpuTest
     void expertGemmsAndCombineMatchTheReference() {
         Random random = new Random(33);

@@ -35,6 +35,25 @@ class RmsNormGpuTest {
         }
     }
 
+    /**
+     * Widths at the edges of the register-resident kernel (a row in one warp up to 128 vectors,
+     * four vectors a thread up to 1,024 threads) and just past them, into the two-pass kernel:
+     * 16-byte vectors (8 elements for f16/bf16, 4 for f32) and element-wise (odd widths).
+     */
+    @GpuTest
+    void registerTileEdgesAndTheTwoPassFallback() {
+        Random random = new Random(14);
+        try (CudaBackend gpu = Backend.cuda(0)) {
+            for (DType dtype : FLOATS) {
+                int n = 16 / dtype.byteSize();
+                int[] cols = {128 * n, 129 * n, 4096 * n, 4097 * n, 127, 129, 4095, 4097};
+                for (int c : cols)
+                    for (int rows : new int[] {1, 6})
+                        for (boolean residual : new boolean[] {false, true}) check(gpu, random, dtype, rows, c, residual);
+            }
+        }
+    }
+
     private static void check(CudaBackend gpu, Random random, DType dtype, int rows, int cols, boolean residual) {
         String what = dtype.label() + " (" + rows + ", " + cols + ")" + (residual ? " + residual" : "");
         try (Tensor x = RandomTensors.normal(random, dtype, 2f, rows, cols);
@@ -69,8 +88,13 @@ class RmsNormGpuTest {
 
     @GpuTest
     void inPlaceOnTheDevice() {
+        // A warp per row, a block per row, and the two-pass kernel.
+        for (int cols : new int[] {264, 4104, 32776}) inPlace(cols);
+    }
+
+    private static void inPlace(int cols) {
         Random random = new Random(12);
-        int rows = 9, cols = 264;
+        int rows = 9;
         try (CudaBackend gpu = Backend.cuda(0);
              Tensor x = RandomTensors.normal(random, DType.BF16, 1f, rows, cols);
              Tensor r = RandomTensors.normal(random, DType.BF16, 1f, rows, cols);
@@ -81,7 +105,7 @@ class RmsNormGpuTest {
             RmsNorm.applyWithResidual(Backend.cpu(), expected, expectedSum, x, r, w, 1e-6f);
             RmsNorm.applyWithResidual(gpu, dx, dr, dx, dr, dw, 1e-6f);
             try (Tensor out = gpu.toHost(dx); Tensor sum = gpu.toHost(dr)) {
-                Compare.Result result = Compare.check("in place", out, expected);
+                Compare.Result result = Compare.check("in place, cols " + cols, out, expected);
                 assertTrue(result.withinBound(), result.toString());
                 assertArrayEquals(expectedSum.toFloatArray(), sum.toFloatArray());
             }
