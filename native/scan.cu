@@ -1,5 +1,7 @@
-// Launcher of the selective scan (cuda/scan.cuh): checks the arguments, picks the block size,
-// the load width and the N = 16 fast path, launches on the caller's stream.
+// Launcher of the selective scan (cuda/scan.cuh): checks the arguments, picks the tiling (states
+// per thread, channels per block, chunk length) and the load width, launches on the caller's stream.
+#include <algorithm>
+
 #include "../cuda/scan.cuh"
 #include "status.h"
 
@@ -7,13 +9,17 @@ using namespace isthmus;
 
 namespace {
 
-template <typename T, bool WIDE>
-void launch(const ScanArgs<T> &args, int64_t rows, unsigned threads, cudaStream_t stream) {
-    const dim3 grid(static_cast<unsigned>(rows * args.channels));
-    if (args.nstate == 16)
-        ISTHMUS_LAUNCH(grid, threads, 0, stream, selective_scan_kernel<T, WIDE, 16>)(args);
-    else
-        ISTHMUS_LAUNCH(grid, threads, 0, stream, selective_scan_kernel<T, WIDE, 0>)(args);
+// Static shared memory a launch may take without opting in.
+constexpr int64_t SCAN_SHARED_LIMIT = 48 * 1024;
+
+template <typename T, bool WIDE, bool SOFTPLUS>
+void launch(const ScanArgs<T> &args, int64_t rows, cudaStream_t stream) {
+    const int64_t channel_tiles = (args.channels / args.groups + args.block_channels - 1) / args.block_channels;
+    const dim3 grid(static_cast<unsigned>(rows * args.groups * channel_tiles));
+    const unsigned threads = static_cast<unsigned>(args.block_channels * args.state_tiles);
+    const size_t shared = static_cast<size_t>(scan_shared_floats(args.block_channels, args.state_tiles, args.chunk)) *
+                          sizeof(float);
+    ISTHMUS_LAUNCH(grid, threads, shared, stream, selective_scan_kernel<T, WIDE, SOFTPLUS>)(args);
 }
 
 template <typename T>
@@ -21,25 +27,30 @@ void launch_typed(void *y, float *final_state, const void *u, const void *delta,
                   const void *c, const float *a, const float *d, const float *delta_bias,
                   const float *initial_state, const int32_t *seq_starts, int64_t rows, int64_t channels,
                   int64_t length, int64_t groups, int64_t nstate, bool delta_softplus, cudaStream_t stream) {
+    // SCAN_STATES states per thread; as many of a group's channels per block as fit in
+    // SCAN_MAX_THREADS, so that they share the group's B and C; the longest chunk (a power of
+    // two, at most 64 steps) whose shared memory fits.
+    const int tiles = static_cast<int>((nstate + SCAN_STATES - 1) / SCAN_STATES);
+    const int block_channels = static_cast<int>(std::min<int64_t>(SCAN_MAX_THREADS / tiles, channels / groups));
+    int chunk = 64;
+    while (chunk > SCAN_VEC && scan_shared_floats(block_channels, tiles, chunk) * 4 > SCAN_SHARED_LIMIT) chunk /= 2;
     const ScanArgs<T> args{static_cast<T *>(y), final_state, static_cast<const T *>(u), static_cast<const T *>(delta),
                            static_cast<const T *>(z), static_cast<const T *>(b), static_cast<const T *>(c), a, d,
                            delta_bias, initial_state, seq_starts, length, static_cast<int32_t>(channels),
-                           static_cast<int32_t>(groups), static_cast<int32_t>(nstate), delta_softplus};
-    // Enough warps to cover a row's steps once, at most SCAN_MAX_THREADS: short sequences keep
-    // their blocks small instead of idling three warps out of four.
-    const int64_t per_row = seq_starts != nullptr ? length / rows + 1 : length;
-    int64_t threads = (per_row + SCAN_ITEMS * 32 - 1) / (SCAN_ITEMS * 32) * 32;
-    if (threads > SCAN_MAX_THREADS) threads = SCAN_MAX_THREADS;
-    if (threads < 32) threads = 32;
+                           static_cast<int32_t>(groups), static_cast<int32_t>(nstate), block_channels, tiles, chunk};
     // 16-byte loads need rows of whole vectors on 16-byte boundaries.
     constexpr int wide = 16 / sizeof(T);
     bool vectorizable = length % wide == 0;
     for (const void *p : {static_cast<const void *>(y), u, delta, z, b, c})
         if (p != nullptr && !is_aligned(p, 16)) vectorizable = false;
-    if (vectorizable)
-        launch<T, true>(args, rows, static_cast<unsigned>(threads), stream);
+    if (vectorizable && delta_softplus)
+        launch<T, true, true>(args, rows, stream);
+    else if (vectorizable)
+        launch<T, true, false>(args, rows, stream);
+    else if (delta_softplus)
+        launch<T, false, true>(args, rows, stream);
     else
-        launch<T, false>(args, rows, static_cast<unsigned>(threads), stream);
+        launch<T, false, false>(args, rows, stream);
 }
 
 }  // namespace

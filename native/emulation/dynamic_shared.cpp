@@ -14,6 +14,7 @@ constexpr size_t EMULATED_SHARED_BYTES = 227 * 1024;  // cudaDevAttrMaxSharedMem
 alignas(128) thread_local unsigned char smem[EMULATED_SHARED_BYTES];          // cuda/attention.cuh
 alignas(128) thread_local unsigned char prefill_smem[EMULATED_SHARED_BYTES];  // cuda/attention_prefill.cuh
 alignas(128) thread_local int32_t align_shared[EMULATED_SHARED_BYTES / 4];     // cuda/moe_dispatch.cuh
+alignas(128) thread_local float scan_shared[EMULATED_SHARED_BYTES / 4];        // cuda/scan.cuh
 
 }  // namespace isthmus
 
@@ -25,6 +26,7 @@ void poison_dynamic_shared(size_t bytes) {
     std::memset(isthmus::smem, 0xff, bytes);
     std::memset(isthmus::prefill_smem, 0xff, bytes);
     std::memset(isthmus::align_shared, 0xff, bytes);
+    std::memset(isthmus::scan_shared, 0xff, bytes);
 }
 
 }  // namespace isthmus_emulation

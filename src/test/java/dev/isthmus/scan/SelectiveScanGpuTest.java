@@ -15,7 +15,7 @@ import java.util.Random;
 
 /**
  * The CUDA selective scan and state update against the CPU reference: fresh random inputs of
- * awkward shapes (L of 1, 2, odd, across several chunks; N of 1, 16, 17, 256), every option on
+ * awkward shapes (L of 1, 2, odd, around and across chunks; N of 1, 3, 5, 16, 17, 33, 256), every option on
  * and off, f32/f16/bf16, outputs poisoned with NaN before each launch.
  */
 class SelectiveScanGpuTest {
@@ -23,7 +23,10 @@ class SelectiveScanGpuTest {
     // batch, channels, length, groups, nstate
     private static final int[][] SHAPES = {
         {1, 1, 1, 1, 1}, {2, 3, 2, 1, 16}, {1, 4, 7, 2, 17}, {3, 5, 33, 5, 4}, {2, 6, 256, 3, 16},
-        {1, 2, 1023, 1, 16}, {1, 3, 2051, 3, 8}, {2, 2, 3000, 1, 16}, {1, 2, 77, 1, 256}};
+        {1, 2, 1023, 1, 16}, {1, 3, 2051, 3, 8}, {2, 2, 3000, 1, 16}, {1, 2, 77, 1, 256},
+        // around the chunk (a power of two, 8..64 steps) and the 8-step stage runs; a group wider
+        // than a block's channels; N not a multiple of the 4 states a thread carries
+        {1, 2, 8, 1, 16}, {2, 3, 63, 1, 5}, {1, 2, 64, 1, 3}, {1, 40, 65, 2, 16}, {1, 3, 4097, 1, 33}};
     /** The fp32 state after up to thousands of approximate exponentials. */
     private static final double STATE_BOUND = 1e-4;
 
@@ -46,7 +49,8 @@ class SelectiveScanGpuTest {
     @GpuTest
     void packedScanMatchesTheReference() {
         Random random = new Random(32);
-        int[][] startSets = {{0, 1}, {0, 3, 3, 10, 11, 40}, {0, 1000, 1001, 2500, 2501}, {0, 8, 16, 24, 2000}};
+        int[][] startSets = {{0, 1}, {0, 3, 3, 10, 11, 40}, {0, 1000, 1001, 2500, 2501}, {0, 8, 16, 24, 2000},
+            {0, 5, 37, 100, 131}, {0, 64, 65, 129, 130}}; // sequences crossing and ending on chunk boundaries
         try (CudaBackend gpu = Backend.cuda(0)) {
             for (DType dtype : FLOATS)
                 for (int[] starts : startSets) {
