@@ -3,11 +3,14 @@
 #include "../cuda/conv1d.cuh"
 #include "status.h"
 
+#include <algorithm>
+
 using namespace isthmus;
 
 namespace {
 
-constexpr unsigned THREADS = 256;
+constexpr unsigned THREADS = 256;  // the final-state kernel's block
+constexpr int64_t GRID_YZ_LIMIT = 65535;
 
 unsigned blocks_for(int64_t threads) { return static_cast<unsigned>((threads + THREADS - 1) / THREADS); }
 
@@ -18,20 +21,50 @@ ConvArgs<T> args_of(void *out, void *final_state, const void *x, const void *wei
     return ConvArgs<T>{static_cast<T *>(out), static_cast<T *>(final_state), static_cast<const T *>(x),
                        static_cast<const T *>(weight), static_cast<const T *>(bias),
                        static_cast<const T *>(initial_state), batch, length, static_cast<int32_t>(channels),
-                       static_cast<int32_t>(width), silu};
+                       static_cast<int32_t>(width), silu, false};
+}
+
+// The kernels are instantiated per width; these launch the one of args.width.
+template <typename T, int W = 1>
+void launch_sequence_kernel(const ConvArgs<T> &args, dim3 grid, dim3 block, cudaStream_t stream) {
+    if constexpr (W < CONV_MAX_WIDTH) {
+        if (args.width > W) return launch_sequence_kernel<T, W + 1>(args, grid, block, stream);
+    }
+    ISTHMUS_LAUNCH(grid, block, 0, stream, causal_conv1d_kernel<T, W>)(args);
+}
+
+template <typename T, int W = 1>
+void launch_update_kernel(const ConvArgs<T> &args, dim3 grid, dim3 block, cudaStream_t stream) {
+    if constexpr (W < CONV_MAX_WIDTH) {
+        if (args.width > W) return launch_update_kernel<T, W + 1>(args, grid, block, stream);
+    }
+    ISTHMUS_LAUNCH(grid, block, 0, stream, causal_conv1d_update_kernel<T, W>)(args);
 }
 
 template <typename T>
-void launch_sequence(const ConvArgs<T> &args, cudaStream_t stream) {
-    const int64_t elements = args.batch * args.channels * args.length;
-    if (elements > 0) ISTHMUS_LAUNCH(blocks_for(elements), THREADS, 0, stream, causal_conv1d_kernel<T>)(args);
+void launch_sequence(ConvArgs<T> args, cudaStream_t stream) {
+    if (args.length > 0) {
+        // 16-byte vectors where every row starts aligned; a short sequence gets a narrow block.
+        args.vector = is_aligned(args.x, 16) && is_aligned(args.out, 16) &&
+                      args.length % static_cast<int64_t>(16 / sizeof(T)) == 0;
+        const int64_t tiles = (args.length + CONV_ITEMS - 1) / CONV_ITEMS;
+        const int64_t threads = std::min<int64_t>(CONV_SEQUENCE_THREADS, (tiles + 31) / 32 * 32);
+        const dim3 grid(static_cast<unsigned>((tiles + threads - 1) / threads),
+                        static_cast<unsigned>(std::min<int64_t>(args.channels, GRID_YZ_LIMIT)),
+                        static_cast<unsigned>(std::min<int64_t>(args.batch, GRID_YZ_LIMIT)));
+        launch_sequence_kernel(args, grid, dim3(static_cast<unsigned>(threads)), stream);
+    }
     if (args.final_state != nullptr && args.width > 1)
         ISTHMUS_LAUNCH(blocks_for(args.batch * args.channels), THREADS, 0, stream, causal_conv1d_final_state_kernel<T>)(args);
 }
 
+// A block per run of up to CONV_UPDATE_THREADS channels of a batch row; fewer channels, a narrow block.
 template <typename T>
 void launch_update(const ConvArgs<T> &args, cudaStream_t stream) {
-    ISTHMUS_LAUNCH(blocks_for(args.batch * args.channels), THREADS, 0, stream, causal_conv1d_update_kernel<T>)(args);
+    const int64_t threads = std::min<int64_t>(CONV_UPDATE_THREADS, (static_cast<int64_t>(args.channels) + 31) / 32 * 32);
+    const dim3 grid(static_cast<unsigned>((args.channels + threads - 1) / threads),
+                    static_cast<unsigned>(std::min<int64_t>(args.batch, GRID_YZ_LIMIT)));
+    launch_update_kernel(args, grid, dim3(static_cast<unsigned>(threads)), stream);
 }
 
 int check_sizes(const char *what, int64_t batch, int64_t channels, int64_t length, int64_t width) {
