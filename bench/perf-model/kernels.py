@@ -25,6 +25,8 @@ One launch is described by a dict:
   flops, flop_kind     useful FLOPs and whether they belong on tensor cores or FP32 units
   exps                 special-function evaluations the algorithm needs (the MUFU floor)
   l2_latency           True when its loads hit data just written by the previous kernel
+  dynamic_shared       bytes of dynamic shared memory per block (ptxas reports only the static part)
+  serial_warps         warps that do the work one after another (one scheduler each)
 """
 import math
 
@@ -38,42 +40,92 @@ def cdiv(a, b):
     return -(-a // b)
 
 
+def strided_warp_trips(n, threads, stride=None):
+    """Average over the warps of `threads` threads of the passes a warp makes through
+    `for (i = thread; i < n; i += stride)` (stride: all the threads): a warp passes while any of
+    its lanes has an i; warps past n make none."""
+    stride = stride or threads
+    warps = cdiv(threads, 32)
+    return sum(cdiv(n - 32 * w, stride) if n > 32 * w else 0 for w in range(warps)) / warps
+
+
+RMSNORM_VECS, RMSNORM_WARP_ROWS = 4, 4  # cuda/rmsnorm.cuh
+
+
 def rmsnorm():
+    """native/rmsnorm.cu: threads per row = ceil(vectors / (32 RMSNORM_VECS)) * 32; one warp a row
+    (RMSNORM_WARP_ROWS rows a block) when that is 32, one block a row up to 1024 threads, the
+    two-pass kernel past that. At the bench widths (4096 and 8192) every row is one block of
+    128-512 threads of the register-resident kernel, each thread holding exactly RMSNORM_VECS
+    vectors: it has no loop (all unrolled), so the whole body is the work. Counted statically, so
+    the warp_sum path (a row of one warp) is counted beside block_sum, which is the one that runs."""
     out = []
     for dtype in (BF16, F32):
         n = 16 // SIZE[dtype]
         for rows, cols in ((1, 4096), (64, 4096), (4096, 4096), (16384, 8192)):
             for residual in (False, True):
                 vecs = cols // n
-                threads = min(1024, max(32, cdiv(vecs, 32) * 32))
-                trips = cdiv(vecs, threads)
+                threads = cdiv(vecs, 32 * RMSNORM_VECS) * 32
+                assert 32 < threads <= 1024, "the bench widths take the block-per-row register kernel"
                 out.append(dict(
                     bench="rmsnorm+residual" if residual else "rmsnorm", part="", shape=f"{rows}x{cols}", dtype=dtype,
-                    source="rmsnorm", symbol=rf"rmsnorm_kernelI{MANGLED[dtype]}Li{n}ELb{int(residual)}E",
-                    threads=threads, blocks=rows, hot=None, other=trips, unit="row per warp",
-                    units_per_warp=1.0,
+                    source="rmsnorm", symbol=rf"14rmsnorm_kernelI{MANGLED[dtype]}Li{n}ELb{int(residual)}E",
+                    threads=threads, blocks=rows, hot=None, other=1,
+                    unit=f"{RMSNORM_VECS} vectors a thread ({threads // 32} warps a row)", units_per_warp=1.0,
                     bytes=rows * cols * SIZE[dtype] * (4 if residual else 2) + cols * SIZE[dtype],
-                    # pass 2 re-reads h (and w) through L2/L1 instead of keeping it in registers
-                    l2_bytes=rows * cols * SIZE[dtype] * 2, flops=4 * rows * cols, flop_kind="fp32", exps=rows))
+                    # the weight is read again by every row (from L2); x, residual, h and out cross once
+                    l2_bytes=rows * cols * SIZE[dtype], flops=4 * rows * cols, flop_kind="fp32", exps=rows))
     return out
 
 
+SCAN_MAX_THREADS, SCAN_STATES, SCAN_VEC, SCAN_PAD = 128, 4, 8, 4  # cuda/scan.cuh
+
+
+def scan_shared_floats(block_channels, state_tiles, chunk):
+    """cuda/scan.cuh scan_shared_floats."""
+    return (block_channels * (2 * chunk + SCAN_PAD) + (1 + state_tiles) * block_channels * (chunk + SCAN_PAD)
+            + state_tiles * (2 * SCAN_STATES * chunk + SCAN_PAD))
+
+
+def scan_tiling(channels, groups, nstate):
+    """native/scan.cu launch_typed: (state tiles, channels per block, chunk) for 48 KB of shared memory."""
+    tiles = cdiv(nstate, SCAN_STATES)
+    block_channels = min(SCAN_MAX_THREADS // tiles, channels // groups)
+    chunk = 64
+    while chunk > SCAN_VEC and scan_shared_floats(block_channels, tiles, chunk) * 4 > 48 * 1024:
+        chunk //= 2
+    return tiles, block_channels, chunk
+
+
 def selective_scan():
+    """The bench calls it with z, D, delta bias and softplus, groups 1, 16-byte aligned rows of a
+    length that is a multiple of the vector: selective_scan_kernel<T, WIDE=true, SOFTPLUS=true>.
+    Loops in the PTX, in order: the chunk loop (outer, L / chunk), the stage of (channel, run)
+    items, the stage of B and C, the recurrence (the hot loop: the innermost with exponentials,
+    4 steps x 4 states = 16 ex2 a pass, chunk / 4 passes), the finish with its two loops over the
+    state tiles (whole-run and partial-run versions). Every chunk is whole at this shape, so only
+    the whole-run paths run, but both are counted (statically): stage and finish are overcounted."""
     out = []
-    b, d, length, n = 8, 2048, 4096, 16
-    threads = 128  # (L + 255) // 256 * 32 capped at SCAN_MAX_THREADS
+    b, d, length, n, groups = 8, 2048, 4096, 16, 1
+    tiles, cb, chunk = scan_tiling(d, groups, n)
+    threads = cb * tiles
+    runs = chunk // SCAN_VEC
     for dtype in (BF16, F32):
-        chunks = cdiv(length, threads * 8)  # SCAN_ITEMS = 8 steps per thread
         out.append(dict(
             bench="selective-scan", part="", shape=f"B{b}xD{d}xL{length}xN{n}", dtype=dtype,
-            source="scan", symbol=rf"selective_scan_kernelI{MANGLED[dtype]}Lb1ELi16E",
-            threads=threads, blocks=b * d,
-            # the state loop: the innermost loop with the exponentials, one state = 8 ex2 per thread
-            hot={"contains": r"^(ex2|MUFU\.EX2)", "pick": "innermost"}, hot_units=n,
-            marker=(r"^(ex2|MUFU\.EX2)", 8),
-            inner=1.5,  # the carry walk over earlier warps: 0..3 warps, 1.5 on average
-            outer=chunks, other=1, unit="state per warp (256 steps)",
-            units_per_warp=n * chunks,
+            source="scan", symbol=rf"selective_scan_kernelI{MANGLED[dtype]}Lb1ELb1EE",
+            threads=threads, blocks=b * groups * cdiv(d // groups, cb),
+            dynamic_shared=scan_shared_floats(cb, tiles, chunk) * 4,
+            # the recurrence: the innermost loop with exponentials (the stage's softplus and the
+            # finish's silu loops hold ex2 too, but are longer)
+            hot={"contains": r"^(ex2|MUFU\.EX2)", "pick": "innermost"}, hot_units=chunk * SCAN_STATES,
+            marker=(r"^(ex2|MUFU\.EX2)", 1),  # one (step, state) of a thread per ex2
+            outer=cdiv(length, chunk),
+            # stage items per thread, B/C items (half the warps have one), finish items, then the
+            # two state-tile loops of the finish (whole-run and partial-run, both counted)
+            other=[strided_warp_trips(cb * runs, threads), strided_warp_trips(tiles * SCAN_STATES * runs, threads),
+                   strided_warp_trips(cb * runs, threads), tiles, tiles],
+            unit="(step, state) per thread", units_per_warp=length * SCAN_STATES,
             bytes=4 * b * d * length * SIZE[dtype] + 2 * b * n * length * SIZE[dtype] + 4 * b * d * n + 4 * d * (n + 2),
             flops=0, flop_kind="fp32", exps=b * d * length * n))
     return out
@@ -95,16 +147,25 @@ def state_update():
     return out
 
 
+CONV_ITEMS, CONV_SEQUENCE_THREADS = 8, 128  # cuda/conv1d.cuh
+
+
 def conv1d():
+    """causal_conv1d_kernel<bf16, W=4>: a thread owns CONV_ITEMS steps of one row; grid x tiles
+    along L, y channels, z batch (no striding at this shape). Loops: the channel loop and, in it,
+    the batch loop (the hot one: the innermost with FMAs), one pass each. Counted statically, so the
+    element-wise load/store paths (unaligned or a partial tile) and the initial-state path of the
+    first tile are counted beside the 16-byte path that runs: an overcount."""
     b, d, length, w = 8, 2048, 4096, 4
     elements = b * d * length
+    tiles = cdiv(length, CONV_ITEMS)
+    threads = min(CONV_SEQUENCE_THREADS, cdiv(tiles, 32) * 32)
     return [dict(
         bench="causal-conv1d", part="", shape=f"B{b}xD{d}xL{length}xW{w}", dtype=BF16,
-        source="conv1d", symbol=r"causal_conv1d_kernelI13__nv_bfloat16E",
-        threads=256, blocks=cdiv(elements, 256),
-        # the tap loop (runtime width): whatever the compiler kept of it turns W times in all
-        hot={"contains": r"^(fma|FFMA)", "pick": "most"}, hot_units=w, marker=(r"^(fma|FFMA)", 1),
-        other=1, unit="32 outputs per warp", units_per_warp=1.0,
+        source="conv1d", symbol=rf"causal_conv1d_kernelI13__nv_bfloat16Li{w}EE",
+        threads=threads, blocks=cdiv(tiles, threads) * d * b,
+        hot={"contains": r"^(fma|FFMA)", "pick": "innermost"}, hot_units=1, outer=1, other=1,
+        unit=f"{CONV_ITEMS} outputs per thread ({32 * CONV_ITEMS} per warp)", units_per_warp=1.0,
         bytes=2 * elements * 2 + d * (w + 1) * 2, flops=2 * w * elements, flop_kind="fp32", exps=elements)]
 
 
@@ -171,6 +232,82 @@ def touched(tokens, k, experts):
     return experts * (1 - (1 - 1 / experts) ** (tokens * k)) if tokens * k < 4 * experts else experts
 
 
+MOE_ALIGN_WARPS, MOE_ALIGN_CHUNK, MOE_TILE = 8, 2048, 32  # cuda/moe_dispatch.cuh; the GEMM's tile height
+
+
+def moe_align(common, pairs, experts, used, tiles):
+    """isthmus_moe_align: three launches over chunks of MOE_ALIGN_CHUNK pairs, one block of 256
+    per chunk (histogram, scatter) and one thread per expert (scan). The bench is dropless
+    (expert capacity 0). Bytes are what each launch moves: ids twice (histogram and scatter),
+    the per-chunk counts written, prefixed and read back, sorted_pairs, dropped and tile_experts.
+    None of the three has a loop over its main work (the 8 steps of 32 pairs are unrolled), so
+    the whole body is counted, with every small loop's trips below; the padding loop's trips
+    depend on the routing (here: the expected padding of `used` experts)."""
+    threads = MOE_ALIGN_WARPS * 32
+    chunks = max(1, cdiv(pairs, MOE_ALIGN_CHUNK))
+    capacity = pairs + min(experts, pairs) * (MOE_TILE - 1)
+    tile_rows = cdiv(capacity, MOE_TILE)  # the launcher's `tiles`
+    padded = tiles * MOE_TILE  # expected padded total: each used expert's pairs rounded up to a tile
+    grid_threads = chunks * threads
+    per_expert = strided_warp_trips(experts, threads)  # for (e = tid; e < experts; e += 256)
+    active = min(MOE_ALIGN_WARPS, cdiv(experts, 32)) / MOE_ALIGN_WARPS  # warps with a thread's run of experts
+    lane_loop = cdiv(experts, 32)  # for (e = lane; e < experts; e += 32), unrolled by 4
+    tail = strided_warp_trips(max(0, math.ceil(capacity - padded)), grid_threads)  # sentinels past the padded total
+    tail_rem = tail if tail < 4 else 1.5
+    search = max(1, math.ceil(math.log2(experts)))
+    pad_trips = max(0, padded - pairs) / 4 / max(1, tiles)  # the 4-unrolled padding loop, per tile
+    base = dict(common, source="moe", flops=0, flop_kind="fp32", exps=0, l2_latency=True, hot=None,
+                units_per_warp=1.0)
+    return [
+        dict(base, part="align-histogram", symbol=r"moe_align_histogram_kernel", threads=threads, blocks=chunks,
+             dynamic_shared=experts * 4,
+             other=[per_expert, per_expert],  # zero the counts; write the chunk's slice
+             unit="256 pairs per warp", bytes=pairs * 4 + chunks * experts * 4),
+        # only the warps holding an expert do anything: those are the threads modelled
+        dict(base, part="align-scan", symbol=r"moe_align_scan_kernel", threads=cdiv(min(experts, threads), 32) * 32,
+             blocks=cdiv(experts, threads),
+             other=[(chunks - 1) // 4, (chunks - 1) % 4],  # the loop over chunks, unrolled by 4, and its remainder
+             unit="32 experts per warp", bytes=2 * chunks * experts * 4 + experts * 4),
+        dict(base, part="align-scatter", symbol=r"moe_align_scatter_kernel", threads=threads, blocks=chunks,
+             dynamic_shared=(MOE_ALIGN_WARPS + 2) * experts * 4,
+             # in PTX order: the segment loop's capacity version (unrolled, remainder; not run),
+             # its dropless version (one expert a thread: the remainder), the warps-before sum
+             # (warp w: w // 4 and w % 4 passes), the second segment loop (remainder, unrolled),
+             # warp_base zeroing (remainder, unrolled), base positions for chunk 0 and for the
+             # rest, the tile loop (experts > 1) with its binary search and padding, the tile loop
+             # of a single expert (not run) and its padding, the sentinel tail (remainder, unrolled)
+             other=[0, 0, 0, active, 0.5, 1.5, active, 0, lane_loop % 4, lane_loop // 4,
+                    per_expert / chunks, per_expert * (chunks - 1) / chunks,
+                    strided_warp_trips(tile_rows, grid_threads), search, pad_trips, 0, 0, tail_rem, max(0.0, (tail - tail_rem) / 4)],
+             unit="256 pairs per warp",
+             bytes=pairs * 4 + chunks * experts * 4 + experts * 4 + capacity * 4 + pairs * 4 + tile_rows * 4),
+    ]
+
+
+def moe_combine(common, tokens, hidden, k, pairs):
+    """moe_combine_kernel<bf16, 8>: block (min(256, vectors), 256 / that), grid (vectors / x,
+    tokens / y); the bench passes dropped and the residual, no shared expert. The compiler keeps
+    two versions of the token loop (dropped given or NULL); the hot one is the first, whose
+    slot loads are guarded by the dropped flags (ld.global.nc.u32). Inside it the slot loop
+    (k / 4 passes) and four out-of-line load blocks that branch back, which read as loops of one
+    pass; the second version is given no trips. When the row's vectors do not fill the last block (DeepSeek: 896 of 1024) the idle warps
+    exit at once but are counted as working (12.5% over there)."""
+    vecs = hidden // 8
+    x = min(256, cdiv(vecs, 32) * 32)
+    y = 256 // x
+    grid = cdiv(vecs, x) * min(cdiv(tokens, y), 65535)
+    per_thread = cdiv(tokens, min(cdiv(tokens, y), 65535) * y)
+    n = tokens * hidden
+    return dict(common, part="combine", source="moe", symbol=r"moe_combine_kernelI13__nv_bfloat16Li8EE",
+                threads=x * y, blocks=grid,
+                hot={"contains": r"^ld\.global\.nc\.u32", "pick": "outermost"}, hot_units=per_thread,
+                inner=[1, 1, 1, 1, cdiv(k, 4)],
+                other=0,  # the dropped == NULL version of the token loop and its slot loop: not run
+                unit="token row of 32 vectors (256 outputs) per warp",
+                units_per_warp=per_thread, bytes=pairs * hidden * 2 + 2 * n * 2 + pairs * 4, flops=0,
+                flop_kind="fp32", exps=0)
+
+
 def moe():
     out = []
     shapes = (("moe-mixtral", 4096, 14336, 8, 2, "", (1, 8, 64, 512, 8192)),
@@ -182,12 +319,7 @@ def moe():
             used = touched(t, k, e)
             tiles = max(used, used * math.ceil(pairs / max(used, 1) / 32))  # 32-row tiles holding pairs
             common = dict(bench=name, shape=shape, dtype=BF16, flop_kind="tensor")
-            out.append(dict(common, part="align", source="moe", symbol=r"moe_align_kernel", threads=1024, blocks=1,
-                            # the single-warp scatter: one pass per 32 pairs
-                            hot={"contains": r"^(match|MATCH)", "pick": "outermost"}, hot_units=cdiv(pairs, 32),
-                            other=max(1, cdiv(pairs, 1024)), unit="32 pairs (warp 0)", units_per_warp=cdiv(pairs, 32),
-                            bytes=pairs * 4 * 3, flops=0, flop_kind="fp32", exps=0, l2_latency=True,
-                            serial_warps=1))
+            out += moe_align(common, pairs, e, used, tiles)
             out.append(dict(common, part="gate-up", source="moe_gemm",
                             symbol=r"grouped_gemm_kernelI13__nv_bfloat16S1_Li1ELi8E", threads=128,
                             blocks=tiles * cdiv(inter, 32),
@@ -202,13 +334,7 @@ def moe():
                             other=1, unit="32x64x128 block step per warp", units_per_warp=cdiv(inter, 128),
                             bytes=used * inter * h * 2 + pairs * inter * 2 + pairs * h * 2,
                             l2_bytes=(tiles - used) * inter * h * 2, flops=2 * pairs * h * inter, exps=0))
-            n = t * h
-            blocks = min(cdiv(n, 256), 65535 * 16)
-            out.append(dict(common, part="combine", source="moe", symbol=r"moe_combine_kernelI13__nv_bfloat16E",
-                            threads=256, blocks=blocks,
-                            hot={"contains": r"^(st\.global|STG)", "pick": "outermost"}, hot_units=cdiv(n, blocks * 256),
-                            inner=k, other=1, unit="32 outputs per warp", units_per_warp=cdiv(n, blocks * 256),
-                            bytes=pairs * h * 2 + 2 * n * 2 + pairs * 4, flops=0, flop_kind="fp32", exps=0))
+            out.append(moe_combine(common, t, h, k, pairs))
     return out
 
 

@@ -205,7 +205,9 @@ def estimate(m, launch, c, res):
     clock = m["clock_ghz"] * 1e3  # clocks per microsecond
     sms = m["sms"]
     warps_per_block = cdiv(launch["threads"], 32)
-    blocks_per_sm, resident = occupancy(m, launch["threads"], res["registers"], res["smem"])
+    # ptxas reports static shared memory only; the launch's dynamic shared memory comes on top
+    smem = res["smem"] + launch.get("dynamic_shared", 0)
+    blocks_per_sm, resident = occupancy(m, launch["threads"], res["registers"], smem)
     blocks = max(1, launch["blocks"])
     busiest = cdiv(blocks, sms)  # blocks on the busiest SM
     share = busiest / (blocks / sms)  # its load against the average
@@ -356,7 +358,7 @@ def main(argv=None):
                 per_unit = e["instr_per_warp"] / launch["units_per_warp"]
                 note = "" if c["hot"] or launch.get("hot") is None else "hot loop not found: whole body counted once"
                 rows.append(dict(base, machine=mname, instr_per_unit=per_unit, instr_per_warp=e["instr_per_warp"],
-                                 registers=res["registers"], smem=res["smem"], spills=res["spills"],
+                                 registers=res["registers"], smem=res["smem"] + launch.get("dynamic_shared", 0), spills=res["spills"],
                                  occupancy=e["occupancy"], floor_bytes_us=e["floor_bytes"], floor_flops_us=e["floor_flops"],
                                  floor_special_us=e["floor_sfu"], issue_us=e["t_issue"], memory_us=e["t_memory"],
                                  special_us=e["t_mufu"], tensor_us=e["t_tensor"], estimate_us=e["estimate"],

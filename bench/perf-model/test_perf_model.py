@@ -7,6 +7,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import isa  # noqa: E402
 import perf_model  # noqa: E402
+import compare  # noqa: E402
+import kernels  # noqa: E402
 
 # The shape of `cuobjdump -sass` output: a loop from 0x0080 back-branching at 0x0140.
 SASS = """
@@ -122,6 +124,43 @@ class ModelTest(unittest.TestCase):
                 "    0 bytes stack frame, 8 bytes spill stores, 4 bytes spill loads\n"
                 "ptxas info    : Used 40 registers, used 1 barriers, 3136 bytes smem\n")
         self.assertEqual(perf_model.parse_ptxas(text)["_Z1kv"], dict(registers=40, smem=3136, spills=12))
+
+
+    def test_dynamic_shared_lowers_occupancy(self):
+        m = dict(perf_model.json.load(open(os.path.join(perf_model.HERE, "machines.json")))["machines"]["H100"])
+        c = dict(total={k: 10.0 for k in isa.CLASSES}, inflight=512.0)
+        launch = dict(threads=128, blocks=528, flops=0, flop_kind="fp32", bytes=1e6, exps=0)
+        res = dict(registers=32, smem=0, spills=0)
+        full = perf_model.estimate(m, launch, c, res)
+        limited = perf_model.estimate(m, dict(launch, dynamic_shared=100 * 1024), c, res)
+        self.assertEqual(full["blocks_per_sm"], 16)
+        self.assertEqual(limited["blocks_per_sm"], 2)  # 228 KB / (100 KB + 1 KB reserved)
+
+
+class KernelsTest(unittest.TestCase):
+    def test_strided_warp_trips(self):
+        self.assertEqual(kernels.strided_warp_trips(8, 256), 1 / 8)  # only warp 0 has an i
+        self.assertEqual(kernels.strided_warp_trips(256, 256), 1)
+        self.assertEqual(kernels.strided_warp_trips(1024, 256), 4)
+        self.assertEqual(kernels.strided_warp_trips(0, 256), 0)
+
+    def test_scan_tiling(self):
+        # N = 16: 4 state tiles, 32 channels a block, the 64-step chunk needs 67 KB > 48 KB: 32 steps
+        self.assertEqual(kernels.scan_tiling(2048, 1, 16), (4, 32, 32))
+
+
+class CompareTest(unittest.TestCase):
+    def test_split_part_is_summed(self):
+        def row(kernel, est, floor, binding="launch"):
+            return dict(kernel=kernel, estimate_us=str(est), floor_bytes_us=str(floor), floor_flops_us="0",
+                        floor_special_us="0", floor_kind="bytes", binding=binding)
+        key = ("moe [align]", "T=1", "bf16", "H100")
+        before = {key: row("moe [align]", 10, 1)}
+        after = {(k, "T=1", "bf16", "H100"): row(k, e, 1, b) for k, e, b in
+                 (("moe [align-a]", 3, "launch"), ("moe [align-b]", 4, "issue"), ("moe [gate]", 50, "l2"))}
+        ((k, b, a),) = compare.compare(before, after, "align")
+        self.assertEqual((b["estimate"], a["estimate"], a["floor"], a["parts"]), (10, 7, 2, 2))
+        self.assertEqual(a["binding"], "issue (align-b)")
 
 
 if __name__ == "__main__":
