@@ -7,8 +7,8 @@
 // kDecodeRows query rows for its 16-byte slice of head_dim, so each K/V byte loaded serves all the
 // rows. The block's warps take 16-key steps in turn (warp w: steps w, w + 4, ...). In a step a
 // lane loads kLoads 16-byte chunks of K and of V straight from global memory (a key row is
-// kChunks adjacent lanes, so every load is coalesced), each warp having 8 KiB in flight, found
-// with one block-table entry per step. Partial dot products over the lane's slice are summed
+// kChunks adjacent lanes, so every load is coalesced), 8 KiB in flight per warp at head_dim 128,
+// found with one block-table entry per step. Partial dot products over the lane's slice are summed
 // across the kChunks lanes of a row by a reduce-scatter, which leaves two of the step's
 // (key, row) scores on every lane; the online softmax in base 2 (q carries scale * log2 e) then
 // updates the running max m, sum l and unnormalised output o, and p is broadcast back to the
