@@ -82,6 +82,29 @@ SANITIZER=$(find_tool compute-sanitizer) || SANITIZER=""
 TORCH_PYTHON=$(find_python torch) || TORCH_PYTHON=""
 PYTHON=$(find_python) || PYTHON=""
 
+# cuBLAS: JCublas 12.6 needs libcublas.so.12, which a CUDA 13 machine lacks; PyTorch's nvidia wheels
+# carry the cuBLAS its driver runs (nvidia/cu13/lib for CUDA 13, nvidia/cublas/lib for CUDA 12).
+# Found without importing torch (seconds), and bound by the library through FFM.
+find_cublas() {  # find_cublas: the libcublas beside the torch that TORCH_PYTHON imports, newest first
+    [ -n "$TORCH_PYTHON" ] || return 1
+    "$TORCH_PYTHON" - <<'PY'
+import glob, importlib.util, os, sys
+site = os.path.dirname(os.path.dirname(importlib.util.find_spec("torch").origin))
+for name in ("libcublas.so.13", "libcublas.so.12"):
+    for hit in sorted(glob.glob(os.path.join(site, "nvidia", "*", "lib", name))):
+        print(hit)
+        sys.exit(0)
+sys.exit(1)
+PY
+}
+CUBLAS=$(find_cublas) || CUBLAS=""
+if [ -n "$CUBLAS" ]; then
+    JAVA_OPTS+=("-Disthmus.cublas.path=$CUBLAS")
+    CUBLAS_NOTE="PyTorch's $CUBLAS (-Disthmus.cublas.path)"
+else
+    CUBLAS_NOTE="none beside PyTorch${TORCH_PYTHON:+ ($TORCH_PYTHON)}; the library looks on its own"
+fi
+
 # ---- stages: each under timeout, skipped when the deadline leaves too little, packed after --------
 STAGES="$WORK/stages.csv"
 echo "stage,status,seconds,note" > "$STAGES"
@@ -121,7 +144,7 @@ stage() {
     echo "$name,$status,$(( $(date +%s) - t0 )),$note" >> "$STAGES"
     pack
 }
-export WORK OUTDIR BUNDLE JAVA LIBRARY CP TEST_CP EMULATION NVIDIA_SMI SANITIZER TORCH_PYTHON PYTHON COMMIT
+export WORK OUTDIR BUNDLE JAVA LIBRARY CP TEST_CP EMULATION NVIDIA_SMI SANITIZER TORCH_PYTHON PYTHON COMMIT CUBLAS_NOTE
 export JAVA_OPTS_LINE="${JAVA_OPTS[*]}"
 
 note() { echo "$*" >> "$NOTE_FILE"; }
@@ -136,6 +159,7 @@ stage_device() {
     fi
     java_run dev.isthmus.cli.Main info | tee "$WORK/info.txt" || return 1
     echo "tools: nvidia-smi ${NVIDIA_SMI:-absent}; compute-sanitizer ${SANITIZER:-absent}; python3 with torch ${TORCH_PYTHON:-absent}; python3 ${PYTHON:-absent}"
+    echo "cublas offered: $CUBLAS_NOTE; used: the 'gemm on cuda' line above"
     if [ -z "$TORCH_PYTHON" ]; then note "no python3 imports torch: ceilings not measured"; return 0; fi
     (cd "$BUNDLE/bench/peers" && "$TORCH_PYTHON" ceilings.py --out "$WORK/ceilings.csv")
 }
@@ -236,6 +260,7 @@ stage jmh 30 60 stage_jmh
 {
     echo "## GPU run: commit $COMMIT, $(date -u +%F), $(( $(date +%s) - START )) s of ${DEADLINE}${EMULATION:+, HOST EMULATION, not a GPU}"
     sed -n 's/^device: //p' "$WORK/logs/bench.log" 2>/dev/null | head -1
+    grep -m1 '^gemm on cuda' "$WORK/info.txt" 2>/dev/null | cut -c1-300
     echo "stages:"; tail -n +2 "$STAGES" | sed 's/^/  /'
     grep -E "tests (successful|failed|skipped|aborted)" "$WORK/tests.txt" 2>/dev/null | tr -s ' []' ' ' | tr '\n' ';' | sed 's/^/tests:/'; echo
     grep -E "ERROR SUMMARY|stand-in" "$WORK/sanitizer.txt" 2>/dev/null | sort | uniq -c | sed 's/^ */sanitizer: /'

@@ -48,12 +48,6 @@ template <typename T, int D> constexpr size_t attention_smem_bytes() {
     return sizeof(float) * kAttentionRows * D + sizeof(T) * kAttentionTile * (k_stride<T, D>() + D);
 }
 
-__device__ __forceinline__ float warp_max(float v) {
-#pragma unroll
-    for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
-    return v;
-}
-
 // q . k over D with q in f32 (already times the softmax scale) and k in the storage type.
 template <typename T, int D> __device__ __forceinline__ float dot_row(const float *q, const T *k) {
     float sum = 0.0f;

@@ -1,8 +1,11 @@
-// Launchers of the attention kernels (cuda/attention.cuh on CUDA cores, cuda/attention_prefill.cuh
-// on tensor cores) and of the log-sum-exp merge (cuda/attention_merge.cuh): check the arguments,
-// pick the kernel and instantiation, launch on the caller's stream. With splits > 1 the caller's workspace receives the partials and the merge
+// Launchers of the attention kernels (cuda/attention_prefill.cuh on tensor cores for prefill,
+// cuda/attention_decode.cuh for decode in f16/bf16 at head_dim 64/128 over pages of multiples of
+// 16 tokens, cuda/attention.cuh for everything else) and of the log-sum-exp merge
+// (cuda/attention_merge.cuh): check the arguments, pick the kernel and instantiation, launch on
+// the caller's stream. With splits > 1 the caller's workspace receives the partials and the merge
 // folds them into out and lse in a second launch on the same stream.
 #include "../cuda/attention.cuh"
+#include "../cuda/attention_decode.cuh"
 #include "../cuda/attention_prefill.cuh"
 #include "../cuda/attention_merge.cuh"
 #include "status.h"
@@ -17,8 +20,13 @@ template <typename TOut, typename TPart>
 void launch_merge(void *out, float *lse, const void *parts, const float *part_lse, int num_parts, int64_t rows,
                   int head_dim, cudaStream_t stream) {
     const unsigned blocks = static_cast<unsigned>((rows + kMergeRowsPerBlock - 1) / kMergeRowsPerBlock);
-    ISTHMUS_LAUNCH(blocks, kMergeRowsPerBlock * 32, 0, stream, attention_merge_kernel<TOut, TPart>)(
-        static_cast<TOut *>(out), lse, static_cast<const TPart *>(parts), part_lse, num_parts, rows, head_dim);
+    constexpr int kVec = 16 / sizeof(TPart);  // one 16-byte load per part when the rows allow it
+    if (head_dim % kVec == 0 && is_aligned(parts, 16))
+        ISTHMUS_LAUNCH(blocks, kMergeRowsPerBlock * 32, 0, stream, attention_merge_kernel<TOut, TPart, kVec>)(
+            static_cast<TOut *>(out), lse, static_cast<const TPart *>(parts), part_lse, num_parts, rows, head_dim);
+    else
+        ISTHMUS_LAUNCH(blocks, kMergeRowsPerBlock * 32, 0, stream, attention_merge_kernel<TOut, TPart, 1>)(
+            static_cast<TOut *>(out), lse, static_cast<const TPart *>(parts), part_lse, num_parts, rows, head_dim);
 }
 
 template <typename TOut>
@@ -107,6 +115,14 @@ int launch_attention(const AttentionParams &p, int batch, int max_new_tokens, cu
             const dim3 grid(static_cast<unsigned>((max_new_tokens + kPrefillRows - 1) / kPrefillRows),
                             static_cast<unsigned>(batch * p.q_heads), static_cast<unsigned>(p.splits));
             ISTHMUS_LAUNCH(grid, kPrefillWarps * 32, smem, stream, attention_prefill_kernel<T, D>)(p);
+            return ISTHMUS_OK;
+        }
+    }
+    if constexpr (decode_fast_path<T, D>()) {
+        if (p.block_size % kDecodeStep == 0) {  // a step's 16 keys then lie in one block
+            const int64_t row_groups = (static_cast<int64_t>(max_new_tokens) * (p.q_heads / p.kv_heads) + kDecodeRows - 1) / kDecodeRows;
+            const dim3 grid(static_cast<unsigned>(row_groups), static_cast<unsigned>(batch * p.kv_heads), static_cast<unsigned>(p.splits));
+            ISTHMUS_LAUNCH(grid, kDecodeWarps * 32, 0, stream, attention_decode_kernel<T, D>)(p);
             return ISTHMUS_OK;
         }
     }

@@ -129,9 +129,10 @@ public final class Attention {
 
     /**
      * How many pieces the CUDA kernel splits each sequence's KV length into: 1 when the batch
-     * alone gives every multiprocessor about four blocks (one wave: at about 95 registers a thread
-     * five blocks of the bf16 head_dim-128 kernel fit on an SM), else enough to get there, keeping
-     * each piece at least 256 keys long and at most 128 pieces. Each block of the kernel covers
+     * alone fills the GPU ({@link AttentionWorkspace#BLOCKS_PER_SM} resident blocks on every
+     * multiprocessor), else the count that fills whole waves of blocks best: the fewest waves (up
+     * to 4) that come to 90% full, since a last wave half full costs as much as a full one. Pieces
+     * stay at least 256 keys long, at most 128 of them. Each block of the kernel covers
      * {@link AttentionWorkspace#ROWS_PER_BLOCK} query rows of one kv head.
      */
     public static int splitCount(int multiprocessors, int batchSize, int kvHeads, int queryHeads, int maxNewTokens, int maxKvLength) {
@@ -142,11 +143,23 @@ public final class Attention {
         if (kvHeads < 1 || queryHeads < 1 || queryHeads % kvHeads != 0)
             throw new IllegalArgumentException("queryHeads " + queryHeads + " must be a positive multiple of kvHeads " + kvHeads);
         long rowsPerKvHead = (long) maxNewTokens * (queryHeads / kvHeads);
-        long blocks = (long) batchSize * kvHeads * Math.max(1, ceilDiv(rowsPerKvHead, AttentionWorkspace.ROWS_PER_BLOCK));
-        long target = 4L * multiprocessors;
-        if (blocks == 0 || blocks >= target || maxKvLength <= 256) return 1; // blocks is 0 for an empty batch
-        long splits = Math.min(Math.min(ceilDiv(target, blocks), ceilDiv(maxKvLength, 256)), 128);
-        return (int) Math.max(1, splits);
+        long units = (long) batchSize * kvHeads * Math.max(1, ceilDiv(rowsPerKvHead, AttentionWorkspace.ROWS_PER_BLOCK));
+        long slots = (long) multiprocessors * AttentionWorkspace.BLOCKS_PER_SM;
+        if (units == 0 || units >= slots || maxKvLength <= 256) return 1; // units is 0 for an empty batch
+        long cap = Math.min(128, ceilDiv(maxKvLength, 256));
+        long best = 1;
+        double bestFill = 0;
+        for (int waves = 1; waves <= 4; waves++) {
+            long splits = Math.min(cap, Math.max(1, waves * slots / units));
+            long blocks = splits * units;
+            double fill = (double) blocks / (ceilDiv(blocks, slots) * slots);
+            if (fill > bestFill) {
+                best = splits;
+                bestFill = fill;
+            }
+            if (fill >= 0.9) break;
+        }
+        return (int) best;
     }
 
     static long ceilDiv(long a, long b) {

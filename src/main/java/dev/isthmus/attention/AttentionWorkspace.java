@@ -18,6 +18,8 @@ import dev.isthmus.tensor.Tensor;
 public final class AttentionWorkspace implements AutoCloseable {
     /** Query rows (GQA group members x new tokens) one block of the CUDA kernel handles. */
     public static final int ROWS_PER_BLOCK = 4;
+    /** Blocks of the decode kernel resident per multiprocessor (its launch bounds in cuda/attention_decode.cuh). */
+    static final int BLOCKS_PER_SM = 2;
     /** The kernel's KV tile; split boundaries fall on it. */
     static final int KV_TILE = 32;
 

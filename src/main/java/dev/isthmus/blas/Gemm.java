@@ -14,9 +14,11 @@ import java.util.Set;
  * bf16); C has that dtype or f32; products are summed in fp32 (double on the CPU). With
  * beta = 0, C is only written, never read, so its old contents (even NaN) do not matter.
  *
- * <p>On CUDA this runs through JCublas where libcublas of its version (CUDA 12) loads; where it
- * does not (a CUDA 13-only machine), the project's own kernel takes over: the MoE grouped GEMM
- * with one group (isthmus_gemm). {@link #cudaPath()} says which one runs, and why.
+ * <p>On CUDA this runs through cuBLAS: JCublas where its libcublas.so.12 (CUDA 12) loads, else
+ * libcublas.so.13 or .so.12 bound through FFM (from {@code -Disthmus.cublas.path}, CUDA_HOME or
+ * the loader's search path). Where no cuBLAS works (none found, a driver it cannot use, the host
+ * emulation), the project's own kernel takes over: the MoE grouped GEMM with one group
+ * (isthmus_gemm). {@link #cudaPath()} says which one runs, and why.
  */
 public final class Gemm {
     private Gemm() {}
@@ -60,7 +62,7 @@ public final class Gemm {
     /** Which implementation a GEMM on CUDA uses here, and why: one line for `info`. */
     public static String cudaPath() {
         String cublas = GemmCublas.availability();
-        return GemmCublas.available() ? cublas : GemmKernel.DESCRIPTION + "; cuBLAS " + cublas;
+        return GemmCublas.available() ? cublas : GemmKernel.DESCRIPTION + ", because cuBLAS is " + cublas;
     }
 
     record Shape(int m, int n, int k) {}

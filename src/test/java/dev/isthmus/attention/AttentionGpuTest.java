@@ -234,6 +234,36 @@ class AttentionGpuTest {
         }
     }
 
+    /**
+     * The decode kernel's edges (f16/bf16, head_dim 64 and 128, blocks of 16 and 32 tokens): KV
+     * lengths off the 16-key step and the block (a partly filled last block), a single block,
+     * sequences with no new token beside others, GQA groups 1, 4 and 8, several new tokens whose
+     * rows span row groups (the causal mask inside a step), windows that leave whole splits empty,
+     * soft-cap, and many splits; poisoned outputs against the reference.
+     */
+    @GpuTest
+    void decodeKernelEdgesMatchTheReference() {
+        Random random = new Random(59);
+        Shape[] shapes = {
+            new Shape(16, new int[] {40, 5, 0}, new int[] {1, 1, 1}, 8, 2, 128),      // 41 keys, one block, a one-key sequence
+            new Shape(16, new int[] {100, 7}, new int[] {1, 0}, 8, 1, 128),           // group 8 (two row groups); no new token
+            new Shape(32, new int[] {77, 31}, new int[] {3, 1}, 4, 4, 64),            // group 1, speculative 3, blocks of 32
+            new Shape(16, new int[] {130}, new int[] {2}, 8, 2, 64),                  // 2 tokens x group 4 = 8 rows, causal inside a step
+        };
+        AttentionOptions[] options = {
+            AttentionOptions.decoder(),
+            AttentionOptions.decoder().withWindow(20, -1).withSoftcap(10f),
+            AttentionOptions.encoder().withWindow(7, 3),
+        };
+        try (CudaBackend gpu = Backend.cuda(0)) {
+            for (DType dtype : new DType[] {DType.BF16, DType.F16})
+                for (Shape shape : shapes)
+                    for (AttentionOptions option : options)
+                        for (int splits : new int[] {1, 2, 7})
+                            check(gpu, random, dtype, shape, option, splits, Rope.neox(10000f));
+        }
+    }
+
     /** A random paged cache and new q, k, v on the host, and their copies on the device. */
     private record Inputs(Tensor keys, Tensor values, Tensor q, Tensor k, Tensor v,
                           Tensor dKeys, Tensor dValues, Tensor dq, Tensor dk, Tensor dv) implements AutoCloseable {

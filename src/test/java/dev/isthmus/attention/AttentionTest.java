@@ -455,6 +455,11 @@ class AttentionTest {
         assertEquals(1, Attention.splitCount(132, 128, 8, 32, 1, 131072));
         assertEquals(1, Attention.splitCount(132, 1, 8, 32, 1, 100)); // too short to split
         assertTrue(Attention.splitCount(132, 1, 1, 1, 1, 1 << 20) <= 128);
+        // The decode benchmark on 132 SMs x 2 blocks: 8 x 33 and 64 x 4 blocks, one wave each.
+        assertEquals(33, Attention.splitCount(132, 1, 8, 32, 1, 32768));
+        assertEquals(4, Attention.splitCount(132, 8, 8, 32, 1, 32768));
+        // 100 units on 264 slots: 2 splits fill one wave to 76%, 5 fill two to 95%.
+        assertEquals(5, Attention.splitCount(132, 25, 4, 4, 1, 32768));
         try (KvCache cache = KvCache.allocate(CPU, DType.F32, 1, 16, 1, 64);
              KvBatch batch = cache.extend(new int[] {cache.newSequence()}, new int[] {3});
              AttentionWorkspace workspace = AttentionWorkspace.allocate(CPU, batch, 2)) {

@@ -1,6 +1,7 @@
 package dev.isthmus.blas;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.isthmus.backend.Backend;
 import dev.isthmus.backend.CudaBackend;
@@ -9,30 +10,40 @@ import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.RandomTensors;
 import dev.isthmus.tensor.Tensor;
 import dev.isthmus.testing.GpuTest;
+import dev.isthmus.testing.RequiresGpu;
 import java.util.Random;
 
 /**
  * GEMM on CUDA against the CPU reference: the path Gemm picks here (cuBLAS or the project's own
- * kernel) and the own kernel explicitly, over transposes, alpha/beta and both output dtypes.
+ * kernel) and the own kernel explicitly, over transposes, alpha/beta and both output dtypes; and
+ * cuBLAS, however it is bound, at sizes on both sides of every tile edge.
  */
 class GemmGpuTest {
     private static final int[][] SHAPES = {{1, 1, 1}, {1, 4096, 17}, {33, 65, 127}, {300, 7, 513}, {64, 64, 64}};
+    private static final int[][] TILE_EDGES = {{15, 17, 16}, {16, 129, 127}, {127, 1, 129}, {128, 127, 15}, {129, 128, 1}};
 
     @GpuTest
     void thePathInUseMatchesTheReference() {
-        check(false);
+        check(false, SHAPES, 21);
     }
 
     @GpuTest
     void theOwnKernelMatchesTheReference() {
-        check(true);
+        check(true, SHAPES, 22);
     }
 
-    private static void check(boolean ownKernel) {
-        Random random = new Random(ownKernel ? 22 : 21);
+    @GpuTest
+    void cublasMatchesTheReferenceAtTileEdges() {
+        RequiresGpu.assumeRealGpu("cuBLAS");
+        assumeTrue(GemmCublas.available(), "no cuBLAS here: " + GemmCublas.availability());
+        check(false, TILE_EDGES, 23);
+    }
+
+    private static void check(boolean ownKernel, int[][] shapes, long seed) {
+        Random random = new Random(seed);
         try (CudaBackend gpu = Backend.cuda(0)) {
             for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16})
-                for (int[] s : SHAPES)
+                for (int[] s : shapes)
                     for (int transposes = 0; transposes < 4; transposes++) {
                         boolean ta = (transposes & 1) != 0, tb = (transposes & 2) != 0;
                         int m = s[0], n = s[1], k = s[2];
