@@ -169,16 +169,69 @@ def conv1d():
         bytes=2 * elements * 2 + d * (w + 1) * 2, flops=2 * w * elements, flop_kind="fp32", exps=elements)]
 
 
+DECODE_ROWS, DECODE_WARPS, DECODE_STEP = 4, 4, 16  # cuda/attention_decode.cuh kDecodeRows/Warps/Step
+DECODE_BLOCKS_PER_SM = 2  # AttentionWorkspace.BLOCKS_PER_SM (the kernel's launch bounds)
+KV_TILE = 32  # AttentionWorkspace.KV_TILE: split boundaries fall on it
+
+
+def split_count(sms, batch, kv_heads, q_heads, new_tokens, kv_length):
+    """Attention.splitCount: 1 when the batch fills every SM's BLOCKS_PER_SM slots (or the KV is at
+    most 256 keys), else the split count of the fewest waves (1..4) that come to 90% full, the best
+    fill otherwise, each piece at least 256 keys, at most 128 pieces."""
+    units = batch * kv_heads * max(1, cdiv(new_tokens * (q_heads // kv_heads), DECODE_ROWS))
+    slots = sms * DECODE_BLOCKS_PER_SM
+    if units >= slots or kv_length <= 256:
+        return 1
+    cap = min(128, cdiv(kv_length, 256))
+    best, best_fill = 1, 0.0
+    for waves in range(1, 5):
+        splits = min(cap, max(1, waves * slots // units))
+        blocks = splits * units
+        fill = blocks / (cdiv(blocks, slots) * slots)
+        if fill > best_fill:
+            best, best_fill = splits, fill
+        if fill >= 0.9:
+            break
+    return best
+
+
 def decode_splits(batch, context, kv_heads=8, q_heads=32):
-    """Attention.splitCount and AttentionWorkspace.allocate: the split count and chunk the bench uses."""
-    blocks = batch * kv_heads * max(1, cdiv(q_heads // kv_heads, 4))
-    target = 4 * SMS
-    splits = 1 if blocks >= target or context <= 256 else max(1, min(cdiv(target, blocks), cdiv(context, 256), 128))
-    chunk = cdiv(cdiv(context, splits), 32) * 32
+    """Attention.splitCount, then AttentionWorkspace.allocate, which rounds the chunk up to KV_TILE
+    keys and launches ceil(context / chunk) splits (so 33 planned can be 32 launched): (splits, chunk)."""
+    planned = split_count(SMS, batch, kv_heads, q_heads, 1, context)
+    chunk = cdiv(cdiv(context, planned), KV_TILE) * KV_TILE
     return cdiv(context, chunk), chunk
 
 
+def decode_warp_steps(keys):
+    """Passes of the step loop per warp, averaged over the block's warps: warp w takes 16-key
+    steps w, w + DECODE_WARPS, ... of the split's ceil(keys / 16) steps."""
+    steps = cdiv(keys, DECODE_STEP)
+    return sum(cdiv(steps - w, DECODE_WARPS) if steps > w else 0 for w in range(DECODE_WARPS)) / DECODE_WARPS
+
+
 def attention_decode():
+    """Decode at head_dim 128, bf16, pages of 16: native/attention.cu takes the grouped kernel
+    attention_decode_kernel<bf16, 128> (cuda/attention_decode.cuh) on a grid of (1 row group of
+    the 4 query rows of a KV head, batch x 8 KV heads, splits), 4 warps a block; then, with
+    splits > 1, attention_merge_kernel<bf16, float, 4> (16-byte loads of the f32 partials), one
+    warp a row. The split count is the planner's (whole waves of 2 blocks per SM on 132 SMs).
+
+    Decode kernel loops in the PTX: the 16-key step loop (the hot one: the only loop with 16-byte
+    loads; all of decode_step is unrolled in it), then the two versions of the final
+    `d = lane; d < 128; d += 32` loop (out in bf16 when splits == 1, f32 partials else; 4 passes,
+    only the second runs here). Counted statically, the step loop's pass holds BOTH decode_step
+    instantiations (unmasked, masked: only the unmasked runs at these shapes, every split edge
+    being a multiple of 32 keys), the soft-cap tanh (soft-cap 0 here), the rescale of o when a
+    row's max grows (a few steps in a split, data-dependent) and the block-table read (once in 32
+    passes): an overcount of the pass by about 2.3x.
+
+    Merge loops in order: the LSE max loop (remainder, then unrolled by 4), the zero-output loops
+    of an all -inf row (remainder, by 4; not reached), the LSE sum loop (remainder, by 4), the
+    head_dim loop (1 pass: 32 lanes x 4 = 128) around the parts loop unrolled by 4 (the hot one;
+    its 0-3 remainder parts are inline in the head_dim loop), then that loop's zero-parts version
+    (remainder, by 4; not reached). A warp passes the lane-strided LSE loops ceil(P / 32) times,
+    all in the remainder loop (P <= 128 < 4 x 32)."""
     out = []
     hq, hkv, dim = 32, 8, 128
     for batch in (1, 8):
@@ -187,24 +240,26 @@ def attention_decode():
             shape = f"b{batch}-ctx{context}"
             kv_bytes = 2 * batch * context * hkv * dim * 2
             rows = batch * hq
+            steps = decode_warp_steps(chunk)  # the busiest block: a whole chunk
             out.append(dict(
                 bench="attention-decode", part="attend", shape=shape, dtype=BF16,
-                source="attention", symbol=r"attention_kernelI13__nv_bfloat16Li128E",
-                threads=128, blocks=batch * hkv * splits,
-                # the KV tile loop: the only loop with block barriers
-                hot={"contains": r"^(bar|BAR)", "pick": "outermost"}, hot_units=cdiv(chunk, 32),
-                inner=8,  # dot_row (64 pairs, unroll 8) and the P.V loop (32 keys, unroll 4)
-                other=1, unit="32-key tile per warp", units_per_warp=cdiv(chunk, 32),
+                source="attention", symbol=r"attention_decode_kernelI13__nv_bfloat16Li128E",
+                threads=DECODE_WARPS * 32, blocks=batch * hkv * cdiv(hq // hkv, DECODE_ROWS) * splits,
+                hot={"contains": r"^(ld\.global(\.nc)?\.v4|LDG\.E\.128)", "pick": "outermost"}, hot_units=steps,
+                other=[0, 4] if splits > 1 else [4, 0],
+                unit="16-key step per warp (4 rows)", units_per_warp=steps,
                 bytes=kv_bytes + 2 * rows * dim * 2 + (splits > 1) * splits * rows * (dim + 1) * 4,
                 flops=4 * batch * hq * context * dim, flop_kind="fp32", exps=batch * hq * context))
             if splits > 1:
+                lse_passes = cdiv(splits, 32)
                 out.append(dict(
                     bench="attention-decode", part="merge", shape=shape, dtype=BF16,
-                    source="attention", symbol=r"attention_merge_kernelI13__nv_bfloat16fE",
+                    source="attention", symbol=r"attention_merge_kernelI13__nv_bfloat16fLi4E",
                     threads=128, blocks=cdiv(rows, 4),
-                    # the last loop over the parts, inside the loop over head_dim
-                    hot={"contains": r"^(ex2|MUFU\.EX2)", "pick": "last"}, hot_units=splits, outer=dim // 32,
-                    other=splits, unit="part per row-slice of 32 dims", units_per_warp=splits * dim // 32,
+                    hot={"contains": r"^(ld\.global(\.nc)?\.v4|LDG\.E\.128)", "pick": "innermost"}, hot_units=splits,
+                    marker=(r"^(ld\.global(\.nc)?\.v4|LDG\.E\.128)", 1),  # one part per 16-byte load
+                    outer=1, other=[lse_passes, 0, 0, 0, lse_passes, 0, 0, 0],
+                    unit="part per row (4 dims a lane)", units_per_warp=splits,
                     bytes=splits * rows * (dim + 1) * 4 + rows * dim * 2, flops=0, flop_kind="fp32",
                     exps=rows * splits, l2_latency=True))
     return out

@@ -148,6 +148,24 @@ class KernelsTest(unittest.TestCase):
         # N = 16: 4 state tiles, 32 channels a block, the 64-step chunk needs 67 KB > 48 KB: 32 steps
         self.assertEqual(kernels.scan_tiling(2048, 1, 16), (4, 32, 32))
 
+    def test_split_count_follows_the_planner(self):
+        # the values AttentionTest asserts for Attention.splitCount on 132 SMs x 2 blocks
+        self.assertEqual(kernels.split_count(132, 1, 8, 32, 1, 32768), 33)
+        self.assertEqual(kernels.split_count(132, 8, 8, 32, 1, 32768), 4)
+        self.assertEqual(kernels.split_count(132, 25, 4, 4, 1, 32768), 5)
+        self.assertEqual(kernels.split_count(132, 128, 8, 32, 1, 131072), 1)
+        self.assertEqual(kernels.split_count(132, 1, 8, 32, 1, 100), 1)
+        self.assertLessEqual(kernels.split_count(132, 1, 1, 1, 1, 1 << 20), 128)
+        # the workspace rounds the chunk to 32 keys: 33 planned pieces of 32K launch as 32 of 1024
+        self.assertEqual(kernels.decode_splits(1, 32768), (32, 1024))
+        self.assertEqual(kernels.decode_splits(1, 131072), (33, 4000))
+        self.assertEqual(kernels.decode_splits(8, 131072), (4, 32768))
+
+    def test_decode_warp_steps(self):
+        self.assertEqual(kernels.decode_warp_steps(1024), 16)  # 64 steps over 4 warps
+        self.assertEqual(kernels.decode_warp_steps(4000), 62.5)  # 250 steps: 63, 63, 62, 62
+        self.assertEqual(kernels.decode_warp_steps(16), 0.25)  # one step: warp 0 alone
+
 
 class CompareTest(unittest.TestCase):
     def test_split_part_is_summed(self):
