@@ -12,6 +12,8 @@
 //     rounded up to the GEMM tile height; each warp ranks the pairs of its 256 in pair order
 //     (__match_any_sync per 32-pair step), the block adds the counts of the warps before it and
 //     the chunk's prefix, and each pair lands at segment start + pairs of its expert before it.
+// When every pair fits in one chunk (decode), moe_align_one_chunk_kernel runs the histogram and
+// the scatter in one block and one launch instead (the same helpers, the same buffers).
 // So every segment lists its pairs in ascending order and the buffers are the same on every run
 // (no atomics decide a position). A chunk reads its prefixes before any of its threads writes
 // `dropped`, and no other chunk touches that slice. Padding entries hold the sentinel `pairs`;
@@ -60,16 +62,10 @@ __device__ __forceinline__ int64_t align_warp_begin(int64_t begin) {
     return begin + static_cast<int64_t>(threadIdx.x / 32) * MOE_ALIGN_WARP_PAIRS;
 }
 
-// Shared memory: experts ints.
-__global__ void __launch_bounds__(MOE_ALIGN_THREADS)
-moe_align_histogram_kernel(int32_t *__restrict__ dropped, int32_t *__restrict__ expert_counts,
-                           const int32_t *__restrict__ ids, int64_t pairs, int experts) {
-    extern __shared__ int32_t align_shared[];
-    int32_t *counts = align_shared;
-    int64_t begin, end;
-    align_chunk(pairs, begin, end);
-    int32_t id[MOE_ALIGN_STEPS];
-    align_load_ids(id, ids, align_warp_begin(begin), end, experts);
+// Counts the block's pairs (id, from align_load_ids) per expert into `counts` (experts ints of
+// shared memory) and copies them to `out`; `counts` stays valid for the rest of the block.
+__device__ __forceinline__ void align_histogram(int32_t *counts, int32_t *out, const int32_t (&id)[MOE_ALIGN_STEPS],
+                                                int experts) {
     for (int e = threadIdx.x; e < experts; e += blockDim.x) counts[e] = 0;
     __syncthreads();
     const unsigned lanes_below = (1u << (threadIdx.x % 32)) - 1u;
@@ -80,8 +76,19 @@ moe_align_histogram_kernel(int32_t *__restrict__ dropped, int32_t *__restrict__ 
         if (id[j] >= 0 && (peers & lanes_below) == 0) atomicAdd(&counts[id[j]], __popc(peers));
     }
     __syncthreads();
-    int32_t *slice = blockIdx.x == 0 ? expert_counts : dropped + begin;
-    for (int e = threadIdx.x; e < experts; e += blockDim.x) slice[e] = counts[e];
+    for (int e = threadIdx.x; e < experts; e += blockDim.x) out[e] = counts[e];
+}
+
+// Shared memory: experts ints.
+__global__ void __launch_bounds__(MOE_ALIGN_THREADS)
+moe_align_histogram_kernel(int32_t *__restrict__ dropped, int32_t *__restrict__ expert_counts,
+                           const int32_t *__restrict__ ids, int64_t pairs, int experts) {
+    extern __shared__ int32_t align_shared[];
+    int64_t begin, end;
+    align_chunk(pairs, begin, end);
+    int32_t id[MOE_ALIGN_STEPS];
+    align_load_ids(id, ids, align_warp_begin(begin), end, experts);
+    align_histogram(align_shared, blockIdx.x == 0 ? expert_counts : dropped + begin, id, experts);
 }
 
 // One thread per expert; `chunks` is the scatter's grid size.
@@ -116,27 +123,24 @@ __device__ __forceinline__ int32_t block_exclusive_sum(int32_t v, int32_t *warp_
     return before + inclusive - v;
 }
 
-// Shared memory: (MOE_ALIGN_WARPS + 2) * experts ints: each warp's count, then base position, per
-// expert; each segment's start; each segment's end of kept pairs.
-__global__ void __launch_bounds__(MOE_ALIGN_THREADS)
-moe_align_scatter_kernel(int32_t *__restrict__ sorted_pairs, int32_t *__restrict__ tile_experts,
-                         int32_t *__restrict__ padded_total, int32_t *__restrict__ dropped,
-                         const int32_t *__restrict__ expert_counts, const int32_t *__restrict__ ids,
-                         int64_t pairs, int experts, int tile, int32_t expert_capacity, int64_t capacity,
-                         int64_t tiles) {
-    extern __shared__ int32_t align_shared[];
-    int32_t *start = align_shared;
-    int32_t *limit = align_shared + experts;  // start + pairs kept
-    int32_t *warp_base = align_shared + 2 * experts + (threadIdx.x / 32) * experts;
+// Scatters the block's chunk [begin, end), whose experts are in id, given every expert's total
+// over all pairs in `counts` and the chunk's per-expert prefix (nullptr for the first chunk).
+// `shared`: (MOE_ALIGN_WARPS + 2) * experts ints: each segment's start; each segment's end of kept
+// pairs; each warp's count, then base position, per expert.
+__device__ __forceinline__ void align_scatter(int32_t *shared, int32_t *sorted_pairs, int32_t *tile_experts,
+                                              int32_t *padded_total, int32_t *dropped, const int32_t *counts,
+                                              const int32_t *chunk_prefix, const int32_t (&id)[MOE_ALIGN_STEPS],
+                                              int64_t begin, int64_t end, int64_t pairs, int experts, int tile,
+                                              int32_t expert_capacity, int64_t capacity, int64_t tiles) {
+    int32_t *start = shared;
+    int32_t *limit = shared + experts;  // start + pairs kept
+    int32_t *warp_base = shared + 2 * experts + (threadIdx.x / 32) * experts;
     __shared__ int32_t warp_totals[MOE_ALIGN_WARPS];
     __shared__ int32_t total;
     const int lane = threadIdx.x % 32;
     const unsigned lanes_below = (1u << lane) - 1u;
-    int64_t begin, end;
-    align_chunk(pairs, begin, end);
     const int64_t warp_begin = align_warp_begin(begin);
-    int32_t id[MOE_ALIGN_STEPS], rank[MOE_ALIGN_STEPS];
-    align_load_ids(id, ids, warp_begin, end, experts);  // in flight during the segment scan
+    int32_t rank[MOE_ALIGN_STEPS];
 
     // Segments: each thread takes a run of consecutive experts, then one block-wide scan.
     const int per_thread = (experts + MOE_ALIGN_THREADS - 1) / MOE_ALIGN_THREADS;
@@ -144,7 +148,7 @@ moe_align_scatter_kernel(int32_t *__restrict__ sorted_pairs, int32_t *__restrict
     const int e1 = min(experts, e0 + per_thread);
     int32_t run = 0;
     for (int e = e0; e < e1; ++e) {
-        const int32_t kept = expert_capacity > 0 ? min(expert_counts[e], expert_capacity) : expert_counts[e];
+        const int32_t kept = expert_capacity > 0 ? min(counts[e], expert_capacity) : counts[e];
         start[e] = kept;
         run += (kept + tile - 1) / tile * tile;
     }
@@ -171,11 +175,10 @@ moe_align_scatter_kernel(int32_t *__restrict__ sorted_pairs, int32_t *__restrict
     __syncthreads();  // every warp's counts and the segments are in
 
     // Counts -> base positions: segment start + this chunk's prefix + the warps before.
-    const int32_t *chunk_prefix = blockIdx.x == 0 ? nullptr : dropped + begin;
     for (int e = threadIdx.x; e < experts; e += blockDim.x) {
         int32_t base = start[e] + (chunk_prefix != nullptr ? chunk_prefix[e] : 0);
         for (int w = 0; w < MOE_ALIGN_WARPS; ++w) {
-            int32_t *slot = align_shared + (2 + w) * experts + e;
+            int32_t *slot = shared + (2 + w) * experts + e;
             const int32_t count = *slot;
             *slot = base;
             base += count;
@@ -217,6 +220,42 @@ moe_align_scatter_kernel(int32_t *__restrict__ sorted_pairs, int32_t *__restrict
             sorted_pairs[q] = static_cast<int32_t>(pairs);
     }
     for (int64_t q = total + thread; q < capacity; q += threads) sorted_pairs[q] = static_cast<int32_t>(pairs);
+}
+
+// Shared memory: (MOE_ALIGN_WARPS + 2) * experts ints (align_scatter's).
+__global__ void __launch_bounds__(MOE_ALIGN_THREADS)
+moe_align_scatter_kernel(int32_t *__restrict__ sorted_pairs, int32_t *__restrict__ tile_experts,
+                         int32_t *__restrict__ padded_total, int32_t *__restrict__ dropped,
+                         const int32_t *__restrict__ expert_counts, const int32_t *__restrict__ ids,
+                         int64_t pairs, int experts, int tile, int32_t expert_capacity, int64_t capacity,
+                         int64_t tiles) {
+    extern __shared__ int32_t align_shared[];
+    int64_t begin, end;
+    align_chunk(pairs, begin, end);
+    int32_t id[MOE_ALIGN_STEPS];
+    align_load_ids(id, ids, align_warp_begin(begin), end, experts);  // in flight during the segment scan
+    align_scatter(align_shared, sorted_pairs, tile_experts, padded_total, dropped, expert_counts,
+                  blockIdx.x == 0 ? nullptr : dropped + begin, id, begin, end, pairs, experts, tile,
+                  expert_capacity, capacity, tiles);
+}
+
+// Every pair in one chunk (pairs <= MOE_ALIGN_CHUNK, every decode batch), one block: the three
+// phases in one launch, since at these sizes the launches' latency is most of align's cost. Over
+// a single chunk the scan has nothing to do (no chunk before it, the totals are its counts), so
+// the scatter reads the histogram's counts straight from shared memory.
+// Shared memory: (MOE_ALIGN_WARPS + 3) * experts ints: align_scatter's, then the counts.
+__global__ void __launch_bounds__(MOE_ALIGN_THREADS)
+moe_align_one_chunk_kernel(int32_t *__restrict__ sorted_pairs, int32_t *__restrict__ tile_experts,
+                           int32_t *__restrict__ padded_total, int32_t *__restrict__ expert_counts,
+                           int32_t *__restrict__ dropped, const int32_t *__restrict__ ids, int64_t pairs,
+                           int experts, int tile, int32_t expert_capacity, int64_t capacity, int64_t tiles) {
+    extern __shared__ int32_t align_shared[];
+    int32_t *counts = align_shared + (MOE_ALIGN_WARPS + 2) * experts;
+    int32_t id[MOE_ALIGN_STEPS];
+    align_load_ids(id, ids, align_warp_begin(0), pairs, experts);
+    align_histogram(counts, expert_counts, id, experts);
+    align_scatter(align_shared, sorted_pairs, tile_experts, padded_total, dropped, counts, nullptr, id, 0, pairs,
+                  pairs, experts, tile, expert_capacity, capacity, tiles);
 }
 
 // out may be shared or residual (an in-place residual add): those three are not __restrict__, so

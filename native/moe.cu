@@ -11,6 +11,8 @@ static_assert(MOE_MAX_EXPERTS == ISTHMUS_MOE_MAX_EXPERTS && MOE_MAX_TOP_K == IST
                   MOE_MAX_GROUPS == ISTHMUS_MOE_MAX_GROUPS,
               "the router kernel's limits are the ABI's");
 static_assert(MOE_ALIGN_CHUNK >= ISTHMUS_MOE_MAX_EXPERTS, "a chunk of dropped holds one count per expert");
+static_assert((MOE_ALIGN_WARPS + 3) * ISTHMUS_MOE_MAX_EXPERTS * sizeof(int32_t) <= 48 * 1024,
+              "the align kernels' dynamic shared memory needs no opt-in");
 
 namespace {
 
@@ -102,16 +104,24 @@ extern "C" int isthmus_moe_align(int32_t *sorted_pairs, int32_t *tile_experts, i
                     "isthmus_moe_align: capacity %lld, expected pairs + min(experts, pairs) * (tile - 1) = %lld",
                     static_cast<long long>(capacity), static_cast<long long>(align_capacity(pairs, experts, tile)));
     const int64_t tiles = (capacity + tile - 1) / tile;
-    // The first chunk takes the remainder; with no pairs it is empty and still writes the zero counts.
-    const int64_t chunks = std::max<int64_t>(1, (pairs + MOE_ALIGN_CHUNK - 1) / MOE_ALIGN_CHUNK);
     cudaStream_t s = static_cast<cudaStream_t>(stream);
-    ISTHMUS_LAUNCH(static_cast<unsigned>(chunks), MOE_ALIGN_THREADS, experts * sizeof(int32_t), s,
-                   moe_align_histogram_kernel)(dropped, expert_counts, ids, pairs, experts);
-    ISTHMUS_LAUNCH((experts + MOE_ALIGN_THREADS - 1) / MOE_ALIGN_THREADS, MOE_ALIGN_THREADS, 0, s,
-                   moe_align_scan_kernel)(dropped, expert_counts, pairs, experts, chunks);
-    ISTHMUS_LAUNCH(static_cast<unsigned>(chunks), MOE_ALIGN_THREADS, (MOE_ALIGN_WARPS + 2) * experts * sizeof(int32_t), s,
-                   moe_align_scatter_kernel)(sorted_pairs, tile_experts, padded_total, dropped, expert_counts, ids,
-                                             pairs, experts, tile, expert_capacity, capacity, tiles);
+    if (pairs <= MOE_ALIGN_CHUNK) {
+        // One chunk (with no pairs an empty one, which still writes the zero counts): one launch.
+        ISTHMUS_LAUNCH(1, MOE_ALIGN_THREADS, (MOE_ALIGN_WARPS + 3) * experts * sizeof(int32_t), s,
+                       moe_align_one_chunk_kernel)(sorted_pairs, tile_experts, padded_total, expert_counts, dropped,
+                                                   ids, pairs, experts, tile, expert_capacity, capacity, tiles);
+    } else {
+        // The first chunk takes the remainder.
+        const int64_t chunks = (pairs + MOE_ALIGN_CHUNK - 1) / MOE_ALIGN_CHUNK;
+        ISTHMUS_LAUNCH(static_cast<unsigned>(chunks), MOE_ALIGN_THREADS, experts * sizeof(int32_t), s,
+                       moe_align_histogram_kernel)(dropped, expert_counts, ids, pairs, experts);
+        ISTHMUS_LAUNCH((experts + MOE_ALIGN_THREADS - 1) / MOE_ALIGN_THREADS, MOE_ALIGN_THREADS, 0, s,
+                       moe_align_scan_kernel)(dropped, expert_counts, pairs, experts, chunks);
+        ISTHMUS_LAUNCH(static_cast<unsigned>(chunks), MOE_ALIGN_THREADS,
+                       (MOE_ALIGN_WARPS + 2) * experts * sizeof(int32_t), s,
+                       moe_align_scatter_kernel)(sorted_pairs, tile_experts, padded_total, dropped, expert_counts, ids,
+                                                 pairs, experts, tile, expert_capacity, capacity, tiles);
+    }
     ISTHMUS_CHECK_LAUNCH("isthmus_moe_align");
     return ISTHMUS_OK;
 }

@@ -156,10 +156,28 @@ class MoeGpuTest {
      */
     @GpuTest
     void alignAcrossManyChunksIsExactAndRepeats() {
-        Random random = new Random(38);
         // {tokens, k, experts, tile, expert capacity}
-        int[][] cases = {{8193, 1, 1024, 32, 0}, {8193, 1, 1024, 32, 3}, {2048, 2, 7, 16, 0}, {2048, 2, 7, 16, 100},
-                         {777, 8, 64, 1, 0}, {1025, 6, 1000, 1024, 5}};
+        assertAlignExactAndRepeats(new Random(38), new int[][] {
+                {8193, 1, 1024, 32, 0}, {8193, 1, 1024, 32, 3}, {2048, 2, 7, 16, 0}, {2048, 2, 7, 16, 100},
+                {777, 8, 64, 1, 0}, {1025, 6, 1000, 1024, 5}});
+    }
+
+    /**
+     * Align of at most one chunk (2,048 pairs) runs as one launch: a single pair, fewer pairs than
+     * experts, decode batches up to 1,024 experts, with and without capacity, skewed; then exactly
+     * 2,048 pairs (still one launch) and 2,049 (three launches, the first chunk a single pair).
+     */
+    @GpuTest
+    void alignInOneLaunchIsExactAndRepeats() {
+        // {tokens, k, experts, tile, expert capacity}
+        assertAlignExactAndRepeats(new Random(39), new int[][] {
+                {1, 1, 1, 1, 0}, {1, 8, 1024, 32, 0}, {3, 8, 1024, 16, 1}, {64, 8, 256, 16, 0}, {64, 8, 256, 16, 2},
+                {33, 6, 64, 1024, 3}, {256, 8, 1024, 32, 0}, {256, 8, 1024, 32, 1}, {2048, 1, 8, 16, 100},
+                {683, 3, 1024, 32, 0}, {683, 3, 1024, 32, 2}, {2049, 1, 7, 1024, 50}});
+    }
+
+    /** Each case's ids skewed to one expert (about two thirds of the pairs); exact, and a repeat on re-poisoned buffers identical. */
+    private static void assertAlignExactAndRepeats(Random random, int[][] cases) {
         try (CudaBackend gpu = Backend.cuda(0)) {
             for (int[] c : cases) {
                 int tokens = c[0], k = c[1], e = c[2], tile = c[3], expertCapacity = c[4];
