@@ -79,7 +79,7 @@ def main(argv=None):
           "estimates.csv). Times in microseconds from PTX counts; floor = the largest of bytes / copy "
           "bandwidth, FLOPs / attainable rate, special functions / MUFU rate (after); fraction = floor / "
           "estimate (after). A part split into several launches is their sum (align = histogram + scan + "
-          "scatter). Nothing here was timed on a GPU.", "",
+          "scatter past one chunk of pairs, one launch within it). Nothing here was timed on a GPU.", "",
           "| kernel | shape | dtype | machine | estimate before | estimate after | binding floor | binding limit after | fraction of floor after |",
           "|---|---|---|---|---|---|---|---|---|"]
     for (kernel, shape, dtype, machine), b, a in rows:

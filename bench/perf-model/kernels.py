@@ -291,7 +291,8 @@ MOE_ALIGN_WARPS, MOE_ALIGN_CHUNK, MOE_TILE = 8, 2048, 32  # cuda/moe_dispatch.cu
 
 
 def moe_align(common, pairs, experts, used, tiles):
-    """isthmus_moe_align: three launches over chunks of MOE_ALIGN_CHUNK pairs, one block of 256
+    """isthmus_moe_align: one launch of one block when every pair fits in one chunk, else three
+    launches over chunks of MOE_ALIGN_CHUNK pairs, one block of 256
     per chunk (histogram, scatter) and one thread per expert (scan). The bench is dropless
     (expert capacity 0). Bytes are what each launch moves: ids twice (histogram and scatter),
     the per-chunk counts written, prefixed and read back, sorted_pairs, dropped and tile_experts.
@@ -313,6 +314,25 @@ def moe_align(common, pairs, experts, used, tiles):
     pad_trips = max(0, padded - pairs) / 4 / max(1, tiles)  # the 4-unrolled padding loop, per tile
     base = dict(common, source="moe", flops=0, flop_kind="fp32", exps=0, l2_latency=True, hot=None,
                 units_per_warp=1.0)
+    # The scatter's small loops, in PTX order: the segment loop's capacity version (unrolled,
+    # remainder; not run), its dropless version (one expert a thread: the remainder), the
+    # warps-before sum (warp w: w // 4 and w % 4 passes), the second segment loop (remainder,
+    # unrolled), warp_base zeroing (remainder, unrolled), base positions for chunk 0 and for the
+    # rest, the tile loop (experts > 1) with its binary search and padding, the tile loop of a
+    # single expert (not run) and its padding, the sentinel tail (remainder, unrolled).
+    scatter_loops = [0, 0, 0, active, 0.5, 1.5, active, 0, lane_loop % 4, lane_loop // 4,
+                     per_expert / chunks, per_expert * (chunks - 1) / chunks,
+                     strided_warp_trips(tile_rows, grid_threads), search, pad_trips, 0, 0, tail_rem,
+                     max(0.0, (tail - tail_rem) / 4)]
+    scatter_bytes = pairs * 4 + experts * 4 + capacity * 4 + pairs * 4 + tile_rows * 4
+    if pairs <= MOE_ALIGN_CHUNK:
+        # One chunk (decode sizes): histogram and scatter in one block and one launch, the same
+        # helpers inlined; their loops are taken to appear in that order in the PTX (an
+        # assumption: a mismatch misplaces a few small trip counts, not the launch's cost).
+        return [dict(base, part="align", symbol=r"moe_align_one_chunk_kernel", threads=threads, blocks=1,
+                     dynamic_shared=(MOE_ALIGN_WARPS + 3) * experts * 4,
+                     other=[per_expert, per_expert] + scatter_loops,
+                     unit="256 pairs per warp", bytes=pairs * 4 + experts * 4 + scatter_bytes)]
     return [
         dict(base, part="align-histogram", symbol=r"moe_align_histogram_kernel", threads=threads, blocks=chunks,
              dynamic_shared=experts * 4,
@@ -324,18 +344,8 @@ def moe_align(common, pairs, experts, used, tiles):
              other=[(chunks - 1) // 4, (chunks - 1) % 4],  # the loop over chunks, unrolled by 4, and its remainder
              unit="32 experts per warp", bytes=2 * chunks * experts * 4 + experts * 4),
         dict(base, part="align-scatter", symbol=r"moe_align_scatter_kernel", threads=threads, blocks=chunks,
-             dynamic_shared=(MOE_ALIGN_WARPS + 2) * experts * 4,
-             # in PTX order: the segment loop's capacity version (unrolled, remainder; not run),
-             # its dropless version (one expert a thread: the remainder), the warps-before sum
-             # (warp w: w // 4 and w % 4 passes), the second segment loop (remainder, unrolled),
-             # warp_base zeroing (remainder, unrolled), base positions for chunk 0 and for the
-             # rest, the tile loop (experts > 1) with its binary search and padding, the tile loop
-             # of a single expert (not run) and its padding, the sentinel tail (remainder, unrolled)
-             other=[0, 0, 0, active, 0.5, 1.5, active, 0, lane_loop % 4, lane_loop // 4,
-                    per_expert / chunks, per_expert * (chunks - 1) / chunks,
-                    strided_warp_trips(tile_rows, grid_threads), search, pad_trips, 0, 0, tail_rem, max(0.0, (tail - tail_rem) / 4)],
-             unit="256 pairs per warp",
-             bytes=pairs * 4 + chunks * experts * 4 + experts * 4 + capacity * 4 + pairs * 4 + tile_rows * 4),
+             dynamic_shared=(MOE_ALIGN_WARPS + 2) * experts * 4, other=scatter_loops, unit="256 pairs per warp",
+             bytes=scatter_bytes + chunks * experts * 4),
     ]
 
 
