@@ -67,6 +67,21 @@ template <typename T, int D> __device__ __forceinline__ float dot_row(const floa
     return sum;
 }
 
+// What a split-KV block of either decode kernel works on: grid y names the sequence and kv head,
+// z the piece of the KV length, x the group of `rows_per_block` query rows (the new tokens times
+// the GQA group) that the block takes.
+struct DecodeBlock {
+    int b, kv_head, split, group, q_begin, new_tokens, rows, first_row, cached, kv_len;
+
+    __device__ __forceinline__ DecodeBlock(const AttentionParams &p, int rows_per_block)
+        : b(blockIdx.y / p.kv_heads), kv_head(blockIdx.y % p.kv_heads), split(blockIdx.z), group(p.q_heads / p.kv_heads),
+          q_begin(p.query_starts[b]), new_tokens(p.query_starts[b + 1] - q_begin), rows(new_tokens * group),
+          first_row(blockIdx.x * rows_per_block), cached(p.cached_lens[b]), kv_len(cached + new_tokens) {}
+
+    // True when the block has no row of this sequence (uniform across the block: return before any barrier).
+    __device__ __forceinline__ bool idle() const { return first_row >= rows; }
+};
+
 // The keys [lo, hi) that any of the new tokens first..last (indices within the sequence) can see,
 // within piece `split` of the KV length. 64-bit where a window of up to 2^31 keys could overflow.
 __device__ __forceinline__ void visible_key_range(const AttentionParams &p, int cached, int kv_len, int first, int last,
@@ -113,16 +128,10 @@ __global__ void __launch_bounds__(kAttentionRows * 32, 2) attention_kernel(const
     T *k_s = v_s + kAttentionTile * D;                                         // [kTile][kStride]
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int b = blockIdx.y / p.kv_heads, kv_head = blockIdx.y % p.kv_heads;
-    const int split = blockIdx.z;
-    const int group = p.q_heads / p.kv_heads;
-    const int q_begin = p.query_starts[b];
-    const int new_tokens = p.query_starts[b + 1] - q_begin;
-    const int rows = new_tokens * group;
-    const int first_row = blockIdx.x * kAttentionRows;
-    if (first_row >= rows) return;  // whole block idle for this sequence (uniform: before any barrier)
-    const int cached = p.cached_lens[b];
-    const int kv_len = cached + new_tokens;
+    const DecodeBlock blk(p, kAttentionRows);
+    if (blk.idle()) return;
+    const int b = blk.b, kv_head = blk.kv_head, split = blk.split, group = blk.group, q_begin = blk.q_begin;
+    const int rows = blk.rows, first_row = blk.first_row, cached = blk.cached, kv_len = blk.kv_len;
 
     const int row = first_row + warp;
     const bool active = row < rows;

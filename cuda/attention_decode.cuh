@@ -205,16 +205,10 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, kDecodeBlocksPerSm) attenti
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int sub = lane / kChunks, chunk = lane % kChunks;
-    const int b = blockIdx.y / p.kv_heads, kv_head = blockIdx.y % p.kv_heads;
-    const int split = blockIdx.z;
-    const int group = p.q_heads / p.kv_heads;
-    const int q_begin = p.query_starts[b];
-    const int new_tokens = p.query_starts[b + 1] - q_begin;
-    const int rows = new_tokens * group;
-    const int first_row = blockIdx.x * kDecodeRows;
-    if (first_row >= rows) return;  // whole block idle for this sequence (uniform: before any barrier)
-    const int cached = p.cached_lens[b];
-    const int kv_len = cached + new_tokens;
+    const DecodeBlock blk(p, kDecodeRows);
+    if (blk.idle()) return;
+    const int b = blk.b, kv_head = blk.kv_head, split = blk.split, group = blk.group, q_begin = blk.q_begin;
+    const int rows = blk.rows, first_row = blk.first_row, cached = blk.cached, kv_len = blk.kv_len;
     const int last_row = min(first_row + kDecodeRows, rows) - 1;
 
     // The rows' queries, this lane's 8 elements, times scale * log2 e (or scale alone under a
