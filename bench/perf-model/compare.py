@@ -33,7 +33,7 @@ def merged(rows, key):
     if key in rows:
         r = rows[key]
         return dict(estimate=float(r["estimate_us"]), floor=floor_of(r), floor_kind=r["floor_kind"],
-                    binding=r["binding"], parts=1)
+                    binding=r["binding"], parts=1, all_branches=all_of(r), paths=bool(r.get("paths")))
     kernel, shape, dtype, machine = key
     m = re.match(r"^(.*) \[(.*)\]$", kernel)
     if not m:
@@ -45,7 +45,13 @@ def merged(rows, key):
     est = sum(float(p["estimate_us"]) for p in parts)
     main = max(parts, key=lambda p: float(p["estimate_us"]))
     return dict(estimate=est, floor=sum(floor_of(p) for p in parts), floor_kind=main["floor_kind"],
-                binding=f"{main['binding']} ({main['kernel'].split(' [')[1][:-1]})", parts=len(parts))
+                binding=f"{main['binding']} ({main['kernel'].split(' [')[1][:-1]})", parts=len(parts),
+                all_branches=sum(all_of(p) for p in parts), paths=any(p.get("paths") for p in parts))
+
+
+def all_of(r):
+    """The every-branch estimate (the before file, older than path weights, has only estimate_us)."""
+    return float(r.get("estimate_all_branches_us") or r["estimate_us"])
 
 
 def compare(before, after, kernels):
@@ -79,12 +85,14 @@ def main(argv=None):
           "estimates.csv). Times in microseconds from PTX counts; floor = the largest of bytes / copy "
           "bandwidth, FLOPs / attainable rate, special functions / MUFU rate (after); fraction = floor / "
           "estimate (after). A part split into several launches is their sum (align = histogram + scan + "
-          "scatter past one chunk of pairs, one launch within it). Nothing here was timed on a GPU.", "",
-          "| kernel | shape | dtype | machine | estimate before | estimate after | binding floor | binding limit after | fraction of floor after |",
-          "|---|---|---|---|---|---|---|---|---|"]
+          "scatter past one chunk of pairs, one launch within it). `after, all branches`: the after row "
+          "counting every branch (no path weights); it differs where kernels.py gives the row path weights "
+          "(marked *), and the fraction beside it is floor / that. Nothing here was timed on a GPU.", "",
+          "| kernel | shape | dtype | machine | estimate before | estimate after | after, all branches (fraction) | binding floor | binding limit after | fraction of floor after |",
+          "|---|---|---|---|---|---|---|---|---|---|"]
     for (kernel, shape, dtype, machine), b, a in rows:
-        md.append(f"| {kernel} | `{shape}` | {dtype} | {machine} | {fmt(b['estimate'])} | {fmt(a['estimate'])} | "
-                  f"{fmt(a['floor'])} ({a['floor_kind']}) | {a['binding']} | {a['floor'] / a['estimate']:.2f} |")
+        md.append(f"| {kernel} | `{shape}` | {dtype} | {machine} | {fmt(b['estimate'])} | {fmt(a['estimate'])}{' *' if a['paths'] else ''} | "
+                  f"{fmt(a['all_branches'])} ({a['floor'] / a['all_branches']:.2f}) | {fmt(a['floor'])} ({a['floor_kind']}) | {a['binding']} | {a['floor'] / a['estimate']:.2f} |")
     with open(args.out, "w") as f:
         f.write("\n".join(md) + "\n")
     print(f"{len(rows)} rows -> {args.out}")

@@ -24,19 +24,23 @@ CLASSES = ["global", "shared", "async", "tensor", "fp32", "special", "int", "con
 
 
 class Instr:
-    __slots__ = ("op", "text", "cls", "weight", "width", "label_target", "addr")
+    __slots__ = ("op", "text", "cls", "weight", "width", "label_target", "addr", "loc")
 
-    def __init__(self, op, text, cls, weight=1.0, width=0, label_target=None, addr=None):
+    def __init__(self, op, text, cls, weight=1.0, width=0, label_target=None, addr=None, loc=None):
         self.op, self.text, self.cls, self.weight, self.width = op, text, cls, weight, width
         self.label_target, self.addr = label_target, addr
+        # PTX with -lineinfo: (file, line, inlined function's mangled name or "", call-site file,
+        # call-site line) of the last .loc before it; None in SASS
+        self.loc = loc
 
 
 class Function:
     """One kernel: its instructions in order, label -> index, loops as (start, end) index ranges."""
 
-    def __init__(self, name, instrs, labels, source):
+    def __init__(self, name, instrs, labels, source, files=None):
         self.name, self.instrs, self.labels, self.source = name, instrs, labels, source
         self.loops = find_loops(instrs, labels)
+        self.files = files or {}  # PTX .file index -> path (the source text path weights match)
 
 
 def find_loops(instrs, labels):
@@ -240,17 +244,24 @@ _PTX_INSTR = re.compile(r"^\s*(?:@!?%\w+\s+)?([a-z][\w.]*)\s*(.*?);")
 def parse_ptx(text):
     """The .entry functions of a PTX file (device functions are inlined at -O3; calls, if any, are
     counted as one control instruction)."""
-    funcs, name, instrs, labels, depth = [], None, [], {}, 0
+    funcs, name, instrs, labels, depth, loc = [], None, [], {}, 0, None
+    files = {int(m.group(1)): m.group(2) for m in _PTX_FILE.finditer(text)}
+    names = ptx_info_strings(text)
     for line in text.splitlines():
         if name is None:
             m = _PTX_ENTRY.match(line)
             if m:
-                name, instrs, labels, depth = m.group(1), [], {}, 0
+                name, instrs, labels, depth, loc = m.group(1), [], {}, 0, None
             continue
         stripped = line.split("//")[0]
+        m = _PTX_LOC.match(stripped)
+        if m:
+            loc = (int(m.group(1)), int(m.group(2)), names.get(m.group(3) or "", ""),
+                   int(m.group(4)) if m.group(4) else None, int(m.group(5)) if m.group(5) else None)
+            continue
         depth += stripped.count("{") - stripped.count("}")
         if depth <= 0 and "}" in stripped:
-            funcs.append(Function(name, instrs, labels, "PTX"))
+            funcs.append(Function(name, instrs, labels, "PTX", files))
             name = None
             continue
         m = _PTX_LABEL.match(stripped)
@@ -259,8 +270,25 @@ def parse_ptx(text):
             continue
         # inline-asm blocks put statements inside braces, several to a line
         for piece in stripped.replace("{", ";").replace("}", ";").split(";"):
+            first = len(instrs)
             _ptx_statement(piece.strip() + ";", instrs)
+            for ins in instrs[first:]:
+                ins.loc = loc
     return funcs
+
+
+_PTX_FILE = re.compile(r'^\s*\.file\s+(\d+)\s+"([^"]+)"', re.M)
+# .loc 1 70 13[, function_name $L__info_string69, inlined_at 1 147 5]
+_PTX_LOC = re.compile(r"^\s*\.loc\s+(\d+)\s+(\d+)\s+\d+(?:,\s*function_name\s+([\w$]+),\s*inlined_at\s+(\d+)\s+(\d+)\s+\d+)?")
+
+
+def ptx_info_strings(text):
+    """$L__info_stringN -> the string its .b8 bytes spell (the mangled names of inlined functions)."""
+    out = {}
+    for m in re.finditer(r"^(\$L__info_string\d+):\s*\n((?:\s*\.b8[^\n]*\n)+)", text, re.M):
+        data = [int(b) for b in re.findall(r"\d+", m.group(2).replace(".b8", ""))]
+        out[m.group(1)] = bytes(b for b in data if b).decode("latin-1")
+    return out
 
 
 def _ptx_statement(s, instrs):

@@ -27,6 +27,18 @@ One launch is described by a dict:
   l2_latency           True when its loads hit data just written by the previous kernel
   dynamic_shared       bytes of dynamic shared memory per block (ptxas reports only the static part)
   serial_warps         warps that do the work one after another (one scheduler each)
+  paths                path weights: code the row does not run at its shape, or runs on a fraction
+                       of passes; a list of rules {name, weight, why, and one or more of: source
+                       (regex on the source line an instruction comes from, or on the line that
+                       call was inlined at: PTX -lineinfo), function (regex on the mangled name of
+                       the inlined function it comes from), instr (regex on the instruction text)}.
+                       Every basic block holding a matching instruction, and every block reached
+                       forward only from those, executes `weight` of the passes counted for it
+                       (perf_model.path_weights). Without `paths` every branch is counted (the
+                       conservative count, which the outputs keep beside: estimate_all_branches_us).
+                       Markers are source text, not labels or line numbers, so they survive
+                       recompiles and edits elsewhere; a rule that matches nothing is flagged in
+                       the row's `paths` column. SASS has no line info: there only `instr` rules hold.
 """
 import math
 
@@ -74,7 +86,13 @@ def rmsnorm():
                     unit=f"{RMSNORM_VECS} vectors a thread ({threads // 32} warps a row)", units_per_warp=1.0,
                     bytes=rows * cols * SIZE[dtype] * (4 if residual else 2) + cols * SIZE[dtype],
                     # the weight is read again by every row (from L2); x, residual, h and out cross once
-                    l2_bytes=rows * cols * SIZE[dtype], flops=4 * rows * cols, flop_kind="fp32", exps=rows))
+                    l2_bytes=rows * cols * SIZE[dtype], flops=4 * rows * cols, flop_kind="fp32", exps=rows,
+                    # `blockDim.x == 32 ? warp_sum(..) : block_sum(..)`: threads is 128-512 here, so
+                    # the warp-per-row reduction never runs (block_sum's own warp_sum calls are
+                    # inlined at lines of common.cuh, not at this one, so they keep weight 1)
+                    paths=[dict(name="warp-per-row reduction", weight=0.0, function=r"warp_sum",
+                                source=r"blockDim\.x == 32 \? warp_sum",
+                                why=f"{threads} threads a row: block_sum runs")]))
     return out
 
 
@@ -127,7 +145,13 @@ def selective_scan():
                    strided_warp_trips(cb * runs, threads), tiles, tiles],
             unit="(step, state) per thread", units_per_warp=length * SCAN_STATES,
             bytes=4 * b * d * length * SIZE[dtype] + 2 * b * n * length * SIZE[dtype] + 4 * b * d * n + 4 * d * (n + 2),
-            flops=0, flop_kind="fp32", exps=b * d * length * n))
+            flops=0, flop_kind="fp32", exps=b * d * length * n,
+            # L = 4096 is a multiple of the chunk and there are no sequence starts, so every chunk
+            # is whole (full), every channel real (2048 channels, 32 a block) and every state real
+            # (N = 16 = 4 tiles x 4): only the FULL = true instantiations run
+            paths=[dict(name="partial-chunk stage/B,C/finish", weight=0.0,
+                        source=r"(stage_run<T, WIDE, SOFTPLUS, false>|stage_bc_run<T, WIDE, false>|finish_run<T, WIDE, false>)",
+                        why=f"L {length} a multiple of the chunk {chunk}: every chunk whole")]))
     return out
 
 
@@ -166,7 +190,17 @@ def conv1d():
         threads=threads, blocks=cdiv(tiles, threads) * d * b,
         hot={"contains": r"^(fma|FFMA)", "pick": "innermost"}, hot_units=1, outer=1, other=1,
         unit=f"{CONV_ITEMS} outputs per thread ({32 * CONV_ITEMS} per warp)", units_per_warp=1.0,
-        bytes=2 * elements * 2 + d * (w + 1) * 2, flops=2 * w * elements, flop_kind="fp32", exps=elements)]
+        bytes=2 * elements * 2 + d * (w + 1) * 2, flops=2 * w * elements, flop_kind="fp32", exps=elements,
+        paths=[
+            # L = 4096 is a multiple of CONV_ITEMS and the bench's rows are 16-byte aligned, so
+            # `vector` holds for every tile: the element-wise load and store never run
+            dict(name="element-wise load/store", weight=0.0,
+                 source=r"(to_float\(row\[t0 \+ k\]\) : 0\.0f|if \(t0 \+ k < length\) row\[t0 \+ k\])",
+                 why="L a multiple of the tile, aligned rows"),
+            # `t0 > 0` fails only for the row's first tile: lane 0 of the first warp of a row, so
+            # one warp in (tiles / 32) of a row takes (diverged) the initial-state path
+            dict(name="first-tile window", weight=32 / tiles, source=r"conv_input\(p, channel_row, j - H\)",
+                 why=f"1 warp in {tiles // 32} holds a row's first tile")])]
 
 
 DECODE_ROWS, DECODE_WARPS, DECODE_STEP = 4, 4, 16  # cuda/attention_decode.cuh kDecodeRows/Warps/Step
@@ -210,6 +244,15 @@ def decode_warp_steps(keys):
     return sum(cdiv(steps - w, DECODE_WARPS) if steps > w else 0 for w in range(DECODE_WARPS)) / DECODE_WARPS
 
 
+def rescale_fraction(passes, rows=DECODE_ROWS):
+    """Fraction of a warp's step-loop passes in which some row's running max grows (the rescale
+    of o): with scores independent and identically distributed (the bench's random q and K), pass
+    n holds a row's new maximum with probability 1 / n, so any of `rows` rows with at most
+    rows / n; averaged over the passes."""
+    n = max(1, int(round(passes)))
+    return min(1.0, sum(min(1.0, rows / i) for i in range(1, n + 1)) / n)
+
+
 def attention_decode():
     """Decode at head_dim 128, bf16, pages of 16: native/attention.cu takes the grouped kernel
     attention_decode_kernel<bf16, 128> (cuda/attention_decode.cuh) on a grid of (1 row group of
@@ -249,7 +292,20 @@ def attention_decode():
                 other=[0, 4] if splits > 1 else [4, 0],
                 unit="16-key step per warp (4 rows)", units_per_warp=steps,
                 bytes=kv_bytes + 2 * rows * dim * 2 + (splits > 1) * splits * rows * (dim + 1) * 4,
-                flops=4 * batch * hq * context * dim, flop_kind="fp32", exps=batch * hq * context))
+                flops=4 * batch * hq * context * dim, flop_kind="fp32", exps=batch * hq * context,
+                paths=[
+                    # every split edge is a multiple of 32 keys, all pages are mapped and the bench
+                    # has no mask: each step is whole and visible, the unmasked step runs
+                    dict(name="masked step", weight=0.0, source=r"decode_step<T, D, true>",
+                         why=f"split chunk {chunk} keys, a multiple of 32; no mask"),
+                    # the bench's soft-cap is 0: `if (p.softcap > 0.0f)` is never taken
+                    dict(name="soft-cap tanh", weight=0.0, source=r"tanhf\(sc\[i\] \* inv_cap\)", why="soft-cap 0"),
+                    dict(name="max rescale", weight=rescale_fraction(steps), source=r"st\.o\[r\]\[e\] \*= alpha\[r\]",
+                         why=f"i.i.d. scores: the max grows in ~{rescale_fraction(steps):.2f} of {steps:g} passes"),
+                    # `if (n % 32 == 0)`: the block table is read for 32 steps at once
+                    dict(name="block-table read", weight=cdiv(int(steps), 32) / max(1, steps),
+                         source=r"(\(n \+ lane\) \* kDecodeWarps|t / p\.block_size|table\[page\]|slots = t - page)",
+                         why="once in 32 passes")]))
             if splits > 1:
                 lse_passes = cdiv(splits, 32)
                 out.append(dict(

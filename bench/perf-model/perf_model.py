@@ -137,22 +137,120 @@ def pick_hot(func, hot):
     return min(cands, key=lambda r: r[1] - r[0])
 
 
+# ---- path weights ----------------------------------------------------------------------------
+
+def basic_blocks(func):
+    """(start, end) index ranges of the basic blocks: a block starts at a label or after a branch,
+    return or exit, and ends before the next such point."""
+    starts = {0} | {i for i in func.labels.values() if i < len(func.instrs)}
+    for i, ins in enumerate(func.instrs):
+        if re.match(r"^(bra|ret|exit|BRA|RET|EXIT)", ins.op) and i + 1 < len(func.instrs):
+            starts.add(i + 1)
+    starts = sorted(starts)
+    return [(s, (starts[n + 1] if n + 1 < len(starts) else len(func.instrs)) - 1) for n, s in enumerate(starts)]
+
+
+def forward_preds(func, blocks):
+    """Block number -> the blocks that reach it forward (fall-through, or a branch to a later
+    label); back edges (loop branches) are left out, so a loop's header keeps its entry only."""
+    at = {s: n for n, (s, _) in enumerate(blocks)}
+    preds = {n: set() for n in range(len(blocks))}
+    for n, (s, e) in enumerate(blocks):
+        last = func.instrs[e]
+        uncond = re.match(r"^(bra|ret|exit|BRA|RET|EXIT)", last.op) and not last.text.lstrip().startswith("@")
+        if not uncond and n + 1 < len(blocks):
+            preds[n + 1].add(n)
+        t = last.label_target
+        if t in func.labels and func.labels[t] > e and func.labels[t] in at:
+            preds[at[func.labels[t]]].add(n)
+    return preds
+
+
+_SOURCE_CACHE = {}
+
+
+def source_line(func, file_index, line):
+    """The text of a source line named by a .loc (read from the .file path; '' when unknown)."""
+    path = func.files.get(file_index)
+    if path is None or line is None:
+        return ""
+    if path not in _SOURCE_CACHE:
+        try:
+            with open(path) as f:
+                _SOURCE_CACHE[path] = f.read().splitlines()
+        except OSError:
+            _SOURCE_CACHE[path] = []
+    lines = _SOURCE_CACHE[path]
+    return lines[line - 1] if 0 < line <= len(lines) else ""
+
+
+def rule_matches(func, rule, ins):
+    """A rule's fields, all of which must match one instruction: `instr` (regex on the instruction
+    text), `function` (regex on the mangled name of the function it was inlined from), `source`
+    (regex on the source line it comes from or on the line that call was inlined at)."""
+    if "instr" in rule and not re.search(rule["instr"], ins.text):
+        return False
+    if "function" in rule or "source" in rule:
+        if ins.loc is None:
+            return False
+        f, line, fname, cf, cline = ins.loc
+        if "function" in rule and not re.search(rule["function"], fname):
+            return False
+        if "source" in rule and not any(re.search(rule["source"], source_line(func, a, b))
+                                        for a, b in ((f, line), (cf, cline)) if b):
+            return False
+    return True
+
+
+def path_weights(func, rules):
+    """Per instruction, the fraction of the passes through its code that the benchmark row
+    executes: 1 everywhere (every branch counted) unless a rule says otherwise. A rule weights
+    every basic block holding an instruction it matches, then every block reached forward only
+    from blocks it weights (the rest of that path, up to where the paths join); blocks matched by
+    several rules take the product. Returns (weights, blocks matched per rule)."""
+    weights = [1.0] * len(func.instrs)
+    if not rules:
+        return weights, []
+    blocks = basic_blocks(func)
+    preds = forward_preds(func, blocks)
+    hits = []
+    for rule in rules:
+        region = {n for n, (s, e) in enumerate(blocks) if any(rule_matches(func, rule, i) for i in func.instrs[s:e + 1])}
+        seeds = len(region)
+        grew = bool(region)
+        while grew:
+            grew = False
+            for n in range(len(blocks)):
+                if n not in region and preds[n] and preds[n] <= region:
+                    region.add(n)
+                    grew = True
+        hits.append((seeds, len(region)))
+        for n in region:
+            s, e = blocks[n]
+            for i in range(s, e + 1):
+                weights[i] *= rule["weight"]
+    return weights, hits
+
+
 def trips_of(value, index):
     if isinstance(value, (list, tuple)):
         return value[index] if index < len(value) else 1
     return value
 
 
-def count(func, launch):
+def count(func, launch, weights=None):
     """Executed warp-instructions per warp by class, the hot loop's static counts per pass, the
-    units of work one pass does, and the global bytes one warp loads in one pass."""
+    units of work one pass does, and the global bytes one warp loads in one pass. `weights`: per
+    instruction, the fraction of passes on the path that runs (path_weights); None counts every
+    branch."""
+    weights = weights or [1.0] * len(func.instrs)
     hot = pick_hot(func, launch.get("hot"))
     per_pass = {c: 0.0 for c in isa.CLASSES}
     units_per_pass = 1.0
     if hot:
         body = func.instrs[hot[0]:hot[1] + 1]
-        for i in body:
-            per_pass[i.cls] += i.weight
+        for i, w in zip(body, weights[hot[0]:hot[1] + 1]):
+            per_pass[i.cls] += i.weight * w
         if launch.get("marker"):
             pattern, per_unit = launch["marker"]
             units_per_pass = max(1.0, sum(1 for i in body if re.search(pattern, i.op)) / per_unit)
@@ -172,14 +270,14 @@ def count(func, launch):
     total = {c: 0.0 for c in isa.CLASSES}
     inflight = 0.0
     for idx, ins in enumerate(func.instrs):
-        m = 1.0
+        m = weights[idx]
         for l, t in mult.items():
             if l[0] <= idx <= l[1]:
                 m *= t
         total[ins.cls] += ins.weight * m
         in_hot = hot and hot[0] <= idx <= hot[1]
         if ins.cls == "global" and ins.width and (in_hot or not hot) and re.match(r"^(ld|LDG|LD)", ins.op):
-            inflight += 32 * ins.width
+            inflight += 32 * ins.width * weights[idx]
     return dict(total=total, per_pass=per_pass, units_per_pass=units_per_pass, hot=hot, inflight=inflight,
                 loops=len(func.loops))
 
@@ -346,14 +444,24 @@ def main(argv=None):
                 rows.append(dict(base, machine=mname, note="not mapped: " + why, source=sources.get(name, "")))
             continue
         try:
-            c = count(func, launch)
+            rules = launch.get("paths") or []
+            weights, hits = path_weights(func, rules)
+            c = count(func, launch, weights)
+            c_all = count(func, launch) if rules else c
             res = resources[name].get(func.name, dict(registers=0, smem=0, spills=0))
+            if args.loops and rules:
+                print(f"{base['kernel']} {base['shape']} {base['dtype']}: path weights " + "; ".join(
+                    f"{r.get('name', '?')} x{r['weight']:.3g}: {h[0]} blocks matched, {h[1]} weighted" for r, h in zip(rules, hits)))
             if args.loops:
                 print(f"{base['kernel']} {base['shape']} {base['dtype']}: {func.name}\n  loops {func.loops} hot {c['hot']}"
                       f" units/pass {c['units_per_pass']:.2g}\n  per pass " +
                       ", ".join(f"{k} {v:g}" for k, v in c["per_pass"].items() if v))
             for mname, m in machines.items():
                 e = estimate(m, launch, c, res)
+                e_all = estimate(m, launch, c_all, res)
+                unmatched = [r.get("name", "?") for r, h in zip(rules, hits) if not h[0]]
+                paths = ("path weights: " + ", ".join(f"{r.get('name', '?')} x{r['weight']:.2g}" for r in rules)
+                         + (f" (matched nothing: {', '.join(unmatched)})" if unmatched else "")) if rules else ""
                 # every instruction a warp executes, loop overhead and set-up included, per unit of work
                 per_unit = e["instr_per_warp"] / launch["units_per_warp"]
                 note = "" if c["hot"] or launch.get("hot") is None else "hot loop not found: whole body counted once"
@@ -363,6 +471,9 @@ def main(argv=None):
                                  floor_special_us=e["floor_sfu"], issue_us=e["t_issue"], memory_us=e["t_memory"],
                                  special_us=e["t_mufu"], tensor_us=e["t_tensor"], estimate_us=e["estimate"],
                                  binding=e["binding"], floor_kind=e["floor_kind"], fraction_of_floor=e["fraction"],
+                                 estimate_all_branches_us=e_all["estimate"], fraction_all_branches=e_all["fraction"],
+                                 instr_per_unit_all_branches=e_all["instr_per_warp"] / launch["units_per_warp"],
+                                 paths=paths,
                                  measured_us=measured.get((launch["bench"], launch["shape"], launch["dtype"], mname), "")
                                  if not launch["part"] else "", source=sources[name], note=note,
                                  classes=" ".join(f"{k}:{v / launch['units_per_warp']:.3g}" for k, v in c["total"].items() if v)))
@@ -386,6 +497,7 @@ def totals(rows, measured):
     out = []
     for (kernel, shape, dtype, machine), parts in groups.items():
         est = sum(p["estimate_us"] for p in parts)
+        est_all = sum(p["estimate_all_branches_us"] for p in parts)
         floor = sum(max(p["floor_bytes_us"], p["floor_flops_us"], p["floor_special_us"]) for p in parts)
         main = max(parts, key=lambda p: p["estimate_us"])
         names = "+".join(p["kernel"].split(" [")[1][:-1] for p in parts)
@@ -396,6 +508,8 @@ def totals(rows, measured):
                         issue_us=sum(p["issue_us"] for p in parts), memory_us=sum(p["memory_us"] for p in parts),
                         binding=f"{main['binding']} ({main['kernel'].split(' [')[1][:-1]})", floor_kind=main["floor_kind"],
                         fraction_of_floor=floor / est, source=main["source"],
+                        estimate_all_branches_us=est_all, fraction_all_branches=floor / est_all,
+                        paths="; ".join(f"{p['kernel'].split(' [')[1][:-1]}: {p['paths']}" for p in parts if p.get("paths")),
                         measured_us=measured.get((kernel, shape, dtype, machine), ""),
                         note="router GEMM (cuBLAS) and top-k not modelled" if kernel.startswith("moe") else ""))
     return out
@@ -403,7 +517,8 @@ def totals(rows, measured):
 
 COLUMNS = ["kernel", "shape", "dtype", "machine", "unit", "instr_per_unit", "instr_per_warp", "registers", "smem", "spills",
            "occupancy", "floor_bytes_us", "floor_flops_us", "floor_special_us", "issue_us", "memory_us", "special_us",
-           "tensor_us", "estimate_us", "binding", "floor_kind", "fraction_of_floor", "measured_us", "source", "classes", "note"]
+           "tensor_us", "estimate_us", "binding", "floor_kind", "fraction_of_floor", "estimate_all_branches_us",
+           "fraction_all_branches", "instr_per_unit_all_branches", "paths", "measured_us", "source", "classes", "note"]
 
 
 def write(out, rows, commit, source_label, disasm):
@@ -416,9 +531,14 @@ def write(out, rows, commit, source_label, disasm):
           f"Commit {commit}. Instruction counts: {source_label}. Machines: bench/perf-model/machines.json "
           "(attainable copy bandwidth and GEMM rate of the GPU notes, boost clock). Times in microseconds; "
           "floor = the larger of bytes / copy bandwidth, FLOPs / attainable rate and special functions / MUFU rate; "
-          "fraction = floor / estimate; instr/unit = all warp-instructions a warp executes per unit of work. `measured` is filled only from bench/results/results.csv rows of this commit.", ""]
+          "fraction = floor / estimate; instr/unit = all warp-instructions a warp executes per unit of work. "
+          "Rows with path weights (kernels.py `paths`: code that does not run at the row's shape, or runs on a "
+          "fraction of passes) count the path that runs in `estimate`; `all branches` is the same row counting "
+          "every branch (the conservative count), and `paths` says which weights the row uses. "
+          "`measured` is filled only from bench/results/results.csv rows of this commit.", ""]
     head = ["kernel", "shape", "dtype", "machine", "instr/unit (unit)", "regs", "occ", "floor bytes", "floor flops",
-            "floor sfu", "issue", "memory", "estimate", "binding", "fraction of floor", "measured", "counts"]
+            "floor sfu", "issue", "memory", "estimate", "binding", "fraction of floor", "all branches (fraction)",
+            "measured", "counts", "paths"]
     md.append("| " + " | ".join(head) + " |")
     md.append("|" + "---|" * len(head))
     for r in rows:
@@ -429,8 +549,10 @@ def write(out, rows, commit, source_label, disasm):
         md.append("| " + " | ".join([r["kernel"], r["shape"], r["dtype"], r["machine"], per_unit, fmt(r.get("registers", "")),
                                      fmt(r.get("occupancy", ""), 2), fmt(r["floor_bytes_us"]), fmt(r["floor_flops_us"]),
                                      fmt(r["floor_special_us"]), fmt(r["issue_us"]), fmt(r["memory_us"]), fmt(r["estimate_us"]),
-                                     r["binding"], fmt(r["fraction_of_floor"], 2), fmt(r.get("measured_us", "")),
-                                     "SASS" if r["source"].startswith("SASS") else "PTX"]) + " |")
+                                     r["binding"], fmt(r["fraction_of_floor"], 2),
+                                     f"{fmt(r['estimate_all_branches_us'])} ({fmt(r['fraction_all_branches'], 2)})"
+                                     if r.get("paths") else "same", fmt(r.get("measured_us", "")),
+                                     "SASS" if r["source"].startswith("SASS") else "PTX", r.get("paths", "")]) + " |")
     with open(os.path.join(out, "estimates.md"), "w") as f:
         f.write("\n".join(md) + "\n")
 

@@ -181,5 +181,86 @@ class CompareTest(unittest.TestCase):
         self.assertEqual(a["binding"], "issue (align-b)")
 
 
+PATH_PTX = """
+.file	1 "/nonexistent/k.cuh"
+.visible .entry k(
+)
+{
+	.loc	1 10 5
+	setp.eq.s32 	%p1, %r1, 0;
+	@%p1 bra 	$L__ELSE;
+	.loc	1 20 5, function_name $L__info_string0, inlined_at 1 11 5
+	ex2.approx.f32 	%f1, %f2;
+	bra.uni 	$L__JOIN;
+$L__ELSE:
+	.loc	1 20 5, function_name $L__info_string0, inlined_at 1 12 5
+	mul.f32 	%f1, %f2, %f3;
+	@%p1 bra 	$L__SKIP;
+	add.f32 	%f1, %f1, %f3;
+$L__SKIP:
+	add.f32 	%f1, %f1, %f1;
+$L__JOIN:
+	.loc	1 13 5
+	tanh.approx.f32 	%f4, %f1;
+	ret;
+}
+$L__info_string0:
+.b8 95,90,49,115,116,101,112,0
+"""
+PATH_SOURCE = {"/nonexistent/k.cuh": ["x"] * 9 + ["if (full)", "    step<true>(a);", "    step<false>(a);",
+                                                   "y = tanhf(y);"] + ["x"] * 6 + ["    return v;"]}
+
+
+class PathWeightTest(unittest.TestCase):
+    def setUp(self):
+        (self.f,) = isa.parse_ptx(PATH_PTX)
+        perf_model._SOURCE_CACHE.update({k: v for k, v in PATH_SOURCE.items()})
+
+    def test_loc_and_inlined_name(self):
+        ex2 = next(i for i in self.f.instrs if i.op.startswith("ex2"))
+        self.assertEqual(ex2.loc, (1, 20, "_Z1step", 1, 11))
+
+    def test_no_rules_is_every_branch(self):
+        w, hits = perf_model.path_weights(self.f, [])
+        self.assertEqual(set(w), {1.0})
+        launch = dict(hot=None)
+        self.assertEqual(perf_model.count(self.f, launch, w)["total"], perf_model.count(self.f, launch)["total"])
+
+    def test_call_site_rule_weights_the_path_up_to_the_join(self):
+        w, hits = perf_model.path_weights(self.f, [dict(name="false path", weight=0.0, source=r"step<false>")])
+        ops = {i.text.split()[0] + str(n): x for n, (i, x) in enumerate(zip(self.f.instrs, w))}
+        by_op = [(i.op, x) for i, x in zip(self.f.instrs, w)]
+        self.assertEqual(hits, [(3, 3)])  # the .loc holds for the add and the skip target too
+        self.assertEqual([x for op, x in by_op if op.startswith(("mul", "add"))], [0.0, 0.0, 0.0])
+        self.assertEqual([x for op, x in by_op if op.startswith(("ex2", "tanh", "setp"))], [1.0, 1.0, 1.0])
+        self.assertTrue(ops)
+
+    def test_instr_and_function_rules_multiply(self):
+        rules = [dict(name="tanh", weight=0.5, instr=r"tanh\.approx"), dict(name="step", weight=0.5, function=r"step", source=r"step<true>")]
+        w, hits = perf_model.path_weights(self.f, rules)
+        tanh = next(x for i, x in zip(self.f.instrs, w) if i.op.startswith("tanh"))
+        ex2 = next(x for i, x in zip(self.f.instrs, w) if i.op.startswith("ex2"))
+        self.assertEqual((tanh, ex2), (0.5, 0.5))
+        total = perf_model.count(self.f, dict(hot=None), w)["total"]
+        self.assertLess(sum(total.values()), sum(perf_model.count(self.f, dict(hot=None))["total"].values()))
+
+    def test_unmatched_rule_is_reported(self):
+        w, hits = perf_model.path_weights(self.f, [dict(name="none", weight=0.0, source=r"nowhere")])
+        self.assertEqual(hits, [(0, 0)])
+        self.assertEqual(set(w), {1.0})
+
+    def test_rescale_fraction(self):
+        self.assertEqual(kernels.rescale_fraction(4), 1.0)
+        self.assertAlmostEqual(kernels.rescale_fraction(8), (4 + 4 / 5 + 4 / 6 + 4 / 7 + 4 / 8) / 8)
+        self.assertLess(kernels.rescale_fraction(512), 0.05)
+
+    def test_bench_rows_carry_weights(self):
+        rows = {(l["bench"], l["part"]): l for l in kernels.all_launches()}
+        for key in (("selective-scan", ""), ("causal-conv1d", ""), ("attention-decode", "attend"), ("rmsnorm", "")):
+            self.assertTrue(rows[key]["paths"], key)
+            for rule in rows[key]["paths"]:
+                self.assertTrue(0.0 <= rule["weight"] <= 1.0 and rule.get("why"))
+
+
 if __name__ == "__main__":
     unittest.main()
