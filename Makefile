@@ -74,7 +74,7 @@ EMULATION_FLAGS := -O2 -std=c++17 -Wall -Wno-unknown-pragmas -Wno-sign-compare -
 EMULATION_SOURCES := $(filter-out %_test.cpp,$(wildcard native/emulation/*.cpp))
 EMULATION_DEPS := $(NATIVE_DEPS) $(wildcard native/emulation/*)
 
-.PHONY: native emulation build test demo bench bench-jar device-bundle gpu-run-dry perf-model perf-model-test clean check-jdk
+.PHONY: emulation-race-demo native emulation build test demo bench bench-jar device-bundle gpu-run-dry perf-model perf-model-test clean check-jdk
 
 check-jdk:
 	@[ -n "$(JDK)" ] || { echo "error: no JDK >= 22 found (set JAVA_HOME or install one under /usr/lib/jvm)"; exit 1; }
@@ -114,6 +114,36 @@ $(EMULATION_DIR)/.stamp: $(EMULATION_DEPS) Makefile
 	    -o $(EMULATION_LIB) -x c++ $(NATIVE_SOURCES) $(EMULATION_SOURCES) || exit 1; \
 	fi
 	@touch $@
+
+# Shows the schedules at work on project code: the emulated library built again with one barrier of
+# block_sum (cuda/common.cuh, RMSNorm's wide rows) dropped; RmsNormGpuTest must pass with the intact
+# library under every schedule and fail with the broken one under at least one. Not part of `make test`.
+RACE_DEMO := build/emulation-race-demo
+
+emulation-race-demo: emulation build
+	@mkdir -p $(RACE_DEMO)
+	g++ $(EMULATION_FLAGS) -DISTHMUS_DROP_BLOCK_SUM_BARRIER -fPIC -fvisibility=hidden -shared -Wl,--no-undefined \
+	  -DISTHMUS_VERSION_STRING='"$(VERSION)"' -DISTHMUS_ARCHITECTURES='"host emulation"' \
+	  -o $(RACE_DEMO)/libisthmus-emulated.so -x c++ $(NATIVE_SOURCES) $(EMULATION_SOURCES)
+	JAVA_HOME=$(JDK) mvn -B -q -ntp dependency:copy -Dartifact=$(JUNIT_CONSOLE) -DoutputDirectory=$(RACE_DEMO)
+	@intact_failed=""; broken_failed=""; \
+	for lib in $(EMULATION_LIB) $(RACE_DEMO)/libisthmus-emulated.so; do \
+	  for schedule in forward reverse shuffle:7; do \
+	    if ISTHMUS_EMULATION_SCHEDULE=$$schedule $(JAVA) $(JAVA_FLAGS) -Disthmus.library.path=$$lib -Disthmus.emulation=true \
+	         -jar $(RACE_DEMO)/junit-platform-console-standalone-*.jar execute --disable-banner --details=none \
+	         --class-path "target/test-classes:target/classes:$$(ls target/lib/*.jar | tr '\n' ':')" \
+	         --select-class dev.isthmus.norm.RmsNormGpuTest > $(RACE_DEMO)/$$(basename $$(dirname $$lib))-$${schedule%%:*}.log 2>&1; \
+	    then result=passes; else result=FAILS; fi; \
+	    if grep -q "gpu tests skipped" $(RACE_DEMO)/$$(basename $$(dirname $$lib))-$${schedule%%:*}.log; then \
+	      echo "RmsNormGpuTest did not run with $$lib"; exit 1; fi; \
+	    echo "RmsNormGpuTest with $$lib under $$schedule: $$result"; \
+	    if [ $$lib = $(EMULATION_LIB) ]; then [ $$result = passes ] || intact_failed="$$intact_failed $$schedule"; \
+	    else [ $$result = FAILS ] && broken_failed="$$broken_failed $$schedule"; fi; \
+	  done; \
+	done; \
+	[ -z "$$intact_failed" ] || { echo "the intact library failed under:$$intact_failed"; exit 1; }; \
+	[ -n "$$broken_failed" ] || { echo "the missing barrier went unnoticed under every schedule"; exit 1; }; \
+	echo "the missing barrier is caught under:$$broken_failed"
 
 build: check-jdk native
 	$(MVN) package -DskipTests

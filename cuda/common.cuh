@@ -57,7 +57,11 @@ __device__ __forceinline__ float block_sum(float v) {
     v = warp_sum(v);
     __syncthreads();  // warp_totals may still be read by a previous call
     if (lane == 0) warp_totals[warp] = v;
+    // ISTHMUS_DROP_BLOCK_SUM_BARRIER exists only for `make emulation-race-demo`, which shows the
+    // host emulation's schedules catching a missing barrier in this very kernel code.
+#ifndef ISTHMUS_DROP_BLOCK_SUM_BARRIER
     __syncthreads();
+#endif
     const int warps = blockDim.x / 32;
     float total = lane < warps ? warp_totals[lane] : 0.0f;
     return warp_sum(total);
