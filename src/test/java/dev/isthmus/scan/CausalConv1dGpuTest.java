@@ -32,23 +32,7 @@ class CausalConv1dGpuTest {
                         for (boolean on : new boolean[] {false, true}) {
                             int batch = s[0], channels = s[1], length = s[2];
                             String what = dtype + " conv " + java.util.Arrays.toString(s) + " width " + width + (on ? " bias+silu+state" : "");
-                            try (Tensor x = RandomTensors.normal(random, dtype, 1f, batch, channels, length);
-                                 Tensor w = RandomTensors.normal(random, dtype, 0.5f, channels, width);
-                                 Tensor bias = RandomTensors.normal(random, dtype, 1f, channels);
-                                 Tensor history = RandomTensors.normal(random, dtype, 1f, batch, channels, width - 1);
-                                 Tensor expected = Tensor.allocateHost(dtype, batch, channels, length);
-                                 Tensor expectedLast = Tensor.allocateHost(dtype, batch, channels, width - 1);
-                                 Tensor dx = gpu.copyOf(x); Tensor dw = gpu.copyOf(w); Tensor db = gpu.copyOf(bias);
-                                 Tensor dh = gpu.copyOf(history);
-                                 Tensor out = gpu.allocate(dtype, batch, channels, length);
-                                 Tensor last = gpu.allocate(dtype, batch, channels, width - 1)) {
-                                gpu.poison(out);
-                                gpu.poison(last);
-                                CausalConv1d.apply(Backend.cpu(), expected, expectedLast, x, w, on ? bias : null, on ? history : null, on);
-                                CausalConv1d.apply(gpu, out, last, dx, dw, on ? db : null, on ? dh : null, on);
-                                assertClose(what, gpu, out, expected, Compare.boundFor(dtype));
-                                assertClose(what + " final state", gpu, last, expectedLast, 0);
-                            }
+                            checkSequence(gpu, random, dtype, batch, channels, length, width, on, false, what);
                         }
         }
     }
@@ -91,24 +75,7 @@ class CausalConv1dGpuTest {
                     for (int width = 1; width <= 8; width++)
                         for (boolean on : new boolean[] {false, true}) {
                             String what = dtype + " conv length " + length + " width " + width + (on ? " bias+silu+state in place" : "");
-                            try (Tensor x = RandomTensors.normal(random, dtype, 1f, batch, channels, length);
-                                 Tensor w = RandomTensors.normal(random, dtype, 0.5f, channels, width);
-                                 Tensor bias = RandomTensors.normal(random, dtype, 1f, channels);
-                                 Tensor history = RandomTensors.normal(random, dtype, 1f, batch, channels, width - 1);
-                                 Tensor expected = Tensor.allocateHost(dtype, batch, channels, length);
-                                 Tensor expectedLast = Tensor.allocateHost(dtype, batch, channels, width - 1);
-                                 Tensor dx = gpu.copyOf(x); Tensor dw = gpu.copyOf(w); Tensor db = gpu.copyOf(bias);
-                                 Tensor dh = gpu.copyOf(history);
-                                 Tensor out = gpu.allocate(dtype, batch, channels, length);
-                                 Tensor last = gpu.allocate(dtype, batch, channels, width - 1)) {
-                                gpu.poison(out);
-                                gpu.poison(last);
-                                CausalConv1d.apply(Backend.cpu(), expected, expectedLast, x, w, on ? bias : null, on ? history : null, on);
-                                // with the state on, the final state overwrites the initial one it was read from
-                                CausalConv1d.apply(gpu, out, on ? dh : last, dx, dw, on ? db : null, on ? dh : null, on);
-                                assertClose(what, gpu, out, expected, Compare.boundFor(dtype));
-                                assertClose(what + " final state", gpu, on ? dh : last, expectedLast, 0);
-                            }
+                            checkSequence(gpu, random, dtype, batch, channels, length, width, on, on, what);
                         }
         }
     }
@@ -181,6 +148,33 @@ class CausalConv1dGpuTest {
                     assertClose(what + " update state", gpu, dState, expectedLast, 0);
                 }
             }
+        }
+    }
+
+    /**
+     * One sequence conv on fresh random inputs, GPU against the CPU reference, outputs poisoned
+     * first; {@code on} adds bias, SiLU and an initial state, and {@code stateInPlace} has the
+     * final state overwrite the initial one it is read from.
+     */
+    private static void checkSequence(CudaBackend gpu, Random random, DType dtype, int batch, int channels, int length, int width,
+                                      boolean on, boolean stateInPlace, String what) {
+        try (Tensor x = RandomTensors.normal(random, dtype, 1f, batch, channels, length);
+             Tensor w = RandomTensors.normal(random, dtype, 0.5f, channels, width);
+             Tensor bias = RandomTensors.normal(random, dtype, 1f, channels);
+             Tensor history = RandomTensors.normal(random, dtype, 1f, batch, channels, width - 1);
+             Tensor expected = Tensor.allocateHost(dtype, batch, channels, length);
+             Tensor expectedLast = Tensor.allocateHost(dtype, batch, channels, width - 1);
+             Tensor dx = gpu.copyOf(x); Tensor dw = gpu.copyOf(w); Tensor db = gpu.copyOf(bias);
+             Tensor dh = gpu.copyOf(history);
+             Tensor out = gpu.allocate(dtype, batch, channels, length);
+             Tensor last = gpu.allocate(dtype, batch, channels, width - 1)) {
+            gpu.poison(out);
+            gpu.poison(last);
+            CausalConv1d.apply(Backend.cpu(), expected, expectedLast, x, w, on ? bias : null, on ? history : null, on);
+            Tensor finalState = stateInPlace ? dh : last;
+            CausalConv1d.apply(gpu, out, finalState, dx, dw, on ? db : null, on ? dh : null, on);
+            assertClose(what, gpu, out, expected, Compare.boundFor(dtype));
+            assertClose(what + " final state", gpu, finalState, expectedLast, 0);
         }
     }
 }
