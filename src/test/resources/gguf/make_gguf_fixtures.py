@@ -5,7 +5,8 @@ did not write.
     python3 make_gguf_fixtures.py [OUTDIR]     # OUTDIR defaults to this script's folder
 
 types.gguf holds, for every tensor type Isthmus reads, a tensor of an awkward shape and beside it
-`<name>.dequantized`: gguf's own dequantization of it in F32. Q8_0, Q4_0, Q4_1, F16 and BF16 are
+`<name>.dequantized`: gguf's own dequantization of it in F32; for the types gguf quantizes,
+`<name>.source` holds the F32 values it quantized. Q8_0, Q4_0, Q4_1, F16 and BF16 are
 quantized from random normals by gguf's quantizers; gguf has no quantizer for the K-quants, so
 their blocks are random bytes with finite f16 scales, which gguf's dequantizer then defines. The
 metadata holds one value of every metadata type, arrays of numbers and strings, and a nested
@@ -52,7 +53,7 @@ def tensors(rng):
         else:
             values = rng.standard_normal((rows, cols)).astype(np.float32)
             data = values if qtype == T.F32 else gguf.quants.quantize(values, qtype)
-        out.append((name, qtype, data))
+        out.append((name, qtype, data, None if qtype in (T.Q4_K, T.Q5_K, T.Q6_K) else values))
     return out
 
 
@@ -76,9 +77,11 @@ def main():
     writer.add_array("fixture.ints", [1, -2, 3])
     writer.add_array("fixture.strings", ["a", "", "ü"])
     writer.add_array("fixture.nested", [[1, 2], [3]])
-    for name, qtype, data in tensors(rng):
+    for name, qtype, data, source in tensors(rng):
         writer.add_tensor(name, data, raw_dtype=qtype)
         writer.add_tensor(name + ".dequantized", gguf.quants.dequantize(data, qtype).astype(np.float32))
+        if source is not None and qtype not in (T.F32, T.F16, T.BF16):
+            writer.add_tensor(name + ".source", source)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

@@ -2,11 +2,13 @@ package dev.isthmus.model;
 
 import dev.isthmus.backend.Backend;
 import dev.isthmus.blas.Gemm;
+import dev.isthmus.io.GgufFile;
 import dev.isthmus.io.HfCheckpoint;
 import dev.isthmus.norm.RmsNorm;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Set;
 
@@ -70,11 +72,34 @@ public final class DecoderModel implements AutoCloseable {
         }
     }
 
-    /** Loads the checkpoint in {@code directory} onto {@code backend}, converting every weight to {@code dtype}. */
-    public static DecoderModel load(Backend backend, Path directory, DType dtype) throws IOException {
-        try (HfCheckpoint checkpoint = HfCheckpoint.open(directory)) {
+    /**
+     * Loads the model at {@code path} onto {@code backend}, converting every weight to {@code dtype}:
+     * a Hugging Face checkpoint directory, or a GGUF file (see {@link #load(Backend, GgufFile, DType)}).
+     */
+    public static DecoderModel load(Backend backend, Path path, DType dtype) throws IOException {
+        if (Files.isRegularFile(path)) {
+            try (GgufFile gguf = GgufFile.open(path)) {
+                return load(backend, gguf, dtype);
+            }
+        }
+        try (HfCheckpoint checkpoint = HfCheckpoint.open(path)) {
             return load(backend, checkpoint, dtype);
         }
+    }
+
+    /**
+     * A model from a GGUF file: the config from its metadata (architectures llama, with or without
+     * experts, qwen2 and mamba), every weight dequantized on the host and converted to {@code dtype}.
+     * The file may be closed afterwards.
+     */
+    public static DecoderModel load(Backend backend, GgufFile gguf, DType dtype) {
+        ModelConfig config;
+        try {
+            config = ModelConfig.fromJson(GgufConfig.toConfigJson(gguf));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(gguf.path() + " (its metadata read as config.json fields): " + e.getMessage(), e);
+        }
+        return build(backend, config, new GgufWeights(gguf, config), dtype);
     }
 
     /** As {@link #load(Backend, Path, DType)} from an open checkpoint (which may be closed afterwards: weights are copied). */

@@ -8,6 +8,8 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import dev.isthmus.quant.Dequantize;
 import dev.isthmus.quant.GgmlType;
+import dev.isthmus.quant.Quantize;
+import dev.isthmus.testing.TestResources;
 import dev.isthmus.testing.Tries;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -16,6 +18,7 @@ import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -27,7 +30,12 @@ import org.junit.jupiter.params.provider.EnumSource;
  * gguf does; every forged header field is refused by name.
  */
 class GgufFileTest {
-    static final Path TYPES = Path.of("src/test/resources/gguf/types.gguf");
+    static Path TYPES;
+
+    @BeforeAll
+    static void fixture() throws IOException {
+        TYPES = TestResources.file("gguf/types.gguf", "run src/test/resources/gguf/make_gguf_fixtures.py and commit what it writes");
+    }
 
     @TempDir
     Path dir;
@@ -79,6 +87,19 @@ class GgufFileTest {
                 if (got[i] != 0) nonzero++;
             }
             assertTrue(nonzero > got.length / 2, name + " is mostly zeros: the fixture does not exercise the format");
+        }
+    }
+
+    /** Q8_0, Q4_0 and Q4_1 quantize bit for bit as gguf's quantizers (ggml's reference ones) did the fixture's values. */
+    @ParameterizedTest
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q4_1"})
+    void quantizesBitForBitAsGgufDoes(GgmlType type) throws IOException {
+        String name = "t_" + type.name().toLowerCase(java.util.Locale.ROOT);
+        try (GgufFile f = GgufFile.open(TYPES)) {
+            MemorySegment source = f.bytes(name + ".source");
+            float[] values = new float[(int) f.info(name + ".source").elements()];
+            for (int i = 0; i < values.length; i++) values[i] = source.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), i);
+            assertArrayEquals(f.bytes(name).toArray(ValueLayout.JAVA_BYTE), Quantize.fromFloat(type, values), name);
         }
     }
 
