@@ -4,6 +4,7 @@ import dev.isthmus.backend.Backend;
 import dev.isthmus.blas.Gemm;
 import dev.isthmus.io.GgufFile;
 import dev.isthmus.io.HfCheckpoint;
+import dev.isthmus.quant.GgmlType;
 import dev.isthmus.norm.RmsNorm;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
@@ -100,6 +101,21 @@ public final class DecoderModel implements AutoCloseable {
             throw new IllegalArgumentException(gguf.path() + " (its metadata read as config.json fields): " + e.getMessage(), e);
         }
         return build(backend, config, new GgufWeights(gguf, config), dtype);
+    }
+
+    /**
+     * As {@link #load(Backend, Path, DType)}, with the checkpoint's matrices quantized to
+     * {@code quantize} (q8_0, q4_0, q4_1 or q4_k) on load and dequantized into {@code dtype}: the
+     * model computes exactly what the quantized weights give (see {@link WeightSource#quantized}).
+     * A GGUF file is already quantized as it was written and is refused here.
+     */
+    public static DecoderModel load(Backend backend, Path path, DType dtype, GgmlType quantize) throws IOException {
+        if (quantize == null) return load(backend, path, dtype);
+        if (Files.isRegularFile(path))
+            throw new IllegalArgumentException(path + " is a GGUF file, quantized as it was written; quantizing on load applies to checkpoint directories");
+        try (HfCheckpoint checkpoint = HfCheckpoint.open(path)) {
+            return build(backend, ModelConfig.fromJson(checkpoint.config()), WeightSource.quantized(WeightSource.of(checkpoint), quantize), dtype);
+        }
     }
 
     /** As {@link #load(Backend, Path, DType)} from an open checkpoint (which may be closed afterwards: weights are copied). */

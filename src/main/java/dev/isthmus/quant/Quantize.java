@@ -10,10 +10,11 @@ import java.nio.ByteOrder;
  *   <li>Q4_0, symmetric around the value of largest magnitude m: d = m / -8, q = trunc(x / d + 8.5)
  *       clipped to 0..15, so that m itself is q = 0 exactly;
  *   <li>Q4_1, affine: d = (max - min) / 15, q = trunc((x - min) / d + 0.5);
- *   <li>Q4_K: per 32-element sub-block an affine range [min(0, lo), hi] with scale (hi - lo') / 15;
- *       the eight scales and the eight negated mins are quantized to 6 bits against the block's d and
- *       dmin (the largest of each over 63), and the values to 4 bits against the scales as they
- *       dequantize (d and dmin rounded to f16 first), so the error is that of the stored scales.
+ *   <li>Q4_K: per 32-element sub-block the range [min(0, lo), max(0, hi)]; its negated min is
+ *       quantized to 6 bits against dmin (the largest over 63, in f16) rounding up, then its scale
+ *       to 6 bits against d rounding up so that 15 steps reach hi from the stored min; the values
+ *       are rounded to the nearest of the 16 levels as they dequantize, so none is clipped and the
+ *       error is at most half a stored step.
  * </ul>
  * Q8_0, Q4_0 and Q4_1 reproduce ggml's reference quantizers bit for bit (a division is a
  * multiplication by the fp32 reciprocal, as there); Q4_K is Isthmus's own simpler search-free choice of
@@ -44,8 +45,10 @@ public final class Quantize {
         return Float.floatToFloat16(v);
     }
 
-    private static float rounded(float v) {
-        return Float.float16ToFloat(f16(v));
+    /** The smallest f16 value at or above {@code v} (v >= 0, within the f16 range). */
+    private static float roundedUp(float v) {
+        short h = f16(v);
+        return Float.float16ToFloat(h) >= v ? Float.float16ToFloat(h) : Float.float16ToFloat((short) (h + 1));
     }
 
     /** roundf: halves away from zero. */
@@ -93,25 +96,30 @@ public final class Quantize {
     }
 
     private static void q4_k(ByteBuffer out, float[] x, int at) {
-        float[] scale = new float[8], negMin = new float[8];
-        float maxScale = 0, maxNegMin = 0;
+        float[] lo = new float[8], hi = new float[8];
+        float maxNegMin = 0;
         for (int s = 0; s < 8; s++) {
-            float lo = 0, hi = Float.NEGATIVE_INFINITY; // lo <= 0: the format subtracts a non-negative min
+            lo[s] = 0; // lo <= 0: the format subtracts a non-negative min
+            hi[s] = 0;
             for (int j = 0; j < 32; j++) {
-                lo = Math.min(lo, x[at + 32 * s + j]);
-                hi = Math.max(hi, x[at + 32 * s + j]);
+                lo[s] = Math.min(lo[s], x[at + 32 * s + j]);
+                hi[s] = Math.max(hi[s], x[at + 32 * s + j]);
             }
-            scale[s] = (hi - lo) / 15;
-            negMin[s] = -lo;
-            maxScale = Math.max(maxScale, scale[s]);
-            maxNegMin = Math.max(maxNegMin, negMin[s]);
+            maxNegMin = Math.max(maxNegMin, -lo[s]);
         }
-        float d = rounded(maxScale / 63), dmin = rounded(maxNegMin / 63);
+        // The mins first, rounded up so that q = 0 reaches each sub-block's low end; then the scales,
+        // rounded up so that q = 15 reaches its high end from there: no value is clipped.
+        float dmin = roundedUp(maxNegMin / 63);
         int[] sc = new int[8], mn = new int[8];
+        float[] need = new float[8];
+        float maxNeed = 0;
         for (int s = 0; s < 8; s++) {
-            sc[s] = d > 0 ? Math.min(63, Math.round(scale[s] / d)) : 0;
-            mn[s] = dmin > 0 ? Math.min(63, Math.round(negMin[s] / dmin)) : 0;
+            mn[s] = dmin > 0 ? Math.min(63, (int) Math.ceil(-lo[s] / dmin)) : 0;
+            need[s] = (hi[s] + dmin * mn[s]) / 15;
+            maxNeed = Math.max(maxNeed, need[s]);
         }
+        float d = roundedUp(maxNeed / 63);
+        for (int s = 0; s < 8; s++) sc[s] = d > 0 ? Math.min(63, (int) Math.ceil(need[s] / d)) : 0;
         out.putShort(f16(d)).putShort(f16(dmin));
         byte[] packed = new byte[12];
         for (int j = 0; j < 4; j++) {
