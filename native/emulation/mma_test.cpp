@@ -14,25 +14,14 @@
 #include <vector>
 
 #include "mma.cuh"
+#include "self_test.h"
 #include "status.h"
 
 namespace {
 
+using namespace self_test;
+
 using isthmus::tc::pack2;
-
-int failures = 0;
-
-void check(bool ok, const std::string &what) {
-    std::printf("%s %s\n", ok ? "ok  " : "FAIL", what.c_str());
-    if (!ok) ++failures;
-}
-
-std::string last_error_text() {
-    const cudaError_t err = cudaGetLastError();
-    return err == cudaSuccess ? "" : std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err);
-}
-
-bool contains(const std::string &text, const std::string &part) { return text.find(part) != std::string::npos; }
 
 constexpr int M = 16, N = 8, K = 16;
 constexpr int WARPS = 2, BLOCKS = 3, TILES = WARPS * BLOCKS;  // each warp its own tile
@@ -158,14 +147,6 @@ template <typename T> bool check_mma(Load load, std::mt19937 &random) {
     if (worst > 4.0) std::printf("     worst error %.3g x 1e-6 of sum |a b| + |c|\n", worst);
     return worst <= 4.0;
 }
-
-struct NamedSchedule {
-    const char *name;
-    isthmus_emulation::Order order;
-};
-constexpr NamedSchedule schedules[] = {{"forward", isthmus_emulation::Order::Forward},
-                                       {"reverse", isthmus_emulation::Order::Reverse},
-                                       {"shuffle", isthmus_emulation::Order::Shuffle}};
 
 // ---- cp.async ----------------------------------------------------------------------------------
 
