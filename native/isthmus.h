@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-#define ISTHMUS_ABI_VERSION 3
+#define ISTHMUS_ABI_VERSION 4
 
 #if defined(__GNUC__)
 #define ISTHMUS_API __attribute__((visibility("default")))
@@ -100,6 +100,25 @@ ISTHMUS_API int isthmus_set_device(int device);
 ISTHMUS_API int isthmus_rmsnorm(void *out, void *residual_out, const void *x, const void *residual,
                                 const void *weight, int64_t rows, int64_t cols, float eps,
                                 int32_t dtype, void *stream);
+
+/* ---- quantized weights ---------------------------------------------------------------------- */
+
+/* Weight formats of isthmus_quant_gemv: the GGML type numbers (Java's GgmlType.id()). */
+typedef enum isthmus_qformat {
+    ISTHMUS_Q4_0 = 2,
+    ISTHMUS_Q8_0 = 8,
+    ISTHMUS_Q4_K = 12
+} isthmus_qformat;
+
+/*
+ * out[m][n] = sum_j x[m][j] W[n][j] for m < rows (1..16), n < n_out, j < k, W dequantized in
+ * registers from `weights` in the device layout of its format (cuda/quant_gemv.cuh: Q8_0 and Q4_0
+ * values then f16 scales, Q4_K its own blocks). k is a multiple of 32 (256 for Q4_K); x (rows x k)
+ * and out (rows x n_out) are contiguous, of one dtype (F32, F16, BF16), x and weights 16-byte
+ * aligned. fp32 accumulation.
+ */
+ISTHMUS_API int isthmus_quant_gemv(void *out, const void *x, const void *weights, int32_t format, int64_t rows,
+                                   int64_t n_out, int64_t k, int32_t dtype, void *stream);
 
 /* ---- Mamba: selective scan, state update, causal conv1d ------------------------------------ */
 

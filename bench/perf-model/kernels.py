@@ -472,5 +472,29 @@ def gemm_own():
     return out
 
 
+QGEMV_WARPS = 4  # cuda/quant_gemv.cuh
+QGEMV_FORMATS = {"q8_0": (0, 32, 34, 32), "q4_0": (1, 32, 18, 32), "q4_k": (2, 256, 144, 64)}  # (QFormat, block, bytes, chunk)
+
+
+def quant_gemv():
+    """quant_gemv_kernel<F, bf16, M>: one warp an output feature, the chunk loop (the only loop:
+    everything in it is unrolled) strides the row's chunks by 32 lanes, chunks / 32 passes. M is
+    the unrolled row count the launcher picks (1, 2, 4, 8, 16); rows past m_rows are skipped whole,
+    and the bench rows are 1, 8 and 16, so every unrolled row runs."""
+    out = []
+    for name, (fmt, block, block_bytes, chunk) in QGEMV_FORMATS.items():
+        for n, k in ((4096, 4096), (14336, 4096)):
+            for m in (1, 8, 16):
+                out.append(dict(
+                    bench=f"quant-gemv-{name}", part="", shape=f"m{m}-{n}x{k}", dtype=BF16, source="quant",
+                    symbol=rf"quant_gemv_kernelILNS_7QFormatE{fmt}E13__nv_bfloat16Li{m}EE",
+                    threads=QGEMV_WARPS * 32, blocks=cdiv(n, QGEMV_WARPS),
+                    hot={"contains": r"^(fma|FFMA)", "pick": "outermost"}, hot_units=k // chunk // 32, other=1,
+                    unit=f"one {chunk}-value chunk a lane (m={m})", units_per_warp=k // chunk // 32,
+                    bytes=n * k // block * block_bytes + m * (k + n) * 2, flops=2 * m * n * k, flop_kind="fp32", exps=0))
+    return out
+
+
 def all_launches():
-    return rmsnorm() + selective_scan() + state_update() + conv1d() + attention_decode() + attention_prefill() + moe() + gemm_own()
+    return (rmsnorm() + selective_scan() + state_update() + conv1d() + attention_decode() + attention_prefill() + moe() + gemm_own()
+            + quant_gemv())
