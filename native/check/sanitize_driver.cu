@@ -348,6 +348,32 @@ static void random_cases(cudaStream_t stream) {
     printf("random fills: ok\n");
 }
 
+// The quantized GEMV on every format, dtype and unrolled row count, with weights of random bytes
+// (finite scales are not needed for memcheck: every byte is read, none out of bounds).
+static void quant_cases(cudaStream_t stream) {
+    const int formats[] = {ISTHMUS_Q8_0, ISTHMUS_Q4_0, ISTHMUS_Q4_K};
+    const int dtypes[] = {ISTHMUS_F32, ISTHMUS_F16, ISTHMUS_BF16};
+    const long long n = 37, k = 512;
+    for (int format : formats) {
+        const long long bytes = format == ISTHMUS_Q8_0 ? n * k / 32 * 34 : format == ISTHMUS_Q4_0 ? n * k / 32 * 18 : n * k / 256 * 144;
+        std::vector<unsigned char> host((bytes + 15) / 16 * 16);
+        for (auto &b : host) b = static_cast<unsigned char>(rand());
+        void *w = nullptr;
+        CHECK_CUDA(cudaMalloc(&w, host.size()));
+        CHECK_CUDA(cudaMemcpy(w, host.data(), host.size(), cudaMemcpyHostToDevice));
+        for (int dtype : dtypes)
+            for (long long rows : {1LL, 2LL, 3LL, 8LL, 16LL}) {
+                void *x = random_buffer(rows * k, dtype, 20);
+                void *out = random_buffer(rows * n, dtype, 21);
+                CHECK_STATUS(isthmus_quant_gemv(out, x, w, format, rows, n, k, dtype, stream));
+                CHECK_CUDA(cudaStreamSynchronize(stream));
+                for (void *p : {x, out}) CHECK_CUDA(cudaFree(p));
+            }
+        CHECK_CUDA(cudaFree(w));
+    }
+    printf("quantized gemv: ok\n");
+}
+
 // A captured launch, replayed twice.
 static void graph_cases(cudaStream_t stream) {
     const long long rows = 3, cols = 65;
@@ -382,6 +408,7 @@ int main() {
     moe_cases(stream);
     model_cases(stream);
     random_cases(stream);
+    quant_cases(stream);
     graph_cases(stream);
     CHECK_CUDA(cudaStreamDestroy(stream));
     printf("sanitize driver: all kernels ran\n");
