@@ -152,6 +152,26 @@ class SelectiveScanGpuTest {
         }
     }
 
+    /** More rows than the grid's 65,535 rows of blocks: the blocks loop over the rows past them. */
+    @GpuTest
+    void stepOverMoreRowsThanTheGridHolds() {
+        Random random = new Random(37);
+        int batch = 65_541, channels = 3, groups = 1, nstate = 4;
+        try (CudaBackend gpu = Backend.cuda(0);
+             ScanInputs in = ScanInputs.token(random, DType.F32, batch, channels, groups, nstate, true, true, true, true);
+             ScanInputs dev = in.copyTo(gpu);
+             Tensor state = RandomTensors.normal(random, DType.F32, 1f, batch, channels, nstate);
+             Tensor devState = gpu.copyOf(state);
+             Tensor expected = Tensor.allocateHost(DType.F32, batch, channels);
+             Tensor y = gpu.allocate(DType.F32, batch, channels)) {
+            gpu.poison(y);
+            SelectiveScan.step(Backend.cpu(), expected, state, null, in.u(), in.delta(), in.z(), in.b(), in.c(), in.weights());
+            SelectiveScan.step(gpu, y, devState, null, dev.u(), dev.delta(), dev.z(), dev.b(), dev.c(), dev.weights());
+            assertClose("step over " + batch + " rows y", gpu, y, expected, Compare.boundFor(DType.F32));
+            assertClose("step over " + batch + " rows state", gpu, devState, state, STATE_BOUND);
+        }
+    }
+
     /**
      * Slots on the device are not checked in Java; one that an earlier row also names is left to
      * the earliest such row: the later rows' y is NaN and their state update is skipped, so the
