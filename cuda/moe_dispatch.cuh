@@ -58,6 +58,14 @@ __device__ __forceinline__ void align_load_ids(int32_t (&id)[MOE_ALIGN_STEPS], c
     }
 }
 
+// The warp's 32-pair steps that hold a pair of the chunk (0 to MOE_ALIGN_STEPS): the later ones
+// hold only -1 ids, so the step loops stop there (warp-uniform) and do the same as running them,
+// which at decode sizes (a few pairs: most warps hold none) is most of the block's work.
+__device__ __forceinline__ int align_live_steps(int64_t warp_begin, int64_t end) {
+    const int64_t steps = end <= warp_begin ? 0 : (end - warp_begin + 31) / 32;
+    return steps < MOE_ALIGN_STEPS ? static_cast<int>(steps) : MOE_ALIGN_STEPS;
+}
+
 __device__ __forceinline__ int64_t align_warp_begin(int64_t begin) {
     return begin + static_cast<int64_t>(threadIdx.x / 32) * MOE_ALIGN_WARP_PAIRS;
 }
@@ -65,12 +73,13 @@ __device__ __forceinline__ int64_t align_warp_begin(int64_t begin) {
 // Counts the block's pairs (id, from align_load_ids) per expert into `counts` (experts ints of
 // shared memory) and copies them to `out`; `counts` stays valid for the rest of the block.
 __device__ __forceinline__ void align_histogram(int32_t *counts, int32_t *out, const int32_t (&id)[MOE_ALIGN_STEPS],
-                                                int experts) {
+                                                int live_steps, int experts) {
     for (int e = threadIdx.x; e < experts; e += blockDim.x) counts[e] = 0;
     __syncthreads();
     const unsigned lanes_below = (1u << (threadIdx.x % 32)) - 1u;
 #pragma unroll
     for (int j = 0; j < MOE_ALIGN_STEPS; ++j) {
+        if (j == live_steps) break;
         // One shared atomic per expert and step: a skewed routing does not serialise the warp.
         const unsigned peers = __match_any_sync(0xffffffffu, id[j]);
         if (id[j] >= 0 && (peers & lanes_below) == 0) atomicAdd(&counts[id[j]], __popc(peers));
@@ -87,8 +96,10 @@ moe_align_histogram_kernel(int32_t *__restrict__ dropped, int32_t *__restrict__ 
     int64_t begin, end;
     align_chunk(pairs, begin, end);
     int32_t id[MOE_ALIGN_STEPS];
-    align_load_ids(id, ids, align_warp_begin(begin), end, experts);
-    align_histogram(align_shared, blockIdx.x == 0 ? expert_counts : dropped + begin, id, experts);
+    const int64_t warp_begin = align_warp_begin(begin);
+    align_load_ids(id, ids, warp_begin, end, experts);
+    align_histogram(align_shared, blockIdx.x == 0 ? expert_counts : dropped + begin, id,
+                    align_live_steps(warp_begin, end), experts);
 }
 
 // One thread per expert; `chunks` is the scatter's grid size.
@@ -140,6 +151,7 @@ __device__ __forceinline__ void align_scatter(int32_t *shared, int32_t *sorted_p
     const int lane = threadIdx.x % 32;
     const unsigned lanes_below = (1u << lane) - 1u;
     const int64_t warp_begin = align_warp_begin(begin);
+    const int live_steps = align_live_steps(warp_begin, end);
     int32_t rank[MOE_ALIGN_STEPS];
 
     // Segments: each thread takes a run of consecutive experts, then one block-wide scan.
@@ -166,6 +178,7 @@ __device__ __forceinline__ void align_scatter(int32_t *shared, int32_t *sorted_p
     __syncwarp();
 #pragma unroll
     for (int j = 0; j < MOE_ALIGN_STEPS; ++j) {
+        if (j == live_steps) break;
         const unsigned peers = __match_any_sync(0xffffffffu, id[j]);
         rank[j] = id[j] >= 0 ? warp_base[id[j]] + __popc(peers & lanes_below) : 0;
         __syncwarp();
@@ -188,6 +201,7 @@ __device__ __forceinline__ void align_scatter(int32_t *shared, int32_t *sorted_p
 
 #pragma unroll
     for (int j = 0; j < MOE_ALIGN_STEPS; ++j) {
+        if (j == live_steps) break;
         const int64_t p = warp_begin + j * 32 + lane;
         if (p < end) {
             const int32_t position = id[j] >= 0 ? warp_base[id[j]] + rank[j] : 0;
@@ -253,7 +267,7 @@ moe_align_one_chunk_kernel(int32_t *__restrict__ sorted_pairs, int32_t *__restri
     int32_t *counts = align_shared + (MOE_ALIGN_WARPS + 2) * experts;
     int32_t id[MOE_ALIGN_STEPS];
     align_load_ids(id, ids, align_warp_begin(0), pairs, experts);
-    align_histogram(counts, expert_counts, id, experts);
+    align_histogram(counts, expert_counts, id, align_live_steps(align_warp_begin(0), pairs), experts);
     align_scatter(align_shared, sorted_pairs, tile_experts, padded_total, dropped, counts, nullptr, id, 0, pairs,
                   pairs, experts, tile, expert_capacity, capacity, tiles);
 }

@@ -380,7 +380,7 @@ def touched(tokens, k, experts):
     return experts * (1 - (1 - 1 / experts) ** (tokens * k)) if tokens * k < 4 * experts else experts
 
 
-MOE_ALIGN_WARPS, MOE_ALIGN_CHUNK, MOE_TILE = 8, 2048, 32  # cuda/moe_dispatch.cuh; the GEMM's tile height
+MOE_ALIGN_WARPS, MOE_ALIGN_STEPS, MOE_ALIGN_CHUNK, MOE_TILE = 8, 8, 2048, 32  # cuda/moe_dispatch.cuh; the GEMM's tile height
 
 
 def moe_align(common, pairs, experts, used, tiles):
@@ -422,10 +422,21 @@ def moe_align(common, pairs, experts, used, tiles):
         # One chunk (decode sizes): histogram and scatter in one block and one launch, the same
         # helpers inlined; their loops are taken to appear in that order in the PTX (an
         # assumption: a mismatch misplaces a few small trip counts, not the launch's cost).
+        # The step loops (histogram, ranking, scatter: 8 unrolled 32-pair steps each) stop at the
+        # warp's last step holding a pair (`if (j == live_steps) break;`). Warp 0, the busiest,
+        # holds min(8, ceil(pairs / 32)) live steps: its count stands for every warp (an upper
+        # bound for the others, which hold fewer or none), since the block's barriers wait for it.
+        live = min(MOE_ALIGN_STEPS, cdiv(pairs, 32))
         return [dict(base, part="align", symbol=r"moe_align_one_chunk_kernel", threads=threads, blocks=1,
                      dynamic_shared=(MOE_ALIGN_WARPS + 3) * experts * 4,
                      other=[per_expert, per_expert] + scatter_loops,
-                     unit="256 pairs per warp", bytes=pairs * 4 + experts * 4 + scatter_bytes)]
+                     unit="256 pairs per warp", bytes=pairs * 4 + experts * 4 + scatter_bytes,
+                     paths=[dict(name="steps past the warp's pairs", weight=live / MOE_ALIGN_STEPS,
+                                 why=f"{pairs} pairs: warp 0 holds {live} of its {MOE_ALIGN_STEPS} steps",
+                                 # the first block of each step's body: the histogram's and the
+                                 # ranking's match, the scatter's `if (p < end)` (its pair index
+                                 # is the one align_load_ids computed)
+                                 source=r"(__match_any_sync\(0xffffffffu, id\[j\]\)|^\s*if \(p < end\) \{)")])]
     return [
         dict(base, part="align-histogram", symbol=r"moe_align_histogram_kernel", threads=threads, blocks=chunks,
              dynamic_shared=experts * 4,
