@@ -59,8 +59,10 @@ __device__ __forceinline__ void align_load_ids(int32_t (&id)[MOE_ALIGN_STEPS], c
 }
 
 // The warp's 32-pair steps that hold a pair of the chunk (0 to MOE_ALIGN_STEPS): the later ones
-// hold only -1 ids, so the step loops stop there (warp-uniform) and do the same as running them,
-// which at decode sizes (a few pairs: most warps hold none) is most of the block's work.
+// hold only -1 ids, so the step loops of the one-chunk kernel stop there (warp-uniform) and do
+// the same as running them, which at decode sizes (a few pairs: most warps hold none) is most of
+// the block's work. The chunked kernels pass MOE_ALIGN_STEPS: their chunks are whole but the
+// first, and the check folds away.
 __device__ __forceinline__ int align_live_steps(int64_t warp_begin, int64_t end) {
     const int64_t steps = end <= warp_begin ? 0 : (end - warp_begin + 31) / 32;
     return steps < MOE_ALIGN_STEPS ? static_cast<int>(steps) : MOE_ALIGN_STEPS;
@@ -96,10 +98,8 @@ moe_align_histogram_kernel(int32_t *__restrict__ dropped, int32_t *__restrict__ 
     int64_t begin, end;
     align_chunk(pairs, begin, end);
     int32_t id[MOE_ALIGN_STEPS];
-    const int64_t warp_begin = align_warp_begin(begin);
-    align_load_ids(id, ids, warp_begin, end, experts);
-    align_histogram(align_shared, blockIdx.x == 0 ? expert_counts : dropped + begin, id,
-                    align_live_steps(warp_begin, end), experts);
+    align_load_ids(id, ids, align_warp_begin(begin), end, experts);
+    align_histogram(align_shared, blockIdx.x == 0 ? expert_counts : dropped + begin, id, MOE_ALIGN_STEPS, experts);
 }
 
 // One thread per expert; `chunks` is the scatter's grid size.
@@ -141,7 +141,7 @@ __device__ __forceinline__ int32_t block_exclusive_sum(int32_t v, int32_t *warp_
 __device__ __forceinline__ void align_scatter(int32_t *shared, int32_t *sorted_pairs, int32_t *tile_experts,
                                               int32_t *padded_total, int32_t *dropped, const int32_t *counts,
                                               const int32_t *chunk_prefix, const int32_t (&id)[MOE_ALIGN_STEPS],
-                                              int64_t begin, int64_t end, int64_t pairs, int experts, int tile,
+                                              int live_steps, int64_t begin, int64_t end, int64_t pairs, int experts, int tile,
                                               int32_t expert_capacity, int64_t capacity, int64_t tiles) {
     int32_t *start = shared;
     int32_t *limit = shared + experts;  // start + pairs kept
@@ -151,7 +151,6 @@ __device__ __forceinline__ void align_scatter(int32_t *shared, int32_t *sorted_p
     const int lane = threadIdx.x % 32;
     const unsigned lanes_below = (1u << lane) - 1u;
     const int64_t warp_begin = align_warp_begin(begin);
-    const int live_steps = align_live_steps(warp_begin, end);
     int32_t rank[MOE_ALIGN_STEPS];
 
     // Segments: each thread takes a run of consecutive experts, then one block-wide scan.
@@ -249,7 +248,7 @@ moe_align_scatter_kernel(int32_t *__restrict__ sorted_pairs, int32_t *__restrict
     int32_t id[MOE_ALIGN_STEPS];
     align_load_ids(id, ids, align_warp_begin(begin), end, experts);  // in flight during the segment scan
     align_scatter(align_shared, sorted_pairs, tile_experts, padded_total, dropped, expert_counts,
-                  blockIdx.x == 0 ? nullptr : dropped + begin, id, begin, end, pairs, experts, tile,
+                  blockIdx.x == 0 ? nullptr : dropped + begin, id, MOE_ALIGN_STEPS, begin, end, pairs, experts, tile,
                   expert_capacity, capacity, tiles);
 }
 
@@ -266,9 +265,10 @@ moe_align_one_chunk_kernel(int32_t *__restrict__ sorted_pairs, int32_t *__restri
     extern __shared__ int32_t align_shared[];
     int32_t *counts = align_shared + (MOE_ALIGN_WARPS + 2) * experts;
     int32_t id[MOE_ALIGN_STEPS];
+    const int live_steps = align_live_steps(align_warp_begin(0), pairs);
     align_load_ids(id, ids, align_warp_begin(0), pairs, experts);
-    align_histogram(counts, expert_counts, id, align_live_steps(align_warp_begin(0), pairs), experts);
-    align_scatter(align_shared, sorted_pairs, tile_experts, padded_total, dropped, counts, nullptr, id, 0, pairs,
+    align_histogram(counts, expert_counts, id, live_steps, experts);
+    align_scatter(align_shared, sorted_pairs, tile_experts, padded_total, dropped, counts, nullptr, id, live_steps, 0, pairs,
                   pairs, experts, tile, expert_capacity, capacity, tiles);
 }
 

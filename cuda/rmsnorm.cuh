@@ -3,9 +3,12 @@
 // rmsnorm_kernel keeps the row in registers: each thread of a row loads its RMSNORM_VECS vectors of
 // N elements (x, and residual) before using any, forms h, stores it (residual_out) and sums h^2;
 // after the row's reduction it scales the same registers. x, residual, h and out each cross
-// memory once, which is the byte floor; weight is read per row, after the reduction (where
-// x and residual are dead, so 1024 threads fit in 64 registers), and stays in L2. A row is one warp
-// (four rows a block, no barrier) when it fits in 32 threads, else one block of up to 1024.
+// memory once, which is the byte floor. With KEEP_WEIGHT (a large grid, rows of up to 512
+// threads) a block takes several rows in turn and each thread holds its vectors of the weight in
+// registers across them, so the weight leaves L2 once per block, not once per row; else the
+// weight is read per row, after the reduction (where x and residual are dead, so 1024 threads
+// fit in 64 registers), and stays in L2. A row is one warp (four rows a block, no barrier) when
+// it fits in 32 threads, else one block of up to 1024.
 //
 // rmsnorm_two_pass_kernel takes the rows too wide for that: pass 2 re-reads h, which the same
 // block has just written (an L2 hit at these widths).
