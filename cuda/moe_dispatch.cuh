@@ -141,8 +141,8 @@ __device__ __forceinline__ int32_t block_exclusive_sum(int32_t v, int32_t *warp_
 __device__ __forceinline__ void align_scatter(int32_t *shared, int32_t *sorted_pairs, int32_t *tile_experts,
                                               int32_t *padded_total, int32_t *dropped, const int32_t *counts,
                                               const int32_t *chunk_prefix, const int32_t (&id)[MOE_ALIGN_STEPS],
-                                              int live_steps, int64_t begin, int64_t end, int64_t pairs, int experts, int tile,
-                                              int32_t expert_capacity, int64_t capacity, int64_t tiles) {
+                                              int live_steps, int64_t begin, int64_t end, int64_t pairs, int experts,
+                                              int tile, int32_t expert_capacity, int64_t capacity, int64_t tiles) {
     int32_t *start = shared;
     int32_t *limit = shared + experts;  // start + pairs kept
     int32_t *warp_base = shared + 2 * experts + (threadIdx.x / 32) * experts;
@@ -268,8 +268,8 @@ moe_align_one_chunk_kernel(int32_t *__restrict__ sorted_pairs, int32_t *__restri
     const int live_steps = align_live_steps(align_warp_begin(0), pairs);
     align_load_ids(id, ids, align_warp_begin(0), pairs, experts);
     align_histogram(counts, expert_counts, id, live_steps, experts);
-    align_scatter(align_shared, sorted_pairs, tile_experts, padded_total, dropped, counts, nullptr, id, live_steps, 0, pairs,
-                  pairs, experts, tile, expert_capacity, capacity, tiles);
+    align_scatter(align_shared, sorted_pairs, tile_experts, padded_total, dropped, counts, nullptr, id, live_steps, 0,
+                  pairs, pairs, experts, tile, expert_capacity, capacity, tiles);
 }
 
 // out may be shared or residual (an in-place residual add): those three are not __restrict__, so

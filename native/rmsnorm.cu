@@ -32,19 +32,20 @@ void launch(void *out, void *residual_out, const void *x, const void *residual, 
         if (block_rows > 1) {
             const dim3 grid(static_cast<unsigned>((slots + block_rows - 1) / block_rows));
             if (residual != nullptr)
-                ISTHMUS_LAUNCH(grid, block, 0, stream, rmsnorm_kernel<T, N, true, true>)(o, h, xs, r, w, rows, cols, eps,
-                                                                                          block_rows);
+                ISTHMUS_LAUNCH(grid, block, 0, stream, rmsnorm_kernel<T, N, true, true>)(
+                    o, h, xs, r, w, rows, cols, eps, block_rows);
             else
-                ISTHMUS_LAUNCH(grid, block, 0, stream, rmsnorm_kernel<T, N, false, true>)(o, nullptr, xs, nullptr, w, rows,
-                                                                                           cols, eps, block_rows);
+                ISTHMUS_LAUNCH(grid, block, 0, stream, rmsnorm_kernel<T, N, false, true>)(
+                    o, nullptr, xs, nullptr, w, rows, cols, eps, block_rows);
             return;
         }
         const dim3 grid(static_cast<unsigned>(slots));
         if (residual != nullptr)
-            ISTHMUS_LAUNCH(grid, block, 0, stream, rmsnorm_kernel<T, N, true, false>)(o, h, xs, r, w, rows, cols, eps, 1);
+            ISTHMUS_LAUNCH(grid, block, 0, stream, rmsnorm_kernel<T, N, true, false>)(
+                o, h, xs, r, w, rows, cols, eps, 1);
         else
-            ISTHMUS_LAUNCH(grid, block, 0, stream, rmsnorm_kernel<T, N, false, false>)(o, nullptr, xs, nullptr, w, rows, cols,
-                                                                                        eps, 1);
+            ISTHMUS_LAUNCH(grid, block, 0, stream, rmsnorm_kernel<T, N, false, false>)(
+                o, nullptr, xs, nullptr, w, rows, cols, eps, 1);
         return;
     }
     // Wider than a block's registers: one block of 1024 per row, two passes.

@@ -92,7 +92,7 @@ def rmsnorm():
             for residual in (False, True):
                 vecs = cols // n
                 threads = cdiv(vecs, 32 * RMSNORM_VECS) * 32
-                assert 32 < threads <= RMSNORM_KEEP_THREADS, "the bench widths take the weight-keeping block-per-row kernel"
+                assert 32 < threads <= RMSNORM_KEEP_THREADS, "the bench widths take a block a row, weight kept"
                 block_rows = rmsnorm_block_rows(rows)
                 blocks = cdiv(rows, block_rows)
                 keep = block_rows > 1
@@ -104,7 +104,7 @@ def rmsnorm():
                     # before it: ld.global.nc); without KEEP_WEIGHT it folds away: no loop
                     hot={"contains": r"^(ld\.global\.v4|LDG\.E\.128)", "pick": "outermost"} if keep else None,
                     hot_units=block_rows, other=1,
-                    unit=f"row per block ({RMSNORM_VECS} vectors a thread, {threads // 32} warps, {block_rows} rows a block)",
+                    unit=f"row ({RMSNORM_VECS} vectors a thread, {threads // 32} warps; {block_rows} a block)",
                     units_per_warp=block_rows,
                     bytes=rows * cols * SIZE[dtype] * (4 if residual else 2) + cols * SIZE[dtype],
                     # the weight is read again by every block (from L2), once for all its rows;
