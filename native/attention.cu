@@ -8,6 +8,7 @@
 #include "../cuda/attention_decode.cuh"
 #include "../cuda/attention_prefill.cuh"
 #include "../cuda/attention_merge.cuh"
+#include "device.h"
 #include "status.h"
 
 #include <mutex>
@@ -57,24 +58,8 @@ int merge_any(int32_t out_dtype, int32_t part_dtype, void *out, float *lse, cons
 // The device attributes a launch depends on are read, and the kernels' attributes set, once per
 // device (the first call that needs them), not at every launch: they cost a driver round trip
 // each, and a launch inside a graph capture then makes no runtime call besides the launch.
-constexpr int kMaxDevices = 64;
-
-// The current device, or -1 when it cannot be read or is past kMaxDevices.
-int current_device() {
-    int device = 0;
-    return cudaGetDevice(&device) == cudaSuccess && device >= 0 && device < kMaxDevices ? device : -1;
-}
-
 // The device's opt-in maximum of dynamic shared memory per block (0 when it cannot be read).
-int shared_memory_optin(int device) {
-    static std::once_flag once[kMaxDevices];
-    static int optin[kMaxDevices];
-    std::call_once(once[device], [device] {
-        if (cudaDeviceGetAttribute(&optin[device], cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess)
-            optin[device] = 0;
-    });
-    return optin[device];
-}
+int shared_memory_optin(int device) { return device_attribute<cudaDevAttrMaxSharedMemoryPerBlockOptin>(device); }
 
 // Opts Kernel in to `bytes` of dynamic shared memory on `device` when that is above the default 48 KiB.
 template <auto Kernel> int allow_shared_memory(size_t bytes, int device) {

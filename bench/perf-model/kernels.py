@@ -62,15 +62,29 @@ def strided_warp_trips(n, threads, stride=None):
 
 
 RMSNORM_VECS, RMSNORM_WARP_ROWS = 4, 4  # cuda/rmsnorm.cuh
+RMSNORM_KEEP_THREADS, RMSNORM_MAX_BLOCK_ROWS, RMSNORM_MIN_BLOCKS_PER_SM = 512, 8, 4
+
+
+def rmsnorm_block_rows(rows):
+    """native/rmsnorm.cu: rows per block of the weight-keeping kernel, doubled up to
+    RMSNORM_MAX_BLOCK_ROWS while every SM keeps RMSNORM_MIN_BLOCKS_PER_SM blocks."""
+    block_rows = 1
+    while block_rows < RMSNORM_MAX_BLOCK_ROWS and rows // (2 * block_rows) >= SMS * RMSNORM_MIN_BLOCKS_PER_SM:
+        block_rows *= 2
+    return block_rows
 
 
 def rmsnorm():
     """native/rmsnorm.cu: threads per row = ceil(vectors / (32 RMSNORM_VECS)) * 32; one warp a row
     (RMSNORM_WARP_ROWS rows a block) when that is 32, one block a row up to 1024 threads, the
     two-pass kernel past that. At the bench widths (4096 and 8192) every row is one block of
-    128-512 threads of the register-resident kernel, each thread holding exactly RMSNORM_VECS
-    vectors: it has no loop (all unrolled), so the whole body is the work. Counted statically, so
-    the warp_sum path (a row of one warp) is counted beside block_sum, which is the one that runs."""
+    128-512 threads, holding exactly RMSNORM_VECS vectors of each operand. With several rows a
+    block (rmsnorm_block_rows: 4 at 4096 rows, 8 at 16384) the kernel is rmsnorm_kernel<T, N,
+    RES, KEEP_WEIGHT = true>: each thread loads its vectors of the weight once, then serves the
+    block's rows in turn; the row loop (all else unrolled) is the hot loop, one row a pass. With
+    one (1 and 64 rows) it is the plain KEEP_WEIGHT = false kernel, which has no loop: the whole
+    body is the work. Counted statically, so the warp_sum path (a row of one warp) is counted beside
+    block_sum, which is the one that runs."""
     out = []
     for dtype in (BF16, F32):
         n = 16 // SIZE[dtype]
@@ -78,15 +92,24 @@ def rmsnorm():
             for residual in (False, True):
                 vecs = cols // n
                 threads = cdiv(vecs, 32 * RMSNORM_VECS) * 32
-                assert 32 < threads <= 1024, "the bench widths take the block-per-row register kernel"
+                assert 32 < threads <= RMSNORM_KEEP_THREADS, "the bench widths take a block a row, weight kept"
+                block_rows = rmsnorm_block_rows(rows)
+                blocks = cdiv(rows, block_rows)
+                keep = block_rows > 1
                 out.append(dict(
                     bench="rmsnorm+residual" if residual else "rmsnorm", part="", shape=f"{rows}x{cols}", dtype=dtype,
-                    source="rmsnorm", symbol=rf"14rmsnorm_kernelI{MANGLED[dtype]}Li{n}ELb{int(residual)}E",
-                    threads=threads, blocks=rows, hot=None, other=1,
-                    unit=f"{RMSNORM_VECS} vectors a thread ({threads // 32} warps a row)", units_per_warp=1.0,
+                    source="rmsnorm", symbol=rf"14rmsnorm_kernelI{MANGLED[dtype]}Li{n}ELb{int(residual)}ELb{int(keep)}EE",
+                    threads=threads, blocks=blocks,
+                    # the row loop, holding the row's 16-byte loads (x: ld.global; the kept weight
+                    # before it: ld.global.nc); without KEEP_WEIGHT it folds away: no loop
+                    hot={"contains": r"^(ld\.global\.v4|LDG\.E\.128)", "pick": "outermost"} if keep else None,
+                    hot_units=block_rows, other=1,
+                    unit=f"row ({RMSNORM_VECS} vectors a thread, {threads // 32} warps; {block_rows} a block)",
+                    units_per_warp=block_rows,
                     bytes=rows * cols * SIZE[dtype] * (4 if residual else 2) + cols * SIZE[dtype],
-                    # the weight is read again by every row (from L2); x, residual, h and out cross once
-                    l2_bytes=rows * cols * SIZE[dtype], flops=4 * rows * cols, flop_kind="fp32", exps=rows,
+                    # the weight is read again by every block (from L2), once for all its rows;
+                    # x, residual, h and out cross once
+                    l2_bytes=blocks * cols * SIZE[dtype], flops=4 * rows * cols, flop_kind="fp32", exps=rows,
                     # `blockDim.x == 32 ? warp_sum(..) : block_sum(..)`: threads is 128-512 here, so
                     # the warp-per-row reduction never runs (block_sum's own warp_sum calls are
                     # inlined at lines of common.cuh, not at this one, so they keep weight 1)
@@ -155,19 +178,33 @@ def selective_scan():
     return out
 
 
+STEP_STATES, STEP_THREADS = 16, 128  # cuda/scan_step.cuh
+
+
 def state_update():
+    """The bench calls it without slots, with z, D, delta bias and softplus, N = 16, aligned:
+    selective_state_update_kernel<T, VEC=4> on a grid of (channel slices of STEP_THREADS, rows),
+    one thread a (row, channel) (N <= STEP_STATES: one lane), four 16-byte runs of state each.
+    Loops in the PTX: the row loop (outer: 1 pass, B <= 65535), the state loop (the hot one: the
+    innermost with exponentials, 16 ex2 a pass, 1 pass at N = 16) and the warp's scan of earlier
+    rows' slots (not run: no slots). Counted statically, so the slot scan and its ballot are
+    weighted out by the path rule below."""
     out = []
     b, d, n = 64, 4096, 16
+    lanes = max(1, cdiv(n, STEP_STATES))
     for dtype in (BF16, F32):
-        lanes = 4  # 4 lanes x 4 states per (row, channel)
         out.append(dict(
             bench="selective-state-update", part="", shape=f"B{b}xD{d}xN{n}", dtype=dtype,
             source="scan_step", symbol=rf"selective_state_update_kernelI{MANGLED[dtype]}Li4E",
-            threads=128, blocks=cdiv(b * d * lanes, 128),
-            hot={"contains": r"^(ex2|MUFU\.EX2)", "pick": "innermost"}, hot_units=1, other=1,
-            unit="8 (row, channel) pairs per warp", units_per_warp=1.0,
+            threads=STEP_THREADS, blocks=cdiv(d * lanes, STEP_THREADS) * b,
+            hot={"contains": r"^(ex2|MUFU\.EX2)", "pick": "innermost"}, hot_units=1, outer=1, other=0,
+            unit="32 (row, channel) pairs per warp (one a thread)", units_per_warp=1.0,
             bytes=2 * 4 * b * d * n + 4 * b * d * SIZE[dtype] + 2 * b * n * SIZE[dtype] + 4 * d * (n + 2),
-            flops=0, flop_kind="fp32", exps=b * d * n))
+            flops=0, flop_kind="fp32", exps=b * d * n,
+            # `if (p.slots == nullptr) return slot;` returns before the scan of earlier rows' slots
+            paths=[dict(name="repeated-slot scan", weight=0.0,
+                        source=r"(repeated \|= p\.slots\[j\]|__ballot_sync\(0xffffffffu, repeated\))",
+                        why="the bench passes no slots")]))
     return out
 
 
@@ -343,7 +380,7 @@ def touched(tokens, k, experts):
     return experts * (1 - (1 - 1 / experts) ** (tokens * k)) if tokens * k < 4 * experts else experts
 
 
-MOE_ALIGN_WARPS, MOE_ALIGN_CHUNK, MOE_TILE = 8, 2048, 32  # cuda/moe_dispatch.cuh; the GEMM's tile height
+MOE_ALIGN_WARPS, MOE_ALIGN_STEPS, MOE_ALIGN_CHUNK, MOE_TILE = 8, 8, 2048, 32  # cuda/moe_dispatch.cuh; the GEMM's tile height
 
 
 def moe_align(common, pairs, experts, used, tiles):
@@ -385,10 +422,21 @@ def moe_align(common, pairs, experts, used, tiles):
         # One chunk (decode sizes): histogram and scatter in one block and one launch, the same
         # helpers inlined; their loops are taken to appear in that order in the PTX (an
         # assumption: a mismatch misplaces a few small trip counts, not the launch's cost).
+        # The step loops (histogram, ranking, scatter: 8 unrolled 32-pair steps each) stop at the
+        # warp's last step holding a pair (`if (j == live_steps) break;`). Warp 0, the busiest,
+        # holds min(8, ceil(pairs / 32)) live steps: its count stands for every warp (an upper
+        # bound for the others, which hold fewer or none), since the block's barriers wait for it.
+        live = min(MOE_ALIGN_STEPS, cdiv(pairs, 32))
         return [dict(base, part="align", symbol=r"moe_align_one_chunk_kernel", threads=threads, blocks=1,
                      dynamic_shared=(MOE_ALIGN_WARPS + 3) * experts * 4,
                      other=[per_expert, per_expert] + scatter_loops,
-                     unit="256 pairs per warp", bytes=pairs * 4 + experts * 4 + scatter_bytes)]
+                     unit="256 pairs per warp", bytes=pairs * 4 + experts * 4 + scatter_bytes,
+                     paths=[dict(name="steps past the warp's pairs", weight=live / MOE_ALIGN_STEPS,
+                                 why=f"{pairs} pairs: warp 0 holds {live} of its {MOE_ALIGN_STEPS} steps",
+                                 # the first block of each step's body: the histogram's and the
+                                 # ranking's match, the scatter's `if (p < end)` (its pair index
+                                 # is the one align_load_ids computed)
+                                 source=r"(__match_any_sync\(0xffffffffu, id\[j\]\)|^\s*if \(p < end\) \{)")])]
     return [
         dict(base, part="align-histogram", symbol=r"moe_align_histogram_kernel", threads=threads, blocks=chunks,
              dynamic_shared=experts * 4,
