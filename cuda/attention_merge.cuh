@@ -30,7 +30,11 @@ __device__ __forceinline__ void merge_row(TOut *out_row, float *lse, const TPart
         const bool owns = d0 < head_dim;
         float m = -INFINITY, sum = 0.0f, acc[kVec] = {};
         for (int c = 0; c < num_parts; c += 32) {
-            const float l = c + lane < num_parts ? part_lse[(c + lane) * rows + row] : -INFINITY;
+            // A volatile (L1-bypassing) load: in the decode kernel's own merge other blocks wrote
+            // these during this launch, and the 128-byte line of a part's LSEs holds other row
+            // groups' too, which an earlier merge on this SM may have brought into its L1. (The
+            // f32 partial rows there are 256 or 512 bytes: their lines hold one row, read once.)
+            const float l = c + lane < num_parts ? static_cast<const volatile float *>(part_lse)[(c + lane) * rows + row] : -INFINITY;
             const float m_new = fmaxf(m, warp_max(l));
             const float base = m_new == -INFINITY ? 0.0f : m_new;  // exp(-inf - base) = 0, never NaN
             const float alpha = expf(m - base);                     // 0 while m is -inf (acc and sum are 0)
