@@ -37,7 +37,7 @@ constexpr int kDecodeWarps = 4;   // one output row each at the end
 constexpr int kDecodeStep = 16;   // keys per warp step: the mma's M, one page lookup
 constexpr int kDecodeStages = 3;  // K/V tiles in each warp's ring: two in flight while one is computed
 // Resident blocks per SM (Attention.splitCount assumes it): 8 warps with two 8 KiB steps in flight
-// each keep about 5x an H200's bandwidth-latency product per SM busy; the rings (102 KiB a block
+// each keep about 5x an H200's bandwidth-latency product per SM busy; the rings (96 KiB a block
 // at head_dim 128) leave no room for a third.
 constexpr int kDecodeBlocksPerSm = 2;
 
@@ -46,11 +46,11 @@ template <typename T, int D> constexpr bool decode_fast_path() { return sizeof(T
 
 // Dynamic shared memory of one block: each warp's ring of kDecodeStages (K tile, V tile) pairs;
 // after the step loop the same bytes hold the warps' states for the final merge.
+// A staged key row is D elements, unpadded (the rings then fit the 99 KiB an sm_86/89 block may
+// have); its 16-byte chunk c sits at c ^ (row % 8), so that the 8 rows of one ldmatrix matrix,
+// 2 D bytes apart, read 8 different chunks of a 128-byte group: 8 different groups of 4 banks.
 template <typename T, int D> struct DecodeLayout {
-    // Elements per staged key row: 16 bytes of padding put the 8 rows one ldmatrix matrix reads
-    // (2 D + 16 bytes apart) in 8 different groups of 4 banks.
-    static constexpr int kPitch = D + 8;
-    static constexpr int kTile = kDecodeStep * kPitch;  // elements of one K or V tile
+    static constexpr int kTile = kDecodeStep * D;  // elements of one K or V tile
     static constexpr size_t kRingBytes = sizeof(T) * kDecodeWarps * kDecodeStages * 2 * kTile;
     static constexpr size_t kStateBytes = sizeof(float) * kDecodeWarps * kDecodeRows * (D + 2);  // o, m, l
     static constexpr size_t kBytes = kRingBytes > kStateBytes ? kRingBytes : kStateBytes;
@@ -76,22 +76,23 @@ struct DecodeMask {
     int lo, hi, position;
 };
 
-// cp.async of one step's K and V tiles into k_dst / v_dst (this lane's first chunk of each): the
-// lane copies 16-byte chunk lane % (D / 8) of keys first_key + i * kKeysPerCopy, from k_src /
-// v_src on (keys `stride` elements apart). kMasked: keys outside [lo, hi), or all of them when the
-// page is outside the pool, are zero-filled (p = 0 must meet a finite v) and not read.
+// cp.async of one step's K and V tiles into k_tile / v_tile: the lane copies 16-byte chunk
+// `chunk` of the step's keys `row` + i * kKeysPerCopy (first_key + the same in the sequence), from
+// k_src / v_src on (keys `stride` elements apart), each to its swizzled place (DecodeLayout).
+// kMasked: keys outside [lo, hi), or all of them when the page is outside the pool, are
+// zero-filled (p = 0 must meet a finite v) and not read.
 template <typename T, int D, bool kMasked>
-__device__ __forceinline__ void decode_issue(T *k_dst, T *v_dst, const T *k_src, const T *v_src, int64_t stride,
-                                             int first_key, const DecodeMask &mask, bool page_ok) {
+__device__ __forceinline__ void decode_issue(T *k_tile, T *v_tile, const T *k_src, const T *v_src, int64_t stride, int row,
+                                             int chunk, int first_key, const DecodeMask &mask, bool page_ok) {
     constexpr int kKeysPerCopy = 32 / (D / 8), kCopies = kDecodeStep / kKeysPerCopy;
-    constexpr int kPitch = DecodeLayout<T, D>::kPitch;
 #pragma unroll
     for (int i = 0; i < kCopies; ++i) {
-        const int key = first_key + i * kKeysPerCopy;
+        const int key = first_key + i * kKeysPerCopy, r = row + i * kKeysPerCopy;
         const bool valid = !kMasked || (page_ok && key >= mask.lo && key < mask.hi);
         const int64_t offset = valid ? i * kKeysPerCopy * stride : 0;  // a skipped copy names an address it does not read
-        tc::cp_async<16>(k_dst + i * kKeysPerCopy * kPitch, k_src + offset, valid);
-        tc::cp_async<16>(v_dst + i * kKeysPerCopy * kPitch, v_src + offset, valid);
+        const int dst = r * D + (chunk ^ (r % 8)) * 8;
+        tc::cp_async<16>(k_tile + dst, k_src + offset, valid);
+        tc::cp_async<16>(v_tile + dst, v_src + offset, valid);
     }
 }
 
@@ -102,16 +103,17 @@ __device__ __forceinline__ void decode_step(DecodeState<D> &st, const uint32_t (
                                             const AttentionParams &p, const DecodeScores &sc, const DecodeMask &mask, int t0,
                                             bool bad_page, int lane) {
     constexpr int kSlices = D / 16;
-    constexpr int kPitch = DecodeLayout<T, D>::kPitch;
     const int g = lane / 4, t = lane % 4;
 
-    // S^T = K Q^T. ldmatrix matrices: keys 0-7 and 8-15 (a[0], a[1]) of dims 0-7, then of dims 8-15.
-    const T *k_row = k_s + ((lane % 8) + 8 * ((lane / 8) % 2)) * kPitch + 8 * (lane / 16);
+    // S^T = K Q^T. ldmatrix matrices: keys 0-7 and 8-15 (a[0], a[1]) of dims 0-7, then of dims 8-15;
+    // the lane's row is key lane % 8 (+ 8) and its chunk 2 kk + lane / 16, swizzled by lane % 8.
+    const T *k_row = k_s + ((lane % 8) + 8 * ((lane / 8) % 2)) * D;
+    const int k_swizzle = (lane / 16) ^ (lane % 8);  // (2 kk + b) ^ x = 2 kk ^ (b ^ x) for b < 2
     float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
     for (int kk = 0; kk < kSlices; ++kk) {
         uint32_t a[4];
-        tc::ldmatrix_x4(a, k_row + 16 * kk);
+        tc::ldmatrix_x4(a, k_row + ((2 * kk) ^ k_swizzle) * 8);
         tc::mma_m16n8k16<T>(s, a, qf[kk], s);
     }
     float x[2] = {s[0], s[2]};  // keys g and g + 8 of row t
@@ -154,12 +156,14 @@ __device__ __forceinline__ void decode_step(DecodeState<D> &st, const uint32_t (
     const uint32_t odd = __shfl_sync(0xffffffffu, pair, 8 * t + 4 + g / 2);
     const uint32_t b[2] = {(even & 0xffffu) | (odd << 16), (even >> 16) | (odd & 0xffff0000u)};
 
-    // O^T += V^T P^T. ldmatrix.trans matrices: dims 0-7 and 8-15 (a[0], a[1]) of keys 0-7, then of keys 8-15.
-    const T *v_row = v_s + ((lane % 8) + 8 * (lane / 16)) * kPitch + 8 * ((lane / 8) % 2);
+    // O^T += V^T P^T. ldmatrix.trans matrices: dims 0-7 and 8-15 (a[0], a[1]) of keys 0-7, then of
+    // keys 8-15; the lane's row is key lane % 8 (+ 8), its chunk 2 i + (lane / 8) % 2, swizzled.
+    const T *v_row = v_s + ((lane % 8) + 8 * (lane / 16)) * D;
+    const int v_swizzle = ((lane / 8) % 2) ^ (lane % 8);
 #pragma unroll
     for (int i = 0; i < kSlices; ++i) {
         uint32_t a[4];
-        tc::ldmatrix_x4_trans(a, v_row + 16 * i);
+        tc::ldmatrix_x4_trans(a, v_row + ((2 * i) ^ v_swizzle) * 8);
         tc::mma_m16n8k16<T>(st.o[i], a, b, st.o[i]);
     }
 }
@@ -229,7 +233,6 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, kDecodeBlocksPerSm) attenti
 
     // This warp's ring: stage s holds the K tile at ring + 2 s kTile and the V tile after it.
     T *ring = reinterpret_cast<T *>(smem) + warp * kDecodeStages * 2 * Layout::kTile;
-    T *copy_dst = ring + copy_key * Layout::kPitch + copy_chunk * 8;
     // Lane i holds the block id and slot of this warp's step n + i (n a multiple of 32): the table
     // is read 32 steps ahead, so no step waits on it, and the division by block_size happens there.
     int32_t pages = -1, slots = 0;
@@ -248,11 +251,13 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, kDecodeBlocksPerSm) attenti
             const int t0 = (step0 + warp + n * kDecodeWarps) * kDecodeStep;
             const bool page_ok = block >= 0 && block < p.num_blocks;
             const int64_t offset = page_ok ? (static_cast<int64_t>(block) * p.block_size + slot) * stride + lane_offset : 0;
-            T *k_dst = copy_dst + 2 * stage * Layout::kTile;
+            T *k_tile = ring + 2 * stage * Layout::kTile;
             if (page_ok && t0 >= mask.lo && t0 + kDecodeStep <= mask.hi)
-                decode_issue<T, D, false>(k_dst, k_dst + Layout::kTile, k_cache + offset, v_cache + offset, stride, t0 + copy_key, mask, true);
+                decode_issue<T, D, false>(k_tile, k_tile + Layout::kTile, k_cache + offset, v_cache + offset, stride, copy_key, copy_chunk,
+                                          t0 + copy_key, mask, true);
             else
-                decode_issue<T, D, true>(k_dst, k_dst + Layout::kTile, k_cache + offset, v_cache + offset, stride, t0 + copy_key, mask, page_ok);
+                decode_issue<T, D, true>(k_tile, k_tile + Layout::kTile, k_cache + offset, v_cache + offset, stride, copy_key, copy_chunk,
+                                         t0 + copy_key, mask, page_ok);
             const uint32_t bit = 1u << (n % 32);
             const bool masked = !(page_ok && t0 >= full_lo && t0 + kDecodeStep <= full_hi);
             masked_steps = masked ? masked_steps | bit : masked_steps & ~bit;

@@ -123,7 +123,7 @@ int launch_attention(const AttentionParams &p, int batch, int max_new_tokens, cu
     }
     if constexpr (decode_fast_path<T, D>()) {
         constexpr size_t smem = DecodeLayout<T, D>::kBytes;
-        // a step's 16 keys then lie in one block; every device of sm_80 on grants the shared memory
+        // a step's 16 keys then lie in one block; sm_80 and later grant the 96 KiB (99 KiB on sm_86/89)
         if (p.block_size % kDecodeStep == 0 && smem <= static_cast<size_t>(shared_memory_optin(device))) {
             const int status = allow_shared_memory<attention_decode_kernel<T, D>>(smem, device);
             if (status != ISTHMUS_OK) return status;

@@ -258,15 +258,15 @@ def rescale_fraction(passes, rows=DECODE_ROWS):
 
 def decode_shared_bytes(dim=128, elem=2):
     """cuda/attention_decode.cuh DecodeLayout<T, D>::kBytes: each warp's ring of DECODE_STAGES
-    (K, V) tiles of 16 keys, rows padded by 8 elements (the warps' final states reuse it)."""
-    ring = elem * DECODE_WARPS * DECODE_STAGES * 2 * DECODE_STEP * (dim + 8)
+    (K, V) tiles of 16 keys, unpadded rows (swizzled chunks; the warps' final states reuse it)."""
+    ring = elem * DECODE_WARPS * DECODE_STAGES * 2 * DECODE_STEP * dim
     return max(ring, 4 * DECODE_WARPS * DECODE_ROWS * (dim + 2))
 
 
 def attention_decode():
     """Decode at head_dim 128, bf16, pages of 16: native/attention.cu takes the tensor-core decode
     kernel attention_decode_kernel<bf16, 128> (cuda/attention_decode.cuh) on a grid of (1 row group
-    of the 4 query rows of a KV head, batch x 8 KV heads, splits), 4 warps a block, 102 KiB of
+    of the 4 query rows of a KV head, batch x 8 KV heads, splits), 4 warps a block, 96 KiB of
     dynamic shared memory; with splits > 1 the last block of each row group merges the splits'
     partials itself (merge_row), so one launch does the whole row. The split count is the
     planner's (whole waves of 2 blocks per SM on 132 SMs).
