@@ -26,6 +26,8 @@ One launch is described by a dict:
   exps                 special-function evaluations the algorithm needs (the MUFU floor)
   l2_latency           True when its loads hit data just written by the previous kernel
   dynamic_shared       bytes of dynamic shared memory per block (ptxas reports only the static part)
+  inflight_passes      passes of the hot loop whose loads are in flight at once (a cp.async ring
+                       that copies that many passes ahead); 1 without it
   serial_warps         warps that do the work one after another (one scheduler each)
   paths                path weights: code the row does not run at its shape, or runs on a fraction
                        of passes; a list of rules {name, weight, why, and one or more of: source
@@ -241,6 +243,7 @@ def conv1d():
 
 
 DECODE_ROWS, DECODE_WARPS, DECODE_STEP = 4, 4, 16  # cuda/attention_decode.cuh kDecodeRows/Warps/Step
+DECODE_STAGES = 3  # kDecodeStages: each warp's cp.async ring copies kDecodeStages - 1 steps ahead
 DECODE_BLOCKS_PER_SM = 2  # AttentionWorkspace.BLOCKS_PER_SM (the kernel's launch bounds)
 KV_TILE = 32  # AttentionWorkspace.KV_TILE: split boundaries fall on it
 
@@ -283,35 +286,44 @@ def decode_warp_steps(keys):
 
 def rescale_fraction(passes, rows=DECODE_ROWS):
     """Fraction of a warp's step-loop passes in which some row's running max grows (the rescale
-    of o): with scores independent and identically distributed (the bench's random q and K), pass
-    n holds a row's new maximum with probability 1 / n, so any of `rows` rows with at most
-    rows / n; averaged over the passes."""
+    of o, a branch the warp takes when any of its lanes does): with scores independent and
+    identically distributed (the bench's random q and K), pass n holds a row's new maximum with
+    probability 1 / n, so any of `rows` rows with at most rows / n; averaged over the passes."""
     n = max(1, int(round(passes)))
     return min(1.0, sum(min(1.0, rows / i) for i in range(1, n + 1)) / n)
 
 
+def decode_shared_bytes(dim=128, elem=2):
+    """cuda/attention_decode.cuh DecodeLayout<T, D>::kBytes: each warp's ring of DECODE_STAGES
+    (K, V) tiles of 16 keys, unpadded rows (swizzled chunks; the warps' final states reuse it)."""
+    ring = elem * DECODE_WARPS * DECODE_STAGES * 2 * DECODE_STEP * dim
+    return max(ring, 4 * DECODE_WARPS * DECODE_ROWS * (dim + 2))
+
+
 def attention_decode():
-    """Decode at head_dim 128, bf16, pages of 16: native/attention.cu takes the grouped kernel
-    attention_decode_kernel<bf16, 128> (cuda/attention_decode.cuh) on a grid of (1 row group of
-    the 4 query rows of a KV head, batch x 8 KV heads, splits), 4 warps a block; then, with
-    splits > 1, attention_merge_kernel<bf16, float, 4> (16-byte loads of the f32 partials), one
-    warp a row. The split count is the planner's (whole waves of 2 blocks per SM on 132 SMs).
+    """Decode at head_dim 128, bf16, pages of 16: native/attention.cu takes the tensor-core decode
+    kernel attention_decode_kernel<bf16, 128> (cuda/attention_decode.cuh) on a grid of (1 row group
+    of the 4 query rows of a KV head, batch x 8 KV heads, splits), 4 warps a block, 96 KiB of
+    dynamic shared memory; with splits > 1 the last block of each row group merges the splits'
+    partials itself (merge_row), so one launch does the whole row. The split count is the
+    planner's (whole waves of 2 blocks per SM on 132 SMs).
 
-    Decode kernel loops in the PTX: the 16-key step loop (the hot one: the only loop with 16-byte
-    loads; all of decode_step is unrolled in it), then the two versions of the final
-    `d = lane; d < 128; d += 32` loop (out in bf16 when splits == 1, f32 partials else; 4 passes,
-    only the second runs here). Counted statically, the step loop's pass holds BOTH decode_step
-    instantiations (unmasked, masked: only the unmasked runs at these shapes, every split edge
-    being a multiple of 32 keys), the soft-cap tanh (soft-cap 0 here), the rescale of o when a
-    row's max grows (a few steps in a split, data-dependent) and the block-table read (once in 32
-    passes): an overcount of the pass by about 2.3x.
+    Loops in the PTX: the step loop (the hot one: the only loop with cp.async; both decode_issue
+    and both decode_step instantiations are unrolled in it), the cross-warp merge's
+    `d = lane; d < 128; d += 32` (4 passes), then merge_row's loop over groups of 32 parts
+    (ceil(P / 32) passes) around its loop over the parts of a group (P in all). Counted
+    statically, the step loop's pass holds the masked and unmasked issue and step (only the
+    unmasked run at these shapes: every split edge is a multiple of 32 keys, all pages mapped, the
+    causal mask hides nothing from the one new token), the soft-cap tanh (soft-cap 0 here), the
+    rescale of o when a row's max grows and the block-table refill (once in 32 passes). merge_row
+    runs in 1 block of the row group's P: weight 1 / P over the blocks.
 
-    Merge loops in order: the LSE max loop (remainder, then unrolled by 4), the zero-output loops
-    of an all -inf row (remainder, by 4; not reached), the LSE sum loop (remainder, by 4), the
-    head_dim loop (1 pass: 32 lanes x 4 = 128) around the parts loop unrolled by 4 (the hot one;
-    its 0-3 remainder parts are inline in the head_dim loop), then that loop's zero-parts version
-    (remainder, by 4; not reached). A warp passes the lane-strided LSE loops ceil(P / 32) times,
-    all in the remainder loop (P <= 128 < 4 x 32)."""
+    FLOPs: the bench's useful count, on tensor cores; the mma.sync tiles do twice that (4 of their
+    8 columns are rows), which the tensor time does not see: still ~30x below the byte time.
+
+    Bytes: the bench's count (K, V, q, out) crosses HBM; the f32 partials (written, then read by
+    the merging block) stay in L2 (a few MB against 50 MB) and are counted there. In flight: the
+    ring keeps DECODE_STAGES - 1 steps of 8 KiB per warp copying while it computes one."""
     out = []
     hq, hkv, dim = 32, 8, 128
     for batch in (1, 8):
@@ -321,40 +333,40 @@ def attention_decode():
             kv_bytes = 2 * batch * context * hkv * dim * 2
             rows = batch * hq
             steps = decode_warp_steps(chunk)  # the busiest block: a whole chunk
+            paths = [
+                # every split edge is a multiple of 32 keys, all pages are mapped and the one new
+                # token sees every key: each step is whole and visible
+                dict(name="masked copy", weight=0.0, source=r"decode_issue<T, D, true>",
+                     why=f"split chunk {chunk} keys, a multiple of 32; no mask"),
+                dict(name="masked step", weight=0.0, source=r"decode_step<T, D, true>",
+                     why=f"split chunk {chunk} keys, a multiple of 32; no mask"),
+                # the bench's soft-cap is 0: `if (sc.capped)` is never taken
+                dict(name="soft-cap tanh", weight=0.0, source=r"tanhf\(x\[i\] \* sc\.scale_over_cap\)", why="soft-cap 0"),
+                dict(name="max rescale", weight=rescale_fraction(steps), source=r"st\.o\[i\]\[[02]\] \*= alpha",
+                     why=f"i.i.d. scores: some row's max grows in ~{rescale_fraction(steps):.2f} of {steps:g} passes"),
+                # `if (n % 32 == 0)`: the block table is read for 32 steps at once
+                dict(name="block-table read", weight=cdiv(int(steps), 32) / max(1, steps),
+                     source=r"(\(n \+ lane\) \* kDecodeWarps|tn / p\.block_size|table\[page\]|slots = tn - page)",
+                     why="once in 32 passes"),
+                # the last block of a row group merges: 1 of `splits`; none without splits
+                dict(name="split merge", weight=1 / splits if splits > 1 else 0.0, function=r"merge_row",
+                     why=f"1 block of {splits} merges" if splits > 1 else "one split: nothing to merge"),
+                # `if (p.splits == 1)` inside the cross-warp merge: the other store never runs
+                dict(name="unused output store", weight=0.0,
+                     source=r"static_cast<T \*>\(p\.out\)\[q_row \* D \+ d\]" if splits > 1 else r"p\.partial_out\[part_row \* D \+ d\]",
+                     why="partials written" if splits > 1 else "out written")]
+            lse_groups = cdiv(splits, 32)
             out.append(dict(
-                bench="attention-decode", part="attend", shape=shape, dtype=BF16,
+                bench="attention-decode", part="", shape=shape, dtype=BF16,
                 source="attention", symbol=r"attention_decode_kernelI13__nv_bfloat16Li128E",
                 threads=DECODE_WARPS * 32, blocks=batch * hkv * cdiv(hq // hkv, DECODE_ROWS) * splits,
-                hot={"contains": r"^(ld\.global(\.nc)?\.v4|LDG\.E\.128)", "pick": "outermost"}, hot_units=steps,
-                other=[0, 4] if splits > 1 else [4, 0],
+                hot={"contains": r"^(cp\.async\.c|LDGSTS)", "pick": "outermost"}, hot_units=steps,
+                other=[4, lse_groups, splits / lse_groups],
                 unit="16-key step per warp (4 rows)", units_per_warp=steps,
-                bytes=kv_bytes + 2 * rows * dim * 2 + (splits > 1) * splits * rows * (dim + 1) * 4,
-                flops=4 * batch * hq * context * dim, flop_kind="fp32", exps=batch * hq * context,
-                paths=[
-                    # every split edge is a multiple of 32 keys, all pages are mapped and the bench
-                    # has no mask: each step is whole and visible, the unmasked step runs
-                    dict(name="masked step", weight=0.0, source=r"decode_step<T, D, true>",
-                         why=f"split chunk {chunk} keys, a multiple of 32; no mask"),
-                    # the bench's soft-cap is 0: `if (p.softcap > 0.0f)` is never taken
-                    dict(name="soft-cap tanh", weight=0.0, source=r"tanhf\(sc\[i\] \* inv_cap\)", why="soft-cap 0"),
-                    dict(name="max rescale", weight=rescale_fraction(steps), source=r"st\.o\[r\]\[e\] \*= alpha\[r\]",
-                         why=f"i.i.d. scores: the max grows in ~{rescale_fraction(steps):.2f} of {steps:g} passes"),
-                    # `if (n % 32 == 0)`: the block table is read for 32 steps at once
-                    dict(name="block-table read", weight=cdiv(int(steps), 32) / max(1, steps),
-                         source=r"(\(n \+ lane\) \* kDecodeWarps|t / p\.block_size|table\[page\]|slots = t - page)",
-                         why="once in 32 passes")]))
-            if splits > 1:
-                lse_passes = cdiv(splits, 32)
-                out.append(dict(
-                    bench="attention-decode", part="merge", shape=shape, dtype=BF16,
-                    source="attention", symbol=r"attention_merge_kernelI13__nv_bfloat16fLi4E",
-                    threads=128, blocks=cdiv(rows, 4),
-                    hot={"contains": r"^(ld\.global(\.nc)?\.v4|LDG\.E\.128)", "pick": "innermost"}, hot_units=splits,
-                    marker=(r"^(ld\.global(\.nc)?\.v4|LDG\.E\.128)", 1),  # one part per 16-byte load
-                    outer=1, other=[lse_passes, 0, 0, 0, lse_passes, 0, 0, 0],
-                    unit="part per row (4 dims a lane)", units_per_warp=splits,
-                    bytes=splits * rows * (dim + 1) * 4 + rows * dim * 2, flops=0, flop_kind="fp32",
-                    exps=rows * splits, l2_latency=True))
+                bytes=kv_bytes + 2 * rows * dim * 2,
+                l2_bytes=(splits > 1) * 2 * splits * rows * (dim + 1) * 4,
+                flops=4 * batch * hq * context * dim, flop_kind="tensor", exps=batch * hq * context,
+                dynamic_shared=decode_shared_bytes(dim), inflight_passes=DECODE_STAGES - 1, paths=paths))
     return out
 
 
