@@ -13,11 +13,14 @@
 // or, for packed input, one sequence [seq_starts[r], seq_starts[r+1]) of the single batch row),
 // with `state_tiles` threads per channel. It walks the row in chunks of `chunk` steps, each in
 // three phases between two barriers:
-//   stage     every (channel, run of SCAN_VEC steps) once, by one thread: dt * log2(e) and dt * u
-//             into shared memory, D * u kept in that thread's registers; and the group's B and C
-//             for the chunk as fp32, once for all the block's channels;
-//   recur     each thread runs its states through the chunk, writing its part of sum_n C*h;
-//   finish    the thread that staged a run sums its parts, adds its D * u, gates and stores it.
+//   stage     every (channel, run of SCAN_VEC steps) once, by one thread: dt2 = dt * log2(e) and
+//             dt2 * u into shared memory, D * u kept in that thread's registers; and the group's
+//             B and C for the chunk as fp32, once for all the block's channels;
+//   recur     each thread runs its states through the chunk, SCAN_VEC steps a pass, writing its
+//             part of sum_n C*h. The state is carried as h * log2(e) (scaled on the way in and
+//             out), so that its input dt2 * u * B needs no ln(2);
+//   finish    the thread that staged a run sums its parts, y = ln(2) * sum + D * u, gates and
+//             stores it.
 // The launcher keeps chunk <= SCAN_VEC * state_tiles, so that a block's runs are at most its
 // threads: each thread stages and finishes one fixed run (or none), whose row, bias and D it
 // reads once before the first chunk. Steps outside the row (a chunk's head before the sequence
@@ -88,16 +91,6 @@ __device__ __forceinline__ void store16(void *p, uint4 v) {
 #endif
 }
 
-__device__ __forceinline__ void store16(void *p, float4 v) {
-#ifdef __CUDA_ARCH__
-    asm volatile("st.global.v4.f32 [%0], {%1, %2, %3, %4};" ::"l"(__cvta_generic_to_global(p)), "f"(v.x), "f"(v.y),
-                 "f"(v.z), "f"(v.w)
-                 : "memory");
-#else
-    memcpy(p, &v, sizeof(v));
-#endif
-}
-
 // Steps t0 .. t0+SCAN_VEC-1 of a row as fp32, those outside [lo, hi) as 0. FULL says the
 // whole run lies inside. WIDE: 16-byte loads; the caller guarantees t0 is a multiple of the
 // vector width, the row is 16-byte aligned and L is a multiple of the width, so a vector that
@@ -105,11 +98,13 @@ __device__ __forceinline__ void store16(void *p, float4 v) {
 template <typename T, bool WIDE, bool FULL>
 __device__ __forceinline__ void load_run(const T *row, int64_t t0, int64_t lo, int64_t hi, float (&out)[SCAN_VEC]) {
     constexpr int W = WIDE ? 16 / sizeof(T) : 1;
+    // The run's steps in [lo, hi) are k_lo <= k < k_hi: 32-bit tests against constant k.
+    const int k_lo = FULL ? 0 : static_cast<int>(min(max(lo - t0, int64_t{0}), int64_t{SCAN_VEC}));
+    const int k_hi = FULL ? SCAN_VEC : static_cast<int>(min(max(hi - t0, int64_t{0}), int64_t{SCAN_VEC}));
 #pragma unroll
     for (int j = 0; j < SCAN_VEC / W; ++j) {
-        const int64_t v0 = t0 + j * W;
-        if (FULL || (v0 < hi && v0 + W > lo)) {
-            const Vec<T, W> v = *reinterpret_cast<const Vec<T, W> *>(row + v0);
+        if (FULL || (j * W < k_hi && j * W + W > k_lo)) {
+            const Vec<T, W> v = *reinterpret_cast<const Vec<T, W> *>(row + t0 + j * W);
 #pragma unroll
             for (int i = 0; i < W; ++i) out[j * W + i] = to_float(v.v[i]);
         } else {
@@ -120,7 +115,7 @@ __device__ __forceinline__ void load_run(const T *row, int64_t t0, int64_t lo, i
     if (!FULL) {
 #pragma unroll
         for (int k = 0; k < SCAN_VEC; ++k)
-            if (t0 + k < lo || t0 + k >= hi) out[k] = 0.0f;
+            if (k < k_lo || k >= k_hi) out[k] = 0.0f;
     }
 }
 
@@ -129,23 +124,26 @@ __device__ __forceinline__ void load_run(const T *row, int64_t t0, int64_t lo, i
 template <typename T, bool WIDE, bool FULL>
 __device__ __forceinline__ void store_run(T *row, int64_t t0, int64_t lo, int64_t hi, const float (&in)[SCAN_VEC]) {
     constexpr int W = WIDE ? 16 / sizeof(T) : 1;
+    const int k_lo = FULL ? 0 : static_cast<int>(min(max(lo - t0, int64_t{0}), int64_t{SCAN_VEC}));
+    const int k_hi = FULL ? SCAN_VEC : static_cast<int>(min(max(hi - t0, int64_t{0}), int64_t{SCAN_VEC}));
 #pragma unroll
     for (int j = 0; j < SCAN_VEC / W; ++j) {
-        const int64_t v0 = t0 + j * W;
+        T *at = row + t0 + j * W;
         const float *v = in + j * W;
-        if (FULL || (v0 >= lo && v0 + W <= hi)) {
+        if (FULL || (j * W >= k_lo && j * W + W <= k_hi)) {
             if constexpr (W == 1) {
-                row[v0] = from_float<T>(v[0]);
+                at[0] = from_float<T>(v[0]);
             } else if constexpr (sizeof(T) == 2) {
-                store16(row + v0, make_uint4(pack_pair<T>(v[0], v[1]), pack_pair<T>(v[2], v[3]), pack_pair<T>(v[4], v[5]),
-                                             pack_pair<T>(v[6], v[7])));
+                store16(at, make_uint4(pack_pair<T>(v[0], v[1]), pack_pair<T>(v[2], v[3]), pack_pair<T>(v[4], v[5]),
+                                       pack_pair<T>(v[6], v[7])));
             } else {
-                store16(row + v0, make_float4(v[0], v[1], v[2], v[3]));
+                store16(at, make_uint4(__float_as_uint(v[0]), __float_as_uint(v[1]), __float_as_uint(v[2]),
+                                       __float_as_uint(v[3])));
             }
         } else {
 #pragma unroll
             for (int i = 0; i < W; ++i)
-                if (v0 + i >= lo && v0 + i < hi) row[v0 + i] = from_float<T>(v[i]);
+                if (j * W + i >= k_lo && j * W + i < k_hi) at[i] = from_float<T>(v[i]);
         }
     }
 }
@@ -261,7 +259,7 @@ __device__ __forceinline__ void finish_run(const T *z_row, T *y_row, const float
 
 // SOFTPLUS: dt = softplus(delta + delta_bias), fixed at compile time.
 template <typename T, bool WIDE, bool SOFTPLUS>
-__global__ void __launch_bounds__(SCAN_MAX_THREADS) selective_scan_kernel(ScanArgs<T> p) {
+__global__ void __launch_bounds__(SCAN_MAX_THREADS, 4) selective_scan_kernel(ScanArgs<T> p) {
     extern __shared__ __align__(16) float scan_shared[];
     const int cb = p.block_channels, tiles = p.state_tiles, chunk = p.chunk;
     const int runs = chunk / SCAN_VEC, runs_log2 = __ffs(runs) - 1;  // chunk is a power of two

@@ -121,9 +121,10 @@ def selective_scan():
     Each thread stages and finishes one fixed run of SCAN_VEC steps per chunk (the launcher keeps
     chunk <= SCAN_VEC * tiles), straight-line code in the chunk loop. Loops in the PTX, in order:
     the chunk loop (outer, L / chunk), the stage of B and C (items (matrix, state tile, run),
-    strided over the block), the recurrence (the hot loop: the innermost with exponentials,
-    SCAN_VEC = 8 steps x 4 states = 32 ex2 a pass, chunk / 8 passes), then the finish's loop over the state
-    tiles' parts, in the whole-run and the partial-run version."""
+    strided over the block; a whole-chunk and a partial-chunk copy), the recurrence (the hot loop:
+    the innermost with exponentials, SCAN_VEC = 8 steps x 4 states = 32 ex2 a pass, chunk / 8
+    passes), then the finish's loop over the state tiles past the first four, in the whole-run and
+    the partial-run version."""
     out = []
     b, d, length, n, groups = 8, 2048, 4096, 16, 1
     tiles, cb, chunk = scan_tiling(d, groups, n)
@@ -136,7 +137,7 @@ def selective_scan():
             threads=threads, blocks=b * groups * cdiv(d // groups, cb),
             dynamic_shared=scan_shared_floats(cb, tiles, chunk) * 4,
             # the recurrence: the innermost loop with exponentials (the stage's softplus and the
-            # finish's silu loops hold ex2 too, but are longer)
+            # finish's silu hold ex2 too, in the chunk loop's straight-line code)
             hot={"contains": r"^(ex2|MUFU\.EX2)", "pick": "innermost"}, hot_units=chunk * SCAN_STATES,
             marker=(r"^(ex2|MUFU\.EX2)", 1),  # one (step, state) of a thread per ex2
             outer=cdiv(length, chunk),
