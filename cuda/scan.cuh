@@ -13,14 +13,25 @@
 // or, for packed input, one sequence [seq_starts[r], seq_starts[r+1]) of the single batch row),
 // with `state_tiles` threads per channel. It walks the row in chunks of `chunk` steps, each in
 // three phases between two barriers:
-//   stage     every (channel, step) once: dt * log2(e), dt * u and D * u into shared memory, and
-//             the group's B and C for the chunk as fp32, once for all the block's channels;
-//   recur     each thread runs its states through the chunk, writing its part of sum_n C*h;
-//   finish    every (channel, step) once: the parts summed, D * u added, the gate applied, stored.
-// Steps outside the row (a chunk's head before the sequence start, its tail past the end) are
-// staged as dt = 0, the identity map of h, so the recurrence never tests a step; only the stage
-// and the finish of a partial chunk do. h never leaves registers; only the final state is written.
+//   stage     every (channel, run of SCAN_VEC steps) once, by one thread: dt2 = dt * log2(e) and
+//             dt2 * u into shared memory, D * u kept in that thread's registers; and the group's
+//             B and C for the chunk as fp32, once for all the block's channels;
+//   recur     each thread runs its states through the chunk, SCAN_VEC steps a pass, writing its
+//             part of sum_n C*h. The state is carried as h * log2(e) (scaled on the way in and
+//             out), so that its input dt2 * u * B needs no ln(2);
+//   finish    the thread that staged a run sums its parts, y = ln(2) * sum + D * u, gates and
+//             stores it.
+// The launcher keeps chunk <= SCAN_VEC * state_tiles, so that a block's runs are at most its
+// threads: each thread stages and finishes one fixed run (or none), whose row, bias and D it
+// reads once before the first chunk. Steps outside the row (a chunk's head before the sequence
+// start, its tail past the end) are staged as dt = 0, the identity map of h, so the recurrence
+// never tests a step; only the stage and the finish of a partial chunk do. h never leaves
+// registers; only the final state is written.
 #pragma once
+
+#include <string.h>
+
+#include <type_traits>
 
 #include "scan_common.cuh"
 
@@ -28,8 +39,8 @@ namespace isthmus {
 
 constexpr int SCAN_MAX_THREADS = 128;
 constexpr int SCAN_STATES = 4;  // states per thread: one float4 of B and of C per step
-constexpr int SCAN_VEC = 8;     // steps per stage and finish item: 16 bytes of a 16-bit row
-constexpr int SCAN_PAD = 4;     // floats after each channel row of shared memory (bank spread)
+constexpr int SCAN_VEC = 8;     // steps per stage and finish run (16 bytes of a 16-bit row) and per recurrence pass
+constexpr int SCAN_PAD = 4;     // floats after each row of shared memory (bank spread)
 constexpr int SCAN_MAX_STATE = 256;
 
 template <typename T> struct ScanArgs {
@@ -46,28 +57,54 @@ template <typename T> struct ScanArgs {
     int32_t block_channels, state_tiles, chunk;  // tiling chosen by the launcher
 };
 
-// Shared memory of one block in floats: per channel a row of (dt2, dtu) pairs, a row of D * u
-// and per thread a row of C * h parts, then per state tile the chunk's B and C. Every row ends
-// in SCAN_PAD spare floats so that rows read by neighbouring lanes start on different banks.
+// Shared memory of one block in floats: per channel a row of (dt2, dtu) pairs, per thread a row
+// of C * h parts, then per state tile the chunk's B and C. Every row ends in SCAN_PAD spare
+// floats so that rows read by neighbouring lanes start on different banks.
 __host__ __device__ constexpr int64_t scan_shared_floats(int block_channels, int state_tiles, int chunk) {
     return static_cast<int64_t>(block_channels) * (2 * chunk + SCAN_PAD) +
-           static_cast<int64_t>(1 + state_tiles) * block_channels * (chunk + SCAN_PAD) +
+           static_cast<int64_t>(state_tiles) * block_channels * (chunk + SCAN_PAD) +
            static_cast<int64_t>(state_tiles) * (2 * SCAN_STATES * chunk + SCAN_PAD);
 }
 
-// Steps t0 .. t0+SCAN_VEC-1 of a row as fp32, those outside [lo, hi) as 0. `full` says the
+// Two fp32 as the 32 bits of a pair of 16-bit values (one paired conversion), the first low.
+template <typename T> __device__ __forceinline__ uint32_t pack_pair(float lo, float hi) {
+    uint32_t bits;
+    if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+        const __nv_bfloat162 pair = __floats2bfloat162_rn(lo, hi);
+        memcpy(&bits, &pair, sizeof(bits));
+    } else {
+        const __half2 pair = __floats2half2_rn(lo, hi);
+        memcpy(&bits, &pair, sizeof(bits));
+    }
+    return bits;
+}
+
+// 16 bytes to global memory in one instruction: nvcc splits a uint4 or float4 store into words
+// where it cannot prove the address 16-byte aligned, as here (the launcher checks it).
+__device__ __forceinline__ void store16(void *p, uint4 v) {
+#ifdef __CUDA_ARCH__
+    asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(__cvta_generic_to_global(p)), "r"(v.x), "r"(v.y),
+                 "r"(v.z), "r"(v.w)
+                 : "memory");
+#else
+    memcpy(p, &v, sizeof(v));
+#endif
+}
+
+// Steps t0 .. t0+SCAN_VEC-1 of a row as fp32, those outside [lo, hi) as 0. FULL says the
 // whole run lies inside. WIDE: 16-byte loads; the caller guarantees t0 is a multiple of the
 // vector width, the row is 16-byte aligned and L is a multiple of the width, so a vector that
 // touches [lo, hi) lies inside the row.
-template <typename T, bool WIDE>
-__device__ __forceinline__ void load_run(const T *row, int64_t t0, int64_t lo, int64_t hi, bool full,
-                                         float (&out)[SCAN_VEC]) {
+template <typename T, bool WIDE, bool FULL>
+__device__ __forceinline__ void load_run(const T *row, int64_t t0, int64_t lo, int64_t hi, float (&out)[SCAN_VEC]) {
     constexpr int W = WIDE ? 16 / sizeof(T) : 1;
+    // The run's steps in [lo, hi) are k_lo <= k < k_hi: 32-bit tests against constant k.
+    const int k_lo = FULL ? 0 : static_cast<int>(min(max(lo - t0, int64_t{0}), int64_t{SCAN_VEC}));
+    const int k_hi = FULL ? SCAN_VEC : static_cast<int>(min(max(hi - t0, int64_t{0}), int64_t{SCAN_VEC}));
 #pragma unroll
     for (int j = 0; j < SCAN_VEC / W; ++j) {
-        const int64_t v0 = t0 + j * W;
-        if (full || (v0 < hi && v0 + W > lo)) {
-            const Vec<T, W> v = *reinterpret_cast<const Vec<T, W> *>(row + v0);
+        if (FULL || (j * W < k_hi && j * W + W > k_lo)) {
+            const Vec<T, W> v = *reinterpret_cast<const Vec<T, W> *>(row + t0 + j * W);
 #pragma unroll
             for (int i = 0; i < W; ++i) out[j * W + i] = to_float(v.v[i]);
         } else {
@@ -75,30 +112,38 @@ __device__ __forceinline__ void load_run(const T *row, int64_t t0, int64_t lo, i
             for (int i = 0; i < W; ++i) out[j * W + i] = 0.0f;
         }
     }
-    if (!full) {
+    if (!FULL) {
 #pragma unroll
         for (int k = 0; k < SCAN_VEC; ++k)
-            if (t0 + k < lo || t0 + k >= hi) out[k] = 0.0f;
+            if (k < k_lo || k >= k_hi) out[k] = 0.0f;
     }
 }
 
-// Writes the steps of [lo, hi) among t0 .. t0+SCAN_VEC-1; whole vectors where they fit.
-template <typename T, bool WIDE>
-__device__ __forceinline__ void store_run(T *row, int64_t t0, int64_t lo, int64_t hi, bool full,
-                                          const float (&in)[SCAN_VEC]) {
+// Writes the steps of [lo, hi) among t0 .. t0+SCAN_VEC-1; whole vectors where they fit (16-bit
+// types as 32-bit words of packed pairs).
+template <typename T, bool WIDE, bool FULL>
+__device__ __forceinline__ void store_run(T *row, int64_t t0, int64_t lo, int64_t hi, const float (&in)[SCAN_VEC]) {
     constexpr int W = WIDE ? 16 / sizeof(T) : 1;
+    const int k_lo = FULL ? 0 : static_cast<int>(min(max(lo - t0, int64_t{0}), int64_t{SCAN_VEC}));
+    const int k_hi = FULL ? SCAN_VEC : static_cast<int>(min(max(hi - t0, int64_t{0}), int64_t{SCAN_VEC}));
 #pragma unroll
     for (int j = 0; j < SCAN_VEC / W; ++j) {
-        const int64_t v0 = t0 + j * W;
-        if (full || (v0 >= lo && v0 + W <= hi)) {
-            Vec<T, W> v;
-#pragma unroll
-            for (int i = 0; i < W; ++i) v.v[i] = from_float<T>(in[j * W + i]);
-            *reinterpret_cast<Vec<T, W> *>(row + v0) = v;
+        T *at = row + t0 + j * W;
+        const float *v = in + j * W;
+        if (FULL || (j * W >= k_lo && j * W + W <= k_hi)) {
+            if constexpr (W == 1) {
+                at[0] = from_float<T>(v[0]);
+            } else if constexpr (sizeof(T) == 2) {
+                store16(at, make_uint4(pack_pair<T>(v[0], v[1]), pack_pair<T>(v[2], v[3]), pack_pair<T>(v[4], v[5]),
+                                       pack_pair<T>(v[6], v[7])));
+            } else {
+                store16(at, make_uint4(__float_as_uint(v[0]), __float_as_uint(v[1]), __float_as_uint(v[2]),
+                                       __float_as_uint(v[3])));
+            }
         } else {
 #pragma unroll
             for (int i = 0; i < W; ++i)
-                if (v0 + i >= lo && v0 + i < hi) row[v0 + i] = from_float<T>(in[j * W + i]);
+                if (j * W + i >= k_lo && j * W + i < k_hi) at[i] = from_float<T>(v[i]);
         }
     }
 }
@@ -119,7 +164,6 @@ __device__ __forceinline__ float recur_step(float (&h)[SCAN_STATES], const float
 // The block's shared memory, carved from one dynamic allocation (see scan_shared_floats).
 struct ScanShared {
     float *dt;    // (cb, dt_row): dt * log2(e) and dt * u of each step, interleaved
-    float *skip;  // (cb, row): D * u
     float *part;  // (cb * tiles, row): each thread's sum of C * h, thread tile * cb + channel
     float *bc;    // (tiles, bc_row): per step B then C of the tile's SCAN_STATES states
     int row, dt_row, bc_row;
@@ -131,81 +175,91 @@ __device__ __forceinline__ ScanShared scan_layout(float *base, int cb, int tiles
     s.dt_row = 2 * chunk + SCAN_PAD;
     s.bc_row = 2 * SCAN_STATES * chunk + SCAN_PAD;
     s.dt = base;
-    s.skip = s.dt + cb * s.dt_row;
-    s.part = s.skip + cb * s.row;
+    s.part = s.dt + cb * s.dt_row;
     s.bc = s.part + tiles * cb * s.row;
     return s;
 }
 
-// Stage of one run of SCAN_VEC steps of channel `ch`: dt in log2 units (so that exp(dt A) =
-// exp2(dt2 A) costs no multiply per state), dt * u and D * u. FULL: the run lies inside the
-// row; otherwise steps outside it become the identity (dt = 0, u = 0).
+// Stage of one run of SCAN_VEC steps of one channel: dt2 = dt * log2(e) (so that exp(dt A) =
+// exp2(dt2 A) costs no multiply per state) and dt2 * u into `out`, D * u into `skip`. bias2 is
+// delta_bias * log2(e). FULL: the run lies inside the row; otherwise steps outside it become the
+// identity (dt = 0, u = 0).
 template <typename T, bool WIDE, bool SOFTPLUS, bool FULL>
-__device__ __forceinline__ void stage_run(const ScanArgs<T> &p, const ScanShared &s, int ch, int off, int64_t t0,
-                                          int64_t offset, int64_t lo, int64_t hi, float bias, float d_skip) {
-    float u[SCAN_VEC], dt[SCAN_VEC], pairs[2 * SCAN_VEC], skip[SCAN_VEC];
-    load_run<T, WIDE>(p.u + offset, t0, lo, hi, FULL, u);
-    load_run<T, WIDE>(p.delta + offset, t0, lo, hi, FULL, dt);
+__device__ __forceinline__ void stage_run(const T *u_row, const T *delta_row, float *out, int64_t t0, int64_t lo,
+                                          int64_t hi, float bias2, float d_skip, float (&skip)[SCAN_VEC]) {
+    float u[SCAN_VEC], dt[SCAN_VEC], pairs[2 * SCAN_VEC];
+    load_run<T, WIDE, FULL>(u_row, t0, lo, hi, u);
+    load_run<T, WIDE, FULL>(delta_row, t0, lo, hi, dt);
 #pragma unroll
     for (int k = 0; k < SCAN_VEC; ++k) {
-        const float v = dt[k] + bias;
-        float dt2 = SOFTPLUS ? softplus_log2(v) : v * SCAN_LOG2E;
+        const float x2 = fmaf(dt[k], SCAN_LOG2E, bias2);  // (delta + bias) log2(e)
+        float dt2 = SOFTPLUS ? softplus_log2(x2) : x2;
         if (!FULL && (t0 + k < lo || t0 + k >= hi)) dt2 = 0.0f;
         pairs[2 * k] = dt2;
-        pairs[2 * k + 1] = (SOFTPLUS ? dt2 * SCAN_LN2 : v) * u[k];  // u is 0 off the row
+        pairs[2 * k + 1] = dt2 * u[k];  // u is 0 off the row
         skip[k] = d_skip * u[k];
     }
-    float4 *dt_out = reinterpret_cast<float4 *>(s.dt + ch * s.dt_row + 2 * off);
-    float4 *skip_out = reinterpret_cast<float4 *>(s.skip + ch * s.row + off);
+    float4 *dt_out = reinterpret_cast<float4 *>(out);
 #pragma unroll
     for (int k = 0; k < SCAN_VEC / 2; ++k)
         dt_out[k] = make_float4(pairs[4 * k], pairs[4 * k + 1], pairs[4 * k + 2], pairs[4 * k + 3]);
-    skip_out[0] = make_float4(skip[0], skip[1], skip[2], skip[3]);
-    skip_out[1] = make_float4(skip[4], skip[5], skip[6], skip[7]);
 }
 
-// B and C of state n for one run, transposed into the tile's (step, state) order.
+// B or C (`rows`) of the tile's SCAN_STATES states for one run, transposed into the tile's
+// (step, state) order at `out`: one float4 per step, every 2 * SCAN_STATES floats. States past N
+// are 0.
 template <typename T, bool WIDE, bool FULL>
-__device__ __forceinline__ void stage_bc_run(const ScanShared &s, const T *b_row, const T *c_row, int n, int off,
+__device__ __forceinline__ void stage_bc_run(float *out, const T *rows, int64_t length, int nstate, int tile,
                                              int64_t t0, int64_t lo, int64_t hi) {
-    float bv[SCAN_VEC], cv[SCAN_VEC];
-    load_run<T, WIDE>(b_row, t0, lo, hi, FULL, bv);
-    load_run<T, WIDE>(c_row, t0, lo, hi, FULL, cv);
-    float *out = s.bc + n / SCAN_STATES * s.bc_row + off * 2 * SCAN_STATES + n % SCAN_STATES;
+    float v[SCAN_STATES][SCAN_VEC];
 #pragma unroll
-    for (int k = 0; k < SCAN_VEC; ++k) {
-        out[k * 2 * SCAN_STATES] = bv[k];
-        out[k * 2 * SCAN_STATES + SCAN_STATES] = cv[k];
+    for (int k = 0; k < SCAN_STATES; ++k) {
+        const int n = tile * SCAN_STATES + k;
+        const bool real = FULL || n < nstate;
+        load_run<T, WIDE, FULL>(rows + static_cast<int64_t>(real ? n : 0) * length, t0, lo, real ? hi : lo, v[k]);
     }
+    float4 *out4 = reinterpret_cast<float4 *>(out);
+#pragma unroll
+    for (int j = 0; j < SCAN_VEC; ++j) out4[2 * j] = make_float4(v[0][j], v[1][j], v[2][j], v[3][j]);
 }
 
-// Finish of one run of channel `ch`: y = D * u + the tiles' parts, gated, stored.
+// y += one tile's parts of a run (two float4s).
+__device__ __forceinline__ void add_part(float (&y)[SCAN_VEC], const float *part) {
+    const float4 lo4 = reinterpret_cast<const float4 *>(part)[0], hi4 = reinterpret_cast<const float4 *>(part)[1];
+    y[0] += lo4.x, y[1] += lo4.y, y[2] += lo4.z, y[3] += lo4.w;
+    y[4] += hi4.x, y[5] += hi4.y, y[6] += hi4.z, y[7] += hi4.w;
+}
+
+// Finish of one run of one channel: y = D * u + the tiles' parts, gated, stored. `part`: the
+// run's parts of the channel's first tile; the next tile's lie `part_stride` floats on.
 template <typename T, bool WIDE, bool FULL>
-__device__ __forceinline__ void finish_run(const ScanArgs<T> &p, const ScanShared &s, int cb, int tiles, int ch,
-                                           int off, int64_t t0, int64_t offset, int64_t lo, int64_t hi) {
+__device__ __forceinline__ void finish_run(const T *z_row, T *y_row, const float *part, int part_stride, int tiles,
+                                           int64_t t0, int64_t lo, int64_t hi, const float (&skip)[SCAN_VEC]) {
     float y[SCAN_VEC];
-    const float4 *skip = reinterpret_cast<const float4 *>(s.skip + ch * s.row + off);
-    const float4 skip_lo = skip[0], skip_hi = skip[1];
-    y[0] = skip_lo.x, y[1] = skip_lo.y, y[2] = skip_lo.z, y[3] = skip_lo.w;
-    y[4] = skip_hi.x, y[5] = skip_hi.y, y[6] = skip_hi.z, y[7] = skip_hi.w;
-    const float4 *part = reinterpret_cast<const float4 *>(s.part + ch * s.row + off);
-    for (int tile = 0; tile < tiles; ++tile, part += cb * s.row / 4) {
-        const float4 lo4 = part[0], hi4 = part[1];
-        y[0] += lo4.x, y[1] += lo4.y, y[2] += lo4.z, y[3] += lo4.w;
-        y[4] += hi4.x, y[5] += hi4.y, y[6] += hi4.z, y[7] += hi4.w;
+#pragma unroll
+    for (int k = 0; k < SCAN_VEC; ++k) y[k] = -0.0f;  // x + -0 is x: the first add is free
+    // The first four tiles (all of N = 13..16) in line, the rest one by one.
+    int tile = 0;
+    if (tiles >= 4) {
+#pragma unroll
+        for (; tile < 4; ++tile, part += part_stride) add_part(y, part);
     }
-    if (p.z != nullptr) {
+#pragma unroll 1
+    for (; tile < tiles; ++tile, part += part_stride) add_part(y, part);
+#pragma unroll
+    for (int k = 0; k < SCAN_VEC; ++k) y[k] = fmaf(y[k], SCAN_LN2, skip[k]);  // the state's log2(e) units off
+    if (z_row != nullptr) {
         float z[SCAN_VEC];
-        load_run<T, WIDE>(p.z + offset, t0, lo, hi, FULL, z);
+        load_run<T, WIDE, FULL>(z_row, t0, lo, hi, z);
 #pragma unroll
         for (int k = 0; k < SCAN_VEC; ++k) y[k] *= silu_fma(z[k]);
     }
-    store_run<T, WIDE>(p.y + offset, t0, lo, hi, FULL, y);
+    store_run<T, WIDE, FULL>(y_row, t0, lo, hi, y);
 }
 
 // SOFTPLUS: dt = softplus(delta + delta_bias), fixed at compile time.
 template <typename T, bool WIDE, bool SOFTPLUS>
-__global__ void __launch_bounds__(SCAN_MAX_THREADS) selective_scan_kernel(ScanArgs<T> p) {
+__global__ void __launch_bounds__(SCAN_MAX_THREADS, 4) selective_scan_kernel(ScanArgs<T> p) {
     extern __shared__ __align__(16) float scan_shared[];
     const int cb = p.block_channels, tiles = p.state_tiles, chunk = p.chunk;
     const int runs = chunk / SCAN_VEC, runs_log2 = __ffs(runs) - 1;  // chunk is a power of two
@@ -219,7 +273,7 @@ __global__ void __launch_bounds__(SCAN_MAX_THREADS) selective_scan_kernel(ScanAr
     const int64_t row = blockIdx.x / channel_tiles / p.groups;
     const int ch0 = group * group_channels + channel_tile * cb;
     const int live = min(cb, group_channels - channel_tile * cb);  // channels of the block that exist
-    const int nstate = p.nstate, np = tiles * SCAN_STATES, tid = threadIdx.x;
+    const int nstate = p.nstate, tid = threadIdx.x;
     int64_t batch = row, lo = 0, hi = p.length;
     if (p.seq_starts != nullptr) {
         batch = 0;
@@ -240,73 +294,86 @@ __global__ void __launch_bounds__(SCAN_MAX_THREADS) selective_scan_kernel(ScanAr
     for (int k = 0; k < SCAN_STATES; ++k) {
         const bool real = mine < live && n0 + k < nstate;
         a[k] = real ? p.a[static_cast<int64_t>(ch0 + mine) * nstate + n0 + k] : 0.0f;
-        h[k] = real && p.initial_state != nullptr ? p.initial_state[state_row + n0 + k] : 0.0f;
+        h[k] = real && p.initial_state != nullptr ? p.initial_state[state_row + n0 + k] * SCAN_LOG2E : 0.0f;
     }
+
+    // This thread's run, staged and finished in every chunk: channel `run_ch` of the block, steps
+    // run_off .. run_off+SCAN_VEC-1 of each chunk (runs fastest, for coalesced rows). Channels
+    // past the group are staged as empty rows and never finished.
+    const bool stager = tid < cb * runs;
+    const int run_ch = tid >> runs_log2, run_off = (tid & (runs - 1)) * SCAN_VEC;
+    const bool run_live = stager && run_ch < live;
+    const int64_t run_row = seq0 + static_cast<int64_t>(run_ch) * p.length;
+    const T *u_row = p.u + run_row, *delta_row = p.delta + run_row, *z_row = p.z != nullptr ? p.z + run_row : nullptr;
+    T *y_row = p.y + run_row;
+    const float bias2 = run_live && p.delta_bias != nullptr ? p.delta_bias[ch0 + run_ch] * SCAN_LOG2E : 0.0f;
+    const float d_skip = run_live && p.d != nullptr ? p.d[ch0 + run_ch] : 0.0f;
+    float *const dt_stage = s.dt + run_ch * s.dt_row + 2 * run_off;
+    const float *const part_finish = s.part + run_ch * s.row + run_off;
+    const int bc_items = tiles * runs;
 
     // Chunks start on a multiple of `chunk` (a multiple of every vector width) at or before lo.
     for (int64_t base = lo / chunk * chunk; base < hi; base += chunk) {
         const bool full = base >= lo && base + chunk <= hi;
-
-        // Stage: items (channel, run), runs fastest for coalesced rows; channels past the group
-        // are staged as empty rows.
-        for (int item = tid; item < cb * runs; item += blockDim.x) {
-            const int ch = item >> runs_log2, off = (item & (runs - 1)) * SCAN_VEC;
-            const bool real = ch < live;
-            const int64_t t0 = base + off, offset = seq0 + static_cast<int64_t>(ch) * p.length;
-            const float bias = real && p.delta_bias != nullptr ? p.delta_bias[ch0 + ch] : 0.0f;
-            const float d_skip = real && p.d != nullptr ? p.d[ch0 + ch] : 0.0f;
-            if (full && real)
-                stage_run<T, WIDE, SOFTPLUS, true>(p, s, ch, off, t0, offset, lo, hi, bias, d_skip);
+        const int64_t t0 = base + run_off;
+        float skip[SCAN_VEC];
+        if (stager) {
+            const int64_t end = run_live ? hi : lo;  // channels past the group: no step in the row
+            if (full && run_live)
+                stage_run<T, WIDE, SOFTPLUS, true>(u_row, delta_row, dt_stage, t0, lo, hi, bias2, d_skip, skip);
             else
-                stage_run<T, WIDE, SOFTPLUS, false>(p, s, ch, off, t0, offset, lo, real ? hi : lo, bias, d_skip);
+                stage_run<T, WIDE, SOFTPLUS, false>(u_row, delta_row, dt_stage, t0, lo, end, bias2, d_skip, skip);
         }
-        // B and C: items (state, run), runs fastest for coalesced rows; states past N are staged
-        // as 0.
-        for (int item = tid; item < np * runs; item += blockDim.x) {
-            const int n = item >> runs_log2, off = (item & (runs - 1)) * SCAN_VEC;
-            const bool real = n < nstate;
-            const int64_t t0 = base + off, offset = static_cast<int64_t>(real ? n : 0) * p.length;
-            if (full && real)
-                stage_bc_run<T, WIDE, true>(s, b_rows + offset, c_rows + offset, n, off, t0, lo, hi);
+        // B and C: items (matrix, state tile, run), runs fastest for coalesced rows.
+        for (int item = tid; item < 2 * bc_items; item += blockDim.x) {
+            const int c_item = item >= bc_items, bc_tile = (item - c_item * bc_items) >> runs_log2;
+            const int off = (item & (runs - 1)) * SCAN_VEC;
+            float *out = s.bc + bc_tile * s.bc_row + off * 2 * SCAN_STATES + c_item * SCAN_STATES;
+            const T *rows = c_item ? c_rows : b_rows;
+            if (full && (bc_tile + 1) * SCAN_STATES <= nstate)
+                stage_bc_run<T, WIDE, true>(out, rows, p.length, nstate, bc_tile, base + off, lo, hi);
             else
-                stage_bc_run<T, WIDE, false>(s, b_rows + offset, c_rows + offset, n, off, t0, lo, real ? hi : lo);
+                stage_bc_run<T, WIDE, false>(out, rows, p.length, nstate, bc_tile, base + off, lo, hi);
         }
         __syncthreads();
 
-        // Recur: four steps per pass. Each step reads its (dt2, dtu) pair and the tile's B and C
-        // as float4s at fixed offsets from pointers that advance once per pass.
+        // Recur: SCAN_VEC steps per pass. Each step reads its (dt2, dtu) pair and the tile's B and
+        // C as float4s at fixed offsets from pointers that advance once per pass.
         {
             const float4 *dt_in = reinterpret_cast<const float4 *>(s.dt + mine * s.dt_row);
             const float4 *bc_in = reinterpret_cast<const float4 *>(s.bc + tile * s.bc_row);
             float4 *part_out = reinterpret_cast<float4 *>(s.part + tid * s.row);
             const float4 *const part_end = part_out + chunk / 4;
-            for (; part_out != part_end; ++part_out, dt_in += 2, bc_in += 8) {
-                const float4 d01 = dt_in[0], d23 = dt_in[1];
-                float4 y;
-                y.x = recur_step(h, a, d01.x, d01.y, bc_in[0], bc_in[1]);
-                y.y = recur_step(h, a, d01.z, d01.w, bc_in[2], bc_in[3]);
-                y.z = recur_step(h, a, d23.x, d23.y, bc_in[4], bc_in[5]);
-                y.w = recur_step(h, a, d23.z, d23.w, bc_in[6], bc_in[7]);
-                *part_out = y;
+            for (; part_out != part_end; part_out += 2, dt_in += 4, bc_in += 16) {
+                const float4 d01 = dt_in[0], d23 = dt_in[1], d45 = dt_in[2], d67 = dt_in[3];
+                float4 y0, y1;
+                y0.x = recur_step(h, a, d01.x, d01.y, bc_in[0], bc_in[1]);
+                y0.y = recur_step(h, a, d01.z, d01.w, bc_in[2], bc_in[3]);
+                y0.z = recur_step(h, a, d23.x, d23.y, bc_in[4], bc_in[5]);
+                y0.w = recur_step(h, a, d23.z, d23.w, bc_in[6], bc_in[7]);
+                y1.x = recur_step(h, a, d45.x, d45.y, bc_in[8], bc_in[9]);
+                y1.y = recur_step(h, a, d45.z, d45.w, bc_in[10], bc_in[11]);
+                y1.z = recur_step(h, a, d67.x, d67.y, bc_in[12], bc_in[13]);
+                y1.w = recur_step(h, a, d67.z, d67.w, bc_in[14], bc_in[15]);
+                part_out[0] = y0;
+                part_out[1] = y1;
             }
         }
         __syncthreads();
 
-        // Finish: the same items as the stage, so each thread reads back the D * u it wrote.
-        for (int item = tid; item < live * runs; item += blockDim.x) {
-            const int ch = item >> runs_log2, off = (item & (runs - 1)) * SCAN_VEC;
-            const int64_t t0 = base + off, offset = seq0 + static_cast<int64_t>(ch) * p.length;
+        // Finish: the run this thread staged, with the D * u it kept.
+        if (run_live) {
             if (full)
-                finish_run<T, WIDE, true>(p, s, cb, tiles, ch, off, t0, offset, lo, hi);
+                finish_run<T, WIDE, true>(z_row, y_row, part_finish, cb * s.row, tiles, t0, lo, hi, skip);
             else
-                finish_run<T, WIDE, false>(p, s, cb, tiles, ch, off, t0, offset, lo, hi);
+                finish_run<T, WIDE, false>(z_row, y_row, part_finish, cb * s.row, tiles, t0, lo, hi, skip);
         }
     }
 
     if (p.final_state != nullptr && mine < live) {
 #pragma unroll
         for (int k = 0; k < SCAN_STATES; ++k)
-            if (n0 + k < nstate) p.final_state[state_row + n0 + k] = h[k];
+            if (n0 + k < nstate) p.final_state[state_row + n0 + k] = h[k] * SCAN_LN2;
     }
 }
 

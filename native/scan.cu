@@ -29,11 +29,14 @@ void launch_typed(void *y, float *final_state, const void *u, const void *delta,
                   int64_t length, int64_t groups, int64_t nstate, bool delta_softplus, cudaStream_t stream) {
     // SCAN_STATES states per thread; as many of a group's channels per block as fit in
     // SCAN_MAX_THREADS, so that they share the group's B and C; the longest chunk (a power of
-    // two, at most 64 steps) whose shared memory fits.
+    // two, at most 64 steps) of at most one SCAN_VEC run per thread (chunk <= SCAN_VEC * tiles:
+    // the kernel gives each thread one fixed run) whose shared memory fits.
     const int tiles = static_cast<int>((nstate + SCAN_STATES - 1) / SCAN_STATES);
     const int block_channels = static_cast<int>(std::min<int64_t>(SCAN_MAX_THREADS / tiles, channels / groups));
     int chunk = 64;
-    while (chunk > SCAN_VEC && scan_shared_floats(block_channels, tiles, chunk) * 4 > SCAN_SHARED_LIMIT) chunk /= 2;
+    while (chunk > SCAN_VEC && (chunk > SCAN_VEC * tiles ||
+                                scan_shared_floats(block_channels, tiles, chunk) * 4 > SCAN_SHARED_LIMIT))
+        chunk /= 2;
     const ScanArgs<T> args{static_cast<T *>(y), final_state, static_cast<const T *>(u), static_cast<const T *>(delta),
                            static_cast<const T *>(z), static_cast<const T *>(b), static_cast<const T *>(c), a, d,
                            delta_bias, initial_state, seq_starts, length, static_cast<int32_t>(channels),

@@ -126,7 +126,7 @@ SCAN_MAX_THREADS, SCAN_STATES, SCAN_VEC, SCAN_PAD = 128, 4, 8, 4  # cuda/scan.cu
 
 def scan_shared_floats(block_channels, state_tiles, chunk):
     """cuda/scan.cuh scan_shared_floats."""
-    return (block_channels * (2 * chunk + SCAN_PAD) + (1 + state_tiles) * block_channels * (chunk + SCAN_PAD)
+    return (block_channels * (2 * chunk + SCAN_PAD) + state_tiles * block_channels * (chunk + SCAN_PAD)
             + state_tiles * (2 * SCAN_STATES * chunk + SCAN_PAD))
 
 
@@ -135,7 +135,7 @@ def scan_tiling(channels, groups, nstate):
     tiles = cdiv(nstate, SCAN_STATES)
     block_channels = min(SCAN_MAX_THREADS // tiles, channels // groups)
     chunk = 64
-    while chunk > SCAN_VEC and scan_shared_floats(block_channels, tiles, chunk) * 4 > 48 * 1024:
+    while chunk > SCAN_VEC and (chunk > SCAN_VEC * tiles or scan_shared_floats(block_channels, tiles, chunk) * 4 > 48 * 1024):
         chunk //= 2
     return tiles, block_channels, chunk
 
@@ -143,11 +143,13 @@ def scan_tiling(channels, groups, nstate):
 def selective_scan():
     """The bench calls it with z, D, delta bias and softplus, groups 1, 16-byte aligned rows of a
     length that is a multiple of the vector: selective_scan_kernel<T, WIDE=true, SOFTPLUS=true>.
-    Loops in the PTX, in order: the chunk loop (outer, L / chunk), the stage of (channel, run)
-    items, the stage of B and C, the recurrence (the hot loop: the innermost with exponentials,
-    4 steps x 4 states = 16 ex2 a pass, chunk / 4 passes), the finish with its two loops over the
-    state tiles (whole-run and partial-run versions). Every chunk is whole at this shape, so only
-    the whole-run paths run, but both are counted (statically): stage and finish are overcounted."""
+    Each thread stages and finishes one fixed run of SCAN_VEC steps per chunk (the launcher keeps
+    chunk <= SCAN_VEC * tiles), straight-line code in the chunk loop. Loops in the PTX, in order:
+    the chunk loop (outer, L / chunk), the stage of B and C (items (matrix, state tile, run),
+    strided over the block; a whole-chunk and a partial-chunk copy), the recurrence (the hot loop:
+    the innermost with exponentials, SCAN_VEC = 8 steps x 4 states = 32 ex2 a pass, chunk / 8
+    passes), then the finish's loop over the state tiles past the first four, in the whole-run and
+    the partial-run version."""
     out = []
     b, d, length, n, groups = 8, 2048, 4096, 16, 1
     tiles, cb, chunk = scan_tiling(d, groups, n)
@@ -160,22 +162,25 @@ def selective_scan():
             threads=threads, blocks=b * groups * cdiv(d // groups, cb),
             dynamic_shared=scan_shared_floats(cb, tiles, chunk) * 4,
             # the recurrence: the innermost loop with exponentials (the stage's softplus and the
-            # finish's silu loops hold ex2 too, but are longer)
+            # finish's silu hold ex2 too, in the chunk loop's straight-line code)
             hot={"contains": r"^(ex2|MUFU\.EX2)", "pick": "innermost"}, hot_units=chunk * SCAN_STATES,
             marker=(r"^(ex2|MUFU\.EX2)", 1),  # one (step, state) of a thread per ex2
             outer=cdiv(length, chunk),
-            # stage items per thread, B/C items (half the warps have one), finish items, then the
-            # two state-tile loops of the finish (whole-run and partial-run, both counted)
-            other=[strided_warp_trips(cb * runs, threads), strided_warp_trips(tiles * SCAN_STATES * runs, threads),
-                   strided_warp_trips(cb * runs, threads), tiles, tiles],
+            # the B/C item loop, which the compiler splits into a whole-chunk and a partial-chunk
+            # copy (2 x tiles x runs items: only the first warp has one); then the finish's loop
+            # over the state tiles past the first four (none at N = 16), in the whole-run and the
+            # partial-run version (which weighs 0 below)
+            other=[strided_warp_trips(2 * tiles * runs, threads)] * 2 + [max(tiles - 4, 0)] * 2,
             unit="(step, state) per thread", units_per_warp=length * SCAN_STATES,
             bytes=4 * b * d * length * SIZE[dtype] + 2 * b * n * length * SIZE[dtype] + 4 * b * d * n + 4 * d * (n + 2),
             flops=0, flop_kind="fp32", exps=b * d * length * n,
             # L = 4096 is a multiple of the chunk and there are no sequence starts, so every chunk
             # is whole (full), every channel real (2048 channels, 32 a block) and every state real
             # (N = 16 = 4 tiles x 4): only the FULL = true instantiations run
+            # (the partial-chunk code is every instantiation with FULL = false, FULL being the
+            # last template argument of each of these functions: mangled ...Lb0EE then Ev)
             paths=[dict(name="partial-chunk stage/B,C/finish", weight=0.0,
-                        source=r"(stage_run<T, WIDE, SOFTPLUS, false>|stage_bc_run<T, WIDE, false>|finish_run<T, WIDE, false>)",
+                        function=r"(load_run|store_run|stage_run|stage_bc_run|finish_run)I\w*Lb0EEEv",
                         why=f"L {length} a multiple of the chunk {chunk}: every chunk whole")]))
     return out
 

@@ -26,7 +26,12 @@ class SelectiveScanGpuTest {
         {1, 2, 1023, 1, 16}, {1, 3, 2051, 3, 8}, {2, 2, 3000, 1, 16}, {1, 2, 77, 1, 256},
         // around the chunk (a power of two, 8..64 steps) and the 8-step stage runs; a group wider
         // than a block's channels; N not a multiple of the 4 states a thread carries
-        {1, 2, 8, 1, 16}, {2, 3, 63, 1, 5}, {1, 2, 64, 1, 3}, {1, 40, 65, 2, 16}, {1, 3, 4097, 1, 33}};
+        {1, 2, 8, 1, 16}, {2, 3, 63, 1, 5}, {1, 2, 64, 1, 3}, {1, 40, 65, 2, 16}, {1, 3, 4097, 1, 33},
+        // the chunk is at most 8 steps per state tile (32 from N = 13, 16 for N 5..12, 8 up to
+        // N = 4): L of chunk - 1, chunk and chunk + 1 for each; groups of 70 channels, not a
+        // multiple of the 32 (N 13..16) or 64 (N 5..8) channels a block serves
+        {1, 3, 31, 1, 16}, {2, 5, 32, 1, 16}, {1, 3, 33, 1, 13}, {1, 2, 15, 1, 8}, {1, 3, 16, 1, 6}, {2, 2, 17, 1, 8},
+        {1, 2, 9, 1, 2}, {1, 70, 33, 1, 16}, {2, 140, 17, 2, 8}};
     /** The fp32 state after up to thousands of approximate exponentials. */
     private static final double STATE_BOUND = 1e-4;
 
@@ -50,7 +55,8 @@ class SelectiveScanGpuTest {
     void packedScanMatchesTheReference() {
         Random random = new Random(32);
         int[][] startSets = {{0, 1}, {0, 3, 3, 10, 11, 40}, {0, 1000, 1001, 2500, 2501}, {0, 8, 16, 24, 2000},
-            {0, 5, 37, 100, 131}, {0, 64, 65, 129, 130}}; // sequences crossing and ending on chunk boundaries
+            {0, 5, 37, 100, 131}, {0, 64, 65, 129, 130}, // sequences crossing and ending on chunk boundaries
+            {0, 31, 32, 64, 97, 98}}; // lengths chunk - 1, 1, chunk, chunk + 1, 1 at N = 16 (chunk 32)
         try (CudaBackend gpu = Backend.cuda(0)) {
             for (DType dtype : FLOATS)
                 for (int[] starts : startSets) {
