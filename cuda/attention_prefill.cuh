@@ -9,19 +9,20 @@
 //   K and V of the next tile are copied global -> shared with cp.async (gathered key by key
 //   through the block table, zero-filled past the end) while this tile is computed;
 //   S (16 x 64 per warp, fp32 C fragments) = Q K^T, Q and K read with ldmatrix;
-//   per row (a quad of 4 lanes holds a row): mask, soft-cap, m' = max(m, max S) (quad shuffles),
-//   p = 2^(x - m') in fp32 with x = S scale log2(e), l' = l 2^(m - m') + sum p (the unrounded p),
-//   O *= 2^(m - m');
+//   per row (a quad of 4 lanes holds a row): soft-cap, mask, x = scaled S, m' = max(m, max x)
+//   (quad shuffles), p = e^(x - m') in fp32, l' = l e^(m - m') + sum p (the unrounded p), and
+//   O *= e^(m - m') when the max grew;
 //   O += P V: the C fragments of S, rounded to T, are the A fragments of the next mma (the C
 //   layout of two 16x8 tiles is the A layout of one 16x16 tile), V read with ldmatrix .trans.
 // A warp skips the tiles none of its rows sees; only tiles that cross a mask edge are masked.
-// At the end out = O / l, lse = m ln 2 + ln l.
+// At the end out = O / l, lse = m + ln l.
 //
 // Why 8 warps of 16 rows rather than 4 of 32 (FlashAttention-2's choice at head_dim 128): a
-// warp's O (16 x head_dim), S (16 x 64) and fragments already take 211 registers a thread at
-// head_dim 128 and 255 at 256 (ptxas, sm_90, no spills); 32 rows a warp would double O and S and
+// warp's O (16 x head_dim), S (16 x 64) and fragments take 179 registers a thread at
+// head_dim 128 and 245 at 256 (ptxas, sm_90, no spills); 32 rows a warp would double O and S and
 // spill. The price: every K/V element is read from shared memory by 8 warps instead of 4 (256
-// bytes of ldmatrix per mma instead of 128). One block (8 warps) per SM above head_dim 64, two at 64.
+// bytes of ldmatrix per mma instead of 128). Two blocks (16 warps) an SM up to head_dim 96 (128
+// registers); at 128 and 256 one (128 registers would spill).
 #pragma once
 
 #include <math.h>
@@ -50,12 +51,11 @@ template <typename T, int D> struct PrefillLayout {
 };
 
 template <typename T, int D>
-__global__ void __launch_bounds__(kPrefillThreads, D <= 64 ? 2 : 1) attention_prefill_kernel(const AttentionParams p) {
+__global__ void __launch_bounds__(kPrefillThreads, D <= 96 ? 2 : 1) attention_prefill_kernel(const AttentionParams p) {
     using L = PrefillLayout<T, D>;
     constexpr int kLd = L::kLd;
     constexpr int kChunks = D / 8;  // 16-byte pieces of a row
     constexpr int kKeyTiles = kPrefillKeys / 8;
-    constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
     static_assert(D % 16 == 0, "head_dim must be a multiple of the mma's 16-wide k");
     extern __shared__ __align__(128) unsigned char prefill_smem[];
     T *q_s = reinterpret_cast<T *>(prefill_smem + L::kQ);
@@ -99,33 +99,50 @@ __global__ void __launch_bounds__(kPrefillThreads, D <= 64 ? 2 : 1) attention_pr
         tc::cp_async<16>(q_s + r * kLd + c * 8, src, valid);
     }
 
-    // K and V of keys [tile, tile + kPrefillKeys) into buffer buf: one table lookup per key row,
-    // shared by K and V; keys past hi or outside the pool are zero-filled (p = 0 times a finite v).
-    const T *k_cache = static_cast<const T *>(p.k_cache);
-    const T *v_cache = static_cast<const T *>(p.v_cache);
+    // K and V of keys [tile, tile + kPrefillKeys) into buffer buf. Thread (row, chunk) of a grid of
+    // kLanes chunks (some idle at head_dim 80 and 96) by kRowStep key rows copies chunk `chunk` of
+    // keys tile + row, + kRowStep, ...: one division a tile finds the first one's page and slot, the
+    // next ones step on (a page of at least kRowStep keys is crossed at most once a step), and the
+    // block table is read once a page. Keys past hi or outside the pool are zero-filled (p = 0 times
+    // a finite v).
+    constexpr int kLanes = kChunks <= 8 ? 8 : kChunks <= 16 ? 16 : 32;
+    constexpr int kRowStep = kPrefillThreads / kLanes;
+    static_assert(kChunks <= kLanes && kPrefillKeys % kRowStep == 0, "the copy grid covers a tile");
+    const int chunk = threadIdx.x % kLanes, row = threadIdx.x / kLanes;
+    const int64_t token_elems = static_cast<int64_t>(p.kv_heads) * D, block_elems = token_elems * p.block_size;
+    const T *k_src = static_cast<const T *>(p.k_cache) + kv_head * D + chunk * 8;
+    const T *v_src = static_cast<const T *>(p.v_cache) + kv_head * D + chunk * 8;
     const int32_t *table = p.block_table + static_cast<int64_t>(b) * p.max_blocks;
     auto load_tile = [&](int tile, int buf) {
-        T *k_dst = k_s + buf * kPrefillKeys * kLd;
-        T *v_dst = v_s + buf * kPrefillKeys * kLd;
+        if (chunk >= kChunks) return;
+        T *k_dst = k_s + buf * kPrefillKeys * kLd + row * kLd + chunk * 8;
+        T *v_dst = v_s + buf * kPrefillKeys * kLd + row * kLd + chunk * 8;
+        int t = tile + row;
+        int page = t / p.block_size, slot = t - page * p.block_size;
 #pragma unroll
-        for (int n = 0; n < (kPrefillKeys * kChunks + kPrefillThreads - 1) / kPrefillThreads; ++n) {
-            const int i = threadIdx.x + n * kPrefillThreads;
-            if (kPrefillKeys * kChunks % kPrefillThreads != 0 && i >= kPrefillKeys * kChunks) break;  // head_dim 80
-            const int key = i / kChunks, c = i % kChunks;
-            const int t = tile + key;
-            const int64_t offset = t < hi ? cache_offset<D>(p, table, t, kv_head) : -1;
-            const int64_t at = offset >= 0 ? offset + c * 8 : 0;
-            tc::cp_async<16>(k_dst + key * kLd + c * 8, k_cache + at, offset >= 0);
-            tc::cp_async<16>(v_dst + key * kLd + c * 8, v_cache + at, offset >= 0);
+        for (int n = 0; n < kPrefillKeys / kRowStep; ++n) {
+            const int block = page < p.max_blocks ? table[page] : -1;
+            const bool valid = t < hi && block >= 0 && block < p.num_blocks;
+            const int64_t at = valid ? block * block_elems + slot * token_elems : 0;
+            tc::cp_async<16>(k_dst + n * kRowStep * kLd, k_src + at, valid);
+            tc::cp_async<16>(v_dst + n * kRowStep * kLd, v_src + at, valid);
+            t += kRowStep;
+            slot += kRowStep;
+            if (p.block_size >= kRowStep) {
+                if (slot >= p.block_size) slot -= p.block_size, ++page;
+            } else {  // pages shorter than a step
+                page = t / p.block_size;
+                slot = t - page * p.block_size;
+            }
         }
     };
     if (lo < hi) load_tile(lo, 0);
     tc::cp_async_commit();  // Q and the first tile
 
-    // Softmax in base 2: x = S * mult (after the soft-cap, if any, which folds log2(e) into its cap).
+    // The logits x = S * mult (after the soft-cap, if any, which takes the scale inside its tanh).
     const bool capped = p.softcap > 0.0f;
-    const float mult = capped ? 1.0f : p.scale * kLog2e;
-    const float cap_log2 = p.softcap * kLog2e, cap_in = capped ? p.scale / p.softcap : 0.0f;
+    const float mult = capped ? 1.0f : p.scale;
+    const float cap_in = capped ? p.scale / p.softcap : 0.0f;
     float o[D / 8][4];
 #pragma unroll
     for (int j = 0; j < D / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
@@ -164,7 +181,7 @@ __global__ void __launch_bounds__(kPrefillThreads, D <= 64 ? 2 : 1) attention_pr
 #pragma unroll
             for (int n = 0; n < kKeyTiles; ++n)
 #pragma unroll
-                for (int e = 0; e < 4; ++e) s[n][e] = cap_log2 * tanhf(s[n][e] * cap_in);
+                for (int e = 0; e < 4; ++e) s[n][e] = p.softcap * tanhf(s[n][e] * cap_in);
         }
         if (tile < all_lo || tile + kPrefillKeys > all_hi) {  // a mask edge crosses the tile
 #pragma unroll
@@ -177,7 +194,8 @@ __global__ void __launch_bounds__(kPrefillThreads, D <= 64 ? 2 : 1) attention_pr
                 }
         }
 
-        // Online softmax, per row: the tile's max over the quad, then p = 2^(x - m') unrounded.
+        // Online softmax, per row: the tile's max over the quad, then p = e^(x - m') unrounded
+        // (__expf: ex2.approx.ftz of (x - m') log2(e); x - m' <= 0, so its error is relative).
         float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
         for (int n = 0; n < kKeyTiles; ++n) {
@@ -192,23 +210,27 @@ __global__ void __launch_bounds__(kPrefillThreads, D <= 64 ? 2 : 1) attention_pr
             const float m_new = fmaxf(m[r], tile_max[r] * mult);
             // With nothing visible yet (m' = -inf) every p is 0 and O stays 0: use 0 as the reference.
             const float ref = m_new == -INFINITY ? 0.0f : m_new;
-            alpha[r] = exp2f(m[r] - ref);  // 0 while m is -inf
+            alpha[r] = __expf(m[r] - ref);  // 0 while m is -inf
             neg_ref[r] = -ref;
             m[r] = m_new;
-            l[r] *= alpha[r];
         }
+        // O and l rescale only when a row's max grew: after the first tiles of a row that is rare.
+        if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f)) {
 #pragma unroll
-        for (int j = 0; j < D / 8; ++j) {
-            o[j][0] *= alpha[0];
-            o[j][1] *= alpha[0];
-            o[j][2] *= alpha[1];
-            o[j][3] *= alpha[1];
+            for (int r = 0; r < 2; ++r) l[r] *= alpha[r];
+#pragma unroll
+            for (int j = 0; j < D / 8; ++j) {
+                o[j][0] *= alpha[0];
+                o[j][1] *= alpha[0];
+                o[j][2] *= alpha[1];
+                o[j][3] *= alpha[1];
+            }
         }
 #pragma unroll
         for (int n = 0; n < kKeyTiles; ++n)
 #pragma unroll
             for (int e = 0; e < 4; ++e) {
-                s[n][e] = exp2f(fmaf(s[n][e], mult, neg_ref[e / 2]));  // -inf (masked) gives 0
+                s[n][e] = __expf(fmaf(s[n][e], mult, neg_ref[e / 2]));  // -inf (masked) gives 0
                 l[e / 2] += s[n][e];
             }
 
@@ -242,7 +264,7 @@ __global__ void __launch_bounds__(kPrefillThreads, D <= 64 ? 2 : 1) attention_pr
         const int row = warp_first + g + 8 * r;
         if (row > last) continue;
         const float inv_l = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
-        const float row_lse = l[r] > 0.0f ? m[r] * kLn2 + logf(l[r]) : -INFINITY;
+        const float row_lse = l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
         const int64_t q_row = static_cast<int64_t>(q_begin + row) * p.q_heads + head;
         if (p.splits == 1) {
             T *out = static_cast<T *>(p.out) + q_row * D + 2 * quad_lane;
