@@ -341,12 +341,17 @@ def attention_prefill():
     w < 4, 2i + 2 for w >= 4) and skips the others after the barrier and the copy. Passes are
     counted for the computed tiles (64.5 a warp on average); the 0.5 skipped passes a warp, which
     run only the loop's head, are left out (under 1%). One computed tile a warp crosses the
-    diagonal and runs the mask; the soft-cap is 0."""
+    diagonal and runs the mask; the soft-cap is 0; the rescale of O runs when a row's max grows;
+    the copy's division for pages shorter than its 16-key step never runs (pages of 16)."""
     tokens, hq, hkv, dim = 8192, 32, 8, 128
     row_tiles = tokens // PREFILL_ROWS
     computed = sum(cdiv(PREFILL_ROWS * i + 16 * w + 16, PREFILL_KEYS)
                    for i in range(row_tiles) for w in range(PREFILL_WARPS)) / (row_tiles * PREFILL_WARPS)
     passes = sum(2 * i + 2 for i in range(row_tiles))  # tiles loaded by all row tiles of one head
+    # O and l are rescaled in the passes where one of a warp's 16 rows finds a new max: with
+    # i.i.d. scores (the bench's random data) pass n does so with probability min(1, 16 / n)
+    per_warp = [cdiv(PREFILL_ROWS * i + 16 * w + 16, PREFILL_KEYS) for i in range(row_tiles) for w in range(PREFILL_WARPS)]
+    rescale = sum(n * rescale_fraction(n, rows=16) for n in per_warp) / sum(per_warp)
     pairs = tokens * (tokens + 1) / 2
     return [dict(
         bench="attention-prefill", part="", shape=f"b1-tokens{tokens}", dtype=BF16,
@@ -361,7 +366,11 @@ def attention_prefill():
             dict(name="mask", weight=1 / computed,
                  source=r"(key_visible\(p, t, position\)|const int position = cached \+ warp_first|const int t = tile \+ n \* 8)",
                  why=f"one tile of {computed:.1f} a warp crosses the causal diagonal"),
-            dict(name="soft-cap tanh", weight=0.0, source=r"cap_log2 \* tanhf", why="soft-cap 0")])]
+            dict(name="soft-cap tanh", weight=0.0, source=r"p\.softcap \* tanhf", why="soft-cap 0"),
+            dict(name="rescale", weight=rescale, source=r"o\[j\]\[[0-3]\] \*= alpha\[[01]\]",
+                 why=f"i.i.d. scores: a warp's row max grows in ~{rescale:.2f} of the passes"),
+            dict(name="short pages", weight=0.0, source=r"^\s+page = t / p\.block_size;",
+                 why="pages of 16 keys, the copy's step: the page steps on without a division")])]
 
 
 def touched(tokens, k, experts):
