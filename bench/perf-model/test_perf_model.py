@@ -110,6 +110,17 @@ class PtxTest(unittest.TestCase):
         self.assertEqual((cls, weight), ("special", 1.0))
         self.assertTrue(extra)
 
+    def test_tensor_core_building_blocks(self):
+        # ldmatrix is one shared-memory instruction whatever the number of matrices; the copies and
+        # commit_group are async, wait_group a wait (DEPBAR), mma a tensor instruction.
+        for op in ("ldmatrix.sync.aligned.m8n8.x1.shared.b16", "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"):
+            self.assertEqual(isa.ptx_expansion(op), ("shared", 1.0))
+        self.assertEqual(isa.ptx_width("ldmatrix.sync.aligned.m8n8.x4.shared.b16"), 16)
+        self.assertEqual(isa.ptx_expansion("cp.async.cg.shared.global"), ("async", 1.0))
+        self.assertEqual(isa.ptx_expansion("cp.async.commit_group"), ("async", 1.0))
+        self.assertEqual(isa.ptx_expansion("cp.async.wait_group"), ("sync", 1.0))
+        self.assertEqual(isa.ptx_expansion("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"), ("tensor", 1.0))
+
 
 class ModelTest(unittest.TestCase):
     def test_occupancy(self):

@@ -65,8 +65,14 @@ final class GoldenFixtures {
      */
     static void check(String family, Backend backend, DType dtype, double bound, boolean exactGreedy) throws IOException {
         Path dir = require(family);
-        try (SafetensorsFile reference = SafetensorsFile.open(dir.resolve("reference.safetensors"));
-             DecoderModel model = DecoderModel.load(backend, dir, dtype);
+        check(family, dir, dir.resolve("reference.safetensors"), backend, dtype, bound, exactGreedy);
+    }
+
+    /** As above for the model at {@code modelPath} (a checkpoint directory or a GGUF file) and the reference file given. */
+    static void check(String family, Path modelPath, Path referencePath, Backend backend, DType dtype, double bound, boolean exactGreedy)
+            throws IOException {
+        try (SafetensorsFile reference = SafetensorsFile.open(referencePath);
+             DecoderModel model = DecoderModel.load(backend, modelPath, dtype);
              Session session = model.newSession(1, 256)) {
             int[] prompt = ints(reference.tensor("input_ids"));
             try (Tensor logits = model.forward(session, new int[] {0}, new int[][] {prompt}, true)) {
