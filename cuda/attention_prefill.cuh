@@ -9,17 +9,17 @@
 //   K and V of the next tile are copied global -> shared with cp.async (gathered key by key
 //   through the block table, zero-filled past the end) while this tile is computed;
 //   S (16 x 64 per warp, fp32 C fragments) = Q K^T, Q and K read with ldmatrix;
-//   per row (a quad of 4 lanes holds a row): soft-cap, mask, x = scaled S, m' = max(m, max x)
-//   (quad shuffles), p = e^(x - m') in fp32, l' = l e^(m - m') + sum p (the unrounded p), and
-//   O *= e^(m - m') when the max grew;
+//   per row (a quad of 4 lanes holds a row): soft-cap, mask, x = S scale log2(e),
+//   m' = max(m, max x) (quad shuffles), p = 2^(x - m') in fp32, l' = l 2^(m - m') + sum p (the
+//   unrounded p), and O *= 2^(m - m') when the max grew;
 //   O += P V: the C fragments of S, rounded to T, are the A fragments of the next mma (the C
 //   layout of two 16x8 tiles is the A layout of one 16x16 tile), V read with ldmatrix .trans.
 // A warp skips the tiles none of its rows sees; only tiles that cross a mask edge are masked.
-// At the end out = O / l, lse = m + ln l.
+// At the end out = O / l, lse = m ln 2 + ln l.
 //
 // Why 8 warps of 16 rows rather than 4 of 32 (FlashAttention-2's choice at head_dim 128): a
-// warp's O (16 x head_dim), S (16 x 64) and fragments take 179 registers a thread at
-// head_dim 128 and 245 at 256 (ptxas, sm_90, no spills); 32 rows a warp would double O and S and
+// warp's O (16 x head_dim), S (16 x 64) and fragments take 194 registers a thread at
+// head_dim 128 and 254 at 256 (ptxas, sm_90, no spills); 32 rows a warp would double O and S and
 // spill. The price: every K/V element is read from shared memory by 8 warps instead of 4 (256
 // bytes of ldmatrix per mma instead of 128). Two blocks (16 warps) an SM up to head_dim 96 (128
 // registers); at 128 and 256 one (128 registers would spill).
@@ -56,6 +56,7 @@ __global__ void __launch_bounds__(kPrefillThreads, D <= 96 ? 2 : 1) attention_pr
     constexpr int kLd = L::kLd;
     constexpr int kChunks = D / 8;  // 16-byte pieces of a row
     constexpr int kKeyTiles = kPrefillKeys / 8;
+    constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
     static_assert(D % 16 == 0, "head_dim must be a multiple of the mma's 16-wide k");
     extern __shared__ __align__(128) unsigned char prefill_smem[];
     T *q_s = reinterpret_cast<T *>(prefill_smem + L::kQ);
@@ -109,7 +110,7 @@ __global__ void __launch_bounds__(kPrefillThreads, D <= 96 ? 2 : 1) attention_pr
     constexpr int kRowStep = kPrefillThreads / kLanes;
     static_assert(kChunks <= kLanes && kPrefillKeys % kRowStep == 0, "the copy grid covers a tile");
     const int chunk = threadIdx.x % kLanes, row = threadIdx.x / kLanes;
-    const int64_t token_elems = static_cast<int64_t>(p.kv_heads) * D, block_elems = token_elems * p.block_size;
+    const int token_elems = p.kv_heads * D, block_elems = token_elems * p.block_size;  // < 2^31: the launcher checks
     const T *k_src = static_cast<const T *>(p.k_cache) + kv_head * D + chunk * 8;
     const T *v_src = static_cast<const T *>(p.v_cache) + kv_head * D + chunk * 8;
     const int32_t *table = p.block_table + static_cast<int64_t>(b) * p.max_blocks;
@@ -123,7 +124,7 @@ __global__ void __launch_bounds__(kPrefillThreads, D <= 96 ? 2 : 1) attention_pr
         for (int n = 0; n < kPrefillKeys / kRowStep; ++n) {
             const int block = page < p.max_blocks ? table[page] : -1;
             const bool valid = t < hi && block >= 0 && block < p.num_blocks;
-            const int64_t at = valid ? block * block_elems + slot * token_elems : 0;
+            const int64_t at = valid ? static_cast<int64_t>(block) * block_elems + slot * token_elems : 0;
             tc::cp_async<16>(k_dst + n * kRowStep * kLd, k_src + at, valid);
             tc::cp_async<16>(v_dst + n * kRowStep * kLd, v_src + at, valid);
             t += kRowStep;
@@ -139,10 +140,10 @@ __global__ void __launch_bounds__(kPrefillThreads, D <= 96 ? 2 : 1) attention_pr
     if (lo < hi) load_tile(lo, 0);
     tc::cp_async_commit();  // Q and the first tile
 
-    // The logits x = S * mult (after the soft-cap, if any, which takes the scale inside its tanh).
+    // Softmax in base 2: x = S * mult (after the soft-cap, if any, which folds log2(e) into its cap).
     const bool capped = p.softcap > 0.0f;
-    const float mult = capped ? 1.0f : p.scale;
-    const float cap_in = capped ? p.scale / p.softcap : 0.0f;
+    const float mult = capped ? 1.0f : p.scale * kLog2e;
+    const float cap_log2 = p.softcap * kLog2e, cap_in = capped ? p.scale / p.softcap : 0.0f;
     float o[D / 8][4];
 #pragma unroll
     for (int j = 0; j < D / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
@@ -181,7 +182,7 @@ __global__ void __launch_bounds__(kPrefillThreads, D <= 96 ? 2 : 1) attention_pr
 #pragma unroll
             for (int n = 0; n < kKeyTiles; ++n)
 #pragma unroll
-                for (int e = 0; e < 4; ++e) s[n][e] = p.softcap * tanhf(s[n][e] * cap_in);
+                for (int e = 0; e < 4; ++e) s[n][e] = cap_log2 * tanhf(s[n][e] * cap_in);
         }
         if (tile < all_lo || tile + kPrefillKeys > all_hi) {  // a mask edge crosses the tile
 #pragma unroll
@@ -194,8 +195,7 @@ __global__ void __launch_bounds__(kPrefillThreads, D <= 96 ? 2 : 1) attention_pr
                 }
         }
 
-        // Online softmax, per row: the tile's max over the quad, then p = e^(x - m') unrounded
-        // (__expf: ex2.approx.ftz of (x - m') log2(e); x - m' <= 0, so its error is relative).
+        // Online softmax, per row: the tile's max over the quad, then p = 2^(x - m') unrounded.
         float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
         for (int n = 0; n < kKeyTiles; ++n) {
@@ -210,7 +210,7 @@ __global__ void __launch_bounds__(kPrefillThreads, D <= 96 ? 2 : 1) attention_pr
             const float m_new = fmaxf(m[r], tile_max[r] * mult);
             // With nothing visible yet (m' = -inf) every p is 0 and O stays 0: use 0 as the reference.
             const float ref = m_new == -INFINITY ? 0.0f : m_new;
-            alpha[r] = __expf(m[r] - ref);  // 0 while m is -inf
+            alpha[r] = exp2f(m[r] - ref);  // 0 while m is -inf
             neg_ref[r] = -ref;
             m[r] = m_new;
         }
@@ -230,7 +230,7 @@ __global__ void __launch_bounds__(kPrefillThreads, D <= 96 ? 2 : 1) attention_pr
         for (int n = 0; n < kKeyTiles; ++n)
 #pragma unroll
             for (int e = 0; e < 4; ++e) {
-                s[n][e] = __expf(fmaf(s[n][e], mult, neg_ref[e / 2]));  // -inf (masked) gives 0
+                s[n][e] = exp2f(fmaf(s[n][e], mult, neg_ref[e / 2]));  // -inf (masked) gives 0
                 l[e / 2] += s[n][e];
             }
 
@@ -264,7 +264,7 @@ __global__ void __launch_bounds__(kPrefillThreads, D <= 96 ? 2 : 1) attention_pr
         const int row = warp_first + g + 8 * r;
         if (row > last) continue;
         const float inv_l = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
-        const float row_lse = l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
+        const float row_lse = l[r] > 0.0f ? m[r] * kLn2 + logf(l[r]) : -INFINITY;
         const int64_t q_row = static_cast<int64_t>(q_begin + row) * p.q_heads + head;
         if (p.splits == 1) {
             T *out = static_cast<T *>(p.out) + q_row * D + 2 * quad_lane;

@@ -92,8 +92,8 @@ template <auto Kernel> int allow_shared_memory(size_t bytes, int device) {
 
 // The tensor-core kernel takes batches with at least an mma tile's worth of new tokens in some
 // sequence, in f16/bf16, when the device grants its shared memory (head_dim 256 needs 198 KiB:
-// sm_80/86/89 take the CUDA-core path there) and the outputs allow its 4-byte (out) and 8-byte
-// (partials) stores.
+// sm_80/86/89 take the CUDA-core path there), the outputs allow its 4-byte (out) and 8-byte
+// (partials) stores and a cache block holds fewer than 2^31 elements.
 constexpr int kPrefillMinTokens = 16;
 
 template <typename T, int D> bool prefill_fits(const AttentionParams &p, int batch, int max_new_tokens, int device) {
@@ -102,6 +102,7 @@ template <typename T, int D> bool prefill_fits(const AttentionParams &p, int bat
     } else {
         if (max_new_tokens < kPrefillMinTokens || static_cast<int64_t>(batch) * p.q_heads > 65535) return false;
         if (p.splits == 1 ? !is_aligned(p.out, 4) : !is_aligned(p.partial_out, 8)) return false;
+        if (static_cast<int64_t>(p.block_size) * p.kv_heads * D > INT32_MAX) return false;  // a block's elements in 32 bits
         return PrefillLayout<T, D>::kBytes <= static_cast<size_t>(shared_memory_optin(device));
     }
 }
