@@ -366,7 +366,7 @@ def attention_prefill():
             dict(name="mask", weight=1 / computed,
                  source=r"(key_visible\(p, t, position\)|const int position = cached \+ warp_first|const int t = tile \+ n \* 8)",
                  why=f"one tile of {computed:.1f} a warp crosses the causal diagonal"),
-            dict(name="soft-cap tanh", weight=0.0, source=r"p\.softcap \* tanhf", why="soft-cap 0"),
+            dict(name="soft-cap tanh", weight=0.0, source=r"tanhf\(s\[n\]\[e\] \* cap_in\)", why="soft-cap 0"),
             dict(name="rescale", weight=rescale, source=r"o\[j\]\[[0-3]\] \*= alpha\[[01]\]",
                  why=f"i.i.d. scores: a warp's row max grows in ~{rescale:.2f} of the passes"),
             dict(name="short pages", weight=0.0, source=r"^\s+page = t / p\.block_size;",
