@@ -13,16 +13,17 @@
 //   m' = max(m, max x) (quad shuffles), p = 2^(x - m') in fp32, l' = l 2^(m - m') + sum p (the
 //   unrounded p), and O *= 2^(m - m') when the max grew;
 //   O += P V: the C fragments of S, rounded to T, are the A fragments of the next mma (the C
-//   layout of two 16x8 tiles is the A layout of one 16x16 tile), V read with ldmatrix .trans.
+//   layout of two 16x8 tiles is the A layout of one 16x16 tile), V read with ldmatrix .trans;
+//   the same A against a B of ones sums the rounded P per row (l_used).
 // A warp skips the tiles none of its rows sees; only tiles that cross a mask edge are masked.
-// At the end out = O / l, lse = m ln 2 + ln l.
+// At the end out = O / l_used (weights that sum to 1), lse = m ln 2 + ln l (the exact sum).
 //
 // Why 8 warps of 16 rows rather than 4 of 32 (FlashAttention-2's choice at head_dim 128): a
-// warp's O (16 x head_dim), S (16 x 64) and fragments take 194 registers a thread at
+// warp's O (16 x head_dim), S (16 x 64) and fragments take 198 registers a thread at
 // head_dim 128 and 254 at 256 (ptxas, sm_90, no spills); 32 rows a warp would double O and S and
 // spill. The price: every K/V element is read from shared memory by 8 warps instead of 4 (256
-// bytes of ldmatrix per mma instead of 128). Two blocks (16 warps) an SM up to head_dim 96 (128
-// registers); at 128 and 256 one (128 registers would spill).
+// bytes of ldmatrix per mma instead of 128). Two blocks (16 warps) an SM up to head_dim 80 (128
+// registers); from 96 on one (128 registers would spill).
 #pragma once
 
 #include <math.h>
@@ -51,7 +52,7 @@ template <typename T, int D> struct PrefillLayout {
 };
 
 template <typename T, int D>
-__global__ void __launch_bounds__(kPrefillThreads, D <= 96 ? 2 : 1) attention_prefill_kernel(const AttentionParams p) {
+__global__ void __launch_bounds__(kPrefillThreads, D <= 80 ? 2 : 1) attention_prefill_kernel(const AttentionParams p) {
     using L = PrefillLayout<T, D>;
     constexpr int kLd = L::kLd;
     constexpr int kChunks = D / 8;  // 16-byte pieces of a row
@@ -148,6 +149,10 @@ __global__ void __launch_bounds__(kPrefillThreads, D <= 96 ? 2 : 1) attention_pr
 #pragma unroll
     for (int j = 0; j < D / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // rows g and g + 8; l is this lane's part
+    // The row sums of the rounded P, the weights that multiply V (out = O / l_used, weights summing
+    // to 1): one more mma a k-step against a B of ones; [0..1] hold row g, [2..3] row g + 8.
+    float l_used[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    const uint32_t ones[2] = {tc::pack2<T>(1.0f, 1.0f), tc::pack2<T>(1.0f, 1.0f)};
     const T *q_warp = q_s + (warp * 16 + lane % 16) * kLd + (lane / 16) * 8;  // ldmatrix_x4 rows of an A tile
 
     int buf = 0;
@@ -219,6 +224,8 @@ __global__ void __launch_bounds__(kPrefillThreads, D <= 96 ? 2 : 1) attention_pr
 #pragma unroll
             for (int r = 0; r < 2; ++r) l[r] *= alpha[r];
 #pragma unroll
+            for (int e = 0; e < 4; ++e) l_used[e] *= alpha[e / 2];
+#pragma unroll
             for (int j = 0; j < D / 8; ++j) {
                 o[j][0] *= alpha[0];
                 o[j][1] *= alpha[0];
@@ -241,6 +248,7 @@ __global__ void __launch_bounds__(kPrefillThreads, D <= 96 ? 2 : 1) attention_pr
             const uint32_t a[4] = {tc::pack2<T>(s[2 * k][0], s[2 * k][1]), tc::pack2<T>(s[2 * k][2], s[2 * k][3]),
                                    tc::pack2<T>(s[2 * k + 1][0], s[2 * k + 1][1]),
                                    tc::pack2<T>(s[2 * k + 1][2], s[2 * k + 1][3])};
+            tc::mma_m16n8k16<T>(l_used, a, ones, l_used);
 #pragma unroll
             for (int j = 0; j < D / 8; j += 2) {
                 uint32_t vb[4];
@@ -255,7 +263,7 @@ __global__ void __launch_bounds__(kPrefillThreads, D <= 96 ? 2 : 1) attention_pr
     if (!warp_active) return;
 
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {  // each lane summed its own columns: the row's l is the quad's sum
+    for (int r = 0; r < 2; ++r) {  // each lane summed its own columns: the row's l (for the lse) is the quad's sum
         l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
         l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
     }
@@ -263,7 +271,7 @@ __global__ void __launch_bounds__(kPrefillThreads, D <= 96 ? 2 : 1) attention_pr
     for (int r = 0; r < 2; ++r) {
         const int row = warp_first + g + 8 * r;
         if (row > last) continue;
-        const float inv_l = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+        const float inv_l = l[r] > 0.0f ? 1.0f / l_used[2 * r] : 0.0f;
         const float row_lse = l[r] > 0.0f ? m[r] * kLn2 + logf(l[r]) : -INFINITY;
         const int64_t q_row = static_cast<int64_t>(q_begin + row) * p.q_heads + head;
         if (p.splits == 1) {
