@@ -309,6 +309,9 @@ def _ptx_statement(s, instrs):
         if op.startswith("bra"):
             target = args.strip().split()[-1] if args.strip() else None
         width = ptx_width(op) if cls in ("global", "shared", "local") and not op.startswith("wmma") else 0
+        if op.startswith("cp.async.c"):  # cp.async.{ca,cg}.shared.global [dst], [src], cp-size[, src-size]
+            size = re.search(r"\]\s*,\s*(\d+)", args)
+            width = int(size.group(1)) if size else 0
         instrs.append(Instr(op, s, cls, weight, width, target))
         for extra_cls, extra_weight in (extra[0] if extra else []):
             instrs.append(Instr("(" + op + ")", s, extra_cls, extra_weight))

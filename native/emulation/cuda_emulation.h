@@ -288,6 +288,13 @@ inline float __int_as_float(int v) { return ::isthmus_emulation::from_bits<float
 inline int __float_as_int(float v) { return static_cast<int>(::isthmus_emulation::to_bits(v)); }
 inline float __uint_as_float(unsigned v) { return ::isthmus_emulation::from_bits<float>(v); }
 inline unsigned __float_as_uint(float v) { return static_cast<unsigned>(::isthmus_emulation::to_bits(v)); }
+// PTX prmt in its default mode: byte n of the result is byte (s >> 4n) & 7 of the pair {y, x} (x bytes 0-3).
+inline unsigned __byte_perm(unsigned x, unsigned y, unsigned s) {
+    const uint64_t pair = (static_cast<uint64_t>(y) << 32) | x;
+    unsigned r = 0;
+    for (int n = 0; n < 4; ++n) r |= static_cast<unsigned>((pair >> (8 * ((s >> (4 * n)) & 7u))) & 0xffu) << (8 * n);
+    return r;
+}
 inline int __popc(unsigned v) { return __builtin_popcount(v); }
 inline int __ffs(int v) { return __builtin_ffs(v); }
 inline int __clz(int v) { return v == 0 ? 32 : __builtin_clz(static_cast<unsigned>(v)); }

@@ -1,9 +1,13 @@
 package dev.isthmus.model;
 
+import dev.isthmus.backend.Backend;
+import dev.isthmus.backend.CudaBackend;
 import dev.isthmus.io.GgufFile;
 import dev.isthmus.quant.Dequantize;
+import dev.isthmus.quant.QuantizedMatrix;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -21,7 +25,8 @@ import java.util.regex.Pattern;
  *   <li>Mamba keeps {@code ssm_a} = A = -exp(A_log) (read back as A_log = log(-A)) and its conv
  *       weight as (D, W) without the middle 1.
  * </ul>
- * Every tensor is dequantized on the host by the format's CPU reference to fp32, then converted.
+ * Every tensor is dequantized on the host by the format's CPU reference to fp32, then converted,
+ * except the projection matrices on CUDA in a format the quantized GEMV reads ({@link #quantized}).
  */
 final class GgufWeights implements WeightSource {
     private final GgufFile file;
@@ -116,6 +121,28 @@ final class GgufWeights implements WeightSource {
         }
     }
 
+    /**
+     * On CUDA, a Q8_0, Q4_0 or Q4_K projection matrix stays quantized: its bytes go to the device
+     * as the file holds them (rows reordered for the llama architecture's q and k), and the quantized
+     * GEMV computes with them. On the CPU, and for any other type, the matrix is dequantized on load.
+     */
+    @Override
+    public QuantizedMatrix quantized(Backend backend, String name, long rows, long cols) {
+        String g = ggufName(name);
+        if (!(backend instanceof CudaBackend) || g == null || !file.contains(g)) return null;
+        GgufFile.TensorInfo info = file.info(g);
+        if (!QuantizedMatrix.kernelFormat(info.type()) || !Arrays.equals(info.shape(), new long[] {rows, cols})) return null;
+        MemorySegment bytes = file.bytes(g);
+        if (permuteQk && (g.endsWith("attn_q.weight") || g.endsWith("attn_k.weight"))) {
+            long rowBytes = info.type().bytes(cols);
+            MemorySegment reordered = MemorySegment.ofArray(new byte[Math.toIntExact(bytes.byteSize())]);
+            for (int r = 0; r < rows; r++)
+                MemorySegment.copy(bytes, r * rowBytes, reordered, hfRow(r, config.headDim()) * rowBytes, rowBytes);
+            bytes = reordered;
+        }
+        return QuantizedMatrix.fromGgml(backend, info.type(), rows, cols, bytes);
+    }
+
     private float[] read(String g) {
         GgufFile.TensorInfo info = file.info(g);
         if (info.elements() > Integer.MAX_VALUE - 8)
@@ -138,13 +165,15 @@ final class GgufWeights implements WeightSource {
 
     /** Undoes the converter's row order for interleaved RoPE (see the class comment); rows of {@code cols} values. */
     static float[] unpermuteRope(float[] gguf, int headDim, long cols) {
-        int c = (int) cols, rows = gguf.length / c, half = headDim / 2;
+        int c = (int) cols, rows = gguf.length / c;
         float[] hf = new float[gguf.length];
-        for (int r = 0; r < rows; r++) {
-            int head = r / headDim, i = (r % headDim) / 2, j = r % 2;
-            int hfRow = head * headDim + j * half + i;
-            System.arraycopy(gguf, r * c, hf, hfRow * c, c);
-        }
+        for (int r = 0; r < rows; r++) System.arraycopy(gguf, r * c, hf, hfRow(r, headDim) * c, c);
         return hf;
+    }
+
+    /** The Hugging Face row of GGUF row {@code r} of a q or k projection (llama architecture). */
+    static int hfRow(int r, int headDim) {
+        int head = r / headDim, i = (r % headDim) / 2, j = r % 2;
+        return head * headDim + j * (headDim / 2) + i;
     }
 }

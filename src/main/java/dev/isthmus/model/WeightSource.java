@@ -6,6 +6,7 @@ import dev.isthmus.io.HfCheckpoint;
 import dev.isthmus.quant.Dequantize;
 import dev.isthmus.quant.GgmlType;
 import dev.isthmus.quant.Quantize;
+import dev.isthmus.quant.QuantizedMatrix;
 import dev.isthmus.random.RandomFill;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
@@ -17,6 +18,14 @@ interface WeightSource {
 
     /** A new host tensor (the caller closes it) holding {@code name}, which must have {@code shape}, converted to {@code dtype}. */
     Tensor tensor(String name, DType dtype, long... shape);
+
+    /**
+     * {@code name} (rows x cols) kept quantized on {@code backend}, or null when this source has no
+     * quantized form of it for that backend (the default: weights are dense).
+     */
+    default QuantizedMatrix quantized(Backend backend, String name, long rows, long cols) {
+        return null;
+    }
 
     static WeightSource of(HfCheckpoint checkpoint) {
         return new WeightSource() {

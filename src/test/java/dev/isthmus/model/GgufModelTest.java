@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.isthmus.backend.Backend;
 import dev.isthmus.io.GgufFile;
-import dev.isthmus.io.SafetensorsFile;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.testing.TestResources;
 import java.io.IOException;
@@ -49,14 +48,7 @@ class GgufModelTest {
     void tokenizerFromTheFilesVocabularyMatchesTransformers(String family) throws IOException {
         Path copy = tmp.resolve(family + ".gguf"); // alone in a folder: no tokenizer.json beside it
         Files.copy(fixture(family + ".gguf"), copy);
-        Path golden = GoldenFixtures.require(family);
-        try (SafetensorsFile reference = SafetensorsFile.open(golden.resolve("reference.safetensors"));
-             Tokenizer tokenizer = Tokenizer.load(copy)) {
-            int[] expected = GoldenFixtures.ints(reference.tensor("input_ids"));
-            String prompt = reference.metadata().get("prompt");
-            assertArrayEquals(expected, tokenizer.encode(prompt));
-            assertEquals(prompt, tokenizer.decode(expected));
-        }
+        GoldenFixtures.checkTokenizer(family, copy);
     }
 
     /** Byte-level BPE vocabularies (llama.cpp's gpt2 tokenizer model) with the gpt2 and llama-bpe pre-tokenizers. */

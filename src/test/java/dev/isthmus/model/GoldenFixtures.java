@@ -85,6 +85,17 @@ final class GoldenFixtures {
         }
     }
 
+    /** The tokenizer of {@code model} (a checkpoint directory or a GGUF file) gives transformers' ids of the golden prompt of {@code family}, and back. */
+    static void checkTokenizer(String family, Path model) throws IOException {
+        try (SafetensorsFile reference = SafetensorsFile.open(require(family).resolve("reference.safetensors"));
+             Tokenizer tokenizer = Tokenizer.load(model)) {
+            int[] expected = ints(reference.tensor("input_ids"));
+            String prompt = reference.metadata().get("prompt");
+            assertArrayEquals(expected, tokenizer.encode(prompt), family + " ids");
+            org.junit.jupiter.api.Assertions.assertEquals(prompt, tokenizer.decode(expected), family + " decoded");
+        }
+    }
+
     static int[] ints(Tensor t) {
         long[] values = t.toLongArray();
         int[] out = new int[values.length];
