@@ -19,8 +19,8 @@
 // At the end out = O / l_used (weights that sum to 1), lse = m ln 2 + ln l (the exact sum).
 //
 // Why 8 warps of 16 rows rather than 4 of 32 (FlashAttention-2's choice at head_dim 128): a
-// warp's O (16 x head_dim), S (16 x 64) and fragments take 198 registers a thread at
-// head_dim 128 and 254 at 256 (ptxas, sm_90, no spills); 32 rows a warp would double O and S and
+// warp's O (16 x head_dim), S (16 x 64) and fragments take 196 registers a thread at
+// head_dim 128 and up to 255 at 256 (ptxas, sm_90, no spills); 32 rows a warp would double O and S and
 // spill. The price: every K/V element is read from shared memory by 8 warps instead of 4 (256
 // bytes of ldmatrix per mma instead of 128). Two blocks (16 warps) an SM up to head_dim 80 (128
 // registers); from 96 on one (128 registers would spill).
