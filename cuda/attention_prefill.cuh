@@ -1,207 +1,293 @@
-// Tiled prefill attention on tensor cores (nvcuda::wmma, f16/bf16 in, f32 accumulate) with an
-// online softmax, for batches with many new tokens per sequence. Same math, masks, split and
-// outputs as attention_kernel (cuda/attention.cuh), which stays the path for decode, for f32
-// inputs and for head_dim 256 (whose tiles would not fit in shared memory here).
+// Prefill attention in the FlashAttention-2 structure on tensor cores (mma.sync m16n8k16, f16/bf16
+// in, fp32 accumulate): S = Q K^T, the online softmax and O += P V all stay in registers. Same math,
+// masks, split and outputs as attention_kernel (cuda/attention.cuh), which stays the path for
+// decode and f32.
 //
-// Grid: x = tiles of kPrefillRows new tokens, y = (sequence, query head), z = KV split.
-// Block: 4 warps, each owning 16 query rows. Per KV tile of kPrefillKeys keys:
-//   S = Q K^T (wmma, f32) -> shared memory; per row (two lanes per row, 32 columns each):
-//   mask, scale, soft-cap, m' = max(m, max S), P = e^(S - m') (rounded to the input type),
-//   l' = l e^(m - m') + sum P, O *= e^(m - m') (O lives in shared memory in f32);
-//   O += P V (wmma). At the end out = O / l, lse = m + ln l.
+// Grid: x = tiles of kPrefillRows new tokens (the last tile first: under a causal mask it has the
+// most keys), y = (sequence, query head), z = KV split. Block: 8 warps, each owning 16 query rows.
+// Per KV tile of kPrefillKeys keys (the tiles of the keys any row of the block sees):
+//   K and V of the next tile are copied global -> shared with cp.async (gathered key by key
+//   through the block table, zero-filled past the end) while this tile is computed;
+//   S (16 x 64 per warp, fp32 C fragments) = Q K^T, Q and K read with ldmatrix;
+//   per row (a quad of 4 lanes holds a row): soft-cap, mask, x = S scale log2(e),
+//   m' = max(m, max x) (quad shuffles), p = 2^(x - m') in fp32, l' = l 2^(m - m') + sum p (the
+//   unrounded p), and O *= 2^(m - m') when the max grew;
+//   O += P V: the C fragments of S, rounded to T, are the A fragments of the next mma (the C
+//   layout of two 16x8 tiles is the A layout of one 16x16 tile), V read with ldmatrix .trans;
+//   the same A against a B of ones sums the rounded P per row (l_used).
+// A warp skips the tiles none of its rows sees; only tiles that cross a mask edge are masked.
+// At the end out = O / l_used (weights that sum to 1), lse = m ln 2 + ln l (the exact sum).
+//
+// Why 8 warps of 16 rows rather than 4 of 32 (FlashAttention-2's choice at head_dim 128): a
+// warp's O (16 x head_dim), S (16 x 64) and fragments take 196 registers a thread at
+// head_dim 128 and up to 255 at 256 (ptxas, sm_90, no spills); 32 rows a warp would double O and S and
+// spill. The price: every K/V element is read from shared memory by 8 warps instead of 4 (256
+// bytes of ldmatrix per mma instead of 128). Two blocks (16 warps) an SM up to head_dim 80 (128
+// registers); from 96 on one (128 registers would spill).
 #pragma once
 
 #include <math.h>
-#include <mma.h>
 
 #include "attention.cuh"
 #include "common.cuh"
+#include "mma.cuh"
 
 namespace isthmus {
 
-constexpr int kPrefillRows = 64;   // query rows per block (4 warps x 16)
+constexpr int kPrefillRows = 128;  // query rows per block (8 warps x 16)
 constexpr int kPrefillKeys = 64;   // keys per tile
-constexpr int kPrefillWarps = 4;
+constexpr int kPrefillWarps = 8;
+constexpr int kPrefillThreads = kPrefillWarps * 32;
 
-// Shared-memory layout in elements; every leading dimension keeps wmma's 32-byte alignment of
-// fragment pointers (16-row and 16-column offsets) and breaks the worst bank conflicts.
+// Shared memory: Q (kPrefillRows rows), K and V twice (the tile computed and the one in flight).
+// A row is D + 8 elements: its 16 bytes of padding put the 8 rows an ldmatrix reads at once in 8
+// different 16-byte bank groups, and keep every row start 16-byte aligned for cp.async.
 template <typename T, int D> struct PrefillLayout {
-    static constexpr int kLdT = D + 8;                 // Q, K, V rows (T)
-    static constexpr int kLdS = kPrefillKeys + 4;      // scores (f32)
-    static constexpr int kLdP = kPrefillKeys + 8;      // probabilities (T)
-    static constexpr int kLdO = D + 4;                 // output accumulator (f32)
+    static constexpr int kLd = D + 8;
+    static constexpr size_t kTile = sizeof(T) * kPrefillKeys * kLd;
     static constexpr size_t kQ = 0;
-    static constexpr size_t kK = kQ + sizeof(T) * kPrefillRows * kLdT;
-    static constexpr size_t kV = kK + sizeof(T) * kPrefillKeys * kLdT;
-    static constexpr size_t kS = kV + sizeof(T) * kPrefillKeys * kLdT;
-    static constexpr size_t kP = kS + sizeof(float) * kPrefillRows * kLdS;
-    static constexpr size_t kO = kP + sizeof(T) * kPrefillRows * kLdP;
-    static constexpr size_t kBytes = kO + sizeof(float) * kPrefillRows * kLdO;
+    static constexpr size_t kK = kQ + sizeof(T) * kPrefillRows * kLd;
+    static constexpr size_t kV = kK + 2 * kTile;
+    static constexpr size_t kBytes = kV + 2 * kTile;
 };
 
 template <typename T, int D>
-__global__ void __launch_bounds__(kPrefillWarps * 32) attention_prefill_kernel(const AttentionParams p) {
-    using namespace nvcuda;
+__global__ void __launch_bounds__(kPrefillThreads, D <= 80 ? 2 : 1) attention_prefill_kernel(const AttentionParams p) {
     using L = PrefillLayout<T, D>;
-    constexpr int kVec = 16 / sizeof(T);
-    constexpr int kChunks = D / kVec;
-    static_assert(D % 16 == 0, "head_dim must be a multiple of the 16-wide wmma tile");
-    // wmma wants 32-byte aligned fragment pointers; every offset below is a multiple of 32.
+    constexpr int kLd = L::kLd;
+    constexpr int kChunks = D / 8;  // 16-byte pieces of a row
+    constexpr int kKeyTiles = kPrefillKeys / 8;
+    constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
+    static_assert(D % 16 == 0, "head_dim must be a multiple of the mma's 16-wide k");
     extern __shared__ __align__(128) unsigned char prefill_smem[];
     T *q_s = reinterpret_cast<T *>(prefill_smem + L::kQ);
     T *k_s = reinterpret_cast<T *>(prefill_smem + L::kK);
     T *v_s = reinterpret_cast<T *>(prefill_smem + L::kV);
-    float *s_s = reinterpret_cast<float *>(prefill_smem + L::kS);
-    T *p_s = reinterpret_cast<T *>(prefill_smem + L::kP);
-    float *o_s = reinterpret_cast<float *>(prefill_smem + L::kO);
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int g = lane / 4, quad_lane = lane % 4;  // this lane holds rows g and g + 8, columns 2 quad_lane, + 1 of each 8
     const int b = blockIdx.y / p.q_heads, head = blockIdx.y % p.q_heads;
     const int kv_head = head / (p.q_heads / p.kv_heads);
     const int split = blockIdx.z;
     const int q_begin = p.query_starts[b];
     const int new_tokens = p.query_starts[b + 1] - q_begin;
-    const int first = blockIdx.x * kPrefillRows;  // first new-token index of this block
-    if (first >= new_tokens) return;              // uniform, before any barrier
+    const int first = (gridDim.x - 1 - blockIdx.x) * kPrefillRows;  // first new-token index of this block
+    if (first >= new_tokens) return;                                // uniform, before any barrier
     const int cached = p.cached_lens[b];
     const int kv_len = cached + new_tokens;
     const int last = min(first + kPrefillRows, new_tokens) - 1;
-
-    // Stage Q (unscaled; the scale is applied to S in f32) and zero O.
-    const T *q = static_cast<const T *>(p.q);
-    for (int i = threadIdx.x; i < kPrefillRows * kChunks; i += blockDim.x) {
-        const int r = i / kChunks, c = i % kChunks;
-        Vec<T, kVec> x;
-        if (first + r <= last) {
-            x = *reinterpret_cast<const Vec<T, kVec> *>(q + (static_cast<int64_t>(q_begin + first + r) * p.q_heads + head) * D + c * kVec);
-        } else {
-#pragma unroll
-            for (int e = 0; e < kVec; ++e) x.v[e] = from_float<T>(0.0f);
-        }
-        *reinterpret_cast<Vec<T, kVec> *>(q_s + r * L::kLdT + c * kVec) = x;
-    }
-    for (int i = threadIdx.x; i < kPrefillRows * L::kLdO; i += blockDim.x) o_s[i] = 0.0f;
-
     int lo, hi;
     visible_key_range(p, cached, kv_len, first, last, split, &lo, &hi);
 
-    // Row state: lane 2r + h of warp w handles row 16w + r, columns [32h, 32h + 32) of each tile.
-    const int row_in_warp = lane / 2, half = lane % 2;
-    const int row = warp * 16 + row_in_warp;
-    const int position = cached + first + row;
-    const bool row_valid = first + row <= last;
-    float m = -INFINITY, l = 0.0f;
+    // This warp's rows, the keys any of them sees [warp_lo, warp_hi) and those all of them see
+    // [all_lo, all_hi): a tile inside the latter needs no mask.
+    const int warp_first = first + warp * 16;
+    const int warp_last = min(warp_first + 15, last);
+    const bool warp_active = warp_first <= last;
+    int warp_lo = lo, warp_hi = lo;  // empty for a warp without rows
+    if (warp_active) visible_key_range(p, cached, kv_len, warp_first, warp_last, split, &warp_lo, &warp_hi);
+    int all_lo = warp_lo, all_hi = warp_hi;
+    if (p.window_left >= 0) all_lo = static_cast<int>(max(static_cast<int64_t>(warp_lo), static_cast<int64_t>(cached) + warp_last - p.window_left));
+    if (p.window_right >= 0) all_hi = static_cast<int>(min(static_cast<int64_t>(warp_hi), static_cast<int64_t>(cached) + warp_first + p.window_right + 1));
 
-    const T *k_cache = static_cast<const T *>(p.k_cache);
-    const T *v_cache = static_cast<const T *>(p.v_cache);
-    const int32_t *table = p.block_table + static_cast<int64_t>(b) * p.max_blocks;
-
-    for (int tile = lo; tile < hi; tile += kPrefillKeys) {
-        __syncthreads();  // previous K/V consumed; Q and O staged on the first pass
-        for (int i = threadIdx.x; i < kPrefillKeys * kChunks; i += blockDim.x) {
-            const int key = i / kChunks, c = i % kChunks;
-            const int t = tile + key;
-            Vec<T, kVec> kv, vv;
-            const int64_t offset = t < hi ? cache_offset<D>(p, table, t, kv_head) : -1;
-            if (offset >= 0) {
-                kv = *reinterpret_cast<const Vec<T, kVec> *>(k_cache + offset + c * kVec);
-                vv = *reinterpret_cast<const Vec<T, kVec> *>(v_cache + offset + c * kVec);
-            } else {
+    // Q (unscaled: the scale is applied to S in fp32), rows past the last zero-filled.
+    const T *q = static_cast<const T *>(p.q);
 #pragma unroll
-                for (int e = 0; e < kVec; ++e) kv.v[e] = vv.v[e] = from_float<T>(0.0f);
-            }
-            *reinterpret_cast<Vec<T, kVec> *>(k_s + key * L::kLdT + c * kVec) = kv;
-            *reinterpret_cast<Vec<T, kVec> *>(v_s + key * L::kLdT + c * kVec) = vv;
-        }
-        __syncthreads();
-
-        // S (this warp's 16 rows x 64 keys) = Q K^T.
-        {
-            wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[kPrefillKeys / 16];
-#pragma unroll
-            for (int n = 0; n < kPrefillKeys / 16; ++n) wmma::fill_fragment(acc[n], 0.0f);
-#pragma unroll
-            for (int k = 0; k < D / 16; ++k) {
-                wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
-                wmma::load_matrix_sync(a, q_s + warp * 16 * L::kLdT + k * 16, L::kLdT);
-#pragma unroll
-                for (int n = 0; n < kPrefillKeys / 16; ++n) {
-                    wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> bt;  // K^T: K rows are its columns
-                    wmma::load_matrix_sync(bt, k_s + n * 16 * L::kLdT + k * 16, L::kLdT);
-                    wmma::mma_sync(acc[n], a, bt, acc[n]);
-                }
-            }
-#pragma unroll
-            for (int n = 0; n < kPrefillKeys / 16; ++n)
-                wmma::store_matrix_sync(s_s + warp * 16 * L::kLdS + n * 16, acc[n], L::kLdS, wmma::mem_row_major);
-        }
-        __syncwarp();
-
-        // Online softmax over this row's 32 columns, the two halves combined through one shuffle.
-        float *s_row = s_s + row * L::kLdS + half * 32;
-        float tile_max = -INFINITY;
-        for (int c = 0; c < 32; ++c) {
-            const int t = tile + half * 32 + c;
-            float s = s_row[c] * p.scale;
-            if (p.softcap > 0.0f) s = p.softcap * tanhf(s / p.softcap);
-            const bool visible = row_valid && t < hi && key_visible(p, t, position);
-            s = visible ? s : -INFINITY;
-            s_row[c] = s;
-            tile_max = fmaxf(tile_max, s);
-        }
-        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
-        const float m_new = fmaxf(m, tile_max);
-        // With nothing visible yet (m_new = -inf) every p is 0 and O stays 0: use 0 as the reference.
-        const float ref = m_new == -INFINITY ? 0.0f : m_new;
-        const float alpha = m == -INFINITY ? 0.0f : expf(m - ref);
-        float sum = 0.0f;
-        T *p_row = p_s + row * L::kLdP + half * 32;
-        for (int c = 0; c < 32; ++c) {
-            const float e = s_row[c] == -INFINITY ? 0.0f : expf(s_row[c] - ref);
-            const T e_t = from_float<T>(e);
-            p_row[c] = e_t;
-            sum += to_float(e_t);  // l sums exactly the probabilities that multiply V
-        }
-        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-        l = l * alpha + sum;
-        m = m_new;
-        float *o_row = o_s + row * L::kLdO;
-        for (int d = half; d < D; d += 2) o_row[d] *= alpha;
-        __syncwarp();
-
-        // O (16 rows x D) += P V.
-#pragma unroll
-        for (int n = 0; n < D / 16; ++n) {
-            wmma::fragment<wmma::accumulator, 16, 16, 16, float> o;
-            wmma::load_matrix_sync(o, o_s + warp * 16 * L::kLdO + n * 16, L::kLdO, wmma::mem_row_major);
-#pragma unroll
-            for (int k = 0; k < kPrefillKeys / 16; ++k) {
-                wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> v;
-                wmma::load_matrix_sync(a, p_s + warp * 16 * L::kLdP + k * 16, L::kLdP);
-                wmma::load_matrix_sync(v, v_s + k * 16 * L::kLdT + n * 16, L::kLdT);
-                wmma::mma_sync(o, a, v, o);
-            }
-            wmma::store_matrix_sync(o_s + warp * 16 * L::kLdO + n * 16, o, L::kLdO, wmma::mem_row_major);
-        }
-        __syncwarp();
+    for (int n = 0; n < kPrefillRows * kChunks / kPrefillThreads; ++n) {  // D is a multiple of 16: no remainder
+        const int i = threadIdx.x + n * kPrefillThreads;
+        const int r = i / kChunks, c = i % kChunks;
+        const bool valid = first + r <= last;
+        const T *src = q + (static_cast<int64_t>(q_begin + (valid ? first + r : first)) * p.q_heads + head) * D + c * 8;
+        tc::cp_async<16>(q_s + r * kLd + c * 8, src, valid);
     }
-    __syncthreads();  // O's zero fill is visible even when no tile ran
-    if (!row_valid) return;
 
-    const float inv_l = l > 0.0f ? 1.0f / l : 0.0f;
-    const float row_lse = l > 0.0f ? m + logf(l) : -INFINITY;
-    const int64_t q_row = static_cast<int64_t>(q_begin + first + row) * p.q_heads + head;
-    const float *o_row = o_s + row * L::kLdO;
-    if (p.splits == 1) {
-        T *out = static_cast<T *>(p.out) + q_row * D;
-        for (int d = half; d < D; d += 2) out[d] = from_float<T>(o_row[d] * inv_l);
-        if (p.lse != nullptr && half == 0) p.lse[q_row] = row_lse;
-    } else {
-        const int64_t part_row = static_cast<int64_t>(split) * p.total_tokens * p.q_heads + q_row;
-        float *out = p.partial_out + part_row * D;
-        for (int d = half; d < D; d += 2) out[d] = o_row[d] * inv_l;
-        if (half == 0) p.partial_lse[part_row] = row_lse;
+    // K and V of keys [tile, tile + kPrefillKeys) into buffer buf. Thread (row, chunk) of a grid of
+    // kLanes chunks (some idle at head_dim 80 and 96) by kRowStep key rows copies chunk `chunk` of
+    // keys tile + row, + kRowStep, ...: one division a tile finds the first one's page and slot, the
+    // next ones step on (a page of at least kRowStep keys is crossed at most once a step), and the
+    // block table is read once a page. Keys past hi or outside the pool are zero-filled (p = 0 times
+    // a finite v).
+    constexpr int kLanes = kChunks <= 8 ? 8 : kChunks <= 16 ? 16 : 32;
+    constexpr int kRowStep = kPrefillThreads / kLanes;
+    static_assert(kChunks <= kLanes && kPrefillKeys % kRowStep == 0, "the copy grid covers a tile");
+    const int chunk = threadIdx.x % kLanes, row = threadIdx.x / kLanes;
+    const int token_elems = p.kv_heads * D, block_elems = token_elems * p.block_size;  // < 2^31: the launcher checks
+    const T *k_src = static_cast<const T *>(p.k_cache) + kv_head * D + chunk * 8;
+    const T *v_src = static_cast<const T *>(p.v_cache) + kv_head * D + chunk * 8;
+    const int32_t *table = p.block_table + static_cast<int64_t>(b) * p.max_blocks;
+    auto load_tile = [&](int tile, int buf) {
+        if (chunk >= kChunks) return;
+        T *k_dst = k_s + buf * kPrefillKeys * kLd + row * kLd + chunk * 8;
+        T *v_dst = v_s + buf * kPrefillKeys * kLd + row * kLd + chunk * 8;
+        int t = tile + row;
+        int page = t / p.block_size, slot = t - page * p.block_size;
+#pragma unroll
+        for (int n = 0; n < kPrefillKeys / kRowStep; ++n) {
+            const int block = page < p.max_blocks ? table[page] : -1;
+            const bool valid = t < hi && block >= 0 && block < p.num_blocks;
+            const int64_t at = valid ? static_cast<int64_t>(block) * block_elems + slot * token_elems : 0;
+            tc::cp_async<16>(k_dst + n * kRowStep * kLd, k_src + at, valid);
+            tc::cp_async<16>(v_dst + n * kRowStep * kLd, v_src + at, valid);
+            t += kRowStep;
+            slot += kRowStep;
+            if (p.block_size >= kRowStep) {
+                if (slot >= p.block_size) slot -= p.block_size, ++page;
+            } else {  // pages shorter than a step
+                page = t / p.block_size;
+                slot = t - page * p.block_size;
+            }
+        }
+    };
+    if (lo < hi) load_tile(lo, 0);
+    tc::cp_async_commit();  // Q and the first tile
+
+    // Softmax in base 2: x = S * mult (after the soft-cap, if any, which folds log2(e) into its cap).
+    const bool capped = p.softcap > 0.0f;
+    const float mult = capped ? 1.0f : p.scale * kLog2e;
+    const float cap_log2 = p.softcap * kLog2e, cap_in = capped ? p.scale / p.softcap : 0.0f;
+    float o[D / 8][4];
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // rows g and g + 8; l is this lane's part
+    // The row sums of the rounded P, the weights that multiply V (out = O / l_used, weights summing
+    // to 1): one more mma a k-step against a B of ones; [0..1] hold row g, [2..3] row g + 8.
+    float l_used[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    const uint32_t ones[2] = {tc::pack2<T>(1.0f, 1.0f), tc::pack2<T>(1.0f, 1.0f)};
+    const T *q_warp = q_s + (warp * 16 + lane % 16) * kLd + (lane / 16) * 8;  // ldmatrix_x4 rows of an A tile
+
+    int buf = 0;
+    for (int tile = lo; tile < hi; tile += kPrefillKeys, buf ^= 1) {
+        tc::cp_async_wait<0>();
+        __syncthreads();  // the tile landed for every thread, and every warp is done with the other buffer
+        if (tile + kPrefillKeys < hi) load_tile(tile + kPrefillKeys, buf ^ 1);
+        tc::cp_async_commit();
+        if (tile >= warp_hi || tile + kPrefillKeys <= warp_lo) continue;  // warp-uniform: no row of the warp sees the tile
+        const T *k_tile = k_s + buf * kPrefillKeys * kLd;
+        const T *v_tile = v_s + buf * kPrefillKeys * kLd;
+
+        // S = Q K^T: B of key tile n is K rows n..n+7 (k = d), read as stored.
+        float s[kKeyTiles][4];
+#pragma unroll
+        for (int n = 0; n < kKeyTiles; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+#pragma unroll
+        for (int k = 0; k < D / 16; ++k) {
+            uint32_t a[4];
+            tc::ldmatrix_x4(a, q_warp + k * 16);
+#pragma unroll
+            for (int n = 0; n < kKeyTiles; n += 2) {
+                uint32_t kb[4];
+                tc::ldmatrix_x4(kb, k_tile + (n * 8 + lane % 8 + (lane / 16) * 8) * kLd + k * 16 + ((lane / 8) % 2) * 8);
+                const uint32_t b0[2] = {kb[0], kb[1]}, b1[2] = {kb[2], kb[3]};
+                tc::mma_m16n8k16<T>(s[n], a, b0, s[n]);
+                tc::mma_m16n8k16<T>(s[n + 1], a, b1, s[n + 1]);
+            }
+        }
+
+        if (capped) {
+#pragma unroll
+            for (int n = 0; n < kKeyTiles; ++n)
+#pragma unroll
+                for (int e = 0; e < 4; ++e) s[n][e] = cap_log2 * tanhf(s[n][e] * cap_in);
+        }
+        if (tile < all_lo || tile + kPrefillKeys > all_hi) {  // a mask edge crosses the tile
+#pragma unroll
+            for (int n = 0; n < kKeyTiles; ++n)
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    const int t = tile + n * 8 + 2 * quad_lane + e % 2;
+                    const int position = cached + warp_first + g + 8 * (e / 2);
+                    if (!(t < hi && key_visible(p, t, position))) s[n][e] = -INFINITY;
+                }
+        }
+
+        // Online softmax, per row: the tile's max over the quad, then p = 2^(x - m') unrounded.
+        float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+        for (int n = 0; n < kKeyTiles; ++n) {
+            tile_max[0] = fmaxf(tile_max[0], fmaxf(s[n][0], s[n][1]));
+            tile_max[1] = fmaxf(tile_max[1], fmaxf(s[n][2], s[n][3]));
+        }
+        float neg_ref[2], alpha[2];
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
+            tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
+            const float m_new = fmaxf(m[r], tile_max[r] * mult);
+            // With nothing visible yet (m' = -inf) every p is 0 and O stays 0: use 0 as the reference.
+            const float ref = m_new == -INFINITY ? 0.0f : m_new;
+            alpha[r] = exp2f(m[r] - ref);  // 0 while m is -inf
+            neg_ref[r] = -ref;
+            m[r] = m_new;
+        }
+        // O and l rescale only when a row's max grew: after the first tiles of a row that is rare.
+        if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f)) {
+#pragma unroll
+            for (int r = 0; r < 2; ++r) l[r] *= alpha[r];
+#pragma unroll
+            for (int e = 0; e < 4; ++e) l_used[e] *= alpha[e / 2];
+#pragma unroll
+            for (int j = 0; j < D / 8; ++j) {
+                o[j][0] *= alpha[0];
+                o[j][1] *= alpha[0];
+                o[j][2] *= alpha[1];
+                o[j][3] *= alpha[1];
+            }
+        }
+#pragma unroll
+        for (int n = 0; n < kKeyTiles; ++n)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                s[n][e] = exp2f(fmaf(s[n][e], mult, neg_ref[e / 2]));  // -inf (masked) gives 0
+                l[e / 2] += s[n][e];
+            }
+
+        // O += P V: A of keys 16k..16k+15 is key tiles 2k and 2k+1 of P; B of dim tile j is V
+        // rows 16k.. (k = key) at columns 8j.., read transposed.
+#pragma unroll
+        for (int k = 0; k < kPrefillKeys / 16; ++k) {
+            const uint32_t a[4] = {tc::pack2<T>(s[2 * k][0], s[2 * k][1]), tc::pack2<T>(s[2 * k][2], s[2 * k][3]),
+                                   tc::pack2<T>(s[2 * k + 1][0], s[2 * k + 1][1]),
+                                   tc::pack2<T>(s[2 * k + 1][2], s[2 * k + 1][3])};
+            tc::mma_m16n8k16<T>(l_used, a, ones, l_used);
+#pragma unroll
+            for (int j = 0; j < D / 8; j += 2) {
+                uint32_t vb[4];
+                tc::ldmatrix_x4_trans(vb, v_tile + (k * 16 + lane % 16) * kLd + j * 8 + (lane / 16) * 8);
+                const uint32_t b0[2] = {vb[0], vb[1]}, b1[2] = {vb[2], vb[3]};
+                tc::mma_m16n8k16<T>(o[j], a, b0, o[j]);
+                tc::mma_m16n8k16<T>(o[j + 1], a, b1, o[j + 1]);
+            }
+        }
+    }
+    tc::cp_async_wait<0>();  // nothing is left in flight (the empty groups of the last tile, or Q alone)
+    if (!warp_active) return;
+
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {  // each lane summed its own columns: the row's l (for the lse) is the quad's sum
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        const int row = warp_first + g + 8 * r;
+        if (row > last) continue;
+        const float inv_l = l[r] > 0.0f ? 1.0f / l_used[2 * r] : 0.0f;
+        const float row_lse = l[r] > 0.0f ? m[r] * kLn2 + logf(l[r]) : -INFINITY;
+        const int64_t q_row = static_cast<int64_t>(q_begin + row) * p.q_heads + head;
+        if (p.splits == 1) {
+            T *out = static_cast<T *>(p.out) + q_row * D + 2 * quad_lane;
+#pragma unroll
+            for (int j = 0; j < D / 8; ++j)
+                *reinterpret_cast<uint32_t *>(out + 8 * j) = tc::pack2<T>(o[j][2 * r] * inv_l, o[j][2 * r + 1] * inv_l);
+            if (p.lse != nullptr && quad_lane == 0) p.lse[q_row] = row_lse;
+        } else {
+            const int64_t part_row = static_cast<int64_t>(split) * p.total_tokens * p.q_heads + q_row;
+            float *out = p.partial_out + part_row * D + 2 * quad_lane;
+#pragma unroll
+            for (int j = 0; j < D / 8; ++j)
+                *reinterpret_cast<float2 *>(out + 8 * j) = make_float2(o[j][2 * r] * inv_l, o[j][2 * r + 1] * inv_l);
+            if (quad_lane == 0) p.partial_lse[part_row] = row_lse;
+        }
     }
 }
 

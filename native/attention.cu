@@ -76,15 +76,19 @@ template <auto Kernel> int allow_shared_memory(size_t bytes, int device) {
     return ISTHMUS_OK;
 }
 
-// The tensor-core kernel takes sequences with at least a wmma tile's worth of new tokens, in
-// f16/bf16, head_dim <= 128, when the device grants its shared memory (sm_86/89 may not).
+// The tensor-core kernel takes batches with at least an mma tile's worth of new tokens in some
+// sequence, in f16/bf16, when the device grants its shared memory (head_dim 256 needs 198 KiB:
+// sm_80/86/89 take the CUDA-core path there), the outputs allow its 4-byte (out) and 8-byte
+// (partials) stores and a cache block holds fewer than 2^31 elements.
 constexpr int kPrefillMinTokens = 16;
 
 template <typename T, int D> bool prefill_fits(const AttentionParams &p, int batch, int max_new_tokens, int device) {
-    if constexpr (sizeof(T) != 2 || D > 128) {
+    if constexpr (sizeof(T) != 2) {
         return false;
     } else {
         if (max_new_tokens < kPrefillMinTokens || static_cast<int64_t>(batch) * p.q_heads > 65535) return false;
+        if (p.splits == 1 ? !is_aligned(p.out, 4) : !is_aligned(p.partial_out, 8)) return false;
+        if (static_cast<int64_t>(p.block_size) * p.kv_heads * D > INT32_MAX) return false;  // a block's elements in 32 bits
         return PrefillLayout<T, D>::kBytes <= static_cast<size_t>(shared_memory_optin(device));
     }
 }
@@ -95,14 +99,14 @@ int launch_attention(const AttentionParams &p, int batch, int max_new_tokens, cu
     *merged = false;
     const int device = current_device();
     if (device < 0) return fail(ISTHMUS_ERROR_CUDA, "isthmus_attention: no current device below %d", kMaxDevices);
-    if constexpr (sizeof(T) == 2 && D <= 128) {
+    if constexpr (sizeof(T) == 2) {
         if (prefill_fits<T, D>(p, batch, max_new_tokens, device)) {
             constexpr size_t smem = PrefillLayout<T, D>::kBytes;
             const int status = allow_shared_memory<attention_prefill_kernel<T, D>>(smem, device);
             if (status != ISTHMUS_OK) return status;
             const dim3 grid(static_cast<unsigned>((max_new_tokens + kPrefillRows - 1) / kPrefillRows),
                             static_cast<unsigned>(batch * p.q_heads), static_cast<unsigned>(p.splits));
-            ISTHMUS_LAUNCH(grid, kPrefillWarps * 32, smem, stream, attention_prefill_kernel<T, D>)(p);
+            ISTHMUS_LAUNCH(grid, kPrefillThreads, smem, stream, attention_prefill_kernel<T, D>)(p);
             return ISTHMUS_OK;
         }
     }

@@ -375,21 +375,56 @@ def attention_decode():
     return out
 
 
+PREFILL_ROWS, PREFILL_KEYS, PREFILL_WARPS = 128, 64, 8  # cuda/attention_prefill.cuh
+
+
+def prefill_shared_bytes(dim, size=2):
+    """PrefillLayout<T, D>::kBytes: Q (128 rows) and two K and two V tiles (64 rows), rows of D + 8."""
+    return size * (PREFILL_ROWS + 4 * PREFILL_KEYS) * (dim + 8)
+
+
 def attention_prefill():
+    """Prefill of 8K new tokens of one sequence, causal, bf16, head_dim 128, 32 query and 8 KV
+    heads, pages of 16 (AttentionBench): native/attention.cu takes attention_prefill_kernel<bf16,
+    128> (cuda/attention_prefill.cuh) on a grid of 64 row tiles of 128 tokens x 32 heads, 8 warps
+    a block, 102 KiB of dynamic shared memory.
+
+    The hot loop is the KV tile loop (64 keys a pass); everything inside it is unrolled: the
+    cp.async gather of the next tile, S = Q K^T, the softmax, O += P V. Block i (rows 128i..)
+    passes 2i + 2 tiles; its warp w computes ceil((128i + 16w + 16) / 64) of them (2i + 1 for
+    w < 4, 2i + 2 for w >= 4) and skips the others after the barrier and the copy. Passes are
+    counted for the computed tiles (64.5 a warp on average); the 0.5 skipped passes a warp, which
+    run only the loop's head, are left out (under 1%). One computed tile a warp crosses the
+    diagonal and runs the mask; the soft-cap is 0; the rescale of O runs when a row's max grows;
+    the copy's division for pages shorter than its 16-key step never runs (pages of 16)."""
     tokens, hq, hkv, dim = 8192, 32, 8, 128
-    row_tiles = tokens // 64
-    tiles = (row_tiles + 1) / 2 * 1.0  # causal: row tile i sees i + 1 key tiles of 64
+    row_tiles = tokens // PREFILL_ROWS
+    computed = sum(cdiv(PREFILL_ROWS * i + 16 * w + 16, PREFILL_KEYS)
+                   for i in range(row_tiles) for w in range(PREFILL_WARPS)) / (row_tiles * PREFILL_WARPS)
+    passes = sum(2 * i + 2 for i in range(row_tiles))  # tiles loaded by all row tiles of one head
+    # O and l are rescaled in the passes where one of a warp's 16 rows finds a new max: with
+    # i.i.d. scores (the bench's random data) pass n does so with probability min(1, 16 / n)
+    per_warp = [cdiv(PREFILL_ROWS * i + 16 * w + 16, PREFILL_KEYS) for i in range(row_tiles) for w in range(PREFILL_WARPS)]
+    rescale = sum(n * rescale_fraction(n, rows=16) for n in per_warp) / sum(per_warp)
     pairs = tokens * (tokens + 1) / 2
     return [dict(
         bench="attention-prefill", part="", shape=f"b1-tokens{tokens}", dtype=BF16,
         source="attention", symbol=r"attention_prefill_kernelI13__nv_bfloat16Li128E",
-        threads=128, blocks=row_tiles * hq,
-        hot={"contains": r"^(wmma\.mma|mma|HMMA)", "pick": "outermost"}, hot_units=tiles,
-        # staging (64 keys x 16 chunks / 128 threads), then the per-row loops over 32 columns and 64 dims
-        inner=8, other=1, unit="64-key tile per warp (16 rows)", units_per_warp=tiles,
+        threads=PREFILL_WARPS * 32, blocks=row_tiles * hq, dynamic_shared=prefill_shared_bytes(dim),
+        hot={"contains": r"^(mma|HMMA)", "pick": "outermost"}, hot_units=computed,
+        unit="64-key tile per warp (16 rows)", units_per_warp=computed,
         bytes=(2 * tokens * hq + 2 * tokens * hkv) * dim * 2,
-        l2_bytes=row_tiles * hq * tiles * 64 * dim * 2 * 2,  # K and V tiles re-read by every row tile
-        flops=4 * hq * dim * pairs, flop_kind="tensor", exps=hq * pairs)]
+        l2_bytes=hq * passes * PREFILL_KEYS * dim * 2 * 2,  # K and V tiles re-read by every row tile
+        flops=4 * hq * dim * pairs, flop_kind="tensor", exps=hq * pairs,
+        paths=[
+            dict(name="mask", weight=1 / computed,
+                 source=r"(key_visible\(p, t, position\)|const int position = cached \+ warp_first|const int t = tile \+ n \* 8)",
+                 why=f"one tile of {computed:.1f} a warp crosses the causal diagonal"),
+            dict(name="soft-cap tanh", weight=0.0, source=r"tanhf\(s\[n\]\[e\] \* cap_in\)", why="soft-cap 0"),
+            dict(name="rescale", weight=rescale, source=r"o\[j\]\[[0-3]\] \*= alpha\[[01]\]",
+                 why=f"i.i.d. scores: a warp's row max grows in ~{rescale:.2f} of the passes"),
+            dict(name="short pages", weight=0.0, source=r"^\s+page = t / p\.block_size;",
+                 why="pages of 16 keys, the copy's step: the page steps on without a division")])]
 
 
 def touched(tokens, k, experts):

@@ -65,18 +65,8 @@ class AttentionGpuTest {
         String what = dtype.label() + " block " + s.blockSize + " cached " + java.util.Arrays.toString(s.cached) + " new "
                 + java.util.Arrays.toString(s.fresh) + " heads " + s.qHeads + "/" + s.kvHeads + " d " + s.headDim + " " + options
                 + " splits " + splits;
-        int batch = s.cached.length;
-        int[][] tables = new int[batch][];
-        int blocksNeeded = 0;
-        for (int b = 0; b < batch; b++) blocksNeeded += (s.cached[b] + s.fresh[b] + s.blockSize - 1) / s.blockSize;
-        int numBlocks = blocksNeeded + 3;
-        List<Integer> pool = new ArrayList<>(IntStream.range(0, numBlocks).boxed().toList());
-        Collections.shuffle(pool, random);
-        int next = 0;
-        for (int b = 0; b < batch; b++) {
-            tables[b] = new int[(s.cached[b] + s.fresh[b] + s.blockSize - 1) / s.blockSize];
-            for (int j = 0; j < tables[b].length; j++) tables[b][j] = pool.get(next++);
-        }
+        int numBlocks = blocksNeeded(s) + 3;
+        int[][] tables = shuffledTables(random, s, numBlocks);
         int tokens = IntStream.of(s.fresh).sum();
         try (Inputs in = Inputs.random(gpu, random, dtype, s, numBlocks, tokens);
              Tensor expected = Tensor.allocateHost(dtype, tokens, s.qHeads, s.headDim);
@@ -100,6 +90,85 @@ class AttentionGpuTest {
             assertClose(what + " values", gpu, dValues, values);
             assertClose(what + " out", gpu, out, expected);
             assertClose(what + " lse", gpu, lse, expectedLse, Compare.boundFor(dtype));
+        }
+    }
+
+    private static int blocksNeeded(Shape s) {
+        int blocks = 0;
+        for (int b = 0; b < s.cached.length; b++) blocks += (s.cached[b] + s.fresh[b] + s.blockSize - 1) / s.blockSize;
+        return blocks;
+    }
+
+    /** Block tables over blocks drawn at random from a pool of {@code numBlocks}: the pages of a sequence are not in order. */
+    private static int[][] shuffledTables(Random random, Shape s, int numBlocks) {
+        List<Integer> pool = new ArrayList<>(IntStream.range(0, numBlocks).boxed().toList());
+        Collections.shuffle(pool, random);
+        int[][] tables = new int[s.cached.length][];
+        int next = 0;
+        for (int b = 0; b < tables.length; b++) {
+            tables[b] = new int[(s.cached[b] + s.fresh[b] + s.blockSize - 1) / s.blockSize];
+            for (int j = 0; j < tables[b].length; j++) tables[b][j] = pool.get(next++);
+        }
+        return tables;
+    }
+
+    /**
+     * The tensor-core prefill's edges in f16 and bf16 at every head_dim: new-token counts around
+     * its 16-row warp tiles and 128-row blocks (1, 15, 16, 17, 127, 128, 129) beside each other
+     * in one batch, with and without a cached prefix, contexts across pages of 16, 17 and 32 keys
+     * (shuffled), GQA groups 1 and 4; causal, bidirectional, a narrow sliding window with soft-cap
+     * and a two-sided window with a scale; split and unsplit. The cache is written directly (no
+     * RoPE on either side), so both sides see the same inputs and the lse is held to 5e-6: the
+     * kernel sums the unrounded fp32 probabilities, not the rounded ones that multiply V.
+     */
+    @GpuTest
+    void prefillKernelEdgesMatchTheReference() {
+        Random random = new Random(61);
+        Shape[] shapes = {
+            new Shape(16, new int[] {0, 5, 40}, new int[] {17, 1, 129}, 4, 1, 128),  // GQA 4; 1, 17 and 129 new tokens
+            new Shape(17, new int[] {3, 0}, new int[] {128, 15}, 2, 2, 64),          // GQA 1, odd pages; 128 and 15
+            new Shape(16, new int[] {100}, new int[] {127}, 4, 1, 96),                 // a cached prefix of 100, 127 new
+            new Shape(32, new int[] {0, 33}, new int[] {16, 16}, 2, 2, 256),           // exactly one warp tile each
+            new Shape(16, new int[] {20}, new int[] {50}, 4, 4, 80),                   // head_dim 80 (a loader remainder)
+        };
+        AttentionOptions[] options = {
+            AttentionOptions.decoder(),
+            AttentionOptions.encoder(),
+            AttentionOptions.decoder().withWindow(5, -1).withSoftcap(20f),             // most tiles of a block masked or skipped
+            AttentionOptions.encoder().withWindow(37, 3).withScale(0.3f),
+        };
+        try (CudaBackend gpu = Backend.cuda(0)) {
+            for (DType dtype : new DType[] {DType.BF16, DType.F16})
+                for (Shape shape : shapes)
+                    for (int o = 0; o < options.length; o++)
+                        checkPrefill(gpu, random, dtype, shape, options[o], o % 2 == 0 ? 1 : 3);
+        }
+    }
+
+    private static void checkPrefill(CudaBackend gpu, Random random, DType dtype, Shape s, AttentionOptions options, int splits) {
+        String what = "prefill " + dtype.label() + " block " + s.blockSize + " cached " + java.util.Arrays.toString(s.cached) + " new "
+                + java.util.Arrays.toString(s.fresh) + " heads " + s.qHeads + "/" + s.kvHeads + " d " + s.headDim + " " + options
+                + " splits " + splits;
+        int numBlocks = blocksNeeded(s) + 2;
+        int[][] tables = shuffledTables(random, s, numBlocks);
+        int tokens = IntStream.of(s.fresh).sum();
+        try (Tensor keys = RandomTensors.normal(random, dtype, 1f, numBlocks, s.blockSize, s.kvHeads, s.headDim);
+             Tensor values = RandomTensors.normal(random, dtype, 1f, numBlocks, s.blockSize, s.kvHeads, s.headDim);
+             Tensor q = RandomTensors.normal(random, dtype, 1f, tokens, s.qHeads, s.headDim);
+             Tensor dKeys = gpu.copyOf(keys); Tensor dValues = gpu.copyOf(values); Tensor dq = gpu.copyOf(q);
+             Tensor expected = Tensor.allocateHost(dtype, tokens, s.qHeads, s.headDim);
+             Tensor expectedLse = Tensor.allocateHost(DType.F32, tokens, s.qHeads);
+             Tensor out = gpu.allocate(dtype, tokens, s.qHeads, s.headDim);
+             Tensor lse = gpu.allocate(DType.F32, tokens, s.qHeads);
+             KvBatch host = KvBatch.of(Backend.cpu(), keys, values, tables, s.cached, s.fresh);
+             KvBatch device = KvBatch.of(gpu, dKeys, dValues, tables, s.cached, s.fresh);
+             AttentionWorkspace workspace = AttentionWorkspace.allocate(gpu, device, s.qHeads, splits)) {
+            Attention.attend(Backend.cpu(), host, q, expected, expectedLse, options, null);
+            gpu.poison(out);
+            gpu.poison(lse);
+            Attention.attend(gpu, device, dq, out, lse, options, workspace);
+            assertClose(what + " out", gpu, out, expected);
+            assertClose(what + " lse", gpu, lse, expectedLse, 5e-6);
         }
     }
 
