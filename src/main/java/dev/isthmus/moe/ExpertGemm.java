@@ -16,7 +16,7 @@ public final class ExpertGemm {
     private ExpertGemm() {}
 
     /** The row-tile height the GEMMs need from {@link Dispatch} (isthmus.h ISTHMUS_MOE_TILE_M). */
-    public static final int TILE_M = 32;
+    public static final int TILE_M = 128;
 
     /**
      * hidden[p, j] = silu(x[t] . gateUp[e, j]) * (x[t] . gateUp[e, I + j]) for each pair p = t * k + s

@@ -1,0 +1,275 @@
+// The tile engine of the dense GEMM and of the MoE grouped GEMM (f16 and bf16 in, fp32 accumulate):
+//
+//   C[row, n] = epilogue( sum_k A[a_row, k] * B[group][n, k] )      (GemmArgs, cuda/moe_gemm.cuh)
+//
+// A block of 4 warps computes a 128 x 128 tile of C; each warp a 64 x 64 quarter of it as 4 x 8
+// mma.sync m16n8k16 accumulators (128 fp32 registers a thread). K advances 64 at a time through a
+// 3-stage cp.async ring in dynamic shared memory: while the tensor cores work on one stage, the next
+// two are in flight, and no loaded element passes through registers on its way to shared memory.
+//
+// Operand layouts. Each operand is either K-major (k contiguous: A as given, B given transposed,
+// i.e. weights stored [out, in] as the models keep them) or MN-major (m or n contiguous: A given
+// transposed, B as given). Either way a stage copies 16-byte chunks along the contiguous dimension:
+//   K-major  tile of 128 rows (m or n) x 64 k   = 8 chunks a row,   read with ldmatrix
+//   MN-major tile of 64 k x 128 columns (m or n) = 16 chunks a row, read with ldmatrix .trans
+// and ldmatrix hands the mma its fragments in either case (cuda/mma.cuh gives the layouts).
+// Swizzle: chunk c of tile row r lives at chunk (c ^ (r % 8)) of that row. ldmatrix reads one
+// logical chunk of 8 consecutive rows, which the XOR spreads over 8 distinct 16-byte bank groups,
+// so neither those reads nor the cp.async writes (a warp writes whole rows) conflict.
+//
+// Rows. In the grouped form the tile's 128 rows are one tile of the aligned pair list: the tile's
+// expert picks B's group and each row's pair picks the row of A it gathers and of C it writes,
+// as in the exact kernel. Rows past m (dense) or padding rows (grouped) are zero-filled by the
+// copy and write nothing; a 16-row slice of the tile without any real row skips its mma.sync
+// (decode-sized batches fill one or two slices of a tile: the weights stream, the MMAs do not
+// run for padding).
+//
+// Block order: a 1-D grid walked in groups of TILE_GROUP_M row tiles, column tiles innermost
+// within a group, so that the row tiles resident together share each B tile through L2 and
+// a group's A rows stay there while its column tiles sweep.
+//
+// The launcher takes this kernel only where every copy is a whole aligned 16-byte chunk (see
+// tile_copyable in native/moe_gemm.cu); other views and f32 take grouped_gemm_kernel.
+#pragma once
+
+#include "mma.cuh"
+#include "moe_gemm.cuh"
+
+namespace isthmus {
+
+constexpr int TILE_BM = 128, TILE_BN = 128, TILE_BK = 64;
+constexpr int TILE_STAGES = 3;
+constexpr int TILE_THREADS = 128;  // 4 warps, 2 x 2, each 64 x 64
+constexpr int TILE_GROUP_M = 8;
+constexpr int TILE_CHUNKS = TILE_BM * TILE_BK * 2 / 16;  // 16-byte chunks of one operand in one stage
+constexpr int TILE_SHARED_BYTES = TILE_STAGES * 2 * TILE_CHUNKS * 16;
+static_assert(TILE_BM == TILE_BN && TILE_BM == TILE_THREADS, "one thread per tile row and column");
+
+// Chunk index, within one operand's stage, of logical chunk `chunk` of tile row `row`.
+template <bool K_MAJOR> __device__ __forceinline__ int tile_chunk(int row, int chunk) {
+    constexpr int per_row = K_MAJOR ? TILE_BK / 8 : TILE_BM / 8;
+    return row * per_row + (chunk ^ (row & 7));
+}
+
+// One operand's copy of one stage: 1024 chunks, 8 a thread. K-major: `rows[r]` is the global row of
+// tile row r (-1: zeros), `limit` = K. MN-major: `first` is the tile's first column, `limit` the
+// number of columns (m or n); rows are k. `stride` is the distance between consecutive rows of
+// the source in elements (a row of A or B, or one k of the MN-major source).
+template <bool K_MAJOR, typename T>
+__device__ __forceinline__ void tile_copy(uint4 *stage, const T *src, const int64_t *rows, int64_t first,
+                                          int64_t stride, int64_t k0, int64_t k, int64_t limit) {
+#pragma unroll
+    for (int q = 0; q < TILE_CHUNKS / TILE_THREADS; ++q) {
+        const int c = threadIdx.x + q * TILE_THREADS;
+        int r, chunk;
+        const T *from = src;
+        bool valid;
+        if constexpr (K_MAJOR) {
+            r = c / (TILE_BK / 8);
+            chunk = c % (TILE_BK / 8);
+            const int64_t row = rows[r], col = k0 + chunk * 8;
+            valid = row >= 0 && col < k;
+            if (valid) from = src + row * stride + col;
+        } else {
+            r = c / (TILE_BM / 8);
+            chunk = c % (TILE_BM / 8);
+            const int64_t kk = k0 + r, col = first + chunk * 8;
+            valid = kk < k && col < limit;
+            if (valid) from = src + kk * stride + col;
+        }
+        tc::cp_async<16>(stage + tile_chunk<K_MAJOR>(r, chunk), from, valid);
+    }
+}
+
+// A fragments (16 x 16) of slice `row0` for k step `kk` (16 wide) from one stage.
+template <bool K_MAJOR>
+__device__ __forceinline__ void tile_fragment_a(uint32_t (&a)[4], const uint4 *stage, int row0, int kk, int lane) {
+    if constexpr (K_MAJOR) {
+        // matrices: rows 0-7 / 8-15 (lanes 0-15) at k 0-7, then the same at k 8-15 (lanes 16-31)
+        const int r = row0 + lane % 16;
+        tc::ldmatrix_x4(a, stage + tile_chunk<true>(r, kk / 8 + lane / 16));
+    } else {
+        // stored k by m: matrix i holds m (i % 2) * 8.., k (i / 2) * 8.., transposed on the way
+        const int i = lane / 8, kr = kk + lane % 8 + (i / 2) * 8;
+        tc::ldmatrix_x4_trans(a, stage + tile_chunk<false>(kr, (row0 + (i % 2) * 8) / 8));
+    }
+}
+
+// B fragments of two adjacent n8 tiles (columns col0.. and col0 + 8..) for k step kk.
+template <bool K_MAJOR>
+__device__ __forceinline__ void tile_fragment_b(uint32_t (&b0)[2], uint32_t (&b1)[2], const uint4 *stage, int col0,
+                                                int kk, int lane) {
+    uint32_t r[4];
+    const int i = lane / 8;
+    if constexpr (K_MAJOR) {
+        // stored n by k: matrix i holds n (i / 2) * 8.., k (i % 2) * 8..
+        const int n = col0 + lane % 8 + (i / 2) * 8;
+        tc::ldmatrix_x4(r, stage + tile_chunk<true>(n, kk / 8 + i % 2));
+    } else {
+        const int kr = kk + lane % 8 + (i % 2) * 8;
+        tc::ldmatrix_x4_trans(r, stage + tile_chunk<false>(kr, (col0 + (i / 2) * 8) / 8));
+    }
+    b0[0] = r[0];
+    b0[1] = r[1];
+    b1[0] = r[2];
+    b1[1] = r[3];
+}
+
+template <typename T, typename OutT, int EPILOGUE, bool A_K_MAJOR, bool B_K_MAJOR>
+__global__ void __launch_bounds__(TILE_THREADS, 2)
+    gemm_tile_kernel(const GemmArgs<T, OutT> p, const int64_t row_tiles, const int64_t col_tiles) {
+    static_assert(sizeof(T) == 2, "tensor cores take f16 or bf16");
+    static_assert(A_K_MAJOR || EPILOGUE == GEMM_PLAIN, "gathered rows (the grouped form) are K-major");
+    static_assert(B_K_MAJOR || EPILOGUE == GEMM_PLAIN, "the grouped weights are K-major");
+    constexpr int OUT_COLS = EPILOGUE == GEMM_SWIGLU ? TILE_BN / 2 : TILE_BN;
+    extern __shared__ __align__(128) unsigned char gemm_tile_shared[];
+    uint4 *const stages_a = reinterpret_cast<uint4 *>(gemm_tile_shared);
+    uint4 *const stages_b = stages_a + TILE_STAGES * TILE_CHUNKS;
+    __shared__ int64_t a_rows[TILE_BM];  // row of A to gather, -1 for padding (K-major A)
+    __shared__ int64_t c_rows[TILE_BM];  // row of C to write, -1 for padding
+    __shared__ int64_t b_rows[TILE_BN];  // row of B within the group, -1 past the edge (K-major B)
+    __shared__ int slice_live[TILE_BM / 16];
+
+    // Grouped rasterisation of the 1-D grid.
+    const int64_t id = blockIdx.x, per_group = static_cast<int64_t>(TILE_GROUP_M) * col_tiles;
+    const int64_t first_row_tile = id / per_group * TILE_GROUP_M;
+    const int64_t group_rows = min(row_tiles - first_row_tile, static_cast<int64_t>(TILE_GROUP_M));
+    const int64_t tile_m = first_row_tile + id % per_group % group_rows;
+    const int64_t tile_n = id % per_group / group_rows;
+    const int64_t m0 = tile_m * TILE_BM, n0 = tile_n * OUT_COLS;
+
+    const int tid = threadIdx.x;
+    const bool grouped = p.sorted_rows != nullptr;
+    int64_t group = 0;
+    if (grouped) {
+        if (m0 >= *p.padded_total) return;  // uniform over the block
+        group = p.tile_groups[m0 / p.group_rows];
+        if (group < 0) return;
+    }
+    {
+        const int64_t r = m0 + tid;
+        int64_t arow = -1, crow = -1;
+        if (grouped) {
+            const int32_t pair = p.sorted_rows[r];
+            if (pair >= 0 && pair < p.sentinel) {
+                arow = pair / p.a_row_div;
+                crow = pair;
+            }
+        } else if (r < p.m) {
+            arow = crow = r;
+        }
+        a_rows[tid] = arow;
+        c_rows[tid] = crow;
+        int64_t brow = -1;
+        if constexpr (EPILOGUE == GEMM_SWIGLU) {
+            // Warp column half h holds output columns n0 + 32 h + [0, 32): their gate rows in its
+            // first 32 columns, the matching up rows in the next 32.
+            const int half = tid / 64, j = tid % 64;
+            const int64_t col = n0 + half * 32 + j % 32;
+            if (col < p.n) brow = j < 32 ? col : p.up_offset + col;
+        } else if (n0 + tid < p.n) {
+            brow = n0 + tid;
+        }
+        b_rows[tid] = brow;
+    }
+    __syncthreads();
+    if (tid < TILE_BM / 16) {
+        int live = 0;
+        for (int r = 0; r < 16; ++r) live |= c_rows[tid * 16 + r] >= 0;
+        slice_live[tid] = live;
+    }
+    const T *const b = p.b + group * p.b_group_stride;
+    // A: K-major rows of a_row_stride, or MN-major k rows of a_k_stride; B likewise.
+    const int64_t a_stride = A_K_MAJOR ? p.a_row_stride : p.a_k_stride;
+    const int64_t b_stride = B_K_MAJOR ? p.b_n_stride : p.b_k_stride;
+    auto load_stage = [&](int stage, int64_t k0) {
+        tile_copy<A_K_MAJOR>(stages_a + stage * TILE_CHUNKS, p.a, a_rows, m0, a_stride, k0, p.k, p.m);
+        tile_copy<B_K_MAJOR>(stages_b + stage * TILE_CHUNKS, b, b_rows, n0, b_stride, k0, p.k, p.n);
+    };
+
+    const int64_t k_tiles = (p.k + TILE_BK - 1) / TILE_BK;
+#pragma unroll
+    for (int s = 0; s < TILE_STAGES - 1; ++s) {
+        if (s < k_tiles) load_stage(s, s * TILE_BK);
+        tc::cp_async_commit();  // empty groups keep the count the wait below relies on
+    }
+
+    const int warp = tid / 32, lane = tid % 32;
+    const int warp_m = (warp / 2) * 64, warp_n = (warp % 2) * 64;
+    float acc[4][8][4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 8; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+    __syncthreads();  // slice_live
+    bool live[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) live[i] = slice_live[warp_m / 16 + i] != 0;  // uniform over the warp
+
+    for (int64_t kt = 0; kt < k_tiles; ++kt) {
+        // Stage kt has landed once at most STAGES - 2 younger groups are pending; the barrier
+        // publishes every thread's copies and retires the reads of the stage refilled below.
+        tc::cp_async_wait<TILE_STAGES - 2>();
+        __syncthreads();
+        const int64_t next = kt + TILE_STAGES - 1;
+        if (next < k_tiles) load_stage(static_cast<int>(next % TILE_STAGES), next * TILE_BK);
+        tc::cp_async_commit();
+        const uint4 *const sa = stages_a + (kt % TILE_STAGES) * TILE_CHUNKS;
+        const uint4 *const sb = stages_b + (kt % TILE_STAGES) * TILE_CHUNKS;
+#pragma unroll
+        for (int kk = 0; kk < TILE_BK; kk += 16) {
+            uint32_t fb[8][2];
+#pragma unroll
+            for (int j = 0; j < 8; j += 2) tile_fragment_b<B_K_MAJOR>(fb[j], fb[j + 1], sb, warp_n + j * 8, kk, lane);
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                if (!live[i]) continue;
+                uint32_t fa[4];
+                tile_fragment_a<A_K_MAJOR>(fa, sa, warp_m + i * 16, kk, lane);
+#pragma unroll
+                for (int j = 0; j < 8; ++j) tc::mma_m16n8k16<T>(acc[i][j], fa, fb[j], acc[i][j]);
+            }
+        }
+    }
+    tc::cp_async_wait<0>();  // no copy outlives the block (the trailing groups are empty)
+
+    // Epilogue straight from the accumulators: element e of acc[i][j] is row g (+8 for e >= 2),
+    // column 2t + e % 2 of the warp's (i, j) 16 x 8 piece, g = lane / 4, t = lane % 4.
+    const int g = lane / 4, t = lane % 4;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        if (!live[i]) continue;
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int64_t crow = c_rows[warp_m + i * 16 + g + h * 8];
+            if (crow < 0) continue;
+            const float scale = EPILOGUE == GEMM_SCALED && p.row_scale != nullptr ? p.row_scale[crow] : 1.0f;
+            OutT *const out = p.c + crow * p.ldc;
+            constexpr int PIECES = EPILOGUE == GEMM_SWIGLU ? 4 : 8;
+#pragma unroll
+            for (int j = 0; j < PIECES; ++j) {
+#pragma unroll
+                for (int e = 0; e < 2; ++e) {
+                    const int local = j * 8 + 2 * t + e;
+                    const int64_t col = n0 + (EPILOGUE == GEMM_SWIGLU ? warp_n / 2 : warp_n) + local;
+                    if (col >= p.n) continue;
+                    const float x = acc[i][j][2 * h + e];
+                    float v;
+                    if constexpr (EPILOGUE == GEMM_SWIGLU) {
+                        v = x / (1.0f + expf(-x)) * acc[i][j + 4][2 * h + e];  // silu(gate) * up
+                    } else if constexpr (EPILOGUE == GEMM_SCALED) {
+                        v = x * scale;
+                    } else {
+                        v = p.alpha * x;
+                        if (p.beta != 0.0f) v += p.beta * to_float(out[col]);
+                    }
+                    out[col] = from_float<OutT>(v);
+                }
+            }
+        }
+    }
+}
+
+}  // namespace isthmus
