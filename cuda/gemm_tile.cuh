@@ -51,33 +51,35 @@ template <bool K_MAJOR> __device__ __forceinline__ int tile_chunk(int row, int c
     return row * per_row + (chunk ^ (row & 7));
 }
 
-// One operand's copy of one stage: 1024 chunks, 8 a thread. K-major: `rows[r]` is the global row of
-// tile row r (-1: zeros), `limit` = K. MN-major: `first` is the tile's first column, `limit` the
-// number of columns (m or n); rows are k. `stride` is the distance between consecutive rows of
-// the source in elements (a row of A or B, or one k of the MN-major source).
+// One operand's copy of one stage: 1024 chunks, 8 a thread, whose place in the tile is the same
+// every stage. K-major: `rows[r]` points at tile row r's first element (NULL: zeros), `k` is K;
+// a thread's chunks all sit at the same column (its thread index mod 8), so one test covers the
+// K tail. MN-major: `src` is the source's first element, `stride` the distance between its k
+// rows, `first` the tile's first column and `limit` the columns (m or n); a thread's chunks sit
+// at one column and every 8th k row from its own.
 template <bool K_MAJOR, typename T>
-__device__ __forceinline__ void tile_copy(uint4 *stage, const T *src, const int64_t *rows, int64_t first,
+__device__ __forceinline__ void tile_copy(uint4 *stage, const T *src, const T *const *rows, int64_t first,
                                           int64_t stride, int64_t k0, int64_t k, int64_t limit) {
+    constexpr int per_row = K_MAJOR ? TILE_BK / 8 : TILE_BM / 8;
+    constexpr int row_step = TILE_THREADS / per_row;
+    const int chunk = threadIdx.x % per_row, r0 = threadIdx.x / per_row;
+    const int64_t col = K_MAJOR ? k0 + chunk * 8 : first + chunk * 8;
+    const bool col_ok = col < (K_MAJOR ? k : limit);
+    const T *from = src + (K_MAJOR ? 0 : (k0 + r0) * stride + col);
 #pragma unroll
     for (int q = 0; q < TILE_CHUNKS / TILE_THREADS; ++q) {
-        const int c = threadIdx.x + q * TILE_THREADS;
-        int r, chunk;
-        const T *from = src;
+        const int r = r0 + q * row_step;
         bool valid;
+        const T *at;
         if constexpr (K_MAJOR) {
-            r = c / (TILE_BK / 8);
-            chunk = c % (TILE_BK / 8);
-            const int64_t row = rows[r], col = k0 + chunk * 8;
-            valid = row >= 0 && col < k;
-            if (valid) from = src + row * stride + col;
+            const T *row = rows[r];
+            valid = col_ok && row != nullptr;
+            at = valid ? row + col : src;
         } else {
-            r = c / (TILE_BM / 8);
-            chunk = c % (TILE_BM / 8);
-            const int64_t kk = k0 + r, col = first + chunk * 8;
-            valid = kk < k && col < limit;
-            if (valid) from = src + kk * stride + col;
+            valid = col_ok && k0 + r < k;
+            at = valid ? from + q * row_step * stride : src;
         }
-        tc::cp_async<16>(stage + tile_chunk<K_MAJOR>(r, chunk), from, valid);
+        tc::cp_async<16>(stage + tile_chunk<K_MAJOR>(r, chunk), at, valid);
     }
 }
 
@@ -125,9 +127,9 @@ __global__ void __launch_bounds__(TILE_THREADS, 2)
     extern __shared__ __align__(128) unsigned char gemm_tile_shared[];
     uint4 *const stages_a = reinterpret_cast<uint4 *>(gemm_tile_shared);
     uint4 *const stages_b = stages_a + TILE_STAGES * TILE_CHUNKS;
-    __shared__ int64_t a_rows[TILE_BM];  // row of A to gather, -1 for padding (K-major A)
-    __shared__ int64_t c_rows[TILE_BM];  // row of C to write, -1 for padding
-    __shared__ int64_t b_rows[TILE_BN];  // row of B within the group, -1 past the edge (K-major B)
+    __shared__ const T *a_rows[TILE_BM];  // row of A to gather, NULL for padding (K-major A)
+    __shared__ int64_t c_rows[TILE_BM];   // row of C to write, -1 for padding
+    __shared__ const T *b_rows[TILE_BN];  // row of B in the group, NULL past the edge (K-major B)
     __shared__ int slice_live[TILE_BM / 16];
 
     // Grouped rasterisation of the 1-D grid.
@@ -158,7 +160,7 @@ __global__ void __launch_bounds__(TILE_THREADS, 2)
         } else if (r < p.m) {
             arow = crow = r;
         }
-        a_rows[tid] = arow;
+        a_rows[tid] = arow >= 0 ? p.a + arow * p.a_row_stride : nullptr;
         c_rows[tid] = crow;
         int64_t brow = -1;
         if constexpr (EPILOGUE == GEMM_SWIGLU) {
@@ -170,7 +172,7 @@ __global__ void __launch_bounds__(TILE_THREADS, 2)
         } else if (n0 + tid < p.n) {
             brow = n0 + tid;
         }
-        b_rows[tid] = brow;
+        b_rows[tid] = brow >= 0 ? p.b + group * p.b_group_stride + brow * p.b_n_stride : nullptr;
     }
     __syncthreads();
     if (tid < TILE_BM / 16) {
@@ -178,13 +180,9 @@ __global__ void __launch_bounds__(TILE_THREADS, 2)
         for (int r = 0; r < 16; ++r) live |= c_rows[tid * 16 + r] >= 0;
         slice_live[tid] = live;
     }
-    const T *const b = p.b + group * p.b_group_stride;
-    // A: K-major rows of a_row_stride, or MN-major k rows of a_k_stride; B likewise.
-    const int64_t a_stride = A_K_MAJOR ? p.a_row_stride : p.a_k_stride;
-    const int64_t b_stride = B_K_MAJOR ? p.b_n_stride : p.b_k_stride;
     auto load_stage = [&](int stage, int64_t k0) {
-        tile_copy<A_K_MAJOR>(stages_a + stage * TILE_CHUNKS, p.a, a_rows, m0, a_stride, k0, p.k, p.m);
-        tile_copy<B_K_MAJOR>(stages_b + stage * TILE_CHUNKS, b, b_rows, n0, b_stride, k0, p.k, p.n);
+        tile_copy<A_K_MAJOR>(stages_a + stage * TILE_CHUNKS, p.a, a_rows, m0, p.a_k_stride, k0, p.k, p.m);
+        tile_copy<B_K_MAJOR>(stages_b + stage * TILE_CHUNKS, p.b, b_rows, n0, p.b_k_stride, k0, p.k, p.n);
     };
 
     const int64_t k_tiles = (p.k + TILE_BK - 1) / TILE_BK;
@@ -208,16 +206,18 @@ __global__ void __launch_bounds__(TILE_THREADS, 2)
 #pragma unroll
     for (int i = 0; i < 4; ++i) live[i] = slice_live[warp_m / 16 + i] != 0;  // uniform over the warp
 
+    int read = 0, write = TILE_STAGES - 1;  // the stages read and refilled this pass
     for (int64_t kt = 0; kt < k_tiles; ++kt) {
         // Stage kt has landed once at most STAGES - 2 younger groups are pending; the barrier
         // publishes every thread's copies and retires the reads of the stage refilled below.
         tc::cp_async_wait<TILE_STAGES - 2>();
         __syncthreads();
-        const int64_t next = kt + TILE_STAGES - 1;
-        if (next < k_tiles) load_stage(static_cast<int>(next % TILE_STAGES), next * TILE_BK);
+        if (kt + TILE_STAGES - 1 < k_tiles) load_stage(write, (kt + TILE_STAGES - 1) * TILE_BK);
         tc::cp_async_commit();
-        const uint4 *const sa = stages_a + (kt % TILE_STAGES) * TILE_CHUNKS;
-        const uint4 *const sb = stages_b + (kt % TILE_STAGES) * TILE_CHUNKS;
+        const uint4 *const sa = stages_a + read * TILE_CHUNKS;
+        const uint4 *const sb = stages_b + read * TILE_CHUNKS;
+        read = read == TILE_STAGES - 1 ? 0 : read + 1;
+        write = write == TILE_STAGES - 1 ? 0 : write + 1;
 #pragma unroll
         for (int kk = 0; kk < TILE_BK; kk += 16) {
             uint32_t fb[8][2];

@@ -26,6 +26,8 @@ One launch is described by a dict:
   exps                 special-function evaluations the algorithm needs (the MUFU floor)
   l2_latency           True when its loads hit data just written by the previous kernel
   dynamic_shared       bytes of dynamic shared memory per block (ptxas reports only the static part)
+  async_inflight       global bytes one warp keeps in flight through cp.async (the model counts
+                       ld.global only): a multistage ring's stages in flight, the warp's share
   serial_warps         warps that do the work one after another (one scheduler each)
   paths                path weights: code the row does not run at its shape, or runs on a fraction
                        of passes; a list of rules {name, weight, why, and one or more of: source
@@ -343,7 +345,7 @@ def touched(tokens, k, experts):
     return experts * (1 - (1 - 1 / experts) ** (tokens * k)) if tokens * k < 4 * experts else experts
 
 
-MOE_ALIGN_WARPS, MOE_ALIGN_CHUNK, MOE_TILE = 8, 2048, 32  # cuda/moe_dispatch.cuh; the GEMM's tile height
+MOE_ALIGN_WARPS, MOE_ALIGN_CHUNK, MOE_TILE = 8, 2048, 128  # cuda/moe_dispatch.cuh; the GEMM's tile height
 
 
 def moe_align(common, pairs, experts, used, tiles):
@@ -438,37 +440,53 @@ def moe():
             shape = f"T={t};H={h};I={inter};E={e};k={k}{extra}"
             pairs = t * k
             used = touched(t, k, e)
-            tiles = max(used, used * math.ceil(pairs / max(used, 1) / 32))  # 32-row tiles holding pairs
+            tiles = max(used, used * math.ceil(pairs / max(used, 1) / MOE_TILE))  # row tiles holding pairs
+            live = min(1.0, math.ceil(pairs / max(tiles, 1) / 16) / 8)  # tiles' 16-row slices with a real row
             common = dict(bench=name, shape=shape, dtype=BF16, flop_kind="tensor")
             out += moe_align(common, pairs, e, used, tiles)
-            out.append(dict(common, part="gate-up", source="moe_gemm",
-                            symbol=r"grouped_gemm_kernelI13__nv_bfloat16S1_Li1ELi8E", threads=128,
-                            blocks=tiles * cdiv(inter, 32),
-                            hot={"contains": r"^(wmma\.mma|mma|HMMA)", "pick": "outermost"}, hot_units=cdiv(h, 128),
-                            other=1, unit="32x64x128 block step per warp", units_per_warp=cdiv(h, 128),
-                            bytes=used * 2 * inter * h * 2 + pairs * h * 2 + pairs * inter * 2,
-                            l2_bytes=(tiles - used) * 2 * inter * h * 2, flops=2 * pairs * 2 * inter * h, exps=pairs * inter))
-            out.append(dict(common, part="down", source="moe_gemm",
-                            symbol=r"grouped_gemm_kernelI13__nv_bfloat16S1_Li2ELi8E", threads=128,
-                            blocks=tiles * cdiv(h, 64),
-                            hot={"contains": r"^(wmma\.mma|mma|HMMA)", "pick": "outermost"}, hot_units=cdiv(inter, 128),
-                            other=1, unit="32x64x128 block step per warp", units_per_warp=cdiv(inter, 128),
-                            bytes=used * inter * h * 2 + pairs * inter * 2 + pairs * h * 2,
-                            l2_bytes=(tiles - used) * inter * h * 2, flops=2 * pairs * h * inter, exps=0))
+            for part, epilogue, cols, k_dim, rows in (("gate-up", 1, inter, h, 2 * inter), ("down", 2, h, inter, h)):
+                col_tiles = cdiv(cols, TILE_BN // 2 if epilogue == 1 else TILE_BN)
+                out.append(dict(common, **gemm_tile(f"Li{epilogue}ELb1ELb1E", tiles * col_tiles, k_dim, live),
+                                part=part,
+                                bytes=used * rows * k_dim * 2 + pairs * k_dim * 2 + pairs * cols * 2,
+                                # re-read through L2: the real A rows by every column tile after the
+                                # first (padding rows are zero-filled, not read), the weights by
+                                # every row tile of an expert after its first
+                                l2_bytes=(col_tiles - 1) * pairs * k_dim * 2 + (tiles - used) * rows * k_dim * 2,
+                                flops=2 * pairs * rows * k_dim, exps=pairs * inter if epilogue == 1 else 0))
             out.append(moe_combine(common, t, h, k, pairs))
     return out
+
+
+TILE_BM, TILE_BN, TILE_BK, TILE_STAGES = 128, 128, 64, 3  # cuda/gemm_tile.cuh
+
+
+def gemm_tile(variant, blocks, k, live=1.0):
+    """gemm_tile_kernel<bf16, bf16, EPILOGUE, A_K_MAJOR, B_K_MAJOR> (`variant`: the mangled
+    template tail): blocks of 4 warps, each warp a 64 x 64 quarter of the 128 x 128 tile; the hot
+    loop is the K loop (one pass per 64 of K: 4 k-steps of up to 4 x 8 mma.sync), whose 16-row
+    slices without a real row skip their ldmatrix and mma (`live`: the fraction that run). The
+    cp.async ring keeps TILE_STAGES - 1 stages in flight, a warp's share of each being a quarter
+    of the block's 16 KB of A and 16 KB of B (the model counts ld.global only, so it is given)."""
+    passes = cdiv(k, TILE_BK)
+    return dict(source="moe_gemm", symbol=r"gemm_tile_kernelI13__nv_bfloat16S1_" + variant, threads=128,
+                blocks=blocks, dynamic_shared=TILE_STAGES * (TILE_BM + TILE_BN) * TILE_BK * 2,
+                hot={"contains": r"^(mma|HMMA)", "pick": "outermost"}, hot_units=passes, other=1,
+                unit="64x64x64 warp step", units_per_warp=passes,
+                async_inflight=(TILE_STAGES - 1) * (TILE_BM + TILE_BN) * TILE_BK * 2 / 4,
+                paths=[] if live >= 1 else [dict(name="empty slices", weight=live, function=r"mma_m16n8k16",
+                                                  why="16-row slices without a real row skip their MMAs")])
 
 
 def gemm_own():
     out = []
     for n in (1024, 4096, 8192):
-        out.append(dict(
-            bench="gemm-own", part="", shape=f"{n}x{n}x{n}", dtype=BF16, source="moe_gemm",
-            symbol=r"grouped_gemm_kernelI13__nv_bfloat16S1_Li0ELi8E", threads=128, blocks=(n // 32) * (n // 64),
-            hot={"contains": r"^(wmma\.mma|mma|HMMA)", "pick": "outermost"}, hot_units=n // 128, other=1,
-            unit="32x64x128 block step per warp", units_per_warp=n // 128,
-            bytes=3 * n * n * 2, l2_bytes=(n // 32) * (n // 64) * (32 + 64) * n * 2, flops=2 * n ** 3,
-            flop_kind="tensor", exps=0))
+        for transpose_b in (False, True):
+            blocks = (n // TILE_BM) * (n // TILE_BN)
+            out.append(dict(gemm_tile("Li0ELb1ELb1E" if transpose_b else "Li0ELb1ELb0E", blocks, n),
+                            bench="gemm-own", part="", shape=f"{n}x{n}x{n}" + (";Bt" if transpose_b else ""), dtype=BF16,
+                            bytes=3 * n * n * 2, l2_bytes=blocks * (TILE_BM + TILE_BN) * n * 2 - 2 * n * n * 2,
+                            flops=2 * n ** 3, flop_kind="tensor", exps=0))
     return out
 
 

@@ -338,7 +338,7 @@ def estimate(m, launch, c, res):
     t_bytes = launch["bytes"] / (m["hbm_gbps"] * 1e3) * busiest * active_sms / blocks
     t_l2 = (launch["bytes"] + launch.get("l2_bytes", 0)) / (m["l2_gbps"] * 1e3) * share
     latency = m["l2_latency_ns" if launch.get("l2_latency") else "hbm_latency_ns"] * 1e-3
-    in_flight = (1 if serial else warps_on_sm) * c["inflight"]
+    in_flight = (1 if serial else warps_on_sm) * (c["inflight"] + launch.get("async_inflight", 0))
     per_sm_bytes = launch["bytes"] * busiest / blocks
     t_latency = per_sm_bytes / (in_flight / latency) if in_flight > 0 else 0.0
     t_memory = max(t_bytes, t_l2, t_latency)
