@@ -2,16 +2,18 @@
 //
 //   C[row, n] = epilogue( sum_k A[a_row, k] * B[group][n, k] )      (GemmArgs, cuda/moe_gemm.cuh)
 //
-// A block of 4 warps computes a 128 x 128 tile of C; each warp a 64 x 64 quarter of it as 4 x 8
-// mma.sync m16n8k16 accumulators (128 fp32 registers a thread). K advances 64 at a time through a
-// 3-stage cp.async ring in dynamic shared memory: while the tensor cores work on one stage, the next
-// two are in flight, and no loaded element passes through registers on its way to shared memory.
+// A block computes a 128 x BN tile of C (BN = 128: 4 warps; BN = 256: 8 warps, which halves the
+// re-reads of A through L2 where there are blocks enough to fill the machine); each warp a 64 x 64
+// piece as 4 x 8 mma.sync m16n8k16 accumulators (128 fp32 registers a thread). K advances 64 at a
+// time through a 3-stage cp.async ring in dynamic shared memory: while the tensor cores work on
+// one stage, the next two are in flight, and no loaded element passes through registers on its
+// way to shared memory.
 //
 // Operand layouts. Each operand is either K-major (k contiguous: A as given, B given transposed,
 // i.e. weights stored [out, in] as the models keep them) or MN-major (m or n contiguous: A given
 // transposed, B as given). Either way a stage copies 16-byte chunks along the contiguous dimension:
-//   K-major  tile of 128 rows (m or n) x 64 k   = 8 chunks a row,   read with ldmatrix
-//   MN-major tile of 64 k x 128 columns (m or n) = 16 chunks a row, read with ldmatrix .trans
+//   K-major  tile of 128 or BN rows (m or n) x 64 k  = 8 chunks a row,  read with ldmatrix
+//   MN-major tile of 64 k x 128 or BN columns        = 16 or 32 a row,   read with ldmatrix .trans
 // and ldmatrix hands the mma its fragments in either case (cuda/mma.cuh gives the layouts).
 // Swizzle: chunk c of tile row r lives at chunk (c ^ (r % 8)) of that row. ldmatrix reads one
 // logical chunk of 8 consecutive rows, which the XOR spreads over 8 distinct 16-byte bank groups,
@@ -37,37 +39,42 @@
 
 namespace isthmus {
 
-constexpr int TILE_BM = 128, TILE_BN = 128, TILE_BK = 64;
+constexpr int TILE_BM = 128, TILE_BK = 64;
 constexpr int TILE_STAGES = 3;
-constexpr int TILE_THREADS = 128;  // 4 warps, 2 x 2, each 64 x 64
 constexpr int TILE_GROUP_M = 8;
-constexpr int TILE_CHUNKS = TILE_BM * TILE_BK * 2 / 16;  // 16-byte chunks of one operand in one stage
-constexpr int TILE_SHARED_BYTES = TILE_STAGES * 2 * TILE_CHUNKS * 16;
-static_assert(TILE_BM == TILE_BN && TILE_BM == TILE_THREADS, "one thread per tile row and column");
+// Warps of a 128 x BN tile, 2 x (BN / 64), each 64 x 64; 16-byte chunks of `extent` rows (m or n)
+// of one operand in one stage; the dynamic shared memory of the ring.
+template <int BN> constexpr int tile_threads() { return 2 * (BN / 64) * 32; }
+template <int EXTENT> constexpr int tile_chunks() { return EXTENT * TILE_BK * 2 / 16; }
+template <int BN> constexpr int tile_shared_bytes() {
+    return TILE_STAGES * (tile_chunks<TILE_BM>() + tile_chunks<BN>()) * 16;
+}
 
-// Chunk index, within one operand's stage, of logical chunk `chunk` of tile row `row`.
-template <bool K_MAJOR> __device__ __forceinline__ int tile_chunk(int row, int chunk) {
-    constexpr int per_row = K_MAJOR ? TILE_BK / 8 : TILE_BM / 8;
+// Chunk index, within one operand's stage of EXTENT (m or n) by 64 k, of logical chunk `chunk` of
+// tile row `row` (a row: one m or n when K-major, one k when MN-major).
+template <bool K_MAJOR, int EXTENT> __device__ __forceinline__ int tile_chunk(int row, int chunk) {
+    constexpr int per_row = K_MAJOR ? TILE_BK / 8 : EXTENT / 8;
     return row * per_row + (chunk ^ (row & 7));
 }
 
-// One operand's copy of one stage: 1024 chunks, 8 a thread, whose place in the tile is the same
-// every stage. K-major: `rows[r]` points at tile row r's first element (NULL: zeros), `k` is K;
+// One operand's copy of one stage, EXTENT (m or n) by 64 k: the block's THREADS share its chunks,
+// each thread's at the same place in the tile every stage. K-major: `rows[r]` points at tile row r's first element (NULL: zeros), `k` is K;
 // a thread's chunks all sit at the same column (its thread index mod 8), so one test covers the
 // K tail. MN-major: `src` is the source's first element, `stride` the distance between its k
 // rows, `first` the tile's first column and `limit` the columns (m or n); a thread's chunks sit
-// at one column and every 8th k row from its own.
-template <bool K_MAJOR, typename T>
+// at one column and every row_step-th k row from its own.
+template <bool K_MAJOR, int EXTENT, int THREADS, typename T>
 __device__ __forceinline__ void tile_copy(uint4 *stage, const T *src, const T *const *rows, int64_t first,
                                           int64_t stride, int64_t k0, int64_t k, int64_t limit) {
-    constexpr int per_row = K_MAJOR ? TILE_BK / 8 : TILE_BM / 8;
-    constexpr int row_step = TILE_THREADS / per_row;
+    constexpr int per_row = K_MAJOR ? TILE_BK / 8 : EXTENT / 8;
+    constexpr int row_step = THREADS / per_row;
+    static_assert(tile_chunks<EXTENT>() % THREADS == 0, "the chunks split evenly");
     const int chunk = threadIdx.x % per_row, r0 = threadIdx.x / per_row;
     const int64_t col = K_MAJOR ? k0 + chunk * 8 : first + chunk * 8;
     const bool col_ok = col < (K_MAJOR ? k : limit);
     const T *from = src + (K_MAJOR ? 0 : (k0 + r0) * stride + col);
 #pragma unroll
-    for (int q = 0; q < TILE_CHUNKS / TILE_THREADS; ++q) {
+    for (int q = 0; q < tile_chunks<EXTENT>() / THREADS; ++q) {
         const int r = r0 + q * row_step;
         bool valid;
         const T *at;
@@ -79,7 +86,7 @@ __device__ __forceinline__ void tile_copy(uint4 *stage, const T *src, const T *c
             valid = col_ok && k0 + r < k;
             at = valid ? from + q * row_step * stride : src;
         }
-        tc::cp_async<16>(stage + tile_chunk<K_MAJOR>(r, chunk), at, valid);
+        tc::cp_async<16>(stage + tile_chunk<K_MAJOR, EXTENT>(r, chunk), at, valid);
     }
 }
 
@@ -89,16 +96,16 @@ __device__ __forceinline__ void tile_fragment_a(uint32_t (&a)[4], const uint4 *s
     if constexpr (K_MAJOR) {
         // matrices: rows 0-7 / 8-15 (lanes 0-15) at k 0-7, then the same at k 8-15 (lanes 16-31)
         const int r = row0 + lane % 16;
-        tc::ldmatrix_x4(a, stage + tile_chunk<true>(r, kk / 8 + lane / 16));
+        tc::ldmatrix_x4(a, stage + tile_chunk<true, TILE_BM>(r, kk / 8 + lane / 16));
     } else {
         // stored k by m: matrix i holds m (i % 2) * 8.., k (i / 2) * 8.., transposed on the way
         const int i = lane / 8, kr = kk + lane % 8 + (i / 2) * 8;
-        tc::ldmatrix_x4_trans(a, stage + tile_chunk<false>(kr, (row0 + (i % 2) * 8) / 8));
+        tc::ldmatrix_x4_trans(a, stage + tile_chunk<false, TILE_BM>(kr, (row0 + (i % 2) * 8) / 8));
     }
 }
 
 // B fragments of two adjacent n8 tiles (columns col0.. and col0 + 8..) for k step kk.
-template <bool K_MAJOR>
+template <bool K_MAJOR, int BN>
 __device__ __forceinline__ void tile_fragment_b(uint32_t (&b0)[2], uint32_t (&b1)[2], const uint4 *stage, int col0,
                                                 int kk, int lane) {
     uint32_t r[4];
@@ -106,10 +113,10 @@ __device__ __forceinline__ void tile_fragment_b(uint32_t (&b0)[2], uint32_t (&b1
     if constexpr (K_MAJOR) {
         // stored n by k: matrix i holds n (i / 2) * 8.., k (i % 2) * 8..
         const int n = col0 + lane % 8 + (i / 2) * 8;
-        tc::ldmatrix_x4(r, stage + tile_chunk<true>(n, kk / 8 + i % 2));
+        tc::ldmatrix_x4(r, stage + tile_chunk<true, BN>(n, kk / 8 + i % 2));
     } else {
         const int kr = kk + lane % 8 + (i % 2) * 8;
-        tc::ldmatrix_x4_trans(r, stage + tile_chunk<false>(kr, (col0 + (i / 2) * 8) / 8));
+        tc::ldmatrix_x4_trans(r, stage + tile_chunk<false, BN>(kr, (col0 + (i / 2) * 8) / 8));
     }
     b0[0] = r[0];
     b0[1] = r[1];
@@ -117,19 +124,22 @@ __device__ __forceinline__ void tile_fragment_b(uint32_t (&b0)[2], uint32_t (&b1
     b1[1] = r[3];
 }
 
-template <typename T, typename OutT, int EPILOGUE, bool A_K_MAJOR, bool B_K_MAJOR>
-__global__ void __launch_bounds__(TILE_THREADS, 2)
+template <typename T, typename OutT, int EPILOGUE, bool A_K_MAJOR, bool B_K_MAJOR, int BN>
+__global__ void __launch_bounds__(tile_threads<BN>(), BN == 128 ? 2 : 1)
     gemm_tile_kernel(const GemmArgs<T, OutT> p, const int64_t row_tiles, const int64_t col_tiles) {
     static_assert(sizeof(T) == 2, "tensor cores take f16 or bf16");
+    static_assert(BN == 128 || BN == 256, "tiles of 128 x 128 or 128 x 256");
+    constexpr int THREADS = tile_threads<BN>(), WARPS_N = BN / 64;
     static_assert(A_K_MAJOR || EPILOGUE == GEMM_PLAIN, "gathered rows (the grouped form) are K-major");
     static_assert(B_K_MAJOR || EPILOGUE == GEMM_PLAIN, "the grouped weights are K-major");
-    constexpr int OUT_COLS = EPILOGUE == GEMM_SWIGLU ? TILE_BN / 2 : TILE_BN;
+    constexpr int OUT_COLS = EPILOGUE == GEMM_SWIGLU ? BN / 2 : BN;
+    constexpr int CHUNKS_A = tile_chunks<TILE_BM>(), CHUNKS_B = tile_chunks<BN>();
     extern __shared__ __align__(128) unsigned char gemm_tile_shared[];
     uint4 *const stages_a = reinterpret_cast<uint4 *>(gemm_tile_shared);
-    uint4 *const stages_b = stages_a + TILE_STAGES * TILE_CHUNKS;
+    uint4 *const stages_b = stages_a + TILE_STAGES * CHUNKS_A;
     __shared__ const T *a_rows[TILE_BM];  // row of A to gather, NULL for padding (K-major A)
     __shared__ int64_t c_rows[TILE_BM];   // row of C to write, -1 for padding
-    __shared__ const T *b_rows[TILE_BN];  // row of B in the group, NULL past the edge (K-major B)
+    __shared__ const T *b_rows[BN];       // row of B in the group, NULL past the edge (K-major B)
     __shared__ int slice_live[TILE_BM / 16];
 
     // Grouped rasterisation of the 1-D grid.
@@ -148,7 +158,7 @@ __global__ void __launch_bounds__(TILE_THREADS, 2)
         group = p.tile_groups[m0 / p.group_rows];
         if (group < 0) return;
     }
-    {
+    if (tid < TILE_BM) {
         const int64_t r = m0 + tid;
         int64_t arow = -1, crow = -1;
         if (grouped) {
@@ -162,12 +172,14 @@ __global__ void __launch_bounds__(TILE_THREADS, 2)
         }
         a_rows[tid] = arow >= 0 ? p.a + arow * p.a_row_stride : nullptr;
         c_rows[tid] = crow;
+    }
+    if (tid < BN) {
         int64_t brow = -1;
         if constexpr (EPILOGUE == GEMM_SWIGLU) {
-            // Warp column half h holds output columns n0 + 32 h + [0, 32): their gate rows in its
+            // Warp column w holds output columns n0 + 32 w + [0, 32): their gate rows in its
             // first 32 columns, the matching up rows in the next 32.
-            const int half = tid / 64, j = tid % 64;
-            const int64_t col = n0 + half * 32 + j % 32;
+            const int w = tid / 64, j = tid % 64;
+            const int64_t col = n0 + w * 32 + j % 32;
             if (col < p.n) brow = j < 32 ? col : p.up_offset + col;
         } else if (n0 + tid < p.n) {
             brow = n0 + tid;
@@ -181,8 +193,9 @@ __global__ void __launch_bounds__(TILE_THREADS, 2)
         slice_live[tid] = live;
     }
     auto load_stage = [&](int stage, int64_t k0) {
-        tile_copy<A_K_MAJOR>(stages_a + stage * TILE_CHUNKS, p.a, a_rows, m0, p.a_k_stride, k0, p.k, p.m);
-        tile_copy<B_K_MAJOR>(stages_b + stage * TILE_CHUNKS, p.b, b_rows, n0, p.b_k_stride, k0, p.k, p.n);
+        tile_copy<A_K_MAJOR, TILE_BM, THREADS>(stages_a + stage * CHUNKS_A, p.a, a_rows, m0, p.a_k_stride, k0, p.k,
+                                               p.m);
+        tile_copy<B_K_MAJOR, BN, THREADS>(stages_b + stage * CHUNKS_B, p.b, b_rows, n0, p.b_k_stride, k0, p.k, p.n);
     };
 
     const int64_t k_tiles = (p.k + TILE_BK - 1) / TILE_BK;
@@ -193,7 +206,7 @@ __global__ void __launch_bounds__(TILE_THREADS, 2)
     }
 
     const int warp = tid / 32, lane = tid % 32;
-    const int warp_m = (warp / 2) * 64, warp_n = (warp % 2) * 64;
+    const int warp_m = (warp / WARPS_N) * 64, warp_n = (warp % WARPS_N) * 64;
     float acc[4][8][4];
 #pragma unroll
     for (int i = 0; i < 4; ++i)
@@ -214,15 +227,15 @@ __global__ void __launch_bounds__(TILE_THREADS, 2)
         __syncthreads();
         if (kt + TILE_STAGES - 1 < k_tiles) load_stage(write, (kt + TILE_STAGES - 1) * TILE_BK);
         tc::cp_async_commit();
-        const uint4 *const sa = stages_a + read * TILE_CHUNKS;
-        const uint4 *const sb = stages_b + read * TILE_CHUNKS;
+        const uint4 *const sa = stages_a + read * CHUNKS_A;
+        const uint4 *const sb = stages_b + read * CHUNKS_B;
         read = read == TILE_STAGES - 1 ? 0 : read + 1;
         write = write == TILE_STAGES - 1 ? 0 : write + 1;
 #pragma unroll
         for (int kk = 0; kk < TILE_BK; kk += 16) {
             uint32_t fb[8][2];
 #pragma unroll
-            for (int j = 0; j < 8; j += 2) tile_fragment_b<B_K_MAJOR>(fb[j], fb[j + 1], sb, warp_n + j * 8, kk, lane);
+            for (int j = 0; j < 8; j += 2) tile_fragment_b<B_K_MAJOR, BN>(fb[j], fb[j + 1], sb, warp_n + j * 8, kk, lane);
 #pragma unroll
             for (int i = 0; i < 4; ++i) {
                 if (!live[i]) continue;

@@ -11,6 +11,11 @@
 using namespace isthmus;
 
 static_assert(TILE_BM == ISTHMUS_MOE_TILE_M, "the tile engine's row tile is the ABI's align tile");
+
+// From this many rows (m, or pairs) on, 128 x 256 tiles: a GEMM this tall has blocks enough to
+// fill the machine with the wider tile, which reads A through L2 half as often. Shorter ones keep
+// 128 x 128, twice the blocks (a decode batch streams its weights through every SM).
+constexpr int64_t WIDE_TILE_ROWS = 1024;
 static_assert(ISTHMUS_MOE_TILE_M % GEMM_BM == 0, "the exact kernel's row tiles lie within one align tile");
 
 namespace {
@@ -46,16 +51,17 @@ template <auto Kernel> int allow_tile_shared_memory(size_t bytes, const char *wh
     return ISTHMUS_OK;
 }
 
-template <typename T, typename OutT, int EPILOGUE, bool A_K_MAJOR, bool B_K_MAJOR>
+template <typename T, typename OutT, int EPILOGUE, bool A_K_MAJOR, bool B_K_MAJOR, int BN>
 int launch_tile(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, cudaStream_t s) {
-    constexpr int out_cols = EPILOGUE == GEMM_SWIGLU ? TILE_BN / 2 : TILE_BN;
+    constexpr int out_cols = EPILOGUE == GEMM_SWIGLU ? BN / 2 : BN;
     const int64_t row_tiles = (rows + TILE_BM - 1) / TILE_BM, col_tiles = (args.n + out_cols - 1) / out_cols;
     ISTHMUS_REQUIRE(row_tiles * col_tiles <= 0x7fffffff, "%s: %lld x %lld tiles exceed the grid", who,
                     static_cast<long long>(row_tiles), static_cast<long long>(col_tiles));
     if (row_tiles == 0 || col_tiles == 0) return ISTHMUS_OK;
-    constexpr auto kernel = gemm_tile_kernel<T, OutT, EPILOGUE, A_K_MAJOR, B_K_MAJOR>;
-    if (int status = allow_tile_shared_memory<kernel>(TILE_SHARED_BYTES, who)) return status;
-    ISTHMUS_LAUNCH(static_cast<unsigned>(row_tiles * col_tiles), TILE_THREADS, TILE_SHARED_BYTES, s, kernel)(
+    constexpr auto kernel = gemm_tile_kernel<T, OutT, EPILOGUE, A_K_MAJOR, B_K_MAJOR, BN>;
+    constexpr int shared = tile_shared_bytes<BN>();
+    if (int status = allow_tile_shared_memory<kernel>(shared, who)) return status;
+    ISTHMUS_LAUNCH(static_cast<unsigned>(row_tiles * col_tiles), tile_threads<BN>(), shared, s, kernel)(
         args, row_tiles, col_tiles);
     ISTHMUS_CHECK_LAUNCH(who);
     return ISTHMUS_OK;
@@ -85,6 +91,13 @@ int launch_exact(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, c
     ISTHMUS_LAUNCH(grid, GEMM_THREADS, 0, s, grouped_gemm_kernel<T, OutT, EPILOGUE, 1>)(args);
     ISTHMUS_CHECK_LAUNCH(who);
     return ISTHMUS_OK;
+}
+
+template <typename T, typename OutT, int EPILOGUE, bool A_K_MAJOR, bool B_K_MAJOR>
+int launch_tile(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, cudaStream_t s) {
+    const int64_t real_rows = args.sorted_rows != nullptr ? args.sentinel : args.m;
+    if (real_rows >= WIDE_TILE_ROWS) return launch_tile<T, OutT, EPILOGUE, A_K_MAJOR, B_K_MAJOR, 256>(args, rows, who, s);
+    return launch_tile<T, OutT, EPILOGUE, A_K_MAJOR, B_K_MAJOR, 128>(args, rows, who, s);
 }
 
 // `rows`: the dense form's m, or the aligned pair list's capacity.

@@ -444,9 +444,10 @@ def moe():
             live = min(1.0, math.ceil(pairs / max(tiles, 1) / 16) / 8)  # tiles' 16-row slices with a real row
             common = dict(bench=name, shape=shape, dtype=BF16, flop_kind="tensor")
             out += moe_align(common, pairs, e, used, tiles)
+            bn = tile_width(pairs)
             for part, epilogue, cols, k_dim, rows in (("gate-up", 1, inter, h, 2 * inter), ("down", 2, h, inter, h)):
-                col_tiles = cdiv(cols, TILE_BN // 2 if epilogue == 1 else TILE_BN)
-                out.append(dict(common, **gemm_tile(f"Li{epilogue}ELb1ELb1E", tiles * col_tiles, k_dim, live),
+                col_tiles = cdiv(cols, bn // 2 if epilogue == 1 else bn)
+                out.append(dict(common, **gemm_tile(f"Li{epilogue}ELb1ELb1E", bn, tiles * col_tiles, k_dim, live),
                                 part=part,
                                 bytes=used * rows * k_dim * 2 + pairs * k_dim * 2 + pairs * cols * 2,
                                 # re-read through L2: the real A rows by every column tile after the
@@ -458,22 +459,30 @@ def moe():
     return out
 
 
-TILE_BM, TILE_BN, TILE_BK, TILE_STAGES = 128, 128, 64, 3  # cuda/gemm_tile.cuh
+TILE_BM, TILE_BK, TILE_STAGES, WIDE_TILE_ROWS = 128, 64, 3, 1024  # cuda/gemm_tile.cuh, native/moe_gemm.cu
 
 
-def gemm_tile(variant, blocks, k, live=1.0):
-    """gemm_tile_kernel<bf16, bf16, EPILOGUE, A_K_MAJOR, B_K_MAJOR> (`variant`: the mangled
-    template tail): blocks of 4 warps, each warp a 64 x 64 quarter of the 128 x 128 tile; the hot
-    loop is the K loop (one pass per 64 of K: 4 k-steps of up to 4 x 8 mma.sync), whose 16-row
-    slices without a real row skip their ldmatrix and mma (`live`: the fraction that run). The
-    cp.async ring keeps TILE_STAGES - 1 stages in flight, a warp's share of each being a quarter
-    of the block's 16 KB of A and 16 KB of B (the model counts ld.global only, so it is given)."""
+def tile_width(rows):
+    """The launcher's BN: 256 from WIDE_TILE_ROWS real rows (m, or pairs) on, else 128."""
+    return 256 if rows >= WIDE_TILE_ROWS else 128
+
+
+def gemm_tile(variant, bn, blocks, k, live=1.0):
+    """gemm_tile_kernel<bf16, bf16, EPILOGUE, A_K_MAJOR, B_K_MAJOR, bn> (`variant`: the mangled
+    template tail before BN): blocks of 2 x bn / 64 warps, each a 64 x 64 piece of the 128 x bn
+    tile; the hot loop is the K loop (one pass per 64 of K: 4 k-steps of up to 4 x 8 mma.sync),
+    whose 16-row slices without a real row skip their ldmatrix and mma (`live`: the fraction that
+    run). The cp.async ring keeps TILE_STAGES - 1 stages in flight, a warp's share of each being
+    its part of the block's (128 + bn) x 64 elements (the model counts ld.global only, so it is
+    given)."""
     passes = cdiv(k, TILE_BK)
-    return dict(source="moe_gemm", symbol=r"gemm_tile_kernelI13__nv_bfloat16S1_" + variant, threads=128,
-                blocks=blocks, dynamic_shared=TILE_STAGES * (TILE_BM + TILE_BN) * TILE_BK * 2,
+    threads = 2 * (bn // 64) * 32
+    stage_bytes = (TILE_BM + bn) * TILE_BK * 2
+    return dict(source="moe_gemm", symbol=r"gemm_tile_kernelI13__nv_bfloat16S1_" + variant + f"Li{bn}E",
+                threads=threads, blocks=blocks, dynamic_shared=TILE_STAGES * stage_bytes,
                 hot={"contains": r"^(mma|HMMA)", "pick": "outermost"}, hot_units=passes, other=1,
                 unit="64x64x64 warp step", units_per_warp=passes,
-                async_inflight=(TILE_STAGES - 1) * (TILE_BM + TILE_BN) * TILE_BK * 2 / 4,
+                async_inflight=(TILE_STAGES - 1) * stage_bytes / (threads // 32),
                 paths=[] if live >= 1 else [dict(name="empty slices", weight=live, function=r"mma_m16n8k16",
                                                   why="16-row slices without a real row skip their MMAs")])
 
@@ -482,10 +491,12 @@ def gemm_own():
     out = []
     for n in (1024, 4096, 8192):
         for transpose_b in (False, True):
-            blocks = (n // TILE_BM) * (n // TILE_BN)
-            out.append(dict(gemm_tile("Li0ELb1ELb1E" if transpose_b else "Li0ELb1ELb0E", blocks, n),
+            bn = tile_width(n)
+            blocks = (n // TILE_BM) * (n // bn)
+            out.append(dict(gemm_tile("Li0ELb1ELb1E" if transpose_b else "Li0ELb1ELb0E", bn, blocks, n),
                             bench="gemm-own", part="", shape=f"{n}x{n}x{n}" + (";Bt" if transpose_b else ""), dtype=BF16,
-                            bytes=3 * n * n * 2, l2_bytes=blocks * (TILE_BM + TILE_BN) * n * 2 - 2 * n * n * 2,
+                            # every block reads its A and B tiles through L2; the first reads are the HBM bytes
+                            bytes=3 * n * n * 2, l2_bytes=blocks * (TILE_BM + bn) * n * 2 - 2 * n * n * 2,
                             flops=2 * n ** 3, flop_kind="tensor", exps=0))
     return out
 

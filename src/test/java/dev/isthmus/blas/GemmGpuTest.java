@@ -24,10 +24,11 @@ import java.util.Random;
 class GemmGpuTest {
     private static final int[][] SHAPES = {{1, 1, 1}, {1, 4096, 17}, {33, 65, 127}, {300, 7, 513}, {64, 64, 64}};
     private static final int[][] TILE_EDGES = {{15, 17, 16}, {16, 129, 127}, {127, 1, 129}, {128, 127, 15}, {129, 128, 1}};
-    // (m, n, k): m of 1, 15, 16, 17, 127, 128, 129 rows (m = 136 and 8 are whole chunks, so A^T
-    // takes the tile engine too), n and k multiples of 8 but not of the 128 x 128 x 64 tile.
+    // (m, n, k): m of 1, 15, 16, 17, 127, 128, 129 rows (m = 136, 8 and 1032 are whole chunks, so
+    // A^T takes the tile engine too), n and k multiples of 8 but not of the 128 x 128 x 64 tile;
+    // from 1024 rows on the tile is 128 x 256.
     private static final int[][] TILE_ENGINE = {{1, 136, 72}, {15, 8, 200}, {16, 264, 64}, {17, 128, 8}, {127, 40, 136},
-        {128, 128, 128}, {129, 136, 72}, {136, 24, 200}, {8, 16, 320}};
+        {128, 128, 128}, {129, 136, 72}, {136, 24, 200}, {8, 16, 320}, {1030, 264, 72}, {1032, 24, 16}};
 
     @GpuTest
     void thePathInUseMatchesTheReference() {
