@@ -4,7 +4,11 @@
 //
 // A block computes a 128 x BN tile of C (BN = 128: 4 warps; BN = 256: 8 warps, which halves the
 // re-reads of A through L2 where there are blocks enough to fill the machine); each warp a 64 x 64
-// piece as 4 x 8 mma.sync m16n8k16 accumulators (128 fp32 registers a thread). K advances 64 at a
+// piece as 4 x 8 mma.sync m16n8k16 accumulators (128 fp32 registers a thread). BN = 64 is the
+// decode tile, for at most TILE_DECODE_ROWS real rows a tile: its 4 warps share one 64 x 64 piece
+// (rows 0-63), each taking one 16-deep quarter of every stage (slice-K), and sum their partial
+// accumulators through shared memory at the end; twice the blocks of BN = 128 for the same
+// weights, and every warp busy, so that a decode batch streams its weights from every SM. K advances 64 at a
 // time through a 3-stage cp.async ring in dynamic shared memory: while the tensor cores work on
 // one stage, the next two are in flight, and no loaded element passes through registers on its
 // way to shared memory.
@@ -42,9 +46,12 @@ namespace isthmus {
 constexpr int TILE_BM = 128, TILE_BK = 64;
 constexpr int TILE_STAGES = 3;
 constexpr int TILE_GROUP_M = 8;
-// Warps of a 128 x BN tile, 2 x (BN / 64), each 64 x 64; 16-byte chunks of `extent` rows (m or n)
-// of one operand in one stage; the dynamic shared memory of the ring.
-template <int BN> constexpr int tile_threads() { return 2 * (BN / 64) * 32; }
+constexpr int TILE_DECODE_ROWS = 64;
+// Warps of a 128 x BN tile: 2 x (BN / 64) each 64 x 64, or for the decode tile 4 on one 64 x 64
+// piece, each a quarter of K (tile_warps_k); 16-byte chunks of `extent` rows (m or n) of one
+// operand in one stage; the dynamic shared memory of the ring.
+template <int BN> constexpr int tile_warps_k() { return BN == 64 ? 4 : 1; }
+template <int BN> constexpr int tile_threads() { return BN == 64 ? 4 * 32 : 2 * (BN / 64) * 32; }
 template <int EXTENT> constexpr int tile_chunks() { return EXTENT * TILE_BK * 2 / 16; }
 template <int BN> constexpr int tile_shared_bytes() {
     return TILE_STAGES * (tile_chunks<TILE_BM>() + tile_chunks<BN>()) * 16;
@@ -125,11 +132,15 @@ __device__ __forceinline__ void tile_fragment_b(uint32_t (&b0)[2], uint32_t (&b1
 }
 
 template <typename T, typename OutT, int EPILOGUE, bool A_K_MAJOR, bool B_K_MAJOR, int BN>
-__global__ void __launch_bounds__(tile_threads<BN>(), BN == 128 ? 2 : 1)
+__global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : 2)
     gemm_tile_kernel(const GemmArgs<T, OutT> p, const int64_t row_tiles, const int64_t col_tiles) {
     static_assert(sizeof(T) == 2, "tensor cores take f16 or bf16");
-    static_assert(BN == 128 || BN == 256, "tiles of 128 x 128 or 128 x 256");
-    constexpr int THREADS = tile_threads<BN>(), WARPS_N = BN / 64;
+    static_assert(BN == 64 || BN == 128 || BN == 256, "tiles of 128 x 64 (decode), 128 x 128 or 128 x 256");
+    constexpr int THREADS = tile_threads<BN>(), WARPS_K = tile_warps_k<BN>();
+    constexpr int WARPS_M = WARPS_K == 1 ? 2 : 1, WARPS_N = BN / 64;
+    static_assert(WARPS_K == 1 || TILE_STAGES * (tile_chunks<TILE_BM>() + tile_chunks<BN>()) * 16 >=
+                                      (WARPS_K - 1) * 4 * 8 * 4 * 32 * 4,
+                  "the K quarters' partial sums fit in the ring");
     static_assert(A_K_MAJOR || EPILOGUE == GEMM_PLAIN, "gathered rows (the grouped form) are K-major");
     static_assert(B_K_MAJOR || EPILOGUE == GEMM_PLAIN, "the grouped weights are K-major");
     constexpr int OUT_COLS = EPILOGUE == GEMM_SWIGLU ? BN / 2 : BN;
@@ -206,7 +217,8 @@ __global__ void __launch_bounds__(tile_threads<BN>(), BN == 128 ? 2 : 1)
     }
 
     const int warp = tid / 32, lane = tid % 32;
-    const int warp_m = (warp / WARPS_N) * 64, warp_n = (warp % WARPS_N) * 64;
+    const int warp_k = WARPS_K == 1 ? 0 : warp / (WARPS_M * WARPS_N);  // the K quarter (decode tile)
+    const int warp_m = warp % (WARPS_M * WARPS_N) / WARPS_N * 64, warp_n = warp % WARPS_N * 64;
     float acc[4][8][4];
 #pragma unroll
     for (int i = 0; i < 4; ++i)
@@ -218,6 +230,9 @@ __global__ void __launch_bounds__(tile_threads<BN>(), BN == 128 ? 2 : 1)
     bool live[4];
 #pragma unroll
     for (int i = 0; i < 4; ++i) live[i] = slice_live[warp_m / 16 + i] != 0;  // uniform over the warp
+    // A warp whose 64 rows are all padding only copies (a decode batch: every warp below the first
+    // 64 rows of the tile), so its B fragments are not read either.
+    const bool warp_live = live[0] || live[1] || live[2] || live[3];
 
     int read = 0, write = TILE_STAGES - 1;  // the stages read and refilled this pass
     for (int64_t kt = 0; kt < k_tiles; ++kt) {
@@ -231,8 +246,10 @@ __global__ void __launch_bounds__(tile_threads<BN>(), BN == 128 ? 2 : 1)
         const uint4 *const sb = stages_b + read * CHUNKS_B;
         read = read == TILE_STAGES - 1 ? 0 : read + 1;
         write = write == TILE_STAGES - 1 ? 0 : write + 1;
+        if (!warp_live) continue;
 #pragma unroll
-        for (int kk = 0; kk < TILE_BK; kk += 16) {
+        for (int k16 = 0; k16 < TILE_BK; k16 += 16 * WARPS_K) {
+            const int kk = k16 + 16 * warp_k;
             uint32_t fb[8][2];
 #pragma unroll
             for (int j = 0; j < 8; j += 2) tile_fragment_b<B_K_MAJOR, BN>(fb[j], fb[j + 1], sb, warp_n + j * 8, kk, lane);
@@ -247,6 +264,32 @@ __global__ void __launch_bounds__(tile_threads<BN>(), BN == 128 ? 2 : 1)
         }
     }
     tc::cp_async_wait<0>();  // no copy outlives the block (the trailing groups are empty)
+    if constexpr (WARPS_K > 1) {
+        // The decode tile's K quarters meet in the ring, free once every warp is past its last
+        // read: quarters 1.. store their partial sums, quarter 0 adds them in quarter order.
+        float *const partial = reinterpret_cast<float *>(gemm_tile_shared);
+        auto at = [&](int q, int i, int j, int e) { return ((((q - 1) * 4 + i) * 8 + j) * 4 + e) * 32 + lane; };
+        __syncthreads();
+        if (warp_k > 0) {
+#pragma unroll
+            for (int i = 0; i < 4; ++i)
+#pragma unroll
+                for (int j = 0; j < 8; ++j)
+#pragma unroll
+                    for (int e = 0; e < 4; ++e)
+                        if (live[i]) partial[at(warp_k, i, j, e)] = acc[i][j][e];
+        }
+        __syncthreads();
+        if (warp_k > 0) return;  // no barrier follows
+        for (int q = 1; q < WARPS_K; ++q)
+#pragma unroll
+            for (int i = 0; i < 4; ++i)
+#pragma unroll
+                for (int j = 0; j < 8; ++j)
+#pragma unroll
+                    for (int e = 0; e < 4; ++e)
+                        if (live[i]) acc[i][j][e] += partial[at(q, i, j, e)];
+    }
 
     // Epilogue straight from the accumulators: element e of acc[i][j] is row g (+8 for e >= 2),
     // column 2t + e % 2 of the warp's (i, j) 16 x 8 piece, g = lane / 4, t = lane % 4.

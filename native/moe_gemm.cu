@@ -13,8 +13,9 @@ using namespace isthmus;
 static_assert(TILE_BM == ISTHMUS_MOE_TILE_M, "the tile engine's row tile is the ABI's align tile");
 
 // From this many rows (m, or pairs) on, 128 x 256 tiles: a GEMM this tall has blocks enough to
-// fill the machine with the wider tile, which reads A through L2 half as often. Shorter ones keep
-// 128 x 128, twice the blocks (a decode batch streams its weights through every SM).
+// fill the machine with the wider tile, which reads A through L2 half as often. Up to
+// TILE_DECODE_ROWS rows (then no tile holds more), the decode tile 128 x 64 with slice-K: twice
+// the blocks of 128 x 128, so that a decode batch streams its weights through every SM.
 constexpr int64_t WIDE_TILE_ROWS = 1024;
 static_assert(ISTHMUS_MOE_TILE_M % GEMM_BM == 0, "the exact kernel's row tiles lie within one align tile");
 
@@ -97,6 +98,7 @@ template <typename T, typename OutT, int EPILOGUE, bool A_K_MAJOR, bool B_K_MAJO
 int launch_tile(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, cudaStream_t s) {
     const int64_t real_rows = args.sorted_rows != nullptr ? args.sentinel : args.m;
     if (real_rows >= WIDE_TILE_ROWS) return launch_tile<T, OutT, EPILOGUE, A_K_MAJOR, B_K_MAJOR, 256>(args, rows, who, s);
+    if (real_rows <= TILE_DECODE_ROWS) return launch_tile<T, OutT, EPILOGUE, A_K_MAJOR, B_K_MAJOR, 64>(args, rows, who, s);
     return launch_tile<T, OutT, EPILOGUE, A_K_MAJOR, B_K_MAJOR, 128>(args, rows, who, s);
 }
 

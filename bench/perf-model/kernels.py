@@ -441,10 +441,14 @@ def moe():
             pairs = t * k
             used = touched(t, k, e)
             tiles = max(used, used * math.ceil(pairs / max(used, 1) / MOE_TILE))  # row tiles holding pairs
-            live = min(1.0, math.ceil(pairs / max(tiles, 1) / 16) / 8)  # tiles' 16-row slices with a real row
+            per_tile = pairs / max(tiles, 1)  # real rows of a row tile
+            bn = tile_width(pairs)
+            if bn == 64:  # the decode tile: every warp on rows 0-63 (slices 0-3)
+                live = (min(1.0, math.ceil(per_tile / 16) / 4), 1.0)
+            else:
+                live = (min(1.0, math.ceil(per_tile / 16) / 8), min(1.0, math.ceil(per_tile / 64) / 2))
             common = dict(bench=name, shape=shape, dtype=BF16, flop_kind="tensor")
             out += moe_align(common, pairs, e, used, tiles)
-            bn = tile_width(pairs)
             for part, epilogue, cols, k_dim, rows in (("gate-up", 1, inter, h, 2 * inter), ("down", 2, h, inter, h)):
                 col_tiles = cdiv(cols, bn // 2 if epilogue == 1 else bn)
                 out.append(dict(common, **gemm_tile(f"Li{epilogue}ELb1ELb1E", bn, tiles * col_tiles, k_dim, live),
@@ -459,32 +463,39 @@ def moe():
     return out
 
 
-TILE_BM, TILE_BK, TILE_STAGES, WIDE_TILE_ROWS = 128, 64, 3, 1024  # cuda/gemm_tile.cuh, native/moe_gemm.cu
+TILE_BM, TILE_BK, TILE_STAGES = 128, 64, 3  # cuda/gemm_tile.cuh
+TILE_DECODE_ROWS, WIDE_TILE_ROWS = 64, 1024  # cuda/gemm_tile.cuh, native/moe_gemm.cu
 
 
 def tile_width(rows):
-    """The launcher's BN: 256 from WIDE_TILE_ROWS real rows (m, or pairs) on, else 128."""
-    return 256 if rows >= WIDE_TILE_ROWS else 128
+    """The launcher's BN: 256 from WIDE_TILE_ROWS real rows (m, or pairs) on, the decode tile 64
+    up to TILE_DECODE_ROWS, else 128."""
+    return 256 if rows >= WIDE_TILE_ROWS else 64 if rows <= TILE_DECODE_ROWS else 128
 
 
-def gemm_tile(variant, bn, blocks, k, live=1.0):
+def gemm_tile(variant, bn, blocks, k, live=(1.0, 1.0)):
     """gemm_tile_kernel<bf16, bf16, EPILOGUE, A_K_MAJOR, B_K_MAJOR, bn> (`variant`: the mangled
     template tail before BN): blocks of 2 x bn / 64 warps, each a 64 x 64 piece of the 128 x bn
-    tile; the hot loop is the K loop (one pass per 64 of K: 4 k-steps of up to 4 x 8 mma.sync),
-    whose 16-row slices without a real row skip their ldmatrix and mma (`live`: the fraction that
-    run). The cp.async ring keeps TILE_STAGES - 1 stages in flight, a warp's share of each being
+    tile, or for the decode tile (bn 64) 4 warps on rows 0-63, each one 16-deep quarter of every
+    stage; the hot loop is the K loop (one pass per 64 of K: 4 k-steps, or 1 on the decode tile,
+    of up to 4 x 8 mma.sync),
+    whose 16-row slices without a real row skip their ldmatrix and mma, and whose warps without
+    one skip their B fragments too (`live`: the fractions of slices and of warps that run). The cp.async ring keeps TILE_STAGES - 1 stages in flight, a warp's share of each being
     its part of the block's (128 + bn) x 64 elements (the model counts ld.global only, so it is
     given)."""
     passes = cdiv(k, TILE_BK)
-    threads = 2 * (bn // 64) * 32
+    threads = 4 * 32 if bn == 64 else 2 * (bn // 64) * 32
     stage_bytes = (TILE_BM + bn) * TILE_BK * 2
     return dict(source="moe_gemm", symbol=r"gemm_tile_kernelI13__nv_bfloat16S1_" + variant + f"Li{bn}E",
                 threads=threads, blocks=blocks, dynamic_shared=TILE_STAGES * stage_bytes,
                 hot={"contains": r"^(mma|HMMA)", "pick": "outermost"}, hot_units=passes, other=1,
-                unit="64x64x64 warp step", units_per_warp=passes,
+                unit="64-deep K pass per warp", units_per_warp=passes,
                 async_inflight=(TILE_STAGES - 1) * stage_bytes / (threads // 32),
-                paths=[] if live >= 1 else [dict(name="empty slices", weight=live, function=r"mma_m16n8k16",
-                                                  why="16-row slices without a real row skip their MMAs")])
+                paths=[] if min(live) >= 1 else [
+                    dict(name="empty slices", weight=live[0], function=r"mma_m16n8k16",
+                         why="16-row slices without a real row skip their ldmatrix and MMAs"),
+                    dict(name="empty warps", weight=live[1], function=r"tile_fragment_b",
+                         why="warps whose 64 rows are all padding read no B fragments")])
 
 
 def gemm_own():

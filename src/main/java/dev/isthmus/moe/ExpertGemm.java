@@ -9,8 +9,8 @@ import dev.isthmus.tensor.Tensor;
 
 /**
  * The two grouped expert GEMMs. Each gathers its rows through the aligned pair list (no permuted
- * copy), one tile of {@link #TILE_M} rows per expert segment tile; f16/bf16 on tensor cores, f32
- * on fp32 FMAs, fp32 accumulation throughout.
+ * copy), one tile of {@link #TILE_M} rows per expert segment tile; f16/bf16 on tensor cores
+ * (mma.sync where H and I are multiples of 8), f32 on fp32 FMAs, fp32 accumulation throughout.
  */
 public final class ExpertGemm {
     private ExpertGemm() {}
