@@ -35,7 +35,7 @@
 // a group's A rows stay there while its column tiles sweep.
 //
 // The launcher takes this kernel only where every copy is a whole aligned 16-byte chunk (see
-// tile_copyable in native/moe_gemm.cu); other views and f32 take grouped_gemm_kernel.
+// tile_operand in native/moe_gemm.cu); other views and f32 take grouped_gemm_kernel.
 #pragma once
 
 #include "mma.cuh"
@@ -162,25 +162,11 @@ __global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : 2)
     const int64_t m0 = tile_m * TILE_BM, n0 = tile_n * OUT_COLS;
 
     const int tid = threadIdx.x;
-    const bool grouped = p.sorted_rows != nullptr;
-    int64_t group = 0;
-    if (grouped) {
-        if (m0 >= *p.padded_total) return;  // uniform over the block
-        group = p.tile_groups[m0 / p.group_rows];
-        if (group < 0) return;
-    }
+    const int64_t group = gemm_block_group(p, m0);
+    if (group < 0) return;  // uniform over the block
     if (tid < TILE_BM) {
-        const int64_t r = m0 + tid;
-        int64_t arow = -1, crow = -1;
-        if (grouped) {
-            const int32_t pair = p.sorted_rows[r];
-            if (pair >= 0 && pair < p.sentinel) {
-                arow = pair / p.a_row_div;
-                crow = pair;
-            }
-        } else if (r < p.m) {
-            arow = crow = r;
-        }
+        int64_t arow, crow;
+        gemm_row(p, m0 + tid, arow, crow);
         a_rows[tid] = arow >= 0 ? p.a + arow * p.a_row_stride : nullptr;
         c_rows[tid] = crow;
     }
@@ -268,27 +254,21 @@ __global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : 2)
         // The decode tile's K quarters meet in the ring, free once every warp is past its last
         // read: quarters 1.. store their partial sums, quarter 0 adds them in quarter order.
         float *const partial = reinterpret_cast<float *>(gemm_tile_shared);
-        auto at = [&](int q, int i, int j, int e) { return ((((q - 1) * 4 + i) * 8 + j) * 4 + e) * 32 + lane; };
-        __syncthreads();
-        if (warp_k > 0) {
+        // f(accumulator, its place among quarter q's partial sums) for each live accumulator
+        auto each = [&](int q, auto &&f) {
 #pragma unroll
             for (int i = 0; i < 4; ++i)
 #pragma unroll
                 for (int j = 0; j < 8; ++j)
 #pragma unroll
                     for (int e = 0; e < 4; ++e)
-                        if (live[i]) partial[at(warp_k, i, j, e)] = acc[i][j][e];
-        }
+                        if (live[i]) f(acc[i][j][e], partial[((((q - 1) * 4 + i) * 8 + j) * 4 + e) * 32 + lane]);
+        };
+        __syncthreads();
+        if (warp_k > 0) each(warp_k, [](float a, float &slot) { slot = a; });
         __syncthreads();
         if (warp_k > 0) return;  // no barrier follows
-        for (int q = 1; q < WARPS_K; ++q)
-#pragma unroll
-            for (int i = 0; i < 4; ++i)
-#pragma unroll
-                for (int j = 0; j < 8; ++j)
-#pragma unroll
-                    for (int e = 0; e < 4; ++e)
-                        if (live[i]) acc[i][j][e] += partial[at(q, i, j, e)];
+        for (int q = 1; q < WARPS_K; ++q) each(q, [](float &a, float slot) { a += slot; });
     }
 
     // Epilogue straight from the accumulators: element e of acc[i][j] is row g (+8 for e >= 2),

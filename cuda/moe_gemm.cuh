@@ -63,6 +63,31 @@ template <typename T, typename OutT> struct GemmArgs {
     float alpha, beta;
 };
 
+// The B group of the block whose rows start at row m0, or -1 when the block has no work (past the
+// padded total, or a tile no expert uses). The dense form has the one group 0.
+template <typename T, typename OutT>
+__device__ __forceinline__ int64_t gemm_block_group(const GemmArgs<T, OutT> &p, int64_t m0) {
+    if (p.sorted_rows == nullptr) return 0;
+    if (m0 >= *p.padded_total) return -1;
+    return p.tile_groups[m0 / p.group_rows];
+}
+
+// Row r of the block's rows: the row of A it gathers and the row of C it writes, both -1 for a
+// padding row (grouped) or a row past m (dense).
+template <typename T, typename OutT>
+__device__ __forceinline__ void gemm_row(const GemmArgs<T, OutT> &p, int64_t r, int64_t &arow, int64_t &crow) {
+    arow = crow = -1;
+    if (p.sorted_rows != nullptr) {
+        const int32_t pair = p.sorted_rows[r];
+        if (pair >= 0 && pair < p.sentinel) {
+            arow = pair / p.a_row_div;
+            crow = pair;
+        }
+    } else if (r < p.m) {
+        arow = crow = r;
+    }
+}
+
 // WIDTH elements of row `row` from column k on (zeros for a padding row or past the end).
 // WIDTH > 1 only where the launcher checked that k is contiguous, k_count a multiple of WIDTH and
 // every row start 16-byte aligned, so a piece is either wholly inside the row or wholly past it.
@@ -107,25 +132,11 @@ __global__ void __launch_bounds__(GEMM_THREADS) grouped_gemm_kernel(const GemmAr
     const int tid = threadIdx.x;
     const int64_t tile_m = blockIdx.x;
     const int64_t n0 = static_cast<int64_t>(blockIdx.y) * OUT_COLS;
-    const bool grouped = p.sorted_rows != nullptr;
-    int64_t group = 0;
-    if (grouped) {
-        if (tile_m * GEMM_BM >= *p.padded_total) return;  // uniform over the block
-        group = p.tile_groups[tile_m * GEMM_BM / p.group_rows];
-        if (group < 0) return;
-    }
+    const int64_t group = gemm_block_group(p, tile_m * GEMM_BM);
+    if (group < 0) return;  // uniform over the block
     if (tid < GEMM_BM) {
-        const int64_t r = tile_m * GEMM_BM + tid;
-        int64_t arow = -1, crow = -1;
-        if (grouped) {
-            const int32_t pair = p.sorted_rows[r];
-            if (pair >= 0 && pair < p.sentinel) {
-                arow = pair / p.a_row_div;
-                crow = pair;
-            }
-        } else if (r < p.m) {
-            arow = crow = r;
-        }
+        int64_t arow, crow;
+        gemm_row(p, tile_m * GEMM_BM + tid, arow, crow);
         a_rows[tid] = arow;
         c_rows[tid] = crow;
     }
