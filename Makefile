@@ -105,7 +105,7 @@ $(EMULATION_DIR)/.stamp: $(EMULATION_DEPS) Makefile
 	  echo "no g++, no CUDA toolkit headers or not x86-64: skipping the host emulation"; \
 	else \
 	  echo "g++: $(EMULATION_LIB) (host emulation, not a GPU)"; \
-	  for t in emulation_test memory_test; do \
+	  for t in emulation_test memory_test mma_test; do \
 	    g++ $(EMULATION_FLAGS) -o $(EMULATION_DIR)/$$t -x c++ native/emulation/$$t.cpp $(EMULATION_SOURCES) native/library.cu && \
 	    $(EMULATION_DIR)/$$t || exit 1; \
 	  done && \

@@ -24,10 +24,11 @@ constexpr int kAttentionRows = 4;   // warps (= query rows) per block
 constexpr int kAttentionTile = 32;  // keys per shared-memory tile: one per lane
 
 struct AttentionParams {
-    void *out;            // [tokens, q_heads, D], or NULL when partials are written
+    void *out;            // [tokens, q_heads, D]
     float *lse;           // [tokens, q_heads] or NULL
     float *partial_out;   // [splits, tokens, q_heads, D] when splits > 1
     float *partial_lse;   // [splits, tokens, q_heads]
+    int32_t *split_counts;  // [tokens, q_heads], zeros, when splits > 1: the decode kernel's blocks done per row group
     const void *q;        // [tokens, q_heads, D]
     const void *k_cache;  // [num_blocks, block_size, kv_heads, D]
     const void *v_cache;

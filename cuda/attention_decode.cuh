@@ -1,346 +1,360 @@
 // Decode attention for the common case: f16/bf16, head_dim 64 or 128, pages a multiple of 16
-// tokens. It streams the KV cache once, so it is judged by bytes per issued instruction; the
-// general kernel (attention.cuh) keeps every other case.
+// tokens, with the GQA group's query rows on the tensor cores. It streams the KV cache once, so it
+// is judged by bytes per issued instruction; the general kernel (attention.cuh) keeps every other
+// case.
 //
 // Grid as the general kernel: x = groups of kDecodeRows query rows of one kv head (a GQA group,
-// or several new tokens of it), y = (sequence, kv head), z = KV split. Every thread holds all
-// kDecodeRows query rows for its 16-byte slice of head_dim, so each K/V byte loaded serves all the
-// rows. The block's warps take 16-key steps in turn (warp w: steps w, w + 4, ...). In a step a
-// lane loads kLoads 16-byte chunks of K and of V straight from global memory (a key row is
-// kChunks adjacent lanes, so every load is coalesced), 8 KiB in flight per warp at head_dim 128,
-// found with one block-table entry per step. Partial dot products over the lane's slice are summed
-// across the kChunks lanes of a row by a reduce-scatter, which leaves two of the step's
-// (key, row) scores on every lane; the online softmax in base 2 (q carries scale * log2 e) then
-// updates the running max m, sum l and unnormalised output o, and p is broadcast back to the
-// lanes that hold the matching V chunks. At the end the warps' states are merged in shared
-// memory and each warp writes one row, as out/lse or as an f32 partial for attention_merge.
+// or several new tokens of it), y = (sequence, kv head), z = KV split. The block's warps take
+// 16-key steps in turn (warp w: steps w, w + 4, ...), each warp through its own ring of
+// kDecodeStages K/V tiles in shared memory that cp.async (16 bytes a lane, zero-fill for keys
+// that do not count) fills kDecodeStages - 1 steps ahead of the one it computes; a step's 16 keys
+// lie in one page, found with one block-table entry (read 32 steps ahead, one per lane, then
+// shuffled). A step is two chains of mma.sync m16n8k16 with the keys or head_dim as M:
+//   S^T = K Q^T     M = 16 keys, N = 8 columns, K = head_dim: A = the K tile (ldmatrix), B = Q^T
+//                   held in registers, row r of the block in column 2r, the odd columns zero;
+//   O^T += V^T P^T  M = 16 of head_dim per tile, N = 8, K = 16 keys: A = the V tile (ldmatrix.trans).
+// In the accumulator layout (mma.cuh; g = lane / 4, t = lane % 4) lane (g, t) then holds
+// S[row t][key g], S[row t][key g + 8] and O[row t][16 i + g (+ 8)], so row t's online softmax,
+// in base 2 and fp32,
+//   m' = max(m, max_j x_j),  l' = l 2^(m-m') + sum_j 2^(x_j-m'),  O' = O 2^(m-m') + sum_j 2^(x_j-m') v_j,
+// (x = scale log2(e) q.k, or log2(e) softcap tanh(scale q.k / softcap)) needs no exchange but the
+// max over the row's 8 lanes; P^T's B fragment wants keys 2t, 2t + 1 (and + 8) of row g / 2, which
+// two shuffles of each lane's packed (key g, key g + 8) pair bring. The rows on even columns only
+// keep one row per lane (half the softmax work of 8 dense columns) and those shuffles at two. At
+// the end the warps' states are merged in shared memory and each warp writes one row: out and lse,
+// or with several splits an f32 partial, after which the last block of the row group to finish
+// (a counter per row group) merges every split's partial into out and lse (merge_row).
 #pragma once
 
 #include "attention.cuh"
+#include "attention_merge.cuh"
+#include "mma.cuh"
 
 namespace isthmus {
 
-constexpr int kDecodeRows = 4;         // query rows per block, all held by every thread
-constexpr int kDecodeWarps = 4;        // one output row each at the end
-constexpr int kDecodeStep = 16;        // keys per warp step: one page lookup, two scores per lane
-// Resident blocks per SM (Attention.splitCount assumes it): 8 warps of 8 KiB in flight each keep
-// about 2.5x an H200's bandwidth-latency product per SM busy; 3 would cap registers at 168 and spill.
+constexpr int kDecodeRows = 4;    // query rows per block: the even columns of the mma's N = 8
+constexpr int kDecodeWarps = 4;   // one output row each at the end
+constexpr int kDecodeStep = 16;   // keys per warp step: the mma's M, one page lookup
+constexpr int kDecodeStages = 3;  // K/V tiles in each warp's ring: two in flight while one is computed
+// Resident blocks per SM (Attention.splitCount assumes it): 8 warps with two 8 KiB steps in flight
+// each keep about 5x an H200's bandwidth-latency product per SM busy; the rings (96 KiB a block
+// at head_dim 128) leave no room for a third.
 constexpr int kDecodeBlocksPerSm = 2;
 
 // The fast path's shape: the launcher sends everything else to attention_kernel.
 template <typename T, int D> constexpr bool decode_fast_path() { return sizeof(T) == 2 && (D == 64 || D == 128); }
 
-// Eight f16/bf16 (one 16-byte chunk) as floats. bf16 widens with a shift or a mask per element.
-template <typename T> __device__ __forceinline__ void unpack8(const Vec<uint32_t, 4> &raw, float (&f)[8]) {
-#pragma unroll
-    for (int w = 0; w < 4; ++w) {
-        if constexpr (std::is_same<T, __nv_bfloat16>::value) {
-            f[2 * w] = __uint_as_float(raw.v[w] << 16);
-            f[2 * w + 1] = __uint_as_float(raw.v[w] & 0xffff0000u);
-        } else {
-            f[2 * w] = __half2float(__ushort_as_half(static_cast<unsigned short>(raw.v[w] & 0xffffu)));
-            f[2 * w + 1] = __half2float(__ushort_as_half(static_cast<unsigned short>(raw.v[w] >> 16)));
-        }
-    }
-}
-
-// Sums v across groups of `Lanes` adjacent lanes, leaving lane l with the totals of
-// v[(l % Lanes) * N / Lanes ...] in v[0 .. N / Lanes): each halving exchange sends the half the
-// partner keeps, so it takes N - N / Lanes shuffles instead of N log2(Lanes). A template
-// recursion over the live prefix v[0 .. Count) rather than a loop, so that every index is a
-// constant and v stays in registers.
-template <int N, int Lanes, int Count = N> __device__ __forceinline__ void reduce_scatter(float (&v)[N], int lane) {
-    if constexpr (Lanes > 1) {
-        constexpr int kMask = Lanes / 2, kHalf = Count / 2;
-        const bool upper = lane & kMask;
-#pragma unroll
-        for (int i = 0; i < kHalf; ++i) {
-            const float send = upper ? v[i] : v[i + kHalf];
-            const float keep = upper ? v[i + kHalf] : v[i];
-            v[i] = keep + __shfl_xor_sync(0xffffffffu, send, kMask);
-        }
-        reduce_scatter<N, kMask, kHalf>(v, lane);
-    }
-}
-
-// One warp's running softmax state over the keys it has seen. m is per row and the same on every
-// lane; l[i] is this lane's share of the sum for row pair_row(lane) + i; o is this lane's slice.
-struct DecodeState {
-    float m[kDecodeRows];
-    float l[2];
-    float o[kDecodeRows][8];
+// Dynamic shared memory of one block: each warp's ring of kDecodeStages (K tile, V tile) pairs;
+// after the step loop the same bytes hold the warps' states for the final merge.
+// A staged key row is D elements, unpadded (the rings then fit the 99 KiB an sm_86/89 block may
+// have); its 16-byte chunk c sits at c ^ (row % 8), so that the 8 rows of one ldmatrix matrix,
+// 2 D bytes apart, read 8 different chunks of a 128-byte group: 8 different groups of 4 banks.
+template <typename T, int D> struct DecodeLayout {
+    static constexpr int kTile = kDecodeStep * D;  // elements of one K or V tile
+    static constexpr size_t kRingBytes = sizeof(T) * kDecodeWarps * kDecodeStages * 2 * kTile;
+    static constexpr size_t kStateBytes = sizeof(float) * kDecodeWarps * kDecodeRows * (D + 2);  // o, m, l
+    static constexpr size_t kBytes = kRingBytes > kStateBytes ? kRingBytes : kStateBytes;
 };
 
-// The first of the two rows whose scores this lane holds after the reduce-scatter.
-__device__ __forceinline__ int pair_row(int lane) { return (lane & 1) * 2; }
-
-// Where the step's keys are: k/v point at this lane's chunk of its first key (null when the
-// step's page is outside the pool); keys of the step are `stride` elements apart.
-template <typename T> struct DecodeStep {
-    const T *k, *v;
-    int64_t stride;
-    int t0;  // first key of the step
+// One warp's running softmax state of row t = lane % 4: m is the same on the row's 8 lanes, l is
+// this lane's sum over its own keys (g and g + 8 of every step) until the end; o[i][0] =
+// O[t][16 i + g] and o[i][2] = O[t][16 i + g + 8] (o[i][1] and o[i][3] belong to the zero columns).
+template <int D> struct DecodeState {
+    float m, l;
+    float o[D / 16][4];
 };
 
-// One 16-key step. kMasked: some key of the step is outside [lo, hi) or hidden from some row by
-// the window, or the page is missing; such keys load as zeros and score -inf.
+// How raw scores s = q.k become base-2 logits x.
+struct DecodeScores {
+    bool capped;                              // softcap > 0: x = cap_log2 tanh(s * scale_over_cap)
+    float scale_log2, cap_log2, scale_over_cap;  // else x = s * scale_log2
+};
+
+// Which keys count: [lo, hi) holds the keys some row of the block sees (within the split), and
+// position is that of this lane's row, for the window test.
+struct DecodeMask {
+    int lo, hi, position;
+};
+
+// cp.async of one step's K and V tiles into k_tile / v_tile: the lane copies 16-byte chunk
+// `chunk` of the step's keys `row` + i * kKeysPerCopy (first_key + the same in the sequence), from
+// k_src / v_src on (keys `stride` elements apart), each to its swizzled place (DecodeLayout).
+// kMasked: keys outside [lo, hi), or all of them when the page is outside the pool, are
+// zero-filled (p = 0 must meet a finite v) and not read.
 template <typename T, int D, bool kMasked>
-__device__ __forceinline__ void decode_step(DecodeState &st, const float (&q)[kDecodeRows][8], const DecodeStep<T> &s,
-                                            const AttentionParams &p, int lo, int hi, const int (&pair_position)[2],
-                                            float cap_log2, float inv_cap, int lane) {
-    constexpr int kChunks = D / 8, kKeysPerLoad = 32 / kChunks, kLoads = kDecodeStep / kKeysPerLoad;
-    constexpr int kScores = kLoads * kDecodeRows;
-    static_assert(kScores / kChunks == 2, "the reduce-scatter leaves two scores per lane");
-    const int sub = lane / kChunks, chunk = lane % kChunks;
-
-    // All loads first: 2 * kLoads 16-byte requests in flight per lane.
-    Vec<uint32_t, 4> kraw[kLoads], vraw[kLoads];
+__device__ __forceinline__ void decode_issue(T *k_tile, T *v_tile, const T *k_src, const T *v_src, int64_t stride, int row,
+                                             int chunk, int first_key, const DecodeMask &mask, bool page_ok) {
+    constexpr int kKeysPerCopy = 32 / (D / 8), kCopies = kDecodeStep / kKeysPerCopy;
 #pragma unroll
-    for (int j = 0; j < kLoads; ++j) {
-        const int t = s.t0 + j * kKeysPerLoad + sub;
-        if (!kMasked || (s.k != nullptr && t >= lo && t < hi)) {
-            kraw[j] = *reinterpret_cast<const Vec<uint32_t, 4> *>(s.k + j * kKeysPerLoad * s.stride);
-            vraw[j] = *reinterpret_cast<const Vec<uint32_t, 4> *>(s.v + j * kKeysPerLoad * s.stride);
-        } else {  // p = 0 must meet a finite v
-#pragma unroll
-            for (int w = 0; w < 4; ++w) kraw[j].v[w] = vraw[j].v[w] = 0u;
-        }
+    for (int i = 0; i < kCopies; ++i) {
+        const int key = first_key + i * kKeysPerCopy, r = row + i * kKeysPerCopy;
+        const bool valid = !kMasked || (page_ok && key >= mask.lo && key < mask.hi);
+        const int64_t offset = valid ? i * kKeysPerCopy * stride : 0;  // a skipped copy names an address it does not read
+        const int dst = r * D + (chunk ^ (r % 8)) * 8;
+        tc::cp_async<16>(k_tile + dst, k_src + offset, valid);
+        tc::cp_async<16>(v_tile + dst, v_src + offset, valid);
     }
+}
 
-    // Partial q.k over this lane's 8 elements, score[j * kDecodeRows + r], then summed over the row.
-    float score[kScores];
+// One 16-key step from the staged tiles k_s / v_s. kMasked: some key of the step is outside [lo,
+// hi), hidden from some row by the window, or on a page outside the pool (bad_page); those score -inf.
+template <typename T, int D, bool kMasked>
+__device__ __forceinline__ void decode_step(DecodeState<D> &st, const uint32_t (&qf)[D / 16][2], const T *k_s, const T *v_s,
+                                            const AttentionParams &p, const DecodeScores &sc, const DecodeMask &mask, int t0,
+                                            bool bad_page, int lane) {
+    constexpr int kSlices = D / 16;
+    const int g = lane / 4, t = lane % 4;
+
+    // S^T = K Q^T. ldmatrix matrices: keys 0-7 and 8-15 (a[0], a[1]) of dims 0-7, then of dims 8-15;
+    // the lane's row is key lane % 8 (+ 8) and its chunk 2 kk + lane / 16, swizzled by lane % 8.
+    const T *k_row = k_s + ((lane % 8) + 8 * ((lane / 8) % 2)) * D;
+    const int k_swizzle = (lane / 16) ^ (lane % 8);  // (2 kk + b) ^ x = 2 kk ^ (b ^ x) for b < 2
+    float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
-    for (int j = 0; j < kLoads; ++j) {
-        float k[8];
-        unpack8<T>(kraw[j], k);
-#pragma unroll
-        for (int r = 0; r < kDecodeRows; ++r) {
-            float sum = 0.0f;
-#pragma unroll
-            for (int e = 0; e < 8; ++e) sum = fmaf(q[r][e], k[e], sum);
-            score[j * kDecodeRows + r] = sum;
-        }
+    for (int kk = 0; kk < kSlices; ++kk) {
+        uint32_t a[4];
+        tc::ldmatrix_x4(a, k_row + ((2 * kk) ^ k_swizzle) * 8);
+        tc::mma_m16n8k16<T>(s, a, qf[kk], s);
     }
-    reduce_scatter<kScores, kChunks>(score, lane);
-    // This lane now holds key s.t0 + (chunk / 2) * kKeysPerLoad + sub for rows pair_row + 0, 1.
-    float sc[2];
+    float x[2] = {s[0], s[2]};  // keys g and g + 8 of row t
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
-        sc[i] = score[i];
-        if (p.softcap > 0.0f) sc[i] = cap_log2 * tanhf(sc[i] * inv_cap);
+        if (sc.capped)
+            x[i] = sc.cap_log2 * tanhf(x[i] * sc.scale_over_cap);
+        else
+            x[i] *= sc.scale_log2;
         if constexpr (kMasked) {
-            const int t = s.t0 + (chunk / 2) * kKeysPerLoad + sub;
-            if (s.k == nullptr || t < lo || t >= hi || !key_visible(p, t, pair_position[i])) sc[i] = -INFINITY;
+            const int key = t0 + g + 8 * i;
+            if (bad_page || key < mask.lo || key >= mask.hi || !key_visible(p, key, mask.position)) x[i] = -INFINITY;
         }
     }
 
-    // Row maxima: the lanes of one parity hold the same two rows; lane ^ 1 holds the other two.
-    float mx[2];
+    // The row's max over its 8 lanes; the rescale when it grows (per lane: the row's lanes agree).
+    float mx = fmaxf(x[0], x[1]);
 #pragma unroll
-    for (int i = 0; i < 2; ++i) {
-        mx[i] = sc[i];
+    for (int offset = 4; offset < 32; offset <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, offset));
+    const float m_new = fmaxf(st.m, mx);
+    if (m_new > st.m) {  // the max settles after a few steps
+        const float alpha = exp2f(st.m - m_new);  // 0 while m is -inf
+        st.l *= alpha;
 #pragma unroll
-        for (int offset = 2; offset < 32; offset <<= 1) mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], offset));
+        for (int i = 0; i < kSlices; ++i) {
+            st.o[i][0] *= alpha;
+            st.o[i][2] *= alpha;
+        }
+        st.m = m_new;
     }
-    const bool odd = lane & 1;
-    float step_max[kDecodeRows];
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-        const float other = __shfl_xor_sync(0xffffffffu, mx[i], 1);
-        step_max[i] = odd ? other : mx[i];
-        step_max[2 + i] = odd ? mx[i] : other;
-    }
-    // New max per row; `base` stands in for it while a row has seen no visible key, so that
-    // exp2(-inf - base) = 0 instead of NaN.
-    float base[kDecodeRows], alpha[kDecodeRows];
-    bool grew = false;
-#pragma unroll
-    for (int r = 0; r < kDecodeRows; ++r) {
-        const float m_new = fmaxf(st.m[r], step_max[r]);
-        grew |= m_new != st.m[r];
-        base[r] = m_new == -INFINITY ? 0.0f : m_new;
-        alpha[r] = exp2f(st.m[r] - base[r]);
-        st.m[r] = m_new;
-    }
-    if (grew) {  // warp-uniform: m is the same on every lane; the max settles after a few steps
-#pragma unroll
-        for (int r = 0; r < kDecodeRows; ++r)
-#pragma unroll
-            for (int e = 0; e < 8; ++e) st.o[r][e] *= alpha[r];
-#pragma unroll
-        for (int i = 0; i < 2; ++i) st.l[i] *= odd ? alpha[2 + i] : alpha[i];
-    }
-    float prob[2];
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-        prob[i] = exp2f(sc[i] - (odd ? base[2 + i] : base[i]));
-        st.l[i] += prob[i];
-    }
+    const float base = st.m == -INFINITY ? 0.0f : st.m;  // no key visible yet: 2^(-inf - 0) = 0, not NaN
+    const float p0 = exp2f(x[0] - base), p1 = exp2f(x[1] - base);
+    st.l += p0 + p1;
 
-    // o += p v: the lane holding V chunk j fetches p for its key from the two lanes that scored it.
+    // P^T's B fragment: (key 2t, 2t + 1) and (2t + 8, 2t + 9) of column g, i.e. row g / 2, from the
+    // lanes (g' = 2t, t' = g / 2) and (2t + 1, g / 2) that scored them. Odd columns get row values
+    // too; their products land in O^T's zero columns, never read.
+    const uint32_t pair = tc::pack2<T>(p0, p1);  // (key g, key g + 8) of row t
+    const uint32_t even = __shfl_sync(0xffffffffu, pair, 8 * t + g / 2);
+    const uint32_t odd = __shfl_sync(0xffffffffu, pair, 8 * t + 4 + g / 2);
+    const uint32_t b[2] = {(even & 0xffffu) | (odd << 16), (even >> 16) | (odd & 0xffff0000u)};
+
+    // O^T += V^T P^T. ldmatrix.trans matrices: dims 0-7 and 8-15 (a[0], a[1]) of keys 0-7, then of
+    // keys 8-15; the lane's row is key lane % 8 (+ 8), its chunk 2 i + (lane / 8) % 2, swizzled.
+    const T *v_row = v_s + ((lane % 8) + 8 * (lane / 16)) * D;
+    const int v_swizzle = ((lane / 8) % 2) ^ (lane % 8);
 #pragma unroll
-    for (int j = 0; j < kLoads; ++j) {
-        const int src = sub * kChunks + 2 * j;
-        float pr[kDecodeRows];
-        pr[0] = __shfl_sync(0xffffffffu, prob[0], src);
-        pr[1] = __shfl_sync(0xffffffffu, prob[1], src);
-        pr[2] = __shfl_sync(0xffffffffu, prob[0], src + 1);
-        pr[3] = __shfl_sync(0xffffffffu, prob[1], src + 1);
-        float v[8];
-        unpack8<T>(vraw[j], v);
-#pragma unroll
-        for (int r = 0; r < kDecodeRows; ++r)
-#pragma unroll
-            for (int e = 0; e < 8; ++e) st.o[r][e] = fmaf(pr[r], v[e], st.o[r][e]);
+    for (int i = 0; i < kSlices; ++i) {
+        uint32_t a[4];
+        tc::ldmatrix_x4_trans(a, v_row + ((2 * i) ^ v_swizzle) * 8);
+        tc::mma_m16n8k16<T>(st.o[i], a, b, st.o[i]);
     }
 }
 
 template <typename T, int D>
 __global__ void __launch_bounds__(kDecodeWarps * 32, kDecodeBlocksPerSm) attention_decode_kernel(const AttentionParams p) {
     static_assert(kDecodeRows == kDecodeWarps, "each warp writes one row at the end");
-    constexpr int kChunks = D / 8;
+    static_assert(2 * kDecodeRows <= 8 && kDecodeRows == 4, "row t of the block is column 2t of N = 8, t = lane % 4");
+    using Layout = DecodeLayout<T, D>;
+    constexpr int kSlices = D / 16, kChunks = D / 8;
     constexpr float kLog2e = 1.4426950408889634f;
-    __shared__ float m_s[kDecodeWarps][kDecodeRows], l_s[kDecodeWarps][kDecodeRows];
-    __shared__ __align__(16) float o_s[kDecodeWarps][kDecodeRows][D];
+    extern __shared__ __align__(16) unsigned char smem[];
+    __shared__ int last_block;
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int sub = lane / kChunks, chunk = lane % kChunks;
+    const int g = lane / 4, t = lane % 4;
     const DecodeBlock blk(p, kDecodeRows);
     if (blk.idle()) return;
     const int b = blk.b, kv_head = blk.kv_head, split = blk.split, group = blk.group, q_begin = blk.q_begin;
     const int rows = blk.rows, first_row = blk.first_row, cached = blk.cached, kv_len = blk.kv_len;
     const int last_row = min(first_row + kDecodeRows, rows) - 1;
+    auto q_row_of = [&](int row) {  // the (token, head) row index of the block's row `row`
+        return static_cast<int64_t>(q_begin + row / group) * p.q_heads + kv_head * group + row % group;
+    };
 
-    // The rows' queries, this lane's 8 elements, times scale * log2 e (or scale alone under a
-    // soft-cap, whose tanh needs the natural scores); rows past the last are zero.
-    const float q_scale = p.softcap > 0.0f ? p.scale : p.scale * kLog2e;
-    const float cap_log2 = p.softcap * kLog2e, inv_cap = p.softcap > 0.0f ? 1.0f / p.softcap : 0.0f;
-    const T *q_all = static_cast<const T *>(p.q);
-    float q[kDecodeRows][8];
+    // Q^T, the B operand of S^T = K Q^T for every 16 of head_dim: column g holds row g / 2 for even
+    // g (zero past the last row), odd columns are zero. Two elements of T per register.
+    uint32_t qf[kSlices][2];
+    {
+        const int row = first_row + g / 2;
+        const bool real = g % 2 == 0 && row <= last_row;
+        const uint32_t *q = reinterpret_cast<const uint32_t *>(static_cast<const T *>(p.q) + q_row_of(min(row, last_row)) * D) + t;
 #pragma unroll
-    for (int r = 0; r < kDecodeRows; ++r) {
-        const int row = min(first_row + r, last_row);
-        const int64_t q_row = static_cast<int64_t>(q_begin + row / group) * p.q_heads + kv_head * group + row % group;
-        unpack8<T>(*reinterpret_cast<const Vec<uint32_t, 4> *>(q_all + q_row * D + chunk * 8), q[r]);
-#pragma unroll
-        for (int e = 0; e < 8; ++e) q[r][e] = first_row + r <= last_row ? q[r][e] * q_scale : 0.0f;
+        for (int kk = 0; kk < kSlices; ++kk) {
+            qf[kk][0] = real ? q[8 * kk] : 0u;      // elements 16 kk + 2t, + 1
+            qf[kk][1] = real ? q[8 * kk + 4] : 0u;  // elements 16 kk + 2t + 8, + 9
+        }
     }
-    int pair_position[2];
-#pragma unroll
-    for (int i = 0; i < 2; ++i) pair_position[i] = cached + min(first_row + pair_row(lane) + i, last_row) / group;
+    const DecodeScores sc{p.softcap > 0.0f, p.scale * kLog2e, p.softcap * kLog2e, p.softcap > 0.0f ? p.scale / p.softcap : 0.0f};
 
     // Keys some row sees ([lo, hi)) and keys every row sees ([full_lo, full_hi): the same window
     // with the first and last token swapped); only steps not inside the latter need masks.
     const int first_token = first_row / group, last_token = last_row / group;
-    int lo, hi, full_lo, full_hi;
-    visible_key_range(p, cached, kv_len, first_token, last_token, split, &lo, &hi);
+    DecodeMask mask;
+    int full_lo, full_hi;
+    visible_key_range(p, cached, kv_len, first_token, last_token, split, &mask.lo, &mask.hi);
     visible_key_range(p, cached, kv_len, last_token, first_token, split, &full_lo, &full_hi);
+    mask.position = cached + min(first_row + t, last_row) / group;
 
-    DecodeState st;
+    DecodeState<D> st;
+    st.m = -INFINITY;
+    st.l = 0.0f;
 #pragma unroll
-    for (int r = 0; r < kDecodeRows; ++r) {
-        st.m[r] = -INFINITY;
+    for (int i = 0; i < kSlices; ++i)
 #pragma unroll
-        for (int e = 0; e < 8; ++e) st.o[r][e] = 0.0f;
-    }
-    st.l[0] = st.l[1] = 0.0f;
+        for (int e = 0; e < 4; ++e) st.o[i][e] = 0.0f;
 
     const T *k_cache = static_cast<const T *>(p.k_cache);
     const T *v_cache = static_cast<const T *>(p.v_cache);
     const int32_t *table = p.block_table + static_cast<int64_t>(b) * p.max_blocks;
     const int64_t stride = static_cast<int64_t>(p.kv_heads) * D;  // between adjacent slots of a block
-    const int64_t lane_offset = kv_head * D + sub * stride + chunk * 8;
-    const int step0 = lo / kDecodeStep;
-    const int steps = hi > lo ? (hi - 1) / kDecodeStep + 1 - step0 : 0;
-    // Lane i holds the block id and slot of this warp's step n + i: the table is read 32 steps
-    // ahead, so no step waits on it, and the division by block_size happens there too.
-    int32_t pages = -1, slots = 0;
-    for (int n = 0; warp + n * kDecodeWarps < steps; ++n) {
-        if (n % 32 == 0) {
-            const int t = (step0 + warp + (n + lane) * kDecodeWarps) * kDecodeStep;
-            const int page = t / p.block_size;
-            pages = warp + (n + lane) * kDecodeWarps < steps && page < p.max_blocks ? table[page] : -1;
-            slots = t - page * p.block_size;
-        }
-        const int block = __shfl_sync(0xffffffffu, pages, n % 32);
-        const int slot = __shfl_sync(0xffffffffu, slots, n % 32);
-        DecodeStep<T> s;
-        s.t0 = (step0 + warp + n * kDecodeWarps) * kDecodeStep;
-        s.stride = stride;
-        if (block >= 0 && block < p.num_blocks) {
-            const int64_t offset = (static_cast<int64_t>(block) * p.block_size + slot) * stride + lane_offset;
-            s.k = k_cache + offset;
-            s.v = v_cache + offset;
-        } else {
-            s.k = s.v = nullptr;
-        }
-        if (s.k != nullptr && s.t0 >= full_lo && s.t0 + kDecodeStep <= full_hi)
-            decode_step<T, D, false>(st, q, s, p, lo, hi, pair_position, cap_log2, inv_cap, lane);
-        else
-            decode_step<T, D, true>(st, q, s, p, lo, hi, pair_position, cap_log2, inv_cap, lane);
-    }
+    const int copy_key = lane / kChunks, copy_chunk = lane % kChunks;  // this lane's first key and chunk of a step
+    const int64_t lane_offset = kv_head * D + copy_key * stride + copy_chunk * 8;
+    const int step0 = mask.lo / kDecodeStep;
+    const int steps = mask.hi > mask.lo ? (mask.hi - 1) / kDecodeStep + 1 - step0 : 0;
+    const int my_steps = steps > warp ? (steps - warp - 1) / kDecodeWarps + 1 : 0;
 
-    // The lanes that took other keys of the same chunk (lane ^ kChunks, ...) share m: add up o.
-#pragma unroll
-    for (int offset = kChunks; offset < 32; offset <<= 1)
-#pragma unroll
-        for (int r = 0; r < kDecodeRows; ++r)
-#pragma unroll
-            for (int e = 0; e < 8; ++e) st.o[r][e] += __shfl_xor_sync(0xffffffffu, st.o[r][e], offset);
-#pragma unroll
-    for (int i = 0; i < 2; ++i)
-#pragma unroll
-        for (int offset = 2; offset < 32; offset <<= 1) st.l[i] += __shfl_xor_sync(0xffffffffu, st.l[i], offset);
-    if (sub == 0) {
-#pragma unroll
-        for (int r = 0; r < kDecodeRows; ++r) {
-            float4 *dst = reinterpret_cast<float4 *>(&o_s[warp][r][chunk * 8]);
-            dst[0] = make_float4(st.o[r][0], st.o[r][1], st.o[r][2], st.o[r][3]);
-            dst[1] = make_float4(st.o[r][4], st.o[r][5], st.o[r][6], st.o[r][7]);
+    // This warp's ring: stage s holds the K tile at ring + 2 s kTile and the V tile after it.
+    T *ring = reinterpret_cast<T *>(smem) + warp * kDecodeStages * 2 * Layout::kTile;
+    // Lane i holds the block id and slot of this warp's step n + i (n a multiple of 32): the table
+    // is read 32 steps ahead, so no step waits on it, and the division by block_size happens there.
+    int32_t pages = -1, slots = 0;
+    // Bit n % 32: step n needs the masked step / its page is outside the pool (kDecodeStages - 1 < 32 ahead).
+    uint32_t masked_steps = 0, bad_pages = 0;
+    auto issue = [&](int n, int stage) {
+        if (n < my_steps) {  // warp-uniform
+            if (n % 32 == 0) {
+                const int tn = (step0 + warp + (n + lane) * kDecodeWarps) * kDecodeStep;
+                const int page = tn / p.block_size;
+                pages = n + lane < my_steps && page < p.max_blocks ? table[page] : -1;
+                slots = tn - page * p.block_size;
+            }
+            const int block = __shfl_sync(0xffffffffu, pages, n % 32);
+            const int slot = __shfl_sync(0xffffffffu, slots, n % 32);
+            const int t0 = (step0 + warp + n * kDecodeWarps) * kDecodeStep;
+            const bool page_ok = block >= 0 && block < p.num_blocks;
+            const int64_t offset = page_ok ? (static_cast<int64_t>(block) * p.block_size + slot) * stride + lane_offset : 0;
+            T *k_tile = ring + 2 * stage * Layout::kTile;
+            if (page_ok && t0 >= mask.lo && t0 + kDecodeStep <= mask.hi)
+                decode_issue<T, D, false>(k_tile, k_tile + Layout::kTile, k_cache + offset, v_cache + offset, stride, copy_key, copy_chunk,
+                                          t0 + copy_key, mask, true);
+            else
+                decode_issue<T, D, true>(k_tile, k_tile + Layout::kTile, k_cache + offset, v_cache + offset, stride, copy_key, copy_chunk,
+                                         t0 + copy_key, mask, page_ok);
+            const uint32_t bit = 1u << (n % 32);
+            const bool masked = !(page_ok && t0 >= full_lo && t0 + kDecodeStep <= full_hi);
+            masked_steps = masked ? masked_steps | bit : masked_steps & ~bit;
+            bad_pages = page_ok ? bad_pages & ~bit : bad_pages | bit;
         }
-    }
-    if (lane == 0) {
+        tc::cp_async_commit();  // an empty group past the last step keeps the count the wait relies on
+    };
+
 #pragma unroll
-        for (int r = 0; r < kDecodeRows; ++r) m_s[warp][r] = st.m[r];
+    for (int s = 0; s < kDecodeStages - 1; ++s) issue(s, s);
+    int stage = 0;  // of step n
+    for (int n = 0; n < my_steps; ++n) {
+        __syncwarp();  // every lane has read step n - 1's tiles, whose stage the next issue refills
+        issue(n + kDecodeStages - 1, stage == 0 ? kDecodeStages - 1 : stage - 1);
+        tc::cp_async_wait<kDecodeStages - 1>();  // this lane's copies of step n have landed
+        __syncwarp();                            // and so have the other lanes'
+        const T *k_s = ring + 2 * stage * Layout::kTile;
+        const int t0 = (step0 + warp + n * kDecodeWarps) * kDecodeStep;
+        if ((masked_steps >> (n % 32)) & 1u)
+            decode_step<T, D, true>(st, qf, k_s, k_s + Layout::kTile, p, sc, mask, t0, (bad_pages >> (n % 32)) & 1u, lane);
+        else
+            decode_step<T, D, false>(st, qf, k_s, k_s + Layout::kTile, p, sc, mask, t0, false, lane);
+        stage = stage == kDecodeStages - 1 ? 0 : stage + 1;
     }
-    if (lane < 2) {  // lane 0 holds the sums of rows 0 and 1, lane 1 those of rows 2 and 3
+    tc::cp_async_wait<0>();  // only empty groups are left; nothing may land once the ring is reused
+
+    // Row t's l over the row's 8 lanes.
 #pragma unroll
-        for (int i = 0; i < 2; ++i) l_s[warp][pair_row(lane) + i] = st.l[i];
+    for (int offset = 4; offset < 32; offset <<= 1) st.l += __shfl_xor_sync(0xffffffffu, st.l, offset);
+    float *o_s = reinterpret_cast<float *>(smem);       // [warp][row][D]
+    float *m_s = o_s + kDecodeWarps * kDecodeRows * D;  // [warp][row]
+    float *l_s = m_s + kDecodeWarps * kDecodeRows;
+    __syncthreads();  // every warp is done with its ring
+    float *o_mine = o_s + (warp * kDecodeRows + t) * D;
+#pragma unroll
+    for (int i = 0; i < kSlices; ++i) {
+        o_mine[16 * i + g] = st.o[i][0];
+        o_mine[16 * i + g + 8] = st.o[i][2];
+    }
+    if (g == 0) {
+        m_s[warp * kDecodeRows + t] = st.m;
+        l_s[warp * kDecodeRows + t] = st.l;
     }
     __syncthreads();
 
     // Warp w merges row w over the warps: weights 2^(m_w - M), a warp that saw nothing weighs 0.
     const int r = warp, row = first_row + r;
-    if (row > last_row) return;
-    float max_m = -INFINITY;
+    const bool has_row = row <= last_row;
+    const int64_t q_row = q_row_of(min(row, last_row));
+    if (has_row) {
+        float max_m = -INFINITY;
 #pragma unroll
-    for (int w = 0; w < kDecodeWarps; ++w) max_m = fmaxf(max_m, m_s[w][r]);
-    float weight[kDecodeWarps], sum = 0.0f;
+        for (int w = 0; w < kDecodeWarps; ++w) max_m = fmaxf(max_m, m_s[w * kDecodeRows + r]);
+        float weight[kDecodeWarps], sum = 0.0f;
 #pragma unroll
-    for (int w = 0; w < kDecodeWarps; ++w) {
-        weight[w] = m_s[w][r] == -INFINITY ? 0.0f : exp2f(m_s[w][r] - max_m);
-        sum += weight[w] * l_s[w][r];
-    }
-    const float inv_sum = sum > 0.0f ? 1.0f / sum : 0.0f;
-    const float row_lse = sum > 0.0f ? (max_m + log2f(sum)) * 0.6931471805599453f : -INFINITY;  // natural log
-    const int64_t q_row = static_cast<int64_t>(q_begin + row / group) * p.q_heads + kv_head * group + row % group;
-    const int64_t part_row = static_cast<int64_t>(split) * p.total_tokens * p.q_heads + q_row;
-    for (int d = lane; d < D; d += 32) {
-        float acc = 0.0f;
+        for (int w = 0; w < kDecodeWarps; ++w) {
+            const float m_w = m_s[w * kDecodeRows + r];
+            weight[w] = m_w == -INFINITY ? 0.0f : exp2f(m_w - max_m);
+            sum += weight[w] * l_s[w * kDecodeRows + r];
+        }
+        const float inv_sum = sum > 0.0f ? 1.0f / sum : 0.0f;
+        const float row_lse = sum > 0.0f ? (max_m + log2f(sum)) * 0.6931471805599453f : -INFINITY;  // natural log
+        const int64_t part_row = static_cast<int64_t>(split) * p.total_tokens * p.q_heads + q_row;
+        for (int d = lane; d < D; d += 32) {
+            float acc = 0.0f;
 #pragma unroll
-        for (int w = 0; w < kDecodeWarps; ++w) acc = fmaf(weight[w], o_s[w][r][d], acc);
-        if (p.splits == 1)
-            static_cast<T *>(p.out)[q_row * D + d] = from_float<T>(acc * inv_sum);
-        else
-            p.partial_out[part_row * D + d] = acc * inv_sum;
-    }
-    if (lane == 0) {
-        if (p.splits == 1) {
-            if (p.lse != nullptr) p.lse[q_row] = row_lse;
-        } else {
-            p.partial_lse[part_row] = row_lse;
+            for (int w = 0; w < kDecodeWarps; ++w) acc = fmaf(weight[w], o_s[(w * kDecodeRows + r) * D + d], acc);
+            if (p.splits == 1)
+                static_cast<T *>(p.out)[q_row * D + d] = from_float<T>(acc * inv_sum);
+            else
+                p.partial_out[part_row * D + d] = acc * inv_sum;
+        }
+        if (lane == 0) {
+            if (p.splits == 1) {
+                if (p.lse != nullptr) p.lse[q_row] = row_lse;
+            } else {
+                p.partial_lse[part_row] = row_lse;
+            }
         }
     }
+    if (p.splits == 1) return;
+
+    // The last of the row group's blocks to get here merges every split's partial: its count
+    // (indexed by the group's first row) goes back to 0 for the next launch.
+    __threadfence();  // this block's partials are visible device-wide before its count is
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int32_t *count = p.split_counts + q_row_of(first_row);
+        const bool last = atomicAdd(count, 1) == p.splits - 1;
+        if (last) *count = 0;
+        last_block = last;
+    }
+    __syncthreads();
+    if (!last_block || !has_row) return;
+    __threadfence();
+    merge_row<T, float, D / 32>(static_cast<T *>(p.out) + q_row * D, p.lse != nullptr ? p.lse + q_row : nullptr, p.partial_out,
+                                p.partial_lse, p.splits, static_cast<int64_t>(p.total_tokens) * p.q_heads, q_row, D, lane);
 }
 
 }  // namespace isthmus

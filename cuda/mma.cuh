@@ -4,14 +4,15 @@
 //
 // Fragments are the per-thread registers the PTX ISA defines ("Matrix Fragments for
 // mma.m16n8k16", "Warp-level matrix load instruction: ldmatrix"); with g = lane / 4 and
-// t = lane % 4, and two 16-bit elements packed in each 32-bit register (the lower column first):
+// t = lane % 4, and two 16-bit elements packed in each 32-bit register (the lower index first):
 //   A (16 x 16, row-major):   a[0] = A[g][2t..2t+1]     a[1] = A[g+8][2t..2t+1]
 //                             a[2] = A[g][2t+8..2t+9]   a[3] = A[g+8][2t+8..2t+9]
 //   B (16 x 8, k by n):       b[0] = B[2t..2t+1][g]     b[1] = B[2t+8..2t+9][g]
 //   C, D (16 x 8, fp32):      c[0..1] = C[g][2t..2t+1]  c[2..3] = C[g+8][2t..2t+1]
 // ldmatrix .m8n8 .b16: lanes 8i..8i+7 give the addresses of the 8 rows (16 bytes each) of matrix
-// i; register i of every lane then holds row g, columns 2t..2t+1 of matrix i, or with .trans
-// rows 2t..2t+1 of column g (the matrix transposed).
+// i (the addresses of lanes 8 .. 31 are unused with .x1, of lanes 16 .. 31 with .x2); register i
+// of every lane then holds row g, columns 2t..2t+1 of matrix i, or with .trans rows 2t..2t+1 of
+// column g (the matrix transposed).
 //
 // Every function here is warp-collective where the instruction is (mma, ldmatrix): all 32 lanes
 // must call it together.
@@ -25,12 +26,12 @@ namespace tc {
 // Two elements of T (f16 or bf16) in one 32-bit register, `lo` in the lower half.
 template <typename T> __device__ __forceinline__ uint32_t pack2(float lo, float hi);
 template <> __device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
-    __half2 h = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<uint32_t *>(&h);
+    const __half2_raw h = __floats2half2_rn(lo, hi);
+    return h.x | static_cast<uint32_t>(h.y) << 16;
 }
 template <> __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
-    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t *>(&h);
+    const __nv_bfloat162_raw h = __floats2bfloat162_rn(lo, hi);
+    return h.x | static_cast<uint32_t>(h.y) << 16;
 }
 
 #ifndef ISTHMUS_EMULATION

@@ -58,6 +58,16 @@ __device__ __forceinline__ void align_load_ids(int32_t (&id)[MOE_ALIGN_STEPS], c
     }
 }
 
+// The warp's 32-pair steps that hold a pair of the chunk (0 to MOE_ALIGN_STEPS): the later ones
+// hold only -1 ids, so the step loops of the one-chunk kernel stop there (warp-uniform) and do
+// the same as running them, which at decode sizes (a few pairs: most warps hold none) is most of
+// the block's work. The chunked kernels pass MOE_ALIGN_STEPS: their chunks are whole but the
+// first, and the check folds away.
+__device__ __forceinline__ int align_live_steps(int64_t warp_begin, int64_t end) {
+    const int64_t steps = end <= warp_begin ? 0 : (end - warp_begin + 31) / 32;
+    return steps < MOE_ALIGN_STEPS ? static_cast<int>(steps) : MOE_ALIGN_STEPS;
+}
+
 __device__ __forceinline__ int64_t align_warp_begin(int64_t begin) {
     return begin + static_cast<int64_t>(threadIdx.x / 32) * MOE_ALIGN_WARP_PAIRS;
 }
@@ -65,12 +75,13 @@ __device__ __forceinline__ int64_t align_warp_begin(int64_t begin) {
 // Counts the block's pairs (id, from align_load_ids) per expert into `counts` (experts ints of
 // shared memory) and copies them to `out`; `counts` stays valid for the rest of the block.
 __device__ __forceinline__ void align_histogram(int32_t *counts, int32_t *out, const int32_t (&id)[MOE_ALIGN_STEPS],
-                                                int experts) {
+                                                int live_steps, int experts) {
     for (int e = threadIdx.x; e < experts; e += blockDim.x) counts[e] = 0;
     __syncthreads();
     const unsigned lanes_below = (1u << (threadIdx.x % 32)) - 1u;
 #pragma unroll
     for (int j = 0; j < MOE_ALIGN_STEPS; ++j) {
+        if (j == live_steps) break;
         // One shared atomic per expert and step: a skewed routing does not serialise the warp.
         const unsigned peers = __match_any_sync(0xffffffffu, id[j]);
         if (id[j] >= 0 && (peers & lanes_below) == 0) atomicAdd(&counts[id[j]], __popc(peers));
@@ -88,7 +99,7 @@ moe_align_histogram_kernel(int32_t *__restrict__ dropped, int32_t *__restrict__ 
     align_chunk(pairs, begin, end);
     int32_t id[MOE_ALIGN_STEPS];
     align_load_ids(id, ids, align_warp_begin(begin), end, experts);
-    align_histogram(align_shared, blockIdx.x == 0 ? expert_counts : dropped + begin, id, experts);
+    align_histogram(align_shared, blockIdx.x == 0 ? expert_counts : dropped + begin, id, MOE_ALIGN_STEPS, experts);
 }
 
 // One thread per expert; `chunks` is the scatter's grid size.
@@ -130,8 +141,8 @@ __device__ __forceinline__ int32_t block_exclusive_sum(int32_t v, int32_t *warp_
 __device__ __forceinline__ void align_scatter(int32_t *shared, int32_t *sorted_pairs, int32_t *tile_experts,
                                               int32_t *padded_total, int32_t *dropped, const int32_t *counts,
                                               const int32_t *chunk_prefix, const int32_t (&id)[MOE_ALIGN_STEPS],
-                                              int64_t begin, int64_t end, int64_t pairs, int experts, int tile,
-                                              int32_t expert_capacity, int64_t capacity, int64_t tiles) {
+                                              int live_steps, int64_t begin, int64_t end, int64_t pairs, int experts,
+                                              int tile, int32_t expert_capacity, int64_t capacity, int64_t tiles) {
     int32_t *start = shared;
     int32_t *limit = shared + experts;  // start + pairs kept
     int32_t *warp_base = shared + 2 * experts + (threadIdx.x / 32) * experts;
@@ -166,6 +177,7 @@ __device__ __forceinline__ void align_scatter(int32_t *shared, int32_t *sorted_p
     __syncwarp();
 #pragma unroll
     for (int j = 0; j < MOE_ALIGN_STEPS; ++j) {
+        if (j == live_steps) break;
         const unsigned peers = __match_any_sync(0xffffffffu, id[j]);
         rank[j] = id[j] >= 0 ? warp_base[id[j]] + __popc(peers & lanes_below) : 0;
         __syncwarp();
@@ -188,6 +200,7 @@ __device__ __forceinline__ void align_scatter(int32_t *shared, int32_t *sorted_p
 
 #pragma unroll
     for (int j = 0; j < MOE_ALIGN_STEPS; ++j) {
+        if (j == live_steps) break;
         const int64_t p = warp_begin + j * 32 + lane;
         if (p < end) {
             const int32_t position = id[j] >= 0 ? warp_base[id[j]] + rank[j] : 0;
@@ -235,7 +248,7 @@ moe_align_scatter_kernel(int32_t *__restrict__ sorted_pairs, int32_t *__restrict
     int32_t id[MOE_ALIGN_STEPS];
     align_load_ids(id, ids, align_warp_begin(begin), end, experts);  // in flight during the segment scan
     align_scatter(align_shared, sorted_pairs, tile_experts, padded_total, dropped, expert_counts,
-                  blockIdx.x == 0 ? nullptr : dropped + begin, id, begin, end, pairs, experts, tile,
+                  blockIdx.x == 0 ? nullptr : dropped + begin, id, MOE_ALIGN_STEPS, begin, end, pairs, experts, tile,
                   expert_capacity, capacity, tiles);
 }
 
@@ -252,10 +265,11 @@ moe_align_one_chunk_kernel(int32_t *__restrict__ sorted_pairs, int32_t *__restri
     extern __shared__ int32_t align_shared[];
     int32_t *counts = align_shared + (MOE_ALIGN_WARPS + 2) * experts;
     int32_t id[MOE_ALIGN_STEPS];
+    const int live_steps = align_live_steps(align_warp_begin(0), pairs);
     align_load_ids(id, ids, align_warp_begin(0), pairs, experts);
-    align_histogram(counts, expert_counts, id, experts);
-    align_scatter(align_shared, sorted_pairs, tile_experts, padded_total, dropped, counts, nullptr, id, 0, pairs,
-                  pairs, experts, tile, expert_capacity, capacity, tiles);
+    align_histogram(counts, expert_counts, id, live_steps, experts);
+    align_scatter(align_shared, sorted_pairs, tile_experts, padded_total, dropped, counts, nullptr, id, live_steps, 0,
+                  pairs, pairs, experts, tile, expert_capacity, capacity, tiles);
 }
 
 // out may be shared or residual (an in-place residual add): those three are not __restrict__, so

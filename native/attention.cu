@@ -1,13 +1,15 @@
 // Launchers of the attention kernels (cuda/attention_prefill.cuh on tensor cores for prefill,
-// cuda/attention_decode.cuh for decode in f16/bf16 at head_dim 64/128 over pages of multiples of
-// 16 tokens, cuda/attention.cuh for everything else) and of the log-sum-exp merge
+// cuda/attention_decode.cuh on tensor cores for decode in f16/bf16 at head_dim 64/128 over pages
+// of multiples of 16 tokens, cuda/attention.cuh for everything else) and of the log-sum-exp merge
 // (cuda/attention_merge.cuh): check the arguments, pick the kernel and instantiation, launch on
-// the caller's stream. With splits > 1 the caller's workspace receives the partials and the merge
+// the caller's stream. With splits > 1 the caller's workspace receives the partials; the decode
+// kernel merges them itself (the last block of each row group), after the other kernels the merge
 // folds them into out and lse in a second launch on the same stream.
 #include "../cuda/attention.cuh"
 #include "../cuda/attention_decode.cuh"
 #include "../cuda/attention_prefill.cuh"
 #include "../cuda/attention_merge.cuh"
+#include "device.h"
 #include "status.h"
 
 #include <mutex>
@@ -57,24 +59,8 @@ int merge_any(int32_t out_dtype, int32_t part_dtype, void *out, float *lse, cons
 // The device attributes a launch depends on are read, and the kernels' attributes set, once per
 // device (the first call that needs them), not at every launch: they cost a driver round trip
 // each, and a launch inside a graph capture then makes no runtime call besides the launch.
-constexpr int kMaxDevices = 64;
-
-// The current device, or -1 when it cannot be read or is past kMaxDevices.
-int current_device() {
-    int device = 0;
-    return cudaGetDevice(&device) == cudaSuccess && device >= 0 && device < kMaxDevices ? device : -1;
-}
-
 // The device's opt-in maximum of dynamic shared memory per block (0 when it cannot be read).
-int shared_memory_optin(int device) {
-    static std::once_flag once[kMaxDevices];
-    static int optin[kMaxDevices];
-    std::call_once(once[device], [device] {
-        if (cudaDeviceGetAttribute(&optin[device], cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess)
-            optin[device] = 0;
-    });
-    return optin[device];
-}
+int shared_memory_optin(int device) { return device_attribute<cudaDevAttrMaxSharedMemoryPerBlockOptin>(device); }
 
 // Opts Kernel in to `bytes` of dynamic shared memory on `device` when that is above the default 48 KiB.
 template <auto Kernel> int allow_shared_memory(size_t bytes, int device) {
@@ -103,8 +89,10 @@ template <typename T, int D> bool prefill_fits(const AttentionParams &p, int bat
     }
 }
 
+// *merged: whether the kernel launched merges the splits itself.
 template <typename T, int D>
-int launch_attention(const AttentionParams &p, int batch, int max_new_tokens, cudaStream_t stream) {
+int launch_attention(const AttentionParams &p, int batch, int max_new_tokens, cudaStream_t stream, bool *merged) {
+    *merged = false;
     const int device = current_device();
     if (device < 0) return fail(ISTHMUS_ERROR_CUDA, "isthmus_attention: no current device below %d", kMaxDevices);
     if constexpr (sizeof(T) == 2 && D <= 128) {
@@ -119,10 +107,15 @@ int launch_attention(const AttentionParams &p, int batch, int max_new_tokens, cu
         }
     }
     if constexpr (decode_fast_path<T, D>()) {
-        if (p.block_size % kDecodeStep == 0) {  // a step's 16 keys then lie in one block
+        constexpr size_t smem = DecodeLayout<T, D>::kBytes;
+        // a step's 16 keys then lie in one block; sm_80 and later grant the 96 KiB (99 KiB on sm_86/89)
+        if (p.block_size % kDecodeStep == 0 && smem <= static_cast<size_t>(shared_memory_optin(device))) {
+            const int status = allow_shared_memory<attention_decode_kernel<T, D>>(smem, device);
+            if (status != ISTHMUS_OK) return status;
             const int64_t row_groups = (static_cast<int64_t>(max_new_tokens) * (p.q_heads / p.kv_heads) + kDecodeRows - 1) / kDecodeRows;
             const dim3 grid(static_cast<unsigned>(row_groups), static_cast<unsigned>(batch * p.kv_heads), static_cast<unsigned>(p.splits));
-            ISTHMUS_LAUNCH(grid, kDecodeWarps * 32, 0, stream, attention_decode_kernel<T, D>)(p);
+            ISTHMUS_LAUNCH(grid, kDecodeWarps * 32, smem, stream, attention_decode_kernel<T, D>)(p);
+            *merged = true;
             return ISTHMUS_OK;
         }
     }
@@ -136,13 +129,14 @@ int launch_attention(const AttentionParams &p, int batch, int max_new_tokens, cu
 }
 
 template <typename T>
-int attention_for_head_dim(int head_dim, const AttentionParams &p, int batch, int max_new_tokens, cudaStream_t stream) {
+int attention_for_head_dim(int head_dim, const AttentionParams &p, int batch, int max_new_tokens, cudaStream_t stream,
+                           bool *merged) {
     switch (head_dim) {
-        case 64: return launch_attention<T, 64>(p, batch, max_new_tokens, stream);
-        case 80: return launch_attention<T, 80>(p, batch, max_new_tokens, stream);
-        case 96: return launch_attention<T, 96>(p, batch, max_new_tokens, stream);
-        case 128: return launch_attention<T, 128>(p, batch, max_new_tokens, stream);
-        case 256: return launch_attention<T, 256>(p, batch, max_new_tokens, stream);
+        case 64: return launch_attention<T, 64>(p, batch, max_new_tokens, stream, merged);
+        case 80: return launch_attention<T, 80>(p, batch, max_new_tokens, stream, merged);
+        case 96: return launch_attention<T, 96>(p, batch, max_new_tokens, stream, merged);
+        case 128: return launch_attention<T, 128>(p, batch, max_new_tokens, stream, merged);
+        case 256: return launch_attention<T, 256>(p, batch, max_new_tokens, stream, merged);
         default: return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "isthmus_attention: head_dim %d is not 64, 80, 96, 128 or 256", head_dim);
     }
 }
@@ -166,7 +160,7 @@ extern "C" int isthmus_attention_merge(void *out, float *lse, const void *part_o
     return ISTHMUS_OK;
 }
 
-extern "C" int isthmus_attention(void *out, float *lse, float *partial_out, float *partial_lse, const void *q,
+extern "C" int isthmus_attention(void *out, float *lse, float *partial_out, float *partial_lse, int32_t *split_counts, const void *q,
                                  const void *k_cache, const void *v_cache, const int32_t *block_table,
                                  const int32_t *cached_lens, const int32_t *query_starts, int32_t batch, int32_t total_tokens,
                                  int32_t max_new_tokens, int32_t max_blocks_per_seq, int32_t num_blocks, int32_t block_size,
@@ -188,8 +182,8 @@ extern "C" int isthmus_attention(void *out, float *lse, float *partial_out, floa
                     static_cast<long long>(batch) * kv_heads);
     ISTHMUS_REQUIRE(splits >= 1 && splits <= 1024 && split_chunk >= 1, "isthmus_attention: splits %d / split_chunk %d out of range",
                     splits, split_chunk);
-    ISTHMUS_REQUIRE(splits == 1 || (partial_out != nullptr && partial_lse != nullptr),
-                    "isthmus_attention: %d splits need the partial_out and partial_lse workspace", splits);
+    ISTHMUS_REQUIRE(splits == 1 || (partial_out != nullptr && partial_lse != nullptr && split_counts != nullptr),
+                    "isthmus_attention: %d splits need the partial_out, partial_lse and split_counts workspace", splits);
     ISTHMUS_REQUIRE(scale > 0.0f && isfinite(scale), "isthmus_attention: scale must be positive and finite");
     ISTHMUS_REQUIRE(softcap >= 0.0f && isfinite(softcap), "isthmus_attention: softcap must be >= 0 and finite");
     ISTHMUS_REQUIRE(window_left >= -1 && window_right >= -1, "isthmus_attention: windows must be >= -1");
@@ -198,10 +192,11 @@ extern "C" int isthmus_attention(void *out, float *lse, float *partial_out, floa
     if (total_tokens == 0) return ISTHMUS_OK;
 
     AttentionParams p{};
-    p.out = splits == 1 ? out : nullptr;
-    p.lse = splits == 1 ? lse : nullptr;
+    p.out = out;
+    p.lse = lse;
     p.partial_out = partial_out;
     p.partial_lse = partial_lse;
+    p.split_counts = split_counts;
     p.q = q;
     p.k_cache = k_cache;
     p.v_cache = v_cache;
@@ -223,16 +218,17 @@ extern "C" int isthmus_attention(void *out, float *lse, float *partial_out, floa
 
     cudaStream_t s = static_cast<cudaStream_t>(stream);
     int status;
+    bool merged = false;
     switch (dtype) {
-        case ISTHMUS_F32: status = attention_for_head_dim<float>(head_dim, p, batch, max_new_tokens, s); break;
-        case ISTHMUS_F16: status = attention_for_head_dim<__half>(head_dim, p, batch, max_new_tokens, s); break;
-        case ISTHMUS_BF16: status = attention_for_head_dim<__nv_bfloat16>(head_dim, p, batch, max_new_tokens, s); break;
+        case ISTHMUS_F32: status = attention_for_head_dim<float>(head_dim, p, batch, max_new_tokens, s, &merged); break;
+        case ISTHMUS_F16: status = attention_for_head_dim<__half>(head_dim, p, batch, max_new_tokens, s, &merged); break;
+        case ISTHMUS_BF16: status = attention_for_head_dim<__nv_bfloat16>(head_dim, p, batch, max_new_tokens, s, &merged); break;
         default:
             return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "isthmus_attention: dtype %s is not f32, f16 or bf16", dtype_name(dtype));
     }
     if (status != ISTHMUS_OK) return status;
     ISTHMUS_CHECK_LAUNCH("isthmus_attention");
-    if (splits > 1) {
+    if (splits > 1 && !merged) {
         status = merge_any(dtype, ISTHMUS_F32, out, lse, partial_out, partial_lse, splits,
                            static_cast<int64_t>(total_tokens) * q_heads, head_dim, s);
         if (status != ISTHMUS_OK) return status;

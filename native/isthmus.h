@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-#define ISTHMUS_ABI_VERSION 4
+#define ISTHMUS_ABI_VERSION 5
 
 #if defined(__GNUC__)
 #define ISTHMUS_API __attribute__((visibility("default")))
@@ -100,6 +100,25 @@ ISTHMUS_API int isthmus_set_device(int device);
 ISTHMUS_API int isthmus_rmsnorm(void *out, void *residual_out, const void *x, const void *residual,
                                 const void *weight, int64_t rows, int64_t cols, float eps,
                                 int32_t dtype, void *stream);
+
+/* ---- quantized weights ---------------------------------------------------------------------- */
+
+/* Weight formats of isthmus_quant_gemv: the GGML type numbers (Java's GgmlType.id()). */
+typedef enum isthmus_qformat {
+    ISTHMUS_Q4_0 = 2,
+    ISTHMUS_Q8_0 = 8,
+    ISTHMUS_Q4_K = 12
+} isthmus_qformat;
+
+/*
+ * out[m][n] = sum_j x[m][j] W[n][j] for m < rows (1..16), n < n_out, j < k, W dequantized in
+ * registers from `weights` in the device layout of its format (cuda/quant_gemv.cuh: Q8_0 and Q4_0
+ * values then f16 scales, Q4_K its own blocks). k is a multiple of 32 (256 for Q4_K); x (rows x k)
+ * and out (rows x n_out) are contiguous, of one dtype (F32, F16, BF16), x and weights 16-byte
+ * aligned. fp32 accumulation.
+ */
+ISTHMUS_API int isthmus_quant_gemv(void *out, const void *x, const void *weights, int32_t format, int64_t rows,
+                                   int64_t n_out, int64_t k, int32_t dtype, void *stream);
 
 /* ---- Mamba: selective scan, state update, causal conv1d ------------------------------------ */
 
@@ -220,13 +239,16 @@ ISTHMUS_API int isthmus_attention_append(void *q, void *k_cache, void *v_cache, 
  * be 16-byte aligned. Each sequence's KV length is cut into `splits` pieces of split_chunk keys
  * (piece i covers [i * split_chunk, (i + 1) * split_chunk)); with splits > 1 the pieces go to the
  * caller's f32 workspace partial_out [splits, total_tokens, q_heads, head_dim] and partial_lse
- * [splits, total_tokens, q_heads], and a second launch on the same stream merges them into out and
- * lse. max_new_tokens is the largest per-sequence new-token count (it sizes the grid and picks the
- * kernel: with 16 or more, f16/bf16 and head_dim <= 128 the tiles run on tensor cores; otherwise,
- * and for decode, on CUDA cores).
+ * [splits, total_tokens, q_heads] and are merged into out and lse, by the decode kernel itself
+ * (the last block of each group of rows, counted in split_counts, int32 [total_tokens, q_heads],
+ * which must hold zeros before the launch and holds zeros again after it) or by a second launch
+ * on the same stream. max_new_tokens is the largest per-sequence new-token count (it sizes the
+ * grid and picks the kernel: with 16 or more, f16/bf16 and head_dim <= 128 the prefill tiles run on
+ * tensor cores; below that, f16/bf16 at head_dim 64 or 128 over blocks of a multiple of 16 tokens
+ * take the decode kernel, also on tensor cores; everything else runs on CUDA cores).
  */
-ISTHMUS_API int isthmus_attention(void *out, float *lse, float *partial_out, float *partial_lse, const void *q,
-                                  const void *k_cache, const void *v_cache, const int32_t *block_table,
+ISTHMUS_API int isthmus_attention(void *out, float *lse, float *partial_out, float *partial_lse, int32_t *split_counts,
+                                  const void *q, const void *k_cache, const void *v_cache, const int32_t *block_table,
                                   const int32_t *cached_lens, const int32_t *query_starts, int32_t batch,
                                   int32_t total_tokens, int32_t max_new_tokens, int32_t max_blocks_per_seq,
                                   int32_t num_blocks, int32_t block_size, int32_t q_heads, int32_t kv_heads,

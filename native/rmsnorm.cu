@@ -1,6 +1,7 @@
 // Launcher of the RMSNorm kernels (cuda/rmsnorm.cuh): checks the arguments, picks the vector
 // width, the kernel and the block shape from the row width, launches on the caller's stream.
 #include "../cuda/rmsnorm.cuh"
+#include "device.h"
 #include "status.h"
 
 using namespace isthmus;
@@ -18,11 +19,33 @@ void launch(void *out, void *residual_out, const void *x, const void *residual, 
     if (threads <= 1024) {
         const bool warp_rows = threads == 32;
         const dim3 block(static_cast<unsigned>(threads), warp_rows ? RMSNORM_WARP_ROWS : 1);
-        const dim3 grid(static_cast<unsigned>((rows + block.y - 1) / block.y));
+        const int64_t slots = (rows + block.y - 1) / block.y;  // rows of each row slot of a block
+        // Rows per block: doubled while every SM keeps RMSNORM_MIN_BLOCKS_PER_SM blocks. One row
+        // a block gains nothing from keeping the weight: it takes the plain kernel.
+        int block_rows = 1;
+        if (threads <= RMSNORM_KEEP_THREADS) {
+            const int device = current_device();
+            const int sms = device < 0 ? 1 : device_attribute<cudaDevAttrMultiProcessorCount>(device);
+            const int64_t enough = static_cast<int64_t>(sms) * RMSNORM_MIN_BLOCKS_PER_SM;
+            while (block_rows < RMSNORM_MAX_BLOCK_ROWS && slots / (2 * block_rows) >= enough) block_rows *= 2;
+        }
+        if (block_rows > 1) {
+            const dim3 grid(static_cast<unsigned>((slots + block_rows - 1) / block_rows));
+            if (residual != nullptr)
+                ISTHMUS_LAUNCH(grid, block, 0, stream, rmsnorm_kernel<T, N, true, true>)(
+                    o, h, xs, r, w, rows, cols, eps, block_rows);
+            else
+                ISTHMUS_LAUNCH(grid, block, 0, stream, rmsnorm_kernel<T, N, false, true>)(
+                    o, nullptr, xs, nullptr, w, rows, cols, eps, block_rows);
+            return;
+        }
+        const dim3 grid(static_cast<unsigned>(slots));
         if (residual != nullptr)
-            ISTHMUS_LAUNCH(grid, block, 0, stream, rmsnorm_kernel<T, N, true>)(o, h, xs, r, w, rows, cols, eps);
+            ISTHMUS_LAUNCH(grid, block, 0, stream, rmsnorm_kernel<T, N, true, false>)(
+                o, h, xs, r, w, rows, cols, eps, 1);
         else
-            ISTHMUS_LAUNCH(grid, block, 0, stream, rmsnorm_kernel<T, N, false>)(o, nullptr, xs, nullptr, w, rows, cols, eps);
+            ISTHMUS_LAUNCH(grid, block, 0, stream, rmsnorm_kernel<T, N, false, false>)(
+                o, nullptr, xs, nullptr, w, rows, cols, eps, 1);
         return;
     }
     // Wider than a block's registers: one block of 1024 per row, two passes.

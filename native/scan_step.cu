@@ -15,17 +15,18 @@ void launch_typed(void *y, float *state, const int32_t *slots, int64_t pool, con
                            static_cast<const T *>(z), static_cast<const T *>(b), static_cast<const T *>(c), a, d,
                            delta_bias, batch, pool, static_cast<int32_t>(channels), static_cast<int32_t>(groups),
                            static_cast<int32_t>(nstate), delta_softplus};
-    // A group of lanes per (row, channel): enough that each holds one vector of the N states, at
-    // most a warp (which then loops).
-    const int vec = nstate % 4 == 0 && is_aligned(state, 16) && is_aligned(a, 16) ? 4 : 1;
+    // Lanes per (row, channel): enough that each holds at most STEP_STATES states, at most a warp
+    // (whose lanes then loop); grid x covers the channels, grid y the rows (looping past 65535).
+    const bool vec = nstate % 4 == 0 && is_aligned(state, 16) && is_aligned(a, 16) &&
+                     is_aligned(b, 4 * sizeof(T)) && is_aligned(c, 4 * sizeof(T));
     int lanes_log2 = 0;
-    while ((1 << lanes_log2) * vec < nstate && lanes_log2 < 5) ++lanes_log2;
-    constexpr unsigned threads = 128;
-    const dim3 grid(static_cast<unsigned>(((batch * channels << lanes_log2) + threads - 1) / threads));
-    if (vec == 4)
-        ISTHMUS_LAUNCH(grid, threads, 0, stream, selective_state_update_kernel<T, 4>)(args, lanes_log2);
+    while ((1 << lanes_log2) * STEP_STATES < nstate && lanes_log2 < 5) ++lanes_log2;
+    const dim3 grid(static_cast<unsigned>(((channels << lanes_log2) + STEP_THREADS - 1) / STEP_THREADS),
+                    static_cast<unsigned>(batch < 65535 ? batch : 65535));
+    if (vec)
+        ISTHMUS_LAUNCH(grid, STEP_THREADS, 0, stream, selective_state_update_kernel<T, 4>)(args, lanes_log2);
     else
-        ISTHMUS_LAUNCH(grid, threads, 0, stream, selective_state_update_kernel<T, 1>)(args, lanes_log2);
+        ISTHMUS_LAUNCH(grid, STEP_THREADS, 0, stream, selective_state_update_kernel<T, 1>)(args, lanes_log2);
 }
 
 }  // namespace
@@ -51,8 +52,8 @@ extern "C" int isthmus_selective_state_update(void *y, float *state, const int32
                     static_cast<long long>(groups), static_cast<long long>(channels));
     ISTHMUS_REQUIRE(nstate >= 1 && nstate <= 256, "isthmus_selective_state_update: nstate %lld not in 1..256",
                     static_cast<long long>(nstate));
-    ISTHMUS_REQUIRE(batch * channels <= 0x7fffffffLL * 128 / 32,
-                    "isthmus_selective_state_update: batch x channels too large");
+    ISTHMUS_REQUIRE(channels <= 0x7fffffffLL, "isthmus_selective_state_update: channels %lld too large",
+                    static_cast<long long>(channels));
     if (batch == 0) return ISTHMUS_OK;
     cudaStream_t s = static_cast<cudaStream_t>(stream);
     const bool sp = delta_softplus != 0;

@@ -190,8 +190,12 @@ def ptx_expansion(op):
         if space == "local":
             return "local", 1.0
         return "global", 1.0  # global, generic (assumed global), const
+    if head == "ldmatrix":
+        return "shared", 1.0  # one LDSM per instruction, whatever .x1/.x2/.x4
+    if head == "cp" and parts[1:2] == ["async"] and parts[2:3] in (["wait_group"], ["wait_all"]):
+        return "sync", 1.0  # a wait for this thread's copies: DEPBAR in SASS
     if head in ("cp", "cvta") and len(parts) > 1 and parts[1].startswith("async"):
-        return "async", 1.0
+        return "async", 1.0  # the copies, and commit_group (LDGDEPBAR)
     if head in ("mma", "wgmma"):
         return "tensor", 1.0
     if head == "wmma":
@@ -223,6 +227,8 @@ def ptx_expansion(op):
 
 def ptx_width(op):
     parts = op.split(".")
+    if parts[0] == "ldmatrix":  # one 32-bit register per 8x8 matrix per lane
+        return 4 * next((int(p[1:]) for p in parts if p in ("x1", "x2", "x4")), 1)
     vec = 1
     for p in parts:
         if p in ("v2", "v4", "v8"):
@@ -303,6 +309,9 @@ def _ptx_statement(s, instrs):
         if op.startswith("bra"):
             target = args.strip().split()[-1] if args.strip() else None
         width = ptx_width(op) if cls in ("global", "shared", "local") and not op.startswith("wmma") else 0
+        if op.startswith("cp.async.c"):  # cp.async.{ca,cg}.shared.global [dst], [src], cp-size[, src-size]
+            size = re.search(r"\]\s*,\s*(\d+)", args)
+            width = int(size.group(1)) if size else 0
         instrs.append(Instr(op, s, cls, weight, width, target))
         for extra_cls, extra_weight in (extra[0] if extra else []):
             instrs.append(Instr("(" + op + ")", s, extra_cls, extra_weight))

@@ -26,8 +26,8 @@ One launch is described by a dict:
   exps                 special-function evaluations the algorithm needs (the MUFU floor)
   l2_latency           True when its loads hit data just written by the previous kernel
   dynamic_shared       bytes of dynamic shared memory per block (ptxas reports only the static part)
-  async_inflight       global bytes one warp keeps in flight through cp.async (the model counts
-                       ld.global only): a multistage ring's stages in flight, the warp's share
+  inflight_passes      passes of the hot loop whose loads are in flight at once (a cp.async ring
+                       that copies that many passes ahead); 1 without it
   serial_warps         warps that do the work one after another (one scheduler each)
   paths                path weights: code the row does not run at its shape, or runs on a fraction
                        of passes; a list of rules {name, weight, why, and one or more of: source
@@ -64,15 +64,29 @@ def strided_warp_trips(n, threads, stride=None):
 
 
 RMSNORM_VECS, RMSNORM_WARP_ROWS = 4, 4  # cuda/rmsnorm.cuh
+RMSNORM_KEEP_THREADS, RMSNORM_MAX_BLOCK_ROWS, RMSNORM_MIN_BLOCKS_PER_SM = 512, 8, 4
+
+
+def rmsnorm_block_rows(rows):
+    """native/rmsnorm.cu: rows per block of the weight-keeping kernel, doubled up to
+    RMSNORM_MAX_BLOCK_ROWS while every SM keeps RMSNORM_MIN_BLOCKS_PER_SM blocks."""
+    block_rows = 1
+    while block_rows < RMSNORM_MAX_BLOCK_ROWS and rows // (2 * block_rows) >= SMS * RMSNORM_MIN_BLOCKS_PER_SM:
+        block_rows *= 2
+    return block_rows
 
 
 def rmsnorm():
     """native/rmsnorm.cu: threads per row = ceil(vectors / (32 RMSNORM_VECS)) * 32; one warp a row
     (RMSNORM_WARP_ROWS rows a block) when that is 32, one block a row up to 1024 threads, the
     two-pass kernel past that. At the bench widths (4096 and 8192) every row is one block of
-    128-512 threads of the register-resident kernel, each thread holding exactly RMSNORM_VECS
-    vectors: it has no loop (all unrolled), so the whole body is the work. Counted statically, so
-    the warp_sum path (a row of one warp) is counted beside block_sum, which is the one that runs."""
+    128-512 threads, holding exactly RMSNORM_VECS vectors of each operand. With several rows a
+    block (rmsnorm_block_rows: 4 at 4096 rows, 8 at 16384) the kernel is rmsnorm_kernel<T, N,
+    RES, KEEP_WEIGHT = true>: each thread loads its vectors of the weight once, then serves the
+    block's rows in turn; the row loop (all else unrolled) is the hot loop, one row a pass. With
+    one (1 and 64 rows) it is the plain KEEP_WEIGHT = false kernel, which has no loop: the whole
+    body is the work. Counted statically, so the warp_sum path (a row of one warp) is counted beside
+    block_sum, which is the one that runs."""
     out = []
     for dtype in (BF16, F32):
         n = 16 // SIZE[dtype]
@@ -80,15 +94,24 @@ def rmsnorm():
             for residual in (False, True):
                 vecs = cols // n
                 threads = cdiv(vecs, 32 * RMSNORM_VECS) * 32
-                assert 32 < threads <= 1024, "the bench widths take the block-per-row register kernel"
+                assert 32 < threads <= RMSNORM_KEEP_THREADS, "the bench widths take a block a row, weight kept"
+                block_rows = rmsnorm_block_rows(rows)
+                blocks = cdiv(rows, block_rows)
+                keep = block_rows > 1
                 out.append(dict(
                     bench="rmsnorm+residual" if residual else "rmsnorm", part="", shape=f"{rows}x{cols}", dtype=dtype,
-                    source="rmsnorm", symbol=rf"14rmsnorm_kernelI{MANGLED[dtype]}Li{n}ELb{int(residual)}E",
-                    threads=threads, blocks=rows, hot=None, other=1,
-                    unit=f"{RMSNORM_VECS} vectors a thread ({threads // 32} warps a row)", units_per_warp=1.0,
+                    source="rmsnorm", symbol=rf"14rmsnorm_kernelI{MANGLED[dtype]}Li{n}ELb{int(residual)}ELb{int(keep)}EE",
+                    threads=threads, blocks=blocks,
+                    # the row loop, holding the row's 16-byte loads (x: ld.global; the kept weight
+                    # before it: ld.global.nc); without KEEP_WEIGHT it folds away: no loop
+                    hot={"contains": r"^(ld\.global\.v4|LDG\.E\.128)", "pick": "outermost"} if keep else None,
+                    hot_units=block_rows, other=1,
+                    unit=f"row ({RMSNORM_VECS} vectors a thread, {threads // 32} warps; {block_rows} a block)",
+                    units_per_warp=block_rows,
                     bytes=rows * cols * SIZE[dtype] * (4 if residual else 2) + cols * SIZE[dtype],
-                    # the weight is read again by every row (from L2); x, residual, h and out cross once
-                    l2_bytes=rows * cols * SIZE[dtype], flops=4 * rows * cols, flop_kind="fp32", exps=rows,
+                    # the weight is read again by every block (from L2), once for all its rows;
+                    # x, residual, h and out cross once
+                    l2_bytes=blocks * cols * SIZE[dtype], flops=4 * rows * cols, flop_kind="fp32", exps=rows,
                     # `blockDim.x == 32 ? warp_sum(..) : block_sum(..)`: threads is 128-512 here, so
                     # the warp-per-row reduction never runs (block_sum's own warp_sum calls are
                     # inlined at lines of common.cuh, not at this one, so they keep weight 1)
@@ -157,19 +180,33 @@ def selective_scan():
     return out
 
 
+STEP_STATES, STEP_THREADS = 16, 128  # cuda/scan_step.cuh
+
+
 def state_update():
+    """The bench calls it without slots, with z, D, delta bias and softplus, N = 16, aligned:
+    selective_state_update_kernel<T, VEC=4> on a grid of (channel slices of STEP_THREADS, rows),
+    one thread a (row, channel) (N <= STEP_STATES: one lane), four 16-byte runs of state each.
+    Loops in the PTX: the row loop (outer: 1 pass, B <= 65535), the state loop (the hot one: the
+    innermost with exponentials, 16 ex2 a pass, 1 pass at N = 16) and the warp's scan of earlier
+    rows' slots (not run: no slots). Counted statically, so the slot scan and its ballot are
+    weighted out by the path rule below."""
     out = []
     b, d, n = 64, 4096, 16
+    lanes = max(1, cdiv(n, STEP_STATES))
     for dtype in (BF16, F32):
-        lanes = 4  # 4 lanes x 4 states per (row, channel)
         out.append(dict(
             bench="selective-state-update", part="", shape=f"B{b}xD{d}xN{n}", dtype=dtype,
             source="scan_step", symbol=rf"selective_state_update_kernelI{MANGLED[dtype]}Li4E",
-            threads=128, blocks=cdiv(b * d * lanes, 128),
-            hot={"contains": r"^(ex2|MUFU\.EX2)", "pick": "innermost"}, hot_units=1, other=1,
-            unit="8 (row, channel) pairs per warp", units_per_warp=1.0,
+            threads=STEP_THREADS, blocks=cdiv(d * lanes, STEP_THREADS) * b,
+            hot={"contains": r"^(ex2|MUFU\.EX2)", "pick": "innermost"}, hot_units=1, outer=1, other=0,
+            unit="32 (row, channel) pairs per warp (one a thread)", units_per_warp=1.0,
             bytes=2 * 4 * b * d * n + 4 * b * d * SIZE[dtype] + 2 * b * n * SIZE[dtype] + 4 * d * (n + 2),
-            flops=0, flop_kind="fp32", exps=b * d * n))
+            flops=0, flop_kind="fp32", exps=b * d * n,
+            # `if (p.slots == nullptr) return slot;` returns before the scan of earlier rows' slots
+            paths=[dict(name="repeated-slot scan", weight=0.0,
+                        source=r"(repeated \|= p\.slots\[j\]|__ballot_sync\(0xffffffffu, repeated\))",
+                        why="the bench passes no slots")]))
     return out
 
 
@@ -206,6 +243,7 @@ def conv1d():
 
 
 DECODE_ROWS, DECODE_WARPS, DECODE_STEP = 4, 4, 16  # cuda/attention_decode.cuh kDecodeRows/Warps/Step
+DECODE_STAGES = 3  # kDecodeStages: each warp's cp.async ring copies kDecodeStages - 1 steps ahead
 DECODE_BLOCKS_PER_SM = 2  # AttentionWorkspace.BLOCKS_PER_SM (the kernel's launch bounds)
 KV_TILE = 32  # AttentionWorkspace.KV_TILE: split boundaries fall on it
 
@@ -248,35 +286,44 @@ def decode_warp_steps(keys):
 
 def rescale_fraction(passes, rows=DECODE_ROWS):
     """Fraction of a warp's step-loop passes in which some row's running max grows (the rescale
-    of o): with scores independent and identically distributed (the bench's random q and K), pass
-    n holds a row's new maximum with probability 1 / n, so any of `rows` rows with at most
-    rows / n; averaged over the passes."""
+    of o, a branch the warp takes when any of its lanes does): with scores independent and
+    identically distributed (the bench's random q and K), pass n holds a row's new maximum with
+    probability 1 / n, so any of `rows` rows with at most rows / n; averaged over the passes."""
     n = max(1, int(round(passes)))
     return min(1.0, sum(min(1.0, rows / i) for i in range(1, n + 1)) / n)
 
 
+def decode_shared_bytes(dim=128, elem=2):
+    """cuda/attention_decode.cuh DecodeLayout<T, D>::kBytes: each warp's ring of DECODE_STAGES
+    (K, V) tiles of 16 keys, unpadded rows (swizzled chunks; the warps' final states reuse it)."""
+    ring = elem * DECODE_WARPS * DECODE_STAGES * 2 * DECODE_STEP * dim
+    return max(ring, 4 * DECODE_WARPS * DECODE_ROWS * (dim + 2))
+
+
 def attention_decode():
-    """Decode at head_dim 128, bf16, pages of 16: native/attention.cu takes the grouped kernel
-    attention_decode_kernel<bf16, 128> (cuda/attention_decode.cuh) on a grid of (1 row group of
-    the 4 query rows of a KV head, batch x 8 KV heads, splits), 4 warps a block; then, with
-    splits > 1, attention_merge_kernel<bf16, float, 4> (16-byte loads of the f32 partials), one
-    warp a row. The split count is the planner's (whole waves of 2 blocks per SM on 132 SMs).
+    """Decode at head_dim 128, bf16, pages of 16: native/attention.cu takes the tensor-core decode
+    kernel attention_decode_kernel<bf16, 128> (cuda/attention_decode.cuh) on a grid of (1 row group
+    of the 4 query rows of a KV head, batch x 8 KV heads, splits), 4 warps a block, 96 KiB of
+    dynamic shared memory; with splits > 1 the last block of each row group merges the splits'
+    partials itself (merge_row), so one launch does the whole row. The split count is the
+    planner's (whole waves of 2 blocks per SM on 132 SMs).
 
-    Decode kernel loops in the PTX: the 16-key step loop (the hot one: the only loop with 16-byte
-    loads; all of decode_step is unrolled in it), then the two versions of the final
-    `d = lane; d < 128; d += 32` loop (out in bf16 when splits == 1, f32 partials else; 4 passes,
-    only the second runs here). Counted statically, the step loop's pass holds BOTH decode_step
-    instantiations (unmasked, masked: only the unmasked runs at these shapes, every split edge
-    being a multiple of 32 keys), the soft-cap tanh (soft-cap 0 here), the rescale of o when a
-    row's max grows (a few steps in a split, data-dependent) and the block-table read (once in 32
-    passes): an overcount of the pass by about 2.3x.
+    Loops in the PTX: the step loop (the hot one: the only loop with cp.async; both decode_issue
+    and both decode_step instantiations are unrolled in it), the cross-warp merge's
+    `d = lane; d < 128; d += 32` (4 passes), then merge_row's loop over groups of 32 parts
+    (ceil(P / 32) passes) around its loop over the parts of a group (P in all). Counted
+    statically, the step loop's pass holds the masked and unmasked issue and step (only the
+    unmasked run at these shapes: every split edge is a multiple of 32 keys, all pages mapped, the
+    causal mask hides nothing from the one new token), the soft-cap tanh (soft-cap 0 here), the
+    rescale of o when a row's max grows and the block-table refill (once in 32 passes). merge_row
+    runs in 1 block of the row group's P: weight 1 / P over the blocks.
 
-    Merge loops in order: the LSE max loop (remainder, then unrolled by 4), the zero-output loops
-    of an all -inf row (remainder, by 4; not reached), the LSE sum loop (remainder, by 4), the
-    head_dim loop (1 pass: 32 lanes x 4 = 128) around the parts loop unrolled by 4 (the hot one;
-    its 0-3 remainder parts are inline in the head_dim loop), then that loop's zero-parts version
-    (remainder, by 4; not reached). A warp passes the lane-strided LSE loops ceil(P / 32) times,
-    all in the remainder loop (P <= 128 < 4 x 32)."""
+    FLOPs: the bench's useful count, on tensor cores; the mma.sync tiles do twice that (4 of their
+    8 columns are rows), which the tensor time does not see: still ~30x below the byte time.
+
+    Bytes: the bench's count (K, V, q, out) crosses HBM; the f32 partials (written, then read by
+    the merging block) stay in L2 (a few MB against 50 MB) and are counted there. In flight: the
+    ring keeps DECODE_STAGES - 1 steps of 8 KiB per warp copying while it computes one."""
     out = []
     hq, hkv, dim = 32, 8, 128
     for batch in (1, 8):
@@ -286,40 +333,40 @@ def attention_decode():
             kv_bytes = 2 * batch * context * hkv * dim * 2
             rows = batch * hq
             steps = decode_warp_steps(chunk)  # the busiest block: a whole chunk
+            paths = [
+                # every split edge is a multiple of 32 keys, all pages are mapped and the one new
+                # token sees every key: each step is whole and visible
+                dict(name="masked copy", weight=0.0, source=r"decode_issue<T, D, true>",
+                     why=f"split chunk {chunk} keys, a multiple of 32; no mask"),
+                dict(name="masked step", weight=0.0, source=r"decode_step<T, D, true>",
+                     why=f"split chunk {chunk} keys, a multiple of 32; no mask"),
+                # the bench's soft-cap is 0: `if (sc.capped)` is never taken
+                dict(name="soft-cap tanh", weight=0.0, source=r"tanhf\(x\[i\] \* sc\.scale_over_cap\)", why="soft-cap 0"),
+                dict(name="max rescale", weight=rescale_fraction(steps), source=r"st\.o\[i\]\[[02]\] \*= alpha",
+                     why=f"i.i.d. scores: some row's max grows in ~{rescale_fraction(steps):.2f} of {steps:g} passes"),
+                # `if (n % 32 == 0)`: the block table is read for 32 steps at once
+                dict(name="block-table read", weight=cdiv(int(steps), 32) / max(1, steps),
+                     source=r"(\(n \+ lane\) \* kDecodeWarps|tn / p\.block_size|table\[page\]|slots = tn - page)",
+                     why="once in 32 passes"),
+                # the last block of a row group merges: 1 of `splits`; none without splits
+                dict(name="split merge", weight=1 / splits if splits > 1 else 0.0, function=r"merge_row",
+                     why=f"1 block of {splits} merges" if splits > 1 else "one split: nothing to merge"),
+                # `if (p.splits == 1)` inside the cross-warp merge: the other store never runs
+                dict(name="unused output store", weight=0.0,
+                     source=r"static_cast<T \*>\(p\.out\)\[q_row \* D \+ d\]" if splits > 1 else r"p\.partial_out\[part_row \* D \+ d\]",
+                     why="partials written" if splits > 1 else "out written")]
+            lse_groups = cdiv(splits, 32)
             out.append(dict(
-                bench="attention-decode", part="attend", shape=shape, dtype=BF16,
+                bench="attention-decode", part="", shape=shape, dtype=BF16,
                 source="attention", symbol=r"attention_decode_kernelI13__nv_bfloat16Li128E",
                 threads=DECODE_WARPS * 32, blocks=batch * hkv * cdiv(hq // hkv, DECODE_ROWS) * splits,
-                hot={"contains": r"^(ld\.global(\.nc)?\.v4|LDG\.E\.128)", "pick": "outermost"}, hot_units=steps,
-                other=[0, 4] if splits > 1 else [4, 0],
+                hot={"contains": r"^(cp\.async\.c|LDGSTS)", "pick": "outermost"}, hot_units=steps,
+                other=[4, lse_groups, splits / lse_groups],
                 unit="16-key step per warp (4 rows)", units_per_warp=steps,
-                bytes=kv_bytes + 2 * rows * dim * 2 + (splits > 1) * splits * rows * (dim + 1) * 4,
-                flops=4 * batch * hq * context * dim, flop_kind="fp32", exps=batch * hq * context,
-                paths=[
-                    # every split edge is a multiple of 32 keys, all pages are mapped and the bench
-                    # has no mask: each step is whole and visible, the unmasked step runs
-                    dict(name="masked step", weight=0.0, source=r"decode_step<T, D, true>",
-                         why=f"split chunk {chunk} keys, a multiple of 32; no mask"),
-                    # the bench's soft-cap is 0: `if (p.softcap > 0.0f)` is never taken
-                    dict(name="soft-cap tanh", weight=0.0, source=r"tanhf\(sc\[i\] \* inv_cap\)", why="soft-cap 0"),
-                    dict(name="max rescale", weight=rescale_fraction(steps), source=r"st\.o\[r\]\[e\] \*= alpha\[r\]",
-                         why=f"i.i.d. scores: the max grows in ~{rescale_fraction(steps):.2f} of {steps:g} passes"),
-                    # `if (n % 32 == 0)`: the block table is read for 32 steps at once
-                    dict(name="block-table read", weight=cdiv(int(steps), 32) / max(1, steps),
-                         source=r"(\(n \+ lane\) \* kDecodeWarps|t / p\.block_size|table\[page\]|slots = t - page)",
-                         why="once in 32 passes")]))
-            if splits > 1:
-                lse_passes = cdiv(splits, 32)
-                out.append(dict(
-                    bench="attention-decode", part="merge", shape=shape, dtype=BF16,
-                    source="attention", symbol=r"attention_merge_kernelI13__nv_bfloat16fLi4E",
-                    threads=128, blocks=cdiv(rows, 4),
-                    hot={"contains": r"^(ld\.global(\.nc)?\.v4|LDG\.E\.128)", "pick": "innermost"}, hot_units=splits,
-                    marker=(r"^(ld\.global(\.nc)?\.v4|LDG\.E\.128)", 1),  # one part per 16-byte load
-                    outer=1, other=[lse_passes, 0, 0, 0, lse_passes, 0, 0, 0],
-                    unit="part per row (4 dims a lane)", units_per_warp=splits,
-                    bytes=splits * rows * (dim + 1) * 4 + rows * dim * 2, flops=0, flop_kind="fp32",
-                    exps=rows * splits, l2_latency=True))
+                bytes=kv_bytes + 2 * rows * dim * 2,
+                l2_bytes=(splits > 1) * 2 * splits * rows * (dim + 1) * 4,
+                flops=4 * batch * hq * context * dim, flop_kind="tensor", exps=batch * hq * context,
+                dynamic_shared=decode_shared_bytes(dim), inflight_passes=DECODE_STAGES - 1, paths=paths))
     return out
 
 
@@ -345,7 +392,7 @@ def touched(tokens, k, experts):
     return experts * (1 - (1 - 1 / experts) ** (tokens * k)) if tokens * k < 4 * experts else experts
 
 
-MOE_ALIGN_WARPS, MOE_ALIGN_CHUNK, MOE_TILE = 8, 2048, 128  # cuda/moe_dispatch.cuh; the GEMM's tile height
+MOE_ALIGN_WARPS, MOE_ALIGN_STEPS, MOE_ALIGN_CHUNK, MOE_TILE = 8, 8, 2048, 128  # cuda/moe_dispatch.cuh; the GEMM's tile height
 
 
 def moe_align(common, pairs, experts, used, tiles):
@@ -387,10 +434,21 @@ def moe_align(common, pairs, experts, used, tiles):
         # One chunk (decode sizes): histogram and scatter in one block and one launch, the same
         # helpers inlined; their loops are taken to appear in that order in the PTX (an
         # assumption: a mismatch misplaces a few small trip counts, not the launch's cost).
+        # The step loops (histogram, ranking, scatter: 8 unrolled 32-pair steps each) stop at the
+        # warp's last step holding a pair (`if (j == live_steps) break;`). Warp 0, the busiest,
+        # holds min(8, ceil(pairs / 32)) live steps: its count stands for every warp (an upper
+        # bound for the others, which hold fewer or none), since the block's barriers wait for it.
+        live = min(MOE_ALIGN_STEPS, cdiv(pairs, 32))
         return [dict(base, part="align", symbol=r"moe_align_one_chunk_kernel", threads=threads, blocks=1,
                      dynamic_shared=(MOE_ALIGN_WARPS + 3) * experts * 4,
                      other=[per_expert, per_expert] + scatter_loops,
-                     unit="256 pairs per warp", bytes=pairs * 4 + experts * 4 + scatter_bytes)]
+                     unit="256 pairs per warp", bytes=pairs * 4 + experts * 4 + scatter_bytes,
+                     paths=[dict(name="steps past the warp's pairs", weight=live / MOE_ALIGN_STEPS,
+                                 why=f"{pairs} pairs: warp 0 holds {live} of its {MOE_ALIGN_STEPS} steps",
+                                 # the first block of each step's body: the histogram's and the
+                                 # ranking's match, the scatter's `if (p < end)` (its pair index
+                                 # is the one align_load_ids computed)
+                                 source=r"(__match_any_sync\(0xffffffffu, id\[j\]\)|^\s*if \(p < end\) \{)")])]
     return [
         dict(base, part="align-histogram", symbol=r"moe_align_histogram_kernel", threads=threads, blocks=chunks,
              dynamic_shared=experts * 4,
@@ -478,11 +536,9 @@ def gemm_tile(variant, bn, blocks, k, live=(1.0, 1.0)):
     template tail before BN): blocks of 2 x bn / 64 warps, each a 64 x 64 piece of the 128 x bn
     tile, or for the decode tile (bn 64) 4 warps on rows 0-63, each one 16-deep quarter of every
     stage; the hot loop is the K loop (one pass per 64 of K: 4 k-steps, or 1 on the decode tile,
-    of up to 4 x 8 mma.sync),
-    whose 16-row slices without a real row skip their ldmatrix and mma, and whose warps without
-    one skip their B fragments too (`live`: the fractions of slices and of warps that run). The cp.async ring keeps TILE_STAGES - 1 stages in flight, a warp's share of each being
-    its part of the block's (128 + bn) x 64 elements (the model counts ld.global only, so it is
-    given)."""
+    of up to 4 x 8 mma.sync), whose 16-row slices without a real row skip their ldmatrix and
+    mma, and whose warps without one skip their B fragments too (`live`: the fractions of slices
+    and of warps that run). The cp.async ring keeps TILE_STAGES - 1 passes' copies in flight."""
     passes = cdiv(k, TILE_BK)
     threads = 4 * 32 if bn == 64 else 2 * (bn // 64) * 32
     stage_bytes = (TILE_BM + bn) * TILE_BK * 2
@@ -490,7 +546,7 @@ def gemm_tile(variant, bn, blocks, k, live=(1.0, 1.0)):
                 threads=threads, blocks=blocks, dynamic_shared=TILE_STAGES * stage_bytes,
                 hot={"contains": r"^(mma|HMMA)", "pick": "outermost"}, hot_units=passes, other=1,
                 unit="64-deep K pass per warp", units_per_warp=passes,
-                async_inflight=(TILE_STAGES - 1) * stage_bytes / (threads // 32),
+                inflight_passes=TILE_STAGES - 1,
                 paths=[] if min(live) >= 1 else [
                     dict(name="empty slices", weight=live[0], function=r"mma_m16n8k16",
                          why="16-row slices without a real row skip their ldmatrix and MMAs"),
@@ -512,5 +568,29 @@ def gemm_own():
     return out
 
 
+QGEMV_WARPS = 4  # cuda/quant_gemv.cuh
+QGEMV_FORMATS = {"q8_0": (0, 32, 34, 32), "q4_0": (1, 32, 18, 32), "q4_k": (2, 256, 144, 64)}  # (QFormat, block, bytes, chunk)
+
+
+def quant_gemv():
+    """quant_gemv_kernel<F, bf16, M>: one warp an output feature, the chunk loop (the only loop:
+    everything in it is unrolled) strides the row's chunks by 32 lanes, chunks / 32 passes. M is
+    the unrolled row count the launcher picks (1, 2, 4, 8, 16); rows past m_rows are skipped whole,
+    and the bench rows are 1, 8 and 16, so every unrolled row runs."""
+    out = []
+    for name, (fmt, block, block_bytes, chunk) in QGEMV_FORMATS.items():
+        for n, k in ((4096, 4096), (14336, 4096)):
+            for m in (1, 8, 16):
+                out.append(dict(
+                    bench=f"quant-gemv-{name}", part="", shape=f"m{m}-{n}x{k}", dtype=BF16, source="quant",
+                    symbol=rf"quant_gemv_kernelILNS_7QFormatE{fmt}E13__nv_bfloat16Li{m}EE",
+                    threads=QGEMV_WARPS * 32, blocks=cdiv(n, QGEMV_WARPS),
+                    hot={"contains": r"^(fma|FFMA)", "pick": "outermost"}, hot_units=k // chunk // 32, other=1,
+                    unit=f"one {chunk}-value chunk a lane (m={m})", units_per_warp=k // chunk // 32,
+                    bytes=n * k // block * block_bytes + m * (k + n) * 2, flops=2 * m * n * k, flop_kind="fp32", exps=0))
+    return out
+
+
 def all_launches():
-    return rmsnorm() + selective_scan() + state_update() + conv1d() + attention_decode() + attention_prefill() + moe() + gemm_own()
+    return (rmsnorm() + selective_scan() + state_update() + conv1d() + attention_decode() + attention_prefill() + moe() + gemm_own()
+            + quant_gemv())

@@ -276,7 +276,8 @@ def count(func, launch, weights=None):
                 m *= t
         total[ins.cls] += ins.weight * m
         in_hot = hot and hot[0] <= idx <= hot[1]
-        if ins.cls == "global" and ins.width and (in_hot or not hot) and re.match(r"^(ld|LDG|LD)", ins.op):
+        loads = (ins.cls == "global" and re.match(r"^(ld|LDG|LD)", ins.op)) or (ins.cls == "async" and re.match(r"^(cp\.async\.c|LDGSTS)", ins.op))
+        if loads and ins.width and (in_hot or not hot):
             inflight += 32 * ins.width * weights[idx]
     return dict(total=total, per_pass=per_pass, units_per_pass=units_per_pass, hot=hot, inflight=inflight,
                 loops=len(func.loops))
@@ -338,7 +339,8 @@ def estimate(m, launch, c, res):
     t_bytes = launch["bytes"] / (m["hbm_gbps"] * 1e3) * busiest * active_sms / blocks
     t_l2 = (launch["bytes"] + launch.get("l2_bytes", 0)) / (m["l2_gbps"] * 1e3) * share
     latency = m["l2_latency_ns" if launch.get("l2_latency") else "hbm_latency_ns"] * 1e-3
-    in_flight = (1 if serial else warps_on_sm) * (c["inflight"] + launch.get("async_inflight", 0))
+    # a kernel that copies ahead (cp.async rings) keeps `inflight_passes` passes' loads in flight
+    in_flight = (1 if serial else warps_on_sm) * c["inflight"] * launch.get("inflight_passes", 1)
     per_sm_bytes = launch["bytes"] * busiest / blocks
     t_latency = per_sm_bytes / (in_flight / latency) if in_flight > 0 else 0.0
     t_memory = max(t_bytes, t_l2, t_latency)

@@ -110,6 +110,49 @@ class PtxTest(unittest.TestCase):
         self.assertEqual((cls, weight), ("special", 1.0))
         self.assertTrue(extra)
 
+    def test_tensor_core_building_blocks(self):
+        # ldmatrix is one shared-memory instruction whatever the number of matrices; the copies and
+        # commit_group are async, wait_group a wait (DEPBAR), mma a tensor instruction.
+        for op in ("ldmatrix.sync.aligned.m8n8.x1.shared.b16", "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16"):
+            self.assertEqual(isa.ptx_expansion(op), ("shared", 1.0))
+        self.assertEqual(isa.ptx_width("ldmatrix.sync.aligned.m8n8.x4.shared.b16"), 16)
+        self.assertEqual(isa.ptx_expansion("cp.async.cg.shared.global"), ("async", 1.0))
+        self.assertEqual(isa.ptx_expansion("cp.async.commit_group"), ("async", 1.0))
+        self.assertEqual(isa.ptx_expansion("cp.async.wait_group"), ("sync", 1.0))
+        self.assertEqual(isa.ptx_expansion("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"), ("tensor", 1.0))
+
+
+# A cp.async ring's step loop: two 16-byte copies a lane per pass, then the wait.
+RING_PTX = """
+.visible .entry ring(
+)
+{
+$L__BB0_1:
+	cp.async.cg.shared.global [%r1], [%rd1], 16, %r2;
+	cp.async.cg.shared.global [%r3], [%rd2], 16, %r2;
+	cp.async.commit_group;
+	cp.async.wait_group 2;
+	add.s32 	%r4, %r4, 1;
+	setp.lt.s32 	%p1, %r4, %r5;
+	@%p1 bra 	$L__BB0_1;
+	ret;
+}
+"""
+
+
+class AsyncCopyTest(unittest.TestCase):
+    def test_copies_count_in_flight_for_the_passes_ahead(self):
+        (f,) = isa.parse_ptx(RING_PTX)
+        self.assertEqual([i.width for i in f.instrs if i.op.startswith("cp.async.cg")], [16, 16])
+        c = perf_model.count(f, dict(hot={"contains": r"^cp\.async\.cg", "pick": "innermost"}, hot_units=4))
+        self.assertEqual(c["inflight"], 2 * 32 * 16)  # one pass: 2 copies of 16 bytes per lane
+        m = dict(perf_model.json.load(open(os.path.join(perf_model.HERE, "machines.json")))["machines"]["H200"])
+        launch = dict(threads=128, blocks=132, flops=0, flop_kind="fp32", bytes=132 * 1e6, exps=0)
+        res = dict(registers=32, smem=0, spills=0)
+        one = perf_model.estimate(m, launch, c, res)["t_latency"]
+        two = perf_model.estimate(m, dict(launch, inflight_passes=2), c, res)["t_latency"]
+        self.assertAlmostEqual(one / two, 2.0)  # twice the bytes in flight: half the latency-bound time
+
 
 class ModelTest(unittest.TestCase):
     def test_occupancy(self):
@@ -256,7 +299,7 @@ class PathWeightTest(unittest.TestCase):
 
     def test_bench_rows_carry_weights(self):
         rows = {(l["bench"], l["part"]): l for l in kernels.all_launches()}
-        for key in (("selective-scan", ""), ("causal-conv1d", ""), ("attention-decode", "attend"), ("rmsnorm", "")):
+        for key in (("selective-scan", ""), ("causal-conv1d", ""), ("attention-decode", ""), ("rmsnorm", "")):
             self.assertTrue(rows[key]["paths"], key)
             for rule in rows[key]["paths"]:
                 self.assertTrue(0.0 <= rule["weight"] <= 1.0 and rule.get("why"))

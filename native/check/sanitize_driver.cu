@@ -197,9 +197,12 @@ static void attention_cases(cudaStream_t stream) {
             void *out = random_buffer((size_t)tokens * q_heads * d, dtype, 10);
             const int splits = 3, chunk = 16;
             float *lse, *partial_out, *partial_lse;
+            int32_t *split_counts;
             CHECK_CUDA(cudaMalloc(&lse, sizeof(float) * tokens * q_heads));
             CHECK_CUDA(cudaMalloc(&partial_out, sizeof(float) * splits * tokens * q_heads * d));
             CHECK_CUDA(cudaMalloc(&partial_lse, sizeof(float) * splits * tokens * q_heads));
+            CHECK_CUDA(cudaMalloc(&split_counts, sizeof(int32_t) * tokens * q_heads));
+            CHECK_CUDA(cudaMemset(split_counts, 0, sizeof(int32_t) * tokens * q_heads));
             CHECK_STATUS(isthmus_attention_append(q, k_cache, v_cache, k, v, d_table, d_cached, d_starts, nullptr, batch, tokens,
                                                   max_blocks, num_blocks, block_size, q_heads, kv_heads, d, 2, 10000.0f, 1.0f,
                                                   1.0f, 0.0f, 0.0f, 0, dtype, stream));
@@ -207,10 +210,10 @@ static void attention_cases(cudaStream_t stream) {
             CHECK_STATUS(isthmus_attention_append(q, k_cache, v_cache, k, v, d_table, d_cached, d_starts, d_positions, batch,
                                                   tokens, max_blocks, num_blocks, block_size, q_heads, kv_heads, d, 1, 10000.0f,
                                                   1.0f, 4.0f, 1.0f, 4.0f, 32, dtype, stream));
-            CHECK_STATUS(isthmus_attention(out, lse, nullptr, nullptr, q, k_cache, v_cache, d_table, d_cached, d_starts, batch,
+            CHECK_STATUS(isthmus_attention(out, lse, nullptr, nullptr, nullptr, q, k_cache, v_cache, d_table, d_cached, d_starts, batch,
                                            tokens, max_new, max_blocks, num_blocks, block_size, q_heads, kv_heads, d, 1, 64, 1,
                                            0.1f, 7, -1, 0.0f, dtype, stream));
-            CHECK_STATUS(isthmus_attention(out, lse, partial_out, partial_lse, q, k_cache, v_cache, d_table, d_cached, d_starts,
+            CHECK_STATUS(isthmus_attention(out, lse, partial_out, partial_lse, split_counts, q, k_cache, v_cache, d_table, d_cached, d_starts,
                                            batch, tokens, max_new, max_blocks, num_blocks, block_size, q_heads, kv_heads, d,
                                            splits, chunk, 0, 0.1f, -1, 3, 30.0f, dtype, stream));
             CHECK_STATUS(isthmus_attention_merge(out, lse, partial_out, partial_lse, splits, (long long)tokens * q_heads, d, dtype,
@@ -218,6 +221,7 @@ static void attention_cases(cudaStream_t stream) {
             CHECK_CUDA(cudaStreamSynchronize(stream));
             for (void *p : {k_cache, v_cache, q, k, v, out}) CHECK_CUDA(cudaFree(p));
             for (float *p : {lse, partial_out, partial_lse}) CHECK_CUDA(cudaFree(p));
+            CHECK_CUDA(cudaFree(split_counts));
         }
     }
     CHECK_CUDA(cudaFree(d_table));
@@ -348,6 +352,32 @@ static void random_cases(cudaStream_t stream) {
     printf("random fills: ok\n");
 }
 
+// The quantized GEMV on every format, dtype and unrolled row count, with weights of random bytes
+// (finite scales are not needed for memcheck: every byte is read, none out of bounds).
+static void quant_cases(cudaStream_t stream) {
+    const int formats[] = {ISTHMUS_Q8_0, ISTHMUS_Q4_0, ISTHMUS_Q4_K};
+    const int dtypes[] = {ISTHMUS_F32, ISTHMUS_F16, ISTHMUS_BF16};
+    const long long n = 37, k = 512;
+    for (int format : formats) {
+        const long long bytes = format == ISTHMUS_Q8_0 ? n * k / 32 * 34 : format == ISTHMUS_Q4_0 ? n * k / 32 * 18 : n * k / 256 * 144;
+        std::vector<unsigned char> host((bytes + 15) / 16 * 16);
+        for (auto &b : host) b = static_cast<unsigned char>(rand());
+        void *w = nullptr;
+        CHECK_CUDA(cudaMalloc(&w, host.size()));
+        CHECK_CUDA(cudaMemcpy(w, host.data(), host.size(), cudaMemcpyHostToDevice));
+        for (int dtype : dtypes)
+            for (long long rows : {1LL, 2LL, 3LL, 8LL, 16LL}) {
+                void *x = random_buffer(rows * k, dtype, 20);
+                void *out = random_buffer(rows * n, dtype, 21);
+                CHECK_STATUS(isthmus_quant_gemv(out, x, w, format, rows, n, k, dtype, stream));
+                CHECK_CUDA(cudaStreamSynchronize(stream));
+                for (void *p : {x, out}) CHECK_CUDA(cudaFree(p));
+            }
+        CHECK_CUDA(cudaFree(w));
+    }
+    printf("quantized gemv: ok\n");
+}
+
 // A captured launch, replayed twice.
 static void graph_cases(cudaStream_t stream) {
     const long long rows = 3, cols = 65;
@@ -382,6 +412,7 @@ int main() {
     moe_cases(stream);
     model_cases(stream);
     random_cases(stream);
+    quant_cases(stream);
     graph_cases(stream);
     CHECK_CUDA(cudaStreamDestroy(stream));
     printf("sanitize driver: all kernels ran\n");

@@ -7,7 +7,8 @@
 // ISTHMUS_EMULATION defined. It defines the CUDA keywords first, so that the toolkit's headers
 // (cuda_runtime.h for the types and runtime declarations, cuda_fp16.h / cuda_bf16.h, which have
 // host implementations) keep them; then the built-in variables, the warp-synchronous and
-// barrier intrinsics (votes and __match_any_sync too), atomics, math intrinsics and nvcuda::wmma, and the launch that
+// barrier intrinsics (votes and __match_any_sync too), atomics, math intrinsics, nvcuda::wmma and
+// cuda/mma.cuh's mma, ldmatrix and cp.async (mma_emulation.h), and the launch that
 // runs a grid. emulation.cpp holds the scheduler and the runtime API answering as one device.
 //
 // Execution: the blocks of a grid run one after another on the calling thread; the threads of a
@@ -64,6 +65,25 @@ void block_barrier(const char *site);
 // waits for the other lanes of the mask that are still running, then reads lane `source`'s
 // contribution (its own when `source` < 0). `what` names the intrinsic for error messages.
 uint64_t warp_exchange(const char *what, unsigned mask, uint64_t value, int source);
+
+// A warp-collective instruction (mma, ldmatrix; cuda/mma.cuh): each of the 32 lanes of the warp,
+// all of which must take part, publishes COLLECTIVE_IN words; when the last arrives, `compute`
+// turns the 32 lanes' inputs into their outputs, once for the warp, and each lane gets its own
+// COLLECTIVE_OUT words. `what` names the instruction (one name per `compute`) for error messages.
+constexpr int COLLECTIVE_IN = 10, COLLECTIVE_OUT = 4;
+using Collective = void (*)(const uint32_t (*in)[COLLECTIVE_IN], uint32_t (*out)[COLLECTIVE_OUT]);
+void warp_collective(const char *what, Collective compute, const uint32_t (&in)[COLLECTIVE_IN],
+                     uint32_t (&out)[COLLECTIVE_OUT]);
+
+// cp.async on the calling thread's queue: a copy of `bytes` (zero-fill when !valid) lands in dst
+// only when async_wait retires its group; async_commit closes the open group; async_wait(n)
+// performs every copy of the committed groups but the newest n (copies not yet committed stay).
+void async_copy(void *dst, const void *src, int bytes, bool valid);
+void async_commit();
+void async_wait(int newest_pending);
+
+// Fails the launch with `text` about the calling thread (a misuse the device leaves undefined).
+[[noreturn]] void kernel_error(const std::string &text);
 
 // The ballot of the lanes of `mask` (after they all arrived): bit i set when lane i's predicate holds.
 unsigned warp_ballot(const char *what, unsigned mask, bool predicate);
@@ -268,6 +288,13 @@ inline float __int_as_float(int v) { return ::isthmus_emulation::from_bits<float
 inline int __float_as_int(float v) { return static_cast<int>(::isthmus_emulation::to_bits(v)); }
 inline float __uint_as_float(unsigned v) { return ::isthmus_emulation::from_bits<float>(v); }
 inline unsigned __float_as_uint(float v) { return static_cast<unsigned>(::isthmus_emulation::to_bits(v)); }
+// PTX prmt in its default mode: byte n of the result is byte (s >> 4n) & 7 of the pair {y, x} (x bytes 0-3).
+inline unsigned __byte_perm(unsigned x, unsigned y, unsigned s) {
+    const uint64_t pair = (static_cast<uint64_t>(y) << 32) | x;
+    unsigned r = 0;
+    for (int n = 0; n < 4; ++n) r |= static_cast<unsigned>((pair >> (8 * ((s >> (4 * n)) & 7u))) & 0xffu) << (8 * n);
+    return r;
+}
 inline int __popc(unsigned v) { return __builtin_popcount(v); }
 inline int __ffs(int v) { return __builtin_ffs(v); }
 inline int __clz(int v) { return v == 0 ? 32 : __builtin_clz(static_cast<unsigned>(v)); }
@@ -284,3 +311,4 @@ template <typename A, typename B> auto max(A a, B b) -> std::common_type_t<A, B>
 }
 
 #include "wmma_emulation.h"
+#include "mma_emulation.h"

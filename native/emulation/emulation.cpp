@@ -85,6 +85,15 @@ struct Stacks {
 
 enum class State { Ready, AtBarrier, AtWarp, Done };
 
+// A cp.async issued and not yet performed; `group` counts the commits before it.
+struct AsyncCopy {
+    void *dst;
+    const void *src;
+    int bytes;
+    bool valid;
+    unsigned group;
+};
+
 struct Fiber {
     void *sp = nullptr;
     State state = State::Ready;
@@ -92,6 +101,8 @@ struct Fiber {
     int warp = 0, lane = 0;
     const char *site = nullptr;  // the __syncthreads or warp intrinsic it waits at
     unsigned long long generation = 0;  // of the barrier it waits on
+    std::vector<AsyncCopy> copies;      // in issue order; kept allocated from block to block
+    unsigned commits = 0;               // cp.async groups committed
 };
 
 struct Warp {
@@ -102,6 +113,8 @@ struct Warp {
     unsigned long long generation = 0;
     uint64_t values[2][32] = {};  // by generation parity: a lane reads the last round's while others write the next
     unsigned contributed[2] = {};
+    Collective compute = nullptr;  // of the collective instruction the lanes are meeting at
+    uint32_t in[32][COLLECTIVE_IN] = {}, out[32][COLLECTIVE_OUT] = {};
 };
 
 struct Block {
@@ -219,6 +232,9 @@ void release_barrier() {
 }
 
 void release_warp(Warp &w) {
+    // Computed when every lane arrived; a lane that returned instead is reported to the others.
+    if (w.compute != nullptr && w.arrived == 0xffffffffu) w.compute(w.in, w.out);
+    w.compute = nullptr;
     w.contributed[w.generation & 1] = w.arrived;
     w.arrived = 0;
     w.mask = 0;
@@ -394,6 +410,50 @@ uint64_t warp_exchange(const char *what, unsigned mask, uint64_t value, int sour
     return w.values[round & 1][source];
 }
 
+void kernel_error(const std::string &text) {
+    fail(name(*block->running) + ": " + text);
+    yield();  // the scheduler abandons the block and does not come back
+    __builtin_unreachable();
+}
+
+void warp_collective(const char *what, Collective compute, const uint32_t (&in)[COLLECTIVE_IN],
+                     uint32_t (&out)[COLLECTIVE_OUT]) {
+    Fiber &self = *block->running;
+    Warp &w = block->warps[self.warp];
+    const unsigned long long round = w.generation;
+    if (w.arrived == 0) w.compute = compute;  // a different instruction meeting it fails by its name
+    std::memcpy(w.in[self.lane], in, sizeof in);
+    warp_exchange(what, 0xffffffffu, 0, -1);
+    const unsigned lanes = w.contributed[round & 1];
+    if (lanes != 0xffffffffu)
+        kernel_error(format("%s needs all 32 lanes of the warp, but only lanes %08x took part (the others "
+                            "returned or do not exist)", what, lanes));
+    std::memcpy(out, w.out[self.lane], sizeof out);
+}
+
+void async_copy(void *dst, const void *src, int bytes, bool valid) {
+    Fiber &self = *block->running;
+    if (reinterpret_cast<uintptr_t>(dst) % bytes != 0 || reinterpret_cast<uintptr_t>(src) % bytes != 0)
+        kernel_error(format("cp.async of %d bytes from %p to %p: both addresses must be aligned to %d bytes", bytes,
+                            src, dst, bytes));
+    self.copies.push_back(AsyncCopy{dst, src, bytes, valid, self.commits});
+}
+
+void async_commit() { ++block->running->commits; }
+
+void async_wait(int newest_pending) {
+    Fiber &self = *block->running;
+    std::vector<AsyncCopy> &copies = self.copies;
+    size_t done = 0;
+    // Groups only grow along the queue: the ones retired are a prefix.
+    for (; done < copies.size() && copies[done].group + newest_pending < self.commits; ++done) {
+        const AsyncCopy &c = copies[done];
+        if (c.valid) std::memcpy(c.dst, c.src, c.bytes);
+        else std::memset(c.dst, 0, c.bytes);
+    }
+    copies.erase(copies.begin(), copies.begin() + done);
+}
+
 namespace {
 
 // One exchange, after which every lane sees all contributions of the round: returns the lanes
@@ -480,7 +540,10 @@ void run_grid(const char *kernel_name, const void *kernel, dim3 grid, dim3 block
                 for (Warp &w : b.warps) w = Warp{};
                 for (unsigned i = 0; i < threads; ++i) {
                     Fiber &f = b.fibers[i];
+                    std::vector<AsyncCopy> copies = std::move(f.copies);  // copies left at exit never land
+                    copies.clear();
                     f = Fiber{};
+                    f.copies = std::move(copies);
                     f.thread = make_uint3(i % block_dim.x, i / block_dim.x % block_dim.y, i / (block_dim.x * block_dim.y));
                     f.warp = static_cast<int>(i / 32);
                     f.lane = static_cast<int>(i % 32);

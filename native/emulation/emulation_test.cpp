@@ -7,16 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "self_test.h"
 #include "status.h"
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const char *what) {
-    std::printf("%s %s\n", ok ? "ok  " : "FAIL", what);
-    if (!ok) ++failures;
-}
+using namespace self_test;
 
 // Sum of in[0 .. n) in one block: per-warp shuffle sums, warp totals through shared memory, added
 // up by thread `reader`. Without the barrier the reader may add totals not yet written: which
@@ -76,19 +72,6 @@ float run_block_sum(bool barrier, int threads, unsigned reader) {
         ISTHMUS_LAUNCH(1, threads, 0, nullptr, block_sum_kernel<false>)(in.data(), threads, reader, &out);
     return out;
 }
-
-std::string last_error_text() {
-    const cudaError_t err = cudaGetLastError();
-    return err == cudaSuccess ? "" : std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err);
-}
-
-struct NamedSchedule {
-    const char *name;
-    isthmus_emulation::Order order;
-};
-constexpr NamedSchedule schedules[] = {{"forward", isthmus_emulation::Order::Forward},
-                                       {"reverse", isthmus_emulation::Order::Reverse},
-                                       {"shuffle", isthmus_emulation::Order::Shuffle}};
 
 // The missing barrier shows whichever thread reads: the block sum with it is exact under every
 // schedule, without it wrong under at least one, for a reader in the first and in the last warp.

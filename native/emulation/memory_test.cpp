@@ -7,23 +7,12 @@
 #include <cstdio>
 #include <string>
 
+#include "self_test.h"
 #include "status.h"
 
 namespace {
 
-int failures = 0;
-
-void check(bool ok, const std::string &what) {
-    std::printf("%s %s\n", ok ? "ok  " : "FAIL", what.c_str());
-    if (!ok) ++failures;
-}
-
-std::string last_error_text() {
-    const cudaError_t err = cudaGetLastError();
-    return err == cudaSuccess ? "" : std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err);
-}
-
-bool contains(const std::string &text, const std::string &part) { return text.find(part) != std::string::npos; }
+using namespace self_test;
 
 // out[i] = in[i + shift] for i < n: shift 0 stays inside, +1 reads one past the end, -1 one before the start.
 __global__ void shifted_load_kernel(float *out, const float *in, int shift, int n) {

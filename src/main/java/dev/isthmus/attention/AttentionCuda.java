@@ -26,7 +26,7 @@ final class AttentionCuda {
                 JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
                 JAVA_INT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_INT, JAVA_INT, ADDRESS));
         static final MethodHandle ATTEND = NativeLibrary.downcall("isthmus_attention", FunctionDescriptor.of(JAVA_INT,
-                ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+                ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
                 JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT, JAVA_INT, JAVA_INT, JAVA_FLOAT, JAVA_INT, ADDRESS));
         static final MethodHandle MERGE = NativeLibrary.downcall("isthmus_attention_merge", FunctionDescriptor.of(JAVA_INT,
@@ -61,7 +61,7 @@ final class AttentionCuda {
         try {
             status = (int) Handle.ATTEND.invokeExact(pointer(out), pointer(lse),
                     pointer(split ? workspace.partialOut() : null), pointer(split ? workspace.partialLse() : null),
-                    pointer(q), pointer(batch.keys()), pointer(batch.values()),
+                    pointer(split ? workspace.splitCounts() : null), pointer(q), pointer(batch.keys()), pointer(batch.values()),
                     pointer(batch.blockTable()), pointer(batch.cachedLengths()), pointer(batch.queryStarts()),
                     batch.batchSize(), batch.totalNewTokens(), batch.maxNewTokens(), batch.maxBlocksPerSequence(), batch.numBlocks(),
                     batch.blockSize(), qHeads, batch.kvHeads(), batch.headDim(), splits, chunk,

@@ -9,7 +9,10 @@ import dev.isthmus.tensor.Tensor;
 /**
  * The split of the KV length chosen for one batch shape, and the f32 partial results it needs:
  * {@code partialOut [splits, totalNewTokens, queryHeads, headDim]} and
- * {@code partialLse [splits, totalNewTokens, queryHeads]}. Java sizes and allocates them here so
+ * {@code partialLse [splits, totalNewTokens, queryHeads]}, with int32
+ * {@code splitCounts [totalNewTokens, queryHeads]} of zeros in which the decode kernel counts the
+ * blocks of a row group done (the last one merges the partials and puts the count back to zero).
+ * Java sizes and allocates them here so
  * the native launcher never allocates (and a CUDA graph can capture the launch). On the CPU there
  * is nothing to split: one piece, no buffers. Reusable for any batch of the same or smaller
  * token count and no longer KV length bound (a reusable batch's bound is its capacity, so one
@@ -30,8 +33,10 @@ public final class AttentionWorkspace implements AutoCloseable {
     private final int queryHeads;
     private final Tensor partialOut;
     private final Tensor partialLse;
+    private final Tensor splitCounts;
 
-    private AttentionWorkspace(int splits, int chunk, int maxKvLength, int tokens, int queryHeads, Tensor partialOut, Tensor partialLse) {
+    private AttentionWorkspace(int splits, int chunk, int maxKvLength, int tokens, int queryHeads, Tensor partialOut, Tensor partialLse,
+                               Tensor splitCounts) {
         this.splits = splits;
         this.chunk = chunk;
         this.maxKvLength = maxKvLength;
@@ -39,6 +44,7 @@ public final class AttentionWorkspace implements AutoCloseable {
         this.queryHeads = queryHeads;
         this.partialOut = partialOut;
         this.partialLse = partialLse;
+        this.splitCounts = splitCounts;
     }
 
     /** Plans the split for {@code batch} with {@code queryHeads} heads on {@code backend} ({@link Attention#splitCount}) and allocates its buffers. */
@@ -62,13 +68,16 @@ public final class AttentionWorkspace implements AutoCloseable {
         // Pieces of whole KV tiles; rounding up may leave fewer pieces than asked for.
         int chunk = (int) (Attention.ceilDiv(Attention.ceilDiv(maxKv, splits), KV_TILE) * KV_TILE);
         splits = (int) Attention.ceilDiv(maxKv, chunk);
-        if (splits == 1 || tokens == 0) return new AttentionWorkspace(1, chunk, maxKv, tokens, queryHeads, null, null);
-        Tensor out = backend.allocate(DType.F32, splits, tokens, queryHeads, batch.headDim());
-        try {
-            Tensor lse = backend.allocate(DType.F32, splits, tokens, queryHeads);
-            return new AttentionWorkspace(splits, chunk, maxKv, tokens, queryHeads, out, lse);
+        if (splits == 1 || tokens == 0) return new AttentionWorkspace(1, chunk, maxKv, tokens, queryHeads, null, null, null);
+        Tensor out = null, lse = null, counts = null;
+        try (Tensor zeros = Tensor.allocateHost(DType.I32, tokens, queryHeads)) {
+            out = backend.allocate(DType.F32, splits, tokens, queryHeads, batch.headDim());
+            lse = backend.allocate(DType.F32, splits, tokens, queryHeads);
+            counts = backend.allocate(DType.I32, tokens, queryHeads);
+            backend.copy(counts, zeros);
+            return new AttentionWorkspace(splits, chunk, maxKv, tokens, queryHeads, out, lse, counts);
         } catch (RuntimeException e) {
-            out.close();
+            for (Tensor t : new Tensor[] {out, lse, counts}) if (t != null) t.close();
             throw e;
         }
     }
@@ -85,6 +94,7 @@ public final class AttentionWorkspace implements AutoCloseable {
     public int chunk() { return chunk; }
     Tensor partialOut() { return partialOut; }
     Tensor partialLse() { return partialLse; }
+    Tensor splitCounts() { return splitCounts; }
 
     void checkFits(Backend backend, KvBatch batch, int qHeads) {
         if (splits == 1) return;
@@ -101,5 +111,6 @@ public final class AttentionWorkspace implements AutoCloseable {
     public void close() {
         if (partialOut != null) partialOut.close();
         if (partialLse != null) partialLse.close();
+        if (splitCounts != null) splitCounts.close();
     }
 }

@@ -45,7 +45,7 @@ final class GenerateCommand extends ModelCommand {
             SamplingOptions sampling = new SamplingOptions(temperature, topK, topP, seed);
             if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1, got " + maxTokens);
             try (Tokenizer tokenizer = Tokenizer.load(model);
-                 DecoderModel decoder = DecoderModel.load(backend, model, dtype(dtypeName, backend))) {
+                 DecoderModel decoder = DecoderModel.load(backend, model, dtype(dtypeName, backend), quantize())) {
                 int[] ids = tokenizer.encode(prompt);
                 if (ids.length == 0) throw new IllegalArgumentException("--prompt encodes to no tokens");
                 err.println("[" + decoder.config().family().name().toLowerCase() + " on " + backend.describe() + ", "

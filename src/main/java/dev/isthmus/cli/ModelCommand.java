@@ -2,6 +2,7 @@ package dev.isthmus.cli;
 
 import dev.isthmus.backend.Backend;
 import dev.isthmus.backend.CpuBackend;
+import dev.isthmus.quant.GgmlType;
 import dev.isthmus.tensor.DType;
 import java.io.PrintWriter;
 import java.nio.file.NoSuchFileException;
@@ -19,8 +20,25 @@ abstract class ModelCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--model", required = true, description = "checkpoint directory (config.json, *.safetensors, tokenizer.json)")
+    @Option(names = "--model", required = true, description = "checkpoint directory (config.json, *.safetensors, tokenizer.json) or a GGUF file")
     Path model;
+
+    @Option(names = "--quantize", description = "quantize the checkpoint's matrices on load: q8_0, q4_0, q4_1 or q4_k")
+    String quantizeName;
+
+    /** The --quantize type, or null for none. */
+    GgmlType quantize() {
+        if (quantizeName == null) return null;
+        GgmlType type;
+        try {
+            type = GgmlType.parse(quantizeName);
+        } catch (IllegalArgumentException e) {
+            type = null;
+        }
+        if (type != GgmlType.Q8_0 && type != GgmlType.Q4_0 && type != GgmlType.Q4_1 && type != GgmlType.Q4_K)
+            throw new IllegalArgumentException("--quantize must be q8_0, q4_0, q4_1 or q4_k, got '" + quantizeName + "'");
+        return type;
+    }
 
     @Option(names = "--verbose", description = "print stack traces of errors")
     boolean verbose;

@@ -85,7 +85,7 @@ public final class HfCheckpoint implements AutoCloseable {
         if (size > maxBytes) throw new IllegalArgumentException(path + " has " + size + " bytes; at most " + maxBytes + " are read");
         Object parsed;
         try {
-            parsed = Json.parse(Files.readString(path));
+            parsed = Json.parseAsPythonWrites(Files.readString(path)); // transformers writes config.json with Python's json
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(path + ": " + e.getMessage(), e);
         } catch (java.nio.charset.MalformedInputException e) {

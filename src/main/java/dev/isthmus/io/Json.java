@@ -18,17 +18,32 @@ public final class Json {
     public static final int MAX_DEPTH = 256;
 
     private final String text;
+    private final boolean nonFinite;
     private int pos;
     private int depth;
 
-    private Json(String text) {
+    private Json(String text, boolean nonFinite) {
         this.text = text;
+        this.nonFinite = nonFinite;
     }
 
     /** Parses one JSON value that must span the whole text (surrounding whitespace allowed). */
     public static Object parse(String text) {
+        return parse(text, false);
+    }
+
+    /**
+     * As {@link #parse(String)}, also accepting the bare {@code NaN}, {@code Infinity} and
+     * {@code -Infinity} (as Double) that Python's json module writes by default, and so the
+     * config.json files transformers saves (a Mamba-2 config holds {@code "time_step_limit": [0.0, Infinity]}).
+     */
+    public static Object parseAsPythonWrites(String text) {
+        return parse(text, true);
+    }
+
+    private static Object parse(String text, boolean nonFinite) {
         if (text == null) throw new IllegalArgumentException("JSON: text is null");
-        Json p = new Json(text);
+        Json p = new Json(text, nonFinite);
         p.skipWhitespace();
         Object value = p.value();
         p.skipWhitespace();
@@ -66,7 +81,10 @@ public final class Json {
             case 't' -> literal("true", Boolean.TRUE);
             case 'f' -> literal("false", Boolean.FALSE);
             case 'n' -> literal("null", null);
+            case 'N' -> nonFinite("NaN", Double.NaN);
+            case 'I' -> nonFinite("Infinity", Double.POSITIVE_INFINITY);
             default -> {
+                if (c == '-' && text.startsWith("-I", pos)) yield nonFinite("-Infinity", Double.NEGATIVE_INFINITY);
                 if (c == '-' || (c >= '0' && c <= '9')) yield number();
                 throw error("unexpected character '" + c + "'");
             }
@@ -203,6 +221,11 @@ public final class Json {
 
     private void enter() {
         if (++depth > MAX_DEPTH) throw error("arrays and objects nest deeper than " + MAX_DEPTH + " levels");
+    }
+
+    private Object nonFinite(String word, double value) {
+        if (!nonFinite) throw error(word + " is not JSON (only Python's json module writes it)");
+        return literal(word, value);
     }
 
     private Object literal(String word, Object value) {

@@ -4,7 +4,6 @@ import dev.isthmus.attention.Attention;
 import dev.isthmus.attention.AttentionOptions;
 import dev.isthmus.attention.KvBatch;
 import dev.isthmus.attention.Rope;
-import dev.isthmus.blas.Gemm;
 import dev.isthmus.tensor.Tensor;
 
 /**
@@ -22,7 +21,8 @@ final class AttentionBlock {
     private final int heads;
     private final int kvHeads;
     private final int headDim;
-    private final Tensor wq, wk, wv, wo, bq, bk, bv, bo;
+    private final Linear wq, wk, wv, wo;
+    private final Tensor bq, bk, bv, bo;
     private final Rope rope;
     private final AttentionOptions options;
 
@@ -33,10 +33,10 @@ final class AttentionBlock {
         long h = c.hiddenSize(), qDim = (long) heads * headDim, kvDim = (long) kvHeads * headDim;
         if (heads % kvHeads != 0) throw new IllegalArgumentException("config.json: num_attention_heads " + heads
                 + " is not a multiple of num_key_value_heads " + kvHeads);
-        wq = w.load(prefix + "q_proj.weight", qDim, h);
-        wk = w.load(prefix + "k_proj.weight", kvDim, h);
-        wv = w.load(prefix + "v_proj.weight", kvDim, h);
-        wo = w.load(prefix + "o_proj.weight", h, qDim);
+        wq = w.linear(prefix + "q_proj.weight", qDim, h);
+        wk = w.linear(prefix + "k_proj.weight", kvDim, h);
+        wv = w.linear(prefix + "v_proj.weight", kvDim, h);
+        wo = w.linear(prefix + "o_proj.weight", h, qDim);
         bq = w.optional(prefix + "q_proj.bias", c.qkvBias(), qDim);
         bk = w.optional(prefix + "k_proj.bias", c.qkvBias(), kvDim);
         bv = w.optional(prefix + "v_proj.bias", c.qkvBias(), kvDim);
@@ -57,14 +57,14 @@ final class AttentionBlock {
         KvBatch batch = step.kvBatch(layer);
         Attention.append(backend, batch, q, k, v, rope, null);
         Attention.attend(backend, batch, q, attended, null, options, step.attentionWorkspace(batch, heads));
-        Gemm.gemm(backend, out, attended.reshape(tokens, (long) heads * headDim), false, wo, true, 1f, 0f);
+        wo.apply(backend, out, attended.reshape(tokens, (long) heads * headDim));
         if (bo != null) Elementwise.addBias(backend, out, out, bo);
     }
 
     /** x W^T (+ b) as (T, heads, headDim). */
-    private Tensor project(Step step, Tensor x, Tensor weight, Tensor bias, int count) {
+    private Tensor project(Step step, Tensor x, Linear weight, Tensor bias, int count) {
         Tensor y = step.allocate(x.dtype(), step.totalTokens, (long) count * headDim);
-        Gemm.gemm(step.backend, y, x, false, weight, true, 1f, 0f);
+        weight.apply(step.backend, y, x);
         if (bias != null) Elementwise.addBias(step.backend, y, y, bias);
         return y.reshape(step.totalTokens, count, headDim);
     }

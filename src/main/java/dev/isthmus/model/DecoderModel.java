@@ -2,11 +2,14 @@ package dev.isthmus.model;
 
 import dev.isthmus.backend.Backend;
 import dev.isthmus.blas.Gemm;
+import dev.isthmus.io.GgufFile;
 import dev.isthmus.io.HfCheckpoint;
+import dev.isthmus.quant.GgmlType;
 import dev.isthmus.norm.RmsNorm;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Set;
 
@@ -70,10 +73,48 @@ public final class DecoderModel implements AutoCloseable {
         }
     }
 
-    /** Loads the checkpoint in {@code directory} onto {@code backend}, converting every weight to {@code dtype}. */
-    public static DecoderModel load(Backend backend, Path directory, DType dtype) throws IOException {
-        try (HfCheckpoint checkpoint = HfCheckpoint.open(directory)) {
+    /**
+     * Loads the model at {@code path} onto {@code backend}, converting every weight to {@code dtype}:
+     * a Hugging Face checkpoint directory, or a GGUF file (see {@link #load(Backend, GgufFile, DType)}).
+     */
+    public static DecoderModel load(Backend backend, Path path, DType dtype) throws IOException {
+        if (Files.isRegularFile(path)) {
+            try (GgufFile gguf = GgufFile.open(path)) {
+                return load(backend, gguf, dtype);
+            }
+        }
+        try (HfCheckpoint checkpoint = HfCheckpoint.open(path)) {
             return load(backend, checkpoint, dtype);
+        }
+    }
+
+    /**
+     * A model from a GGUF file: the config from its metadata (architectures llama, with or without
+     * experts, qwen2 and mamba), every weight dequantized on the host and converted to {@code dtype}.
+     * The file may be closed afterwards.
+     */
+    public static DecoderModel load(Backend backend, GgufFile gguf, DType dtype) {
+        ModelConfig config;
+        try {
+            config = ModelConfig.fromJson(GgufConfig.toConfigJson(gguf));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(gguf.path() + " (its metadata read as config.json fields): " + e.getMessage(), e);
+        }
+        return build(backend, config, new GgufWeights(gguf, config), dtype);
+    }
+
+    /**
+     * As {@link #load(Backend, Path, DType)}, with the checkpoint's matrices quantized to
+     * {@code quantize} (q8_0, q4_0, q4_1 or q4_k) on load and dequantized into {@code dtype}: the
+     * model computes exactly what the quantized weights give (see {@link WeightSource#quantized}).
+     * A GGUF file is already quantized as it was written and is refused here.
+     */
+    public static DecoderModel load(Backend backend, Path path, DType dtype, GgmlType quantize) throws IOException {
+        if (quantize == null) return load(backend, path, dtype);
+        if (Files.isRegularFile(path))
+            throw new IllegalArgumentException(path + " is a GGUF file, quantized as it was written; quantizing on load applies to checkpoint directories");
+        try (HfCheckpoint checkpoint = HfCheckpoint.open(path)) {
+            return build(backend, ModelConfig.fromJson(checkpoint.config()), WeightSource.quantized(WeightSource.of(checkpoint), quantize), dtype);
         }
     }
 

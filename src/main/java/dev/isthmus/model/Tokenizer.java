@@ -2,7 +2,10 @@ package dev.isthmus.model;
 
 import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import dev.isthmus.io.GgufFile;
 import dev.isthmus.io.HfCheckpoint;
+import java.io.ByteArrayInputStream;
+import java.nio.charset.StandardCharsets;
 import dev.isthmus.tensor.Checks;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -11,7 +14,7 @@ import java.nio.file.Path;
 import java.util.Map;
 
 /**
- * The checkpoint's tokenizer.json, run by the Hugging Face tokenizers library through DJL's
+ * The model's tokenizer.json (or the vocabulary of a GGUF file, written as one), run by the Hugging Face tokenizers library through DJL's
  * binding (its jar carries the native library, so nothing is downloaded). Special tokens are
  * added as the tokenizer's post-processor says, as transformers does by default.
  *
@@ -30,18 +33,40 @@ public final class Tokenizer implements AutoCloseable {
         this.tokenizer = tokenizer;
     }
 
-    /** Loads {@code directory}/tokenizer.json. */
-    public static Tokenizer load(Path directory) throws IOException {
-        Path file = directory.resolve("tokenizer.json");
+    /**
+     * The tokenizer of a model: {@code path}/tokenizer.json for a checkpoint directory; for a GGUF
+     * file, the tokenizer.json beside it if there is one, else the vocabulary the file carries
+     * (see {@link GgufVocabulary} for the kinds read).
+     */
+    public static Tokenizer load(Path path) throws IOException {
+        if (Files.isRegularFile(path)) {
+            Path beside = path.resolveSibling("tokenizer.json");
+            if (Files.exists(beside)) return loadJson(beside);
+            String json;
+            try (GgufFile gguf = GgufFile.open(path)) {
+                json = GgufVocabulary.tokenizerJson(gguf);
+            }
+            return create(json, path + " (its vocabulary)");
+        }
+        Path file = path.resolve("tokenizer.json");
         if (!Files.exists(file)) throw new NoSuchFileException(file.toString());
+        return loadJson(file);
+    }
+
+    private static Tokenizer loadJson(Path file) throws IOException {
         // Parsed here first, so that a malformed file is refused with its position before the native library sees it.
         Object model = HfCheckpoint.readJsonObject(file, MAX_BYTES).get("model");
         if (!(model instanceof Map<?, ?>)) throw new IllegalArgumentException(file + " has no \"model\" object; it is not a tokenizers file");
+        return create(Files.readString(file), file.toString());
+    }
+
+    private static Tokenizer create(String json, String what) throws IOException {
         if (System.getProperty(DJL_OFFLINE) == null) System.setProperty(DJL_OFFLINE, "true");
         try {
-            return new Tokenizer(HuggingFaceTokenizer.newInstance(file, Map.of("addSpecialTokens", "true")));
+            return new Tokenizer(HuggingFaceTokenizer.newInstance(new ByteArrayInputStream(json.getBytes(StandardCharsets.UTF_8)),
+                    Map.of("addSpecialTokens", "true")));
         } catch (RuntimeException e) { // the native library's refusal of a well-formed JSON it cannot use
-            throw new IllegalArgumentException(file + " is not a tokenizer the tokenizers library can load: " + e.getMessage(), e);
+            throw new IllegalArgumentException(what + " is not a tokenizer the tokenizers library can load: " + e.getMessage(), e);
         }
     }
 

@@ -3,9 +3,14 @@ package dev.isthmus.model;
 import dev.isthmus.backend.Backend;
 import dev.isthmus.backend.CpuBackend;
 import dev.isthmus.io.HfCheckpoint;
+import dev.isthmus.quant.Dequantize;
+import dev.isthmus.quant.GgmlType;
+import dev.isthmus.quant.Quantize;
+import dev.isthmus.quant.QuantizedMatrix;
 import dev.isthmus.random.RandomFill;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
 
 /** Where a model's weights come from: a checkpoint, or random values for benchmarks and the demo. */
 interface WeightSource {
@@ -13,6 +18,14 @@ interface WeightSource {
 
     /** A new host tensor (the caller closes it) holding {@code name}, which must have {@code shape}, converted to {@code dtype}. */
     Tensor tensor(String name, DType dtype, long... shape);
+
+    /**
+     * {@code name} (rows x cols) kept quantized on {@code backend}, or null when this source has no
+     * quantized form of it for that backend (the default: weights are dense).
+     */
+    default QuantizedMatrix quantized(Backend backend, String name, long rows, long cols) {
+        return null;
+    }
 
     static WeightSource of(HfCheckpoint checkpoint) {
         return new WeightSource() {
@@ -39,6 +52,38 @@ interface WeightSource {
         try (Tensor host = tensor(name, dtype, shape)) {
             return backend.copyOf(host);
         }
+    }
+
+    /**
+     * {@code base} with every matrix quantized to {@code type} and back, so that the model computes
+     * with exactly the weights a {@code type} file would hold. Matrices are the tensors of two or
+     * more dimensions whose rows are whole blocks of the type; norms, MoE routers and the Mamba conv
+     * and A_log stay as they are (llama.cpp keeps those unquantized too), and so does a matrix whose
+     * rows are not whole blocks (a K-quant's 256 elements are wider than a small model's rows).
+     */
+    static WeightSource quantized(WeightSource base, GgmlType type) {
+        if (type == null || !type.quantized()) throw new IllegalArgumentException("quantize type must be a block format, got " + type);
+        return new WeightSource() {
+            @Override
+            public boolean contains(String name) {
+                return base.contains(name);
+            }
+
+            @Override
+            public Tensor tensor(String name, DType dtype, long... shape) {
+                Tensor t = base.tensor(name, DType.F32, shape);
+                boolean matrix = shape.length >= 2 && shape[shape.length - 1] % type.blockElements() == 0 && !name.contains("norm")
+                        && !name.endsWith("mlp.gate.weight") && !name.endsWith("router.weight") && !name.endsWith("conv1d.weight")
+                        && !name.endsWith("A_log");
+                try (t) {
+                    float[] values = t.toFloatArray();
+                    if (matrix) Dequantize.toFloat(values, type, MemorySegment.ofArray(Quantize.fromFloat(type, values)));
+                    try (Tensor f32 = Tensor.fromFloats(DType.F32, values, shape)) {
+                        return f32.to(dtype);
+                    }
+                }
+            }
+        };
     }
 
     /**

@@ -1,6 +1,7 @@
 package dev.isthmus.model;
 
 import dev.isthmus.backend.Backend;
+import dev.isthmus.quant.QuantizedMatrix;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
 import java.util.ArrayList;
@@ -30,6 +31,17 @@ final class Weights implements AutoCloseable {
     /** {@code name} of {@code shape}, in the compute dtype, on the backend. */
     Tensor load(String name, long... shape) {
         return load(name, dtype, shape);
+    }
+
+    /**
+     * The projection weight {@code name} of {@code rows x cols}: kept quantized when the source
+     * offers it so for this backend (see {@link WeightSource#quantized}), else dense in the compute dtype.
+     */
+    Linear linear(String name, long rows, long cols) {
+        QuantizedMatrix q = source.quantized(backend, name, rows, cols);
+        if (q == null) return Linear.dense(load(name, rows, cols));
+        own(q.bytes());
+        return Linear.quantized(q);
     }
 
     /** {@code name} of {@code shape}, in f32, on the backend. */

@@ -264,6 +264,35 @@ class AttentionGpuTest {
         }
     }
 
+    /**
+     * The tensor-core decode kernel at awkward KV lengths, several sequences of different lengths
+     * in one batch: 1, 15, 16, 17, 127 and 129 keys (a 16-key step short, exact, one over; pages of
+     * 16 ending mid-way), then 40 and 70 over pages of 32 (ending mid-page) beside a sequence with
+     * no new token; GQA ratios 1, 4 and 8; head_dim 64 and 128; f16 and bf16; unsplit and split
+     * (so the last block of each row group merges), causal and windowed with a soft-cap; poisoned
+     * outputs and lse against the reference.
+     */
+    @GpuTest
+    void decodeAtAwkwardLengthsMatchesTheReference() {
+        Random random = new Random(61);
+        int[][][] batches = {
+            {{0, 14, 15, 16, 126, 128}, {1, 1, 1, 1, 1, 1}, {16}},  // {cached, new, block size}
+            {{39, 69, 5}, {1, 1, 0}, {32}},
+        };
+        int[][] heads = {{4, 4}, {8, 2}, {8, 1}};  // query heads, kv heads: GQA 1, 4, 8
+        AttentionOptions[] options = {AttentionOptions.decoder(), AttentionOptions.decoder().withWindow(20, -1).withSoftcap(10f)};
+        try (CudaBackend gpu = Backend.cuda(0)) {
+            int n = 0;
+            for (DType dtype : new DType[] {DType.BF16, DType.F16})
+                for (int headDim : new int[] {64, 128})
+                    for (int[][] b : batches)
+                        for (int[] h : heads)
+                            for (int splits : new int[] {1, 3})
+                                check(gpu, random, dtype, new Shape(b[2][0], b[0], b[1], h[0], h[1], headDim), options[(n++ / 2) % 2], splits,
+                                      Rope.neox(10000f));
+        }
+    }
+
     /** A random paged cache and new q, k, v on the host, and their copies on the device. */
     private record Inputs(Tensor keys, Tensor values, Tensor q, Tensor k, Tensor v,
                           Tensor dKeys, Tensor dValues, Tensor dq, Tensor dk, Tensor dv) implements AutoCloseable {

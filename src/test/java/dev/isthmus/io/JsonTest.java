@@ -51,7 +51,7 @@ class JsonTest {
     @ParameterizedTest
     @ValueSource(strings = {"", "{", "{\"a\":1,}", "[1,]", "{\"a\":1 \"b\":2}", "{\"a\":1,\"a\":2}", "{a:1}", "01", "1.", "-",
             ".5", "1e", "\"abc", "\"a\\x\"", "\"\\u12g4\"", "\"line\nbreak\"", "tru", "nul", "[1] 2", "// c\n1", "{'a':1}",
-            "99999999999999999999", "NaN", "[1,,2]"})
+            "99999999999999999999", "NaN", "Infinity", "-Infinity", "[1,,2]"})
     void refusesMalformedInput(String text) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Json.parse(text));
         assertTrue(e.getMessage().startsWith("JSON: ") && e.getMessage().contains("at offset"), e.getMessage());
@@ -61,5 +61,15 @@ class JsonTest {
     void namesTheDuplicateKey() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Json.parse("{\"x\":1,\"x\":2}"));
         assertTrue(e.getMessage().contains("duplicate key \"x\""), e.getMessage());
+    }
+
+    /** Python's json module (and so transformers' config.json) writes bare NaN and Infinity; the config reader takes them. */
+    @Test
+    void readsTheNonFiniteNumbersPythonWrites() {
+        Object v = Json.parseAsPythonWrites("{\"time_step_limit\": [0.0, Infinity], \"low\": -Infinity, \"x\": NaN, \"n\": -1}");
+        assertEquals(java.util.Map.of("time_step_limit", java.util.List.of(0.0, Double.POSITIVE_INFINITY), "low", Double.NEGATIVE_INFINITY,
+                "x", Double.NaN, "n", -1L), v);
+        for (String bad : new String[] {"Inf", "-Inf", "nan", "-NaN", "Infinityx"})
+            assertThrows(IllegalArgumentException.class, () -> Json.parseAsPythonWrites(bad), bad);
     }
 }

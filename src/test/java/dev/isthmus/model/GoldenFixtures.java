@@ -65,8 +65,14 @@ final class GoldenFixtures {
      */
     static void check(String family, Backend backend, DType dtype, double bound, boolean exactGreedy) throws IOException {
         Path dir = require(family);
-        try (SafetensorsFile reference = SafetensorsFile.open(dir.resolve("reference.safetensors"));
-             DecoderModel model = DecoderModel.load(backend, dir, dtype);
+        check(family, dir, dir.resolve("reference.safetensors"), backend, dtype, bound, exactGreedy);
+    }
+
+    /** As above for the model at {@code modelPath} (a checkpoint directory or a GGUF file) and the reference file given. */
+    static void check(String family, Path modelPath, Path referencePath, Backend backend, DType dtype, double bound, boolean exactGreedy)
+            throws IOException {
+        try (SafetensorsFile reference = SafetensorsFile.open(referencePath);
+             DecoderModel model = DecoderModel.load(backend, modelPath, dtype);
              Session session = model.newSession(1, 256)) {
             int[] prompt = ints(reference.tensor("input_ids"));
             try (Tensor logits = model.forward(session, new int[] {0}, new int[][] {prompt}, true)) {
@@ -76,6 +82,17 @@ final class GoldenFixtures {
             int[] greedy = ints(reference.tensor("greedy"));
             int[] ours = Generator.generate(model, List.of(prompt), greedy.length, SamplingOptions.greedy(), Set.of(), null).tokens().getFirst();
             if (exactGreedy) assertArrayEquals(greedy, ours, family + " greedy tokens");
+        }
+    }
+
+    /** The tokenizer of {@code model} (a checkpoint directory or a GGUF file) gives transformers' ids of the golden prompt of {@code family}, and back. */
+    static void checkTokenizer(String family, Path model) throws IOException {
+        try (SafetensorsFile reference = SafetensorsFile.open(require(family).resolve("reference.safetensors"));
+             Tokenizer tokenizer = Tokenizer.load(model)) {
+            int[] expected = ints(reference.tensor("input_ids"));
+            String prompt = reference.metadata().get("prompt");
+            assertArrayEquals(expected, tokenizer.encode(prompt), family + " ids");
+            org.junit.jupiter.api.Assertions.assertEquals(prompt, tokenizer.decode(expected), family + " decoded");
         }
     }
 

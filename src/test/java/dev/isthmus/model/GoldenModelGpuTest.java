@@ -38,4 +38,14 @@ class GoldenModelGpuTest {
             GoldenFixtures.check(family, gpu, DType.BF16, multiple * Compare.boundFor(DType.BF16), false);
         }
     }
+
+    /** The quantized GGUF fixtures (see GgufModelTest) on the CUDA backend in fp32. */
+    @ParameterizedTest
+    @FieldSource("dev.isthmus.model.GgufModelTest#FAMILIES")
+    void cudaF32MatchesTransformersFromGguf(String family) throws IOException {
+        try (Backend gpu = Backend.cuda(0)) {
+            GoldenFixtures.check(family, GgufModelTest.fixture(family + ".gguf"), GgufModelTest.fixture(family + ".reference.safetensors"),
+                    gpu, DType.F32, 1e-4, true);
+        }
+    }
 }

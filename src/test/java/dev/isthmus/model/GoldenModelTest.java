@@ -1,13 +1,9 @@
 package dev.isthmus.model;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.isthmus.backend.Backend;
-import dev.isthmus.io.SafetensorsFile;
 import dev.isthmus.tensor.DType;
 import java.io.IOException;
-import java.nio.file.Path;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.FieldSource;
 
@@ -24,13 +20,6 @@ class GoldenModelTest {
     @ParameterizedTest
     @FieldSource("FAMILIES")
     void tokenizerMatchesTransformers(String family) throws IOException {
-        Path dir = GoldenFixtures.require(family);
-        try (SafetensorsFile reference = SafetensorsFile.open(dir.resolve("reference.safetensors"));
-             Tokenizer tokenizer = Tokenizer.load(dir)) {
-            int[] expected = GoldenFixtures.ints(reference.tensor("input_ids"));
-            String prompt = reference.metadata().get("prompt");
-            assertArrayEquals(expected, tokenizer.encode(prompt));
-            assertEquals(prompt, tokenizer.decode(expected));
-        }
+        GoldenFixtures.checkTokenizer(family, GoldenFixtures.require(family));
     }
 }

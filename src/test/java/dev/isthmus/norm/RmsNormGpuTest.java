@@ -40,6 +40,22 @@ class RmsNormGpuTest {
      * four vectors a thread up to 1,024 threads) and just past them, into the two-pass kernel:
      * 16-byte vectors (8 elements for f16/bf16, 4 for f32) and element-wise (odd widths).
      */
+    /**
+     * Enough rows that a block takes several of them in turn, keeping its slice of the weight (on
+     * a device of up to 132 SMs: up to 8 rows a block at 8,451 block-wide rows, 4 at 8,451 rows
+     * of one warp, four rows a block), the last block short of its rows; under the host
+     * emulation, whose device has one SM, the shapes above take several rows a block too.
+     */
+    @GpuTest
+    void blocksOfSeveralRowsKeepingTheWeight() {
+        Random random = new Random(15);
+        try (CudaBackend gpu = Backend.cuda(0)) {
+            for (DType dtype : new DType[] {DType.F32, DType.BF16})
+                for (int cols : new int[] {100, 520})
+                    for (boolean residual : new boolean[] {false, true}) check(gpu, random, dtype, 8451, cols, residual);
+        }
+    }
+
     @GpuTest
     void registerTileEdgesAndTheTwoPassFallback() {
         Random random = new Random(14);

@@ -120,7 +120,11 @@ class SelectiveScanGpuTest {
     void stepMatchesTheReferenceWithSlotsAndPadding() {
         Random random = new Random(35);
         // batch, channels, groups, nstate
-        int[][] shapes = {{1, 1, 1, 1}, {3, 5, 5, 16}, {4, 64, 2, 17}, {64, 130, 1, 16}, {2, 7, 7, 256}};
+        // A thread carries up to 16 states, 4 at a time where N % 4 == 0: N of 2, 20 (two lanes, the
+        // second with one vector), 33 and 48 (four lanes, the last with none or one state) beside
+        // 16, 17 and 256; channels across blocks of 128 and groups of them (200 in 4 groups)
+        int[][] shapes = {{1, 1, 1, 1}, {3, 5, 5, 16}, {4, 64, 2, 17}, {64, 130, 1, 16}, {2, 7, 7, 256},
+                          {7, 3, 1, 2}, {3, 200, 4, 20}, {5, 33, 3, 33}, {2, 129, 1, 48}};
         try (CudaBackend gpu = Backend.cuda(0)) {
             for (DType dtype : FLOATS)
                 for (int[] s : shapes)
@@ -145,6 +149,26 @@ class SelectiveScanGpuTest {
                             assertClose(what + " state", gpu, devState, state, STATE_BOUND);
                         }
                     }
+        }
+    }
+
+    /** More rows than the grid's 65,535 rows of blocks: the blocks loop over the rows past them. */
+    @GpuTest
+    void stepOverMoreRowsThanTheGridHolds() {
+        Random random = new Random(37);
+        int batch = 65_541, channels = 3, groups = 1, nstate = 4;
+        try (CudaBackend gpu = Backend.cuda(0);
+             ScanInputs in = ScanInputs.token(random, DType.F32, batch, channels, groups, nstate, true, true, true, true);
+             ScanInputs dev = in.copyTo(gpu);
+             Tensor state = RandomTensors.normal(random, DType.F32, 1f, batch, channels, nstate);
+             Tensor devState = gpu.copyOf(state);
+             Tensor expected = Tensor.allocateHost(DType.F32, batch, channels);
+             Tensor y = gpu.allocate(DType.F32, batch, channels)) {
+            gpu.poison(y);
+            SelectiveScan.step(Backend.cpu(), expected, state, null, in.u(), in.delta(), in.z(), in.b(), in.c(), in.weights());
+            SelectiveScan.step(gpu, y, devState, null, dev.u(), dev.delta(), dev.z(), dev.b(), dev.c(), dev.weights());
+            assertClose("step over " + batch + " rows y", gpu, y, expected, Compare.boundFor(DType.F32));
+            assertClose("step over " + batch + " rows state", gpu, devState, state, STATE_BOUND);
         }
     }
 

@@ -1,0 +1,63 @@
+// Launcher of the quantized GEMV (cuda/quant_gemv.cuh): checks the arguments, picks the kernel for
+// the format, the dtype and the row count (unrolled for 1, 2, 4, 8 or 16 rows), one warp an output.
+#include "../cuda/quant_gemv.cuh"
+#include "status.h"
+
+using namespace isthmus;
+
+namespace {
+
+template <QFormat F, typename T, int M>
+void launch_rows(void *out, const void *x, const void *w, int rows, int64_t n_out, int64_t k, cudaStream_t stream) {
+    const dim3 grid(static_cast<unsigned>((n_out + QGEMV_WARPS - 1) / QGEMV_WARPS));
+    ISTHMUS_LAUNCH(grid, QGEMV_WARPS * 32, 0, stream, quant_gemv_kernel<F, T, M>)(
+            static_cast<T *>(out), static_cast<const T *>(x), static_cast<const uint8_t *>(w), rows, n_out, k);
+}
+
+template <QFormat F, typename T>
+void launch(void *out, const void *x, const void *w, int rows, int64_t n_out, int64_t k, cudaStream_t stream) {
+    if (rows == 1) launch_rows<F, T, 1>(out, x, w, rows, n_out, k, stream);
+    else if (rows == 2) launch_rows<F, T, 2>(out, x, w, rows, n_out, k, stream);
+    else if (rows <= 4) launch_rows<F, T, 4>(out, x, w, rows, n_out, k, stream);
+    else if (rows <= 8) launch_rows<F, T, 8>(out, x, w, rows, n_out, k, stream);
+    else launch_rows<F, T, 16>(out, x, w, rows, n_out, k, stream);
+}
+
+template <QFormat F>
+int launch_format(void *out, const void *x, const void *w, int rows, int64_t n_out, int64_t k, int32_t dtype, cudaStream_t stream) {
+    switch (dtype) {
+        case ISTHMUS_F32: launch<F, float>(out, x, w, rows, n_out, k, stream); return ISTHMUS_OK;
+        case ISTHMUS_F16: launch<F, __half>(out, x, w, rows, n_out, k, stream); return ISTHMUS_OK;
+        case ISTHMUS_BF16: launch<F, __nv_bfloat16>(out, x, w, rows, n_out, k, stream); return ISTHMUS_OK;
+        default:
+            return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "isthmus_quant_gemv: dtype %s is not f32, f16 or bf16", dtype_name(dtype));
+    }
+}
+
+}  // namespace
+
+extern "C" int isthmus_quant_gemv(void *out, const void *x, const void *weights, int32_t format, int64_t rows, int64_t n_out,
+                                  int64_t k, int32_t dtype, void *stream) {
+    clear_error();
+    ISTHMUS_REQUIRE(out != nullptr && x != nullptr && weights != nullptr, "isthmus_quant_gemv: out, x and weights must not be NULL");
+    ISTHMUS_REQUIRE(rows >= 1 && rows <= QGEMV_MAX_ROWS, "isthmus_quant_gemv: rows %lld not in 1..%d", static_cast<long long>(rows),
+                    QGEMV_MAX_ROWS);
+    ISTHMUS_REQUIRE(n_out >= 1 && n_out <= (static_cast<int64_t>(0x7fffffff) * QGEMV_WARPS), "isthmus_quant_gemv: n_out %lld out of range",
+                    static_cast<long long>(n_out));
+    const int64_t block = format == ISTHMUS_Q4_K ? 256 : 32;
+    ISTHMUS_REQUIRE(k >= block && k % block == 0, "isthmus_quant_gemv: k %lld is not a positive multiple of %lld",
+                    static_cast<long long>(k), static_cast<long long>(block));
+    ISTHMUS_REQUIRE(is_aligned(x, 16) && is_aligned(weights, 16), "isthmus_quant_gemv: x and weights must be 16-byte aligned");
+    cudaStream_t s = static_cast<cudaStream_t>(stream);
+    int status;
+    switch (format) {
+        case ISTHMUS_Q8_0: status = launch_format<QFormat::Q8_0>(out, x, weights, static_cast<int>(rows), n_out, k, dtype, s); break;
+        case ISTHMUS_Q4_0: status = launch_format<QFormat::Q4_0>(out, x, weights, static_cast<int>(rows), n_out, k, dtype, s); break;
+        case ISTHMUS_Q4_K: status = launch_format<QFormat::Q4_K>(out, x, weights, static_cast<int>(rows), n_out, k, dtype, s); break;
+        default:
+            return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "isthmus_quant_gemv: format %d is not Q8_0 (8), Q4_0 (2) or Q4_K (12)", format);
+    }
+    if (status != ISTHMUS_OK) return status;
+    ISTHMUS_CHECK_LAUNCH("isthmus_quant_gemv");
+    return ISTHMUS_OK;
+}

@@ -1,0 +1,50 @@
+package dev.isthmus.model;
+
+import dev.isthmus.backend.Backend;
+import dev.isthmus.blas.Gemm;
+import dev.isthmus.quant.QuantGemv;
+import dev.isthmus.quant.QuantizedMatrix;
+import dev.isthmus.tensor.Tensor;
+
+/**
+ * A projection y = x W^T with W (out, in) either dense in the compute dtype or kept quantized
+ * (a GGUF file's Q8_0, Q4_0 or Q4_K matrix on CUDA): then the quantized GEMV runs on up to
+ * {@link QuantGemv#MAX_ROWS} rows at a time, so a decode step streams the quantized bytes and a
+ * prompt goes through in slices of rows (correct, not fast: prefill on quantized weights has no
+ * tensor-core path yet).
+ */
+final class Linear {
+    private final Tensor dense;
+    private final QuantizedMatrix quantized;
+
+    private Linear(Tensor dense, QuantizedMatrix quantized) {
+        this.dense = dense;
+        this.quantized = quantized;
+    }
+
+    static Linear dense(Tensor weight) {
+        return new Linear(weight, null);
+    }
+
+    static Linear quantized(QuantizedMatrix weight) {
+        return new Linear(null, weight);
+    }
+
+    /** Output features (W's rows). */
+    long outFeatures() {
+        return dense != null ? dense.dim(0) : quantized.rows();
+    }
+
+    /** out (T, out) = x (T, in) W^T. */
+    void apply(Backend backend, Tensor out, Tensor x) {
+        if (dense != null) {
+            Gemm.gemm(backend, out, x, false, dense, true, 1f, 0f);
+            return;
+        }
+        long rows = x.dim(0);
+        for (long r = 0; r < rows; r += QuantGemv.MAX_ROWS) {
+            long end = Math.min(rows, r + QuantGemv.MAX_ROWS);
+            QuantGemv.apply(backend, out.slice(0, r, end), x.slice(0, r, end), quantized);
+        }
+    }
+}

@@ -1,0 +1,48 @@
+package dev.isthmus.quant;
+
+import dev.isthmus.backend.Backend;
+import dev.isthmus.backend.CpuBackend;
+import dev.isthmus.backend.CudaBackend;
+import dev.isthmus.tensor.Checks;
+import dev.isthmus.tensor.DType;
+import dev.isthmus.tensor.Tensor;
+import java.util.Set;
+
+/**
+ * The decode-sized product with a quantized weight: {@code out (m x n) = x (m x k) W^T} with W a
+ * {@link QuantizedMatrix} of n rows and k columns and m from 1 to {@link #MAX_ROWS}. The CUDA kernel
+ * dequantizes W in registers while streaming its bytes (cuda/quant_gemv.cuh); the CPU reference
+ * dequantizes W by the format's definition and sums in double. x and out share one dtype (f32, f16,
+ * bf16), contiguous; fp32 accumulation on the GPU.
+ */
+public final class QuantGemv {
+    private QuantGemv() {}
+
+    public static final int MAX_ROWS = 16;
+    static final Set<DType> DTYPES = Set.of(DType.F32, DType.F16, DType.BF16);
+
+    public static void apply(Backend backend, Tensor out, Tensor x, QuantizedMatrix w) {
+        if (backend == null) throw new IllegalArgumentException("backend is null");
+        Checks.notNull("w", w);
+        Checks.usable("w.bytes", w.bytes(), backend.device());
+        Checks.usable("x", x, backend.device());
+        Checks.dtypeIn("x", x, DTYPES);
+        Checks.rank("x", x, 2);
+        Checks.contiguous("x", x);
+        long m = x.dim(0);
+        if (m < 1 || m > MAX_ROWS) throw new IllegalArgumentException("x has " + m + " rows; the quantized GEMV takes 1 to " + MAX_ROWS);
+        Checks.shape("x", x, m, w.cols());
+        Checks.usable("out", out, backend.device());
+        Checks.sameDtype("out", out, "x", x);
+        Checks.shape("out", out, m, w.rows());
+        Checks.contiguous("out", out);
+        Checks.disjoint("out", out, "x", x);
+        switch (backend) {
+            case CpuBackend cpu -> QuantGemvReference.apply(out, x, w);
+            case CudaBackend cuda -> {
+                if (x.address() % 16 != 0) throw new IllegalArgumentException("x must be 16-byte aligned for the quantized GEMV (a view at an odd offset is not)");
+                QuantGemvCuda.launch(cuda, out, x, w);
+            }
+        }
+    }
+}
