@@ -2,16 +2,21 @@
 //
 //   C[row, n] = epilogue( sum_k A[a_row, k] * B[group][n, k] )
 //
-// A block computes a 32 x 64 tile of C. In the grouped form its 32 rows are one tile of the
-// aligned pair list: the tile's expert picks B's group, and each row's pair index picks the row
+// Two kernels share these arguments and epilogues: the tile engine (cuda/gemm_tile.cuh: 128 x 128
+// tiles, mma.sync, cp.async) for f16/bf16 views it can copy in aligned 16-byte chunks, and the
+// exact kernel below for f32 and for every other view (any strides, K not a multiple of 8,
+// unaligned starts). The exact kernel computes a 32 x 64 tile of C. In the grouped form its 32
+// rows lie within one tile of the aligned pair list (group_rows rows, a multiple of 32): that
+// tile's expert picks B's group, and each row's pair index picks the row
 // of A it gathers (pair / a_row_div: the token for gate+up, the pair itself for down) and the
 // row of C it writes (the pair), so no permuted copy of the activations is ever made. Padding
 // rows (the sentinel) load zeros and write nothing; tiles past the padded total exit at once.
 //
 // Tensor cores through nvcuda::wmma (16x16x16, f16/bf16 in, fp32 accumulate) for f16 and bf16;
 // plain fp32 FMAs for f32 (keeps fp32 accuracy, without tensor-core speed). Global loads are
-// 16-byte vectors where rows are contiguous and aligned, else single elements through arbitrary
-// strides, which serves every transpose and every tail.
+// 16-byte vectors where rows are contiguous and aligned (f32 only: such 16-bit views take the
+// tile engine), else single elements through arbitrary strides, which serves every transpose
+// and every tail.
 //
 // Epilogues: PLAIN   alpha * acc + beta * C_old (C_old read only when beta != 0)
 //            SWIGLU  B's rows [n0, n0+32) are gate rows and [up+n0, up+n0+32) the matching up
@@ -49,6 +54,7 @@ template <typename T, typename OutT> struct GemmArgs {
     const int32_t *sorted_rows;
     const int32_t *tile_groups;
     const int32_t *padded_total;
+    int32_t group_rows;  // rows of one tile of the aligned pair list (tile_groups has one entry each)
     int32_t a_row_div;
     int32_t sentinel;
     const float *row_scale;  // SCALED only; NULL = 1
@@ -56,6 +62,31 @@ template <typename T, typename OutT> struct GemmArgs {
     int64_t up_offset;       // SWIGLU: B's row where the up projection starts
     float alpha, beta;
 };
+
+// The B group of the block whose rows start at row m0, or -1 when the block has no work (past the
+// padded total, or a tile no expert uses). The dense form has the one group 0.
+template <typename T, typename OutT>
+__device__ __forceinline__ int64_t gemm_block_group(const GemmArgs<T, OutT> &p, int64_t m0) {
+    if (p.sorted_rows == nullptr) return 0;
+    if (m0 >= *p.padded_total) return -1;
+    return p.tile_groups[m0 / p.group_rows];
+}
+
+// Row r of the block's rows: the row of A it gathers and the row of C it writes, both -1 for a
+// padding row (grouped) or a row past m (dense).
+template <typename T, typename OutT>
+__device__ __forceinline__ void gemm_row(const GemmArgs<T, OutT> &p, int64_t r, int64_t &arow, int64_t &crow) {
+    arow = crow = -1;
+    if (p.sorted_rows != nullptr) {
+        const int32_t pair = p.sorted_rows[r];
+        if (pair >= 0 && pair < p.sentinel) {
+            arow = pair / p.a_row_div;
+            crow = pair;
+        }
+    } else if (r < p.m) {
+        arow = crow = r;
+    }
+}
 
 // WIDTH elements of row `row` from column k on (zeros for a padding row or past the end).
 // WIDTH > 1 only where the launcher checked that k is contiguous, k_count a multiple of WIDTH and
@@ -101,25 +132,11 @@ __global__ void __launch_bounds__(GEMM_THREADS) grouped_gemm_kernel(const GemmAr
     const int tid = threadIdx.x;
     const int64_t tile_m = blockIdx.x;
     const int64_t n0 = static_cast<int64_t>(blockIdx.y) * OUT_COLS;
-    const bool grouped = p.sorted_rows != nullptr;
-    int64_t group = 0;
-    if (grouped) {
-        if (tile_m * GEMM_BM >= *p.padded_total) return;  // uniform over the block
-        group = p.tile_groups[tile_m];
-        if (group < 0) return;
-    }
+    const int64_t group = gemm_block_group(p, tile_m * GEMM_BM);
+    if (group < 0) return;  // uniform over the block
     if (tid < GEMM_BM) {
-        const int64_t r = tile_m * GEMM_BM + tid;
-        int64_t arow = -1, crow = -1;
-        if (grouped) {
-            const int32_t pair = p.sorted_rows[r];
-            if (pair >= 0 && pair < p.sentinel) {
-                arow = pair / p.a_row_div;
-                crow = pair;
-            }
-        } else if (r < p.m) {
-            arow = crow = r;
-        }
+        int64_t arow, crow;
+        gemm_row(p, tile_m * GEMM_BM + tid, arow, crow);
         a_rows[tid] = arow;
         c_rows[tid] = crow;
     }

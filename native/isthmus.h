@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-#define ISTHMUS_ABI_VERSION 4
+#define ISTHMUS_ABI_VERSION 5
 
 #if defined(__GNUC__)
 #define ISTHMUS_API __attribute__((visibility("default")))
@@ -282,7 +282,7 @@ ISTHMUS_API int isthmus_attention_merge(void *out, float *lse, const void *part_
 #define ISTHMUS_MOE_MAX_TOP_K 32
 #define ISTHMUS_MOE_MAX_GROUPS 64
 /* The row-tile height of the grouped GEMM: isthmus_moe_align's `tile` for the GEMMs below. */
-#define ISTHMUS_MOE_TILE_M 32
+#define ISTHMUS_MOE_TILE_M 128
 
 typedef enum isthmus_moe_scoring {
     ISTHMUS_MOE_SOFTMAX = 0, /* score = softmax(z) over all experts */

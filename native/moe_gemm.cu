@@ -1,39 +1,127 @@
-// Launchers of the grouped GEMM (cuda/moe_gemm.cuh): the MoE gate+up and down projections, and
-// the same kernel with one group as the project's dense GEMM.
-#include "../cuda/moe_gemm.cuh"
+// Launchers of the grouped GEMM: the MoE gate+up and down projections, and the same kernels with
+// one group as the project's dense GEMM. f16/bf16 views the tile engine (cuda/gemm_tile.cuh) can
+// copy in aligned 16-byte chunks take it; f32 and every other view take the exact kernel
+// (cuda/moe_gemm.cuh).
+#include <mutex>
+
+#include "../cuda/gemm_tile.cuh"
 #include "moe_common.h"
 #include "status.h"
 
 using namespace isthmus;
 
-static_assert(GEMM_BM == ISTHMUS_MOE_TILE_M, "the grouped GEMM's row tile is the ABI's align tile");
+static_assert(TILE_BM == ISTHMUS_MOE_TILE_M, "the tile engine's row tile is the ABI's align tile");
+
+// From this many rows (m, or pairs) on, 128 x 256 tiles: a GEMM this tall has blocks enough to
+// fill the machine with the wider tile, which reads A through L2 half as often. Up to
+// TILE_DECODE_ROWS rows (then no tile holds more), the decode tile 128 x 64 with slice-K: twice
+// the blocks of 128 x 128, so that a decode batch streams its weights through every SM.
+constexpr int64_t WIDE_TILE_ROWS = 1024;
+static_assert(ISTHMUS_MOE_TILE_M % GEMM_BM == 0, "the exact kernel's row tiles lie within one align tile");
 
 namespace {
 
-// 16-byte loads need k contiguous and every row start of A and B (of every group) 16-byte aligned.
-template <typename T, typename OutT>
-bool vectorizable(const GemmArgs<T, OutT> &args) {
-    constexpr int64_t width = 16 / sizeof(T);
-    return args.a_k_stride == 1 && args.b_k_stride == 1 && args.k % width == 0 && args.a_row_stride % width == 0 &&
-           args.b_n_stride % width == 0 && args.b_group_stride % width == 0 && is_aligned(args.a, 16) &&
-           is_aligned(args.b, 16);
+// How the tile engine copies one operand, or that it cannot: K-major where k is contiguous,
+// MN-major where the other dimension is (the dense form only). Either way every chunk must be
+// 8 whole elements at a 16-byte aligned address: the contiguous extent, the row stride, the
+// group stride and the base all multiples of 8 elements (16 bytes).
+enum class TileOperand { NONE, K_MAJOR, MN_MAJOR };
+
+TileOperand tile_operand(const void *base, int64_t k_stride, int64_t other_stride, int64_t group_stride, int64_t k,
+                         int64_t other, bool gathered) {
+    if (!is_aligned(base, 16) || group_stride % 8 != 0) return TileOperand::NONE;
+    if (k_stride == 1 && other_stride % 8 == 0 && k % 8 == 0) return TileOperand::K_MAJOR;
+    if (!gathered && other_stride == 1 && k_stride % 8 == 0 && other % 8 == 0) return TileOperand::MN_MAJOR;
+    return TileOperand::NONE;
+}
+
+// Opts Kernel in to `bytes` of dynamic shared memory on the current device, once per device.
+template <auto Kernel> int allow_tile_shared_memory(size_t bytes, const char *who) {
+    constexpr int max_devices = 64;
+    static std::once_flag once[max_devices];
+    static cudaError_t result[max_devices];
+    int device = 0;
+    if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= max_devices)
+        return fail(ISTHMUS_ERROR_CUDA, "%s: no current device below %d", who, max_devices);
+    std::call_once(once[device], [bytes, device] {
+        result[device] = cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+    });
+    if (result[device] != cudaSuccess)
+        return fail(ISTHMUS_ERROR_CUDA, "%s: %zu bytes of shared memory: %s", who, bytes,
+                    cudaGetErrorString(result[device]));
+    return ISTHMUS_OK;
+}
+
+template <typename T, typename OutT, int EPILOGUE, bool A_K_MAJOR, bool B_K_MAJOR, int BN>
+int launch_tile(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, cudaStream_t s) {
+    constexpr int out_cols = EPILOGUE == GEMM_SWIGLU ? BN / 2 : BN;
+    const int64_t row_tiles = (rows + TILE_BM - 1) / TILE_BM, col_tiles = (args.n + out_cols - 1) / out_cols;
+    ISTHMUS_REQUIRE(row_tiles * col_tiles <= 0x7fffffff, "%s: %lld x %lld tiles exceed the grid", who,
+                    static_cast<long long>(row_tiles), static_cast<long long>(col_tiles));
+    if (row_tiles == 0 || col_tiles == 0) return ISTHMUS_OK;
+    constexpr auto kernel = gemm_tile_kernel<T, OutT, EPILOGUE, A_K_MAJOR, B_K_MAJOR, BN>;
+    constexpr int shared = tile_shared_bytes<BN>();
+    if (int status = allow_tile_shared_memory<kernel>(shared, who)) return status;
+    ISTHMUS_LAUNCH(static_cast<unsigned>(row_tiles * col_tiles), tile_threads<BN>(), shared, s, kernel)(
+        args, row_tiles, col_tiles);
+    ISTHMUS_CHECK_LAUNCH(who);
+    return ISTHMUS_OK;
 }
 
 template <typename T, typename OutT, int EPILOGUE>
-int launch(const GemmArgs<T, OutT> &args, int64_t row_tiles, const char *who, cudaStream_t s) {
+int launch_exact(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, cudaStream_t s) {
     constexpr int out_cols = EPILOGUE == GEMM_SWIGLU ? GEMM_BN / 2 : GEMM_BN;
-    const int64_t col_tiles = (args.n + out_cols - 1) / out_cols;
+    const int64_t row_tiles = (rows + GEMM_BM - 1) / GEMM_BM, col_tiles = (args.n + out_cols - 1) / out_cols;
     ISTHMUS_REQUIRE(col_tiles <= 65535, "%s: %lld output columns exceed the grid (at most %lld)", who,
                     static_cast<long long>(args.n), 65535LL * out_cols);
     ISTHMUS_REQUIRE(row_tiles <= 0x7fffffff, "%s: too many rows", who);
     if (row_tiles == 0 || col_tiles == 0) return ISTHMUS_OK;
     const dim3 grid(static_cast<unsigned>(row_tiles), static_cast<unsigned>(col_tiles));
-    if (vectorizable(args))
-        ISTHMUS_LAUNCH(grid, GEMM_THREADS, 0, s, grouped_gemm_kernel<T, OutT, EPILOGUE, 16 / sizeof(T)>)(args);
-    else
-        ISTHMUS_LAUNCH(grid, GEMM_THREADS, 0, s, grouped_gemm_kernel<T, OutT, EPILOGUE, 1>)(args);
+    // 16-byte loads need k contiguous and every row start of A and B (of every group) 16-byte aligned.
+    constexpr int64_t width = 16 / sizeof(T);
+    const bool vectors = sizeof(T) == 4 && args.a_k_stride == 1 && args.b_k_stride == 1 && args.k % width == 0 &&
+                         args.a_row_stride % width == 0 && args.b_n_stride % width == 0 &&
+                         args.b_group_stride % width == 0 && is_aligned(args.a, 16) && is_aligned(args.b, 16);
+    if constexpr (sizeof(T) == 4) {
+        if (vectors) {
+            ISTHMUS_LAUNCH(grid, GEMM_THREADS, 0, s, grouped_gemm_kernel<T, OutT, EPILOGUE, 16 / sizeof(T)>)(args);
+            ISTHMUS_CHECK_LAUNCH(who);
+            return ISTHMUS_OK;
+        }
+    }
+    ISTHMUS_LAUNCH(grid, GEMM_THREADS, 0, s, grouped_gemm_kernel<T, OutT, EPILOGUE, 1>)(args);
     ISTHMUS_CHECK_LAUNCH(who);
     return ISTHMUS_OK;
+}
+
+template <typename T, typename OutT, int EPILOGUE, bool A_K_MAJOR, bool B_K_MAJOR>
+int launch_tile(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, cudaStream_t s) {
+    const int64_t real_rows = args.sorted_rows != nullptr ? args.sentinel : args.m;
+    if (real_rows >= WIDE_TILE_ROWS) return launch_tile<T, OutT, EPILOGUE, A_K_MAJOR, B_K_MAJOR, 256>(args, rows, who, s);
+    if (real_rows <= TILE_DECODE_ROWS) return launch_tile<T, OutT, EPILOGUE, A_K_MAJOR, B_K_MAJOR, 64>(args, rows, who, s);
+    return launch_tile<T, OutT, EPILOGUE, A_K_MAJOR, B_K_MAJOR, 128>(args, rows, who, s);
+}
+
+// `rows`: the dense form's m, or the aligned pair list's capacity.
+template <typename T, typename OutT, int EPILOGUE>
+int launch(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, cudaStream_t s) {
+    if constexpr (sizeof(T) == 2) {
+        const bool gathered = args.sorted_rows != nullptr;
+        const TileOperand a = tile_operand(args.a, args.a_k_stride, args.a_row_stride, 0, args.k, args.m, gathered);
+        const TileOperand b = tile_operand(args.b, args.b_k_stride, args.b_n_stride, args.b_group_stride, args.k,
+                                           args.n, gathered);
+        if (a == TileOperand::K_MAJOR && b == TileOperand::K_MAJOR)
+            return launch_tile<T, OutT, EPILOGUE, true, true>(args, rows, who, s);
+        if constexpr (EPILOGUE == GEMM_PLAIN) {
+            if (a == TileOperand::K_MAJOR && b == TileOperand::MN_MAJOR)
+                return launch_tile<T, OutT, EPILOGUE, true, false>(args, rows, who, s);
+            if (a == TileOperand::MN_MAJOR && b == TileOperand::K_MAJOR)
+                return launch_tile<T, OutT, EPILOGUE, false, true>(args, rows, who, s);
+            if (a == TileOperand::MN_MAJOR && b == TileOperand::MN_MAJOR)
+                return launch_tile<T, OutT, EPILOGUE, false, false>(args, rows, who, s);
+        }
+    }
+    return launch_exact<T, OutT, EPILOGUE>(args, rows, who, s);
 }
 
 // The MoE projections: A rows gathered through the aligned pair list, B one (n, k) matrix per expert.
@@ -54,6 +142,7 @@ int launch_grouped(void *c, const void *a, const void *b, const float *row_scale
     args.sorted_rows = sorted_pairs;
     args.tile_groups = tile_experts;
     args.padded_total = padded_total;
+    args.group_rows = ISTHMUS_MOE_TILE_M;
     args.a_row_div = a_row_div;
     args.sentinel = static_cast<int32_t>(pairs);
     args.row_scale = row_scale;
@@ -61,7 +150,7 @@ int launch_grouped(void *c, const void *a, const void *b, const float *row_scale
     args.k = k;
     args.up_offset = n;
     args.alpha = 1.0f;
-    return launch<T, T, EPILOGUE>(args, (capacity + GEMM_BM - 1) / GEMM_BM, who, s);
+    return launch<T, T, EPILOGUE>(args, capacity, who, s);
 }
 
 int check_grouped(const char *who, const void *c, const void *a, const void *b, const int32_t *sorted_pairs,
@@ -100,7 +189,7 @@ int launch_dense(void *c, const void *a, const void *b, int64_t m, int64_t n, in
     args.k = k;
     args.alpha = alpha;
     args.beta = beta;
-    return launch<T, OutT, GEMM_PLAIN>(args, (m + GEMM_BM - 1) / GEMM_BM, "isthmus_gemm", s);
+    return launch<T, OutT, GEMM_PLAIN>(args, m, "isthmus_gemm", s);
 }
 
 }  // namespace

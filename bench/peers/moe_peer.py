@@ -4,7 +4,7 @@ Usage: python moe_peer.py --shapes SHAPES.csv --out PEERS.csv
 
 SHAPES.csv has header ``kernel,shape,dtype``. Rows handled here:
   moe-mixtral, moe-deepseek  shape ``T=..;H=..;I=..;E=..;k=..[;G=..;TG=..]``
-  gemm-own                   shape ``NxNxN``
+  gemm-own                   shape ``NxNxN`` or ``NxNxN;Bt`` (B stored (N, K))
 Other rows are skipped.
 
 The MoE peer is the straightforward PyTorch layer a user would write: router
@@ -88,11 +88,15 @@ def make_moe(kernel, shape, dtype):
 
 
 def make_gemm(shape, dtype):
-    m, n, k = (int(v) for v in shape.split("x"))
+    dims, _, layout = shape.partition(";")
+    m, n, k = (int(v) for v in dims.split("x"))
     dt = DTYPES[dtype]
     a = torch.randn(m, k, dtype=dt, device="cuda")
-    b = torch.randn(k, n, dtype=dt, device="cuda")
     c = torch.empty(m, n, dtype=dt, device="cuda")
+    if layout == "Bt":  # B stored (N, K), as a Linear's weight
+        b = torch.randn(n, k, dtype=dt, device="cuda")
+        return lambda: torch.matmul(a, b.t(), out=c)
+    b = torch.randn(k, n, dtype=dt, device="cuda")
     return lambda: torch.matmul(a, b, out=c)
 
 

@@ -432,7 +432,7 @@ def touched(tokens, k, experts):
     return experts * (1 - (1 - 1 / experts) ** (tokens * k)) if tokens * k < 4 * experts else experts
 
 
-MOE_ALIGN_WARPS, MOE_ALIGN_STEPS, MOE_ALIGN_CHUNK, MOE_TILE = 8, 8, 2048, 32  # cuda/moe_dispatch.cuh; the GEMM's tile height
+MOE_ALIGN_WARPS, MOE_ALIGN_STEPS, MOE_ALIGN_CHUNK, MOE_TILE = 8, 8, 2048, 128  # cuda/moe_dispatch.cuh; the GEMM's tile height
 
 
 def moe_align(common, pairs, experts, used, tiles):
@@ -538,37 +538,73 @@ def moe():
             shape = f"T={t};H={h};I={inter};E={e};k={k}{extra}"
             pairs = t * k
             used = touched(t, k, e)
-            tiles = max(used, used * math.ceil(pairs / max(used, 1) / 32))  # 32-row tiles holding pairs
+            tiles = max(used, used * math.ceil(pairs / max(used, 1) / MOE_TILE))  # row tiles holding pairs
+            per_tile = pairs / max(tiles, 1)  # real rows of a row tile
+            bn = tile_width(pairs)
+            if bn == 64:  # the decode tile: every warp on rows 0-63 (slices 0-3)
+                live = (min(1.0, math.ceil(per_tile / 16) / 4), 1.0)
+            else:
+                live = (min(1.0, math.ceil(per_tile / 16) / 8), min(1.0, math.ceil(per_tile / 64) / 2))
             common = dict(bench=name, shape=shape, dtype=BF16, flop_kind="tensor")
             out += moe_align(common, pairs, e, used, tiles)
-            out.append(dict(common, part="gate-up", source="moe_gemm",
-                            symbol=r"grouped_gemm_kernelI13__nv_bfloat16S1_Li1ELi8E", threads=128,
-                            blocks=tiles * cdiv(inter, 32),
-                            hot={"contains": r"^(wmma\.mma|mma|HMMA)", "pick": "outermost"}, hot_units=cdiv(h, 128),
-                            other=1, unit="32x64x128 block step per warp", units_per_warp=cdiv(h, 128),
-                            bytes=used * 2 * inter * h * 2 + pairs * h * 2 + pairs * inter * 2,
-                            l2_bytes=(tiles - used) * 2 * inter * h * 2, flops=2 * pairs * 2 * inter * h, exps=pairs * inter))
-            out.append(dict(common, part="down", source="moe_gemm",
-                            symbol=r"grouped_gemm_kernelI13__nv_bfloat16S1_Li2ELi8E", threads=128,
-                            blocks=tiles * cdiv(h, 64),
-                            hot={"contains": r"^(wmma\.mma|mma|HMMA)", "pick": "outermost"}, hot_units=cdiv(inter, 128),
-                            other=1, unit="32x64x128 block step per warp", units_per_warp=cdiv(inter, 128),
-                            bytes=used * inter * h * 2 + pairs * inter * 2 + pairs * h * 2,
-                            l2_bytes=(tiles - used) * inter * h * 2, flops=2 * pairs * h * inter, exps=0))
+            for part, epilogue, cols, k_dim, rows in (("gate-up", 1, inter, h, 2 * inter), ("down", 2, h, inter, h)):
+                col_tiles = cdiv(cols, bn // 2 if epilogue == 1 else bn)
+                out.append(dict(common, **gemm_tile(f"Li{epilogue}ELb1ELb1E", bn, tiles * col_tiles, k_dim, live),
+                                part=part,
+                                bytes=used * rows * k_dim * 2 + pairs * k_dim * 2 + pairs * cols * 2,
+                                # re-read through L2: the real A rows by every column tile after the
+                                # first (padding rows are zero-filled, not read), the weights by
+                                # every row tile of an expert after its first
+                                l2_bytes=(col_tiles - 1) * pairs * k_dim * 2 + (tiles - used) * rows * k_dim * 2,
+                                flops=2 * pairs * rows * k_dim, exps=pairs * inter if epilogue == 1 else 0))
             out.append(moe_combine(common, t, h, k, pairs))
     return out
+
+
+TILE_BM, TILE_BK, TILE_STAGES = 128, 64, 3  # cuda/gemm_tile.cuh
+TILE_DECODE_ROWS, WIDE_TILE_ROWS = 64, 1024  # cuda/gemm_tile.cuh, native/moe_gemm.cu
+
+
+def tile_width(rows):
+    """The launcher's BN: 256 from WIDE_TILE_ROWS real rows (m, or pairs) on, the decode tile 64
+    up to TILE_DECODE_ROWS, else 128."""
+    return 256 if rows >= WIDE_TILE_ROWS else 64 if rows <= TILE_DECODE_ROWS else 128
+
+
+def gemm_tile(variant, bn, blocks, k, live=(1.0, 1.0)):
+    """gemm_tile_kernel<bf16, bf16, EPILOGUE, A_K_MAJOR, B_K_MAJOR, bn> (`variant`: the mangled
+    template tail before BN): blocks of 2 x bn / 64 warps, each a 64 x 64 piece of the 128 x bn
+    tile, or for the decode tile (bn 64) 4 warps on rows 0-63, each one 16-deep quarter of every
+    stage; the hot loop is the K loop (one pass per 64 of K: 4 k-steps, or 1 on the decode tile,
+    of up to 4 x 8 mma.sync), whose 16-row slices without a real row skip their ldmatrix and
+    mma, and whose warps without one skip their B fragments too (`live`: the fractions of slices
+    and of warps that run). The cp.async ring keeps TILE_STAGES - 1 passes' copies in flight."""
+    passes = cdiv(k, TILE_BK)
+    threads = 4 * 32 if bn == 64 else 2 * (bn // 64) * 32
+    stage_bytes = (TILE_BM + bn) * TILE_BK * 2
+    return dict(source="moe_gemm", symbol=r"gemm_tile_kernelI13__nv_bfloat16S1_" + variant + f"Li{bn}E",
+                threads=threads, blocks=blocks, dynamic_shared=TILE_STAGES * stage_bytes,
+                hot={"contains": r"^(mma|HMMA)", "pick": "outermost"}, hot_units=passes, other=1,
+                unit="64-deep K pass per warp", units_per_warp=passes,
+                inflight_passes=TILE_STAGES - 1,
+                paths=[] if min(live) >= 1 else [
+                    dict(name="empty slices", weight=live[0], function=r"mma_m16n8k16",
+                         why="16-row slices without a real row skip their ldmatrix and MMAs"),
+                    dict(name="empty warps", weight=live[1], function=r"tile_fragment_b",
+                         why="warps whose 64 rows are all padding read no B fragments")])
 
 
 def gemm_own():
     out = []
     for n in (1024, 4096, 8192):
-        out.append(dict(
-            bench="gemm-own", part="", shape=f"{n}x{n}x{n}", dtype=BF16, source="moe_gemm",
-            symbol=r"grouped_gemm_kernelI13__nv_bfloat16S1_Li0ELi8E", threads=128, blocks=(n // 32) * (n // 64),
-            hot={"contains": r"^(wmma\.mma|mma|HMMA)", "pick": "outermost"}, hot_units=n // 128, other=1,
-            unit="32x64x128 block step per warp", units_per_warp=n // 128,
-            bytes=3 * n * n * 2, l2_bytes=(n // 32) * (n // 64) * (32 + 64) * n * 2, flops=2 * n ** 3,
-            flop_kind="tensor", exps=0))
+        for transpose_b in (False, True):
+            bn = tile_width(n)
+            blocks = (n // TILE_BM) * (n // bn)
+            out.append(dict(gemm_tile("Li0ELb1ELb1E" if transpose_b else "Li0ELb1ELb0E", bn, blocks, n),
+                            bench="gemm-own", part="", shape=f"{n}x{n}x{n}" + (";Bt" if transpose_b else ""), dtype=BF16,
+                            # every block reads its A and B tiles through L2; the first reads are the HBM bytes
+                            bytes=3 * n * n * 2, l2_bytes=blocks * (TILE_BM + bn) * n * 2 - 2 * n * n * 2,
+                            flops=2 * n ** 3, flop_kind="tensor", exps=0))
     return out
 
 

@@ -15,6 +15,7 @@ alignas(128) thread_local unsigned char smem[EMULATED_SHARED_BYTES];          //
 alignas(128) thread_local unsigned char prefill_smem[EMULATED_SHARED_BYTES];  // cuda/attention_prefill.cuh
 alignas(128) thread_local int32_t align_shared[EMULATED_SHARED_BYTES / 4];     // cuda/moe_dispatch.cuh
 alignas(128) thread_local float scan_shared[EMULATED_SHARED_BYTES / 4];        // cuda/scan.cuh
+alignas(128) thread_local unsigned char gemm_tile_shared[EMULATED_SHARED_BYTES];  // cuda/gemm_tile.cuh
 
 }  // namespace isthmus
 
@@ -27,6 +28,7 @@ void poison_dynamic_shared(size_t bytes) {
     std::memset(isthmus::prefill_smem, 0xff, bytes);
     std::memset(isthmus::align_shared, 0xff, bytes);
     std::memset(isthmus::scan_shared, 0xff, bytes);
+    std::memset(isthmus::gemm_tile_shared, 0xff, bytes);
 }
 
 }  // namespace isthmus_emulation

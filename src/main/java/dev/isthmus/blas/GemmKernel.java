@@ -12,12 +12,14 @@ import java.lang.invoke.MethodHandle;
 
 /**
  * The FFM binding of isthmus_gemm: the project's own GEMM, which is the MoE grouped GEMM with one
- * group (tensor cores for f16/bf16, fp32 FMAs for f32). Arguments are checked by Gemm first.
+ * group (f16/bf16 views copyable in aligned 16-byte chunks on the mma.sync tile engine, f32 and
+ * other views on the exact kernel). Arguments are checked by Gemm first.
  */
 final class GemmKernel {
     private GemmKernel() {}
 
-    static final String DESCRIPTION = "isthmus_gemm (the project's own kernel: wmma tensor cores for f16/bf16, fp32 FMA for f32)";
+    static final String DESCRIPTION = "isthmus_gemm (the project's own kernel: mma.sync tensor-core tiles for aligned f16/bf16, "
+            + "fp32 FMA for f32, an exact element-wise kernel for other views)";
 
     private static final class Handle {
         // int isthmus_gemm(void *c, const void *a, const void *b, int64_t m, int64_t n, int64_t k, int32_t transpose_a,

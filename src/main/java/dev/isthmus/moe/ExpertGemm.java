@@ -9,14 +9,14 @@ import dev.isthmus.tensor.Tensor;
 
 /**
  * The two grouped expert GEMMs. Each gathers its rows through the aligned pair list (no permuted
- * copy), one tile of {@link #TILE_M} rows per expert segment tile; f16/bf16 on tensor cores, f32
- * on fp32 FMAs, fp32 accumulation throughout.
+ * copy), one tile of {@link #TILE_M} rows per expert segment tile; f16/bf16 on tensor cores
+ * (mma.sync where H and I are multiples of 8), f32 on fp32 FMAs, fp32 accumulation throughout.
  */
 public final class ExpertGemm {
     private ExpertGemm() {}
 
     /** The row-tile height the GEMMs need from {@link Dispatch} (isthmus.h ISTHMUS_MOE_TILE_M). */
-    public static final int TILE_M = 32;
+    public static final int TILE_M = 128;
 
     /**
      * hidden[p, j] = silu(x[t] . gateUp[e, j]) * (x[t] . gateUp[e, I + j]) for each pair p = t * k + s

@@ -12,7 +12,8 @@ import java.util.Locale;
 /**
  * The MoE layer (router GEMM through the residual add) at a Mixtral shape (H 4096, I 14336, E 8,
  * k 2) and a DeepSeek-V3 shape (H 7168, I 2048, E 256 in 8 groups, 4 kept, k 8), bf16, across
- * token counts; and the project's own dense GEMM on square bf16 shapes.
+ * token counts; and the project's own dense GEMM on square bf16 shapes, B as given (K, N) and B
+ * transposed (N, K): the models' path, whose weights are stored [out, in] (shape suffix ";Bt").
  *
  * <p>Counted work. Layer bytes: the weights actually touched (the router's, plus 3 H I for every
  * expert that received a token, counted after the run) and the activations read and written
@@ -39,7 +40,8 @@ final class MoeBench {
 
     static void run(Bench b) {
         for (Shape s : b.tiny ? TINY_SHAPES : SHAPES) layer(b, s);
-        for (int n : b.tiny ? new int[] {48} : new int[] {1024, 4096, 8192}) denseGemm(b, n);
+        for (int n : b.tiny ? new int[] {48} : new int[] {1024, 4096, 8192})
+            for (boolean transposeB : new boolean[] {false, true}) denseGemm(b, n, transposeB);
     }
 
     private static void layer(Bench b, Shape s) {
@@ -72,14 +74,14 @@ final class MoeBench {
         }
     }
 
-    private static void denseGemm(Bench bench, int n) {
+    private static void denseGemm(Bench bench, int n, boolean transposeB) {
         DType dtype = DType.BF16;
         CudaBackend gpu = bench.gpu;
         try (Tensor a = bench.normal(dtype, 1f, n, n); Tensor b = bench.normal(dtype, 1f, n, n); Tensor c = gpu.allocate(dtype, n, n)) {
-            Runnable op = () -> Gemm.gemmOwnKernel(gpu, c, a, false, b, false, 1f, 0f);
+            Runnable op = () -> Gemm.gemmOwnKernel(gpu, c, a, false, b, transposeB, 1f, 0f);
             Timing.Stats t = bench.time(WARMUP, bench.tiny ? 2 : RUNS, op);
             double flops = 2.0 * n * n * n, bytes = 3.0 * n * n * dtype.byteSize();
-            String shape = n + "x" + n + "x" + n;
+            String shape = n + "x" + n + "x" + n + (transposeB ? ";Bt" : "");
             System.out.printf(Locale.ROOT, "%-14s %-40s %s  %.1f TFLOP/s%n", "gemm-own", shape, t, flops / t.medianMicros() / 1e6);
             bench.record("gemm-own", shape, dtype, t, bytes, flops, 0, op);
         }
