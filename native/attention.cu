@@ -62,20 +62,6 @@ int merge_any(int32_t out_dtype, int32_t part_dtype, void *out, float *lse, cons
 // The device's opt-in maximum of dynamic shared memory per block (0 when it cannot be read).
 int shared_memory_optin(int device) { return device_attribute<cudaDevAttrMaxSharedMemoryPerBlockOptin>(device); }
 
-// Opts Kernel in to `bytes` of dynamic shared memory on `device` when that is above the default 48 KiB.
-template <auto Kernel> int allow_shared_memory(size_t bytes, int device) {
-    if (bytes <= 48 * 1024) return ISTHMUS_OK;
-    static std::once_flag once[kMaxDevices];
-    static cudaError_t result[kMaxDevices];
-    std::call_once(once[device], [bytes, device] {
-        result[device] = cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
-    });
-    if (result[device] != cudaSuccess)
-        return fail(ISTHMUS_ERROR_CUDA, "isthmus_attention: %zu bytes of shared memory: %s", bytes,
-                    cudaGetErrorString(result[device]));
-    return ISTHMUS_OK;
-}
-
 // The tensor-core kernel takes batches with at least an mma tile's worth of new tokens in some
 // sequence, in f16/bf16, when the device grants its shared memory (head_dim 256 needs 198 KiB:
 // sm_80/86/89 take the CUDA-core path there), the outputs allow its 4-byte (out) and 8-byte
@@ -102,7 +88,7 @@ int launch_attention(const AttentionParams &p, int batch, int max_new_tokens, cu
     if constexpr (sizeof(T) == 2) {
         if (prefill_fits<T, D>(p, batch, max_new_tokens, device)) {
             constexpr size_t smem = PrefillLayout<T, D>::kBytes;
-            const int status = allow_shared_memory<attention_prefill_kernel<T, D>>(smem, device);
+            const int status = allow_shared_memory<attention_prefill_kernel<T, D>>(smem, device, "isthmus_attention");
             if (status != ISTHMUS_OK) return status;
             const dim3 grid(static_cast<unsigned>((max_new_tokens + kPrefillRows - 1) / kPrefillRows),
                             static_cast<unsigned>(batch * p.q_heads), static_cast<unsigned>(p.splits));
@@ -114,7 +100,7 @@ int launch_attention(const AttentionParams &p, int batch, int max_new_tokens, cu
         constexpr size_t smem = DecodeLayout<T, D>::kBytes;
         // a step's 16 keys then lie in one block; sm_80 and later grant the 96 KiB (99 KiB on sm_86/89)
         if (p.block_size % kDecodeStep == 0 && smem <= static_cast<size_t>(shared_memory_optin(device))) {
-            const int status = allow_shared_memory<attention_decode_kernel<T, D>>(smem, device);
+            const int status = allow_shared_memory<attention_decode_kernel<T, D>>(smem, device, "isthmus_attention");
             if (status != ISTHMUS_OK) return status;
             const int64_t row_groups = (static_cast<int64_t>(max_new_tokens) * (p.q_heads / p.kv_heads) + kDecodeRows - 1) / kDecodeRows;
             const dim3 grid(static_cast<unsigned>(row_groups), static_cast<unsigned>(batch * p.kv_heads), static_cast<unsigned>(p.splits));
@@ -124,7 +110,7 @@ int launch_attention(const AttentionParams &p, int batch, int max_new_tokens, cu
         }
     }
     constexpr size_t smem = attention_smem_bytes<T, D>();
-    const int status = allow_shared_memory<attention_kernel<T, D>>(smem, device);  // f32 at head_dim 256 needs the opt-in
+    const int status = allow_shared_memory<attention_kernel<T, D>>(smem, device, "isthmus_attention");  // f32 at head_dim 256 needs the opt-in
     if (status != ISTHMUS_OK) return status;
     const int64_t row_groups = (static_cast<int64_t>(max_new_tokens) * (p.q_heads / p.kv_heads) + kAttentionRows - 1) / kAttentionRows;
     const dim3 grid(static_cast<unsigned>(row_groups), static_cast<unsigned>(batch * p.kv_heads), static_cast<unsigned>(p.splits));

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "../cuda/gemm_tile.cuh"
+#include "device.h"
 #include "moe_common.h"
 #include "status.h"
 
@@ -35,23 +36,6 @@ TileOperand tile_operand(const void *base, int64_t k_stride, int64_t other_strid
     return TileOperand::NONE;
 }
 
-// Opts Kernel in to `bytes` of dynamic shared memory on the current device, once per device.
-template <auto Kernel> int allow_tile_shared_memory(size_t bytes, const char *who) {
-    constexpr int max_devices = 64;
-    static std::once_flag once[max_devices];
-    static cudaError_t result[max_devices];
-    int device = 0;
-    if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= max_devices)
-        return fail(ISTHMUS_ERROR_CUDA, "%s: no current device below %d", who, max_devices);
-    std::call_once(once[device], [bytes, device] {
-        result[device] = cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
-    });
-    if (result[device] != cudaSuccess)
-        return fail(ISTHMUS_ERROR_CUDA, "%s: %zu bytes of shared memory: %s", who, bytes,
-                    cudaGetErrorString(result[device]));
-    return ISTHMUS_OK;
-}
-
 template <typename T, typename OutT, int EPILOGUE, bool A_K_MAJOR, bool B_K_MAJOR, int BN>
 int launch_tile(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, cudaStream_t s) {
     constexpr int out_cols = EPILOGUE == GEMM_SWIGLU ? BN / 2 : BN;
@@ -61,7 +45,9 @@ int launch_tile(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, cu
     if (row_tiles == 0 || col_tiles == 0) return ISTHMUS_OK;
     constexpr auto kernel = gemm_tile_kernel<T, OutT, EPILOGUE, A_K_MAJOR, B_K_MAJOR, BN>;
     constexpr int shared = tile_shared_bytes<BN>();
-    if (int status = allow_tile_shared_memory<kernel>(shared, who)) return status;
+    const int device = current_device();
+    if (device < 0) return fail(ISTHMUS_ERROR_CUDA, "%s: no current device below %d", who, kMaxDevices);
+    if (int status = allow_shared_memory<kernel>(shared, device, who)) return status;
     ISTHMUS_LAUNCH(static_cast<unsigned>(row_tiles * col_tiles), tile_threads<BN>(), shared, s, kernel)(
         args, row_tiles, col_tiles);
     ISTHMUS_CHECK_LAUNCH(who);
