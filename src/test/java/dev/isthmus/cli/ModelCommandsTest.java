@@ -59,6 +59,29 @@ class ModelCommandsTest {
         assertTrue(badTopP.err().contains("topP"), badTopP.err());
     }
 
+    /** A GGUF file as --model (its tokenizer from the file's vocabulary), and --quantize on a checkpoint directory. */
+    @Test
+    void generateTakesAGgufFileAndQuantizesACheckpointOnLoad() throws IOException {
+        Path gguf = dir.resolve("llama.gguf"); // alone in a folder: the vocabulary the file carries is the tokenizer
+        try (var in = ModelCommandsTest.class.getClassLoader().getResourceAsStream("gguf/llama.gguf")) {
+            java.nio.file.Files.copy(in, gguf);
+        }
+        Run fromGguf = run("generate", "--model", gguf.toString(), "--prompt", "The scan keeps", "--max-tokens", "3", "--backend", "cpu");
+        assertEquals(0, fromGguf.status(), fromGguf.err());
+        assertTrue(fromGguf.out().startsWith("The scan keeps") && fromGguf.out().contains("[3 tokens;"), fromGguf.out());
+
+        Path model = TinyModels.llama(dir);
+        Run quantized = run("generate", "--model", model.toString(), "--prompt", "w5 w17", "--max-tokens", "2", "--backend", "cpu",
+                "--quantize", "q4_0");
+        assertEquals(0, quantized.status(), quantized.err());
+        Run badType = run("generate", "--model", model.toString(), "--prompt", "w5", "--backend", "cpu", "--quantize", "q6_k");
+        assertEquals(2, badType.status());
+        assertTrue(badType.err().contains("--quantize must be q8_0, q4_0, q4_1 or q4_k"), badType.err());
+        Run ggufQuantized = run("generate", "--model", gguf.toString(), "--prompt", "The", "--backend", "cpu", "--quantize", "q8_0");
+        assertEquals(2, ggufQuantized.status());
+        assertTrue(ggufQuantized.err().contains("quantized as it was written"), ggufQuantized.err());
+    }
+
     @Test
     void validateWithoutCudaSaysWhy() throws IOException {
         if (Cuda.availability().available()) return;
