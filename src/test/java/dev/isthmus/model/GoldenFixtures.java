@@ -1,7 +1,6 @@
 package dev.isthmus.model;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.isthmus.backend.Backend;
@@ -9,11 +8,8 @@ import dev.isthmus.io.SafetensorsFile;
 import dev.isthmus.tensor.Compare;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
+import dev.isthmus.testing.TestResources;
 import java.io.IOException;
-import java.io.InputStream;
-import java.net.URISyntaxException;
-import java.net.URL;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Set;
@@ -36,27 +32,8 @@ final class GoldenFixtures {
      * temporary directory first, since a checkpoint is memory-mapped from files.
      */
     static Path require(String family) throws IOException {
-        String folder = "golden/" + family + "/";
-        URL config = GoldenFixtures.class.getClassLoader().getResource(folder + "config.json");
-        assertNotNull(config, "the golden fixture " + folder + " is missing: run src/test/resources/golden/make_golden.py "
-                + "where torch and transformers are installed and commit what it writes");
-        if (config.getProtocol().equals("file")) {
-            try {
-                return Path.of(config.toURI()).getParent();
-            } catch (URISyntaxException e) {
-                throw new IllegalStateException(e);
-            }
-        }
-        Path dir = Files.createTempDirectory("isthmus-golden-" + family);
-        dir.toFile().deleteOnExit(); // before its files: deleted in the reverse order of registration
-        for (String file : FILES) {
-            try (InputStream in = GoldenFixtures.class.getClassLoader().getResourceAsStream(folder + file)) {
-                assertNotNull(in, "the golden fixture " + folder + " has no " + file);
-                Files.copy(in, dir.resolve(file));
-            }
-            dir.resolve(file).toFile().deleteOnExit();
-        }
-        return dir;
+        return TestResources.folder("golden/" + family, FILES, "run src/test/resources/golden/make_golden.py where torch and "
+                + "transformers are installed and commit what it writes");
     }
 
     /**
