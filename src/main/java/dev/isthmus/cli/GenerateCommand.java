@@ -10,11 +10,15 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** Generates text from a local Hugging Face checkpoint, streaming the tokens as they come. */
 @Command(name = "generate", description = "Generate text from a local Hugging Face checkpoint directory, streaming tokens.")
 final class GenerateCommand extends ModelCommand {
+    @Mixin
+    QuantizeOption quantize;
+
     @Option(names = "--prompt", required = true, description = "the prompt text")
     String prompt;
 
@@ -45,7 +49,7 @@ final class GenerateCommand extends ModelCommand {
             SamplingOptions sampling = new SamplingOptions(temperature, topK, topP, seed);
             if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1, got " + maxTokens);
             try (Tokenizer tokenizer = Tokenizer.load(model);
-                 DecoderModel decoder = DecoderModel.load(backend, model, dtype(dtypeName, backend), quantize())) {
+                 DecoderModel decoder = DecoderModel.load(backend, model, dtype(dtypeName, backend), quantize.type())) {
                 int[] ids = tokenizer.encode(prompt);
                 if (ids.length == 0) throw new IllegalArgumentException("--prompt encodes to no tokens");
                 err.println("[" + decoder.config().family().name().toLowerCase() + " on " + backend.describe() + ", "

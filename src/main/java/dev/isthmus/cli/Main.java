@@ -9,6 +9,7 @@ import picocli.CommandLine.Command;
 @Command(name = "isthmus", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "CUDA kernels for efficient LLM architectures, with a CPU reference for each.",
         subcommands = {InfoCommand.class, DemoCommand.class, OpCommand.class, GenerateCommand.class, ValidateCommand.class,
+                QuantizeReportCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main {
     public static void main(String[] args) {

@@ -2,7 +2,6 @@ package dev.isthmus.cli;
 
 import dev.isthmus.backend.Backend;
 import dev.isthmus.backend.CpuBackend;
-import dev.isthmus.quant.GgmlType;
 import dev.isthmus.tensor.DType;
 import java.io.PrintWriter;
 import java.nio.file.NoSuchFileException;
@@ -13,8 +12,8 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /**
- * What `generate` and `validate` share: the checkpoint option, and errors reported as one line on
- * stderr with exit status 2 (a stack trace only with --verbose).
+ * What the model commands share: the checkpoint option, and errors reported as one line on stderr
+ * with exit status 2 (a stack trace only with --verbose).
  */
 abstract class ModelCommand implements Callable<Integer> {
     @Spec
@@ -22,23 +21,6 @@ abstract class ModelCommand implements Callable<Integer> {
 
     @Option(names = "--model", required = true, description = "checkpoint directory (config.json, *.safetensors, tokenizer.json) or a GGUF file")
     Path model;
-
-    @Option(names = "--quantize", description = "quantize the checkpoint's matrices on load: q8_0, q4_0, q4_1 or q4_k")
-    String quantizeName;
-
-    /** The --quantize type, or null for none. */
-    GgmlType quantize() {
-        if (quantizeName == null) return null;
-        GgmlType type;
-        try {
-            type = GgmlType.parse(quantizeName);
-        } catch (IllegalArgumentException e) {
-            type = null;
-        }
-        if (type != GgmlType.Q8_0 && type != GgmlType.Q4_0 && type != GgmlType.Q4_1 && type != GgmlType.Q4_K)
-            throw new IllegalArgumentException("--quantize must be q8_0, q4_0, q4_1 or q4_k, got '" + quantizeName + "'");
-        return type;
-    }
 
     @Option(names = "--verbose", description = "print stack traces of errors")
     boolean verbose;

@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -25,6 +26,9 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "validate", description = "Compare a checkpoint's CUDA run with the CPU reference on one prompt.")
 final class ValidateCommand extends ModelCommand {
+    @Mixin
+    QuantizeOption quantize;
+
     @Option(names = "--prompt", defaultValue = "The quick brown fox jumps over the lazy dog.", description = "prompt (default: ${DEFAULT-VALUE})")
     String prompt;
 
@@ -43,15 +47,15 @@ final class ValidateCommand extends ModelCommand {
             if (ids.length == 0) throw new IllegalArgumentException("--prompt encodes to no tokens");
             // Rounding compounds over the layers: three times the element bound of the dtype.
             double bound = dtype == DType.F32 ? 1e-4 : 3 * Compare.boundFor(dtype);
-            try (DecoderModel cpu = DecoderModel.load(Backend.cpu(), model, dtype, quantize());
-                 DecoderModel cuda = DecoderModel.load(gpu, model, dtype, quantize());
+            try (DecoderModel cpu = DecoderModel.load(Backend.cpu(), model, dtype, quantize.type());
+                 DecoderModel cuda = DecoderModel.load(gpu, model, dtype, quantize.type());
                  Tensor expected = logits(cpu, ids); Tensor actual = logits(cuda, ids)) {
                 out.println(cuda.config().family().name().toLowerCase() + ", " + ids.length + " prompt tokens, " + gpu.describe() + " "
                         + dtype.label() + " against the CPU reference in " + dtype.label());
                 Compare.Result logits = Compare.check("logits", actual, expected, bound);
                 out.println("  " + logits);
                 if (dtype != DType.F32) {
-                    try (DecoderModel exact = DecoderModel.load(Backend.cpu(), model, DType.F32, quantize()); Tensor f32 = logits(exact, ids)) {
+                    try (DecoderModel exact = DecoderModel.load(Backend.cpu(), model, DType.F32, quantize.type()); Tensor f32 = logits(exact, ids)) {
                         out.printf(Locale.ROOT, "  distance from the f32 reference (what %s itself costs): cuda %.3e, cpu %.3e%n", dtype.label(),
                                 Compare.relativeError(actual, f32), Compare.relativeError(expected, f32));
                     }

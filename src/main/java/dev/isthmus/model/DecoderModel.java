@@ -150,6 +150,23 @@ public final class DecoderModel implements AutoCloseable {
         return config;
     }
 
+    /**
+     * The bytes of the weights in their storage format: quantized blocks where the matrices are
+     * quantized (a GGUF file's types, or --quantize), else the elements in the dtype each is held in.
+     */
+    public long weightBytes() {
+        return weights.storedBytes();
+    }
+
+    /**
+     * The bytes the weights take on the backend: about {@link #weightBytes} where the quantized
+     * matrices stay quantized (on CUDA, up to 16 bytes of padding each), more where they are
+     * dequantized on load (on the CPU, and for formats the quantized kernels do not read).
+     */
+    public long heldWeightBytes() {
+        return weights.heldBytes();
+    }
+
     public Backend backend() {
         return backend;
     }

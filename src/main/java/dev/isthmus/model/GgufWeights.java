@@ -143,6 +143,19 @@ final class GgufWeights implements WeightSource {
         return QuantizedMatrix.fromGgml(backend, info.type(), rows, cols, bytes);
     }
 
+    /** The file's bytes of the tensor behind {@code name} (gate and up both, for stacked experts). */
+    @Override
+    public long storedBytes(String name, DType dtype, long[] shape) {
+        String g = ggufName(name);
+        if (g == null || !file.contains(g)) return WeightSource.super.storedBytes(name, dtype, shape);
+        long bytes = file.info(g).type().bytes(file.info(g).elements());
+        if (g.endsWith("ffn_gate_exps.weight")) {
+            GgufFile.TensorInfo up = file.info(g.replace("ffn_gate_exps", "ffn_up_exps"));
+            bytes += up.type().bytes(up.elements());
+        }
+        return bytes;
+    }
+
     private float[] read(String g) {
         GgufFile.TensorInfo info = file.info(g);
         if (info.elements() > Integer.MAX_VALUE - 8)

@@ -2,6 +2,7 @@ package dev.isthmus.model;
 
 import dev.isthmus.backend.Backend;
 import dev.isthmus.backend.CpuBackend;
+import dev.isthmus.backend.CudaBackend;
 import dev.isthmus.io.HfCheckpoint;
 import dev.isthmus.quant.Dequantize;
 import dev.isthmus.quant.GgmlType;
@@ -11,6 +12,7 @@ import dev.isthmus.random.RandomFill;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 
 /** Where a model's weights come from: a checkpoint, or random values for benchmarks and the demo. */
 interface WeightSource {
@@ -25,6 +27,16 @@ interface WeightSource {
      */
     default QuantizedMatrix quantized(Backend backend, String name, long rows, long cols) {
         return null;
+    }
+
+    /**
+     * The bytes {@code name} of {@code shape} takes in this source's storage format when it is
+     * loaded in {@code dtype}: quantized blocks for a quantized matrix, else the dtype's elements.
+     */
+    default long storedBytes(String name, DType dtype, long[] shape) {
+        long elements = 1;
+        for (long d : shape) elements *= d;
+        return elements * dtype.byteSize();
     }
 
     static WeightSource of(HfCheckpoint checkpoint) {
@@ -55,11 +67,10 @@ interface WeightSource {
     }
 
     /**
-     * {@code base} with every matrix quantized to {@code type} and back, so that the model computes
-     * with exactly the weights a {@code type} file would hold. Matrices are the tensors of two or
-     * more dimensions whose rows are whole blocks of the type; norms, MoE routers and the Mamba conv
-     * and A_log stay as they are (llama.cpp keeps those unquantized too), and so does a matrix whose
-     * rows are not whole blocks (a K-quant's 256 elements are wider than a small model's rows).
+     * {@code base} with every matrix quantized to {@code type}, so that the model computes with
+     * exactly the weights a {@code type} file would hold. On CUDA a matrix in a format the quantized
+     * GEMV reads (q8_0, q4_0, q4_k) stays quantized on the device ({@link #quantized}); everywhere
+     * else it is quantized and dequantized back on load. Which tensors are matrices: {@link #quantizes}.
      */
     static WeightSource quantized(WeightSource base, GgmlType type) {
         if (type == null || !type.quantized()) throw new IllegalArgumentException("quantize type must be a block format, got " + type);
@@ -72,18 +83,43 @@ interface WeightSource {
             @Override
             public Tensor tensor(String name, DType dtype, long... shape) {
                 Tensor t = base.tensor(name, DType.F32, shape);
-                boolean matrix = shape.length >= 2 && shape[shape.length - 1] % type.blockElements() == 0 && !name.contains("norm")
-                        && !name.endsWith("mlp.gate.weight") && !name.endsWith("router.weight") && !name.endsWith("conv1d.weight")
-                        && !name.endsWith("A_log");
                 try (t) {
                     float[] values = t.toFloatArray();
-                    if (matrix) Dequantize.toFloat(values, type, MemorySegment.ofArray(Quantize.fromFloat(type, values)));
+                    if (quantizes(type, name, shape)) Dequantize.toFloat(values, type, MemorySegment.ofArray(Quantize.fromFloat(type, values)));
                     try (Tensor f32 = Tensor.fromFloats(DType.F32, values, shape)) {
                         return f32.to(dtype);
                     }
                 }
             }
+
+            @Override
+            public QuantizedMatrix quantized(Backend backend, String name, long rows, long cols) {
+                if (!(backend instanceof CudaBackend) || !QuantizedMatrix.kernelFormat(type) || !quantizes(type, name, new long[] {rows, cols}))
+                    return null;
+                try (Tensor t = base.tensor(name, DType.F32, rows, cols)) {
+                    return QuantizedMatrix.quantize(backend, type, t.toFloatArray(), rows, cols);
+                }
+            }
+
+            @Override
+            public long storedBytes(String name, DType dtype, long[] shape) {
+                return quantizes(type, name, shape) ? type.bytes(Arrays.stream(shape).reduce(1, Math::multiplyExact))
+                        : WeightSource.super.storedBytes(name, dtype, shape);
+            }
         };
+    }
+
+    /**
+     * Whether {@link #quantized(WeightSource, GgmlType)} quantizes the tensor {@code name} of
+     * {@code shape}: the tensors of two or more dimensions whose rows are whole blocks of the type.
+     * Norms, MoE routers and the Mamba conv and A_log stay as they are (llama.cpp keeps those
+     * unquantized too), and so does a matrix whose rows are not whole blocks (a K-quant's 256
+     * elements are wider than a small model's rows).
+     */
+    static boolean quantizes(GgmlType type, String name, long[] shape) {
+        return shape.length >= 2 && shape[shape.length - 1] % type.blockElements() == 0 && !name.contains("norm")
+                && !name.endsWith("mlp.gate.weight") && !name.endsWith("router.weight") && !name.endsWith("conv1d.weight")
+                && !name.endsWith("A_log");
     }
 
     /**

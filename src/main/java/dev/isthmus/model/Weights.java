@@ -17,6 +17,8 @@ final class Weights implements AutoCloseable {
     private final Backend backend;
     private final DType dtype;
     private final List<Tensor> owned = new ArrayList<>();
+    /** The loaded tensors' bytes in the source's storage format ({@link WeightSource#storedBytes}). */
+    private long storedBytes;
 
     Weights(WeightSource source, Backend backend, DType dtype) {
         this.source = source;
@@ -40,6 +42,7 @@ final class Weights implements AutoCloseable {
     Linear linear(String name, long rows, long cols) {
         QuantizedMatrix q = source.quantized(backend, name, rows, cols);
         if (q == null) return Linear.dense(load(name, rows, cols));
+        storedBytes += source.storedBytes(name, dtype, new long[] {rows, cols});
         own(q.bytes());
         return Linear.quantized(q);
     }
@@ -55,7 +58,9 @@ final class Weights implements AutoCloseable {
     }
 
     private Tensor load(String name, DType target, long... shape) {
-        return own(source.onBackend(backend, name, target, shape));
+        Tensor t = own(source.onBackend(backend, name, target, shape));
+        storedBytes += source.storedBytes(name, target, shape);
+        return t;
     }
 
     /** Takes ownership of a host tensor built from checkpoint tensors (stacked experts, -exp(A_log)): uploads it and closes it. */
@@ -67,12 +72,23 @@ final class Weights implements AutoCloseable {
 
     /** A host tensor of {@code name} converted to {@code target}, for building derived weights. */
     Tensor host(String name, DType target, long... shape) {
+        storedBytes += source.storedBytes(name, target, shape);
         return source.tensor(name, target, shape);
     }
 
     Tensor own(Tensor t) {
         owned.add(t);
         return t;
+    }
+
+    /** What the weights loaded so far take in their storage format (quantized where the source quantizes). */
+    long storedBytes() {
+        return storedBytes;
+    }
+
+    /** What the weights take on the backend: the tensors this object owns. */
+    long heldBytes() {
+        return owned.stream().mapToLong(Tensor::byteSize).sum();
     }
 
     DType dtype() {

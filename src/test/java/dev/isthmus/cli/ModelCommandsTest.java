@@ -10,6 +10,7 @@ import dev.isthmus.model.Generator;
 import dev.isthmus.model.SamplingOptions;
 import dev.isthmus.model.TinyModels;
 import dev.isthmus.tensor.DType;
+import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -18,6 +19,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
 import java.util.stream.Collectors;
+import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -80,6 +82,29 @@ class ModelCommandsTest {
         Run ggufQuantized = run("generate", "--model", gguf.toString(), "--prompt", "The", "--backend", "cpu", "--quantize", "q8_0");
         assertEquals(2, ggufQuantized.status());
         assertTrue(ggufQuantized.err().contains("quantized as it was written"), ggufQuantized.err());
+    }
+
+    /** `isthmus quantize-report` prints a row per precision and writes the plot; a GGUF file is refused by name. */
+    @Test
+    void quantizeReportPrintsATableAndPlotsIt() throws IOException {
+        Path model = TinyModels.llama(dir);
+        Path plot = dir.resolve("plots/report.png");
+        Run r = run("quantize-report", "--model", model.toString(), "--prompt", "w5 w17 w3 w9", "--tokens", "3", "--backend", "cpu",
+                "--plot", plot.toString());
+        assertEquals(0, r.status(), r.err());
+        for (String precision : List.of("f32", "bf16", "q8_0", "q4_0", "q4_k"))
+            assertTrue(r.out().lines().anyMatch(l -> l.startsWith("| " + precision + " |")), precision + " row in\n" + r.out());
+        assertTrue(r.out().contains("| 3/3 |"), "the f32 reference agrees with itself:\n" + r.out());
+        BufferedImage image = ImageIO.read(plot.toFile());
+        assertEquals(3 * 560, image.getWidth(), "three panels");
+
+        Path gguf = dir.resolve("llama.gguf");
+        try (var in = ModelCommandsTest.class.getClassLoader().getResourceAsStream("gguf/llama.gguf")) {
+            java.nio.file.Files.copy(in, gguf);
+        }
+        Run refused = run("quantize-report", "--model", gguf.toString(), "--backend", "cpu", "--plot", plot.toString());
+        assertEquals(2, refused.status());
+        assertTrue(refused.err().contains("GGUF file"), refused.err());
     }
 
     @Test

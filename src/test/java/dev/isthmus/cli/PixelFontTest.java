@@ -113,8 +113,8 @@ class PixelFontTest {
         // A label that starts and ends at a glyph's edges and has a capital and a tail, so that its
         // ink fills its whole box.
         String label = "Kept per sequence";
-        int w = PixelFont.width(label, LinePlot.TEXT_SCALE), h = PixelFont.height(LinePlot.TEXT_SCALE);
-        checkLabel(label, chart -> chart.withTitle(label), PixelFont.width(label, LinePlot.TITLE_SCALE) + 1, PixelFont.height(LinePlot.TITLE_SCALE));
+        int w = PixelFont.width(label, ChartFrame.TEXT_SCALE), h = PixelFont.height(ChartFrame.TEXT_SCALE);
+        checkLabel(label, chart -> chart.withTitle(label), PixelFont.width(label, ChartFrame.TITLE_SCALE) + 1, PixelFont.height(ChartFrame.TITLE_SCALE));
         checkLabel(label, chart -> chart.withXLabel(label), w, h);
         // Turned a quarter: as wide as text is high, as high as it is wide.
         checkLabel(label, chart -> chart.withYLabel(label), h, w);

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.isthmus.backend.Backend;
+import dev.isthmus.quant.GgmlType;
 import dev.isthmus.tensor.Compare;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
@@ -14,6 +15,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Set;
 import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -25,6 +27,34 @@ import org.junit.jupiter.params.provider.EnumSource;
 class DecoderModelGpuTest {
     @TempDir
     Path dir;
+
+    /**
+     * Quantizing on load: on CUDA the attention and FFN matrices stay quantized on the device (a
+     * third of the f32 bytes held) and compute through the quantized GEMV what the CPU computes with
+     * the same weights dequantized.
+     */
+    @Test
+    void quantizedOnLoadStaysQuantizedOnCuda() throws IOException {
+        Path checkpoint = TinyCheckpoints.write(dir, TinyCheckpoints.Kind.LLAMA, 9);
+        int[] prompt = {4, 8, 15, 16, 23, 42, 7, 9, 11, 13, 2, 3, 5, 33, 34, 35, 36, 37, 38};
+        try (Backend gpu = Backend.cuda(0)) {
+            for (GgmlType type : new GgmlType[] {GgmlType.Q8_0, GgmlType.Q4_0}) {
+                try (DecoderModel cpu = DecoderModel.load(Backend.cpu(), checkpoint, DType.F32, type);
+                     DecoderModel cuda = DecoderModel.load(gpu, checkpoint, DType.F32, type);
+                     Session a = cpu.newSession(1, 32); Session b = cuda.newSession(1, 32)) {
+                    assertEquals(cpu.weightBytes(), cuda.weightBytes(), type + ": the same weights in the same format");
+                    assertTrue(cuda.heldWeightBytes() < 0.5 * cpu.heldWeightBytes(),
+                            type + ": held on CUDA " + cuda.heldWeightBytes() + " bytes, on the CPU (dequantized) " + cpu.heldWeightBytes());
+                    try (Tensor actual = cuda.forward(b, new int[] {0}, new int[][] {prompt}, true)) {
+                        compare(type + " prefill", actual, cpu.forward(a, new int[] {0}, new int[][] {prompt}, true), 1e-4);
+                    }
+                    int[] greedyCpu = Generator.generate(cpu, List.of(prompt), 4, SamplingOptions.greedy(), Set.of(), null).tokens().getFirst();
+                    int[] greedyCuda = Generator.generate(cuda, List.of(prompt), 4, SamplingOptions.greedy(), Set.of(), null).tokens().getFirst();
+                    assertArrayEquals(greedyCpu, greedyCuda, type + " greedy tokens");
+                }
+            }
+        }
+    }
 
     @ParameterizedTest
     @EnumSource(TinyCheckpoints.Kind.class)
