@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.isthmus.backend.Backend;
+import dev.isthmus.tensor.Compare;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
 import dev.isthmus.testing.ChiSquare;
@@ -37,11 +38,14 @@ class SpeculativeGeneratorTest {
     @ParameterizedTest
     @EnumSource(TinyCheckpoints.Kind.class)
     void greedyEqualsPlainGreedyWithEveryDrafter(TinyCheckpoints.Kind kind) throws IOException {
-        check(Backend.cpu(), dir, kind, DType.F32);
+        checkGreedy(Backend.cpu(), dir, kind, DType.F32, 1, 4);
     }
 
-    /** Shared with the CUDA test: every drafter's greedy output against plain greedy decoding, 24 tokens (sequence 0 crosses a KV block). */
-    static void check(Backend backend, Path dir, TinyCheckpoints.Kind kind, DType dtype) throws IOException {
+    /**
+     * Shared with the CUDA test: every drafter's greedy output against plain greedy decoding, 24
+     * tokens (sequence 0 crosses a KV block), for each k given.
+     */
+    static void checkGreedy(Backend backend, Path dir, TinyCheckpoints.Kind kind, DType dtype, int... ks) throws IOException {
         Path target = TinyCheckpoints.write(dir.resolve("target"), kind, 21), other = TinyCheckpoints.write(dir.resolve("draft"), TinyCheckpoints.Kind.LLAMA, 8);
         try (DecoderModel model = DecoderModel.load(backend, target, dtype);
              DecoderModel sameModel = DecoderModel.load(backend, target, dtype);
@@ -50,7 +54,7 @@ class SpeculativeGeneratorTest {
             List<Drafter> drafters = List.of(new PromptLookup(), new DraftModel(sameModel, SamplingOptions.greedy()),
                     new DraftModel(otherModel, SamplingOptions.greedy()));
             for (Drafter drafter : drafters) {
-                for (int k : new int[] {1, 4}) {
+                for (int k : ks) {
                     SpeculativeGenerator.Result r;
                     try (drafter) {
                         r = SpeculativeGenerator.generate(model, drafter, k, PROMPTS, 24, SamplingOptions.greedy(), Set.of(), null);
@@ -76,10 +80,19 @@ class SpeculativeGeneratorTest {
     @ParameterizedTest
     @EnumSource(value = TinyCheckpoints.Kind.class, names = {"LLAMA", "MAMBA", "JAMBA"})
     void aRollbackLeavesNoTrace(TinyCheckpoints.Kind kind) throws IOException {
+        checkRollback(Backend.cpu(), dir, kind, 0);
+    }
+
+    /**
+     * Shared with the CUDA test. The Mamba models replay the kept tokens as the fresh session feeds
+     * them (bit for bit); an attention model's next token runs alone against the fresh session's
+     * three, so a backend whose kernels depend on the token count is held to {@code bound}.
+     */
+    static void checkRollback(Backend backend, Path dir, TinyCheckpoints.Kind kind, double bound) throws IOException {
         Path checkpoint = TinyCheckpoints.write(dir, kind, 5);
         List<Integer> context = new ArrayList<>();
         for (int i = 0; i < 30; i++) context.add((7 * i + 3) % TinyCheckpoints.VOCAB);
-        try (DecoderModel model = DecoderModel.load(Backend.cpu(), checkpoint, DType.F32);
+        try (DecoderModel model = DecoderModel.load(backend, checkpoint, DType.F32);
              ContextFeed rolled = new ContextFeed(model, 1, 64); ContextFeed fresh = new ContextFeed(model, 1, 64)) {
             boolean[] one = {true};
             int[] rows = new int[1], tail = {1};
@@ -92,16 +105,23 @@ class SpeculativeGeneratorTest {
             next.addAll(List.of(11, 12, 40));
             fresh.feed(List.of(context), one, false, false, null, rows).close();
             try (Tensor a = rolled.feed(List.of(next), one, false, false, tail, rows); Tensor b = fresh.feed(List.of(next), one, false, false, tail, rows)) {
-                assertArrayEquals(b.toFloatArray(), a.toFloatArray(), kind + ": logits after the rollback");
+                if (bound == 0 || rolled.session().hasRecurrentState()) assertArrayEquals(b.toFloatArray(), a.toFloatArray(), kind + ": logits after the rollback");
+                else assertTrue(Compare.relativeError(a, b) <= bound, kind + ": logits after the rollback, error " + Compare.relativeError(a, b));
             }
             assertEquals(33, rolled.session().length(0));
             if (rolled.session().kvCache() != null)
                 assertEquals(fresh.session().kvCache().freeBlockCount(), rolled.session().kvCache().freeBlockCount(), "free KV blocks");
             for (int layer = 0; layer < model.config().layers(); layer++) {
                 if (model.config().isAttention(layer)) continue;
-                assertArrayEquals(fresh.session().ssmState(layer).toFloatArray(), rolled.session().ssmState(layer).toFloatArray(), "SSM state " + layer);
-                assertArrayEquals(fresh.session().convState(layer).toFloatArray(), rolled.session().convState(layer).toFloatArray(), "conv state " + layer);
+                assertArrayEquals(host(backend, fresh.session().ssmState(layer)), host(backend, rolled.session().ssmState(layer)), "SSM state " + layer);
+                assertArrayEquals(host(backend, fresh.session().convState(layer)), host(backend, rolled.session().convState(layer)), "conv state " + layer);
             }
+        }
+    }
+
+    private static float[] host(Backend backend, Tensor t) {
+        try (Tensor h = backend.toHost(t)) {
+            return h.toFloatArray();
         }
     }
 
