@@ -22,7 +22,7 @@ FAMILIES = {
     "copy": ["device-copy"], "rmsnorm": ["rmsnorm", "rmsnorm+residual"], "scan": ["selective-scan"],
     "state update": ["selective-state-update"], "conv1d": ["causal-conv1d"], "attention decode": ["attention-decode"],
     "attention prefill": ["attention-prefill"], "moe": ["moe-mixtral", "moe-deepseek"], "gemm": ["gemm-own"],
-    "model decode": ["decode ", "decode-kernels ", "decode-host-logits ", "decode-eager "],
+    "model decode": ["decode ", "decode-kernels ", "decode-host-logits ", "decode-eager "], "speculative": ["speculative "],
 }
 MAX_FILES, MAX_FILE_BYTES, MAX_BUNDLE_BYTES, MAX_SUMMARY = 8, 16 << 20, 56 << 20, 3000
 

@@ -112,6 +112,22 @@ public final class KvCache implements AutoCloseable {
         s.length = 0;
     }
 
+    /**
+     * Cuts {@code sequence} back to its first {@code length} tokens (speculative decoding's
+     * rejected drafts): the blocks past them go back to the pool, the tokens kept are untouched. A
+     * reusable batch over it gets the new tables at its next {@link #extend(KvBatch)}.
+     */
+    public void truncate(int sequence, int length) {
+        Sequence s = sequence(sequence);
+        if (length < 0 || length > s.length)
+            throw new IllegalArgumentException("sequence " + sequence + " has " + s.length + " tokens; cannot cut it back to " + length);
+        int keep = (int) blocksFor(length);
+        // Freed last block first to the front of the pool, so the next growth takes them back in order.
+        for (int b = s.blocks.length - 1; b >= keep; b--) freeBlocks.addFirst(s.blocks[b]);
+        s.blocks = Arrays.copyOf(s.blocks, keep);
+        s.length = length;
+    }
+
     /** Returns the sequence's blocks to the pool; the id is gone afterwards. */
     public void free(int sequence) {
         for (int block : sequence(sequence).blocks) freeBlocks.add(block);

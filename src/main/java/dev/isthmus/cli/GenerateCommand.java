@@ -2,13 +2,20 @@ package dev.isthmus.cli;
 
 import dev.isthmus.backend.Backend;
 import dev.isthmus.model.DecoderModel;
+import dev.isthmus.model.DraftModel;
+import dev.isthmus.model.Drafter;
 import dev.isthmus.model.Generator;
+import dev.isthmus.model.PromptLookup;
 import dev.isthmus.model.SamplingOptions;
+import dev.isthmus.model.SpeculativeGenerator;
 import dev.isthmus.model.Tokenizer;
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Locale;
+import java.util.Set;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -43,11 +50,16 @@ final class GenerateCommand extends ModelCommand {
     @Option(names = "--dtype", description = "compute dtype: f32, bf16 or f16 (default: bf16 on CUDA, f32 on the CPU)")
     String dtypeName;
 
+    @Option(names = "--speculative", description = "speculative decoding: prompt-lookup,k=4 or draft=DIR,k=4 (a draft model sharing the "
+            + "vocabulary); prints the acceptance rate and tokens/s beside plain decoding")
+    String speculative;
+
     @Override
     int run(PrintWriter out, PrintWriter err) throws Exception {
         try (Backend backend = Main.backend(backendName)) {
             SamplingOptions sampling = new SamplingOptions(temperature, topK, topP, seed);
             if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1, got " + maxTokens);
+            Speculation spec = speculative == null ? null : Speculation.parse(speculative);
             try (Tokenizer tokenizer = Tokenizer.load(model);
                  DecoderModel decoder = DecoderModel.load(backend, model, dtype(dtypeName, backend), quantize.type())) {
                 int[] ids = tokenizer.encode(prompt);
@@ -58,23 +70,40 @@ final class GenerateCommand extends ModelCommand {
                 List<Integer> drawn = new ArrayList<>();
                 int[] printed = {0};
                 out.print(prompt);
-                Generator.Result result = Generator.generate(decoder, List.of(ids), maxTokens, sampling,
-                        new HashSet<>(decoder.config().eosTokens()), (sequence, token) -> {
-                            drawn.add(token);
-                            // Decoding the whole continuation each time keeps multi-token characters and spaces right.
-                            String text = tokenizer.decode(drawn.stream().mapToInt(Integer::intValue).toArray());
-                            if (text.length() > printed[0]) {
-                                out.print(text.substring(printed[0]));
-                                out.flush();
-                                printed[0] = text.length();
-                            }
-                        });
+                // Decoding the whole continuation each time keeps multi-token characters and spaces right.
+                Generator.Listener stream = (sequence, token) -> {
+                    drawn.add(token);
+                    String text = tokenizer.decode(drawn.stream().mapToInt(Integer::intValue).toArray());
+                    if (text.length() > printed[0]) {
+                        out.print(text.substring(printed[0]));
+                        out.flush();
+                        printed[0] = text.length();
+                    }
+                };
+                Set<Integer> stop = new HashSet<>(decoder.config().eosTokens());
+                if (spec != null) return speculate(out, spec, backend, decoder, ids, sampling, stop, stream);
+                Generator.Result result = Generator.generate(decoder, List.of(ids), maxTokens, sampling, stop, stream);
                 out.println();
                 int generated = result.tokens().getFirst().length;
                 out.printf("[%d tokens; prefill %.1f ms (%.1f tokens/s); decode %.1f tokens/s, %s]%n", generated, result.prefillNanos() / 1e6,
                         ids.length / (result.prefillNanos() / 1e9), result.decodeTokensPerSecond(), result.decodeMode());
                 return 0;
             }
+        }
+    }
+
+    /** Generates with the --speculative drafter, then plainly on the same backend for the comparison. */
+    private int speculate(PrintWriter out, Speculation spec, Backend backend, DecoderModel decoder, int[] ids, SamplingOptions sampling,
+                          Set<Integer> stop, Generator.Listener stream) throws IOException {
+        try (DecoderModel draft = spec.draft() == null ? null : DecoderModel.load(backend, spec.draft(), decoder.dtype());
+             Drafter drafter = draft == null ? new PromptLookup() : new DraftModel(draft, sampling)) {
+            SpeculativeGenerator.Result r = SpeculativeGenerator.generate(decoder, drafter, spec.k(), List.of(ids), maxTokens, sampling, stop, stream);
+            out.println();
+            Generator.Result plain = Generator.generate(decoder, List.of(ids), maxTokens, sampling, stop, null);
+            out.printf(Locale.ROOT, "[%d tokens; %s, k=%d: acceptance %.2f, %.2f tokens per target forward, %.1f tokens/s; plain decoding %.1f tokens/s "
+                            + "(%.2fx)]%n", r.tokens().getFirst().length, r.drafter(), spec.k(), r.acceptanceRate(), r.tokensPerTargetForward(),
+                    r.decodeTokensPerSecond(), plain.decodeTokensPerSecond(), r.decodeTokensPerSecond() / plain.decodeTokensPerSecond());
+            return 0;
         }
     }
 }

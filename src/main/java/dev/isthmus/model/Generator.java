@@ -114,7 +114,7 @@ public final class Generator {
         if (stopTokens.contains(token) || drawn.get(i).size() >= maxNewTokens) done[i] = true;
     }
 
-    private static boolean allDone(boolean[] done) {
+    static boolean allDone(boolean[] done) {
         for (boolean d : done)
             if (!d) return false;
         return true;

@@ -14,9 +14,29 @@ public final class Sampler {
         this.random = new Random(options.seed() + seedOffset);
     }
 
-    public int sample(float[] logits) {
+    /**
+     * The distribution this sampler draws from: softmax(logits / temperature) over the kept tokens
+     * (the topK largest, then the shortest prefix reaching topP), {@code ids} largest first with
+     * their probabilities {@code p} summing to one. Greedy: the argmax with probability one.
+     */
+    public record Distribution(int[] ids, double[] p) {
+        /** The probability of {@code token} (0 outside the kept tokens). */
+        public double of(int token) {
+            for (int i = 0; i < ids.length; i++) if (ids[i] == token) return p[i];
+            return 0;
+        }
+
+        /** As a dense row over a vocabulary of {@code vocab}. */
+        public double[] dense(int vocab) {
+            double[] row = new double[vocab];
+            for (int i = 0; i < ids.length; i++) row[ids[i]] = p[i];
+            return row;
+        }
+    }
+
+    public Distribution distribution(float[] logits) {
         if (logits.length == 0) throw new IllegalArgumentException("no logits to sample from");
-        if (options.isGreedy()) return argmax(logits);
+        if (options.isGreedy()) return new Distribution(new int[] {argmax(logits)}, new double[] {1});
         int[] order = descending(logits);
         int keep = options.topK() == 0 ? order.length : Math.min(options.topK(), order.length);
         // softmax over the kept logits / temperature, largest first
@@ -35,12 +55,30 @@ public final class Sampler {
         }
         double total = 0;
         for (int i = 0; i < nucleus; i++) total += p[i];
-        double r = random.nextDouble() * total;
-        for (int i = 0; i < nucleus; i++) {
-            r -= p[i];
-            if (r < 0) return order[i];
+        double[] kept = new double[nucleus];
+        for (int i = 0; i < nucleus; i++) kept[i] = p[i] / total;
+        return new Distribution(Arrays.copyOf(order, nucleus), kept);
+    }
+
+    public int sample(float[] logits) {
+        if (logits.length == 0) throw new IllegalArgumentException("no logits to sample from");
+        if (options.isGreedy()) return argmax(logits);
+        return draw(distribution(logits));
+    }
+
+    /** A token drawn from {@code d} with this sampler's generator. */
+    int draw(Distribution d) {
+        double r = random.nextDouble();
+        for (int i = 0; i < d.ids().length; i++) {
+            r -= d.p()[i];
+            if (r < 0) return d.ids()[i];
         }
-        return order[nucleus - 1];
+        return d.ids()[d.ids().length - 1];
+    }
+
+    /** A uniform number in [0, 1) from this sampler's generator (speculative decoding's acceptance test). */
+    double uniform() {
+        return random.nextDouble();
     }
 
     /**

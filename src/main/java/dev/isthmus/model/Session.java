@@ -30,6 +30,9 @@ public final class Session implements AutoCloseable {
     private final int[] kvLayer;    // per model layer: its pool in kvCache, or -1
     private final Tensor[] convStates;
     private final Tensor[] ssmStates;
+    /** The Mamba states of each sequence as {@link #mark} saw them (allocated at the first mark), and the length then. */
+    private Tensor[] markedConv, markedSsm;
+    private final int[] markedLengths;
     private final List<AutoCloseable> owned = new ArrayList<>();
     private boolean cudaGraph = true;
     private boolean stepTiming;
@@ -74,6 +77,8 @@ public final class Session implements AutoCloseable {
         }
         // After the caches: a count they could not hold is refused by them, not by an OutOfMemoryError here.
         this.lengths = new int[maxSequences];
+        this.markedLengths = new int[maxSequences];
+        Arrays.fill(markedLengths, -1);
     }
 
     private Tensor own(Tensor t) {
@@ -100,13 +105,85 @@ public final class Session implements AutoCloseable {
      * with its CUDA graph, carry on: continuous batching over a fixed set of slots.
      */
     public void reset(int sequence) {
-        if (closed) throw new IllegalArgumentException("the session is closed");
-        if (sequence < 0 || sequence >= maxSequences)
-            throw new IllegalArgumentException("sequence " + sequence + " is outside the session's " + maxSequences);
+        checkSequence(sequence);
         if (kvCache != null) kvCache.clear(sequence);
         for (Tensor state : convStates) if (state != null) zero(state.slice(0, sequence, sequence + 1));
         for (Tensor state : ssmStates) if (state != null) zero(state.slice(0, sequence, sequence + 1));
         lengths[sequence] = 0;
+        markedLengths[sequence] = -1;
+    }
+
+    /** Whether a layer keeps a recurrent state (Mamba) that a cut-back KV cache alone cannot undo. */
+    public boolean hasRecurrentState() {
+        for (Tensor state : ssmStates) if (state != null) return true;
+        return false;
+    }
+
+    /**
+     * Cuts sequence {@code sequence} back to its first {@code length} tokens (speculative
+     * decoding's rejected drafts): the KV blocks past them go back to the pool. Only for models
+     * without recurrent layers; with Mamba layers use {@link #mark} and {@link #rewind}.
+     */
+    public void truncate(int sequence, int length) {
+        checkSequence(sequence);
+        if (hasRecurrentState())
+            throw new IllegalArgumentException("the model has recurrent (Mamba) layers, whose state cannot be cut back; use mark and rewind");
+        if (length < 0 || length > lengths[sequence])
+            throw new IllegalArgumentException("sequence " + sequence + " has " + lengths[sequence] + " tokens; cannot cut it back to " + length);
+        if (kvCache != null) kvCache.truncate(sequence, length);
+        lengths[sequence] = length;
+    }
+
+    /**
+     * Remembers sequence {@code sequence} as it is now, for {@link #rewind}: its length, and a copy
+     * of its Mamba states (the KV cache needs no copy: tokens past the mark are cut off).
+     */
+    public void mark(int sequence) {
+        checkSequence(sequence);
+        for (int i = 0; i < ssmStates.length; i++) {
+            if (ssmStates[i] == null) continue;
+            if (markedSsm == null) {
+                markedConv = new Tensor[ssmStates.length];
+                markedSsm = new Tensor[ssmStates.length];
+            }
+            if (markedSsm[i] == null) {
+                markedConv[i] = own(model.backend().allocate(convStates[i].dtype(), convStates[i].shape()));
+                markedSsm[i] = own(model.backend().allocate(ssmStates[i].dtype(), ssmStates[i].shape()));
+            }
+            copyRow(markedConv[i], convStates[i], sequence);
+            copyRow(markedSsm[i], ssmStates[i], sequence);
+        }
+        markedLengths[sequence] = lengths[sequence];
+    }
+
+    /**
+     * Puts sequence {@code sequence} back as the last {@link #mark} saw it: the KV cache cut back to
+     * that length, the Mamba states copied back. The mark stays, for another rewind.
+     */
+    public void rewind(int sequence) {
+        checkSequence(sequence);
+        int length = markedLengths[sequence];
+        if (length < 0) throw new IllegalArgumentException("sequence " + sequence + " has no mark to rewind to");
+        if (length > lengths[sequence])
+            throw new IllegalArgumentException("sequence " + sequence + " is shorter (" + lengths[sequence] + ") than its mark (" + length
+                    + "): it was reset since");
+        if (kvCache != null) kvCache.truncate(sequence, length);
+        for (int i = 0; i < ssmStates.length; i++) {
+            if (ssmStates[i] == null) continue;
+            copyRow(convStates[i], markedConv[i], sequence);
+            copyRow(ssmStates[i], markedSsm[i], sequence);
+        }
+        lengths[sequence] = length;
+    }
+
+    private void copyRow(Tensor dst, Tensor src, int row) {
+        model.backend().copy(dst.slice(0, row, row + 1), src.slice(0, row, row + 1));
+    }
+
+    private void checkSequence(int sequence) {
+        if (closed) throw new IllegalArgumentException("the session is closed");
+        if (sequence < 0 || sequence >= maxSequences)
+            throw new IllegalArgumentException("sequence " + sequence + " is outside the session's " + maxSequences);
     }
 
     private void zero(Tensor t) {

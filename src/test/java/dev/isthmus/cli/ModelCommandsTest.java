@@ -10,6 +10,7 @@ import dev.isthmus.model.Generator;
 import dev.isthmus.model.SamplingOptions;
 import dev.isthmus.model.TinyModels;
 import dev.isthmus.tensor.DType;
+import dev.isthmus.testing.TestResources;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -105,6 +106,30 @@ class ModelCommandsTest {
         Run refused = run("quantize-report", "--model", gguf.toString(), "--backend", "cpu", "--plot", plot.toString());
         assertEquals(2, refused.status());
         assertTrue(refused.err().contains("GGUF file"), refused.err());
+    }
+
+    /** --speculative with either drafter prints plain greedy's continuation and the acceptance line; bad values are refused by name. */
+    @Test
+    void generateSpeculativelyWithEitherDrafter() throws IOException {
+        Path model = TinyModels.llama(dir);
+        String prompt = "w5 w17 w3 w5 w17 w3 w5 w17";
+        Run plain = run("generate", "--model", model.toString(), "--prompt", prompt, "--max-tokens", "6", "--backend", "cpu");
+        String continuation = plain.out().lines().findFirst().orElseThrow();
+        for (String spec : List.of("prompt-lookup,k=3", "draft=" + model + ",k=2", "prompt-lookup")) {
+            Run r = run("generate", "--model", model.toString(), "--prompt", prompt, "--max-tokens", "6", "--backend", "cpu", "--speculative", spec);
+            assertEquals(0, r.status(), r.err());
+            assertEquals(continuation, r.out().lines().findFirst().orElseThrow(), spec + ": greedy output as plain decoding's");
+            assertTrue(r.out().contains("acceptance") && r.out().contains("tokens per target forward") && r.out().contains("plain decoding"), r.out());
+        }
+        assertTrue(run("generate", "--model", model.toString(), "--prompt", prompt, "--max-tokens", "6", "--backend", "cpu", "--speculative",
+                "draft=" + model + ",k=2").out().contains("acceptance 1.00"), "the model as its own draft keeps every token");
+        Path otherVocabulary = TestResources.folder("golden/llama", List.of("config.json", "model.safetensors", "tokenizer.json"), "");
+        for (String[] bad : new String[][] {{"prompt-lookup,k=0", "k must be >= 1"}, {"ngram", "must start with prompt-lookup or draft=DIR"},
+                {"prompt-lookup,n=3", "takes k=N"}, {"draft=" + otherVocabulary + ",k=2", "share the target's vocabulary"}}) {
+            Run r = run("generate", "--model", model.toString(), "--prompt", prompt, "--backend", "cpu", "--speculative", bad[0]);
+            assertEquals(2, r.status(), bad[0]);
+            assertTrue(r.err().contains(bad[1]), r.err());
+        }
     }
 
     @Test

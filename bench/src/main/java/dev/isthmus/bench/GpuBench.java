@@ -50,7 +50,8 @@ public final class GpuBench {
         long deadline = System.nanoTime() + (long) Math.min(deadlineSeconds * 1e9, Long.MAX_VALUE / 2.0);
         List<Suite> suites = List.of(new Suite("device-copy", GpuBench::deviceCopy), new Suite("rmsnorm", NormBench::run),
                 new Suite("scan", ScanBench::run), new Suite("attention", AttentionBench::run), new Suite("moe", MoeBench::run),
-                new Suite("quant", QuantBench::run), new Suite("model", ModelBench::run));
+                new Suite("quant", QuantBench::run), new Suite("model", ModelBench::run),
+                new Suite("speculative", SpeculativeBench::run));
         List<String> failed = new ArrayList<>(), skipped = new ArrayList<>();
         try (CudaBackend gpu = Backend.cuda(0);
              Nvml.EnergyMeter meter = Nvml.meter(gpu.ordinal());
