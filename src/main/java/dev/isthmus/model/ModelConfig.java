@@ -143,7 +143,8 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
         refuseUnsupported(f);
         Scaling scaling = family == Family.MAMBA || family == Family.JAMBA ? null : ropeScaling(json);
         if (scaling != null && scaling.type().equals("longrope") && family != Family.PHI3)
-            throw new IllegalArgumentException("config.json: " + scaling.key() + " type longrope is supported for Phi3ForCausalLM only");
+            throw new IllegalArgumentException("config.json: " + scaling.key() + " type longrope is read for Phi3ForCausalLM only "
+                    + "(supported: default, linear, llama3)");
         ModelConfig config = switch (family) {
             case MAMBA -> {
                 if (f.bool("use_bias", false)) throw new IllegalArgumentException("config.json: use_bias = true (biases on in_proj/out_proj) is not supported");
