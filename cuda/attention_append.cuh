@@ -18,8 +18,12 @@ __device__ __forceinline__ int sequence_of(const int32_t *query_starts, int batc
     return lo;
 }
 
+// Pairs of the widest head (256) the attention kernels are built for: LongRoPE's factors travel by value.
+constexpr int kMaxRopePairs = 128;
+
 // How q and k are rotated (see isthmus_attention_append in native/isthmus.h). llama3_factor 1
-// leaves the frequencies unscaled, and the other three llama3 fields are then not read.
+// leaves the frequencies unscaled, and the other three llama3 fields are then not read; longrope 0
+// leaves them undivided and the longrope fields are then not read.
 struct RopeSpec {
     int mode;  // 0 none, 1 interleaved, 2 NeoX
     float base;
@@ -28,14 +32,20 @@ struct RopeSpec {
     float llama3_low_freq_factor;
     float llama3_high_freq_factor;
     int llama3_original_max_positions;
+    int longrope;                      // 1: divide f_j by longrope_factors[set][j] and scale cos, sin
+    int longrope_original_max_positions;
+    float longrope_attention_factor;
+    float longrope_factors[2][kMaxRopePairs];  // [0] short, [1] long (sequences longer than the original maximum)
 };
 
 // Frequency of pair j: f = base^(-2j / head_dim), then Llama 3.1's scaling by the wavelength
 // w = 2 pi / f: unchanged for w < original_max / high_freq_factor, f / factor for
 // w > original_max / low_freq_factor, and between them (1 - s) f / factor + s f with
-// s = (original_max / w - low_freq_factor) / (high_freq_factor - low_freq_factor).
-__device__ __forceinline__ double rope_frequency(const RopeSpec &rope, int j, int head_dim) {
+// s = (original_max / w - low_freq_factor) / (high_freq_factor - low_freq_factor); or LongRoPE's
+// f / e_j with e the factor set `set` (0 short, 1 long).
+__device__ __forceinline__ double rope_frequency(const RopeSpec &rope, int set, int j, int head_dim) {
     const double f = pow(static_cast<double>(rope.base), -2.0 * j / head_dim);
+    if (rope.longrope) return f / rope.longrope_factors[set][j];
     if (rope.llama3_factor == 1.0f) return f;
     const double original_max = rope.llama3_original_max_positions;
     const double low = rope.llama3_low_freq_factor, high = rope.llama3_high_freq_factor;
@@ -47,14 +57,16 @@ __device__ __forceinline__ double rope_frequency(const RopeSpec &rope, int j, in
 }
 
 // Rotation of pair j of a head: angle = position * position_scale * rope_frequency(j), in double
-// because positions reach 1e5 and a float angle would be off by 1e-2 radians there.
-__device__ __forceinline__ void rope_angle(int64_t position, const RopeSpec &rope, int j, int head_dim, float *cos_out,
+// because positions reach 1e5 and a float angle would be off by 1e-2 radians there; cos and sin
+// times LongRoPE's attention factor when it is on.
+__device__ __forceinline__ void rope_angle(int64_t position, const RopeSpec &rope, int set, int j, int head_dim, float *cos_out,
                                            float *sin_out) {
-    const double angle = static_cast<double>(position) * rope.position_scale * rope_frequency(rope, j, head_dim);
+    const double angle = static_cast<double>(position) * rope.position_scale * rope_frequency(rope, set, j, head_dim);
+    const double magnitude = rope.longrope ? rope.longrope_attention_factor : 1.0;
     double s, c;
     sincos(angle, &s, &c);
-    *cos_out = static_cast<float>(c);
-    *sin_out = static_cast<float>(s);
+    *cos_out = static_cast<float>(magnitude * c);
+    *sin_out = static_cast<float>(magnitude * s);
 }
 
 // Element indices (within a head) of pair j: (2j, 2j+1) interleaved, (j, j + d/2) NeoX.
@@ -82,6 +94,9 @@ __global__ void attention_append_kernel(T *q, T *k_cache, T *v_cache, const T *_
     const int64_t cache_row = (static_cast<int64_t>(block) * block_size + slot % block_size) * kv_heads * head_dim;
     const int64_t k_row = static_cast<int64_t>(token) * kv_heads * head_dim;
     const int half = head_dim / 2;
+    // LongRoPE's factor set by the sequence's length once this launch's tokens are in.
+    const int kv_len = cached_lens[b] + (query_starts[b + 1] - query_starts[b]);
+    const int set = kv_len > rope.longrope_original_max_positions ? 1 : 0;
 
     if (rope.mode != 0) {
         T *q_row = q + static_cast<int64_t>(token) * q_heads * head_dim;
@@ -90,7 +105,7 @@ __global__ void attention_append_kernel(T *q, T *k_cache, T *v_cache, const T *_
             int ia, ib;
             rope_pair(rope.mode, j, head_dim, &ia, &ib);
             float c, s;
-            rope_angle(position, rope, j, head_dim, &c, &s);
+            rope_angle(position, rope, set, j, head_dim, &c, &s);
             if (head < q_heads) {
                 T *x = q_row + static_cast<int64_t>(head) * head_dim;
                 const float x0 = to_float(x[ia]), x1 = to_float(x[ib]);

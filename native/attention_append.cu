@@ -27,8 +27,9 @@ extern "C" int isthmus_attention_append(void *q, void *k_cache, void *v_cache, c
                                         int32_t max_blocks_per_seq, int32_t num_blocks, int32_t block_size, int32_t q_heads,
                                         int32_t kv_heads, int32_t head_dim, int32_t rope_mode, float rope_base,
                                         float position_scale, float llama3_factor, float llama3_low_freq_factor,
-                                        float llama3_high_freq_factor, int32_t llama3_original_max_positions, int32_t dtype,
-                                        void *stream) {
+                                        float llama3_high_freq_factor, int32_t llama3_original_max_positions,
+                                        const float *longrope_factors, int32_t longrope_original_max_positions,
+                                        float longrope_attention_factor, int32_t dtype, void *stream) {
     clear_error();
     ISTHMUS_REQUIRE(k_cache != nullptr && v_cache != nullptr && k != nullptr && v != nullptr && block_table != nullptr &&
                         cached_lens != nullptr && query_starts != nullptr,
@@ -52,9 +53,24 @@ extern "C" int isthmus_attention_append(void *q, void *k_cache, void *v_cache, c
     ISTHMUS_REQUIRE(kv_heads >= 1 && q_heads >= 1 && q_heads % kv_heads == 0,
                     "isthmus_attention_append: q_heads %d is not a positive multiple of kv_heads %d", q_heads, kv_heads);
     ISTHMUS_REQUIRE(head_dim >= 2 && head_dim % 2 == 0, "isthmus_attention_append: head_dim %d must be even", head_dim);
+    const bool longrope = rope_mode != 0 && longrope_factors != nullptr;
+    ISTHMUS_REQUIRE(!longrope || (llama3_factor == 1.0f && head_dim / 2 <= kMaxRopePairs && longrope_original_max_positions >= 1 &&
+                                  isfinite(longrope_attention_factor) && longrope_attention_factor > 0.0f),
+                    "isthmus_attention_append: longrope needs llama3_factor 1, head_dim <= %d, original_max_positions >= 1 and a "
+                    "finite attention factor > 0, got %g, %d, %d, %g",
+                    2 * kMaxRopePairs, llama3_factor, head_dim, longrope_original_max_positions, longrope_attention_factor);
+    RopeSpec rope{rope_mode, rope_base, position_scale, llama3_factor, llama3_low_freq_factor, llama3_high_freq_factor,
+                  llama3_original_max_positions, longrope ? 1 : 0, longrope ? longrope_original_max_positions : INT32_MAX,
+                  longrope ? longrope_attention_factor : 1.0f, {}};
+    for (int j = 0; longrope && j < head_dim / 2; j++) {
+        for (int set = 0; set < 2; set++) {
+            const float e = longrope_factors[set * (head_dim / 2) + j];
+            ISTHMUS_REQUIRE(isfinite(e) && e > 0.0f, "isthmus_attention_append: longrope factor %d of set %d is %g; must be finite and > 0",
+                            j, set, e);
+            rope.longrope_factors[set][j] = e;
+        }
+    }
     if (total_tokens == 0) return ISTHMUS_OK;
-    const RopeSpec rope{rope_mode, rope_base, position_scale, llama3_factor, llama3_low_freq_factor, llama3_high_freq_factor,
-                        llama3_original_max_positions};
     cudaStream_t s = static_cast<cudaStream_t>(stream);
     switch (dtype) {
         case ISTHMUS_F32:

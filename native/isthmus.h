@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-#define ISTHMUS_ABI_VERSION 5
+#define ISTHMUS_ABI_VERSION 6
 
 #if defined(__GNUC__)
 #define ISTHMUS_API __attribute__((visibility("default")))
@@ -219,6 +219,13 @@ ISTHMUS_API int isthmus_causal_conv1d_update(void *out, void *conv_state, const 
  *   otherwise    (1 - s) f_j / llama3_factor + s f_j  with  s = (L / w - lo) / (hi - lo).
  * llama3_factor must be >= 1; at exactly 1 nothing is rescaled and the other three llama3
  * parameters are not read (pass 1, 0, 0, 0); above 1 they need 0 < lo < hi and L >= 1.
+ *
+ * LongRoPE (config.json rope_type "longrope", Phi-3) when longrope_factors is not NULL: a HOST
+ * array of head_dim / 2 short factors then head_dim / 2 long ones (finite, > 0), read during the
+ * call (so a captured graph keeps the values it was captured with). Sequence b uses the long ones
+ * when cached_lens[b] + its new tokens > longrope_original_max_positions (>= 1), else the short
+ * ones, e_j: f_j = rope_base^(-2j / head_dim) / e_j, and cos, sin are multiplied by
+ * longrope_attention_factor (finite, > 0). llama3_factor must then be 1. head_dim <= 256.
  */
 ISTHMUS_API int isthmus_attention_append(void *q, void *k_cache, void *v_cache, const void *k, const void *v,
                                          const int32_t *block_table, const int32_t *cached_lens,
@@ -227,7 +234,9 @@ ISTHMUS_API int isthmus_attention_append(void *q, void *k_cache, void *v_cache, 
                                          int32_t block_size, int32_t q_heads, int32_t kv_heads, int32_t head_dim,
                                          int32_t rope_mode, float rope_base, float position_scale, float llama3_factor,
                                          float llama3_low_freq_factor, float llama3_high_freq_factor,
-                                         int32_t llama3_original_max_positions, int32_t dtype, void *stream);
+                                         int32_t llama3_original_max_positions, const float *longrope_factors,
+                                         int32_t longrope_original_max_positions, float longrope_attention_factor,
+                                         int32_t dtype, void *stream);
 
 /*
  * out = softmax(s) v per (new token, query head) row over its sequence's keys, with

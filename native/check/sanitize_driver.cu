@@ -205,11 +205,17 @@ static void attention_cases(cudaStream_t stream) {
             CHECK_CUDA(cudaMemset(split_counts, 0, sizeof(int32_t) * tokens * q_heads));
             CHECK_STATUS(isthmus_attention_append(q, k_cache, v_cache, k, v, d_table, d_cached, d_starts, nullptr, batch, tokens,
                                                   max_blocks, num_blocks, block_size, q_heads, kv_heads, d, 2, 10000.0f, 1.0f,
-                                                  1.0f, 0.0f, 0.0f, 0, dtype, stream));
+                                                  1.0f, 0.0f, 0.0f, 0, nullptr, 1, 1.0f, dtype, stream));
             // Again with Llama 3.1 scaling (all three frequency regimes at d >= 64), interleaved, explicit positions.
             CHECK_STATUS(isthmus_attention_append(q, k_cache, v_cache, k, v, d_table, d_cached, d_starts, d_positions, batch,
                                                   tokens, max_blocks, num_blocks, block_size, q_heads, kv_heads, d, 1, 10000.0f,
-                                                  1.0f, 4.0f, 1.0f, 4.0f, 32, dtype, stream));
+                                                  1.0f, 4.0f, 1.0f, 4.0f, 32, nullptr, 1, 1.0f, dtype, stream));
+            // Again with LongRoPE (d / 2 short then d / 2 long factors, a host array): sequences on both sides of 8 tokens.
+            float longrope_factors[256];
+            for (int j = 0; j < d; j++) longrope_factors[j] = 1.0f + 0.25f * j;
+            CHECK_STATUS(isthmus_attention_append(q, k_cache, v_cache, k, v, d_table, d_cached, d_starts, nullptr, batch, tokens,
+                                                  max_blocks, num_blocks, block_size, q_heads, kv_heads, d, 2, 10000.0f, 1.0f,
+                                                  1.0f, 0.0f, 0.0f, 0, longrope_factors, 8, 1.2f, dtype, stream));
             CHECK_STATUS(isthmus_attention(out, lse, nullptr, nullptr, nullptr, q, k_cache, v_cache, d_table, d_cached, d_starts, batch,
                                            tokens, max_new, max_blocks, num_blocks, block_size, q_heads, kv_heads, d, 1, 64, 1,
                                            0.1f, 7, -1, 0.0f, dtype, stream));

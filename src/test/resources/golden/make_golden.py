@@ -6,7 +6,8 @@ tiny BPE tokenizer trained on the paragraph below, and writes reference.safetens
 prompt's token ids, transformers' logits for every prompt position (fp32, on the CPU) and the
 greedy continuation (argmax, lowest id on ties, recomputed from the whole sequence each step).
 
-    python3 make_golden.py [OUTDIR]        # OUTDIR defaults to this script's folder
+    python3 make_golden.py [OUTDIR [FAMILY...]]   # OUTDIR defaults to this script's folder;
+                                                  # the families named (default: all) are written
 
 Needs torch, transformers, tokenizers and safetensors. Each fixture stays well under 1 MB.
 """
@@ -44,7 +45,7 @@ def train_tokenizer(path):
 def configs(vocab):
     """(name, config) for each family; attention heads are 64 wide, the kernels' smallest head size."""
     from transformers import (JambaConfig, LlamaConfig, MambaConfig, MistralConfig, MixtralConfig,
-                              Qwen2Config)
+                              Phi3Config, Qwen2Config, Qwen3Config, Qwen3MoeConfig)
     common = dict(vocab_size=vocab, bos_token_id=1, eos_token_id=2, pad_token_id=0)
     attention = dict(num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
                      rms_norm_eps=1e-5, rope_theta=10000.0, max_position_embeddings=256,
@@ -55,6 +56,18 @@ def configs(vocab):
     llama3_rope = dict(rope_type="llama3", rope_theta=10000.0, factor=4.0, low_freq_factor=1.0,
                        high_freq_factor=4.0, original_max_position_embeddings=32)
     llama3_attention = {key: value for key, value in attention.items() if key != "rope_theta"}
+    # Phi-3's LongRoPE over 32 pairs: the short factors while a sequence is at most
+    # original_max_position_embeddings long, the long ones beyond. "phi3" keeps the prompt and the
+    # greedy tokens (27 positions) within an original context of 32; "phi3_long" has one of 8, so
+    # the 19-token prompt already runs on the long factors. max_position_embeddings 256 makes the
+    # attention factor sqrt(1 + ln(256 / original) / ln(original)) differ from 1 in both.
+    def longrope(original):
+        return dict(rope_type="longrope", rope_theta=10000.0,
+                    short_factor=[1.0 + 0.03 * j for j in range(32)],
+                    long_factor=[1.0 + 0.4 * j for j in range(32)],
+                    original_max_position_embeddings=original)
+    phi3_attention = {**{key: value for key, value in attention.items() if key != "rope_theta"},
+                      "num_attention_heads": 1}
     return [
         ("llama", LlamaConfig(hidden_size=64, head_dim=64, intermediate_size=128,
                               tie_word_embeddings=False, **attention)),
@@ -68,6 +81,23 @@ def configs(vocab):
         ("mixtral", MixtralConfig(hidden_size=64, head_dim=64, intermediate_size=64,
                                   num_local_experts=4, num_experts_per_tok=2, sliding_window=None,
                                   tie_word_embeddings=False, **attention)),
+        # head_dim 64 with hidden 64 over 2 heads: q/k/v are wider than hidden / heads, as Qwen3's are.
+        ("qwen3", Qwen3Config(hidden_size=64, head_dim=64, intermediate_size=128,
+                              tie_word_embeddings=True, **attention)),
+        # A dense MLP in layer 0 (mlp_only_layers) and MoE in layer 1 (decoder_sparse_step 1), the
+        # experts narrower than the dense MLP (moe_intermediate_size), the top-2 weights renormalised.
+        ("qwen3_moe", Qwen3MoeConfig(hidden_size=64, head_dim=64, intermediate_size=96,
+                                     moe_intermediate_size=32, num_experts=4, num_experts_per_tok=2,
+                                     decoder_sparse_step=1, mlp_only_layers=[0], norm_topk_prob=True,
+                                     tie_word_embeddings=True, **attention)),
+        # Fused qkv_proj and gate_up_proj (one head of 64), a sliding window of 5 and LongRoPE's
+        # short factors; phi3_long: no window, LongRoPE's long factors.
+        ("phi3", Phi3Config(hidden_size=64, intermediate_size=128, sliding_window=5,
+                            original_max_position_embeddings=32, rope_parameters=longrope(32),
+                            tie_word_embeddings=False, **phi3_attention)),
+        ("phi3_long", Phi3Config(hidden_size=64, intermediate_size=128, sliding_window=None,
+                                 original_max_position_embeddings=8, rope_parameters=longrope(8),
+                                 tie_word_embeddings=False, **phi3_attention)),
         ("mamba", MambaConfig(hidden_size=64, intermediate_size=128, state_size=16,
                               num_hidden_layers=2, conv_kernel=4, expand=2, time_step_rank=4,
                               layer_norm_epsilon=1e-5, use_bias=False, use_conv_bias=True,
@@ -128,12 +158,14 @@ def make(outdir, name, config, tok):
 
 def main():
     outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
+    only = set(sys.argv[2:])
     os.makedirs(outdir, exist_ok=True)
     tok = train_tokenizer(os.path.join(outdir, "tokenizer.json"))
     import transformers
     print(f"transformers {transformers.__version__}, torch {torch.__version__}")
     for name, config in configs(tok.get_vocab_size()):
-        make(outdir, name, config, tok)
+        if not only or name in only:
+            make(outdir, name, config, tok)
     with open(os.path.join(outdir, "versions.json"), "w") as f:
         json.dump({"transformers": transformers.__version__, "torch": torch.__version__}, f)
 

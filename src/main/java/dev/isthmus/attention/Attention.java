@@ -50,6 +50,9 @@ public final class Attention {
             Checks.shape("positions", positions, batch.totalNewTokens());
             Checks.contiguous("positions", positions);
         }
+        if (rope != null && rope.longRope() != null && rope.longRope().shortFactors().length != batch.headDim() / 2)
+            throw new IllegalArgumentException("rope's longrope has " + rope.longRope().shortFactors().length + " factors per set; head_dim "
+                    + batch.headDim() + " has " + batch.headDim() / 2 + " pairs");
         if (batch.totalNewTokens() == 0) return; // nothing to append (an empty batch, or sequences adding no tokens)
         switch (backend) {
             case CpuBackend cpu -> AttentionReference.append(batch, q, k, v, rope, positions);

@@ -9,6 +9,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import dev.isthmus.backend.CudaBackend;
 import dev.isthmus.cuda.NativeLibrary;
 import dev.isthmus.tensor.Tensor;
+import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
@@ -24,7 +25,8 @@ final class AttentionCuda {
         static final MethodHandle APPEND = NativeLibrary.downcall("isthmus_attention_append", FunctionDescriptor.of(JAVA_INT,
                 ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
-                JAVA_INT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_INT, JAVA_INT, ADDRESS));
+                JAVA_INT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_FLOAT, JAVA_INT,
+                ADDRESS));
         static final MethodHandle ATTEND = NativeLibrary.downcall("isthmus_attention", FunctionDescriptor.of(JAVA_INT,
                 ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
@@ -36,19 +38,30 @@ final class AttentionCuda {
     static void append(CudaBackend backend, KvBatch batch, Tensor q, Tensor k, Tensor v, Rope rope, Tensor positions, int qHeads) {
         long stream = backend.prepareLaunch();
         Rope.Llama3Scaling llama3 = rope == null || rope.llama3() == null ? UNSCALED : rope.llama3();
+        Rope.LongRope longRope = rope == null ? null : rope.longRope();
         int status;
-        try {
+        try (Arena arena = Arena.ofConfined()) {
+            // LongRoPE's factors go as a host array (short, then long) that the launcher copies into the launch.
+            MemorySegment factors = longRope == null ? MemorySegment.NULL
+                    : arena.allocateFrom(JAVA_FLOAT, concat(longRope.shortFactors(), longRope.longFactors()));
             status = (int) Handle.APPEND.invokeExact(pointer(q), pointer(batch.keys()), pointer(batch.values()), pointer(k), pointer(v),
                     pointer(batch.blockTable()), pointer(batch.cachedLengths()), pointer(batch.queryStarts()), pointer(positions),
                     batch.batchSize(), batch.totalNewTokens(), batch.maxBlocksPerSequence(), batch.numBlocks(), batch.blockSize(),
                     qHeads, batch.kvHeads(), batch.headDim(),
                     rope == null ? 0 : rope.mode(), rope == null ? 0f : rope.base(), rope == null ? 1f : rope.positionScale(),
                     llama3.factor(), llama3.lowFreqFactor(), llama3.highFreqFactor(), llama3.originalMaxPositions(),
+                    factors, longRope == null ? 1 : longRope.originalMaxPositions(), longRope == null ? 1f : longRope.attentionFactor(),
                     q.dtype().code(), MemorySegment.ofAddress(stream));
         } catch (Throwable t) {
             throw new IllegalStateException("isthmus_attention_append downcall failed", t);
         }
         NativeLibrary.check(status, "isthmus_attention_append");
+    }
+
+    private static float[] concat(float[] a, float[] b) {
+        float[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
     }
 
     static void attend(CudaBackend backend, KvBatch batch, Tensor q, Tensor out, Tensor lse, AttentionOptions options,

@@ -19,13 +19,15 @@ final class AttentionReference {
         long[] pos = positions == null ? null : positions.toLongArray();
         int rowSize = kvHeads * d;
         for (int b = 0; b < batch.batchSize(); b++) {
+            // LongRoPE picks its factors by the sequence's length once this step's tokens are in.
+            float[] extension = rope == null || rope.longRope() == null ? null : rope.longRope().factorsFor(batch.kvLength(b));
             for (int i = 0; i < batch.newTokens(b); i++) {
                 int row = batch.queryStart(b) + i;
                 int slot = batch.cachedLength(b) + i;
                 long position = pos == null ? slot : pos[row];
                 if (rope != null) {
-                    for (int h = 0; h < qHeads; h++) rotate(qv, ((long) row * qHeads + h) * d, d, rope, position);
-                    for (int h = 0; h < kvHeads; h++) rotate(kv, ((long) row * kvHeads + h) * d, d, rope, position);
+                    for (int h = 0; h < qHeads; h++) rotate(qv, ((long) row * qHeads + h) * d, d, rope, extension, position);
+                    for (int h = 0; h < kvHeads; h++) rotate(kv, ((long) row * kvHeads + h) * d, d, rope, extension, position);
                 }
                 cacheRow(batch, batch.keys(), b, slot).copyFrom(Arrays.copyOfRange(kv, row * rowSize, (row + 1) * rowSize));
                 cacheRow(batch, batch.values(), b, slot).copyFrom(Arrays.copyOfRange(vv, row * rowSize, (row + 1) * rowSize));
@@ -52,12 +54,17 @@ final class AttentionReference {
         return out;
     }
 
-    /** Rotates the head at x[start, start + d): pair j turned by position * positionScale * frequency(rope, j, d). */
-    private static void rotate(float[] x, long start, int d, Rope rope, long position) {
+    /**
+     * Rotates the head at x[start, start + d): pair j turned by position * positionScale * frequency(rope, j, d),
+     * that frequency divided by extension[j] and cos, sin multiplied by LongRoPE's attention factor when extension is given.
+     */
+    private static void rotate(float[] x, long start, int d, Rope rope, float[] extension, long position) {
         int half = d / 2;
+        double magnitude = extension == null ? 1 : rope.longRope().attentionFactor();
         for (int j = 0; j < half; j++) {
-            double angle = position * (double) rope.positionScale() * frequency(rope, j, d);
-            double c = Math.cos(angle), s = Math.sin(angle);
+            double f = frequency(rope, j, d) / (extension == null ? 1 : extension[j]);
+            double angle = position * (double) rope.positionScale() * f;
+            double c = magnitude * Math.cos(angle), s = magnitude * Math.sin(angle);
             int a = (int) start + (rope.neox() ? j : 2 * j);
             int bIndex = (int) start + (rope.neox() ? j + half : 2 * j + 1);
             double x0 = x[a], x1 = x[bIndex];

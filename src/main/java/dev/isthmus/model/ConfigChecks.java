@@ -13,6 +13,7 @@ final class ConfigChecks {
     static void check(ModelConfig c) {
         if (c.family() == null) throw new IllegalArgumentException("family is null");
         if (c.eosTokens() == null) throw new IllegalArgumentException("eosTokens (eos_token_id) is null");
+        if (c.denseLayers() == null) throw new IllegalArgumentException("denseLayers (mlp_only_layers) is null");
         atLeast("vocabSize (vocab_size)", c.vocabSize(), 1);
         atLeast("hiddenSize (hidden_size)", c.hiddenSize(), 1);
         atLeast("layers (num_hidden_layers)", c.layers(), 1);
@@ -31,12 +32,20 @@ final class ConfigChecks {
             atLeast("intermediateSize (intermediate_size)", c.intermediateSize(), 1);
         }
         // RoPE: Llama-style families rotate with base rope_theta > 1; Jamba's attention has no positions (0).
-        boolean rope = c.family() == ModelConfig.Family.LLAMA || c.family() == ModelConfig.Family.MIXTRAL;
+        boolean rope = attention && c.family() != ModelConfig.Family.JAMBA;
         if (rope ? !(Float.isFinite(c.ropeTheta()) && c.ropeTheta() > 1) : c.ropeTheta() != 0)
             throw new IllegalArgumentException("ropeTheta (rope_theta) must be " + (rope ? "finite and > 1" : "0 (no RoPE)") + " for "
                     + c.family() + ", is " + c.ropeTheta());
         if (!(Float.isFinite(c.ropeScale()) && c.ropeScale() > 0))
             throw new IllegalArgumentException("ropeScale (1 / rope_scaling.factor) must be finite and > 0, is " + c.ropeScale());
+        if (c.longRope() != null) {
+            if (c.family() != ModelConfig.Family.PHI3)
+                throw new IllegalArgumentException("longRope (rope_scaling type longrope) is read for PHI3 only, not " + c.family());
+            if (c.ropeLlama3() != null) throw new IllegalArgumentException("longRope and ropeLlama3 (rope_scaling) are exclusive");
+            if (c.longRope().shortFactors().length != c.headDim() / 2)
+                throw new IllegalArgumentException("longRope (rope_scaling.short_factor, long_factor) has " + c.longRope().shortFactors().length
+                        + " factors; headDim (head_dim) " + c.headDim() + " needs " + c.headDim() / 2);
+        }
         if (mamba) {
             atLeast("mambaInner (intermediate_size / mamba_expand * hidden_size)", c.mambaInner(), 1);
             range("stateSize (state_size / mamba_d_state)", c.stateSize(), 1, 256);
@@ -56,8 +65,24 @@ final class ConfigChecks {
                 atLeast("expertPeriod (expert_layer_period)", c.expertPeriod(), 1);
                 range("expertOffset (expert_layer_offset)", c.expertOffset(), 0, c.expertPeriod() - 1);
             }
+            case QWEN3_MOE -> {
+                atLeast("experts (num_experts)", c.experts(), 0);
+                if (c.experts() > 0) {
+                    range("topK (num_experts_per_tok)", c.topK(), 1, c.experts());
+                    atLeast("expertIntermediateSize (moe_intermediate_size)", c.expertIntermediateSize(), 1);
+                }
+                atLeast("expertPeriod (decoder_sparse_step)", c.expertPeriod(), 1);
+                if (c.expertOffset() != c.expertPeriod() - 1)
+                    throw new IllegalArgumentException("expertOffset must be expertPeriod (decoder_sparse_step) - 1 = " + (c.expertPeriod() - 1)
+                            + " for QWEN3_MOE, is " + c.expertOffset());
+                for (Integer layer : c.denseLayers())
+                    if (layer == null || layer < 0 || layer >= c.layers())
+                        throw new IllegalArgumentException("denseLayers (mlp_only_layers) entry " + layer + " is not a layer in [0, " + c.layers() + ")");
+            }
             default -> {}
         }
+        if (c.family() == ModelConfig.Family.MIXTRAL || c.family() == ModelConfig.Family.JAMBA)
+            atLeast("expertIntermediateSize (intermediate_size)", c.expertIntermediateSize(), 1);
     }
 
     private static void atLeast(String name, int value, int min) {

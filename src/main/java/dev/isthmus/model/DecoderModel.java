@@ -25,8 +25,9 @@ import java.util.Set;
  * </pre>
  *
  * The residual adds are fused into the norms ({@link RmsNorm#applyWithResidual}). Families:
- * Llama / Mistral / Qwen2 (attention + dense), Mixtral (attention + MoE), Mamba (Mamba only) and
- * Jamba (attention every few layers, Mamba elsewhere, MoE on alternate layers).
+ * Llama / Mistral / Qwen2, Qwen3 and Phi-3 (attention + dense), Mixtral (attention + MoE), Qwen3-MoE
+ * (attention + MoE or dense by layer), Mamba (Mamba only) and Jamba (attention every few layers,
+ * Mamba elsewhere, MoE on alternate layers).
  *
  * <pre>{@code
  * try (DecoderModel model = DecoderModel.load(Backend.best(), dir, DType.BF16);

@@ -2,14 +2,23 @@ package dev.isthmus.model;
 
 import dev.isthmus.tensor.Tensor;
 
-/** The SwiGLU feed-forward block (Shazeer 2020): out = (silu(x Wg^T) * (x Wu^T)) Wd^T. */
+/**
+ * The SwiGLU feed-forward block (Shazeer 2020): out = (silu(x Wg^T) * (x Wu^T)) Wd^T. Phi-3 stores
+ * Wg and Wu as one gate_up_proj (gate rows first), read as two views of it.
+ */
 final class DenseFfn {
     private final Linear gate, up, down;
 
     DenseFfn(Weights w, ModelConfig c, String prefix) {
         long h = c.hiddenSize(), i = c.intermediateSize();
-        gate = w.linear(prefix + "gate_proj.weight", i, h);
-        up = w.linear(prefix + "up_proj.weight", i, h);
+        if (c.family() == ModelConfig.Family.PHI3) {
+            Linear[] gateUp = w.fused(prefix + "gate_up_proj.weight", h, i, i);
+            gate = gateUp[0];
+            up = gateUp[1];
+        } else {
+            gate = w.linear(prefix + "gate_proj.weight", i, h);
+            up = w.linear(prefix + "up_proj.weight", i, h);
+        }
         down = w.linear(prefix + "down_proj.weight", h, i);
     }
 

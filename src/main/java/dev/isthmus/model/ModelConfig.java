@@ -21,21 +21,33 @@ import java.util.Map;
  * @param mambaInner     Mamba channels D (expand * hidden)
  * @param dtRank         rank of the Mamba time-step projection
  * @param experts        routed experts of an MoE FFN; 0 for dense
- * @param renormalize    whether the top-k routing weights are divided by their sum (Mixtral yes, Jamba no)
+ * @param renormalize    whether the top-k routing weights are divided by their sum (Mixtral yes, Jamba no; Qwen3-MoE norm_topk_prob)
+ * @param expertPeriod   an MoE FFN in layer i when i % expertPeriod == expertOffset (Jamba; Qwen3-MoE's decoder_sparse_step,
+ *                       offset step - 1)
+ * @param expertIntermediateSize the width of each expert (Qwen3-MoE moe_intermediate_size; intermediateSize elsewhere)
+ * @param denseLayers    layers whose FFN is dense although the period would make them MoE (Qwen3-MoE mlp_only_layers)
+ * @param longRope       Phi-3's LongRoPE scaling (rope_type "longrope"), or null
  */
 public record ModelConfig(Family family, int vocabSize, int hiddenSize, int layers, int heads, int kvHeads, int headDim,
                           int intermediateSize, float normEps, float ropeTheta, float ropeScale, Rope.Llama3Scaling ropeLlama3,
                           boolean qkvBias, boolean outputBias,
                           int slidingWindow, boolean tieEmbeddings, int mambaInner, int stateSize, int convKernel, int dtRank,
                           boolean convBias, int experts, int topK, boolean renormalize, int attentionPeriod, int attentionOffset,
-                          int expertPeriod, int expertOffset, List<Integer> eosTokens) {
+                          int expertPeriod, int expertOffset, List<Integer> eosTokens, int expertIntermediateSize, List<Integer> denseLayers,
+                          Rope.LongRope longRope) {
 
     /** The checkpoint families: their architecture names in config.json and their tensor naming. */
     public enum Family {
         LLAMA("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"),
         MIXTRAL("MixtralForCausalLM"),
         MAMBA("MambaForCausalLM"),
-        JAMBA("JambaForCausalLM");
+        JAMBA("JambaForCausalLM"),
+        /** Llama-style with RMSNorm of each q and k head before RoPE. */
+        QWEN3("Qwen3ForCausalLM"),
+        /** Qwen3's attention; MoE FFNs by decoder_sparse_step and mlp_only_layers, dense ones elsewhere. */
+        QWEN3_MOE("Qwen3MoeForCausalLM"),
+        /** Llama-style with fused qkv_proj and gate_up_proj, and LongRoPE. */
+        PHI3("Phi3ForCausalLM");
 
         final List<String> architectures;
 
@@ -47,14 +59,15 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
             for (Family f : values())
                 if (f.architectures.contains(architecture)) return f;
             throw new IllegalArgumentException("unknown architecture " + architecture + "; supported: LlamaForCausalLM, MistralForCausalLM, "
-                    + "Qwen2ForCausalLM, MixtralForCausalLM, MambaForCausalLM, JambaForCausalLM");
+                    + "Qwen2ForCausalLM, Qwen3ForCausalLM, Qwen3MoeForCausalLM, Phi3ForCausalLM, MixtralForCausalLM, MambaForCausalLM, "
+                    + "JambaForCausalLM");
         }
     }
 
     /** Whether layer {@code i} mixes tokens by attention (else by a Mamba block). */
     public boolean isAttention(int i) {
         return switch (family) {
-            case LLAMA, MIXTRAL -> true;
+            case LLAMA, MIXTRAL, QWEN3, QWEN3_MOE, PHI3 -> true;
             case MAMBA -> false;
             case JAMBA -> i % attentionPeriod == attentionOffset;
         };
@@ -68,10 +81,16 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
     /** Whether layer {@code i}'s feed-forward block is a mixture of experts. */
     public boolean isMoe(int i) {
         return switch (family) {
-            case LLAMA, MAMBA -> false;
+            case LLAMA, MAMBA, QWEN3, PHI3 -> false;
             case MIXTRAL -> true;
             case JAMBA -> experts > 1 && i % expertPeriod == expertOffset;
+            case QWEN3_MOE -> experts > 0 && i % expertPeriod == expertOffset && !denseLayers.contains(i);
         };
+    }
+
+    /** Whether each attention head's q and k go through their own RMSNorm (over head_dim) before RoPE (Qwen3). */
+    public boolean qkNorm() {
+        return family == Family.QWEN3 || family == Family.QWEN3_MOE;
     }
 
     /** Attention heads of the built-in configs: 64 wide, the smallest head the attention kernels take. */
@@ -90,13 +109,13 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
     private static ModelConfig attentionConfig(Family family, int vocab, int hidden, int layers, int kvHeads, int intermediate, int experts,
                                                int topK) {
         return new ModelConfig(family, vocab, hidden, layers, hidden / HEAD_DIM, kvHeads, HEAD_DIM, intermediate, 1e-5f, 10000f, 1f, null,
-                false, false, 0, false, 0, 0, 0, 0, false, experts, topK, true, 1, 0, 1, 0, List.of());
+                false, false, 0, false, 0, 0, 0, 0, false, experts, topK, true, 1, 0, 1, 0, List.of(), intermediate, List.of(), null);
     }
 
     /** Mamba-1: D = 2 hidden channels, N states, a conv of 4 and time-step rank hidden / 16. */
     public static ModelConfig mamba(int vocab, int hidden, int layers, int stateSize) {
         return new ModelConfig(Family.MAMBA, vocab, hidden, layers, 0, 0, 0, 0, 1e-5f, 0, 1, null, false, false, 0, true, 2 * hidden, stateSize, 4,
-                (hidden + 15) / 16, true, 0, 0, false, 1, 1, 1, 1, List.of());
+                (hidden + 15) / 16, true, 0, 0, false, 1, 1, 1, 1, List.of(), 0, List.of(), null);
     }
 
     /**
@@ -107,7 +126,7 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
                                     int attentionPeriod) {
         return new ModelConfig(Family.JAMBA, vocab, hidden, layers, hidden / HEAD_DIM, kvHeads, HEAD_DIM, intermediate, 1e-6f, 0, 1, null,
                 false, false, 0, false, 2 * hidden, 16, 4, (hidden + 15) / 16, true, experts, topK, false, attentionPeriod, attentionPeriod / 2, 2,
-                1, List.of());
+                1, List.of(), intermediate, List.of(), null);
     }
 
     /** Reads a parsed config.json; a missing or malformed field is an IllegalArgumentException naming it. */
@@ -122,13 +141,17 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
         int layers = f.integer("num_hidden_layers");
         List<Integer> eos = f.integers("eos_token_id");
         refuseUnsupported(f);
+        Scaling scaling = family == Family.MAMBA || family == Family.JAMBA ? null : ropeScaling(json);
+        if (scaling != null && scaling.type().equals("longrope") && family != Family.PHI3)
+            throw new IllegalArgumentException("config.json: " + scaling.key() + " type longrope is read for Phi3ForCausalLM only "
+                    + "(supported: default, linear, llama3)");
         ModelConfig config = switch (family) {
             case MAMBA -> {
                 if (f.bool("use_bias", false)) throw new IllegalArgumentException("config.json: use_bias = true (biases on in_proj/out_proj) is not supported");
                 int inner = f.integer("intermediate_size");
                 yield new ModelConfig(family, vocab, hidden, layers, 0, 0, 0, 0, f.number("layer_norm_epsilon", 1e-5f), 0, 1, null,
                         false, false, 0, f.bool("tie_word_embeddings", true), inner, f.integer("state_size"), f.integer("conv_kernel"),
-                        f.integer("time_step_rank"), f.bool("use_conv_bias", true), 0, 0, false, 1, 1, 1, 1, eos);
+                        f.integer("time_step_rank"), f.bool("use_conv_bias", true), 0, 0, false, 1, 1, 1, 1, eos, 0, List.of(), null);
             }
             case LLAMA, MIXTRAL -> {
                 int heads = f.integer("num_attention_heads");
@@ -138,11 +161,13 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
                 int window = slidingWindow(f, qwen, layers);
                 int experts = family == Family.MIXTRAL ? f.integer("num_local_experts") : 0;
                 int topK = family == Family.MIXTRAL ? f.integer("num_experts_per_tok") : 0;
+                int intermediate = f.integer("intermediate_size");
                 yield new ModelConfig(family, vocab, hidden, layers, heads, kvHeads, headDim(f, hidden, heads),
-                        f.integer("intermediate_size"), f.number("rms_norm_eps", 1e-6f), ropeTheta(json), ropeScale(json), ropeLlama3(json),
+                        intermediate, f.number("rms_norm_eps", 1e-6f), ropeTheta(json), ropeScale(json), ropeLlama3(json),
                         qwen || attentionBias, attentionBias, window, f.bool("tie_word_embeddings", false), 0, 0, 0, 0, false, experts,
-                        topK, true, 1, 0, 1, 0, eos);
+                        topK, true, 1, 0, 1, 0, eos, intermediate, List.of(), null);
             }
+            case QWEN3, QWEN3_MOE, PHI3 -> newerAttentionFamily(family, f, json, vocab, hidden, layers, eos);
             case JAMBA -> {
                 if (f.bool("mamba_proj_bias", false)) throw new IllegalArgumentException("config.json: mamba_proj_bias = true is not supported");
                 int heads = f.integer("num_attention_heads");
@@ -155,11 +180,53 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
                         f.bool("tie_word_embeddings", false), (int) inner, stateSize, f.integer("mamba_d_conv"),
                         jambaDtRank(f, hidden), f.bool("mamba_conv_bias", true), f.integer("num_experts", 1),
                         f.integer("num_experts_per_tok", 1), false, f.integer("attn_layer_period"), f.integer("attn_layer_offset"),
-                        f.integer("expert_layer_period"), f.integer("expert_layer_offset"), eos);
+                        f.integer("expert_layer_period"), f.integer("expert_layer_offset"), eos, f.integer("intermediate_size"), List.of(), null);
             }
         };
         ConfigChecks.check(config);
         return config;
+    }
+
+    /**
+     * Qwen3, Qwen3-MoE and Phi-3. Fields read for them, beyond the Llama ones: attention_bias (q, k,
+     * v and o biases together; Phi-3 has none), head_dim, the sliding window (Qwen3 as Qwen2: with
+     * use_sliding_window, by layer_types or max_window_layers; Qwen3-MoE: every layer with
+     * use_sliding_window; Phi-3: every layer when sliding_window is set), Qwen3-MoE's
+     * num_experts (or num_local_experts), num_experts_per_tok, moe_intermediate_size,
+     * decoder_sparse_step, mlp_only_layers and norm_topk_prob, and Phi-3's LongRoPE. Training-only
+     * fields (router_aux_loss_coef, output_router_logits, the dropouts) change no logits and are
+     * not read.
+     */
+    private static ModelConfig newerAttentionFamily(Family family, Fields f, Map<String, Object> json, int vocab, int hidden, int layers,
+                                                    List<Integer> eos) {
+        int heads = f.integer("num_attention_heads");
+        int kvHeads = f.integer("num_key_value_heads", heads);
+        int headDim = headDim(f, hidden, heads);
+        boolean bias = family != Family.PHI3 && f.bool("attention_bias", false);
+        Object partial = json.get("partial_rotary_factor");
+        if (partial != null && !(partial instanceof Number n && n.doubleValue() == 1))
+            throw new IllegalArgumentException("config.json: partial_rotary_factor " + partial + " is not supported (only 1)");
+        int window = switch (family) {
+            case QWEN3_MOE -> f.bool("use_sliding_window", false) && json.get("sliding_window") != null ? positiveWindow(f) : 0;
+            default -> slidingWindow(f, family == Family.QWEN3, layers);
+        };
+        int intermediate = f.integer("intermediate_size");
+        int experts = 0, topK = 0, step = 1, expertIntermediate = intermediate;
+        List<Integer> denseLayers = List.of();
+        boolean renormalize = false;
+        if (family == Family.QWEN3_MOE) {
+            experts = f.integer(json.get("num_experts") != null ? "num_experts" : "num_local_experts");
+            topK = f.integer("num_experts_per_tok");
+            expertIntermediate = f.integer("moe_intermediate_size");
+            step = f.integer("decoder_sparse_step", 1);
+            if (step < 1) throw new IllegalArgumentException("config.json: decoder_sparse_step must be >= 1, is " + step);
+            denseLayers = f.integers("mlp_only_layers");
+            renormalize = f.bool("norm_topk_prob", false);
+        }
+        return new ModelConfig(family, vocab, hidden, layers, heads, kvHeads, headDim, intermediate, f.number("rms_norm_eps", 1e-6f),
+                ropeTheta(json), ropeScale(json), ropeLlama3(json), bias, bias, window, f.bool("tie_word_embeddings", false), 0, 0, 0, 0,
+                false, experts, topK, renormalize, 1, 0, step, step - 1, eos, expertIntermediate, denseLayers,
+                longRope(json, headDim));
     }
 
     /**
@@ -233,11 +300,11 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
 
     /** The RoPE of this model's attention layers, or null when they use no positions (Jamba). */
     public Rope rope() {
-        return ropeTheta > 0 ? Rope.neox(ropeTheta).withPositionScale(ropeScale).withLlama3Scaling(ropeLlama3) : null;
+        return ropeTheta > 0 ? Rope.neox(ropeTheta).withPositionScale(ropeScale).withLlama3Scaling(ropeLlama3).withLongRope(longRope) : null;
     }
 
     /** RoPE scaling types this reader turns into a {@link Rope}. */
-    private static final String SUPPORTED_SCALING = "default, linear, llama3";
+    private static final String SUPPORTED_SCALING = "default, linear, llama3, longrope (Phi-3)";
 
     /**
      * rope_scaling, or (newer transformers) rope_parameters, which also holds rope_theta; null for
@@ -255,7 +322,7 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
             throw new IllegalArgumentException("config.json: " + key + ".partial_rotary_factor " + partial + " is not supported (only 1)");
         Object type = m.get("rope_type") != null ? m.get("rope_type") : m.get("type");
         if (type == null || "default".equals(type)) return null;
-        if (!"linear".equals(type) && !"llama3".equals(type))
+        if (!"linear".equals(type) && !"llama3".equals(type) && !"longrope".equals(type))
             throw new IllegalArgumentException("config.json: " + key + " type " + type + " is not supported (supported: "
                     + SUPPORTED_SCALING + ")");
         return new Scaling(type.toString(), key, new Fields(fields));
@@ -284,6 +351,32 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
         }
     }
 
+    /**
+     * Phi-3's LongRoPE for rope_type longrope, null otherwise: short_factor and long_factor (head_dim / 2 each),
+     * original_max_position_embeddings (in the scaling object, else at the top level), and the
+     * attention factor: attention_factor when given, else from factor (when given, else
+     * max_position_embeddings / original_max_position_embeddings) as sqrt(1 + ln(factor) / ln(original))
+     * above 1 and 1 otherwise. Only Phi-3 reads it; other families refuse the type.
+     */
+    private static Rope.LongRope longRope(Map<String, Object> json, int headDim) {
+        Scaling scaling = ropeScaling(json);
+        if (scaling == null || !scaling.type().equals("longrope")) return null;
+        Fields top = new Fields(json);
+        int original = scaling.fields().json().get(scaling.key() + ".original_max_position_embeddings") != null
+                ? scaling.integer("original_max_position_embeddings") : top.integer("original_max_position_embeddings");
+        if (original < 1) throw new IllegalArgumentException("config.json: original_max_position_embeddings must be >= 1, is " + original);
+        double factor = scaling.fields().json().get(scaling.key() + ".factor") != null ? scaling.number("factor")
+                : (double) top.integer("max_position_embeddings") / original;
+        double attention = scaling.fields().json().get(scaling.key() + ".attention_factor") != null ? scaling.number("attention_factor")
+                : factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(original));
+        float[] shortFactors = scaling.numbers("short_factor", headDim / 2), longFactors = scaling.numbers("long_factor", headDim / 2);
+        try {
+            return new Rope.LongRope(shortFactors, longFactors, original, (float) attention);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("config.json: " + scaling.key() + ": " + e.getMessage(), e);
+        }
+    }
+
     /** A rope_scaling (or rope_parameters) object: its type, its key, and its fields named key.field. */
     private record Scaling(String type, String key, Fields fields) {
         float number(String name) {
@@ -294,6 +387,17 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
 
         int integer(String name) {
             return fields.integer(key + "." + name);
+        }
+
+        /** A list of {@code count} numbers. */
+        float[] numbers(String name, int count) {
+            String field = key + "." + name;
+            if (!(fields.json().get(field) instanceof List<?> list) || list.size() != count)
+                throw new IllegalArgumentException("config.json: " + field + " must be a list of " + count + " numbers (head_dim / 2), is "
+                        + fields.json().get(field));
+            float[] out = new float[count];
+            for (int i = 0; i < count; i++) out[i] = new Fields(Map.of(field, list.get(i))).number(field, 0f);
+            return out;
         }
     }
 

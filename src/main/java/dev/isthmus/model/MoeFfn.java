@@ -19,7 +19,7 @@ final class MoeFfn {
     private MoeFfn(ModelConfig c, MoeLayer.Weights weights) {
         this.weights = weights;
         this.hidden = c.hiddenSize();
-        this.intermediate = c.intermediateSize();
+        this.intermediate = c.expertIntermediateSize();
         this.router = RouterConfig.softmax(c.experts(), c.topK(), c.renormalize());
     }
 
@@ -31,7 +31,7 @@ final class MoeFfn {
     /** Experts stored one module each; stacked here. */
     static MoeFfn perExpert(Weights w, ModelConfig c, String routerName, ExpertName name) {
         int experts = c.experts();
-        long h = c.hiddenSize(), inter = c.intermediateSize();
+        long h = c.hiddenSize(), inter = c.expertIntermediateSize();
         Tensor router = w.load(routerName, experts, h);
         Tensor gateUp = Tensor.allocateHost(w.dtype(), experts, 2 * inter, h);
         Tensor down = Tensor.allocateHost(w.dtype(), experts, h, inter);
@@ -53,7 +53,7 @@ final class MoeFfn {
     /** Experts already stacked: {@code prefix}gate_up_proj (E, 2I, H), gate rows first, and {@code prefix}down_proj (E, H, I). */
     static MoeFfn stacked(Weights w, ModelConfig c, String routerName, String prefix) {
         int experts = c.experts();
-        long h = c.hiddenSize(), inter = c.intermediateSize();
+        long h = c.hiddenSize(), inter = c.expertIntermediateSize();
         return new MoeFfn(c, new MoeLayer.Weights(w.load(routerName, experts, h), null, w.load(prefix + "gate_up_proj", experts, 2 * inter, h),
                 w.load(prefix + "down_proj", experts, h, inter)));
     }

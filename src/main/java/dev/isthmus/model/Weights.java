@@ -47,6 +47,18 @@ final class Weights implements AutoCloseable {
         return Linear.quantized(q);
     }
 
+    /**
+     * A fused projection {@code name} of {@code sum(rows) x cols} (Phi-3's qkv_proj, gate_up_proj),
+     * loaded once and returned as one dense {@link Linear} per consecutive block of {@code rows}: row
+     * slices of the one tensor, so nothing is copied.
+     */
+    Linear[] fused(String name, long cols, long... rows) {
+        Tensor whole = load(name, java.util.Arrays.stream(rows).sum(), cols);
+        Linear[] parts = new Linear[rows.length];
+        for (int i = 0, start = 0; i < rows.length; start += (int) rows[i], i++) parts[i] = Linear.dense(whole.slice(0, start, start + rows[i]));
+        return parts;
+    }
+
     /** {@code name} of {@code shape}, in f32, on the backend. */
     Tensor loadF32(String name, long... shape) {
         return load(name, DType.F32, shape);

@@ -85,6 +85,11 @@ class AttentionChecksTest {
                 illegalArgument("options is null", () -> Attention.attend(CPU, batch, q, out, null, null, null));
                 illegalArgument("k has shape", () -> Attention.append(CPU, batch, q, kShort, k, null, null));
                 illegalArgument("positions must be i32", () -> Attention.append(CPU, batch, q, k, k, Rope.neox(1e4f), positions));
+                Rope narrow = Rope.neox(1e4f).withLongRope(new Rope.LongRope(new float[] {1, 2}, new float[] {3, 4}, 8, 1f));
+                illegalArgument("longrope has 2 factors per set; head_dim 64 has 32 pairs", () -> Attention.append(CPU, batch, q, k, k, narrow, null));
+                illegalArgument("differ in length", () -> new Rope.LongRope(new float[] {1, 2}, new float[] {3}, 8, 1f));
+                illegalArgument("attentionFactor", () -> new Rope.LongRope(new float[] {1}, new float[] {3}, 8, 0f));
+                illegalArgument("not both", () -> narrow.withLlama3Scaling(new Rope.Llama3Scaling(8f, 1f, 4f, 8192)));
                 illegalArgument("queryHeads 5", () -> {
                     try (AttentionWorkspace w = AttentionWorkspace.allocate(CPU, batch, 5)) {
                         // unreachable: 5 heads do not divide

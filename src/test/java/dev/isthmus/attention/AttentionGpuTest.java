@@ -190,6 +190,31 @@ class AttentionGpuTest {
         }
     }
 
+    @GpuTest
+    void appendWithLongRopeMatchesTheReference() {
+        // LongRoPE with an original context of 32: sequences ending at 12, 31 and 32 tokens take the
+        // short factors, those ending at 33 (a prompt, and one decode token past the edge) the long
+        // ones, side by side in one launch; random factors per pair, attention factor 1.2.
+        Random random = new Random(53);
+        Shape[] shapes = {new Shape(16, new int[] {10, 0, 30, 31, 32}, new int[] {2, 33, 1, 1, 1}, 4, 2, 64),
+            new Shape(17, new int[] {0, 32}, new int[] {31, 1}, 3, 1, 96), new Shape(16, new int[] {3}, new int[] {31}, 2, 2, 256)};
+        try (CudaBackend gpu = Backend.cuda(0)) {
+            for (DType dtype : FLOATS)
+                for (Shape shape : shapes)
+                    for (boolean neox : new boolean[] {true, false}) {
+                        int pairs = shape.headDim / 2;
+                        float[] shortFactors = new float[pairs], longFactors = new float[pairs];
+                        for (int j = 0; j < pairs; j++) {
+                            shortFactors[j] = 1 + random.nextFloat();
+                            longFactors[j] = 1 + 40 * random.nextFloat();
+                        }
+                        Rope rope = new Rope(10000f, neox, 1f).withLongRope(new Rope.LongRope(shortFactors, longFactors, 32, 1.2f));
+                        checkAppend(gpu, random, dtype, shape, rope, false);
+                        checkAppend(gpu, random, dtype, shape, rope, true);
+                    }
+        }
+    }
+
     /** Append alone: rotated q, and the written cache slots (poisoned first) within the bound, every other slot untouched. */
     private static void checkAppend(CudaBackend gpu, Random random, DType dtype, Shape s, Rope rope, boolean explicitPositions) {
         String what = dtype.label() + " " + rope + " cached " + java.util.Arrays.toString(s.cached) + " new "

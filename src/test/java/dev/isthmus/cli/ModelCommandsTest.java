@@ -51,6 +51,18 @@ class ModelCommandsTest {
         assertTrue(r.out().contains("tokens/s") && r.out().contains("eager (CPU backend)]"), r.out());
     }
 
+    /** The golden fixtures of the families read since Mixtral go through the same load path: generate runs them by config.json alone. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"qwen3", "qwen3_moe", "phi3"})
+    void generateRunsTheNewerFamilies(String family) throws IOException {
+        Path model = dev.isthmus.testing.TestResources.folder("golden/" + family,
+                List.of("config.json", "model.safetensors", "tokenizer.json"), "run src/test/resources/golden/make_golden.py");
+        Run r = run("generate", "--model", model.toString(), "--prompt", "The scan keeps", "--max-tokens", "3", "--backend", "cpu");
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.err().contains("[" + family + " on "), r.err());
+        assertTrue(r.out().startsWith("The scan keeps"), r.out());
+    }
+
     @Test
     void generateReportsBadInputInOneLine() throws IOException {
         Run missing = run("generate", "--model", dir.resolve("nothing").toString(), "--prompt", "w1", "--backend", "cpu");

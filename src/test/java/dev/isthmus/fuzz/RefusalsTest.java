@@ -71,7 +71,7 @@ class RefusalsTest {
         assertEquals(0, ModelConfig.fromJson(qwen).slidingWindow(), "no layer slides: honoured");
         ModelConfig jamba = ModelConfig.jamba(64, 128, 4, 1, 256, 4, 2, 2);
         ModelConfig noPeriod = new ModelConfig(jamba.family(), 64, 128, 4, 2, 1, 64, 256, 1e-6f, 0, 1, null, false, false, 0, false, 256, 16, 4,
-                8, true, 4, 2, false, 0, 0, 2, 1, List.of());
+                8, true, 4, 2, false, 0, 0, 2, 1, List.of(), 256, List.of(), null);
         illegalArgument("attentionPeriod (attn_layer_period)", () -> dev.isthmus.model.DecoderModel.random(CPU, noPeriod, DType.F32, 1));
     }
 

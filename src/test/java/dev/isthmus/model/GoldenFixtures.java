@@ -21,7 +21,8 @@ import java.util.Set;
 final class GoldenFixtures {
     private GoldenFixtures() {}
 
-    static final List<String> FAMILIES = List.of("llama", "llama3", "qwen2", "mistral", "mixtral", "mamba", "jamba");
+    static final List<String> FAMILIES = List.of("llama", "llama3", "qwen2", "qwen3", "qwen3_moe", "phi3", "phi3_long", "mistral", "mixtral",
+            "mamba", "jamba");
 
     /** The files of a fixture. */
     private static final List<String> FILES = List.of("config.json", "model.safetensors", "tokenizer.json", "reference.safetensors");

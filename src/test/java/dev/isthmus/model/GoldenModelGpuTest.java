@@ -14,8 +14,10 @@ import org.junit.jupiter.params.provider.FieldSource;
  * Each family on the CUDA backend against transformers: fp32 within 1e-4 with the greedy tokens
  * exact; bf16 within a multiple of the bf16 element bound, its greedy tokens not compared (a near
  * tie may flip). The multiple is what bf16 itself costs these models, not the kernels: the CPU
- * reference run in bf16 is 1.3-1.7e-2 off transformers' fp32 logits for the attention families and
- * 3.5-4e-2 for Mamba and Jamba, where exp(delta * A) in the scan amplifies the rounding of delta.
+ * reference run in bf16 is 1.3-1.9e-2 off transformers' fp32 logits for the attention families,
+ * 2.0-2.9e-2 for Phi-3 (LongRoPE's attention factor scales every score by its square), 3.5-4e-2
+ * for Mamba and Jamba, where exp(delta * A) in the scan amplifies the rounding of delta, and
+ * 6.1e-2 for Qwen3-MoE.
  */
 @Tag("gpu")
 @ExtendWith(RequiresGpu.class)
@@ -34,7 +36,12 @@ class GoldenModelGpuTest {
     @FieldSource("FAMILIES")
     void cudaBf16MatchesTransformers(String family) throws IOException {
         try (Backend gpu = Backend.cuda(0)) {
-            int multiple = family.equals("mamba") || family.equals("jamba") ? 6 : 3;
+            int multiple = switch (family) {
+                case "mamba", "jamba" -> 6;
+                case "phi3", "phi3_long" -> 4;
+                case "qwen3_moe" -> 8;
+                default -> 3;
+            };
             GoldenFixtures.check(family, gpu, DType.BF16, multiple * Compare.boundFor(DType.BF16), false);
         }
     }
