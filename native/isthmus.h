@@ -411,6 +411,20 @@ ISTHMUS_API int isthmus_silu_mul(void *out, const void *gate, const void *up, in
  * cols in [1, 2^31 - 1].
  */
 ISTHMUS_API int isthmus_argmax(int32_t *out, const float *logits, int64_t rows, int64_t cols, void *stream);
+/*
+ * Sampling: ids[r] drawn from row r of the f32 logits (rows, cols) by softmax(logits / temperature)
+ * restricted to the top_k largest (0: no limit; ties go to the lower column), then to the shortest
+ * prefix, largest first, whose probability reaches top_p (1: all), then to the tokens whose
+ * probability is at least min_p times the largest (0: all). NaN logits are never drawn; a row
+ * with no finite logit gives its argmax (isthmus_argmax's answer). The uniform number is the counter generator's (isthmus_fill_random)
+ * at (seeds[r], offsets[r]), and offsets[r] is incremented, so a replayed CUDA graph draws anew.
+ * probs (rows) F32 or NULL: the drawn token's probability under the restricted distribution.
+ * seeds (rows) U64 read-only, offsets (rows) U64 read and written. temperature > 0 (greedy is
+ * isthmus_argmax); top_p in (0, 1]; min_p in [0, 1]; cols in [1, 2^31 - 1].
+ */
+ISTHMUS_API int isthmus_sample(int32_t *ids, float *probs, const float *logits, int64_t rows, int64_t cols,
+                               const uint64_t *seeds, uint64_t *offsets, float temperature, int64_t top_k,
+                               float top_p, float min_p, void *stream);
 
 /* ---- random fills ------------------------------------------------------------------------- */
 

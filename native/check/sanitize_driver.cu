@@ -341,6 +341,31 @@ static void model_cases(cudaStream_t stream) {
     printf("model glue: ok\n");
 }
 
+// Sampling at vocabularies below, at and above the block's width, with every cut on and off.
+static void sample_cases(cudaStream_t stream) {
+    const long long shapes[][2] = {{1, 1}, {3, 37}, {2, 513}, {4, 5001}};
+    for (const auto &shape : shapes) {
+        const long long rows = shape[0], cols = shape[1];
+        void *logits = random_buffer(rows * cols, ISTHMUS_F32, 11);
+        uint64_t *seeds = nullptr, *offsets = nullptr;
+        int32_t *ids = nullptr;
+        float *probs = nullptr;
+        CHECK_CUDA(cudaMalloc(&seeds, rows * sizeof(uint64_t)));
+        CHECK_CUDA(cudaMalloc(&offsets, rows * sizeof(uint64_t)));
+        CHECK_CUDA(cudaMalloc(&ids, rows * sizeof(int32_t)));
+        CHECK_CUDA(cudaMalloc(&probs, rows * sizeof(float)));
+        CHECK_CUDA(cudaMemset(seeds, 7, rows * sizeof(uint64_t)));
+        CHECK_CUDA(cudaMemset(offsets, 0, rows * sizeof(uint64_t)));
+        const float *l = static_cast<const float *>(logits);
+        CHECK_STATUS(isthmus_sample(ids, probs, l, rows, cols, seeds, offsets, 1.0f, 0, 1.0f, 0.0f, stream));
+        CHECK_STATUS(isthmus_sample(ids, nullptr, l, rows, cols, seeds, offsets, 0.7f, 5, 0.9f, 0.05f, stream));
+        CHECK_CUDA(cudaStreamSynchronize(stream));
+        for (void *p : {logits, static_cast<void *>(seeds), static_cast<void *>(offsets), static_cast<void *>(ids), static_cast<void *>(probs)})
+            CHECK_CUDA(cudaFree(p));
+    }
+    printf("sample: ok\n");
+}
+
 // Fills of every float dtype and both distributions, at sizes around the grid's cap.
 static void random_cases(cudaStream_t stream) {
     const int dtypes[] = {ISTHMUS_F32, ISTHMUS_F16, ISTHMUS_BF16};
@@ -417,6 +442,7 @@ int main() {
     attention_cases(stream);
     moe_cases(stream);
     model_cases(stream);
+    sample_cases(stream);
     random_cases(stream);
     quant_cases(stream);
     graph_cases(stream);

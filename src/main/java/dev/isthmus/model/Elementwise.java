@@ -76,13 +76,7 @@ public final class Elementwise {
      * host. out i32 (R), logits f32 (R, C).
      */
     public static void argmax(Backend backend, Tensor out, Tensor logits) {
-        if (backend == null) throw new IllegalArgumentException("backend is null");
-        Checks.usable("logits", logits, backend.device());
-        if (logits.dtype() != DType.F32) throw new IllegalArgumentException("logits must be f32, has " + logits.dtype().label());
-        Checks.rank("logits", logits, 2);
-        Checks.contiguous("logits", logits);
-        if (logits.dim(1) < 1 || logits.dim(1) > Integer.MAX_VALUE || logits.dim(0) > Integer.MAX_VALUE)
-            throw new IllegalArgumentException("logits is " + logits + "; rows up to 2^31 - 1 and 1 to 2^31 - 1 columns");
+        checkLogits(backend, logits);
         Checks.usable("out", out, backend.device());
         if (out.dtype() != DType.I32) throw new IllegalArgumentException("out must be i32, has " + out.dtype().label());
         Checks.shape("out", out, logits.dim(0));
@@ -92,6 +86,17 @@ public final class Elementwise {
             case CpuBackend cpu -> ElementwiseReference.argmax(out, logits);
             case CudaBackend cuda -> ElementwiseCuda.argmax(cuda, out, logits);
         }
+    }
+
+    /** What the samplers take: f32 logits (rows, cols) on the backend, contiguous, rows and cols within int range. */
+    static void checkLogits(Backend backend, Tensor logits) {
+        if (backend == null) throw new IllegalArgumentException("backend is null");
+        Checks.usable("logits", logits, backend.device());
+        if (logits.dtype() != DType.F32) throw new IllegalArgumentException("logits must be f32, has " + logits.dtype().label());
+        Checks.rank("logits", logits, 2);
+        Checks.contiguous("logits", logits);
+        if (logits.dim(1) < 1 || logits.dim(1) > Integer.MAX_VALUE || logits.dim(0) > Integer.MAX_VALUE)
+            throw new IllegalArgumentException("logits is " + logits + "; rows up to 2^31 - 1 and 1 to 2^31 - 1 columns");
     }
 
     /** Usable, contiguous, a float dtype equal to {@code like}'s, and of {@code shape} when given. */

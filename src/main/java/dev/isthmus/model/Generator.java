@@ -1,8 +1,11 @@
 package dev.isthmus.model;
 
+import dev.isthmus.backend.Backend;
+import dev.isthmus.random.RandomFill;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
 
@@ -11,8 +14,10 @@ import java.util.Set;
  * sequence with its own caches), then every sequence advances one token per step until it has
  * {@code maxNewTokens} tokens or drew a stop token. A finished sequence keeps being fed its last
  * token so that every step stays the batched decode step; what it draws is discarded. Decode
- * steps leave their logits on the device: greedy decoding takes the argmax there and copies back
- * one id per sequence, sampling copies the logits to the host sampler.
+ * steps leave their logits on the device and draw there, copying back one id per sequence: greedy
+ * decoding by the argmax, sampling by {@link Sampling} (sequence i's token t from the counter
+ * generator at (seed + i, t), so the CPU and CUDA backends draw alike and a CUDA graph could hold
+ * the draw).
  */
 public final class Generator {
     private Generator() {}
@@ -48,41 +53,44 @@ public final class Generator {
             if (prompts.get(i) == null || prompts.get(i).length == 0) throw new IllegalArgumentException("prompt " + i + " is empty");
             longest = Math.max(longest, prompts.get(i).length);
         }
-        Sampler[] samplers = new Sampler[batch];
         List<List<Integer>> drawn = new ArrayList<>();
         int[] sequences = new int[batch];
+        long[] seeds = new long[batch], offsets = new long[batch];
         for (int i = 0; i < batch; i++) {
-            samplers[i] = new Sampler(sampling, i);
             drawn.add(new ArrayList<>());
             sequences[i] = i;
+            seeds[i] = sampling.seed() + i;
+            offsets[i] = 1; // the first token, from the prompt's logits on the host, took counter 0
         }
         boolean[] done = new boolean[batch];
         int[] last = new int[batch];
+        int vocab = model.config().vocabSize();
+        Backend backend = model.backend();
         try (Session session = model.newSession(batch, longest + maxNewTokens)) {
             long start = System.nanoTime();
             try (Tensor logits = model.forward(session, sequences, prompts.toArray(int[][]::new), false)) {
-                take(logits, samplers, drawn, done, last, maxNewTokens, stopTokens, listener);
+                float[] all = logits.toFloatArray();
+                for (int i = 0; i < batch; i++) {
+                    float[] row = Arrays.copyOfRange(all, i * vocab, (i + 1) * vocab);
+                    int token = sampling.isGreedy() ? Sampler.argmax(row)
+                            : SamplingReference.draw(Sampler.distribution(row, sampling), RandomFill.unitFloat(seeds[i], 0), vocab);
+                    accept(i, token, drawn, done, last, maxNewTokens, stopTokens, listener);
+                }
             }
             long prefill = System.nanoTime() - start;
             int steps = 0;
             start = System.nanoTime();
-            // Host tensors kept for the whole loop: a step allocates no host memory.
+            // Tensors kept for the whole loop: a step allocates nothing, and only the ids come back.
             boolean greedy = sampling.isGreedy();
-            try (Tensor deviceIds = greedy ? model.backend().allocate(DType.I32, batch) : null;
-                 Tensor hostIds = greedy ? Tensor.allocateHost(DType.I32, batch) : null;
-                 Tensor hostLogits = greedy ? null : Tensor.allocateHost(DType.F32, batch, model.config().vocabSize())) {
+            try (Tensor deviceIds = backend.allocate(DType.I32, batch); Tensor hostIds = Tensor.allocateHost(DType.I32, batch);
+                 Tensor deviceSeeds = greedy ? null : upload(backend, seeds); Tensor deviceOffsets = greedy ? null : upload(backend, offsets)) {
                 while (!allDone(done)) {
                     Tensor logits = model.decodeOnDevice(session, last.clone());
-                    if (greedy) {
-                        // The argmax on the device, and only the ids come back.
-                        Elementwise.argmax(model.backend(), deviceIds, logits);
-                        model.backend().copy(hostIds, deviceIds);
-                        long[] picked = hostIds.toLongArray();
-                        for (int i = 0; i < batch; i++) accept(i, (int) picked[i], drawn, done, last, maxNewTokens, stopTokens, listener);
-                    } else {
-                        model.backend().copy(hostLogits, logits);
-                        take(hostLogits, samplers, drawn, done, last, maxNewTokens, stopTokens, listener);
-                    }
+                    if (greedy) Elementwise.argmax(backend, deviceIds, logits);
+                    else Sampling.sample(backend, deviceIds, null, logits, sampling, deviceSeeds, deviceOffsets);
+                    backend.copy(hostIds, deviceIds);
+                    long[] picked = hostIds.toLongArray();
+                    for (int i = 0; i < batch; i++) accept(i, (int) picked[i], drawn, done, last, maxNewTokens, stopTokens, listener);
                     steps++;
                 }
             }
@@ -92,15 +100,9 @@ public final class Generator {
         }
     }
 
-    private static void take(Tensor logits, Sampler[] samplers, List<List<Integer>> drawn, boolean[] done, int[] last, int maxNewTokens,
-                             Set<Integer> stopTokens, Listener listener) {
-        int vocab = (int) logits.dim(1);
-        float[] all = logits.toFloatArray();
-        for (int i = 0; i < samplers.length; i++) {
-            if (done[i]) continue;
-            float[] row = new float[vocab];
-            System.arraycopy(all, i * vocab, row, 0, vocab);
-            accept(i, samplers[i].sample(row), drawn, done, last, maxNewTokens, stopTokens, listener);
+    private static Tensor upload(Backend backend, long[] values) {
+        try (Tensor host = Tensor.fromLongs(DType.I64, values, values.length)) {
+            return backend.copyOf(host);
         }
     }
 

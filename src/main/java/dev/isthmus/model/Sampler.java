@@ -35,14 +35,29 @@ public final class Sampler {
     }
 
     public Distribution distribution(float[] logits) {
+        return distribution(logits, options);
+    }
+
+    /**
+     * The distribution {@code options} say to draw from: softmax(logits / temperature), NaN logits
+     * weighing nothing, restricted to the topK largest (ties to the lower id), then to the shortest
+     * prefix of those, largest first, whose probability reaches topP, then to the tokens weighing at
+     * least minP times the largest; renormalised. A row with no finite logit, and greedy options,
+     * give one token with probability one: the argmax (NaN ignored; token 0 for a row of NaN).
+     */
+    public static Distribution distribution(float[] logits, SamplingOptions options) {
         if (logits.length == 0) throw new IllegalArgumentException("no logits to sample from");
-        if (options.isGreedy()) return new Distribution(new int[] {argmax(logits)}, new double[] {1});
+        int best = argmax(logits);
+        if (options.isGreedy() || !(logits[best] > Float.NEGATIVE_INFINITY)) return new Distribution(new int[] {best}, new double[] {1});
         int[] order = descending(logits);
         int keep = options.topK() == 0 ? order.length : Math.min(options.topK(), order.length);
         // softmax over the kept logits / temperature, largest first
         double[] p = new double[keep];
         double max = logits[order[0]] / (double) options.temperature(), sum = 0;
-        for (int i = 0; i < keep; i++) sum += p[i] = Math.exp(logits[order[i]] / (double) options.temperature() - max);
+        for (int i = 0; i < keep; i++) {
+            float l = logits[order[i]];
+            sum += p[i] = Float.isNaN(l) ? 0 : Math.exp(l / (double) options.temperature() - max);
+        }
         // nucleus: the shortest prefix whose probability reaches topP
         double cumulative = 0;
         int nucleus = keep;
@@ -53,11 +68,18 @@ public final class Sampler {
                 break;
             }
         }
-        double total = 0;
-        for (int i = 0; i < nucleus; i++) total += p[i];
+        // min-p: p[0] is the largest, weighing exp(0) = 1
+        int n = 0;
+        int[] ids = new int[nucleus];
         double[] kept = new double[nucleus];
-        for (int i = 0; i < nucleus; i++) kept[i] = p[i] / total;
-        return new Distribution(Arrays.copyOf(order, nucleus), kept);
+        double total = 0;
+        for (int i = 0; i < nucleus; i++) {
+            if (p[i] < options.minP() || p[i] == 0) continue;
+            ids[n] = order[i];
+            total += kept[n++] = p[i];
+        }
+        for (int i = 0; i < n; i++) kept[i] /= total;
+        return new Distribution(Arrays.copyOf(ids, n), Arrays.copyOf(kept, n));
     }
 
     public int sample(float[] logits) {
@@ -82,14 +104,14 @@ public final class Sampler {
     }
 
     /**
-     * Token ids by decreasing logit, lower id first on ties: each (logit, id) packed into one long
+     * Token ids by decreasing logit, lower id first on ties, NaN last: each (logit, id) packed into one long
      * whose natural order is that order, so one primitive sort does it (a vocabulary of 10^5 in a
      * few milliseconds).
      */
     private static int[] descending(float[] logits) {
         long[] keys = new long[logits.length];
         for (int i = 0; i < logits.length; i++) {
-            int bits = Float.floatToIntBits(logits[i]);
+            int bits = Float.floatToIntBits(Float.isNaN(logits[i]) ? Float.NEGATIVE_INFINITY : logits[i]);  // NaN after every number
             int ordered = bits ^ ((bits >> 31) & 0x7fffffff);  // ints ordered as the floats are
             keys[i] = ((long) ~ordered << 32) | i;               // ~ reverses the order without overflow
         }

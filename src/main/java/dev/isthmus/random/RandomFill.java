@@ -20,6 +20,14 @@ public final class RandomFill {
 
     static final Set<DType> DTYPES = Set.of(DType.F32, DType.F16, DType.BF16);
 
+    /**
+     * The generator's uniform number in [0, 1) at counter {@code i} of {@code seed}: the top 24 bits
+     * of its 64, exactly as the device draws it (uniform fills, and sampling's draw).
+     */
+    public static float unitFloat(long seed, long i) {
+        return (RandomFillReference.bits(seed, i) >>> 40) * 0x1p-24f;
+    }
+
     /** Fills {@code out} with values uniform in [low, high); low == high fills the constant low exactly. */
     public static void uniform(Backend backend, Tensor out, long seed, float low, float high) {
         check(backend, out, "low", low, "high", high);
