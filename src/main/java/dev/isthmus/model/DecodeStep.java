@@ -21,9 +21,18 @@ import dev.isthmus.tensor.Tensor;
  * reason in {@link #mode()}.
  */
 final class DecodeStep implements AutoCloseable {
+    /** The token draw the step ends with ({@link Session#drawOnDevice}). */
+    record Draw(SamplingOptions options, Tensor ids, Tensor seeds, Tensor offsets) {
+        void run(Backend backend, Tensor logits) {
+            if (options.isGreedy()) Elementwise.argmax(backend, ids, logits);
+            else Sampling.sample(backend, ids, null, logits, options, seeds, offsets);
+        }
+    }
+
     private final DecoderModel model;
     private final Backend backend;
     private final Step step;
+    private final Draw draw;      // null: the step ends with the logits
     private final Tensor ids;     // int32 [sequences] on the device
     private final Tensor hostIds; // and its host staging, kept: a step allocates no host memory
     private Tensor logits;      // f32 [sequences, vocab] on the device: the step's scratch
@@ -38,6 +47,7 @@ final class DecodeStep implements AutoCloseable {
         this.model = session.model();
         this.backend = session.backend();
         this.step = Step.replayableDecode(session);
+        this.draw = session.draw();
         boolean cuda = backend instanceof CudaBackend;
         wantsGraph = cuda && session.cudaGraph();
         mode = !cuda ? "eager (CPU backend)" : wantsGraph ? "eager (first run; the second is captured)" : "eager (CUDA graphs turned off)";
@@ -95,6 +105,7 @@ final class DecodeStep implements AutoCloseable {
     private void forward() {
         step.rewind();
         logits = model.logitsOnDevice(step, ids, false);
+        if (draw != null) draw.run(backend, logits);
     }
 
     private void captureOrFallBack(CudaBackend cuda) {

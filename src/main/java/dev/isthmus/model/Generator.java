@@ -66,33 +66,36 @@ public final class Generator {
         int[] last = new int[batch];
         int vocab = model.config().vocabSize();
         Backend backend = model.backend();
-        try (Session session = model.newSession(batch, longest + maxNewTokens)) {
+        boolean greedy = sampling.isGreedy();
+        // Tensors kept for the whole loop: a step allocates nothing, and only the ids come back. The
+        // draw is the decode step's last kernel, inside its CUDA graph; it is set before the prompt
+        // step, which is itself the decode step when every prompt is one token.
+        try (Session session = model.newSession(batch, longest + maxNewTokens);
+             Tensor deviceIds = backend.allocate(DType.I32, batch); Tensor hostIds = Tensor.allocateHost(DType.I32, batch);
+             Tensor hostOffsets = Tensor.fromLongs(DType.I64, offsets, batch);
+             Tensor deviceSeeds = greedy ? null : upload(backend, seeds); Tensor deviceOffsets = greedy ? null : backend.copyOf(hostOffsets)) {
+            session.drawOnDevice(sampling, deviceIds, deviceSeeds, deviceOffsets);
             long start = System.nanoTime();
             try (Tensor logits = model.forward(session, sequences, prompts.toArray(int[][]::new), false)) {
                 float[] all = logits.toFloatArray();
                 for (int i = 0; i < batch; i++) {
                     float[] row = Arrays.copyOfRange(all, i * vocab, (i + 1) * vocab);
-                    int token = sampling.isGreedy() ? Sampler.argmax(row)
+                    int token = greedy ? Sampler.argmax(row)
                             : SamplingReference.draw(Sampler.distribution(row, sampling), RandomFill.unitFloat(seeds[i], 0), vocab);
                     accept(i, token, drawn, done, last, maxNewTokens, stopTokens, listener);
                 }
             }
+            // A prompt step that ran as the decode step drew too: the counters start at 1 all the same.
+            if (!greedy) backend.copy(deviceOffsets, hostOffsets);
             long prefill = System.nanoTime() - start;
             int steps = 0;
             start = System.nanoTime();
-            // Tensors kept for the whole loop: a step allocates nothing, and only the ids come back.
-            boolean greedy = sampling.isGreedy();
-            try (Tensor deviceIds = backend.allocate(DType.I32, batch); Tensor hostIds = Tensor.allocateHost(DType.I32, batch);
-                 Tensor deviceSeeds = greedy ? null : upload(backend, seeds); Tensor deviceOffsets = greedy ? null : upload(backend, offsets)) {
-                while (!allDone(done)) {
-                    Tensor logits = model.decodeOnDevice(session, last.clone());
-                    if (greedy) Elementwise.argmax(backend, deviceIds, logits);
-                    else Sampling.sample(backend, deviceIds, null, logits, sampling, deviceSeeds, deviceOffsets);
-                    backend.copy(hostIds, deviceIds);
-                    long[] picked = hostIds.toLongArray();
-                    for (int i = 0; i < batch; i++) accept(i, (int) picked[i], drawn, done, last, maxNewTokens, stopTokens, listener);
-                    steps++;
-                }
+            while (!allDone(done)) {
+                model.decodeOnDevice(session, last.clone());
+                backend.copy(hostIds, deviceIds);
+                long[] picked = hostIds.toLongArray();
+                for (int i = 0; i < batch; i++) accept(i, (int) picked[i], drawn, done, last, maxNewTokens, stopTokens, listener);
+                steps++;
             }
             long decode = System.nanoTime() - start;
             return new Result(drawn.stream().map(l -> l.stream().mapToInt(Integer::intValue).toArray()).toList(), prefill, decode, steps,

@@ -35,6 +35,7 @@ public final class Session implements AutoCloseable {
     private final int[] markedLengths;
     private final List<AutoCloseable> owned = new ArrayList<>();
     private boolean cudaGraph = true;
+    private DecodeStep.Draw draw;
     private boolean stepTiming;
     private boolean closed;
     private DecodeStep decodeStep;
@@ -237,6 +238,25 @@ public final class Session implements AutoCloseable {
 
     boolean cudaGraph() {
         return cudaGraph;
+    }
+
+    /**
+     * Makes the batched decode step draw each sequence's next token itself, as its last kernel:
+     * the argmax into {@code ids} (greedy options), or {@link Sampling#sample} with {@code seeds}
+     * and {@code offsets} (which the step moves on); on CUDA the draw is then part of the step's
+     * graph, so a sampled step is one graph replay and only {@code ids} need come back. The tensors
+     * stay the caller's and must outlive the session's decode steps. Set it before the first decode step.
+     */
+    public void drawOnDevice(SamplingOptions options, Tensor ids, Tensor seeds, Tensor offsets) {
+        if (decodeStep != null) throw new IllegalStateException("the decode step has already run; set this before it");
+        if (options == null || ids == null) throw new IllegalArgumentException("options and ids must not be null");
+        if (!options.isGreedy() && (seeds == null || offsets == null))
+            throw new IllegalArgumentException("sampling with a temperature needs seeds and offsets");
+        draw = new DecodeStep.Draw(options, ids, seeds, offsets);
+    }
+
+    DecodeStep.Draw draw() {
+        return draw;
     }
 
     /**

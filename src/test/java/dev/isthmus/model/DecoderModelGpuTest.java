@@ -109,6 +109,26 @@ class DecoderModelGpuTest {
         }
     }
 
+    /**
+     * Sampled generation draws on the device inside the decode step's CUDA graph, from the counter
+     * generator the CPU backend uses: the same tokens as the CPU's (f32), so every replay drew anew.
+     */
+    @ParameterizedTest
+    @EnumSource(value = TinyCheckpoints.Kind.class, names = {"LLAMA", "JAMBA"})
+    void sampledGenerationDrawsWhatTheCpuDraws(TinyCheckpoints.Kind kind) throws IOException {
+        Path checkpoint = TinyCheckpoints.write(dir, kind, 13);
+        List<int[]> prompts = List.of(new int[] {4, 8, 15, 16, 23, 42}, new int[] {50, 1, 2});
+        SamplingOptions sampling = new SamplingOptions(0.9f, 20, 0.95f, 0.02f, 7);
+        try (Backend gpu = Backend.cuda(0); DecoderModel cpu = DecoderModel.load(Backend.cpu(), checkpoint, DType.F32);
+             DecoderModel cuda = DecoderModel.load(gpu, checkpoint, DType.F32)) {
+            Generator.Result expected = Generator.generate(cpu, prompts, 10, sampling, Set.of(), null);
+            Generator.Result actual = Generator.generate(cuda, prompts, 10, sampling, Set.of(), null);
+            assertEquals("cuda graph", actual.decodeMode());
+            for (int s = 0; s < prompts.size(); s++) assertArrayEquals(expected.tokens().get(s), actual.tokens().get(s), kind + " sequence " + s);
+            assertTrue(java.util.Arrays.stream(expected.tokens().getFirst()).distinct().count() > 2, "the draws vary");
+        }
+    }
+
     private static void compare(String what, Tensor actual, Tensor expected, double bound) {
         try (expected) {
             double error = Compare.relativeError(actual, expected);
