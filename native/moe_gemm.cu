@@ -2,10 +2,7 @@
 // one group as the project's dense GEMM. f16/bf16 views the tile engine (cuda/gemm_tile.cuh) can
 // copy in aligned 16-byte chunks take it; f32 and every other view take the exact kernel
 // (cuda/moe_gemm.cuh).
-#include <mutex>
-
-#include "../cuda/gemm_tile.cuh"
-#include "device.h"
+#include "gemm_tile_launch.h"
 #include "moe_common.h"
 #include "status.h"
 
@@ -13,11 +10,6 @@ using namespace isthmus;
 
 static_assert(TILE_BM == ISTHMUS_MOE_TILE_M, "the tile engine's row tile is the ABI's align tile");
 
-// From this many rows (m, or pairs) on, 128 x 256 tiles: a GEMM this tall has blocks enough to
-// fill the machine with the wider tile, which reads A through L2 half as often. Up to
-// TILE_DECODE_ROWS rows (then no tile holds more), the decode tile 128 x 64 with slice-K: twice
-// the blocks of 128 x 128, so that a decode batch streams its weights through every SM.
-constexpr int64_t WIDE_TILE_ROWS = 1024;
 static_assert(ISTHMUS_MOE_TILE_M % GEMM_BM == 0, "the exact kernel's row tiles lie within one align tile");
 
 namespace {
@@ -34,24 +26,6 @@ TileOperand tile_operand(const void *base, int64_t k_stride, int64_t other_strid
     if (k_stride == 1 && other_stride % 8 == 0 && k % 8 == 0) return TileOperand::K_MAJOR;
     if (!gathered && other_stride == 1 && k_stride % 8 == 0 && other % 8 == 0) return TileOperand::MN_MAJOR;
     return TileOperand::NONE;
-}
-
-template <typename T, typename OutT, int EPILOGUE, bool A_K_MAJOR, bool B_K_MAJOR, int BN>
-int launch_tile(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, cudaStream_t s) {
-    constexpr int out_cols = EPILOGUE == GEMM_SWIGLU ? BN / 2 : BN;
-    const int64_t row_tiles = (rows + TILE_BM - 1) / TILE_BM, col_tiles = (args.n + out_cols - 1) / out_cols;
-    ISTHMUS_REQUIRE(row_tiles * col_tiles <= 0x7fffffff, "%s: %lld x %lld tiles exceed the grid", who,
-                    static_cast<long long>(row_tiles), static_cast<long long>(col_tiles));
-    if (row_tiles == 0 || col_tiles == 0) return ISTHMUS_OK;
-    constexpr auto kernel = gemm_tile_kernel<T, OutT, EPILOGUE, A_K_MAJOR, B_K_MAJOR, BN>;
-    constexpr int shared = tile_shared_bytes<BN>();
-    const int device = current_device();
-    if (device < 0) return fail(ISTHMUS_ERROR_CUDA, "%s: no current device below %d", who, kMaxDevices);
-    if (int status = allow_shared_memory<kernel>(shared, device, who)) return status;
-    ISTHMUS_LAUNCH(static_cast<unsigned>(row_tiles * col_tiles), tile_threads<BN>(), shared, s, kernel)(
-        args, row_tiles, col_tiles);
-    ISTHMUS_CHECK_LAUNCH(who);
-    return ISTHMUS_OK;
 }
 
 template <typename T, typename OutT, int EPILOGUE>
@@ -80,14 +54,6 @@ int launch_exact(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, c
     return ISTHMUS_OK;
 }
 
-template <typename T, typename OutT, int EPILOGUE, bool A_K_MAJOR, bool B_K_MAJOR>
-int launch_tile(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, cudaStream_t s) {
-    const int64_t real_rows = args.sorted_rows != nullptr ? args.sentinel : args.m;
-    if (real_rows >= WIDE_TILE_ROWS) return launch_tile<T, OutT, EPILOGUE, A_K_MAJOR, B_K_MAJOR, 256>(args, rows, who, s);
-    if (real_rows <= TILE_DECODE_ROWS) return launch_tile<T, OutT, EPILOGUE, A_K_MAJOR, B_K_MAJOR, 64>(args, rows, who, s);
-    return launch_tile<T, OutT, EPILOGUE, A_K_MAJOR, B_K_MAJOR, 128>(args, rows, who, s);
-}
-
 // `rows`: the dense form's m, or the aligned pair list's capacity.
 template <typename T, typename OutT, int EPILOGUE>
 int launch(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, cudaStream_t s) {
@@ -97,14 +63,14 @@ int launch(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, cudaStr
         const TileOperand b = tile_operand(args.b, args.b_k_stride, args.b_n_stride, args.b_group_stride, args.k,
                                            args.n, gathered);
         if (a == TileOperand::K_MAJOR && b == TileOperand::K_MAJOR)
-            return launch_tile<T, OutT, EPILOGUE, true, true>(args, rows, who, s);
+            return launch_tile<T, OutT, EPILOGUE, true, TileB16<true>>(args, rows, who, s);
         if constexpr (EPILOGUE == GEMM_PLAIN) {
             if (a == TileOperand::K_MAJOR && b == TileOperand::MN_MAJOR)
-                return launch_tile<T, OutT, EPILOGUE, true, false>(args, rows, who, s);
+                return launch_tile<T, OutT, EPILOGUE, true, TileB16<false>>(args, rows, who, s);
             if (a == TileOperand::MN_MAJOR && b == TileOperand::K_MAJOR)
-                return launch_tile<T, OutT, EPILOGUE, false, true>(args, rows, who, s);
+                return launch_tile<T, OutT, EPILOGUE, false, TileB16<true>>(args, rows, who, s);
             if (a == TileOperand::MN_MAJOR && b == TileOperand::MN_MAJOR)
-                return launch_tile<T, OutT, EPILOGUE, false, false>(args, rows, who, s);
+                return launch_tile<T, OutT, EPILOGUE, false, TileB16<false>>(args, rows, who, s);
         }
     }
     return launch_exact<T, OutT, EPILOGUE>(args, rows, who, s);

@@ -352,13 +352,16 @@ static void random_cases(cudaStream_t stream) {
     printf("random fills: ok\n");
 }
 
-// The quantized GEMV on every format, dtype and unrolled row count, with weights of random bytes
-// (finite scales are not needed for memcheck: every byte is read, none out of bounds).
+// The quantized GEMV on every format, dtype and unrolled row count, and the tensor-core tiles (f16,
+// bf16) on each tile width (decode, 128 x 128, wide) with a K tail of 32 where the format has one,
+// with weights of random bytes (finite scales are not needed for memcheck: every byte is read,
+// none out of bounds).
 static void quant_cases(cudaStream_t stream) {
     const int formats[] = {ISTHMUS_Q8_0, ISTHMUS_Q4_0, ISTHMUS_Q4_K};
     const int dtypes[] = {ISTHMUS_F32, ISTHMUS_F16, ISTHMUS_BF16};
-    const long long n = 37, k = 512;
+    const long long n = 37;
     for (int format : formats) {
+        const long long k = format == ISTHMUS_Q4_K ? 512 : 544;
         const long long bytes = format == ISTHMUS_Q8_0 ? n * k / 32 * 34 : format == ISTHMUS_Q4_0 ? n * k / 32 * 18 : n * k / 256 * 144;
         std::vector<unsigned char> host((bytes + 15) / 16 * 16);
         for (auto &b : host) b = static_cast<unsigned char>(rand());
@@ -366,7 +369,8 @@ static void quant_cases(cudaStream_t stream) {
         CHECK_CUDA(cudaMalloc(&w, host.size()));
         CHECK_CUDA(cudaMemcpy(w, host.data(), host.size(), cudaMemcpyHostToDevice));
         for (int dtype : dtypes)
-            for (long long rows : {1LL, 2LL, 3LL, 8LL, 16LL}) {
+            for (long long rows : {1LL, 2LL, 3LL, 8LL, 16LL, 64LL, 129LL, 1100LL}) {
+                if (dtype == ISTHMUS_F32 && rows > 16) continue;
                 void *x = random_buffer(rows * k, dtype, 20);
                 void *out = random_buffer(rows * n, dtype, 21);
                 CHECK_STATUS(isthmus_quant_gemv(out, x, w, format, rows, n, k, dtype, stream));
