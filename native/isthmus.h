@@ -347,6 +347,26 @@ ISTHMUS_API int isthmus_moe_down(void *slot_out, const void *hidden, const void 
                                  void *stream);
 
 /*
+ * isthmus_moe_gate_up and isthmus_moe_down with the experts' matrices quantized: expert e's
+ * (2I, H) gate-then-up or (H, I) down matrix at w13 / w2 + e * expert_bytes, in the device layout
+ * of `format` (isthmus_qformat; see isthmus_quant_gemv), expert_bytes a multiple of 16 at least the
+ * format's byte count of one matrix. H (gate+up) or I (down) a multiple of the format's block (32,
+ * 256 for Q4_K); activations F16 or BF16 (the tensor-core tiles, each weight rounded once to the
+ * dtype), 16-byte aligned, as are the weights. fp32 accumulation; the same rows gathered, the same
+ * SwiGLU and routing-weight epilogues.
+ */
+ISTHMUS_API int isthmus_moe_gate_up_quant(void *hidden, const void *x, const void *w13, int32_t format,
+                                          int64_t expert_bytes, const int32_t *sorted_pairs, const int32_t *tile_experts,
+                                          const int32_t *padded_total, int64_t tokens, int32_t top_k, int32_t experts,
+                                          int64_t hidden_size, int64_t intermediate, int64_t capacity, int32_t dtype,
+                                          void *stream);
+ISTHMUS_API int isthmus_moe_down_quant(void *slot_out, const void *hidden, const void *w2, int32_t format,
+                                       int64_t expert_bytes, const float *weights, const int32_t *sorted_pairs,
+                                       const int32_t *tile_experts, const int32_t *padded_total, int64_t pairs,
+                                       int32_t experts, int64_t hidden_size, int64_t intermediate, int64_t capacity,
+                                       int32_t dtype, void *stream);
+
+/*
  * Combine in a fixed order: out[t] = sum_{s<k, not dropped} slot_out[t*k+s] (in slot order, fp32)
  *                                    (+ shared[t]) (+ residual[t]), rounded once.
  * slot_out (T * k, H); dropped (T * k) I32 from isthmus_moe_align, or NULL (none dropped);

@@ -2,6 +2,7 @@
 // one group as the project's dense GEMM. f16/bf16 views the tile engine (cuda/gemm_tile.cuh) can
 // copy in aligned 16-byte chunks take it; f32 and every other view take the exact kernel
 // (cuda/moe_gemm.cuh).
+#include "../cuda/quant_tile.cuh"
 #include "gemm_tile_launch.h"
 #include "moe_common.h"
 #include "status.h"
@@ -76,21 +77,18 @@ int launch(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, cudaStr
     return launch_exact<T, OutT, EPILOGUE>(args, rows, who, s);
 }
 
-// The MoE projections: A rows gathered through the aligned pair list, B one (n, k) matrix per expert.
-template <typename T, int EPILOGUE>
-int launch_grouped(void *c, const void *a, const void *b, const float *row_scale, const int32_t *sorted_pairs,
-                   const int32_t *tile_experts, const int32_t *padded_total, int64_t pairs, int32_t a_row_div,
-                   int64_t n, int64_t k, int64_t b_rows, int64_t capacity, const char *who, cudaStream_t s) {
+// The MoE projections' arguments but B's: A rows gathered through the aligned pair list (pair /
+// a_row_div), C rows the pairs, n columns, k deep; for SWIGLU B's up rows start at n.
+template <typename T>
+GemmArgs<T, T> grouped_args(void *c, const void *a, const float *row_scale, const int32_t *sorted_pairs,
+                            const int32_t *tile_experts, const int32_t *padded_total, int64_t pairs, int32_t a_row_div,
+                            int64_t n, int64_t k) {
     GemmArgs<T, T> args{};
     args.c = static_cast<T *>(c);
     args.ldc = n;
     args.a = static_cast<const T *>(a);
     args.a_row_stride = k;
     args.a_k_stride = 1;
-    args.b = static_cast<const T *>(b);
-    args.b_n_stride = k;
-    args.b_k_stride = 1;
-    args.b_group_stride = b_rows * k;
     args.sorted_rows = sorted_pairs;
     args.tile_groups = tile_experts;
     args.padded_total = padded_total;
@@ -102,7 +100,59 @@ int launch_grouped(void *c, const void *a, const void *b, const float *row_scale
     args.k = k;
     args.up_offset = n;
     args.alpha = 1.0f;
+    return args;
+}
+
+// The MoE projections with B one (b_rows, k) matrix of T per expert.
+template <typename T, int EPILOGUE>
+int launch_grouped(void *c, const void *a, const void *b, const float *row_scale, const int32_t *sorted_pairs,
+                   const int32_t *tile_experts, const int32_t *padded_total, int64_t pairs, int32_t a_row_div,
+                   int64_t n, int64_t k, int64_t b_rows, int64_t capacity, const char *who, cudaStream_t s) {
+    GemmArgs<T, T> args = grouped_args<T>(c, a, row_scale, sorted_pairs, tile_experts, padded_total, pairs, a_row_div, n, k);
+    args.b = static_cast<const T *>(b);
+    args.b_n_stride = k;
+    args.b_k_stride = 1;
+    args.b_group_stride = b_rows * k;
     return launch<T, T, EPILOGUE>(args, capacity, who, s);
+}
+
+// The MoE projections with B one quantized (b_rows, k) matrix per expert, expert_bytes apart, each
+// in its format's device layout: the tile engine with the quantized B source (cuda/quant_tile.cuh).
+template <typename T, int EPILOGUE>
+int launch_grouped_quant(void *c, const void *a, const void *b, int32_t format, int64_t expert_bytes,
+                         const float *row_scale, const int32_t *sorted_pairs, const int32_t *tile_experts,
+                         const int32_t *padded_total, int64_t pairs, int32_t a_row_div, int64_t n, int64_t k,
+                         int64_t b_rows, int64_t capacity, const char *who, cudaStream_t s) {
+    if constexpr (sizeof(T) == 4) {
+        return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "%s: quantized experts take f16 or bf16 activations, not f32", who);
+    } else {
+        GemmArgs<T, T> args =
+            grouped_args<T>(c, a, row_scale, sorted_pairs, tile_experts, padded_total, pairs, a_row_div, n, k);
+        args.bq = static_cast<const uint8_t *>(b);
+        args.bq_rows = b_rows;
+        args.bq_group_bytes = expert_bytes;
+        switch (format) {
+            case ISTHMUS_Q8_0: return launch_tile<T, T, EPILOGUE, true, TileBQuant<QFormat::Q8_0>>(args, capacity, who, s);
+            case ISTHMUS_Q4_0: return launch_tile<T, T, EPILOGUE, true, TileBQuant<QFormat::Q4_0>>(args, capacity, who, s);
+            default: return launch_tile<T, T, EPILOGUE, true, TileBQuant<QFormat::Q4_K>>(args, capacity, who, s);
+        }
+    }
+}
+
+// A quantized expert stack's format, its matrices' k and byte stride, and the alignment the tiles
+// copy at (16 bytes: a, b and expert_bytes).
+int check_quant_experts(const char *who, const void *a, const void *b, int32_t format, int64_t expert_bytes,
+                        int64_t b_rows, int64_t k) {
+    ISTHMUS_REQUIRE(format == ISTHMUS_Q8_0 || format == ISTHMUS_Q4_0 || format == ISTHMUS_Q4_K,
+                    "%s: format %d is not Q8_0 (8), Q4_0 (2) or Q4_K (12)", who, format);
+    const int64_t block = format == ISTHMUS_Q4_K ? 256 : 32, block_bytes = format == ISTHMUS_Q8_0 ? 34 : format == ISTHMUS_Q4_0 ? 18 : 144;
+    ISTHMUS_REQUIRE(k % block == 0, "%s: k %lld is not a multiple of the format's %lld-value blocks", who,
+                    static_cast<long long>(k), static_cast<long long>(block));
+    ISTHMUS_REQUIRE(expert_bytes % 16 == 0 && expert_bytes >= b_rows * k / block * block_bytes,
+                    "%s: expert_bytes %lld is not a multiple of 16 holding %lld x %lld values", who,
+                    static_cast<long long>(expert_bytes), static_cast<long long>(b_rows), static_cast<long long>(k));
+    ISTHMUS_REQUIRE(is_aligned(a, 16) && is_aligned(b, 16), "%s: activations and weights must be 16-byte aligned", who);
+    return ISTHMUS_OK;
 }
 
 int check_grouped(const char *who, const void *c, const void *a, const void *b, const int32_t *sorted_pairs,
@@ -180,6 +230,49 @@ extern "C" int isthmus_moe_down(void *slot_out, const void *hidden, const void *
                                                            padded_total, pairs, 1, hidden_size, intermediate,
                                                            hidden_size, capacity, who,
                                                            static_cast<cudaStream_t>(stream));
+    });
+}
+
+extern "C" int isthmus_moe_gate_up_quant(void *hidden, const void *x, const void *w13, int32_t format,
+                                         int64_t expert_bytes, const int32_t *sorted_pairs, const int32_t *tile_experts,
+                                         const int32_t *padded_total, int64_t tokens, int32_t top_k, int32_t experts,
+                                         int64_t hidden_size, int64_t intermediate, int64_t capacity, int32_t dtype,
+                                         void *stream) {
+    clear_error();
+    const char *who = "isthmus_moe_gate_up_quant";
+    ISTHMUS_REQUIRE(tokens >= 0 && top_k >= 1 && top_k <= ISTHMUS_MOE_MAX_TOP_K, "%s: tokens %lld / top_k %d out of range",
+                    who, static_cast<long long>(tokens), top_k);
+    const int64_t pairs = tokens * top_k;
+    if (int status = check_grouped(who, hidden, x, w13, sorted_pairs, tile_experts, padded_total, pairs, experts,
+                                   hidden_size, intermediate, capacity))
+        return status;
+    if (pairs == 0) return ISTHMUS_OK;
+    if (int status = check_quant_experts(who, x, w13, format, expert_bytes, 2 * intermediate, hidden_size)) return status;
+    return with_float_type(dtype, who, [&](auto type) {
+        return launch_grouped_quant<decltype(type), GEMM_SWIGLU>(hidden, x, w13, format, expert_bytes, nullptr, sorted_pairs,
+                                                                 tile_experts, padded_total, pairs, top_k, intermediate,
+                                                                 hidden_size, 2 * intermediate, capacity, who,
+                                                                 static_cast<cudaStream_t>(stream));
+    });
+}
+
+extern "C" int isthmus_moe_down_quant(void *slot_out, const void *hidden, const void *w2, int32_t format,
+                                      int64_t expert_bytes, const float *weights, const int32_t *sorted_pairs,
+                                      const int32_t *tile_experts, const int32_t *padded_total, int64_t pairs,
+                                      int32_t experts, int64_t hidden_size, int64_t intermediate, int64_t capacity,
+                                      int32_t dtype, void *stream) {
+    clear_error();
+    const char *who = "isthmus_moe_down_quant";
+    if (int status = check_grouped(who, slot_out, hidden, w2, sorted_pairs, tile_experts, padded_total, pairs, experts,
+                                   hidden_size, intermediate, capacity))
+        return status;
+    if (pairs == 0) return ISTHMUS_OK;
+    if (int status = check_quant_experts(who, hidden, w2, format, expert_bytes, hidden_size, intermediate)) return status;
+    return with_float_type(dtype, who, [&](auto type) {
+        return launch_grouped_quant<decltype(type), GEMM_SCALED>(slot_out, hidden, w2, format, expert_bytes, weights,
+                                                                 sorted_pairs, tile_experts, padded_total, pairs, 1,
+                                                                 hidden_size, intermediate, hidden_size, capacity, who,
+                                                                 static_cast<cudaStream_t>(stream));
     });
 }
 

@@ -6,6 +6,7 @@ import dev.isthmus.io.HfCheckpoint;
 import dev.isthmus.quant.Dequantize;
 import dev.isthmus.quant.GgmlType;
 import dev.isthmus.quant.Quantize;
+import dev.isthmus.quant.QuantizedExperts;
 import dev.isthmus.quant.QuantizedMatrix;
 import dev.isthmus.random.RandomFill;
 import dev.isthmus.tensor.DType;
@@ -24,6 +25,15 @@ interface WeightSource {
      * quantized form of it for that backend (the default: weights are dense).
      */
     default QuantizedMatrix quantized(Backend backend, String name, long rows, long cols) {
+        return null;
+    }
+
+    /**
+     * The stacked experts {@code name} ({@code experts x rows x cols}) kept quantized on {@code backend}
+     * for activations of {@code dtype}, or null when this source has no quantized form of them for that
+     * backend and dtype (the default: weights are dense).
+     */
+    default QuantizedExperts quantizedExperts(Backend backend, DType dtype, String name, long experts, long rows, long cols) {
         return null;
     }
 

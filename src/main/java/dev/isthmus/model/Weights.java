@@ -1,6 +1,7 @@
 package dev.isthmus.model;
 
 import dev.isthmus.backend.Backend;
+import dev.isthmus.quant.QuantizedExperts;
 import dev.isthmus.quant.QuantizedMatrix;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
@@ -42,6 +43,13 @@ final class Weights implements AutoCloseable {
         if (q == null) return Linear.dense(load(name, rows, cols));
         own(q.bytes());
         return Linear.quantized(q);
+    }
+
+    /** The stacked experts {@code name} kept quantized when the source offers them so for this backend and dtype, else null. */
+    QuantizedExperts quantizedExperts(String name, long experts, long rows, long cols) {
+        QuantizedExperts q = source.quantizedExperts(backend, dtype, name, experts, rows, cols);
+        if (q != null) own(q.bytes());
+        return q;
     }
 
     /** {@code name} of {@code shape}, in f32, on the backend. */
