@@ -34,6 +34,11 @@
 // within a group, so that the row tiles resident together share each B tile through L2 and
 // a group's A rows stay there while its column tiles sweep.
 //
+// B source (BSRC, TileB16 below): where a stage's B tile comes from. TileB16 copies 16-bit
+// weights into the ring and ldmatrix reads them there; TileBQuant (cuda/quant_tile.cuh) copies
+// quantized bytes into the ring and dequantizes each stage into a 16-bit tile after it, so the
+// rest of the kernel (A copies, fragments, mma.sync, epilogues) is the same for both.
+//
 // The launcher takes this kernel only where every copy is a whole aligned 16-byte chunk (see
 // tile_operand in native/moe_gemm.cu); other views and f32 take grouped_gemm_kernel.
 #pragma once

@@ -114,8 +114,8 @@ typedef enum isthmus_qformat {
  * out[m][n] = sum_j x[m][j] W[n][j] for m < rows, n < n_out, j < k, W in the device layout of its
  * format (cuda/quant_gemv.cuh: Q8_0 and Q4_0 values then f16 scales, Q4_K its own blocks). k is a
  * multiple of 32 (256 for Q4_K); x (rows x k) and out (rows x n_out) are contiguous, of one dtype
- * (F32, F16, BF16), x and weights 16-byte aligned. fp32 accumulation. One row, and F32 (rows
- * 1..16): W dequantized in registers (the GEMV). F16 and BF16 from 2 rows (up to 2^31 - 1): the
+ * (F32, F16, BF16), x and weights 16-byte aligned. fp32 accumulation. 1..16 rows (F32: no more):
+ * W dequantized in registers (the GEMV). F16 and BF16 from 17 rows (up to 2^31 - 1): the
  * tensor-core tiles, W dequantized into tiles of the dtype in shared memory (cuda/quant_tile.cuh),
  * each weight rounded once to the dtype.
  */

@@ -1,8 +1,12 @@
 // Launcher of the products with quantized weights: checks the arguments and picks the kernel for
-// the format, the dtype and the row count. One row, or f32 activations (up to QGEMV_MAX_ROWS rows):
-// the GEMV on CUDA cores (cuda/quant_gemv.cuh, unrolled for 1, 2, 4, 8 or 16 rows, one warp an
-// output). From QGEMM_MIN_ROWS rows of f16/bf16: the tile engine with the quantized B source
-// (cuda/quant_tile.cuh), its decode tile up to 64 rows and its wide tile for prompts.
+// the format, the dtype and the row count. Up to QGEMV_MAX_ROWS rows: the GEMV on CUDA cores
+// (cuda/quant_gemv.cuh, unrolled for 1, 2, 4, 8 or 16 rows, one warp an output); f32 takes no
+// more. From QGEMM_MIN_ROWS rows of f16/bf16: the tile engine with the quantized B source
+// (cuda/quant_tile.cuh), its decode tile up to 64 rows and its wide tile for prompts. The
+// boundary follows the static estimates (bench/perf-model, rows quant-gemv-*): at 8 and 16 rows
+// the tiles' decode tile has too few blocks (one per 64 output features) and too much unpacking a
+// pass to beat the GEMV's one warp an output; past 16 rows the GEMV would stream the weights again
+// for every 16.
 #include "../cuda/quant_tile.cuh"
 #include "gemm_tile_launch.h"
 #include "status.h"
@@ -11,7 +15,7 @@ using namespace isthmus;
 
 namespace {
 
-constexpr int64_t QGEMM_MIN_ROWS = 2;
+constexpr int64_t QGEMM_MIN_ROWS = QGEMV_MAX_ROWS + 1;
 constexpr int64_t QGEMM_MAX_ROWS = 0x7fffffff;
 
 template <QFormat F, typename T, int M>

@@ -620,20 +620,21 @@ def gemm_own():
     return out
 
 
-QGEMV_WARPS = 4  # cuda/quant_gemv.cuh
+QGEMV_WARPS, QGEMV_MAX_ROWS = 4, 16  # cuda/quant_gemv.cuh
 QGEMV_FORMATS = {"q8_0": (0, 32, 34, 32), "q4_0": (1, 32, 18, 32), "q4_k": (2, 256, 144, 64)}  # (QFormat, block, bytes, chunk)
 
 
 def quant_gemv():
-    """native/quant.cu: one row of bf16 takes quant_gemv_kernel<F, bf16, 1>, two and more the
+    """native/quant.cu: up to QGEMV_MAX_ROWS rows take quant_gemv_kernel<F, bf16, M>, more the
     tensor-core tiles (quant_gemm_tile). The GEMV: one warp an output feature, the chunk loop (the
     only loop: everything in it is unrolled) strides the row's chunks by 32 lanes, chunks / 32
-    passes."""
+    passes. M is the unrolled row count the launcher picks (1, 2, 4, 8, 16); rows past m_rows are
+    skipped whole, and the bench rows are 1, 8 and 16, so every unrolled row runs."""
     out = []
     for name, (fmt, block, block_bytes, chunk) in QGEMV_FORMATS.items():
         for n, k in ((4096, 4096), (14336, 4096)):
             for m in (1, 8, 16, 4096):
-                if m > 1:
+                if m > QGEMV_MAX_ROWS:
                     out.append(quant_gemm_tile(name, block, block_bytes, m, n, k))
                     continue
                 out.append(dict(
@@ -648,8 +649,7 @@ def quant_gemv():
 
 def quant_gemm_tile(name, block, block_bytes, m, n, k):
     """gemm_tile_kernel<bf16, bf16, PLAIN, K-major A, TileBQuant<F>, bn>: the dense form, bn by the
-    row count as for the bf16 GEMM (the decode tile up to 64 rows: 8 and 16 rows fill 1 of its 4
-    16-row slices). Bytes as the bench counts them: the quantized weights once, x read, out
+    row count as for the bf16 GEMM (the decode tile up to 64 rows). Bytes as the bench counts them: the quantized weights once, x read, out
     written; through L2 the weights again for every row tile after the first and x for every
     column tile after the first."""
     bn = tile_width(m)

@@ -9,8 +9,8 @@ import dev.isthmus.tensor.Tensor;
 /**
  * A projection y = x W^T with W (out, in) either dense in the compute dtype or kept quantized
  * (a GGUF file's Q8_0, Q4_0 or Q4_K matrix on CUDA): then {@link QuantGemv} takes all the rows in
- * one call for f16 and bf16 (the GEMV for one row, the tensor-core tiles for decode batches and
- * prompts) and f32 in slices of {@link QuantGemv#MAX_ROWS} rows (the GEMV).
+ * one call for f16 and bf16 (the GEMV for decode steps, the tensor-core tiles for prompts) and f32
+ * in slices of {@link QuantGemv#MAX_ROWS} rows (the GEMV).
  */
 final class Linear {
     private final Tensor dense;

@@ -10,11 +10,11 @@ import java.util.Set;
 
 /**
  * The product with a quantized weight: {@code out (m x n) = x (m x k) W^T} with W a
- * {@link QuantizedMatrix} of n rows and k columns. On CUDA, one row (and f32 activations, up to
- * {@link #MAX_ROWS} rows) takes the GEMV, which dequantizes W in registers while streaming its bytes
- * (cuda/quant_gemv.cuh); two rows and more of f16 or bf16, any number of them (decode batches and
- * prompts), take the tensor-core tiles, which dequantize W into f16/bf16 tiles in shared memory
- * (cuda/quant_tile.cuh), so W's values there are rounded once to the activations' dtype. The CPU
+ * {@link QuantizedMatrix} of n rows and k columns. On CUDA, up to {@link #MAX_ROWS} rows (decode
+ * steps and small batches; f32 activations take no more) run the GEMV, which dequantizes W in
+ * registers while streaming its bytes (cuda/quant_gemv.cuh); more rows of f16 or bf16, any number
+ * of them (prompts), take the tensor-core tiles, which dequantize W into f16/bf16 tiles in shared
+ * memory (cuda/quant_tile.cuh), so W's values there are rounded once to the activations' dtype. The CPU
  * reference dequantizes W by the format's definition and sums in double. x and out share one dtype
  * (f32, f16, bf16), contiguous; fp32 accumulation on the GPU.
  */

@@ -13,10 +13,10 @@ import java.util.Random;
 
 /**
  * The quantized product on CUDA against the CPU reference (the weights dequantized by the format's
- * definition, dots in double): fresh random weights and inputs; row counts for the GEMV (1, and f32
- * up to 16: every unrolled count and ones between) and for the tensor-core tiles (f16 and bf16 from
- * 2 rows: the decode tile up to 64, more than one row tile at 129, a partial 16-row slice at 3, 15
- * and 17); output features not a multiple of the GEMV's warps nor of any tile width (130: a
+ * definition, dots in double): fresh random weights and inputs; row counts for the GEMV (1 to 16:
+ * every unrolled count and ones between) and for the tensor-core tiles (f16 and bf16 from 17 rows:
+ * the decode tile up to 64 with a partial 16-row slice at 17, more than one row tile at 129);
+ * output features not a multiple of the GEMV's warps nor of any tile width (130: a
  * partial second column tile); one block of K, K with a 32-deep tail (an odd number of 32-value
  * blocks) and several 64-deep passes; the output poisoned before each launch.
  */
