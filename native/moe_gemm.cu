@@ -172,6 +172,16 @@ int check_grouped(const char *who, const void *c, const void *a, const void *b, 
     return ISTHMUS_OK;
 }
 
+// check_grouped for the gate+up projection, whose pairs are tokens * top_k.
+int check_gate_up(const char *who, const void *hidden, const void *x, const void *w13, const int32_t *sorted_pairs,
+                  const int32_t *tile_experts, const int32_t *padded_total, int64_t tokens, int32_t top_k,
+                  int32_t experts, int64_t hidden_size, int64_t intermediate, int64_t capacity) {
+    ISTHMUS_REQUIRE(tokens >= 0 && top_k >= 1 && top_k <= ISTHMUS_MOE_MAX_TOP_K, "%s: tokens %lld / top_k %d out of range",
+                    who, static_cast<long long>(tokens), top_k);
+    return check_grouped(who, hidden, x, w13, sorted_pairs, tile_experts, padded_total, tokens * top_k, experts,
+                         hidden_size, intermediate, capacity);
+}
+
 template <typename T, typename OutT>
 int launch_dense(void *c, const void *a, const void *b, int64_t m, int64_t n, int64_t k, bool ta, bool tb, float alpha,
                  float beta, cudaStream_t s) {
@@ -202,11 +212,9 @@ extern "C" int isthmus_moe_gate_up(void *hidden, const void *x, const void *w13,
                                    int64_t capacity, int32_t dtype, void *stream) {
     clear_error();
     const char *who = "isthmus_moe_gate_up";
-    ISTHMUS_REQUIRE(tokens >= 0 && top_k >= 1 && top_k <= ISTHMUS_MOE_MAX_TOP_K, "%s: tokens %lld / top_k %d out of range",
-                    who, static_cast<long long>(tokens), top_k);
     const int64_t pairs = tokens * top_k;
-    if (int status = check_grouped(who, hidden, x, w13, sorted_pairs, tile_experts, padded_total, pairs, experts,
-                                   hidden_size, intermediate, capacity))
+    if (int status = check_gate_up(who, hidden, x, w13, sorted_pairs, tile_experts, padded_total, tokens, top_k,
+                                   experts, hidden_size, intermediate, capacity))
         return status;
     return with_float_type(dtype, who, [&](auto type) {
         return launch_grouped<decltype(type), GEMM_SWIGLU>(hidden, x, w13, nullptr, sorted_pairs, tile_experts,
@@ -240,11 +248,9 @@ extern "C" int isthmus_moe_gate_up_quant(void *hidden, const void *x, const void
                                          void *stream) {
     clear_error();
     const char *who = "isthmus_moe_gate_up_quant";
-    ISTHMUS_REQUIRE(tokens >= 0 && top_k >= 1 && top_k <= ISTHMUS_MOE_MAX_TOP_K, "%s: tokens %lld / top_k %d out of range",
-                    who, static_cast<long long>(tokens), top_k);
     const int64_t pairs = tokens * top_k;
-    if (int status = check_grouped(who, hidden, x, w13, sorted_pairs, tile_experts, padded_total, pairs, experts,
-                                   hidden_size, intermediate, capacity))
+    if (int status = check_gate_up(who, hidden, x, w13, sorted_pairs, tile_experts, padded_total, tokens, top_k,
+                                   experts, hidden_size, intermediate, capacity))
         return status;
     if (pairs == 0) return ISTHMUS_OK;
     if (int status = check_quant_experts(who, x, w13, format, expert_bytes, 2 * intermediate, hidden_size)) return status;

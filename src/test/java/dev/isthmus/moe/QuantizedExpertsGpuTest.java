@@ -65,15 +65,6 @@ class QuantizedExpertsGpuTest {
         return v;
     }
 
-    private static Tensor ids(Random random, int tokens, int e, int k) {
-        long[] id = new long[tokens * k];
-        for (int t = 0; t < tokens; t++) {
-            int first = random.nextInt(e); // distinct experts per token, as a router gives
-            for (int s = 0; s < k; s++) id[t * k + s] = (first + s) % e;
-        }
-        return Tensor.fromLongs(DType.I32, id, tokens, k);
-    }
-
     private static void checkGateUp(CudaBackend gpu, Random random, GgmlType format, DType dtype, int tokens, int h, int inter, int e, int k) {
         String what = format + " " + dtype.label() + " gate+up T=" + tokens + " H=" + h + " I=" + inter + " E=" + e + " k=" + k;
         int pairs = tokens * k;
@@ -82,7 +73,7 @@ class QuantizedExpertsGpuTest {
         try (QuantizedExperts host = QuantizedExperts.fromGgmlPair(CPU, format, e, inter, h, gateBytes, upBytes);
              QuantizedExperts device = QuantizedExperts.fromGgmlPair(gpu, format, e, inter, h, gateBytes, upBytes);
              Tensor x = RandomTensors.normal(random, dtype, 1f, tokens, h);
-             Tensor ids = ids(random, tokens, e, k);
+             Tensor ids = MoeFixtures.distinctIds(random, tokens, e, k);
              Dispatch.Buffers routing = Dispatch.Buffers.allocate(CPU, tokens, k, e, ExpertGemm.TILE_M);
              Dispatch.Buffers dRouting = Dispatch.Buffers.allocate(gpu, tokens, k, e, ExpertGemm.TILE_M);
              Tensor hidden = Tensor.allocateHost(dtype, pairs, inter);
@@ -106,7 +97,7 @@ class QuantizedExpertsGpuTest {
              QuantizedExperts device = QuantizedExperts.fromGgml(gpu, format, e, h, inter, bytes);
              Tensor hidden = RandomTensors.normal(random, dtype, 1f, pairs, inter);
              Tensor weights = RandomTensors.uniform(random, DType.F32, 0f, 1f, tokens, k);
-             Tensor ids = ids(random, tokens, e, k);
+             Tensor ids = MoeFixtures.distinctIds(random, tokens, e, k);
              Dispatch.Buffers routing = Dispatch.Buffers.allocate(CPU, tokens, k, e, ExpertGemm.TILE_M);
              Dispatch.Buffers dRouting = Dispatch.Buffers.allocate(gpu, tokens, k, e, ExpertGemm.TILE_M);
              Tensor slots = Tensor.allocateHost(dtype, pairs, h);
