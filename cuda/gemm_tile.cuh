@@ -34,6 +34,11 @@
 // within a group, so that the row tiles resident together share each B tile through L2 and
 // a group's A rows stay there while its column tiles sweep.
 //
+// B source (BSRC, TileB16 below): where a stage's B tile comes from. TileB16 copies 16-bit
+// weights into the ring and ldmatrix reads them there; TileBQuant (cuda/quant_tile.cuh) copies
+// quantized bytes into the ring and dequantizes each stage into a 16-bit tile after it, so the
+// rest of the kernel (A copies, fragments, mma.sync, epilogues) is the same for both.
+//
 // The launcher takes this kernel only where every copy is a whole aligned 16-byte chunk (see
 // tile_operand in native/moe_gemm.cu); other views and f32 take grouped_gemm_kernel.
 #pragma once
@@ -53,8 +58,9 @@ constexpr int TILE_DECODE_ROWS = 64;
 template <int BN> constexpr int tile_warps_k() { return BN == 64 ? 4 : 1; }
 template <int BN> constexpr int tile_threads() { return BN == 64 ? 4 * 32 : 2 * (BN / 64) * 32; }
 template <int EXTENT> constexpr int tile_chunks() { return EXTENT * TILE_BK * 2 / 16; }
-template <int BN> constexpr int tile_shared_bytes() {
-    return TILE_STAGES * (tile_chunks<TILE_BM>() + tile_chunks<BN>()) * 16;
+template <typename BSRC, int BN> constexpr int tile_shared_bytes() {
+    return (TILE_STAGES * (tile_chunks<TILE_BM>() + BSRC::template stage_chunks<BN>()) +
+            BSRC::template work_chunks<BN>()) * 16;
 }
 
 // Chunk index, within one operand's stage of EXTENT (m or n) by 64 k, of logical chunk `chunk` of
@@ -131,26 +137,60 @@ __device__ __forceinline__ void tile_fragment_b(uint32_t (&b0)[2], uint32_t (&b1
     b1[1] = r[3];
 }
 
-template <typename T, typename OutT, int EPILOGUE, bool A_K_MAJOR, bool B_K_MAJOR, int BN>
+// Where the kernel's B tiles come from (BSRC). This one: 16-bit elements in memory, K-major or
+// MN-major, copied straight into the ring and read from there (the dense GEMM, the MoE weights).
+// A source gives: Row (what the block keeps of each of its BN rows of B), stage_chunks (the
+// ring's 16-byte chunks a stage) and work_chunks (more after the ring), row(), copy() of one
+// stage, a Carry of per-thread state between passes with fetch() for a pass, and ready(): the
+// stage as ldmatrix reads it, K-major or MN-major as kKMajor says. ready() is called by every
+// thread of the block once a pass, after the barrier that publishes the stage.
+template <bool K_MAJOR> struct TileB16 {
+    static constexpr bool kKMajor = K_MAJOR;
+    template <typename T> using Row = const T *;  // NULL: zeros
+    template <int BN> static constexpr int stage_chunks() { return tile_chunks<BN>(); }
+    template <int BN> static constexpr int work_chunks() { return 0; }
+    struct Carry {};
+
+    template <typename T, typename OutT>
+    __device__ __forceinline__ static Row<T> row(const GemmArgs<T, OutT> &p, int64_t group, int64_t brow) {
+        return brow >= 0 ? p.b + group * p.b_group_stride + brow * p.b_n_stride : nullptr;
+    }
+    template <int BN, int THREADS, typename T, typename OutT>
+    __device__ __forceinline__ static void copy(uint4 *stage, const GemmArgs<T, OutT> &p, const Row<T> *rows, int64_t,
+                                                int64_t n0, int64_t k0) {
+        tile_copy<K_MAJOR, BN, THREADS>(stage, p.b, rows, n0, p.b_k_stride, k0, p.k, p.n);
+    }
+    template <int BN, int THREADS, typename T, typename OutT>
+    __device__ __forceinline__ static void fetch(Carry &, const GemmArgs<T, OutT> &, const Row<T> *, int64_t, int64_t) {}
+    template <int BN, int THREADS, typename T, typename OutT>
+    __device__ __forceinline__ static const uint4 *ready(const uint4 *stage, uint4 *, const Carry &,
+                                                         const GemmArgs<T, OutT> &, const Row<T> *, int64_t) {
+        return stage;
+    }
+};
+
+template <typename T, typename OutT, int EPILOGUE, bool A_K_MAJOR, typename BSRC, int BN>
 __global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : 2)
     gemm_tile_kernel(const GemmArgs<T, OutT> p, const int64_t row_tiles, const int64_t col_tiles) {
     static_assert(sizeof(T) == 2, "tensor cores take f16 or bf16");
     static_assert(BN == 64 || BN == 128 || BN == 256, "tiles of 128 x 64 (decode), 128 x 128 or 128 x 256");
     constexpr int THREADS = tile_threads<BN>(), WARPS_K = tile_warps_k<BN>();
     constexpr int WARPS_M = WARPS_K == 1 ? 2 : 1, WARPS_N = BN / 64;
-    static_assert(WARPS_K == 1 || TILE_STAGES * (tile_chunks<TILE_BM>() + tile_chunks<BN>()) * 16 >=
-                                      (WARPS_K - 1) * 4 * 8 * 4 * 32 * 4,
+    static_assert(WARPS_K == 1 || tile_shared_bytes<BSRC, BN>() >= (WARPS_K - 1) * 4 * 8 * 4 * 32 * 4,
                   "the K quarters' partial sums fit in the ring");
     static_assert(A_K_MAJOR || EPILOGUE == GEMM_PLAIN, "gathered rows (the grouped form) are K-major");
+    constexpr bool B_K_MAJOR = BSRC::kKMajor;
     static_assert(B_K_MAJOR || EPILOGUE == GEMM_PLAIN, "the grouped weights are K-major");
     constexpr int OUT_COLS = EPILOGUE == GEMM_SWIGLU ? BN / 2 : BN;
-    constexpr int CHUNKS_A = tile_chunks<TILE_BM>(), CHUNKS_B = tile_chunks<BN>();
+    constexpr int CHUNKS_A = tile_chunks<TILE_BM>(), CHUNKS_B = BSRC::template stage_chunks<BN>();
     extern __shared__ __align__(128) unsigned char gemm_tile_shared[];
     uint4 *const stages_a = reinterpret_cast<uint4 *>(gemm_tile_shared);
     uint4 *const stages_b = stages_a + TILE_STAGES * CHUNKS_A;
+    uint4 *const work_b = stages_b + TILE_STAGES * CHUNKS_B;  // the source's own (a dequantized tile)
     __shared__ const T *a_rows[TILE_BM];  // row of A to gather, NULL for padding (K-major A)
     __shared__ int64_t c_rows[TILE_BM];   // row of C to write, -1 for padding
-    __shared__ const T *b_rows[BN];       // row of B in the group, NULL past the edge (K-major B)
+    using BRow = typename BSRC::template Row<T>;
+    __shared__ BRow b_rows[BN];           // row of B in the group (K-major B), none past the edge
     __shared__ int slice_live[TILE_BM / 16];
 
     // Grouped rasterisation of the 1-D grid.
@@ -181,7 +221,7 @@ __global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : 2)
         } else if (n0 + tid < p.n) {
             brow = n0 + tid;
         }
-        b_rows[tid] = brow >= 0 ? p.b + group * p.b_group_stride + brow * p.b_n_stride : nullptr;
+        b_rows[tid] = BSRC::row(p, group, brow);
     }
     __syncthreads();
     if (tid < TILE_BM / 16) {
@@ -192,7 +232,7 @@ __global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : 2)
     auto load_stage = [&](int stage, int64_t k0) {
         tile_copy<A_K_MAJOR, TILE_BM, THREADS>(stages_a + stage * CHUNKS_A, p.a, a_rows, m0, p.a_k_stride, k0, p.k,
                                                p.m);
-        tile_copy<B_K_MAJOR, BN, THREADS>(stages_b + stage * CHUNKS_B, p.b, b_rows, n0, p.b_k_stride, k0, p.k, p.n);
+        BSRC::template copy<BN, THREADS>(stages_b + stage * CHUNKS_B, p, b_rows, group, n0, k0);
     };
 
     const int64_t k_tiles = (p.k + TILE_BK - 1) / TILE_BK;
@@ -219,6 +259,8 @@ __global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : 2)
     // A warp whose 64 rows are all padding only copies (a decode batch: every warp below the first
     // 64 rows of the tile), so its B fragments are not read either.
     const bool warp_live = live[0] || live[1] || live[2] || live[3];
+    typename BSRC::Carry carry;
+    BSRC::template fetch<BN, THREADS>(carry, p, b_rows, group, 0);
 
     int read = 0, write = TILE_STAGES - 1;  // the stages read and refilled this pass
     for (int64_t kt = 0; kt < k_tiles; ++kt) {
@@ -229,7 +271,8 @@ __global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : 2)
         if (kt + TILE_STAGES - 1 < k_tiles) load_stage(write, (kt + TILE_STAGES - 1) * TILE_BK);
         tc::cp_async_commit();
         const uint4 *const sa = stages_a + read * CHUNKS_A;
-        const uint4 *const sb = stages_b + read * CHUNKS_B;
+        const uint4 *const sb = BSRC::template ready<BN, THREADS>(stages_b + read * CHUNKS_B, work_b, carry, p, b_rows, kt);
+        if (kt + 1 < k_tiles) BSRC::template fetch<BN, THREADS>(carry, p, b_rows, group, (kt + 1) * TILE_BK);
         read = read == TILE_STAGES - 1 ? 0 : read + 1;
         write = write == TILE_STAGES - 1 ? 0 : write + 1;
         if (!warp_live) continue;

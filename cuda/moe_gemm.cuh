@@ -50,6 +50,10 @@ template <typename T, typename OutT> struct GemmArgs {
     int64_t a_row_stride, a_k_stride;
     const T *b;
     int64_t b_n_stride, b_k_stride, b_group_stride;
+    // B quantized instead (the tile engine's quantized source, cuda/quant_tile.cuh; b unused): each
+    // group's bq_rows x k matrix in its format's device layout, bq_group_bytes after the previous.
+    const uint8_t *bq;
+    int64_t bq_rows, bq_group_bytes;
     // Grouped form (all three non-NULL) or dense form (all NULL: rows 0..m-1, group 0).
     const int32_t *sorted_rows;
     const int32_t *tile_groups;

@@ -40,6 +40,20 @@ __device__ __forceinline__ uint32_t byte_of(const uint4 &v, int i) {
     return (word >> (8 * (i % 4))) & 0xffu;
 }
 
+// The 6-bit scale and min of sub-block j (0..7) of a Q4_K block from its 16-byte head (d, dmin,
+// then 12 bytes of packed scales): j < 4 in the low bits of bytes j and j + 4 of the 12; j >= 4 in
+// the nibbles of byte j + 4 with the top two bits of bytes j - 4 and j.
+__device__ __forceinline__ void q4k_scale_min(const uint4 &head, int j, uint32_t &sc, uint32_t &m) {
+    if (j < 4) {
+        sc = byte_of(head, 4 + j) & 63u;
+        m = byte_of(head, 4 + j + 4) & 63u;
+    } else {
+        const uint32_t packed = byte_of(head, 4 + j + 4);
+        sc = (packed & 0xfu) | ((byte_of(head, 4 + j - 4) >> 6) << 4);
+        m = (packed >> 4) | ((byte_of(head, 4 + j) >> 6) << 4);
+    }
+}
+
 // The 32 integer values q, scale d and min mn of each sub-block of chunk `chunk` of weight row n.
 template <QFormat F> struct QChunk;
 
@@ -92,18 +106,8 @@ template <> struct QChunk<QFormat::Q4_K> {
         const float dmin = __half2float(reinterpret_cast<const __half *>(block)[1]);
 #pragma unroll
         for (int s = 0; s < 2; ++s) {
-            // The 6-bit scale and min of sub-block j: j < 4 in the low bits of bytes j and j + 4 of
-            // the 12; j >= 4 in the nibbles of byte j + 4 with the top two bits of bytes j - 4 and j.
-            const int j = 2 * run + s;
             uint32_t sc, m;
-            if (j < 4) {
-                sc = byte_of(head, 4 + j) & 63u;
-                m = byte_of(head, 4 + j + 4) & 63u;
-            } else {
-                const uint32_t packed = byte_of(head, 4 + j + 4);
-                sc = (packed & 0xfu) | ((byte_of(head, 4 + j - 4) >> 6) << 4);
-                m = (packed >> 4) | ((byte_of(head, 4 + j) >> 6) << 4);
-            }
+            q4k_scale_min(head, 2 * run + s, sc, m);
             d[s] = dd * static_cast<float>(sc);
             mn[s] = dmin * static_cast<float>(m);
         }

@@ -111,11 +111,13 @@ typedef enum isthmus_qformat {
 } isthmus_qformat;
 
 /*
- * out[m][n] = sum_j x[m][j] W[n][j] for m < rows (1..16), n < n_out, j < k, W dequantized in
- * registers from `weights` in the device layout of its format (cuda/quant_gemv.cuh: Q8_0 and Q4_0
- * values then f16 scales, Q4_K its own blocks). k is a multiple of 32 (256 for Q4_K); x (rows x k)
- * and out (rows x n_out) are contiguous, of one dtype (F32, F16, BF16), x and weights 16-byte
- * aligned. fp32 accumulation.
+ * out[m][n] = sum_j x[m][j] W[n][j] for m < rows, n < n_out, j < k, W in the device layout of its
+ * format (cuda/quant_gemv.cuh: Q8_0 and Q4_0 values then f16 scales, Q4_K its own blocks). k is a
+ * multiple of 32 (256 for Q4_K); x (rows x k) and out (rows x n_out) are contiguous, of one dtype
+ * (F32, F16, BF16), x and weights 16-byte aligned. fp32 accumulation. 1..16 rows (F32: no more):
+ * W dequantized in registers (the GEMV). F16 and BF16 from 17 rows (up to 2^31 - 1): the
+ * tensor-core tiles, W dequantized into tiles of the dtype in shared memory (cuda/quant_tile.cuh),
+ * each weight rounded once to the dtype.
  */
 ISTHMUS_API int isthmus_quant_gemv(void *out, const void *x, const void *weights, int32_t format, int64_t rows,
                                    int64_t n_out, int64_t k, int32_t dtype, void *stream);
@@ -352,6 +354,26 @@ ISTHMUS_API int isthmus_moe_down(void *slot_out, const void *hidden, const void 
                                  const int32_t *padded_total, int64_t pairs, int32_t experts,
                                  int64_t hidden_size, int64_t intermediate, int64_t capacity, int32_t dtype,
                                  void *stream);
+
+/*
+ * isthmus_moe_gate_up and isthmus_moe_down with the experts' matrices quantized: expert e's
+ * (2I, H) gate-then-up or (H, I) down matrix at w13 / w2 + e * expert_bytes, in the device layout
+ * of `format` (isthmus_qformat; see isthmus_quant_gemv), expert_bytes a multiple of 16 at least the
+ * format's byte count of one matrix. H (gate+up) or I (down) a multiple of the format's block (32,
+ * 256 for Q4_K); activations F16 or BF16 (the tensor-core tiles, each weight rounded once to the
+ * dtype), 16-byte aligned, as are the weights. fp32 accumulation; the same rows gathered, the same
+ * SwiGLU and routing-weight epilogues.
+ */
+ISTHMUS_API int isthmus_moe_gate_up_quant(void *hidden, const void *x, const void *w13, int32_t format,
+                                          int64_t expert_bytes, const int32_t *sorted_pairs, const int32_t *tile_experts,
+                                          const int32_t *padded_total, int64_t tokens, int32_t top_k, int32_t experts,
+                                          int64_t hidden_size, int64_t intermediate, int64_t capacity, int32_t dtype,
+                                          void *stream);
+ISTHMUS_API int isthmus_moe_down_quant(void *slot_out, const void *hidden, const void *w2, int32_t format,
+                                       int64_t expert_bytes, const float *weights, const int32_t *sorted_pairs,
+                                       const int32_t *tile_experts, const int32_t *padded_total, int64_t pairs,
+                                       int32_t experts, int64_t hidden_size, int64_t intermediate, int64_t capacity,
+                                       int32_t dtype, void *stream);
 
 /*
  * Combine in a fixed order: out[t] = sum_{s<k, not dropped} slot_out[t*k+s] (in slot order, fp32)

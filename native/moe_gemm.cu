@@ -2,10 +2,8 @@
 // one group as the project's dense GEMM. f16/bf16 views the tile engine (cuda/gemm_tile.cuh) can
 // copy in aligned 16-byte chunks take it; f32 and every other view take the exact kernel
 // (cuda/moe_gemm.cuh).
-#include <mutex>
-
-#include "../cuda/gemm_tile.cuh"
-#include "device.h"
+#include "../cuda/quant_tile.cuh"
+#include "gemm_tile_launch.h"
 #include "moe_common.h"
 #include "status.h"
 
@@ -13,11 +11,6 @@ using namespace isthmus;
 
 static_assert(TILE_BM == ISTHMUS_MOE_TILE_M, "the tile engine's row tile is the ABI's align tile");
 
-// From this many rows (m, or pairs) on, 128 x 256 tiles: a GEMM this tall has blocks enough to
-// fill the machine with the wider tile, which reads A through L2 half as often. Up to
-// TILE_DECODE_ROWS rows (then no tile holds more), the decode tile 128 x 64 with slice-K: twice
-// the blocks of 128 x 128, so that a decode batch streams its weights through every SM.
-constexpr int64_t WIDE_TILE_ROWS = 1024;
 static_assert(ISTHMUS_MOE_TILE_M % GEMM_BM == 0, "the exact kernel's row tiles lie within one align tile");
 
 namespace {
@@ -34,24 +27,6 @@ TileOperand tile_operand(const void *base, int64_t k_stride, int64_t other_strid
     if (k_stride == 1 && other_stride % 8 == 0 && k % 8 == 0) return TileOperand::K_MAJOR;
     if (!gathered && other_stride == 1 && k_stride % 8 == 0 && other % 8 == 0) return TileOperand::MN_MAJOR;
     return TileOperand::NONE;
-}
-
-template <typename T, typename OutT, int EPILOGUE, bool A_K_MAJOR, bool B_K_MAJOR, int BN>
-int launch_tile(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, cudaStream_t s) {
-    constexpr int out_cols = EPILOGUE == GEMM_SWIGLU ? BN / 2 : BN;
-    const int64_t row_tiles = (rows + TILE_BM - 1) / TILE_BM, col_tiles = (args.n + out_cols - 1) / out_cols;
-    ISTHMUS_REQUIRE(row_tiles * col_tiles <= 0x7fffffff, "%s: %lld x %lld tiles exceed the grid", who,
-                    static_cast<long long>(row_tiles), static_cast<long long>(col_tiles));
-    if (row_tiles == 0 || col_tiles == 0) return ISTHMUS_OK;
-    constexpr auto kernel = gemm_tile_kernel<T, OutT, EPILOGUE, A_K_MAJOR, B_K_MAJOR, BN>;
-    constexpr int shared = tile_shared_bytes<BN>();
-    const int device = current_device();
-    if (device < 0) return fail(ISTHMUS_ERROR_CUDA, "%s: no current device below %d", who, kMaxDevices);
-    if (int status = allow_shared_memory<kernel>(shared, device, who)) return status;
-    ISTHMUS_LAUNCH(static_cast<unsigned>(row_tiles * col_tiles), tile_threads<BN>(), shared, s, kernel)(
-        args, row_tiles, col_tiles);
-    ISTHMUS_CHECK_LAUNCH(who);
-    return ISTHMUS_OK;
 }
 
 template <typename T, typename OutT, int EPILOGUE>
@@ -80,14 +55,6 @@ int launch_exact(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, c
     return ISTHMUS_OK;
 }
 
-template <typename T, typename OutT, int EPILOGUE, bool A_K_MAJOR, bool B_K_MAJOR>
-int launch_tile(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, cudaStream_t s) {
-    const int64_t real_rows = args.sorted_rows != nullptr ? args.sentinel : args.m;
-    if (real_rows >= WIDE_TILE_ROWS) return launch_tile<T, OutT, EPILOGUE, A_K_MAJOR, B_K_MAJOR, 256>(args, rows, who, s);
-    if (real_rows <= TILE_DECODE_ROWS) return launch_tile<T, OutT, EPILOGUE, A_K_MAJOR, B_K_MAJOR, 64>(args, rows, who, s);
-    return launch_tile<T, OutT, EPILOGUE, A_K_MAJOR, B_K_MAJOR, 128>(args, rows, who, s);
-}
-
 // `rows`: the dense form's m, or the aligned pair list's capacity.
 template <typename T, typename OutT, int EPILOGUE>
 int launch(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, cudaStream_t s) {
@@ -97,34 +64,31 @@ int launch(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, cudaStr
         const TileOperand b = tile_operand(args.b, args.b_k_stride, args.b_n_stride, args.b_group_stride, args.k,
                                            args.n, gathered);
         if (a == TileOperand::K_MAJOR && b == TileOperand::K_MAJOR)
-            return launch_tile<T, OutT, EPILOGUE, true, true>(args, rows, who, s);
+            return launch_tile<T, OutT, EPILOGUE, true, TileB16<true>>(args, rows, who, s);
         if constexpr (EPILOGUE == GEMM_PLAIN) {
             if (a == TileOperand::K_MAJOR && b == TileOperand::MN_MAJOR)
-                return launch_tile<T, OutT, EPILOGUE, true, false>(args, rows, who, s);
+                return launch_tile<T, OutT, EPILOGUE, true, TileB16<false>>(args, rows, who, s);
             if (a == TileOperand::MN_MAJOR && b == TileOperand::K_MAJOR)
-                return launch_tile<T, OutT, EPILOGUE, false, true>(args, rows, who, s);
+                return launch_tile<T, OutT, EPILOGUE, false, TileB16<true>>(args, rows, who, s);
             if (a == TileOperand::MN_MAJOR && b == TileOperand::MN_MAJOR)
-                return launch_tile<T, OutT, EPILOGUE, false, false>(args, rows, who, s);
+                return launch_tile<T, OutT, EPILOGUE, false, TileB16<false>>(args, rows, who, s);
         }
     }
     return launch_exact<T, OutT, EPILOGUE>(args, rows, who, s);
 }
 
-// The MoE projections: A rows gathered through the aligned pair list, B one (n, k) matrix per expert.
-template <typename T, int EPILOGUE>
-int launch_grouped(void *c, const void *a, const void *b, const float *row_scale, const int32_t *sorted_pairs,
-                   const int32_t *tile_experts, const int32_t *padded_total, int64_t pairs, int32_t a_row_div,
-                   int64_t n, int64_t k, int64_t b_rows, int64_t capacity, const char *who, cudaStream_t s) {
+// The MoE projections' arguments but B's: A rows gathered through the aligned pair list (pair /
+// a_row_div), C rows the pairs, n columns, k deep; for SWIGLU B's up rows start at n.
+template <typename T>
+GemmArgs<T, T> grouped_args(void *c, const void *a, const float *row_scale, const int32_t *sorted_pairs,
+                            const int32_t *tile_experts, const int32_t *padded_total, int64_t pairs, int32_t a_row_div,
+                            int64_t n, int64_t k) {
     GemmArgs<T, T> args{};
     args.c = static_cast<T *>(c);
     args.ldc = n;
     args.a = static_cast<const T *>(a);
     args.a_row_stride = k;
     args.a_k_stride = 1;
-    args.b = static_cast<const T *>(b);
-    args.b_n_stride = k;
-    args.b_k_stride = 1;
-    args.b_group_stride = b_rows * k;
     args.sorted_rows = sorted_pairs;
     args.tile_groups = tile_experts;
     args.padded_total = padded_total;
@@ -136,7 +100,59 @@ int launch_grouped(void *c, const void *a, const void *b, const float *row_scale
     args.k = k;
     args.up_offset = n;
     args.alpha = 1.0f;
+    return args;
+}
+
+// The MoE projections with B one (b_rows, k) matrix of T per expert.
+template <typename T, int EPILOGUE>
+int launch_grouped(void *c, const void *a, const void *b, const float *row_scale, const int32_t *sorted_pairs,
+                   const int32_t *tile_experts, const int32_t *padded_total, int64_t pairs, int32_t a_row_div,
+                   int64_t n, int64_t k, int64_t b_rows, int64_t capacity, const char *who, cudaStream_t s) {
+    GemmArgs<T, T> args = grouped_args<T>(c, a, row_scale, sorted_pairs, tile_experts, padded_total, pairs, a_row_div, n, k);
+    args.b = static_cast<const T *>(b);
+    args.b_n_stride = k;
+    args.b_k_stride = 1;
+    args.b_group_stride = b_rows * k;
     return launch<T, T, EPILOGUE>(args, capacity, who, s);
+}
+
+// The MoE projections with B one quantized (b_rows, k) matrix per expert, expert_bytes apart, each
+// in its format's device layout: the tile engine with the quantized B source (cuda/quant_tile.cuh).
+template <typename T, int EPILOGUE>
+int launch_grouped_quant(void *c, const void *a, const void *b, int32_t format, int64_t expert_bytes,
+                         const float *row_scale, const int32_t *sorted_pairs, const int32_t *tile_experts,
+                         const int32_t *padded_total, int64_t pairs, int32_t a_row_div, int64_t n, int64_t k,
+                         int64_t b_rows, int64_t capacity, const char *who, cudaStream_t s) {
+    if constexpr (sizeof(T) == 4) {
+        return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "%s: quantized experts take f16 or bf16 activations, not f32", who);
+    } else {
+        GemmArgs<T, T> args =
+            grouped_args<T>(c, a, row_scale, sorted_pairs, tile_experts, padded_total, pairs, a_row_div, n, k);
+        args.bq = static_cast<const uint8_t *>(b);
+        args.bq_rows = b_rows;
+        args.bq_group_bytes = expert_bytes;
+        switch (format) {
+            case ISTHMUS_Q8_0: return launch_tile<T, T, EPILOGUE, true, TileBQuant<QFormat::Q8_0>>(args, capacity, who, s);
+            case ISTHMUS_Q4_0: return launch_tile<T, T, EPILOGUE, true, TileBQuant<QFormat::Q4_0>>(args, capacity, who, s);
+            default: return launch_tile<T, T, EPILOGUE, true, TileBQuant<QFormat::Q4_K>>(args, capacity, who, s);
+        }
+    }
+}
+
+// A quantized expert stack's format, its matrices' k and byte stride, and the alignment the tiles
+// copy at (16 bytes: a, b and expert_bytes).
+int check_quant_experts(const char *who, const void *a, const void *b, int32_t format, int64_t expert_bytes,
+                        int64_t b_rows, int64_t k) {
+    ISTHMUS_REQUIRE(format == ISTHMUS_Q8_0 || format == ISTHMUS_Q4_0 || format == ISTHMUS_Q4_K,
+                    "%s: format %d is not Q8_0 (8), Q4_0 (2) or Q4_K (12)", who, format);
+    const int64_t block = format == ISTHMUS_Q4_K ? 256 : 32, block_bytes = format == ISTHMUS_Q8_0 ? 34 : format == ISTHMUS_Q4_0 ? 18 : 144;
+    ISTHMUS_REQUIRE(k % block == 0, "%s: k %lld is not a multiple of the format's %lld-value blocks", who,
+                    static_cast<long long>(k), static_cast<long long>(block));
+    ISTHMUS_REQUIRE(expert_bytes % 16 == 0 && expert_bytes >= b_rows * k / block * block_bytes,
+                    "%s: expert_bytes %lld is not a multiple of 16 holding %lld x %lld values", who,
+                    static_cast<long long>(expert_bytes), static_cast<long long>(b_rows), static_cast<long long>(k));
+    ISTHMUS_REQUIRE(is_aligned(a, 16) && is_aligned(b, 16), "%s: activations and weights must be 16-byte aligned", who);
+    return ISTHMUS_OK;
 }
 
 int check_grouped(const char *who, const void *c, const void *a, const void *b, const int32_t *sorted_pairs,
@@ -154,6 +170,16 @@ int check_grouped(const char *who, const void *c, const void *a, const void *b, 
                     static_cast<long long>(capacity), ISTHMUS_MOE_TILE_M,
                     static_cast<long long>(align_capacity(pairs, experts, ISTHMUS_MOE_TILE_M)));
     return ISTHMUS_OK;
+}
+
+// check_grouped for the gate+up projection, whose pairs are tokens * top_k.
+int check_gate_up(const char *who, const void *hidden, const void *x, const void *w13, const int32_t *sorted_pairs,
+                  const int32_t *tile_experts, const int32_t *padded_total, int64_t tokens, int32_t top_k,
+                  int32_t experts, int64_t hidden_size, int64_t intermediate, int64_t capacity) {
+    ISTHMUS_REQUIRE(tokens >= 0 && top_k >= 1 && top_k <= ISTHMUS_MOE_MAX_TOP_K, "%s: tokens %lld / top_k %d out of range",
+                    who, static_cast<long long>(tokens), top_k);
+    return check_grouped(who, hidden, x, w13, sorted_pairs, tile_experts, padded_total, tokens * top_k, experts,
+                         hidden_size, intermediate, capacity);
 }
 
 template <typename T, typename OutT>
@@ -186,11 +212,9 @@ extern "C" int isthmus_moe_gate_up(void *hidden, const void *x, const void *w13,
                                    int64_t capacity, int32_t dtype, void *stream) {
     clear_error();
     const char *who = "isthmus_moe_gate_up";
-    ISTHMUS_REQUIRE(tokens >= 0 && top_k >= 1 && top_k <= ISTHMUS_MOE_MAX_TOP_K, "%s: tokens %lld / top_k %d out of range",
-                    who, static_cast<long long>(tokens), top_k);
     const int64_t pairs = tokens * top_k;
-    if (int status = check_grouped(who, hidden, x, w13, sorted_pairs, tile_experts, padded_total, pairs, experts,
-                                   hidden_size, intermediate, capacity))
+    if (int status = check_gate_up(who, hidden, x, w13, sorted_pairs, tile_experts, padded_total, tokens, top_k,
+                                   experts, hidden_size, intermediate, capacity))
         return status;
     return with_float_type(dtype, who, [&](auto type) {
         return launch_grouped<decltype(type), GEMM_SWIGLU>(hidden, x, w13, nullptr, sorted_pairs, tile_experts,
@@ -214,6 +238,47 @@ extern "C" int isthmus_moe_down(void *slot_out, const void *hidden, const void *
                                                            padded_total, pairs, 1, hidden_size, intermediate,
                                                            hidden_size, capacity, who,
                                                            static_cast<cudaStream_t>(stream));
+    });
+}
+
+extern "C" int isthmus_moe_gate_up_quant(void *hidden, const void *x, const void *w13, int32_t format,
+                                         int64_t expert_bytes, const int32_t *sorted_pairs, const int32_t *tile_experts,
+                                         const int32_t *padded_total, int64_t tokens, int32_t top_k, int32_t experts,
+                                         int64_t hidden_size, int64_t intermediate, int64_t capacity, int32_t dtype,
+                                         void *stream) {
+    clear_error();
+    const char *who = "isthmus_moe_gate_up_quant";
+    const int64_t pairs = tokens * top_k;
+    if (int status = check_gate_up(who, hidden, x, w13, sorted_pairs, tile_experts, padded_total, tokens, top_k,
+                                   experts, hidden_size, intermediate, capacity))
+        return status;
+    if (pairs == 0) return ISTHMUS_OK;
+    if (int status = check_quant_experts(who, x, w13, format, expert_bytes, 2 * intermediate, hidden_size)) return status;
+    return with_float_type(dtype, who, [&](auto type) {
+        return launch_grouped_quant<decltype(type), GEMM_SWIGLU>(hidden, x, w13, format, expert_bytes, nullptr, sorted_pairs,
+                                                                 tile_experts, padded_total, pairs, top_k, intermediate,
+                                                                 hidden_size, 2 * intermediate, capacity, who,
+                                                                 static_cast<cudaStream_t>(stream));
+    });
+}
+
+extern "C" int isthmus_moe_down_quant(void *slot_out, const void *hidden, const void *w2, int32_t format,
+                                      int64_t expert_bytes, const float *weights, const int32_t *sorted_pairs,
+                                      const int32_t *tile_experts, const int32_t *padded_total, int64_t pairs,
+                                      int32_t experts, int64_t hidden_size, int64_t intermediate, int64_t capacity,
+                                      int32_t dtype, void *stream) {
+    clear_error();
+    const char *who = "isthmus_moe_down_quant";
+    if (int status = check_grouped(who, slot_out, hidden, w2, sorted_pairs, tile_experts, padded_total, pairs, experts,
+                                   hidden_size, intermediate, capacity))
+        return status;
+    if (pairs == 0) return ISTHMUS_OK;
+    if (int status = check_quant_experts(who, hidden, w2, format, expert_bytes, hidden_size, intermediate)) return status;
+    return with_float_type(dtype, who, [&](auto type) {
+        return launch_grouped_quant<decltype(type), GEMM_SCALED>(slot_out, hidden, w2, format, expert_bytes, weights,
+                                                                 sorted_pairs, tile_experts, padded_total, pairs, 1,
+                                                                 hidden_size, intermediate, hidden_size, capacity, who,
+                                                                 static_cast<cudaStream_t>(stream));
     });
 }
 

@@ -1,11 +1,22 @@
-// Launcher of the quantized GEMV (cuda/quant_gemv.cuh): checks the arguments, picks the kernel for
-// the format, the dtype and the row count (unrolled for 1, 2, 4, 8 or 16 rows), one warp an output.
-#include "../cuda/quant_gemv.cuh"
+// Launcher of the products with quantized weights: checks the arguments and picks the kernel for
+// the format, the dtype and the row count. Up to QGEMV_MAX_ROWS rows: the GEMV on CUDA cores
+// (cuda/quant_gemv.cuh, unrolled for 1, 2, 4, 8 or 16 rows, one warp an output); f32 takes no
+// more. From QGEMM_MIN_ROWS rows of f16/bf16: the tile engine with the quantized B source
+// (cuda/quant_tile.cuh), its decode tile up to 64 rows and its wide tile for prompts. The
+// boundary follows the static estimates (bench/perf-model, rows quant-gemv-*): at 8 and 16 rows
+// the tiles' decode tile has too few blocks (one per 64 output features) and too much unpacking a
+// pass to beat the GEMV's one warp an output; past 16 rows the GEMV would stream the weights again
+// for every 16.
+#include "../cuda/quant_tile.cuh"
+#include "gemm_tile_launch.h"
 #include "status.h"
 
 using namespace isthmus;
 
 namespace {
+
+constexpr int64_t QGEMM_MIN_ROWS = QGEMV_MAX_ROWS + 1;
+constexpr int64_t QGEMM_MAX_ROWS = 0x7fffffff;
 
 template <QFormat F, typename T, int M>
 void launch_rows(void *out, const void *x, const void *w, int rows, int64_t n_out, int64_t k, cudaStream_t stream) {
@@ -23,12 +34,44 @@ void launch(void *out, const void *x, const void *w, int rows, int64_t n_out, in
     else launch_rows<F, T, 16>(out, x, w, rows, n_out, k, stream);
 }
 
+// out = x W^T on the tensor cores: the dense form of the tile engine, B the quantized matrix.
+template <QFormat F, typename T>
+int launch_gemm(void *out, const void *x, const void *w, int64_t rows, int64_t n_out, int64_t k, cudaStream_t stream) {
+    GemmArgs<T, T> args{};
+    args.c = static_cast<T *>(out);
+    args.ldc = n_out;
+    args.a = static_cast<const T *>(x);
+    args.a_row_stride = k;
+    args.a_k_stride = 1;
+    args.bq = static_cast<const uint8_t *>(w);
+    args.bq_rows = n_out;
+    args.m = rows;
+    args.n = n_out;
+    args.k = k;
+    args.alpha = 1.0f;
+    return isthmus::launch_tile<T, T, GEMM_PLAIN, true, TileBQuant<F>>(args, rows, "isthmus_quant_gemv", stream);
+}
+
+template <QFormat F, typename T>
+int launch_dtype(void *out, const void *x, const void *w, int64_t rows, int64_t n_out, int64_t k, cudaStream_t stream) {
+    if constexpr (sizeof(T) == 2) {
+        if (rows >= QGEMM_MIN_ROWS) return launch_gemm<F, T>(out, x, w, rows, n_out, k, stream);
+    }
+    launch<F, T>(out, x, w, static_cast<int>(rows), n_out, k, stream);
+    ISTHMUS_CHECK_LAUNCH("isthmus_quant_gemv");
+    return ISTHMUS_OK;
+}
+
 template <QFormat F>
-int launch_format(void *out, const void *x, const void *w, int rows, int64_t n_out, int64_t k, int32_t dtype, cudaStream_t stream) {
+int launch_format(void *out, const void *x, const void *w, int64_t rows, int64_t n_out, int64_t k, int32_t dtype,
+                  cudaStream_t stream) {
     switch (dtype) {
-        case ISTHMUS_F32: launch<F, float>(out, x, w, rows, n_out, k, stream); return ISTHMUS_OK;
-        case ISTHMUS_F16: launch<F, __half>(out, x, w, rows, n_out, k, stream); return ISTHMUS_OK;
-        case ISTHMUS_BF16: launch<F, __nv_bfloat16>(out, x, w, rows, n_out, k, stream); return ISTHMUS_OK;
+        case ISTHMUS_F32:
+            ISTHMUS_REQUIRE(rows <= QGEMV_MAX_ROWS, "isthmus_quant_gemv: rows %lld of f32 not in 1..%d (f16 and bf16 take more)",
+                            static_cast<long long>(rows), QGEMV_MAX_ROWS);
+            return launch_dtype<F, float>(out, x, w, rows, n_out, k, stream);
+        case ISTHMUS_F16: return launch_dtype<F, __half>(out, x, w, rows, n_out, k, stream);
+        case ISTHMUS_BF16: return launch_dtype<F, __nv_bfloat16>(out, x, w, rows, n_out, k, stream);
         default:
             return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "isthmus_quant_gemv: dtype %s is not f32, f16 or bf16", dtype_name(dtype));
     }
@@ -40,8 +83,8 @@ extern "C" int isthmus_quant_gemv(void *out, const void *x, const void *weights,
                                   int64_t k, int32_t dtype, void *stream) {
     clear_error();
     ISTHMUS_REQUIRE(out != nullptr && x != nullptr && weights != nullptr, "isthmus_quant_gemv: out, x and weights must not be NULL");
-    ISTHMUS_REQUIRE(rows >= 1 && rows <= QGEMV_MAX_ROWS, "isthmus_quant_gemv: rows %lld not in 1..%d", static_cast<long long>(rows),
-                    QGEMV_MAX_ROWS);
+    ISTHMUS_REQUIRE(rows >= 1 && rows <= QGEMM_MAX_ROWS, "isthmus_quant_gemv: rows %lld not in 1..%lld", static_cast<long long>(rows),
+                    static_cast<long long>(QGEMM_MAX_ROWS));
     ISTHMUS_REQUIRE(n_out >= 1 && n_out <= (static_cast<int64_t>(0x7fffffff) * QGEMV_WARPS), "isthmus_quant_gemv: n_out %lld out of range",
                     static_cast<long long>(n_out));
     const int64_t block = format == ISTHMUS_Q4_K ? 256 : 32;
@@ -49,15 +92,11 @@ extern "C" int isthmus_quant_gemv(void *out, const void *x, const void *weights,
                     static_cast<long long>(k), static_cast<long long>(block));
     ISTHMUS_REQUIRE(is_aligned(x, 16) && is_aligned(weights, 16), "isthmus_quant_gemv: x and weights must be 16-byte aligned");
     cudaStream_t s = static_cast<cudaStream_t>(stream);
-    int status;
     switch (format) {
-        case ISTHMUS_Q8_0: status = launch_format<QFormat::Q8_0>(out, x, weights, static_cast<int>(rows), n_out, k, dtype, s); break;
-        case ISTHMUS_Q4_0: status = launch_format<QFormat::Q4_0>(out, x, weights, static_cast<int>(rows), n_out, k, dtype, s); break;
-        case ISTHMUS_Q4_K: status = launch_format<QFormat::Q4_K>(out, x, weights, static_cast<int>(rows), n_out, k, dtype, s); break;
+        case ISTHMUS_Q8_0: return launch_format<QFormat::Q8_0>(out, x, weights, rows, n_out, k, dtype, s);
+        case ISTHMUS_Q4_0: return launch_format<QFormat::Q4_0>(out, x, weights, rows, n_out, k, dtype, s);
+        case ISTHMUS_Q4_K: return launch_format<QFormat::Q4_K>(out, x, weights, rows, n_out, k, dtype, s);
         default:
             return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "isthmus_quant_gemv: format %d is not Q8_0 (8), Q4_0 (2) or Q4_K (12)", format);
     }
-    if (status != ISTHMUS_OK) return status;
-    ISTHMUS_CHECK_LAUNCH("isthmus_quant_gemv");
-    return ISTHMUS_OK;
 }

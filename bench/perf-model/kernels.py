@@ -549,7 +549,7 @@ def moe():
             out += moe_align(common, pairs, e, used, tiles)
             for part, epilogue, cols, k_dim, rows in (("gate-up", 1, inter, h, 2 * inter), ("down", 2, h, inter, h)):
                 col_tiles = cdiv(cols, bn // 2 if epilogue == 1 else bn)
-                out.append(dict(common, **gemm_tile(f"Li{epilogue}ELb1ELb1E", bn, tiles * col_tiles, k_dim, live),
+                out.append(dict(common, **gemm_tile(f"Li{epilogue}ELb1E{TILE_B16[True]}", bn, tiles * col_tiles, k_dim, live),
                                 part=part,
                                 bytes=used * rows * k_dim * 2 + pairs * k_dim * 2 + pairs * cols * 2,
                                 # re-read through L2: the real A rows by every column tile after the
@@ -571,9 +571,18 @@ def tile_width(rows):
     return 256 if rows >= WIDE_TILE_ROWS else 64 if rows <= TILE_DECODE_ROWS else 128
 
 
-def gemm_tile(variant, bn, blocks, k, live=(1.0, 1.0)):
-    """gemm_tile_kernel<bf16, bf16, EPILOGUE, A_K_MAJOR, B_K_MAJOR, bn> (`variant`: the mangled
-    template tail before BN): blocks of 2 x bn / 64 warps, each a 64 x 64 piece of the 128 x bn
+# The B sources of gemm_tile_kernel, mangled: 16-bit B K-major (True) or MN-major (False), and the
+# quantized source per format with its 16-byte chunks a weight row per stage (cuda/quant_tile.cuh).
+TILE_B16 = {True: "NS_7TileB16ILb1EEE", False: "NS_7TileB16ILb0EEE"}
+TILE_BQUANT = {"q8_0": ("NS_10TileBQuantILNS_7QFormatE0EEE", 4), "q4_0": ("NS_10TileBQuantILNS_7QFormatE1EEE", 2),
+               "q4_k": ("NS_10TileBQuantILNS_7QFormatE2EEE", 3)}
+
+
+def gemm_tile(variant, bn, blocks, k, live=(1.0, 1.0), source="moe_gemm", b_row_chunks=None):
+    """gemm_tile_kernel<bf16, bf16, EPILOGUE, A_K_MAJOR, BSRC, bn> (`variant`: the mangled
+    template tail before BN; `b_row_chunks`: the quantized B source's 16-byte chunks a weight row
+    per stage, whose ring is followed by one dequantized bn x 64 tile, or None for 16-bit B):
+    blocks of 2 x bn / 64 warps, each a 64 x 64 piece of the 128 x bn
     tile, or for the decode tile (bn 64) 4 warps on rows 0-63, each one 16-deep quarter of every
     stage; the hot loop is the K loop (one pass per 64 of K: 4 k-steps, or 1 on the decode tile,
     of up to 4 x 8 mma.sync), whose 16-row slices without a real row skip their ldmatrix and
@@ -581,9 +590,12 @@ def gemm_tile(variant, bn, blocks, k, live=(1.0, 1.0)):
     and of warps that run). The cp.async ring keeps TILE_STAGES - 1 passes' copies in flight."""
     passes = cdiv(k, TILE_BK)
     threads = 4 * 32 if bn == 64 else 2 * (bn // 64) * 32
-    stage_bytes = (TILE_BM + bn) * TILE_BK * 2
-    return dict(source="moe_gemm", symbol=r"gemm_tile_kernelI13__nv_bfloat16S1_" + variant + f"Li{bn}E",
-                threads=threads, blocks=blocks, dynamic_shared=TILE_STAGES * stage_bytes,
+    if b_row_chunks is None:
+        shared = TILE_STAGES * (TILE_BM + bn) * TILE_BK * 2
+    else:
+        shared = TILE_STAGES * (TILE_BM * TILE_BK * 2 + bn * b_row_chunks * 16) + bn * TILE_BK * 2
+    return dict(source=source, symbol=r"gemm_tile_kernelI13__nv_bfloat16S1_" + variant + f"Li{bn}E",
+                threads=threads, blocks=blocks, dynamic_shared=shared,
                 hot={"contains": r"^(mma|HMMA)", "pick": "outermost"}, hot_units=passes, other=1,
                 unit="64-deep K pass per warp", units_per_warp=passes,
                 inflight_passes=TILE_STAGES - 1,
@@ -600,7 +612,7 @@ def gemm_own():
         for transpose_b in (False, True):
             bn = tile_width(n)
             blocks = (n // TILE_BM) * (n // bn)
-            out.append(dict(gemm_tile("Li0ELb1ELb1E" if transpose_b else "Li0ELb1ELb0E", bn, blocks, n),
+            out.append(dict(gemm_tile(f"Li0ELb1E{TILE_B16[transpose_b]}", bn, blocks, n),
                             bench="gemm-own", part="", shape=f"{n}x{n}x{n}" + (";Bt" if transpose_b else ""), dtype=BF16,
                             # every block reads its A and B tiles through L2; the first reads are the HBM bytes
                             bytes=3 * n * n * 2, l2_bytes=blocks * (TILE_BM + bn) * n * 2 - 2 * n * n * 2,
@@ -608,19 +620,23 @@ def gemm_own():
     return out
 
 
-QGEMV_WARPS = 4  # cuda/quant_gemv.cuh
+QGEMV_WARPS, QGEMV_MAX_ROWS = 4, 16  # cuda/quant_gemv.cuh
 QGEMV_FORMATS = {"q8_0": (0, 32, 34, 32), "q4_0": (1, 32, 18, 32), "q4_k": (2, 256, 144, 64)}  # (QFormat, block, bytes, chunk)
 
 
 def quant_gemv():
-    """quant_gemv_kernel<F, bf16, M>: one warp an output feature, the chunk loop (the only loop:
-    everything in it is unrolled) strides the row's chunks by 32 lanes, chunks / 32 passes. M is
-    the unrolled row count the launcher picks (1, 2, 4, 8, 16); rows past m_rows are skipped whole,
-    and the bench rows are 1, 8 and 16, so every unrolled row runs."""
+    """native/quant.cu: up to QGEMV_MAX_ROWS rows take quant_gemv_kernel<F, bf16, M>, more the
+    tensor-core tiles (quant_gemm_tile). The GEMV: one warp an output feature, the chunk loop (the
+    only loop: everything in it is unrolled) strides the row's chunks by 32 lanes, chunks / 32
+    passes. M is the unrolled row count the launcher picks (1, 2, 4, 8, 16); rows past m_rows are
+    skipped whole, and the bench rows are 1, 8 and 16, so every unrolled row runs."""
     out = []
     for name, (fmt, block, block_bytes, chunk) in QGEMV_FORMATS.items():
         for n, k in ((4096, 4096), (14336, 4096)):
-            for m in (1, 8, 16):
+            for m in (1, 8, 16, 4096):
+                if m > QGEMV_MAX_ROWS:
+                    out.append(quant_gemm_tile(name, block, block_bytes, m, n, k))
+                    continue
                 out.append(dict(
                     bench=f"quant-gemv-{name}", part="", shape=f"m{m}-{n}x{k}", dtype=BF16, source="quant",
                     symbol=rf"quant_gemv_kernelILNS_7QFormatE{fmt}E13__nv_bfloat16Li{m}EE",
@@ -631,6 +647,38 @@ def quant_gemv():
     return out
 
 
+def quant_gemm_tile(name, block, block_bytes, m, n, k):
+    """gemm_tile_kernel<bf16, bf16, PLAIN, K-major A, TileBQuant<F>, bn>: the dense form, bn by the
+    row count as for the bf16 GEMM (the decode tile up to 64 rows). Bytes as the bench counts them: the quantized weights once, x read, out
+    written; through L2 the weights again for every row tile after the first and x for every
+    column tile after the first."""
+    bn = tile_width(m)
+    row_tiles, col_tiles = cdiv(m, TILE_BM), cdiv(n, bn)
+    live = (min(1.0, cdiv(m, 16) / 4), 1.0) if bn == 64 else (1.0, 1.0)
+    weights = n * k // block * block_bytes
+    variant, row_chunks = TILE_BQUANT[name]
+    return dict(gemm_tile(f"Li0ELb1E{variant}", bn, row_tiles * col_tiles, k, live, source="quant", b_row_chunks=row_chunks),
+                bench=f"quant-gemv-{name}", part="", shape=f"m{m}-{n}x{k}", dtype=BF16,
+                bytes=weights + m * (k + n) * 2, l2_bytes=(row_tiles - 1) * weights + (col_tiles - 1) * m * k * 2,
+                flops=2 * m * n * k, flop_kind="tensor", exps=0)
+
+
+def quant_dense():
+    """The quant suite's bf16 ceiling (QuantBench's gemm-own-bf16 rows): the same products with W
+    dense in bf16 through the project's own GEMM, the tile engine's 16-bit K-major B source."""
+    out = []
+    for n, k in ((4096, 4096), (14336, 4096)):
+        for m in (1, 8, 16, 4096):
+            bn = tile_width(m)
+            row_tiles, col_tiles = cdiv(m, TILE_BM), cdiv(n, bn)
+            live = (min(1.0, cdiv(m, 16) / 4), 1.0) if bn == 64 else (1.0, 1.0)
+            out.append(dict(gemm_tile(f"Li0ELb1E{TILE_B16[True]}", bn, row_tiles * col_tiles, k, live),
+                            bench="gemm-own-bf16", part="", shape=f"m{m}-{n}x{k}", dtype=BF16,
+                            bytes=n * k * 2 + m * (k + n) * 2, l2_bytes=(row_tiles - 1) * n * k * 2 + (col_tiles - 1) * m * k * 2,
+                            flops=2 * m * n * k, flop_kind="tensor", exps=0))
+    return out
+
+
 def all_launches():
     return (rmsnorm() + selective_scan() + state_update() + conv1d() + attention_decode() + attention_prefill() + moe() + gemm_own()
-            + quant_gemv())
+            + quant_gemv() + quant_dense())

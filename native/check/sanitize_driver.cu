@@ -383,13 +383,61 @@ static void random_cases(cudaStream_t stream) {
     printf("random fills: ok\n");
 }
 
-// The quantized GEMV on every format, dtype and unrolled row count, with weights of random bytes
-// (finite scales are not needed for memcheck: every byte is read, none out of bounds).
+// The quantized expert GEMMs on every format and 16-bit dtype, for one token (the decode tile), 37
+// and 600 (the wide tile), routed round-robin; weights of random bytes, as for the GEMV below.
+static void quant_moe_cases(cudaStream_t stream) {
+    const int tile = ISTHMUS_MOE_TILE_M, experts = 8, k = 2;
+    const int64_t hidden = 256, inter = 256;
+    for (int format : {ISTHMUS_Q8_0, ISTHMUS_Q4_0, ISTHMUS_Q4_K}) {
+        const int64_t block = format == ISTHMUS_Q4_K ? 256 : 32, block_bytes = format == ISTHMUS_Q8_0 ? 34 : format == ISTHMUS_Q4_0 ? 18 : 144;
+        const int64_t expert_bytes = (2 * inter * hidden / block * block_bytes + 15) / 16 * 16;  // w13's, the larger
+        std::vector<unsigned char> host(experts * expert_bytes);
+        for (auto &b : host) b = static_cast<unsigned char>(rand());
+        void *w = nullptr;
+        CHECK_CUDA(cudaMalloc(&w, host.size()));
+        CHECK_CUDA(cudaMemcpy(w, host.data(), host.size(), cudaMemcpyHostToDevice));
+        for (int dtype : {ISTHMUS_F16, ISTHMUS_BF16})
+            for (int tokens : {1, 37, 600}) {
+                const int64_t pairs = int64_t(tokens) * k;
+                const int64_t capacity = pairs + (experts < pairs ? experts : pairs) * (tile - 1);
+                std::vector<int32_t> route(pairs);
+                for (int64_t p = 0; p < pairs; ++p) route[p] = int32_t((p / k + p % k) % experts);
+                int32_t *ids = int_buffer(route), *sorted, *tile_experts, *total, *counts, *dropped;
+                CHECK_CUDA(cudaMalloc(&sorted, capacity * 4));
+                CHECK_CUDA(cudaMalloc(&tile_experts, (capacity + tile - 1) / tile * 4));
+                CHECK_CUDA(cudaMalloc(&total, 4));
+                CHECK_CUDA(cudaMalloc(&counts, experts * 4));
+                CHECK_CUDA(cudaMalloc(&dropped, pairs * 4));
+                void *x = random_buffer(size_t(tokens) * hidden, dtype, 30);
+                void *act = random_buffer(size_t(pairs) * inter, dtype, 31);
+                void *slots = random_buffer(size_t(pairs) * hidden, dtype, 32);
+                CHECK_STATUS(isthmus_moe_align(sorted, tile_experts, total, counts, dropped, ids, pairs, experts, tile, 0,
+                                               capacity, stream));
+                CHECK_STATUS(isthmus_moe_gate_up_quant(act, x, w, format, expert_bytes, sorted, tile_experts, total, tokens,
+                                                       k, experts, hidden, inter, capacity, dtype, stream));
+                CHECK_STATUS(isthmus_moe_down_quant(slots, act, w, format, expert_bytes, nullptr, sorted, tile_experts, total,
+                                                    pairs, experts, hidden, inter, capacity, dtype, stream));
+                CHECK_CUDA(cudaStreamSynchronize(stream));
+                for (void *p : {x, act, slots, static_cast<void *>(ids), static_cast<void *>(sorted),
+                                static_cast<void *>(tile_experts), static_cast<void *>(total), static_cast<void *>(counts),
+                                static_cast<void *>(dropped)})
+                    CHECK_CUDA(cudaFree(p));
+            }
+        CHECK_CUDA(cudaFree(w));
+    }
+    printf("quantized experts: ok\n");
+}
+
+// The quantized GEMV on every format, dtype and unrolled row count, and the tensor-core tiles (f16,
+// bf16) on each tile width (decode, 128 x 128, wide) with a K tail of 32 where the format has one,
+// with weights of random bytes (finite scales are not needed for memcheck: every byte is read,
+// none out of bounds).
 static void quant_cases(cudaStream_t stream) {
     const int formats[] = {ISTHMUS_Q8_0, ISTHMUS_Q4_0, ISTHMUS_Q4_K};
     const int dtypes[] = {ISTHMUS_F32, ISTHMUS_F16, ISTHMUS_BF16};
-    const long long n = 37, k = 512;
+    const long long n = 37;
     for (int format : formats) {
+        const long long k = format == ISTHMUS_Q4_K ? 512 : 544;
         const long long bytes = format == ISTHMUS_Q8_0 ? n * k / 32 * 34 : format == ISTHMUS_Q4_0 ? n * k / 32 * 18 : n * k / 256 * 144;
         std::vector<unsigned char> host((bytes + 15) / 16 * 16);
         for (auto &b : host) b = static_cast<unsigned char>(rand());
@@ -397,7 +445,8 @@ static void quant_cases(cudaStream_t stream) {
         CHECK_CUDA(cudaMalloc(&w, host.size()));
         CHECK_CUDA(cudaMemcpy(w, host.data(), host.size(), cudaMemcpyHostToDevice));
         for (int dtype : dtypes)
-            for (long long rows : {1LL, 2LL, 3LL, 8LL, 16LL}) {
+            for (long long rows : {1LL, 2LL, 3LL, 8LL, 16LL, 64LL, 129LL, 1100LL}) {
+                if (dtype == ISTHMUS_F32 && rows > 16) continue;
                 void *x = random_buffer(rows * k, dtype, 20);
                 void *out = random_buffer(rows * n, dtype, 21);
                 CHECK_STATUS(isthmus_quant_gemv(out, x, w, format, rows, n, k, dtype, stream));
@@ -445,6 +494,7 @@ int main() {
     sample_cases(stream);
     random_cases(stream);
     quant_cases(stream);
+    quant_moe_cases(stream);
     graph_cases(stream);
     CHECK_CUDA(cudaStreamDestroy(stream));
     printf("sanitize driver: all kernels ran\n");

@@ -4,6 +4,7 @@ import dev.isthmus.backend.Backend;
 import dev.isthmus.backend.CudaBackend;
 import dev.isthmus.io.GgufFile;
 import dev.isthmus.quant.Dequantize;
+import dev.isthmus.quant.QuantizedExperts;
 import dev.isthmus.quant.QuantizedMatrix;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
@@ -26,7 +27,8 @@ import java.util.regex.Pattern;
  *       weight as (D, W) without the middle 1.
  * </ul>
  * Every tensor is dequantized on the host by the format's CPU reference to fp32, then converted,
- * except the projection matrices on CUDA in a format the quantized GEMV reads ({@link #quantized}).
+ * except the projection matrices on CUDA in a format the quantized kernels read ({@link #quantized})
+ * and, for f16 and bf16 activations, the MoE experts ({@link #quantizedExperts}).
  */
 final class GgufWeights implements WeightSource {
     private final GgufFile file;
@@ -154,6 +156,28 @@ final class GgufWeights implements WeightSource {
             bytes += up.type().bytes(up.elements());
         }
         return bytes;
+    }
+
+    /**
+     * On CUDA with f16 or bf16 activations, a MoE layer's stacked experts in a format the quantized
+     * expert GEMMs read stay quantized: gate and up ({@code ffn_gate_exps}, {@code ffn_up_exps}, one
+     * format) as one E x (2I, H) stack, down as E x (H, I). Otherwise they are dequantized on load.
+     */
+    @Override
+    public QuantizedExperts quantizedExperts(Backend backend, DType dtype, String name, long experts, long rows, long cols) {
+        String g = ggufName(name);
+        if (!(backend instanceof CudaBackend) || dtype == DType.F32 || g == null || !file.contains(g)) return null;
+        GgufFile.TensorInfo info = file.info(g);
+        if (!QuantizedMatrix.kernelFormat(info.type()) || info.shape()[info.shape().length - 1] % info.type().blockElements() != 0) return null;
+        if (g.endsWith("ffn_gate_exps.weight")) {
+            String up = g.replace("ffn_gate_exps", "ffn_up_exps");
+            if (!file.contains(up) || file.info(up).type() != info.type() || !Arrays.equals(info.shape(), new long[] {experts, rows / 2, cols})
+                    || !Arrays.equals(file.info(up).shape(), info.shape()))
+                return null;
+            return QuantizedExperts.fromGgmlPair(backend, info.type(), experts, rows / 2, cols, file.bytes(g), file.bytes(up));
+        }
+        if (!Arrays.equals(info.shape(), new long[] {experts, rows, cols})) return null;
+        return QuantizedExperts.fromGgml(backend, info.type(), experts, rows, cols, file.bytes(g));
     }
 
     private float[] read(String g) {

@@ -8,10 +8,9 @@ import dev.isthmus.tensor.Tensor;
 
 /**
  * A projection y = x W^T with W (out, in) either dense in the compute dtype or kept quantized
- * (a GGUF file's Q8_0, Q4_0 or Q4_K matrix on CUDA): then the quantized GEMV runs on up to
- * {@link QuantGemv#MAX_ROWS} rows at a time, so a decode step streams the quantized bytes and a
- * prompt goes through in slices of rows (correct, not fast: prefill on quantized weights has no
- * tensor-core path yet).
+ * (a GGUF file's Q8_0, Q4_0 or Q4_K matrix on CUDA): then {@link QuantGemv} takes all the rows in
+ * one call for f16 and bf16 (the GEMV for decode steps, the tensor-core tiles for prompts) and f32
+ * in slices of {@link QuantGemv#MAX_ROWS} rows (the GEMV).
  */
 final class Linear {
     private final Tensor dense;
@@ -41,9 +40,9 @@ final class Linear {
             Gemm.gemm(backend, out, x, false, dense, true, 1f, 0f);
             return;
         }
-        long rows = x.dim(0);
-        for (long r = 0; r < rows; r += QuantGemv.MAX_ROWS) {
-            long end = Math.min(rows, r + QuantGemv.MAX_ROWS);
+        long rows = x.dim(0), step = QuantGemv.maxRows(x.dtype());
+        for (long r = 0; r < rows; r += step) {
+            long end = Math.min(rows, r + step);
             QuantGemv.apply(backend, out.slice(0, r, end), x.slice(0, r, end), quantized);
         }
     }

@@ -2,22 +2,30 @@ package dev.isthmus.model;
 
 import dev.isthmus.moe.MoeLayer;
 import dev.isthmus.moe.RouterConfig;
+import dev.isthmus.quant.QuantizedExperts;
 import dev.isthmus.tensor.Tensor;
 
 /**
  * A mixture-of-experts SwiGLU block run by {@link MoeLayer}: softmax router over the experts,
  * top-k, each token's experts weighted (renormalized over the chosen ones for Mixtral, not for
  * Jamba). Per-expert gate/up/down matrices of a checkpoint are stacked on load into the layer's
- * (E, 2I, H) gate-then-up and (E, H, I) down tensors.
+ * (E, 2I, H) gate-then-up and (E, H, I) down tensors; a GGUF file's stacked experts in a quantized
+ * format stay quantized on CUDA for f16/bf16 (the quantized expert GEMMs).
  */
 final class MoeFfn {
-    private final MoeLayer.Weights weights;
+    private final MoeLayer.Weights weights;             // dense experts, or
+    private final MoeLayer.QuantizedWeights quantized;  // experts kept quantized (a GGUF file's, on CUDA)
     private final RouterConfig router;
     private final int hidden;
     private final int intermediate;
 
     private MoeFfn(ModelConfig c, MoeLayer.Weights weights) {
+        this(c, weights, null);
+    }
+
+    private MoeFfn(ModelConfig c, MoeLayer.Weights weights, MoeLayer.QuantizedWeights quantized) {
         this.weights = weights;
+        this.quantized = quantized;
         this.hidden = c.hiddenSize();
         this.intermediate = c.expertIntermediateSize();
         this.router = RouterConfig.softmax(c.experts(), c.topK(), c.renormalize());
@@ -50,10 +58,17 @@ final class MoeFfn {
         return new MoeFfn(c, new MoeLayer.Weights(router, null, w.upload(gateUp), w.upload(down)));
     }
 
-    /** Experts already stacked: {@code prefix}gate_up_proj (E, 2I, H), gate rows first, and {@code prefix}down_proj (E, H, I). */
+    /**
+     * Experts already stacked: {@code prefix}gate_up_proj (E, 2I, H), gate rows first, and
+     * {@code prefix}down_proj (E, H, I); kept quantized where the source offers both so.
+     */
     static MoeFfn stacked(Weights w, ModelConfig c, String routerName, String prefix) {
         int experts = c.experts();
         long h = c.hiddenSize(), inter = c.expertIntermediateSize();
+        QuantizedExperts gateUp = w.quantizedExperts(prefix + "gate_up_proj", experts, 2 * inter, h);
+        QuantizedExperts down = gateUp == null ? null : w.quantizedExperts(prefix + "down_proj", experts, h, inter);
+        if (down != null)
+            return new MoeFfn(c, null, new MoeLayer.QuantizedWeights(w.load(routerName, experts, h), null, gateUp, down));
         return new MoeFfn(c, new MoeLayer.Weights(w.load(routerName, experts, h), null, w.load(prefix + "gate_up_proj", experts, 2 * inter, h),
                 w.load(prefix + "down_proj", experts, h, inter)));
     }
@@ -65,6 +80,8 @@ final class MoeFfn {
     }
 
     void forward(Step step, Tensor x, Tensor out) {
-        MoeLayer.forward(step.backend, out, x, weights, router, null, null, step.moeWorkspace(hidden, intermediate, x.dtype(), router));
+        MoeLayer.Workspace ws = step.moeWorkspace(hidden, intermediate, x.dtype(), router);
+        if (quantized != null) MoeLayer.forwardQuantized(step.backend, out, x, quantized, router, null, null, ws);
+        else MoeLayer.forward(step.backend, out, x, weights, router, null, null, ws);
     }
 }

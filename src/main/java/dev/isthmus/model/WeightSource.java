@@ -7,6 +7,7 @@ import dev.isthmus.io.HfCheckpoint;
 import dev.isthmus.quant.Dequantize;
 import dev.isthmus.quant.GgmlType;
 import dev.isthmus.quant.Quantize;
+import dev.isthmus.quant.QuantizedExperts;
 import dev.isthmus.quant.QuantizedMatrix;
 import dev.isthmus.random.RandomFill;
 import dev.isthmus.tensor.DType;
@@ -37,6 +38,15 @@ interface WeightSource {
         long elements = 1;
         for (long d : shape) elements *= d;
         return elements * dtype.byteSize();
+    }
+
+    /**
+     * The stacked experts {@code name} ({@code experts x rows x cols}) kept quantized on {@code backend}
+     * for activations of {@code dtype}, or null when this source has no quantized form of them for that
+     * backend and dtype (the default: weights are dense).
+     */
+    default QuantizedExperts quantizedExperts(Backend backend, DType dtype, String name, long experts, long rows, long cols) {
+        return null;
     }
 
     static WeightSource of(HfCheckpoint checkpoint) {

@@ -1,6 +1,7 @@
 package dev.isthmus.model;
 
 import dev.isthmus.backend.Backend;
+import dev.isthmus.quant.QuantizedExperts;
 import dev.isthmus.quant.QuantizedMatrix;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
@@ -57,6 +58,15 @@ final class Weights implements AutoCloseable {
         Linear[] parts = new Linear[rows.length];
         for (int i = 0, start = 0; i < rows.length; start += (int) rows[i], i++) parts[i] = Linear.dense(whole.slice(0, start, start + rows[i]));
         return parts;
+    }
+
+    /** The stacked experts {@code name} kept quantized when the source offers them so for this backend and dtype, else null. */
+    QuantizedExperts quantizedExperts(String name, long experts, long rows, long cols) {
+        QuantizedExperts q = source.quantizedExperts(backend, dtype, name, experts, rows, cols);
+        if (q == null) return null;
+        storedBytes += source.storedBytes(name, dtype, new long[] {experts, rows, cols});
+        own(q.bytes());
+        return q;
     }
 
     /** {@code name} of {@code shape}, in f32, on the backend. */

@@ -3,6 +3,7 @@ package dev.isthmus.moe;
 import dev.isthmus.backend.Backend;
 import dev.isthmus.backend.CpuBackend;
 import dev.isthmus.backend.CudaBackend;
+import dev.isthmus.quant.QuantizedExperts;
 import dev.isthmus.tensor.Checks;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
@@ -56,15 +57,78 @@ public final class ExpertGemm {
         MoeChecks.tensor("slotOut", slotOut, backend, hidden.dtype(), hidden.dim(0), down.dim(1));
         positive("hidden's intermediate size", hidden.dim(1));
         positive("down's hidden size", down.dim(1));
-        if (weights != null) {
-            Checks.usable("weights", weights, backend.device());
-            if (weights.dtype() != DType.F32 || weights.elementCount() != hidden.dim(0) || !weights.isContiguous())
-                throw new IllegalArgumentException("weights must be a contiguous f32 tensor of " + hidden.dim(0) + " elements (T, k), got " + weights);
-        }
+        checkWeights(backend, weights, hidden.dim(0));
         switch (backend) {
             case CpuBackend cpu -> MoeReference.grouped(slotOut, hidden, down, routing, 1, false, weights);
             case CudaBackend cuda -> MoeCuda.down(cuda, slotOut, hidden, down, weights, routing);
         }
+    }
+
+    /**
+     * {@link #gateUp} with the experts' (2I, H) matrices quantized. On CUDA x is f16 or bf16 (the
+     * tensor-core tiles dequantize the weights into that dtype in shared memory) and 16-byte aligned;
+     * on the CPU the weights are dequantized by the format's definition and the reference runs.
+     */
+    public static void gateUpQuantized(Backend backend, Tensor hidden, Tensor x, QuantizedExperts gateUp, Dispatch.Buffers routing, int topK) {
+        MoeChecks.backend(backend);
+        MoeChecks.floats("x", x, backend, 2);
+        checkQuantized("gateUp", gateUp, backend, x);
+        if (topK < 1) throw new IllegalArgumentException("topK must be positive, got " + topK);
+        checkRouting(backend, routing, MoeChecks.pairs(x.dim(0), topK), gateUp.experts());
+        if (gateUp.rows() % 2 != 0) throw new IllegalArgumentException("gateUp has " + gateUp.rows() + " rows per expert; expected 2 * I");
+        if (gateUp.cols() != x.dim(1))
+            throw new IllegalArgumentException("gateUp has " + gateUp.cols() + " columns but x has hidden size " + x.dim(1));
+        MoeChecks.tensor("hidden", hidden, backend, x.dtype(), x.dim(0) * topK, gateUp.rows() / 2);
+        switch (backend) {
+            case CpuBackend cpu -> {
+                try (Tensor dense = dequantized(gateUp)) {
+                    MoeReference.grouped(hidden, x, dense, routing, topK, true, null);
+                }
+            }
+            case CudaBackend cuda -> MoeCuda.gateUpQuantized(cuda, hidden, x, gateUp, routing, topK);
+        }
+    }
+
+    /** {@link #down} with the experts' (H, I) matrices quantized; the dtypes as for {@link #gateUpQuantized}. */
+    public static void downQuantized(Backend backend, Tensor slotOut, Tensor hidden, QuantizedExperts down, Tensor weights, Dispatch.Buffers routing) {
+        MoeChecks.backend(backend);
+        MoeChecks.floats("hidden", hidden, backend, 2);
+        checkQuantized("down", down, backend, hidden);
+        checkRouting(backend, routing, hidden.dim(0), down.experts());
+        if (down.cols() != hidden.dim(1))
+            throw new IllegalArgumentException("down has " + down.cols() + " columns but hidden has intermediate size " + hidden.dim(1));
+        MoeChecks.tensor("slotOut", slotOut, backend, hidden.dtype(), hidden.dim(0), down.rows());
+        checkWeights(backend, weights, hidden.dim(0));
+        switch (backend) {
+            case CpuBackend cpu -> {
+                try (Tensor dense = dequantized(down)) {
+                    MoeReference.grouped(slotOut, hidden, dense, routing, 1, false, weights);
+                }
+            }
+            case CudaBackend cuda -> MoeCuda.downQuantized(cuda, slotOut, hidden, down, weights, routing);
+        }
+    }
+
+    private static void checkQuantized(String name, QuantizedExperts w, Backend backend, Tensor activations) {
+        if (w == null) throw new IllegalArgumentException(name + " is null");
+        Checks.usable(name + ".bytes", w.bytes(), backend.device());
+        if (backend instanceof CudaBackend) {
+            if (activations.dtype() == DType.F32)
+                throw new IllegalArgumentException("quantized experts on CUDA take f16 or bf16 activations (the tensor-core tiles), got f32");
+            if (activations.address() % 16 != 0)
+                throw new IllegalArgumentException("the activations must be 16-byte aligned for the quantized experts (a view at an odd offset is not)");
+        }
+    }
+
+    private static Tensor dequantized(QuantizedExperts w) {
+        return Tensor.fromFloats(DType.F32, w.dequantize(), w.experts(), w.rows(), w.cols());
+    }
+
+    private static void checkWeights(Backend backend, Tensor weights, long pairs) {
+        if (weights == null) return;
+        Checks.usable("weights", weights, backend.device());
+        if (weights.dtype() != DType.F32 || weights.elementCount() != pairs || !weights.isContiguous())
+            throw new IllegalArgumentException("weights must be a contiguous f32 tensor of " + pairs + " elements (T, k), got " + weights);
     }
 
     /** The kernels tile both matrix sides; an empty side has nothing to tile (and no address). */

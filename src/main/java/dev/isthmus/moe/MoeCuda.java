@@ -4,6 +4,7 @@ import static dev.isthmus.cuda.NativeLibrary.pointer;
 
 import dev.isthmus.backend.CudaBackend;
 import dev.isthmus.cuda.NativeLibrary;
+import dev.isthmus.quant.QuantizedExperts;
 import dev.isthmus.tensor.Tensor;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
@@ -28,6 +29,10 @@ final class MoeCuda {
                 FunctionDescriptor.of(I, P, P, P, P, P, P, L, I, I, L, L, L, I, P));
         static final MethodHandle DOWN = NativeLibrary.downcall("isthmus_moe_down",
                 FunctionDescriptor.of(I, P, P, P, P, P, P, P, L, I, L, L, L, I, P));
+        static final MethodHandle GATE_UP_QUANT = NativeLibrary.downcall("isthmus_moe_gate_up_quant",
+                FunctionDescriptor.of(I, P, P, P, I, L, P, P, P, L, I, I, L, L, L, I, P));
+        static final MethodHandle DOWN_QUANT = NativeLibrary.downcall("isthmus_moe_down_quant",
+                FunctionDescriptor.of(I, P, P, P, I, L, P, P, P, P, L, I, L, L, L, I, P));
         static final MethodHandle COMBINE = NativeLibrary.downcall("isthmus_moe_combine",
                 FunctionDescriptor.of(I, P, P, P, P, P, L, I, L, I, P));
         static final MethodHandle STATS = NativeLibrary.downcall("isthmus_moe_router_stats",
@@ -84,6 +89,33 @@ final class MoeCuda {
             throw new IllegalStateException("isthmus_moe_down downcall failed", t);
         }
         NativeLibrary.check(status, "isthmus_moe_down");
+    }
+
+    static void gateUpQuantized(CudaBackend backend, Tensor hidden, Tensor x, QuantizedExperts w13, Dispatch.Buffers r, int topK) {
+        MemorySegment stream = MemorySegment.ofAddress(backend.prepareLaunch());
+        int status;
+        try {
+            status = (int) Handles.GATE_UP_QUANT.invokeExact(pointer(hidden), pointer(x), pointer(w13.bytes()), w13.type().id(),
+                    w13.expertBytes(), pointer(r.sortedPairs()), pointer(r.tileExperts()), pointer(r.paddedTotal()), x.dim(0), topK,
+                    r.experts(), x.dim(1), hidden.dim(1), r.sortedPairs().elementCount(), x.dtype().code(), stream);
+        } catch (Throwable t) {
+            throw new IllegalStateException("isthmus_moe_gate_up_quant downcall failed", t);
+        }
+        NativeLibrary.check(status, "isthmus_moe_gate_up_quant");
+    }
+
+    static void downQuantized(CudaBackend backend, Tensor slotOut, Tensor hidden, QuantizedExperts w2, Tensor weights, Dispatch.Buffers r) {
+        MemorySegment stream = MemorySegment.ofAddress(backend.prepareLaunch());
+        int status;
+        try {
+            status = (int) Handles.DOWN_QUANT.invokeExact(pointer(slotOut), pointer(hidden), pointer(w2.bytes()), w2.type().id(),
+                    w2.expertBytes(), pointer(weights), pointer(r.sortedPairs()), pointer(r.tileExperts()), pointer(r.paddedTotal()),
+                    (long) r.pairs(), r.experts(), slotOut.dim(1), hidden.dim(1), r.sortedPairs().elementCount(),
+                    hidden.dtype().code(), stream);
+        } catch (Throwable t) {
+            throw new IllegalStateException("isthmus_moe_down_quant downcall failed", t);
+        }
+        NativeLibrary.check(status, "isthmus_moe_down_quant");
     }
 
     static void combine(CudaBackend backend, Tensor out, Tensor slotOut, Tensor dropped, Tensor shared, Tensor residual, int topK) {

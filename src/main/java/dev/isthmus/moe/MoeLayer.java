@@ -3,6 +3,7 @@ package dev.isthmus.moe;
 import dev.isthmus.backend.Backend;
 import dev.isthmus.backend.CpuBackend;
 import dev.isthmus.blas.Gemm;
+import dev.isthmus.quant.QuantizedExperts;
 import dev.isthmus.tensor.Checks;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
@@ -28,6 +29,13 @@ public final class MoeLayer {
      * rows first, then W3 (up); down (E, H, I). router, gateUp and down share x's dtype.
      */
     public record Weights(Tensor router, Tensor routerBias, Tensor gateUp, Tensor down) {}
+
+    /**
+     * {@link Weights} with the experts' matrices kept quantized: gateUp E x (2I, H), gate rows first,
+     * and down E x (H, I) (a GGUF file's stacked experts); the router dense in x's dtype. On CUDA the
+     * activations are f16 or bf16 (see {@link ExpertGemm}).
+     */
+    public record QuantizedWeights(Tensor router, Tensor routerBias, QuantizedExperts gateUp, QuantizedExperts down) {}
 
     /**
      * Every intermediate of one forward pass for {@code tokens} tokens; readable after it (stats).
@@ -130,10 +138,30 @@ public final class MoeLayer {
         experts(backend, out, x, w, shared, residual, ws);
     }
 
+    /** {@link #forward} with the experts' matrices quantized. */
+    public static void forwardQuantized(Backend backend, Tensor out, Tensor x, QuantizedWeights w, RouterConfig config, Tensor shared,
+                               Tensor residual, Workspace ws) {
+        if (ws == null) throw new IllegalArgumentException("ws is null");
+        check(backend, out, x, w, config, ws);
+        Gemm.gemm(backend, ws.logits(), x, false, w.router(), true, 1f, 0f);
+        Router.topK(backend, ws.weights(), ws.ids(), ws.logits(), w.routerBias(), config);
+        experts(backend, out, shared, residual, ws, () -> {
+            ExpertGemm.gateUpQuantized(backend, ws.hidden(), x, w.gateUp(), ws.routing(), ws.topK());
+            ExpertGemm.downQuantized(backend, ws.slotOut(), ws.hidden(), w.down(), ws.weights(), ws.routing());
+        });
+    }
+
     private static void experts(Backend backend, Tensor out, Tensor x, Weights w, Tensor shared, Tensor residual, Workspace ws) {
+        experts(backend, out, shared, residual, ws, () -> {
+            ExpertGemm.gateUp(backend, ws.hidden(), x, w.gateUp(), ws.routing(), ws.topK());
+            ExpertGemm.down(backend, ws.slotOut(), ws.hidden(), w.down(), ws.weights(), ws.routing());
+        });
+    }
+
+    /** align, the two expert GEMMs (`gemms`, given the aligned routing in ws), combine. */
+    private static void experts(Backend backend, Tensor out, Tensor shared, Tensor residual, Workspace ws, Runnable gemms) {
         Dispatch.align(backend, ws.routing(), ws.ids(), ws.expertCapacity());
-        ExpertGemm.gateUp(backend, ws.hidden(), x, w.gateUp(), ws.routing(), ws.topK());
-        ExpertGemm.down(backend, ws.slotOut(), ws.hidden(), w.down(), ws.weights(), ws.routing());
+        gemms.run();
         Combine.apply(backend, out, ws.slotOut(), ws.routing().dropped(), shared, residual, ws.topK());
     }
 
@@ -158,21 +186,43 @@ public final class MoeLayer {
         if (w == null) throw new IllegalArgumentException("w is null");
         if (config == null) throw new IllegalArgumentException("config is null");
         MoeChecks.floats("x", x, backend, 2);
-        long tokens = x.dim(0), h = x.dim(1);
-        MoeChecks.tensor("out", out, backend, x.dtype(), tokens, h);
+        long h = x.dim(1);
         MoeChecks.floats("gateUp", w.gateUp(), backend, 3);
         MoeChecks.floats("down", w.down(), backend, 3);
-        MoeChecks.floats("router", w.router(), backend, 2);
         long e = config.experts(), inter = w.gateUp().dim(1) / 2;
         if (w.gateUp().dim(1) % 2 != 0)
             throw new IllegalArgumentException("gateUp has " + w.gateUp().dim(1) + " rows per expert; expected 2 * I (gate, then up)");
-        Checks.sameDtype("router", w.router(), "x", x);
         Checks.sameDtype("gateUp", w.gateUp(), "x", x);
         Checks.sameDtype("down", w.down(), "x", x);
-        Checks.shape("router", w.router(), e, h);
         Checks.shape("gateUp", w.gateUp(), e, 2 * inter, h);
         Checks.shape("down", w.down(), e, h, inter);
-        if (w.routerBias() != null) MoeChecks.tensor("routerBias", w.routerBias(), backend, DType.F32, e);
+        checkCommon(backend, out, x, w.router(), w.routerBias(), config, ws, inter);
+    }
+
+    private static void check(Backend backend, Tensor out, Tensor x, QuantizedWeights w, RouterConfig config, Workspace ws) {
+        MoeChecks.backend(backend);
+        if (w == null) throw new IllegalArgumentException("w is null");
+        if (config == null) throw new IllegalArgumentException("config is null");
+        if (w.gateUp() == null || w.down() == null) throw new IllegalArgumentException("w.gateUp and w.down must not be null");
+        MoeChecks.floats("x", x, backend, 2);
+        long e = config.experts(), h = x.dim(1), inter = w.gateUp().rows() / 2;
+        if (w.gateUp().experts() != e || w.gateUp().rows() % 2 != 0 || w.gateUp().cols() != h || w.down().experts() != e
+                || w.down().rows() != h || w.down().cols() != inter)
+            throw new IllegalArgumentException("the quantized experts are gateUp " + w.gateUp().experts() + " x (" + w.gateUp().rows() + ", "
+                    + w.gateUp().cols() + ") and down " + w.down().experts() + " x (" + w.down().rows() + ", " + w.down().cols()
+                    + "); expected " + e + " x (2I, " + h + ") and " + e + " x (" + h + ", I)");
+        checkCommon(backend, out, x, w.router(), w.routerBias(), config, ws, inter);
+    }
+
+    /** What both forms of the layer check: out, the router, and that ws fits this call. */
+    private static void checkCommon(Backend backend, Tensor out, Tensor x, Tensor router, Tensor routerBias, RouterConfig config,
+                                    Workspace ws, long inter) {
+        long tokens = x.dim(0), h = x.dim(1), e = config.experts();
+        MoeChecks.tensor("out", out, backend, x.dtype(), tokens, h);
+        MoeChecks.floats("router", router, backend, 2);
+        Checks.sameDtype("router", router, "x", x);
+        Checks.shape("router", router, e, h);
+        if (routerBias != null) MoeChecks.tensor("routerBias", routerBias, backend, DType.F32, e);
         if (ws != null) {
             if (ws.tokens() != tokens || ws.topK() != config.topK() || ws.routing().experts() != e)
                 throw new IllegalArgumentException("ws was allocated for " + ws.tokens() + " tokens, top-" + ws.topK() + " of "

@@ -9,17 +9,26 @@ import dev.isthmus.tensor.Tensor;
 import java.util.Set;
 
 /**
- * The decode-sized product with a quantized weight: {@code out (m x n) = x (m x k) W^T} with W a
- * {@link QuantizedMatrix} of n rows and k columns and m from 1 to {@link #MAX_ROWS}. The CUDA kernel
- * dequantizes W in registers while streaming its bytes (cuda/quant_gemv.cuh); the CPU reference
- * dequantizes W by the format's definition and sums in double. x and out share one dtype (f32, f16,
- * bf16), contiguous; fp32 accumulation on the GPU.
+ * The product with a quantized weight: {@code out (m x n) = x (m x k) W^T} with W a
+ * {@link QuantizedMatrix} of n rows and k columns. On CUDA, up to {@link #MAX_ROWS} rows (decode
+ * steps and small batches; f32 activations take no more) run the GEMV, which dequantizes W in
+ * registers while streaming its bytes (cuda/quant_gemv.cuh); more rows of f16 or bf16, any number
+ * of them (prompts), take the tensor-core tiles, which dequantize W into f16/bf16 tiles in shared
+ * memory (cuda/quant_tile.cuh), so W's values there are rounded once to the activations' dtype. The CPU
+ * reference dequantizes W by the format's definition and sums in double. x and out share one dtype
+ * (f32, f16, bf16), contiguous; fp32 accumulation on the GPU.
  */
 public final class QuantGemv {
     private QuantGemv() {}
 
+    /** The most rows of f32 activations (the GEMV); f16 and bf16 take any number ({@link #maxRows}). */
     public static final int MAX_ROWS = 16;
     static final Set<DType> DTYPES = Set.of(DType.F32, DType.F16, DType.BF16);
+
+    /** The most rows of activations of {@code dtype} that one call takes. */
+    public static long maxRows(DType dtype) {
+        return dtype == DType.F32 ? MAX_ROWS : Integer.MAX_VALUE;
+    }
 
     public static void apply(Backend backend, Tensor out, Tensor x, QuantizedMatrix w) {
         if (backend == null) throw new IllegalArgumentException("backend is null");
@@ -30,7 +39,8 @@ public final class QuantGemv {
         Checks.rank("x", x, 2);
         Checks.contiguous("x", x);
         long m = x.dim(0);
-        if (m < 1 || m > MAX_ROWS) throw new IllegalArgumentException("x has " + m + " rows; the quantized GEMV takes 1 to " + MAX_ROWS);
+        if (m < 1 || m > maxRows(x.dtype()))
+            throw new IllegalArgumentException("x has " + m + " rows; the quantized product takes 1 to " + maxRows(x.dtype()) + " rows of " + x.dtype().label());
         Checks.shape("x", x, m, w.cols());
         Checks.usable("out", out, backend.device());
         Checks.sameDtype("out", out, "x", x);

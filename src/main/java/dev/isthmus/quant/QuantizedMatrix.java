@@ -47,18 +47,29 @@ public final class QuantizedMatrix implements AutoCloseable {
         if (ggml == null || ggml.byteSize() != size)
             throw new IllegalArgumentException("a " + rows + " x " + cols + " " + type + " matrix has " + size + " bytes, got "
                     + (ggml == null ? "null" : ggml.byteSize()));
-        // Padded to 16 bytes: an allocation then starts 16-byte aligned even where it ends on a page
-        // boundary (the host emulation's guard pages), and the kernels' 16-byte loads stay inside it.
-        try (Tensor host = Tensor.allocateHost(DType.I8, (size + 15) / 16 * 16)) {
-            MemorySegment out = host.segment();
-            out.fill((byte) 0);
-            if (type == GgmlType.Q4_K) out.copyFrom(ggml);
-            else split(type, ggml, out, rows * cols / 32);
+        try (Tensor host = Tensor.allocateHost(DType.I8, paddedBytes(type, rows * cols))) {
+            host.segment().fill((byte) 0);
+            kernelLayout(type, rows * cols, ggml, host.segment());
             return new QuantizedMatrix(type, rows, cols, backend.copyOf(host));
         }
     }
 
-    private static GgmlType checked(GgmlType type, long rows, long cols) {
+    /**
+     * The kernels' byte count of {@code elements} values: the format's, padded to 16 bytes, so that an
+     * allocation starts 16-byte aligned even where it ends on a page boundary (the host emulation's
+     * guard pages), the kernels' 16-byte loads stay inside it, and stacked matrices stay aligned.
+     */
+    static long paddedBytes(GgmlType type, long elements) {
+        return (type.bytes(elements) + 15) / 16 * 16;
+    }
+
+    /** The format's bytes of {@code elements} values into the kernels' layout at the start of {@code out}. */
+    static void kernelLayout(GgmlType type, long elements, MemorySegment ggml, MemorySegment out) {
+        if (type == GgmlType.Q4_K) MemorySegment.copy(ggml, 0, out, 0, type.bytes(elements));
+        else split(type, ggml, out, elements / 32);
+    }
+
+    static GgmlType checked(GgmlType type, long rows, long cols) {
         if (type == null || !kernelFormat(type)) throw new IllegalArgumentException("quantized matrices are Q8_0, Q4_0 or Q4_K, got " + type);
         if (rows < 1 || cols < 1) throw new IllegalArgumentException("a quantized matrix needs rows and cols >= 1, got " + rows + " x " + cols);
         if (cols % type.blockElements() != 0)
@@ -80,15 +91,19 @@ public final class QuantizedMatrix implements AutoCloseable {
 
     /** The format's bytes (host), as a GGUF file would hold them. */
     public byte[] toGgml() {
-        byte[] device;
         try (Tensor host = bytes.isHost() ? null : Backend.cpu().copyOf(bytes)) {
-            device = (host == null ? bytes : host).segment().asSlice(0, type.bytes(rows * cols)).toArray(ValueLayout.JAVA_BYTE);
+            return ggmlOf(type, rows * cols, (host == null ? bytes : host).segment());
         }
+    }
+
+    /** The format's bytes of {@code elements} values held in the kernels' layout at the start of {@code layout} (host). */
+    static byte[] ggmlOf(GgmlType type, long elements, MemorySegment layout) {
+        byte[] device = layout.asSlice(0, type.bytes(elements)).toArray(ValueLayout.JAVA_BYTE);
         if (type == GgmlType.Q4_K) return device;
         MemorySegment in = MemorySegment.ofArray(device);
         byte[] ggml = new byte[device.length];
         MemorySegment out = MemorySegment.ofArray(ggml);
-        long blocks = rows * cols / 32;
+        long blocks = elements / 32;
         int valueBytes = type.blockBytes() - 2;
         for (long b = 0; b < blocks; b++) {
             long at = b * type.blockBytes();

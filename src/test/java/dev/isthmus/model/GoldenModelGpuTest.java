@@ -46,6 +46,21 @@ class GoldenModelGpuTest {
         }
     }
 
+    /**
+     * The quantized GGUF fixtures in bf16, which keep their quantized matrices on the device for the
+     * tensor-core tiles (prompts) and the GEMV, and Mixtral's experts for the quantized expert GEMMs;
+     * the bound is the bf16 one above.
+     */
+    @ParameterizedTest
+    @FieldSource("dev.isthmus.model.GgufModelTest#FAMILIES")
+    void cudaBf16MatchesTransformersFromGguf(String family) throws IOException {
+        try (Backend gpu = Backend.cuda(0)) {
+            int multiple = family.equals("mamba") ? 6 : 3;
+            GoldenFixtures.check(family, GgufModelTest.fixture(family + ".gguf"), GgufModelTest.fixture(family + ".reference.safetensors"),
+                    gpu, DType.BF16, multiple * Compare.boundFor(DType.BF16), false);
+        }
+    }
+
     /** The quantized GGUF fixtures (see GgufModelTest) on the CUDA backend in fp32. */
     @ParameterizedTest
     @FieldSource("dev.isthmus.model.GgufModelTest#FAMILIES")

@@ -44,5 +44,15 @@ final class MoeFixtures {
     }
 
     /** Under the host emulation 1000 tokens (minutes of CPU fibers) become 160: still several tiles, none full. */
+    /** (tokens, k) I32 expert ids, distinct within each token (consecutive from a random first), as a router gives. */
+    static Tensor distinctIds(Random random, int tokens, int experts, int k) {
+        long[] id = new long[tokens * k];
+        for (int t = 0; t < tokens; t++) {
+            int first = random.nextInt(experts);
+            for (int s = 0; s < k; s++) id[t * k + s] = (first + s) % experts;
+        }
+        return Tensor.fromLongs(DType.I32, id, tokens, k);
+    }
+
     static final int[] TOKENS = GpuShapes.choose(new int[] {1, 2, 17, 1000}, 1, 2, 17, 160);
 }

@@ -280,11 +280,6 @@ class MoeGpuTest {
 
     private static void checkStages(CudaBackend gpu, Random random, DType dtype, int tokens, int h, int inter, int e, int k) {
         String what = dtype.label() + " T=" + tokens + " H=" + h + " I=" + inter + " E=" + e + " k=" + k;
-        long[] id = new long[tokens * k];
-        for (int t = 0; t < tokens; t++) {
-            int first = random.nextInt(e); // distinct experts per token, as a router gives
-            for (int s = 0; s < k; s++) id[t * k + s] = (first + s) % e;
-        }
         int pairs = tokens * k;
         try (Tensor x = RandomTensors.normal(random, dtype, 1f, tokens, h);
              Tensor gateUp = RandomTensors.normal(random, dtype, (float) (1.5 / Math.sqrt(h)), e, 2L * inter, h);
@@ -292,7 +287,7 @@ class MoeGpuTest {
              Tensor weights = RandomTensors.uniform(random, DType.F32, 0f, 1f, tokens, k);
              Tensor shared = RandomTensors.normal(random, dtype, 1f, tokens, h);
              Tensor residual = RandomTensors.normal(random, dtype, 1f, tokens, h);
-             Tensor ids = Tensor.fromLongs(DType.I32, id, tokens, k);
+             Tensor ids = MoeFixtures.distinctIds(random, tokens, e, k);
              Tensor dropped = Tensor.fromLongs(DType.I32, random.longs(pairs, 0, 4).map(v -> v == 0 ? 1 : 0).toArray(), pairs);
              Tensor dDropped = gpu.copyOf(dropped);
              Dispatch.Buffers routing = Dispatch.Buffers.allocate(CPU, tokens, k, e, ExpertGemm.TILE_M);

@@ -12,10 +12,13 @@ import dev.isthmus.testing.GpuTest;
 import java.util.Random;
 
 /**
- * The quantized GEMV on CUDA against the CPU reference (the weights dequantized by the format's
- * definition, dots in double): fresh random weights and inputs, awkward row counts (every unrolled
- * count and the ones between), output features not a multiple of the block's warps, several blocks
- * per weight row, the output poisoned before each launch.
+ * The quantized product on CUDA against the CPU reference (the weights dequantized by the format's
+ * definition, dots in double): fresh random weights and inputs; row counts for the GEMV (1 to 16:
+ * every unrolled count and ones between) and for the tensor-core tiles (f16 and bf16 from 17 rows:
+ * the decode tile up to 64 with a partial 16-row slice at 17, more than one row tile at 129);
+ * output features not a multiple of the GEMV's warps nor of any tile width (130: a
+ * partial second column tile); one block of K, K with a 32-deep tail (an odd number of 32-value
+ * blocks) and several 64-deep passes; the output poisoned before each launch.
  */
 class QuantGemvGpuTest {
     private static final GgmlType[] FORMATS = {GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K};
@@ -27,10 +30,12 @@ class QuantGemvGpuTest {
         try (CudaBackend gpu = Backend.cuda(0)) {
             for (GgmlType format : FORMATS)
                 for (DType dtype : FLOATS)
-                    for (int m : new int[] {1, 2, 3, 5, 16})
-                        for (int n : new int[] {1, 7, 33})
-                            for (int blocks : new int[] {1, 3, format == GgmlType.Q4_K ? 2 : 37})
+                    for (int m : new int[] {1, 2, 3, 5, 8, 15, 16, 17, 64, 129}) {
+                        if (m > QuantGemv.maxRows(dtype)) continue;
+                        for (int n : new int[] {1, 7, 130})
+                            for (int blocks : format == GgmlType.Q4_K ? new int[] {1, 3} : new int[] {1, 4, 37})
                                 check(gpu, random, format, dtype, m, n, blocks * format.blockElements());
+                    }
         }
     }
 

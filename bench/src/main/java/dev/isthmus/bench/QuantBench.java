@@ -1,6 +1,7 @@
 package dev.isthmus.bench;
 
 import dev.isthmus.backend.Timing;
+import dev.isthmus.blas.Gemm;
 import dev.isthmus.quant.GgmlType;
 import dev.isthmus.quant.QuantGemv;
 import dev.isthmus.quant.QuantizedMatrix;
@@ -9,39 +10,58 @@ import dev.isthmus.tensor.Tensor;
 import java.util.SplittableRandom;
 
 /**
- * The quantized decode GEMV (x W^T with W in Q8_0, Q4_0 or Q4_K) at a 4096 x 4096 projection and a
- * 14336 x 4096 FFN matrix, 1, 8 and 16 rows of bf16 activations: 100 runs each. Bytes: the
- * quantized weight as the format counts it (what a decode step must stream), x read and out written.
+ * The products with quantized weights (x W^T with W in Q8_0, Q4_0 or Q4_K) at a 4096 x 4096
+ * projection and a 14336 x 4096 FFN matrix, bf16 activations: 1 row (the GEMV), 8 and 16 (decode
+ * batches: the tensor-core decode tile) and 4096 (a prompt: the wide tile), 100 runs each; beside
+ * them the same products with W dense in bf16 through the project's own GEMM (gemm-own-bf16 rows),
+ * the ceiling the quantized tiles are held to. Bytes: the weight as its format counts it (what a
+ * step must stream), x read and out written.
  */
 final class QuantBench {
     private QuantBench() {}
 
     private static final int WARMUP = 10, RUNS = 100;
+    private static final DType DTYPE = DType.BF16;
 
     static void run(Bench b) {
         long[][] shapes = b.tiny ? new long[][] {{33, 256}} : new long[][] {{4096, 4096}, {14336, 4096}};
-        for (GgmlType type : new GgmlType[] {GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K})
-            for (long[] shape : shapes) {
-                float[] values = new float[Math.toIntExact(shape[0] * shape[1])];
-                SplittableRandom random = new SplittableRandom(7);
-                for (int i = 0; i < values.length; i++) values[i] = (float) (random.nextDouble() * 2 - 1) * 0.02f;
+        int[] rowCounts = b.tiny ? new int[] {1, 3, 130} : new int[] {1, 8, 16, 4096};
+        for (long[] shape : shapes) {
+            float[] values = new float[Math.toIntExact(shape[0] * shape[1])];
+            SplittableRandom random = new SplittableRandom(7);
+            for (int i = 0; i < values.length; i++) values[i] = (float) (random.nextDouble() * 2 - 1) * 0.02f;
+            for (GgmlType type : new GgmlType[] {GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K})
                 try (QuantizedMatrix w = QuantizedMatrix.quantize(b.gpu, type, values, shape[0], shape[1])) {
-                    for (int rows : b.tiny ? new int[] {1, 3} : new int[] {1, 8, 16}) gemv(b, w, rows);
+                    for (int rows : rowCounts) quantized(b, w, rows);
                 }
+            try (Tensor host = Tensor.fromFloats(DType.F32, values, shape[0], shape[1]); Tensor h16 = host.to(DTYPE);
+                 Tensor w = b.gpu.copyOf(h16)) {
+                for (int rows : rowCounts) dense(b, w, rows);
             }
+        }
     }
 
-    private static void gemv(Bench b, QuantizedMatrix w, int rows) {
-        DType dtype = DType.BF16;
-        try (Tensor x = b.normal(dtype, 1f, rows, w.cols()); Tensor out = b.gpu.allocate(dtype, rows, w.rows())) {
+    private static void quantized(Bench b, QuantizedMatrix w, int rows) {
+        try (Tensor x = b.normal(DTYPE, 1f, rows, w.cols()); Tensor out = b.gpu.allocate(DTYPE, rows, w.rows())) {
             Runnable op = () -> QuantGemv.apply(b.gpu, out, x, w);
-            Timing.Stats t = b.time(WARMUP, b.tiny ? 3 : RUNS, op);
-            double bytes = w.type().bytes(w.rows() * w.cols()) + (double) rows * (w.cols() + w.rows()) * dtype.byteSize();
-            double flops = 2.0 * rows * w.rows() * w.cols();
-            String kernel = "quant-gemv-" + w.type().name().toLowerCase(java.util.Locale.ROOT);
-            String shape = "m" + rows + "-" + w.rows() + "x" + w.cols();
-            GpuBench.print(kernel + " " + shape + " " + dtype.label(), t, bytes);
-            b.record(kernel, shape, dtype, t, bytes, flops, rows, op);
+            double weightBytes = w.type().bytes(w.rows() * w.cols());
+            record(b, "quant-gemv-" + w.type().name().toLowerCase(java.util.Locale.ROOT), w.rows(), w.cols(), rows, weightBytes, op);
         }
+    }
+
+    private static void dense(Bench b, Tensor w, int rows) {
+        try (Tensor x = b.normal(DTYPE, 1f, rows, w.dim(1)); Tensor out = b.gpu.allocate(DTYPE, rows, w.dim(0))) {
+            Runnable op = () -> Gemm.gemmOwnKernel(b.gpu, out, x, false, w, true, 1f, 0f);
+            record(b, "gemm-own-bf16", w.dim(0), w.dim(1), rows, (double) w.dim(0) * w.dim(1) * DTYPE.byteSize(), op);
+        }
+    }
+
+    private static void record(Bench b, String kernel, long n, long k, int rows, double weightBytes, Runnable op) {
+        Timing.Stats t = b.time(WARMUP, b.tiny ? 3 : RUNS, op);
+        double bytes = weightBytes + (double) rows * (k + n) * DTYPE.byteSize();
+        double flops = 2.0 * rows * n * k;
+        String shape = "m" + rows + "-" + n + "x" + k;
+        GpuBench.print(kernel + " " + shape + " " + DTYPE.label(), t, bytes);
+        b.record(kernel, shape, DTYPE, t, bytes, flops, rows, op);
     }
 }
