@@ -26,7 +26,7 @@ import dev.isthmus.tensor.Tensor;
  * transpose kernel is needed); a decode step of every sequence at once runs the one-token conv
  * update and scan step, token-major.
  */
-final class MambaBlock {
+final class MambaBlock implements StateSpaceBlock {
     private final int inner, state, rank;
     private final Tensor wx, wz, convWeight, convBias, wdt, wb, wc, dtProj, out;
     private final Tensor dtNorm, bNorm, cNorm;
@@ -64,8 +64,8 @@ final class MambaBlock {
         scan = new ScanWeights(a, w.loadF32(prefix + "D", inner), w.loadF32(prefix + "dt_proj.bias", inner), true);
     }
 
-    /** out (T, hidden) = the block applied to x (T, hidden), advancing each sequence's conv and SSM states. */
-    void forward(Step step, int layer, Tensor x, Tensor result) {
+    @Override
+    public void forward(Step step, int layer, Tensor x, Tensor result) {
         if (step.isFullDecode()) {
             decode(step, layer, x, result);
             return;
@@ -143,7 +143,7 @@ final class MambaBlock {
     }
 
     /** dst (N, T) = src (T, N)^T, as the product I_N src^T (N is the small state size). */
-    private static void transposeInto(Step step, Tensor dst, Tensor src) {
+    static void transposeInto(Step step, Tensor dst, Tensor src) {
         long n = dst.dim(0);
         Tensor identity = step.allocate(src.dtype(), n, n);
         float[] ones = new float[(int) (n * n)];

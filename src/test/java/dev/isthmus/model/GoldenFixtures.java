@@ -21,7 +21,7 @@ import java.util.Set;
 final class GoldenFixtures {
     private GoldenFixtures() {}
 
-    static final List<String> FAMILIES = List.of("llama", "llama3", "qwen2", "mistral", "mixtral", "mamba", "jamba");
+    static final List<String> FAMILIES = List.of("llama", "llama3", "qwen2", "mistral", "mixtral", "mamba", "mamba2", "jamba");
 
     /** The files of a fixture. */
     private static final List<String> FILES = List.of("config.json", "model.safetensors", "tokenizer.json", "reference.safetensors");
