@@ -631,6 +631,47 @@ def quant_gemv():
     return out
 
 
+SSD_THREADS, SSD_CHUNK, SSD_PAD, SSD_FPAD = 256, 64, 8, 4  # cuda/ssd.cuh
+
+
+def ssd_layout_bytes(chunk, p_tile, n_pad, elem):
+    """cuda/ssd.cuh SsdLayout.bytes: C, B, x, x~^T, M, the state operand (elem each), G, Y and
+    the state (fp32), cum and dt' (fp32), each rounded up to 16 bytes."""
+    ldn, ldp, ldq = n_pad + SSD_PAD, p_tile + SSD_PAD, chunk + SSD_PAD
+    parts = [chunk * ldn * elem, chunk * ldn * elem, chunk * ldp * elem, p_tile * ldq * elem, chunk * ldq * elem,
+             p_tile * ldn * elem, chunk * (chunk + SSD_FPAD) * 4, chunk * (p_tile + SSD_FPAD) * 4,
+             p_tile * (n_pad + SSD_FPAD) * 4, chunk * 4, chunk * 4]
+    return sum(cdiv(x, 16) * 16 for x in parts)
+
+
+def ssd_scan():
+    """mamba2-2.7b's SSD at the bench shape: ssd_scan_kernel<T>, one block of SSD_THREADS per
+    (batch row, head, 64-channel tile) = 8 x 80 x 1, each walking L / 64 chunks. The hot loop is
+    the chunk loop (the outermost loop holding the products: mma.sync for bf16, FMAs for f32),
+    one chunk a pass; the loops inside it (the tile loads, the four products' tile and k loops,
+    the element-wise decay passes) are not given trips here: each is counted once a chunk, which
+    undercounts them (a first entry, to be refined against the loop listing). The state's load
+    and store loops around it run PT x NP / 256 = 32 passes."""
+    out = []
+    b, length, h, p, n, g = 8, 4096, 80, 64, 128, 1
+    chunks = length // SSD_CHUNK
+    for dtype in (BF16, F32):
+        e = SIZE[dtype]
+        tokens = b * length
+        out.append(dict(
+            bench="ssd-scan", part="", shape=f"B{b}xL{length}xH{h}xP{p}xN{n}xG{g}", dtype=dtype,
+            source="ssd", symbol=rf"15ssd_scan_kernelI{MANGLED[dtype]}EEv",
+            threads=SSD_THREADS, blocks=b * h, dynamic_shared=ssd_layout_bytes(SSD_CHUNK, p, n, e),
+            hot={"contains": r"^(mma|HMMA)" if dtype == BF16 else r"^(fma|FFMA)", "pick": "outermost"},
+            hot_units=chunks, other=32,
+            unit="chunk of 64 steps of one (row, head)", units_per_warp=chunks,
+            # the bench's counts (SsdBench)
+            bytes=tokens * h * (2 * p + 1) * e + 2 * tokens * g * n * e + 4 * b * h * p * n + 4 * 3 * h,
+            flops=tokens * h * (2 * SSD_CHUNK * (n + p) + 4 * p * n), flop_kind="tensor" if dtype == BF16 else "fp32",
+            exps=tokens * h * (SSD_CHUNK // 2 + 2)))
+    return out
+
+
 def all_launches():
-    return (rmsnorm() + selective_scan() + state_update() + conv1d() + attention_decode() + attention_prefill() + moe() + gemm_own()
+    return (rmsnorm() + selective_scan() + state_update() + conv1d() + ssd_scan() + attention_decode() + attention_prefill() + moe() + gemm_own()
             + quant_gemv())

@@ -126,6 +126,13 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
                 (hidden + 15) / 16, true, 0, 0, false, 1, 1, 1, 1, List.of());
     }
 
+    /** Mamba-2: D = 2 hidden channels in heads of 64, one group of N states, a conv of 4, no time-step limit. */
+    public static ModelConfig mamba2(int vocab, int hidden, int layers, int stateSize) {
+        int inner = 2 * hidden;
+        return new ModelConfig(Family.MAMBA2, vocab, hidden, layers, inner / HEAD_DIM, 0, HEAD_DIM, 0, 1e-5f, 0, 1, null, false, false, 0, true,
+                inner, stateSize, 4, 0, true, 0, 0, false, 1, 1, 1, 1, List.of(), new Mamba2(1, 0f, Float.POSITIVE_INFINITY));
+    }
+
     /**
      * Jamba-style hybrid: attention in one layer of every {@code attentionPeriod} (at half the
      * period), Mamba in the others, an MoE FFN in every second layer and a dense one elsewhere.
