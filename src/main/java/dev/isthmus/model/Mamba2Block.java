@@ -61,13 +61,7 @@ final class Mamba2Block implements StateSpaceBlock {
         norm = w.load(prefix + "norm.weight", inner);
         out = w.load(prefix + "out_proj.weight", h, inner);
         normEps = c.normEps();
-        Tensor a;
-        try (Tensor aLog = w.host(prefix + "A_log", DType.F32, heads)) {
-            float[] values = aLog.toFloatArray();
-            for (int i = 0; i < values.length; i++) values[i] = (float) -Math.exp(values[i]);
-            a = w.upload(Tensor.fromFloats(DType.F32, values, heads));
-        }
-        ssd = new SsdWeights(a, w.loadF32(prefix + "D", heads), w.loadF32(prefix + "dt_bias", heads), true,
+        ssd = new SsdWeights(MambaBlock.stateDecay(w, prefix + "A_log", heads), w.loadF32(prefix + "D", heads), w.loadF32(prefix + "dt_bias", heads), true,
                 c.mamba2().dtMin(), c.mamba2().dtMax());
     }
 

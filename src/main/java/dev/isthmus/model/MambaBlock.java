@@ -55,13 +55,7 @@ final class MambaBlock implements StateSpaceBlock {
         bNorm = w.optional(prefix + "b_layernorm.weight", normed, state);
         cNorm = w.optional(prefix + "c_layernorm.weight", normed, state);
         normEps = c.normEps();
-        Tensor a;
-        try (Tensor aLog = w.host(prefix + "A_log", DType.F32, inner, state)) {
-            float[] values = aLog.toFloatArray();
-            for (int i = 0; i < values.length; i++) values[i] = (float) -Math.exp(values[i]);
-            a = w.upload(Tensor.fromFloats(DType.F32, values, inner, state));
-        }
-        scan = new ScanWeights(a, w.loadF32(prefix + "D", inner), w.loadF32(prefix + "dt_proj.bias", inner), true);
+        scan = new ScanWeights(stateDecay(w, prefix + "A_log", inner, state), w.loadF32(prefix + "D", inner), w.loadF32(prefix + "dt_proj.bias", inner), true);
     }
 
     @Override
@@ -131,6 +125,15 @@ final class MambaBlock implements StateSpaceBlock {
         SelectiveScan.step(backend, y, step.session.ssmState(layer), null, x, delta, z, b.reshape(batch, 1, state),
                 c.reshape(batch, 1, state), scan);
         Gemm.gemm(backend, result, y, false, out, true, 1f, 0f);
+    }
+
+    /** A = -exp(A_log) in f32 on the weights' backend: the state decay as the checkpoint keeps its log. */
+    static Tensor stateDecay(Weights w, String name, long... shape) {
+        try (Tensor aLog = w.host(name, DType.F32, shape)) {
+            float[] values = aLog.toFloatArray();
+            for (int i = 0; i < values.length; i++) values[i] = (float) -Math.exp(values[i]);
+            return w.upload(Tensor.fromFloats(DType.F32, values, shape));
+        }
     }
 
     /** Token-major x W^T, RMS-normalized by {@code norm} when there is one; x is (T, D), or (D, T) when {@code channelMajor}. */

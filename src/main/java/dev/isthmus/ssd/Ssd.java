@@ -4,10 +4,10 @@ import dev.isthmus.backend.Backend;
 import dev.isthmus.backend.CpuBackend;
 import dev.isthmus.backend.CudaBackend;
 import dev.isthmus.scan.ScanStates;
+import dev.isthmus.scan.SequenceChecks;
 import dev.isthmus.tensor.Checks;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
-import java.util.HashSet;
 import java.util.Set;
 
 /**
@@ -97,7 +97,7 @@ public final class Ssd {
             Checks.contiguous("seqStarts", seqStarts);
             rows = seqStarts.dim(0) - 1;
             if (rows < 1) throw new IllegalArgumentException("seqStarts needs at least 2 entries (one sequence), has " + seqStarts.dim(0));
-            if (seqStarts.isHost()) checkStarts(seqStarts.toLongArray(), length);
+            if (seqStarts.isHost()) SequenceChecks.starts(seqStarts.toLongArray(), length);
         }
         checkState("initialStates", initialStates, backend, rows, heads, headDim, nstate);
         checkState("finalStates", finalStates, backend, rows, heads, headDim, nstate);
@@ -149,7 +149,7 @@ public final class Ssd {
             Checks.dtypeIn("slots", slots, Set.of(DType.I32));
             Checks.shape("slots", slots, batch);
             Checks.contiguous("slots", slots);
-            if (slots.isHost()) checkSlots(slots.toLongArray(), pool);
+            if (slots.isHost()) SequenceChecks.slots(slots.toLongArray(), pool);
         }
         if (y.elementCount() == 0) return;
         switch (backend) {
@@ -226,24 +226,5 @@ public final class Ssd {
 
     private static void checkState(String name, Tensor t, Backend backend, long... shape) {
         if (t != null) checkParameter(name, t, backend, shape);
-    }
-
-    private static void checkStarts(long[] starts, long length) {
-        if (starts[0] != 0) throw new IllegalArgumentException("seqStarts must begin at 0, begins at " + starts[0]);
-        if (starts[starts.length - 1] != length)
-            throw new IllegalArgumentException("seqStarts must end at L = " + length + ", ends at " + starts[starts.length - 1]);
-        for (int i = 1; i < starts.length; i++)
-            if (starts[i] < starts[i - 1])
-                throw new IllegalArgumentException("seqStarts must not decrease: seqStarts[" + i + "] = " + starts[i] + " < " + starts[i - 1]);
-    }
-
-    private static void checkSlots(long[] slots, long pool) {
-        Set<Long> used = new HashSet<>();
-        for (int r = 0; r < slots.length; r++) {
-            long slot = slots[r];
-            if (slot < 0) continue;
-            if (slot >= pool) throw new IllegalArgumentException("slots[" + r + "] = " + slot + " is out of range for a state pool of " + pool);
-            if (!used.add(slot)) throw new IllegalArgumentException("slots has slot " + slot + " twice (at row " + r + ")");
-        }
     }
 }
