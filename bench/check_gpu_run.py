@@ -20,7 +20,7 @@ import tarfile
 STAGES = ["device", "tests", "memcheck", "bench", "peers", "demo", "racecheck", "initcheck", "jmh"]
 FAMILIES = {
     "copy": ["device-copy"], "rmsnorm": ["rmsnorm", "rmsnorm+residual"], "scan": ["selective-scan"],
-    "state update": ["selective-state-update"], "conv1d": ["causal-conv1d"], "attention decode": ["attention-decode"],
+    "state update": ["selective-state-update"], "conv1d": ["causal-conv1d"], "ssd scan": ["ssd-scan"], "ssd state update": ["ssd-state-update"], "attention decode": ["attention-decode"],
     "attention prefill": ["attention-prefill"], "moe": ["moe-mixtral", "moe-deepseek"], "gemm": ["gemm-own"],
     "model decode": ["decode ", "decode-kernels ", "decode-host-logits ", "decode-eager "], "speculative": ["speculative "],
 }

@@ -215,7 +215,7 @@ stage_peers() {
     [ -s "$WORK/bench/shapes.csv" ] || { echo "no shapes.csv from the kernel benchmarks"; return 1; }
     local rc=0 peer share=$(( LIMIT / 5 ))
     cd "$BUNDLE/bench/peers" || return 1
-    for peer in rmsnorm scan attention moe; do
+    for peer in rmsnorm scan ssd attention moe; do
         local extra=()
         [ "$peer" = attention ] && extra=(--raw "$WORK/bench/raw.csv" --plot "$OUTDIR/attention-decode.png")
         timeout "$share" "$TORCH_PYTHON" "${peer}_peer.py" --shapes "$WORK/bench/shapes.csv" --out "$WORK/peers-$peer.csv" "${extra[@]}" \

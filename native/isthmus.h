@@ -190,6 +190,51 @@ ISTHMUS_API int isthmus_causal_conv1d(void *out, void *final_state, const void *
 ISTHMUS_API int isthmus_causal_conv1d_update(void *out, void *conv_state, const void *x, const void *weight,
                                              const void *bias, int64_t batch, int64_t channels, int64_t width,
                                              int32_t silu, int32_t dtype, void *stream);
+/* ---- Mamba-2: the SSD scan, its state update, the gated RMSNorm ------------------------------ */
+
+/*
+ * The state-space-dual scan of Mamba-2 (Dao & Gu 2024) over whole sequences. Per row, head h,
+ * time t, head channel p and state n, with g = h / (heads / groups):
+ *
+ *   dt'      = clamp(softplus(dt[t,h] + dt_bias[h]), dt_min, dt_max)   (softplus if dt_softplus)
+ *   S[p,n]   = exp(dt' a[h]) S[p,n] + dt' x[t,h,p] b[t,g,n]                (fp32 state)
+ *   y[t,h,p] = sum_n c[t,g,n] S[p,n] + d[h] x[t,h,p]                       (d optional)
+ *
+ * x, y: (batch, length, heads, head_dim); dt: (batch, length, heads); b, c: (batch, length, groups,
+ * nstate); all of `dtype` (F32, F16, BF16), contiguous. a, d, dt_bias: (heads) fp32. S starts from
+ * initial_states (rows, heads, head_dim, nstate) fp32 or 0, and ends in final_states (same shape)
+ * unless it is NULL; it may be initial_states itself. head_dim and nstate are 1..256. Packed input
+ * as isthmus_selective_scan's (seq_starts, sequences; the boundaries anywhere). chunk is the
+ * kernel's chunk length: 16, 32 or 64, or 0 for the launcher's choice (the result is the same up
+ * to rounding).
+ */
+ISTHMUS_API int isthmus_ssd_scan(void *y, float *final_states, const void *x, const void *dt, const void *b,
+                                 const void *c, const float *a, const float *d, const float *dt_bias,
+                                 const float *initial_states, const int32_t *seq_starts, int64_t sequences,
+                                 int64_t batch, int64_t length, int64_t heads, int64_t head_dim, int64_t groups,
+                                 int64_t nstate, int32_t dt_softplus, float dt_min, float dt_max, int32_t chunk,
+                                 int32_t dtype, void *stream);
+
+/*
+ * One decode step of the SSD scan, the state updated in place: x, y (batch, heads, head_dim); dt
+ * (batch, heads); b, c (batch, groups, nstate) of `dtype`; state a pool (pool, heads, head_dim,
+ * nstate) fp32 with slots as isthmus_selective_state_update's (a negative slot is padding: y = 0,
+ * state untouched; a slot >= pool or one an earlier row names: y = NaN, state untouched).
+ */
+ISTHMUS_API int isthmus_ssd_state_update(void *y, float *state, const int32_t *slots, int64_t pool, const void *x,
+                                         const void *dt, const void *b, const void *c, const float *a,
+                                         const float *d, const float *dt_bias, int64_t batch, int64_t heads,
+                                         int64_t head_dim, int64_t groups, int64_t nstate, int32_t dt_softplus,
+                                         float dt_min, float dt_max, int32_t dtype, void *stream);
+
+/*
+ * The gated RMSNorm of Mamba-2: v = y * silu(z) (z may be NULL: v = y), then per group of
+ * group_size consecutive channels out = v / sqrt(mean(v^2) + eps) * weight. out, y, z (rows,
+ * width) and weight (width) of `dtype`; group_size divides width; out may be y.
+ */
+ISTHMUS_API int isthmus_gated_rmsnorm(void *out, const void *y, const void *z, const void *weight, int64_t rows,
+                                      int64_t width, int64_t group_size, float eps, int32_t dtype, void *stream);
+
 /* ---- Attention over a paged KV cache ------------------------------------------------------ */
 
 /*

@@ -676,9 +676,86 @@ def quant_dense():
                             bench="gemm-own-bf16", part="", shape=f"m{m}-{n}x{k}", dtype=BF16,
                             bytes=n * k * 2 + m * (k + n) * 2, l2_bytes=(row_tiles - 1) * n * k * 2 + (col_tiles - 1) * m * k * 2,
                             flops=2 * m * n * k, flop_kind="tensor", exps=0))
+
+
+SSD_THREADS, SSD_CHUNK, SSD_PAD, SSD_FPAD = 256, 64, 8, 4  # cuda/ssd.cuh
+
+
+def ssd_layout_bytes(chunk, p_tile, n_pad, elem):
+    """cuda/ssd.cuh SsdLayout.bytes: C, B, x, x~^T, M, the state operand (elem each), G, Y and
+    the state (fp32), cum and dt' (fp32), each rounded up to 16 bytes."""
+    ldn, ldp, ldq = n_pad + SSD_PAD, p_tile + SSD_PAD, chunk + SSD_PAD
+    parts = [chunk * ldn * elem, chunk * ldn * elem, chunk * ldp * elem, p_tile * ldq * elem, chunk * ldq * elem,
+             p_tile * ldn * elem, chunk * (chunk + SSD_FPAD) * 4, chunk * (p_tile + SSD_FPAD) * 4,
+             p_tile * (n_pad + SSD_FPAD) * 4, chunk * 4, chunk * 4]
+    return sum(cdiv(x, 16) * 16 for x in parts)
+
+
+def ssd_inner_trips(dtype, q, pt, np_):
+    """Trips per chunk of the loops inside ssd_scan_kernel's chunk loop, in PTX order (ssd_scan)."""
+    per_warp = SSD_THREADS // 32
+    strided = lambda items: cdiv(items, SSD_THREADS)  # a thread-strided element loop
+    def product(m, n, k):  # block_gemm: (tile loop, k loop unrolled by 4)
+        if dtype == BF16:
+            return [cdiv((m // 16) * (n // 8), per_warp), k // 16 // 4]
+        return [strided(m * n), k // 4]
+    return ([strided(q * np_), strided(q * pt)] + product(q, q, np_) + product(q, pt, np_)
+            + [strided(q * pt), strided(q * q), strided(pt * np_)] + product(q, pt, q) + product(pt, np_, q)
+            + [strided(q * pt), strided(pt * np_)])
+
+
+def ssd_scan():
+    """mamba2-2.7b's SSD at the bench shape: ssd_scan_kernel<T>, one block of SSD_THREADS per
+    (batch row, head, 64-channel tile) = 8 x 80 x 1, each walking L / 64 chunks. The hot loop is
+    the chunk loop (the outermost loop holding the products: mma.sync for bf16, FMAs for f32),
+    one chunk a pass. The loops inside it, in the order of the PTX: the C/B and the x tile loads
+    (Q NP / 256 and Q PT / 256 passes), then for each of the four products its tile loop with its
+    k loop inside (the compiler unrolls the k loop by 4, with the remainder unrolled beside it;
+    the remainder, which never runs at these multiples of 64, is counted once a tile), with the
+    three element-wise decay passes between the second and the third product, and the y and
+    state-operand writes last. The state's load and store loops around it run PT NP / 256 = 32
+    passes. Trips of a strided loop are per warp (all 8 warps take equal shares here)."""
+    out = []
+    b, length, h, p, n, g = 8, 4096, 80, 64, 128, 1
+    chunks = length // SSD_CHUNK
+    for dtype in (BF16, F32):
+        e = SIZE[dtype]
+        tokens = b * length
+        out.append(dict(
+            bench="ssd-scan", part="", shape=f"B{b}xL{length}xH{h}xP{p}xN{n}xG{g}", dtype=dtype,
+            source="ssd", symbol=rf"15ssd_scan_kernelI{MANGLED[dtype]}EEv",
+            threads=SSD_THREADS, blocks=b * h, dynamic_shared=ssd_layout_bytes(SSD_CHUNK, p, n, e),
+            hot={"contains": r"^(mma|HMMA)" if dtype == BF16 else r"^(fma|FFMA)", "pick": "outermost"},
+            hot_units=chunks, other=32, inner=ssd_inner_trips(dtype, SSD_CHUNK, p, n),
+            unit="chunk of 64 steps of one (row, head)", units_per_warp=chunks,
+            # the bench's counts (SsdBench)
+            bytes=tokens * h * (2 * p + 1) * e + 2 * tokens * g * n * e + 4 * b * h * p * n + 4 * 3 * h,
+            flops=tokens * h * (2 * SSD_CHUNK * (n + p) + 4 * p * n), flop_kind="tensor" if dtype == BF16 else "fp32",
+            exps=tokens * h * (SSD_CHUNK // 2 + 2)))
+    return out
+
+
+def ssd_state_update():
+    """One decode step at mamba2-2.7b's shape, batch 8, no slots: ssd_state_update_kernel<T>, a
+    block of 4 warps per (row, head) (grid heads x rows); warp w takes the channels w, w + 4, ..
+    (P / 4 = 16 passes of the channel loop), its lanes the states (N / 32 = 4 passes of the
+    innermost loop, the hot one: the state's FMAs). The row loop runs once (B <= 65535); the
+    padding, bad-slot and earlier-row scans do not run (no slots): their loops count 0."""
+    out = []
+    b, h, p, n, g = 8, 80, 64, 128, 1
+    for dtype in (BF16, F32):
+        e = SIZE[dtype]
+        out.append(dict(
+            bench="ssd-state-update", part="", shape=f"B{b}xH{h}xP{p}xN{n}xG{g}", dtype=dtype,
+            source="ssd", symbol=rf"23ssd_state_update_kernelI{MANGLED[dtype]}EEv",
+            threads=128, blocks=h * b,
+            hot={"contains": r"^(fma|FFMA)", "pick": "innermost"}, hot_units=n // 32, outer=[1, p // 4], other=0,
+            unit="32 states of one channel (one a lane)", units_per_warp=(p // 4) * (n // 32),
+            bytes=2 * 4 * b * h * p * n + b * h * (2 * p + 1) * e + 2 * b * g * n * e + 4 * 3 * h,
+            flops=4 * b * h * p * n, flop_kind="fp32", exps=b * h))
     return out
 
 
 def all_launches():
-    return (rmsnorm() + selective_scan() + state_update() + conv1d() + attention_decode() + attention_prefill() + moe() + gemm_own()
-            + quant_gemv() + quant_dense())
+    return (rmsnorm() + selective_scan() + state_update() + conv1d() + ssd_scan() + ssd_state_update() + attention_decode()
+            + attention_prefill() + moe() + gemm_own() + quant_gemv() + quant_dense())

@@ -143,6 +143,54 @@ static void scan_cases(cudaStream_t stream) {
     printf("selective scan: ok\n");
 }
 
+static void ssd_cases(cudaStream_t stream) {
+    const int dtypes[] = {ISTHMUS_F32, ISTHMUS_F16, ISTHMUS_BF16};
+    // batch, length, heads, head_dim, groups, nstate: L of 1, across chunks; P and N off the tiles, the largest.
+    const long long shapes[][6] = {{1, 1, 1, 1, 1, 1}, {2, 70, 4, 5, 2, 17}, {1, 130, 2, 64, 1, 128}, {1, 40, 1, 256, 1, 256}};
+    for (int dtype : dtypes) {
+        for (const auto &s : shapes) {
+            const long long batch = s[0], length = s[1], heads = s[2], head_dim = s[3], groups = s[4], nstate = s[5];
+            const long long xs = batch * length * heads * head_dim, bc = batch * length * groups * nstate;
+            const long long states = batch * heads * head_dim * nstate;
+            void *x = random_buffer(xs, dtype, 31), *y = random_buffer(xs, dtype, 32);
+            void *dt = random_buffer(batch * length * heads, dtype, 33);
+            void *b = random_buffer(bc, dtype, 34), *c = random_buffer(bc, dtype, 35);
+            float *a = static_cast<float *>(random_buffer(heads, ISTHMUS_F32, 36));
+            float *d = static_cast<float *>(random_buffer(heads, ISTHMUS_F32, 37));
+            float *bias = static_cast<float *>(random_buffer(heads, ISTHMUS_F32, 38));
+            float *state = static_cast<float *>(random_buffer(states, ISTHMUS_F32, 39));
+            for (int chunk : {0, 16, 64})
+                CHECK_STATUS(isthmus_ssd_scan(y, state, x, dt, b, c, a, d, bias, state, nullptr, 0, batch, length, heads,
+                                              head_dim, groups, nstate, 1, 0.0f, 0.5f, chunk, dtype, stream));
+            // batch entry 0 packed as sequences of lengths 1, 0, the rest (a boundary inside the first chunk)
+            if (length >= 2) {
+                int32_t *starts = int_buffer({0, 1, 1, static_cast<int32_t>(length)});
+                float *packed = static_cast<float *>(random_buffer(3 * heads * head_dim * nstate, ISTHMUS_F32, 40));
+                CHECK_STATUS(isthmus_ssd_scan(y, packed, x, dt, b, c, a, nullptr, nullptr, packed, starts, 3, 1, length,
+                                              heads, head_dim, groups, nstate, 0, -1e30f, 1e30f, 0, dtype, stream));
+                CHECK_CUDA(cudaStreamSynchronize(stream));
+                CHECK_CUDA(cudaFree(starts));
+                CHECK_CUDA(cudaFree(packed));
+            }
+            // decode steps: batch rows as tokens, a pool of batch + 1 slots, one padding row
+            std::vector<int32_t> slot_values;
+            for (long long r = 0; r < batch; ++r) slot_values.push_back(r == 1 ? -1 : static_cast<int32_t>(batch - r));
+            int32_t *slots = int_buffer(slot_values);
+            float *pool = static_cast<float *>(random_buffer((batch + 1) * heads * head_dim * nstate, ISTHMUS_F32, 41));
+            CHECK_STATUS(isthmus_ssd_state_update(y, pool, slots, batch + 1, x, dt, b, c, a, d, bias, batch, heads, head_dim,
+                                                  groups, nstate, 1, 0.0f, 1e30f, dtype, stream));
+            // the gated RMSNorm over rows of heads * head_dim in groups of head_dim, in place
+            void *w = random_buffer(heads * head_dim, dtype, 42);
+            CHECK_STATUS(isthmus_gated_rmsnorm(y, y, x, w, batch * length, heads * head_dim, head_dim, 1e-5f, dtype, stream));
+            CHECK_CUDA(cudaStreamSynchronize(stream));
+            for (void *p : {x, y, dt, b, c, w, static_cast<void *>(a), static_cast<void *>(d), static_cast<void *>(bias),
+                            static_cast<void *>(state), static_cast<void *>(slots), static_cast<void *>(pool)})
+                CHECK_CUDA(cudaFree(p));
+        }
+    }
+    printf("ssd scan: ok\n");
+}
+
 static void conv1d_cases(cudaStream_t stream) {
     const int dtypes[] = {ISTHMUS_F32, ISTHMUS_F16, ISTHMUS_BF16};
     const long long shapes[][3] = {{1, 1, 1}, {2, 3, 2}, {2, 5, 300}};  // batch, channels, length
@@ -487,6 +535,7 @@ int main() {
     CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     rmsnorm_cases(stream);
     scan_cases(stream);
+    ssd_cases(stream);
     conv1d_cases(stream);
     attention_cases(stream);
     moe_cases(stream);

@@ -44,8 +44,8 @@ def train_tokenizer(path):
 
 def configs(vocab):
     """(name, config) for each family; attention heads are 64 wide, the kernels' smallest head size."""
-    from transformers import (JambaConfig, LlamaConfig, MambaConfig, MistralConfig, MixtralConfig,
-                              Phi3Config, Qwen2Config, Qwen3Config, Qwen3MoeConfig)
+    from transformers import (JambaConfig, LlamaConfig, Mamba2Config, MambaConfig, MistralConfig,
+                              MixtralConfig, Phi3Config, Qwen2Config, Qwen3Config, Qwen3MoeConfig)
     common = dict(vocab_size=vocab, bos_token_id=1, eos_token_id=2, pad_token_id=0)
     attention = dict(num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
                      rms_norm_eps=1e-5, rope_theta=10000.0, max_position_embeddings=256,
@@ -104,6 +104,12 @@ def configs(vocab):
                               # 0.3: at 0.15 the tied head of this tiny model repeats one token,
                               # which would make the greedy check weak.
                               tie_word_embeddings=True, initializer_range=0.3, **common)),
+        # Two groups of B and C (the gated norm per group, see grouped_gated_norm), 8 heads of 16,
+        # chunks of 8 so that transformers' chunked scan crosses chunk boundaries in the prompt.
+        ("mamba2", Mamba2Config(hidden_size=64, num_heads=8, head_dim=16, expand=2, n_groups=2,
+                                state_size=16, num_hidden_layers=2, conv_kernel=4, chunk_size=8,
+                                layer_norm_epsilon=1e-5, use_bias=False, use_conv_bias=True,
+                                tie_word_embeddings=False, initializer_range=0.3, **common)),
         ("jamba", JambaConfig(hidden_size=64, intermediate_size=64, num_hidden_layers=2,
                               num_attention_heads=1, num_key_value_heads=1, num_experts=4,
                               num_experts_per_tok=2, attn_layer_period=2, attn_layer_offset=1,
@@ -115,10 +121,29 @@ def configs(vocab):
     ]
 
 
+def grouped_gated_norm(norm, group_size):
+    """Mamba-2's gated RMSNorm taken per group of group_size channels, as mamba_ssm (which trains
+    these models) computes it: transformers' plain-PyTorch MambaRMSNormGated normalises over the
+    whole width, which differs when n_groups > 1."""
+    def forward(hidden_states, gate=None):
+        input_dtype = hidden_states.dtype
+        h = hidden_states.to(torch.float32)
+        if gate is not None:
+            h = h * torch.nn.functional.silu(gate.to(torch.float32))
+        groups = h.view(*h.shape[:-1], -1, group_size)
+        groups = groups * torch.rsqrt(groups.pow(2).mean(-1, keepdim=True) + norm.variance_epsilon)
+        return norm.weight * groups.view(h.shape).to(input_dtype)
+    norm.forward = forward
+
+
 def build(config):
     from transformers import AutoModelForCausalLM
     config._attn_implementation = "eager"
     model = AutoModelForCausalLM.from_config(config).float()
+    if config.model_type == "mamba2":
+        for layer in model.backbone.layers:
+            mixer = layer.mixer
+            grouped_gated_norm(mixer.norm, mixer.intermediate_size // mixer.n_groups)
     with torch.no_grad():
         # Norm weights away from one, so that a missing or misplaced norm weight shows.
         for name, p in model.named_parameters():
@@ -158,11 +183,11 @@ def make(outdir, name, config, tok):
 
 def main():
     outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
-    only = set(sys.argv[2:])
     os.makedirs(outdir, exist_ok=True)
     tok = train_tokenizer(os.path.join(outdir, "tokenizer.json"))
     import transformers
     print(f"transformers {transformers.__version__}, torch {torch.__version__}")
+    only = set(sys.argv[2:])
     for name, config in configs(tok.get_vocab_size()):
         if not only or name in only:
             make(outdir, name, config, tok)

@@ -20,7 +20,7 @@ final class ConfigChecks {
         if (!(Float.isFinite(c.normEps()) && c.normEps() >= 0))
             throw new IllegalArgumentException("normEps (rms_norm_eps) must be finite and >= 0, is " + c.normEps());
         atLeast("slidingWindow (sliding_window)", c.slidingWindow(), 0);
-        boolean attention = c.family() != ModelConfig.Family.MAMBA;
+        boolean attention = c.family() != ModelConfig.Family.MAMBA && c.family() != ModelConfig.Family.MAMBA2;
         boolean mamba = c.family() == ModelConfig.Family.MAMBA || c.family() == ModelConfig.Family.JAMBA;
         if (attention) {
             atLeast("heads (num_attention_heads)", c.heads(), 1);
@@ -79,10 +79,30 @@ final class ConfigChecks {
                     if (layer == null || layer < 0 || layer >= c.layers())
                         throw new IllegalArgumentException("denseLayers (mlp_only_layers) entry " + layer + " is not a layer in [0, " + c.layers() + ")");
             }
+            case MAMBA2 -> checkMamba2(c);
             default -> {}
         }
         if (c.family() == ModelConfig.Family.MIXTRAL || c.family() == ModelConfig.Family.JAMBA)
             atLeast("expertIntermediateSize (intermediate_size)", c.expertIntermediateSize(), 1);
+        if (c.family() != ModelConfig.Family.MAMBA2 && c.mamba2() != null)
+            throw new IllegalArgumentException("mamba2 is set for a " + c.family() + " model (only Mamba-2 has it)");
+    }
+
+    private static void checkMamba2(ModelConfig c) {
+        ModelConfig.Mamba2 m = c.mamba2();
+        if (m == null) throw new IllegalArgumentException("mamba2 (n_groups, time_step_limit) is null for a Mamba-2 model");
+        range("heads (num_heads)", c.heads(), 1, Integer.MAX_VALUE);
+        range("headDim (head_dim)", c.headDim(), 1, 256);
+        if ((long) c.heads() * c.headDim() != c.mambaInner())
+            throw new IllegalArgumentException("heads (num_heads) " + c.heads() + " x headDim (head_dim) " + c.headDim()
+                    + " must be mambaInner (expand * hidden_size) " + c.mambaInner());
+        range("stateSize (state_size)", c.stateSize(), 1, 256);
+        range("convKernel (conv_kernel)", c.convKernel(), 2, 8);
+        atLeast("mamba2.groups (n_groups)", m.groups(), 1);
+        if (c.heads() % m.groups() != 0)
+            throw new IllegalArgumentException("mamba2.groups (n_groups) " + m.groups() + " must divide heads (num_heads) " + c.heads());
+        if (!(m.dtMin() <= m.dtMax()))
+            throw new IllegalArgumentException("mamba2 time_step_limit [" + m.dtMin() + ", " + m.dtMax() + "] is not an interval");
     }
 
     private static void atLeast(String name, int value, int min) {

@@ -26,8 +26,8 @@ import java.util.Set;
  *
  * The residual adds are fused into the norms ({@link RmsNorm#applyWithResidual}). Families:
  * Llama / Mistral / Qwen2, Qwen3 and Phi-3 (attention + dense), Mixtral (attention + MoE), Qwen3-MoE
- * (attention + MoE or dense by layer), Mamba (Mamba only) and Jamba (attention every few layers,
- * Mamba elsewhere, MoE on alternate layers).
+ * (attention + MoE or dense by layer), Mamba and Mamba-2 (their blocks only) and Jamba (attention
+ * every few layers, Mamba elsewhere, MoE on alternate layers).
  *
  * <pre>{@code
  * try (DecoderModel model = DecoderModel.load(Backend.best(), dir, DType.BF16);
@@ -49,7 +49,7 @@ public final class DecoderModel implements AutoCloseable {
     private final Layer[] layers;
 
     /** One layer: its norms and blocks (attention or mamba; dense, moe or no FFN). */
-    private record Layer(Tensor mixerNorm, AttentionBlock attention, MambaBlock mamba, Tensor ffnNorm, DenseFfn dense, MoeFfn moe) {}
+    private record Layer(Tensor mixerNorm, AttentionBlock attention, StateSpaceBlock mamba, Tensor ffnNorm, DenseFfn dense, MoeFfn moe) {}
 
     private DecoderModel(ModelConfig config, Backend backend, DType dtype, Weights weights) {
         this.config = config;
@@ -66,7 +66,9 @@ public final class DecoderModel implements AutoCloseable {
             String p = names.layer(i);
             Tensor mixerNorm = weights.load(p + names.mixerNorm(), h);
             AttentionBlock attention = config.isAttention(i) ? new AttentionBlock(weights, config, p + names.attention()) : null;
-            MambaBlock mamba = config.isAttention(i) ? null : new MambaBlock(weights, config, p + names.mambaMixer());
+            StateSpaceBlock mamba = config.isAttention(i) ? null
+                    : config.family() == ModelConfig.Family.MAMBA2 ? new Mamba2Block(weights, config, p + names.mambaMixer())
+                    : new MambaBlock(weights, config, p + names.mambaMixer());
             Tensor ffnNorm = config.hasFfn(i) ? weights.load(p + names.ffnNorm(), h) : null;
             DenseFfn dense = config.hasFfn(i) && !config.isMoe(i) ? new DenseFfn(weights, config, p + names.denseFfn()) : null;
             MoeFfn moe = config.isMoe(i) ? names.moe(weights, config, p) : null;

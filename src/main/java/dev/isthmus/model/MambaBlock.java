@@ -26,7 +26,7 @@ import dev.isthmus.tensor.Tensor;
  * transpose kernel is needed); a decode step of every sequence at once runs the one-token conv
  * update and scan step, token-major.
  */
-final class MambaBlock {
+final class MambaBlock implements StateSpaceBlock {
     private final int inner, state, rank;
     private final Tensor wx, wz, convWeight, convBias, wdt, wb, wc, dtProj, out;
     private final Tensor dtNorm, bNorm, cNorm;
@@ -55,17 +55,11 @@ final class MambaBlock {
         bNorm = w.optional(prefix + "b_layernorm.weight", normed, state);
         cNorm = w.optional(prefix + "c_layernorm.weight", normed, state);
         normEps = c.normEps();
-        Tensor a;
-        try (Tensor aLog = w.host(prefix + "A_log", DType.F32, inner, state)) {
-            float[] values = aLog.toFloatArray();
-            for (int i = 0; i < values.length; i++) values[i] = (float) -Math.exp(values[i]);
-            a = w.upload(Tensor.fromFloats(DType.F32, values, inner, state));
-        }
-        scan = new ScanWeights(a, w.loadF32(prefix + "D", inner), w.loadF32(prefix + "dt_proj.bias", inner), true);
+        scan = new ScanWeights(stateDecay(w, prefix + "A_log", inner, state), w.loadF32(prefix + "D", inner), w.loadF32(prefix + "dt_proj.bias", inner), true);
     }
 
-    /** out (T, hidden) = the block applied to x (T, hidden), advancing each sequence's conv and SSM states. */
-    void forward(Step step, int layer, Tensor x, Tensor result) {
+    @Override
+    public void forward(Step step, int layer, Tensor x, Tensor result) {
         if (step.isFullDecode()) {
             decode(step, layer, x, result);
             return;
@@ -133,6 +127,15 @@ final class MambaBlock {
         Gemm.gemm(backend, result, y, false, out, true, 1f, 0f);
     }
 
+    /** A = -exp(A_log) in f32 on the weights' backend: the state decay as the checkpoint keeps its log. */
+    static Tensor stateDecay(Weights w, String name, long... shape) {
+        try (Tensor aLog = w.host(name, DType.F32, shape)) {
+            float[] values = aLog.toFloatArray();
+            for (int i = 0; i < values.length; i++) values[i] = (float) -Math.exp(values[i]);
+            return w.upload(Tensor.fromFloats(DType.F32, values, shape));
+        }
+    }
+
     /** Token-major x W^T, RMS-normalized by {@code norm} when there is one; x is (T, D), or (D, T) when {@code channelMajor}. */
     private Tensor normedProjection(Step step, Tensor x, boolean channelMajor, Tensor weight, Tensor norm) {
         long tokens = channelMajor ? x.dim(1) : x.dim(0);
@@ -143,7 +146,7 @@ final class MambaBlock {
     }
 
     /** dst (N, T) = src (T, N)^T, as the product I_N src^T (N is the small state size). */
-    private static void transposeInto(Step step, Tensor dst, Tensor src) {
+    static void transposeInto(Step step, Tensor dst, Tensor src) {
         long n = dst.dim(0);
         Tensor identity = step.allocate(src.dtype(), n, n);
         float[] ones = new float[(int) (n * n)];

@@ -27,6 +27,8 @@ import java.util.Map;
  * @param expertIntermediateSize the width of each expert (Qwen3-MoE moe_intermediate_size; intermediateSize elsewhere)
  * @param denseLayers    layers whose FFN is dense although the period would make them MoE (Qwen3-MoE mlp_only_layers)
  * @param longRope       Phi-3's LongRoPE scaling (rope_type "longrope"), or null
+ * @param mamba2         the Mamba-2 mixer's groups and time-step limits, or null for other families; a
+ *                       Mamba-2 model's SSD heads are {@code heads} of {@code headDim} channels
  */
 public record ModelConfig(Family family, int vocabSize, int hiddenSize, int layers, int heads, int kvHeads, int headDim,
                           int intermediateSize, float normEps, float ropeTheta, float ropeScale, Rope.Llama3Scaling ropeLlama3,
@@ -34,13 +36,35 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
                           int slidingWindow, boolean tieEmbeddings, int mambaInner, int stateSize, int convKernel, int dtRank,
                           boolean convBias, int experts, int topK, boolean renormalize, int attentionPeriod, int attentionOffset,
                           int expertPeriod, int expertOffset, List<Integer> eosTokens, int expertIntermediateSize, List<Integer> denseLayers,
-                          Rope.LongRope longRope) {
+                          Rope.LongRope longRope, Mamba2 mamba2) {
+
+    /** Every family but Mamba-2. */
+    public ModelConfig(Family family, int vocabSize, int hiddenSize, int layers, int heads, int kvHeads, int headDim,
+                       int intermediateSize, float normEps, float ropeTheta, float ropeScale, Rope.Llama3Scaling ropeLlama3,
+                       boolean qkvBias, boolean outputBias,
+                       int slidingWindow, boolean tieEmbeddings, int mambaInner, int stateSize, int convKernel, int dtRank,
+                       boolean convBias, int experts, int topK, boolean renormalize, int attentionPeriod, int attentionOffset,
+                       int expertPeriod, int expertOffset, List<Integer> eosTokens, int expertIntermediateSize, List<Integer> denseLayers,
+                       Rope.LongRope longRope) {
+        this(family, vocabSize, hiddenSize, layers, heads, kvHeads, headDim, intermediateSize, normEps, ropeTheta, ropeScale, ropeLlama3,
+                qkvBias, outputBias, slidingWindow, tieEmbeddings, mambaInner, stateSize, convKernel, dtRank, convBias, experts, topK,
+                renormalize, attentionPeriod, attentionOffset, expertPeriod, expertOffset, eosTokens, expertIntermediateSize, denseLayers,
+                longRope, null);
+    }
+
+    /**
+     * The Mamba-2 mixer beside {@link #heads} x {@link #headDim} = {@link #mambaInner}: B and C in
+     * {@code groups} groups of {@link #stateSize} (config n_groups), dt' clamped to [dtMin, dtMax]
+     * (config time_step_limit).
+     */
+    public record Mamba2(int groups, float dtMin, float dtMax) {}
 
     /** The checkpoint families: their architecture names in config.json and their tensor naming. */
     public enum Family {
         LLAMA("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"),
         MIXTRAL("MixtralForCausalLM"),
         MAMBA("MambaForCausalLM"),
+        MAMBA2("Mamba2ForCausalLM"),
         JAMBA("JambaForCausalLM"),
         /** Llama-style with RMSNorm of each q and k head before RoPE. */
         QWEN3("Qwen3ForCausalLM"),
@@ -60,7 +84,7 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
                 if (f.architectures.contains(architecture)) return f;
             throw new IllegalArgumentException("unknown architecture " + architecture + "; supported: LlamaForCausalLM, MistralForCausalLM, "
                     + "Qwen2ForCausalLM, Qwen3ForCausalLM, Qwen3MoeForCausalLM, Phi3ForCausalLM, MixtralForCausalLM, MambaForCausalLM, "
-                    + "JambaForCausalLM");
+                    + "Mamba2ForCausalLM, JambaForCausalLM");
         }
     }
 
@@ -68,20 +92,20 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
     public boolean isAttention(int i) {
         return switch (family) {
             case LLAMA, MIXTRAL, QWEN3, QWEN3_MOE, PHI3 -> true;
-            case MAMBA -> false;
+            case MAMBA, MAMBA2 -> false;
             case JAMBA -> i % attentionPeriod == attentionOffset;
         };
     }
 
     /** Whether layer {@code i} has a feed-forward block after its mixer (Mamba's layers have none). */
     public boolean hasFfn(int i) {
-        return family != Family.MAMBA;
+        return family != Family.MAMBA && family != Family.MAMBA2;
     }
 
     /** Whether layer {@code i}'s feed-forward block is a mixture of experts. */
     public boolean isMoe(int i) {
         return switch (family) {
-            case LLAMA, MAMBA, QWEN3, PHI3 -> false;
+            case LLAMA, MAMBA, MAMBA2, QWEN3, PHI3 -> false;
             case MIXTRAL -> true;
             case JAMBA -> experts > 1 && i % expertPeriod == expertOffset;
             case QWEN3_MOE -> experts > 0 && i % expertPeriod == expertOffset && !denseLayers.contains(i);
@@ -91,6 +115,11 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
     /** Whether each attention head's q and k go through their own RMSNorm (over head_dim) before RoPE (Qwen3). */
     public boolean qkNorm() {
         return family == Family.QWEN3 || family == Family.QWEN3_MOE;
+    }
+
+    /** Channels of a Mamba layer's causal conv: x alone (Mamba-1), or x, B and C (Mamba-2). */
+    public int convChannels() {
+        return mamba2 == null ? mambaInner : mambaInner + 2 * mamba2.groups() * stateSize;
     }
 
     /** Attention heads of the built-in configs: 64 wide, the smallest head the attention kernels take. */
@@ -118,6 +147,13 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
                 (hidden + 15) / 16, true, 0, 0, false, 1, 1, 1, 1, List.of(), 0, List.of(), null);
     }
 
+    /** Mamba-2: D = 2 hidden channels in heads of 64, one group of N states, a conv of 4, no time-step limit. */
+    public static ModelConfig mamba2(int vocab, int hidden, int layers, int stateSize) {
+        int inner = 2 * hidden;
+        return new ModelConfig(Family.MAMBA2, vocab, hidden, layers, inner / HEAD_DIM, 0, HEAD_DIM, 0, 1e-5f, 0, 1, null, false, false, 0, true,
+                inner, stateSize, 4, 0, true, 0, 0, false, 1, 1, 1, 1, List.of(), 0, List.of(), null, new Mamba2(1, 0f, Float.POSITIVE_INFINITY));
+    }
+
     /**
      * Jamba-style hybrid: attention in one layer of every {@code attentionPeriod} (at half the
      * period), Mamba in the others, an MoE FFN in every second layer and a dense one elsewhere.
@@ -141,7 +177,7 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
         int layers = f.integer("num_hidden_layers");
         List<Integer> eos = f.integers("eos_token_id");
         refuseUnsupported(f);
-        Scaling scaling = family == Family.MAMBA || family == Family.JAMBA ? null : ropeScaling(json);
+        Scaling scaling = family == Family.MAMBA || family == Family.MAMBA2 || family == Family.JAMBA ? null : ropeScaling(json);
         if (scaling != null && scaling.type().equals("longrope") && family != Family.PHI3)
             throw new IllegalArgumentException("config.json: " + scaling.key() + " type longrope is read for Phi3ForCausalLM only "
                     + "(supported: default, linear, llama3)");
@@ -153,6 +189,7 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
                         false, false, 0, f.bool("tie_word_embeddings", true), inner, f.integer("state_size"), f.integer("conv_kernel"),
                         f.integer("time_step_rank"), f.bool("use_conv_bias", true), 0, 0, false, 1, 1, 1, 1, eos, 0, List.of(), null);
             }
+            case MAMBA2 -> mamba2(f, family, vocab, hidden, layers, eos);
             case LLAMA, MIXTRAL -> {
                 int heads = f.integer("num_attention_heads");
                 int kvHeads = f.integer("num_key_value_heads", heads);
@@ -227,6 +264,49 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
                 ropeTheta(json), ropeScale(json), ropeLlama3(json), bias, bias, window, f.bool("tie_word_embeddings", false), 0, 0, 0, 0,
                 false, experts, topK, renormalize, 1, 0, step, step - 1, eos, expertIntermediate, denseLayers,
                 longRope(json, headDim));
+    }
+
+    /**
+     * Mamba2ForCausalLM: the mixer's in_proj gives z, x, B, C and dt; the gated RMSNorm normalises
+     * each of n_groups groups. chunk_size is the reference kernel's tiling (the result does not
+     * depend on it) and time_step_min/max/floor only initialise dt_bias: neither is read.
+     * residual_in_fp32 is taken as the residual stream is kept: in the compute dtype.
+     */
+    private static ModelConfig mamba2(Fields f, Family family, int vocab, int hidden, int layers, List<Integer> eos) {
+        if (f.bool("use_bias", false)) throw new IllegalArgumentException("config.json: use_bias = true (biases on in_proj/out_proj) is not supported");
+        if (!f.bool("rms_norm", true)) throw new IllegalArgumentException("config.json: rms_norm = false (no gated RMSNorm before out_proj) is not supported");
+        Object types = f.json.get("layer_types");
+        if (types instanceof List<?> list && list.stream().anyMatch(t -> !"mamba".equals(t)))
+            throw new IllegalArgumentException("config.json: layer_types " + types + " has layers other than mamba; not supported for Mamba2ForCausalLM");
+        double inner = f.number("expand", 2f) * (double) hidden;
+        if (inner != Math.rint(inner) || inner < 1 || inner > Integer.MAX_VALUE)
+            throw new IllegalArgumentException("config.json: expand * hidden_size = " + inner + " is not a usable channel count");
+        float[] limit = {0f, Float.POSITIVE_INFINITY};
+        Object limits = f.json.get("time_step_limit");
+        if (limits != null) {
+            if (!(limits instanceof List<?> l) || l.size() != 2)
+                throw new IllegalArgumentException("config.json: time_step_limit must be a list of two numbers, is " + limits);
+            limit = new float[] {pythonFloat("time_step_limit[0]", l.get(0)), pythonFloat("time_step_limit[1]", l.get(1))};
+        }
+        return new ModelConfig(family, vocab, hidden, layers, f.integer("num_heads"), 0, f.integer("head_dim"), 0,
+                f.number("layer_norm_epsilon", 1e-5f), 0, 1, null, false, false, 0, f.bool("tie_word_embeddings", false), (int) inner,
+                f.integer("state_size"), f.integer("conv_kernel"), 0, f.bool("use_conv_bias", true), 0, 0, false, 1, 1, 1, 1, eos, 0,
+                List.of(), null, new Mamba2(f.integer("n_groups", 1), limit[0], limit[1]));
+    }
+
+    /**
+     * A float as transformers saves it: a number (bare Infinity and NaN included), or, for a value
+     * JSON has no number for, {"__float__": "Infinity"} (transformers 5 writes infinities so).
+     */
+    private static float pythonFloat(String key, Object v) {
+        if (v instanceof Number n) return n.floatValue();
+        if (v instanceof Map<?, ?> m && m.size() == 1 && m.get("__float__") instanceof String text)
+            switch (text) {
+                case "Infinity", "inf" -> { return Float.POSITIVE_INFINITY; }
+                case "-Infinity", "-inf" -> { return Float.NEGATIVE_INFINITY; }
+                default -> { }
+            }
+        throw new IllegalArgumentException("config.json: " + key + " must be a number, is " + v);
     }
 
     /**

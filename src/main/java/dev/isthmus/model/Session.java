@@ -69,8 +69,9 @@ public final class Session implements AutoCloseable {
             }
             for (int i = 0; i < layers; i++) {
                 if (c.isAttention(i)) continue;
-                convStates[i] = own(backend.allocate(model.dtype(), maxSequences, c.mambaInner(), c.convKernel() - 1));
-                ssmStates[i] = own(backend.allocate(DType.F32, maxSequences, c.mambaInner(), c.stateSize()));
+                convStates[i] = own(backend.allocate(model.dtype(), maxSequences, c.convChannels(), c.convKernel() - 1));
+                ssmStates[i] = own(c.mamba2() == null ? backend.allocate(DType.F32, maxSequences, c.mambaInner(), c.stateSize())
+                        : backend.allocate(DType.F32, maxSequences, c.heads(), c.headDim(), c.stateSize()));
             }
         } catch (RuntimeException e) {
             close();

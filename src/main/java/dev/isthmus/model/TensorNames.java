@@ -17,7 +17,7 @@ record TensorNames(String embedding, String finalNorm, String layerPrefix, Strin
             case MIXTRAL -> new TensorNames("model.embed_tokens.weight", "model.norm.weight", "model.layers.", "input_layernorm.weight",
                     "self_attn.", null, "post_attention_layernorm.weight", null,
                     w.contains("model.layers.0.block_sparse_moe.gate.weight") ? "block_sparse_moe." : "mlp.");
-            case MAMBA -> new TensorNames("backbone.embeddings.weight", "backbone.norm_f.weight", "backbone.layers.", "norm.weight", null,
+            case MAMBA, MAMBA2 -> new TensorNames("backbone.embeddings.weight", "backbone.norm_f.weight", "backbone.layers.", "norm.weight", null,
                     "mixer.", null, null, null);
             case QWEN3_MOE -> new TensorNames("model.embed_tokens.weight", "model.norm.weight", "model.layers.", "input_layernorm.weight",
                     "self_attn.", null, "post_attention_layernorm.weight", "mlp.", "mlp.");

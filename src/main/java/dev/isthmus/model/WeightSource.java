@@ -165,7 +165,7 @@ interface WeightSource {
                     }
                 }
                 float constant = name.endsWith(".D") || name.contains("norm") ? 1f
-                        : name.endsWith("dt_proj.bias") ? (float) Math.log(Math.expm1(0.05)) : Float.NaN;
+                        : name.endsWith("dt_proj.bias") || name.endsWith("dt_bias") ? (float) Math.log(Math.expm1(0.05)) : Float.NaN;
                 if (!Float.isNaN(constant)) return RandomFill.uniform(backend, dtype, seed, constant, constant, shape);
                 float half = (float) Math.sqrt(3.0 / (name.contains("embed") ? 1 : shape[shape.length - 1]));
                 return RandomFill.uniform(backend, dtype, seed ^ name.hashCode() * 0x9E3779B97F4A7C15L, -half, half, shape);

@@ -4,11 +4,11 @@ import dev.isthmus.backend.Backend;
 import dev.isthmus.tensor.Tensor;
 
 /** The state a sequence of no steps leaves behind, without a kernel launch (empty inputs have no address to give one). */
-final class ScanStates {
+public final class ScanStates {
     private ScanStates() {}
 
     /** finalState = initialState, or zeros without one; nothing when there is no final state to write. */
-    static void carry(Backend backend, Tensor finalState, Tensor initialState) {
+    public static void carry(Backend backend, Tensor finalState, Tensor initialState) {
         if (finalState == null || finalState.elementCount() == 0 || finalState == initialState) return;
         if (initialState != null) {
             backend.copy(finalState, initialState);

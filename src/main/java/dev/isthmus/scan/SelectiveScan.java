@@ -72,7 +72,7 @@ public final class SelectiveScan {
         Checks.contiguous("seqStarts", seqStarts);
         long sequences = seqStarts.dim(0) - 1;
         if (sequences < 1) throw new IllegalArgumentException("seqStarts needs at least 2 entries (one sequence), has " + seqStarts.dim(0));
-        if (seqStarts.isHost()) checkStarts(seqStarts.toLongArray(), s.length);
+        if (seqStarts.isHost()) SequenceChecks.starts(seqStarts.toLongArray(), s.length);
         checkState("initialStates", initialStates, backend, sequences, s.channels, s.nstate);
         checkState("finalStates", finalStates, backend, sequences, s.channels, s.nstate);
         if (u.elementCount() == 0) { // every sequence is empty, or there are no channels
@@ -120,7 +120,7 @@ public final class SelectiveScan {
             Checks.dtypeIn("slots", slots, Set.of(DType.I32));
             Checks.shape("slots", slots, batch);
             Checks.contiguous("slots", slots);
-            if (slots.isHost()) checkSlots(slots.toLongArray(), pool);
+            if (slots.isHost()) SequenceChecks.slots(slots.toLongArray(), pool);
         }
         if (y.elementCount() == 0) return; // no rows or no channels: no state changes
         switch (backend) {
@@ -197,24 +197,5 @@ public final class SelectiveScan {
 
     private static void checkState(String name, Tensor t, Backend backend, long rows, long channels, long nstate) {
         if (t != null) checkParameter(name, t, backend, rows, channels, nstate);
-    }
-
-    private static void checkStarts(long[] starts, long length) {
-        if (starts[0] != 0) throw new IllegalArgumentException("seqStarts must begin at 0, begins at " + starts[0]);
-        if (starts[starts.length - 1] != length)
-            throw new IllegalArgumentException("seqStarts must end at L = " + length + ", ends at " + starts[starts.length - 1]);
-        for (int i = 1; i < starts.length; i++)
-            if (starts[i] < starts[i - 1])
-                throw new IllegalArgumentException("seqStarts must not decrease: seqStarts[" + i + "] = " + starts[i] + " < " + starts[i - 1]);
-    }
-
-    private static void checkSlots(long[] slots, long pool) {
-        java.util.Set<Long> used = new java.util.HashSet<>(); // by value: the pool may be larger than an array
-        for (int r = 0; r < slots.length; r++) {
-            long slot = slots[r];
-            if (slot < 0) continue;
-            if (slot >= pool) throw new IllegalArgumentException("slots[" + r + "] = " + slot + " is out of range for a state pool of " + pool);
-            if (!used.add(slot)) throw new IllegalArgumentException("slots has slot " + slot + " twice (at row " + r + ")");
-        }
     }
 }

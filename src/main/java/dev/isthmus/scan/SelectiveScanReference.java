@@ -6,7 +6,7 @@ import dev.isthmus.tensor.Tensor;
  * The CPU reference of {@link SelectiveScan}: the recurrence of the paper step by step, in
  * double, one (row, channel) at a time. Arguments are checked by SelectiveScan before this runs.
  */
-final class SelectiveScanReference {
+public final class SelectiveScanReference {
     private SelectiveScanReference() {}
 
     static void scan(Tensor y, Tensor finalState, Tensor u, Tensor delta, Tensor z, Tensor b, Tensor c,
@@ -107,11 +107,11 @@ final class SelectiveScanReference {
     }
 
     /** log(1 + e^x); for large x, e^x overflows while the result is x itself to double precision. */
-    static double softplus(double x) {
+    public static double softplus(double x) {
         return x > 30 ? x : Math.log1p(Math.exp(x));
     }
 
-    static double silu(double x) {
+    public static double silu(double x) {
         return x / (1 + Math.exp(-x));
     }
 }

@@ -16,7 +16,7 @@ import org.junit.jupiter.params.provider.FieldSource;
  * tie may flip). The multiple is what bf16 itself costs these models, not the kernels: the CPU
  * reference run in bf16 is 1.3-1.9e-2 off transformers' fp32 logits for the attention families,
  * 2.0-2.9e-2 for Phi-3 (LongRoPE's attention factor scales every score by its square), 3.5-4e-2
- * for Mamba and Jamba, where exp(delta * A) in the scan amplifies the rounding of delta, and
+ * for Mamba, Mamba-2 and Jamba, where exp(delta * A) in the scan amplifies the rounding of delta, and
  * 6.1e-2 for Qwen3-MoE.
  */
 @Tag("gpu")
@@ -37,7 +37,7 @@ class GoldenModelGpuTest {
     void cudaBf16MatchesTransformers(String family) throws IOException {
         try (Backend gpu = Backend.cuda(0)) {
             int multiple = switch (family) {
-                case "mamba", "jamba" -> 6;
+                case "mamba", "mamba2", "jamba" -> 6;
                 case "phi3", "phi3_long" -> 4;
                 case "qwen3_moe" -> 8;
                 default -> 3;

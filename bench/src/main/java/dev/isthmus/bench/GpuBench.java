@@ -49,7 +49,7 @@ public final class GpuBench {
         Files.createDirectories(outDir);
         long deadline = System.nanoTime() + (long) Math.min(deadlineSeconds * 1e9, Long.MAX_VALUE / 2.0);
         List<Suite> suites = List.of(new Suite("device-copy", GpuBench::deviceCopy), new Suite("rmsnorm", NormBench::run),
-                new Suite("scan", ScanBench::run), new Suite("attention", AttentionBench::run), new Suite("moe", MoeBench::run),
+                new Suite("scan", ScanBench::run), new Suite("ssd", SsdBench::run), new Suite("attention", AttentionBench::run), new Suite("moe", MoeBench::run),
                 new Suite("quant", QuantBench::run), new Suite("model", ModelBench::run),
                 new Suite("speculative", SpeculativeBench::run));
         List<String> failed = new ArrayList<>(), skipped = new ArrayList<>();
