@@ -69,6 +69,21 @@ class SpeculativeGeneratorTest {
         }
     }
 
+    /** Mamba-2 (the golden fixture: its SSD states saved and restored around each rejection), with both kinds of drafter. */
+    @Test
+    void mamba2GreedyEqualsPlainGreedy() throws IOException {
+        try (DecoderModel model = DecoderModel.load(Backend.cpu(), GoldenFixtures.require("mamba2"), DType.F32);
+             DecoderModel draft = DecoderModel.load(Backend.cpu(), GoldenFixtures.require("mamba2"), DType.F32)) {
+            List<int[]> plain = Generator.generate(model, PROMPTS, 12, SamplingOptions.greedy(), Set.of(), null).tokens();
+            for (Drafter drafter : List.<Drafter>of(new PromptLookup(), new DraftModel(draft, SamplingOptions.greedy()))) {
+                try (drafter) {
+                    SpeculativeGenerator.Result r = SpeculativeGenerator.generate(model, drafter, 3, PROMPTS, 12, SamplingOptions.greedy(), Set.of(), null);
+                    for (int s = 0; s < PROMPTS.size(); s++) assertArrayEquals(plain.get(s), r.tokens().get(s), drafter.describe() + " sequence " + s);
+                }
+            }
+        }
+    }
+
     private static boolean sameDraft(List<Drafter> drafters, Drafter d) {
         return drafters.get(1) == d;
     }
