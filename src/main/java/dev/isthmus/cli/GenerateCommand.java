@@ -1,5 +1,6 @@
 package dev.isthmus.cli;
 
+import dev.isthmus.attention.KvCacheType;
 import dev.isthmus.backend.Backend;
 import dev.isthmus.model.DecoderModel;
 import dev.isthmus.model.Generator;
@@ -39,17 +40,23 @@ final class GenerateCommand extends ModelCommand {
     @Option(names = "--dtype", description = "compute dtype: f32, bf16 or f16 (default: bf16 on CUDA, f32 on the CPU)")
     String dtypeName;
 
+    @Option(names = "--kv-cache", defaultValue = "model",
+            description = "what the KV cache holds: model (the compute dtype), int8 (per-token scales) or fp8 (e4m3, scale 1) (default ${DEFAULT-VALUE})")
+    String kvCacheName;
+
     @Override
     int run(PrintWriter out, PrintWriter err) throws Exception {
         try (Backend backend = Main.backend(backendName)) {
             SamplingOptions sampling = new SamplingOptions(temperature, topK, topP, seed);
             if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1, got " + maxTokens);
+            KvCacheType kvCache = kvCacheType(kvCacheName);
             try (Tokenizer tokenizer = Tokenizer.load(model);
                  DecoderModel decoder = DecoderModel.load(backend, model, dtype(dtypeName, backend), quantize())) {
                 int[] ids = tokenizer.encode(prompt);
                 if (ids.length == 0) throw new IllegalArgumentException("--prompt encodes to no tokens");
                 err.println("[" + decoder.config().family().name().toLowerCase() + " on " + backend.describe() + ", "
-                        + decoder.dtype().label() + ", prompt of " + ids.length + " tokens]");
+                        + decoder.dtype().label() + (kvCache.isQuantized() ? ", " + kvCache.label() + " KV cache" : "") + ", prompt of "
+                        + ids.length + " tokens]");
                 err.flush();
                 List<Integer> drawn = new ArrayList<>();
                 int[] printed = {0};
@@ -64,13 +71,21 @@ final class GenerateCommand extends ModelCommand {
                                 out.flush();
                                 printed[0] = text.length();
                             }
-                        });
+                        }, kvCache);
                 out.println();
                 int generated = result.tokens().getFirst().length;
                 out.printf("[%d tokens; prefill %.1f ms (%.1f tokens/s); decode %.1f tokens/s, %s]%n", generated, result.prefillNanos() / 1e6,
                         ids.length / (result.prefillNanos() / 1e9), result.decodeTokensPerSecond(), result.decodeMode());
                 return 0;
             }
+        }
+    }
+
+    private static KvCacheType kvCacheType(String name) {
+        try {
+            return KvCacheType.parse(name);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--kv-cache " + name + " is not model, int8 or fp8");
         }
     }
 }

@@ -1,5 +1,6 @@
 package dev.isthmus.model;
 
+import dev.isthmus.attention.KvCacheType;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
 import java.util.ArrayList;
@@ -38,6 +39,12 @@ public final class Generator {
 
     public static Result generate(DecoderModel model, List<int[]> prompts, int maxNewTokens, SamplingOptions sampling,
                                   Set<Integer> stopTokens, Listener listener) {
+        return generate(model, prompts, maxNewTokens, sampling, stopTokens, listener, KvCacheType.MODEL_DTYPE);
+    }
+
+    /** As above, with the session's KV cache holding {@code kvCacheType} ({@link DecoderModel#newSession(int, int, KvCacheType)}). */
+    public static Result generate(DecoderModel model, List<int[]> prompts, int maxNewTokens, SamplingOptions sampling,
+                                  Set<Integer> stopTokens, Listener listener, KvCacheType kvCacheType) {
         if (model == null || prompts == null || sampling == null || stopTokens == null)
             throw new IllegalArgumentException("model, prompts, sampling and stopTokens must not be null");
         if (prompts.isEmpty()) throw new IllegalArgumentException("no prompts");
@@ -58,7 +65,7 @@ public final class Generator {
         }
         boolean[] done = new boolean[batch];
         int[] last = new int[batch];
-        try (Session session = model.newSession(batch, longest + maxNewTokens)) {
+        try (Session session = model.newSession(batch, longest + maxNewTokens, kvCacheType)) {
             long start = System.nanoTime();
             try (Tensor logits = model.forward(session, sequences, prompts.toArray(int[][]::new), false)) {
                 take(logits, samplers, drawn, done, last, maxNewTokens, stopTokens, listener);
