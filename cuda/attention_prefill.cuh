@@ -63,8 +63,12 @@ template <typename T, int D, typename C = T> struct PrefillLayout {
     static constexpr size_t kBytes = kScales + (has_token_scales<C>() ? sizeof(float) * 2 * 2 * kPrefillKeys : 0);
 };
 
+// Two blocks an SM up to head_dim 80 (128 registers) over a T cache; a quantized cache's
+// dequantization, live beside O and S, would spill at 128, so it keeps one block an SM.
+template <typename T, int D, typename C> constexpr int prefill_blocks_per_sm() { return D <= 80 && !is_quantized<C>() ? 2 : 1; }
+
 template <typename T, int D, typename C = T>
-__global__ void __launch_bounds__(kPrefillThreads, D <= 80 ? 2 : 1) attention_prefill_kernel(const AttentionParams p) {
+__global__ void __launch_bounds__(kPrefillThreads, prefill_blocks_per_sm<T, D, C>()) attention_prefill_kernel(const AttentionParams p) {
     using L = PrefillLayout<T, D, C>;
     constexpr int kLd = L::kLd;
     constexpr int kChunks = D / 8;  // 16-byte pieces of a row

@@ -36,15 +36,17 @@ template <typename C> constexpr bool is_quantized() {
 // per kv head (fp8).
 template <typename C> constexpr bool has_token_scales() { return std::is_same<C, int8_t>::value; }
 
-// E4M3 -> f32, exactly: exponent e >= 1 gives 2^(e-7) (1 + m/8), placed as an f32 with exponent
-// e - 7 + 127; e = 0 gives m 2^-9.
-__device__ __forceinline__ float e4m3_to_float(uint32_t bits) {
-    const uint32_t sign = (bits & 0x80u) << 24, magnitude = bits & 0x7fu;
-    if (magnitude == 0x7fu) return __uint_as_float(sign | 0x7fc00000u);  // NaN
-    const float value = magnitude >= 8u ? __uint_as_float(((magnitude >> 3) + 120u) << 23 | (magnitude & 7u) << 20)
-                                        : static_cast<float>(magnitude) * 0.001953125f;
-    return sign != 0u ? -value : value;
+// E4M3 -> f32, exactly, without a branch: the 7 magnitude bits placed at the top of an f32's
+// exponent and mantissa (exponent field e, mantissa m 2^20) are 2^(e-127) (1 + m/8), or for e = 0
+// the f32 subnormal m 2^-129; times 2^120 both are the E4M3 value (2^(e-7) (1 + m/8), m 2^-9), a
+// product an FMUL takes exactly (f32 subnormals are kept: the build does not flush them). `factor`
+// is 2^120 times the scale, so one multiply applies both; S.1111.111 is NaN.
+constexpr float kE4m3Rebias = 1.329228e36f;  // 2^120
+__device__ __forceinline__ float e4m3_times(uint32_t bits, float factor) {
+    const float value = __uint_as_float((bits & 0x80u) << 24 | (bits & 0x7fu) << 20) * factor;
+    return (bits & 0x7fu) == 0x7fu ? __uint_as_float(0x7fc00000u) : value;
 }
+__device__ __forceinline__ float e4m3_to_float(uint32_t bits) { return e4m3_times(bits, kE4m3Rebias); }
 
 // f32 -> E4M3, round to nearest even, |x| above 448 (infinity included) saturated to 448, NaN kept.
 // Below the smallest normal 2^-6 the grid is m 2^-9 (m = 8 is that normal, code 0x08); above it the
@@ -71,6 +73,15 @@ __device__ __forceinline__ int8_t quantize_int8(float x, float scale) {
 // One stored element back to f32 under its scale (the model dtype passes through unscaled).
 __device__ __forceinline__ float dequantize(int8_t c, float scale) { return static_cast<float>(c) * scale; }
 __device__ __forceinline__ float dequantize(Fp8E4m3 c, float scale) { return e4m3_to_float(c.bits) * scale; }
+
+// What dequantize16 multiplies a code by, once per chunk: the scale, and for E4M3 also the 2^120
+// of e4m3_times. 2^120 s is exact (a power of two times s; finite since fp8 scales are below 2^8,
+// which Java checks), so one rounded product gives the same f32 as e4m3 value x s.
+template <typename C> __device__ __forceinline__ float code_factor(float scale) {
+    return std::is_same<C, Fp8E4m3>::value ? scale * kE4m3Rebias : scale;
+}
+__device__ __forceinline__ float dequantize_with(int8_t c, float factor) { return static_cast<float>(c) * factor; }
+__device__ __forceinline__ float dequantize_with(Fp8E4m3 c, float factor) { return e4m3_times(c.bits, factor); }
 template <typename C> __device__ __forceinline__ float dequantize(C c, float) { return to_float(c); }
 
 // Where the scale of cache row `row` (= block * block_size + slot) of kv_head sits in its array.
@@ -85,11 +96,12 @@ template <typename T, typename C>
 __device__ __forceinline__ void dequantize16(T *dst0, T *dst1, const C *src, float scale) {
     static_assert(sizeof(C) == 1 && sizeof(T) == 2, "16 one-byte codes into 16 16-bit elements");
     const Vec<C, 16> in = *reinterpret_cast<const Vec<C, 16> *>(src);
+    const float factor = code_factor<C>(scale);
     Vec<T, 8> lo, hi;
 #pragma unroll
     for (int e = 0; e < 8; ++e) {
-        lo.v[e] = from_float<T>(dequantize(in.v[e], scale));
-        hi.v[e] = from_float<T>(dequantize(in.v[8 + e], scale));
+        lo.v[e] = from_float<T>(dequantize_with(in.v[e], factor));
+        hi.v[e] = from_float<T>(dequantize_with(in.v[8 + e], factor));
     }
     *reinterpret_cast<Vec<T, 8> *>(dst0) = lo;
     *reinterpret_cast<Vec<T, 8> *>(dst1) = hi;

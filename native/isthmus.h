@@ -232,7 +232,7 @@ ISTHMUS_API int isthmus_causal_conv1d_update(void *out, void *conv_state, const 
  * (NULL). ISTHMUS_KV_INT8: the caches hold int8 codes and k_scales / v_scales (f32 [num_blocks,
  * block_size, kv_heads]) receive each new row's scale s = max|x| / 127, the codes being
  * rne(x / s) (0 for an all-zero row). ISTHMUS_KV_FP8_E4M3: the caches hold E4M3 codes
- * rne(x / s) saturated to +-448, s read from k_scales / v_scales (f32 [kv_heads], > 0). A
+ * rne(x / s) saturated to +-448, s read from k_scales / v_scales (f32 [kv_heads], in (0, 256)). A
  * quantized cache takes head_dim up to 256; k is quantized after its rotation, in f32.
  */
 ISTHMUS_API int isthmus_attention_append(void *q, void *k_cache, void *v_cache, const void *k, const void *v,

@@ -90,9 +90,15 @@ public final class KvCache implements AutoCloseable {
     }
 
     /**
+     * fp8 scales are below 2^8 (|x| up to 448 x 256 = 114688 kept): the kernels fold 2^120 into
+     * the scale when they decode E4M3 (cuda/kv_quant.cuh), which must stay a finite f32.
+     */
+    public static final float FP8_SCALE_LIMIT = 256f;
+
+    /**
      * An fp8 E4M3 cache with fixed scales (from calibration, say): {@code keyScales} and
-     * {@code valueScales} hold {@code layers x kvHeads} positive finite values, layer-major; a
-     * stored value is e4m3(x / s) s, so |x| up to 448 s is kept and beyond it saturates.
+     * {@code valueScales} hold {@code layers x kvHeads} values in (0, {@link #FP8_SCALE_LIMIT}),
+     * layer-major; a stored value is e4m3(x / s) s, so |x| up to 448 s is kept and beyond it saturates.
      */
     public static KvCache allocateFp8(Backend backend, DType dtype, int layers, int numBlocks, int blockSize, int kvHeads, int headDim,
                                       float[] keyScales, float[] valueScales) {
@@ -103,8 +109,8 @@ public final class KvCache implements AutoCloseable {
                 throw new IllegalArgumentException(e[0] + " has " + scales.length + " values, expected layers x kvHeads = " + layers + " x "
                         + kvHeads + " = " + (long) layers * kvHeads);
             for (int i = 0; i < scales.length; i++)
-                if (!(scales[i] > 0f) || !Float.isFinite(scales[i]))
-                    throw new IllegalArgumentException(e[0] + "[" + i + "] = " + scales[i] + " is not a positive finite scale");
+                if (!(scales[i] > 0f) || !(scales[i] < FP8_SCALE_LIMIT))
+                    throw new IllegalArgumentException(e[0] + "[" + i + "] = " + scales[i] + " is not a scale in (0, " + FP8_SCALE_LIMIT + ")");
         }
         return make(backend, dtype, KvCacheType.FP8_E4M3, layers, numBlocks, blockSize, kvHeads, headDim, keyScales, valueScales);
     }

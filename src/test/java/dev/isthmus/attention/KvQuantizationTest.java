@@ -150,6 +150,9 @@ class KvQuantizationTest {
         illegalArgument("keyScales has 3 values, expected layers x kvHeads = 2 x 2 = 4",
                 () -> KvCache.allocateFp8(CPU, DType.BF16, 2, 4, 16, 2, 64, new float[3], new float[4]));
         illegalArgument("valueScales[1] = 0.0", () -> KvCache.allocateFp8(CPU, DType.BF16, 1, 4, 16, 2, 64, new float[] {1, 1}, new float[] {1, 0}));
+        illegalArgument("keyScales[0] = 256.0 is not a scale in (0, 256.0)",
+                () -> KvCache.allocateFp8(CPU, DType.BF16, 1, 4, 16, 2, 64, new float[] {256, 1}, new float[] {1, 1}));
+        illegalArgument("keyScales[1] = NaN", () -> KvCache.allocateFp8(CPU, DType.BF16, 1, 4, 16, 2, 64, new float[] {1, Float.NaN}, new float[] {1, 1}));
         illegalArgument("headDim [", () -> KvCache.allocate(CPU, DType.F16, KvCacheType.FP8_E4M3, 1, 4, 16, 2, 80));
         illegalArgument("model, int8 or fp8", () -> KvCacheType.parse("int4"));
         assertEquals(KvCacheType.FP8_E4M3, KvCacheType.parse("FP8"));
