@@ -66,6 +66,21 @@ __device__ __forceinline__ void rope_pair(int rope_mode, int j, int head_dim, in
     *b = neox ? j + head_dim / 2 : 2 * j + 1;
 }
 
+// The cache row (block * block_size + slot) that new token `token` goes to, and its RoPE position
+// (positions may be NULL: position = cache slot); -1 when the table holds no block inside the pool
+// for it (Java checked the table; a stale or foreign one must still not write outside the pool).
+__device__ __forceinline__ int64_t append_row(const int32_t *block_table, const int32_t *cached_lens, const int32_t *query_starts,
+                                              const int32_t *positions, int batch, int max_blocks, int num_blocks, int block_size,
+                                              int token, int64_t *position) {
+    const int b = sequence_of(query_starts, batch, token);
+    const int slot = cached_lens[b] + (token - query_starts[b]);
+    *position = positions != nullptr ? positions[token] : slot;
+    if (slot / block_size >= max_blocks) return -1;
+    const int block = block_table[static_cast<int64_t>(b) * max_blocks + slot / block_size];
+    if (block < 0 || block >= num_blocks) return -1;
+    return static_cast<int64_t>(block) * block_size + slot % block_size;
+}
+
 // Rotates pair j of the head at x (f32 in, f32 out) by the angle of `position`.
 __device__ __forceinline__ void rope_rotate(const RopeSpec &rope, int64_t position, int j, int head_dim, float *x0, float *x1) {
     float c, s;
@@ -75,7 +90,6 @@ __device__ __forceinline__ void rope_rotate(const RopeSpec &rope, int64_t positi
     *x1 = a * s + b * c;
 }
 
-// positions may be NULL (position = cache slot).
 template <typename T>
 __global__ void attention_append_kernel(T *q, T *k_cache, T *v_cache, const T *__restrict__ k, const T *__restrict__ v,
                                         const int32_t *__restrict__ block_table, const int32_t *__restrict__ cached_lens,
@@ -83,14 +97,11 @@ __global__ void attention_append_kernel(T *q, T *k_cache, T *v_cache, const T *_
                                         int batch, int max_blocks, int num_blocks, int block_size, int q_heads, int kv_heads,
                                         int head_dim, RopeSpec rope) {
     const int token = blockIdx.x;
-    const int b = sequence_of(query_starts, batch, token);
-    const int slot = cached_lens[b] + (token - query_starts[b]);
-    // Java checked the table; a stale or foreign one must still not write outside the pool.
-    if (slot / block_size >= max_blocks) return;
-    const int block = block_table[static_cast<int64_t>(b) * max_blocks + slot / block_size];
-    if (block < 0 || block >= num_blocks) return;
-    const int64_t position = positions != nullptr ? positions[token] : slot;
-    const int64_t cache_row = (static_cast<int64_t>(block) * block_size + slot % block_size) * kv_heads * head_dim;
+    int64_t position;
+    const int64_t row = append_row(block_table, cached_lens, query_starts, positions, batch, max_blocks, num_blocks, block_size, token,
+                                   &position);
+    if (row < 0) return;
+    const int64_t cache_row = row * kv_heads * head_dim;
     const int64_t k_row = static_cast<int64_t>(token) * kv_heads * head_dim;
     const int half = head_dim / 2;
 
@@ -162,13 +173,10 @@ __global__ void attention_append_quantized_kernel(T *q, C *k_cache, C *v_cache, 
                                                   int batch, int max_blocks, int num_blocks, int block_size, int q_heads,
                                                   int kv_heads, int head_dim, RopeSpec rope) {
     const int token = blockIdx.x;
-    const int b = sequence_of(query_starts, batch, token);
-    const int slot = cached_lens[b] + (token - query_starts[b]);
-    if (slot / block_size >= max_blocks) return;
-    const int block = block_table[static_cast<int64_t>(b) * max_blocks + slot / block_size];
-    if (block < 0 || block >= num_blocks) return;
-    const int64_t position = positions != nullptr ? positions[token] : slot;
-    const int64_t cache_row = static_cast<int64_t>(block) * block_size + slot % block_size;  // block * block_size + slot
+    int64_t position;
+    const int64_t cache_row = append_row(block_table, cached_lens, query_starts, positions, batch, max_blocks, num_blocks, block_size,
+                                         token, &position);
+    if (cache_row < 0) return;
     const int half = head_dim / 2;
 
     if (rope.mode != 0) {

@@ -1,8 +1,11 @@
 package dev.isthmus.attention;
 
+import static dev.isthmus.attention.AttentionGpuTest.blocksNeeded;
+import static dev.isthmus.attention.AttentionGpuTest.shuffledTables;
 import static dev.isthmus.testing.DeviceAssert.assertClose;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
+import dev.isthmus.attention.AttentionGpuTest.Shape;
 import dev.isthmus.backend.Backend;
 import dev.isthmus.backend.CudaBackend;
 import dev.isthmus.tensor.Compare;
@@ -11,10 +14,7 @@ import dev.isthmus.tensor.RandomTensors;
 import dev.isthmus.tensor.Tensor;
 import dev.isthmus.testing.GpuShapes;
 import dev.isthmus.testing.GpuTest;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Collections;
-import java.util.List;
 import java.util.Random;
 import java.util.stream.IntStream;
 
@@ -29,8 +29,6 @@ import java.util.stream.IntStream;
 class KvQuantGpuTest {
     private static final DType[] FLOATS = {DType.F32, DType.F16, DType.BF16};
     private static final KvCacheType[] TYPES = {KvCacheType.INT8, KvCacheType.FP8_E4M3};
-
-    private record Shape(int blockSize, int[] cached, int[] fresh, int qHeads, int kvHeads, int headDim) {}
 
     // New-token counts 1, 15, 17 and 129 (decode, the tensor-core prefill's tile edges), pages of
     // 16, 17 and 32, GQA 1 and 4, head_dim 64 and 128.
@@ -71,13 +69,13 @@ class KvQuantGpuTest {
 
     /** The cache of one layer (fp8: random per-head scales in [0.002, 0.01), so |x| > 0.9 to 4.5 saturates). */
     private static KvCache cache(Backend backend, Random random, DType dtype, KvCacheType type, Shape s, int numBlocks) {
-        if (type == KvCacheType.INT8) return KvCache.allocate(backend, dtype, type, 1, numBlocks, s.blockSize, s.kvHeads, s.headDim);
-        float[] ks = new float[s.kvHeads], vs = new float[s.kvHeads];
-        for (int h = 0; h < s.kvHeads; h++) {
+        if (type == KvCacheType.INT8) return KvCache.allocate(backend, dtype, type, 1, numBlocks, s.blockSize(), s.kvHeads(), s.headDim());
+        float[] ks = new float[s.kvHeads()], vs = new float[s.kvHeads()];
+        for (int h = 0; h < s.kvHeads(); h++) {
             ks[h] = 0.002f + 0.008f * random.nextFloat();
             vs[h] = 0.002f + 0.008f * random.nextFloat();
         }
-        return KvCache.allocateFp8(backend, dtype, 1, numBlocks, s.blockSize, s.kvHeads, s.headDim, ks, vs);
+        return KvCache.allocateFp8(backend, dtype, 1, numBlocks, s.blockSize(), s.kvHeads(), s.headDim(), ks, vs);
     }
 
     private static void checkAppend(CudaBackend gpu, Random random, DType dtype, KvCacheType type, Shape s, Rope rope) {
@@ -89,9 +87,9 @@ class KvQuantGpuTest {
         long seed = random.nextLong();
         try (KvCache device = cache(gpu, new Random(seed), dtype, type, s, numBlocks);
              KvCache host = cache(Backend.cpu(), new Random(seed), dtype, type, s, numBlocks);
-             Tensor q = RandomTensors.normal(random, dtype, 1f, tokens, s.qHeads, s.headDim);
-             Tensor k = RandomTensors.normal(random, dtype, 1f, tokens, s.kvHeads, s.headDim);
-             Tensor v = RandomTensors.normal(random, dtype, 1f, tokens, s.kvHeads, s.headDim);
+             Tensor q = RandomTensors.normal(random, dtype, 1f, tokens, s.qHeads(), s.headDim());
+             Tensor k = RandomTensors.normal(random, dtype, 1f, tokens, s.kvHeads(), s.headDim());
+             Tensor v = RandomTensors.normal(random, dtype, 1f, tokens, s.kvHeads(), s.headDim());
              Tensor dq = gpu.copyOf(q); Tensor dk = gpu.copyOf(k); Tensor dv = gpu.copyOf(v);
              KvBatch hostBatch = batch(Backend.cpu(), host, tables, new int[total.length], total);
              KvBatch deviceBatch = batch(gpu, device, tables, new int[total.length], total)) {
@@ -124,26 +122,26 @@ class KvQuantGpuTest {
         int numBlocks = blocksNeeded(s) + 2;
         int[][] tables = shuffledTables(random, s, numBlocks);
         int[] total = totals(s);
-        int all = IntStream.of(total).sum(), tokens = IntStream.of(s.fresh).sum();
+        int all = IntStream.of(total).sum(), tokens = IntStream.of(s.fresh()).sum();
         try (KvCache device = cache(gpu, random, dtype, type, s, numBlocks);
-             Tensor q = RandomTensors.normal(random, dtype, 1f, all, s.qHeads, s.headDim);
-             Tensor k = RandomTensors.normal(random, dtype, 1f, all, s.kvHeads, s.headDim);
-             Tensor v = RandomTensors.normal(random, dtype, 1f, all, s.kvHeads, s.headDim);
+             Tensor q = RandomTensors.normal(random, dtype, 1f, all, s.qHeads(), s.headDim());
+             Tensor k = RandomTensors.normal(random, dtype, 1f, all, s.kvHeads(), s.headDim());
+             Tensor v = RandomTensors.normal(random, dtype, 1f, all, s.kvHeads(), s.headDim());
              Tensor dq = gpu.copyOf(q); Tensor dk = gpu.copyOf(k); Tensor dv = gpu.copyOf(v);
-             Tensor query = RandomTensors.normal(random, dtype, 1f, tokens, s.qHeads, s.headDim);
+             Tensor query = RandomTensors.normal(random, dtype, 1f, tokens, s.qHeads(), s.headDim());
              Tensor dQuery = gpu.copyOf(query);
-             Tensor out = gpu.allocate(dtype, tokens, s.qHeads, s.headDim);
-             Tensor lse = gpu.allocate(DType.F32, tokens, s.qHeads);
-             Tensor expected = Tensor.allocateHost(dtype, tokens, s.qHeads, s.headDim);
-             Tensor expectedLse = Tensor.allocateHost(DType.F32, tokens, s.qHeads)) {
+             Tensor out = gpu.allocate(dtype, tokens, s.qHeads(), s.headDim());
+             Tensor lse = gpu.allocate(DType.F32, tokens, s.qHeads());
+             Tensor expected = Tensor.allocateHost(dtype, tokens, s.qHeads(), s.headDim());
+             Tensor expectedLse = Tensor.allocateHost(DType.F32, tokens, s.qHeads())) {
             try (KvBatch fill = batch(gpu, device, tables, new int[total.length], total)) {
                 Attention.append(gpu, fill, dq, dk, dv, Rope.neox(10000f), null);
             }
             try (Tensor keys = gpu.toHost(device.keys()); Tensor values = gpu.toHost(device.values());
                  Tensor keyScales = gpu.toHost(device.keyScales(0)); Tensor valueScales = gpu.toHost(device.valueScales(0));
-                 KvBatch hostBatch = KvBatch.of(Backend.cpu(), dtype, type, keys, values, keyScales, valueScales, tables, s.cached, s.fresh);
-                 KvBatch deviceBatch = batch(gpu, device, tables, s.cached, s.fresh);
-                 AttentionWorkspace workspace = AttentionWorkspace.allocate(gpu, deviceBatch, s.qHeads, splits)) {
+                 KvBatch hostBatch = KvBatch.of(Backend.cpu(), dtype, type, keys, values, keyScales, valueScales, tables, s.cached(), s.fresh());
+                 KvBatch deviceBatch = batch(gpu, device, tables, s.cached(), s.fresh());
+                 AttentionWorkspace workspace = AttentionWorkspace.allocate(gpu, deviceBatch, s.qHeads(), splits)) {
                 Attention.attend(Backend.cpu(), hostBatch, query, expected, expectedLse, options, null);
                 gpu.poison(out);
                 gpu.poison(lse);
@@ -170,8 +168,8 @@ class KvQuantGpuTest {
         long[] c = codes.toLongArray();
         float[] sc = scales.toFloatArray(), x = new float[c.length];
         for (int i = 0; i < c.length; i++) {
-            int row = i / s.headDim;
-            x[i] = KvQuantization.dequantize(type, (byte) c[i], type == KvCacheType.INT8 ? sc[row] : sc[row % s.kvHeads]);
+            int row = i / s.headDim();
+            x[i] = KvQuantization.dequantize(type, (byte) c[i], type == KvCacheType.INT8 ? sc[row] : sc[row % s.kvHeads()]);
         }
         return Tensor.fromFloats(DType.F32, x, codes.shape());
     }
@@ -184,32 +182,13 @@ class KvQuantGpuTest {
     }
 
     private static String describe(Shape s) {
-        return "block " + s.blockSize + " cached " + Arrays.toString(s.cached) + " new " + Arrays.toString(s.fresh) + " heads " + s.qHeads + "/"
-                + s.kvHeads + " d " + s.headDim;
+        return "block " + s.blockSize() + " cached " + Arrays.toString(s.cached()) + " new " + Arrays.toString(s.fresh()) + " heads " + s.qHeads() + "/"
+                + s.kvHeads() + " d " + s.headDim();
     }
 
     private static int[] totals(Shape s) {
-        int[] total = new int[s.cached.length];
-        for (int b = 0; b < total.length; b++) total[b] = s.cached[b] + s.fresh[b];
+        int[] total = new int[s.cached().length];
+        for (int b = 0; b < total.length; b++) total[b] = s.cached()[b] + s.fresh()[b];
         return total;
-    }
-
-    private static int blocksNeeded(Shape s) {
-        int blocks = 0;
-        for (int b = 0; b < s.cached.length; b++) blocks += (s.cached[b] + s.fresh[b] + s.blockSize - 1) / s.blockSize;
-        return blocks;
-    }
-
-    /** Tables over blocks drawn at random from the pool: a sequence's pages are not in order. */
-    private static int[][] shuffledTables(Random random, Shape s, int numBlocks) {
-        List<Integer> pool = new ArrayList<>(IntStream.range(0, numBlocks).boxed().toList());
-        Collections.shuffle(pool, random);
-        int[][] tables = new int[s.cached.length][];
-        int next = 0;
-        for (int b = 0; b < tables.length; b++) {
-            tables[b] = new int[(s.cached[b] + s.fresh[b] + s.blockSize - 1) / s.blockSize];
-            for (int j = 0; j < tables[b].length; j++) tables[b][j] = pool.get(next++);
-        }
-        return tables;
     }
 }
