@@ -21,6 +21,7 @@ STAGES = ["device", "tests", "memcheck", "bench", "peers", "demo", "racecheck", 
 FAMILIES = {
     "copy": ["device-copy"], "rmsnorm": ["rmsnorm", "rmsnorm+residual"], "scan": ["selective-scan"],
     "state update": ["selective-state-update"], "conv1d": ["causal-conv1d"], "ssd scan": ["ssd-scan"], "ssd state update": ["ssd-state-update"], "attention decode": ["attention-decode"],
+    "attention decode, quantized cache": ["attention-decode-int8", "attention-decode-fp8"],
     "attention prefill": ["attention-prefill"], "moe": ["moe-mixtral", "moe-deepseek"], "gemm": ["gemm-own"],
     "model decode": ["decode ", "decode-kernels ", "decode-host-logits ", "decode-eager "], "speculative": ["speculative "],
 }

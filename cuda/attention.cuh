@@ -17,6 +17,7 @@
 #include <type_traits>
 
 #include "common.cuh"
+#include "kv_quant.cuh"
 
 namespace isthmus {
 
@@ -30,8 +31,10 @@ struct AttentionParams {
     float *partial_lse;   // [splits, tokens, q_heads]
     int32_t *split_counts;  // [tokens, q_heads], zeros, when splits > 1: the decode kernel's blocks done per row group
     const void *q;        // [tokens, q_heads, D]
-    const void *k_cache;  // [num_blocks, block_size, kv_heads, D]
+    const void *k_cache;  // [num_blocks, block_size, kv_heads, D] of T, or of a quantized code (cuda/kv_quant.cuh)
     const void *v_cache;
+    const float *k_scales;  // of a quantized cache: [num_blocks, block_size, kv_heads] (int8), [kv_heads] (fp8)
+    const float *v_scales;
     const int32_t *block_table;   // [batch, max_blocks]
     const int32_t *cached_lens;   // [batch]
     const int32_t *query_starts;  // [batch + 1]
@@ -112,13 +115,27 @@ __device__ __forceinline__ bool key_visible(const AttentionParams &p, int t, int
     return (p.window_left < 0 || position - t <= p.window_left) && (p.window_right < 0 || t - position <= p.window_right);
 }
 
+// One staged chunk of N elements into the tiles: V's row start is 16-byte aligned, K's padded row
+// keeps 4-byte alignment only (stored word by word).
+template <typename T, int N>
+__device__ __forceinline__ void stage_chunk(T *k_dst, T *v_dst, const Vec<T, N> &k, const Vec<T, N> &v) {
+    constexpr int kWords = N * sizeof(T) / 4;
+    const uint4 *v_pieces = reinterpret_cast<const uint4 *>(&v);
+#pragma unroll
+    for (int w = 0; w < kWords / 4; ++w) reinterpret_cast<uint4 *>(v_dst)[w] = v_pieces[w];
+    const uint32_t *words = reinterpret_cast<const uint32_t *>(&k);
+#pragma unroll
+    for (int w = 0; w < kWords; ++w) reinterpret_cast<uint32_t *>(k_dst)[w] = words[w];
+}
+
 // At least 2 blocks per SM: left to itself ptxas held the f32 / head_dim 64 instantiation to 64
-// registers and spilled.
-template <typename T, int D>
+// registers and spilled. C is the cache's element: T, or a quantized code that is dequantized to T
+// on its way into shared memory (the tiles hold T either way).
+template <typename T, int D, typename C = T>
 __global__ void __launch_bounds__(kAttentionRows * 32, 2) attention_kernel(const AttentionParams p) {
     constexpr int kStride = k_stride<T, D>();
     constexpr int kPerLane = (D + 31) / 32;
-    constexpr int kVec = 16 / sizeof(T);  // elements per 16-byte load; D * sizeof(T) is a multiple of 16
+    constexpr int kVec = 16 / sizeof(C);  // elements per 16-byte load; D * sizeof(C) is a multiple of 16
     constexpr int kChunks = D / kVec;     // 16-byte loads per key row
     constexpr int kThreads = kAttentionRows * 32;
     constexpr int kLoads = (kAttentionTile * kChunks + kThreads - 1) / kThreads;  // per thread per tile, K and V each
@@ -150,9 +167,12 @@ __global__ void __launch_bounds__(kAttentionRows * 32, 2) attention_kernel(const
     int lo, hi;
     visible_key_range(p, cached, kv_len, first_row / group, last_token, split, &lo, &hi);
 
-    const T *k_cache = static_cast<const T *>(p.k_cache);
-    const T *v_cache = static_cast<const T *>(p.v_cache);
+    const C *k_cache = static_cast<const C *>(p.k_cache);
+    const C *v_cache = static_cast<const C *>(p.v_cache);
     const int32_t *table = p.block_table + static_cast<int64_t>(b) * p.max_blocks;
+    // fp8: one scale per kv head; int8: one per key, fetched with the key.
+    const float k_head_scale = is_quantized<C>() && !has_token_scales<C>() ? p.k_scales[kv_head] : 1.0f;
+    const float v_head_scale = is_quantized<C>() && !has_token_scales<C>() ? p.v_scales[kv_head] : 1.0f;
     float m = -INFINITY, l = 0.0f;
     float acc[kPerLane];
 #pragma unroll
@@ -160,7 +180,8 @@ __global__ void __launch_bounds__(kAttentionRows * 32, 2) attention_kernel(const
 
     // K/V tiles go global -> registers -> shared memory: the next tile's loads are issued right
     // after this one is staged, so they are in flight while the warps do this tile's arithmetic.
-    Vec<T, kVec> k_next[kLoads], v_next[kLoads];
+    Vec<C, kVec> k_next[kLoads], v_next[kLoads];
+    float k_scale_next[kLoads], v_scale_next[kLoads];  // what the loaded codes are multiplied by
     auto fetch = [&](int tile) {
 #pragma unroll
         for (int n = 0; n < kLoads; ++n) {
@@ -168,12 +189,18 @@ __global__ void __launch_bounds__(kAttentionRows * 32, 2) attention_kernel(const
             const int key = i / kChunks, chunk = i % kChunks;
             const int t = tile + key;
             const int64_t offset = i < kAttentionTile * kChunks && t < hi ? cache_offset<D>(p, table, t, kv_head) : -1;
+            k_scale_next[n] = k_head_scale;
+            v_scale_next[n] = v_head_scale;
             if (offset >= 0) {
-                k_next[n] = *reinterpret_cast<const Vec<T, kVec> *>(k_cache + offset + chunk * kVec);
-                v_next[n] = *reinterpret_cast<const Vec<T, kVec> *>(v_cache + offset + chunk * kVec);
+                k_next[n] = *reinterpret_cast<const Vec<C, kVec> *>(k_cache + offset + chunk * kVec);
+                v_next[n] = *reinterpret_cast<const Vec<C, kVec> *>(v_cache + offset + chunk * kVec);
+                if constexpr (has_token_scales<C>()) {  // the scale layout is the cache's without head_dim
+                    k_scale_next[n] = p.k_scales[offset / D];
+                    v_scale_next[n] = p.v_scales[offset / D];
+                }
             } else {  // masked keys must still hold finite values: p = 0 times v must be 0
 #pragma unroll
-                for (int e = 0; e < kVec; ++e) k_next[n].v[e] = v_next[n].v[e] = from_float<T>(0.0f);
+                for (int e = 0; e < kVec; ++e) k_next[n].v[e] = v_next[n].v[e] = C{};
             }
         }
     };
@@ -186,12 +213,17 @@ __global__ void __launch_bounds__(kAttentionRows * 32, 2) attention_kernel(const
             const int i = threadIdx.x + n * kThreads;
             if (i >= kAttentionTile * kChunks) break;
             const int key = i / kChunks, chunk = i % kChunks;
-            *reinterpret_cast<Vec<T, kVec> *>(v_s + key * D + chunk * kVec) = v_next[n];
-            // The padded K row keeps 4-byte alignment only: store word by word.
-            const uint32_t *words = reinterpret_cast<const uint32_t *>(&k_next[n]);
-            uint32_t *k_dst = reinterpret_cast<uint32_t *>(k_s + key * kStride + chunk * kVec);
+            if constexpr (is_quantized<C>()) {
+                Vec<T, kVec> k_tile, v_tile;  // the chunk dequantized to T
 #pragma unroll
-            for (int w = 0; w < 4; ++w) k_dst[w] = words[w];
+                for (int e = 0; e < kVec; ++e) {
+                    k_tile.v[e] = from_float<T>(dequantize(k_next[n].v[e], k_scale_next[n]));
+                    v_tile.v[e] = from_float<T>(dequantize(v_next[n].v[e], v_scale_next[n]));
+                }
+                stage_chunk<T, kVec>(k_s + key * kStride + chunk * kVec, v_s + key * D + chunk * kVec, k_tile, v_tile);
+            } else {
+                stage_chunk<T, kVec>(k_s + key * kStride + chunk * kVec, v_s + key * D + chunk * kVec, k_next[n], v_next[n]);
+            }
         }
         __syncthreads();
         if (tile + kAttentionTile < hi) fetch(tile + kAttentionTile);

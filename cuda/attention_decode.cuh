@@ -24,6 +24,12 @@
 // the end the warps' states are merged in shared memory and each warp writes one row: out and lse,
 // or with several splits an f32 partial, after which the last block of the row group to finish
 // (a counter per row group) merges every split's partial into out and lse (merge_row).
+//
+// A quantized cache (C = int8_t or Fp8E4m3, cuda/kv_quant.cuh): the ring holds the codes as
+// cp.async brought them (16 codes a copy, rows unswizzled) and, for int8, the step's 32 scales (16
+// keys of K, then of V, one 4-byte copy a lane); once a step has landed each lane dequantizes the
+// chunks it copied into the warp's one pair of T tiles, in the swizzled layout above, and the step
+// runs on those exactly as on a T cache.
 #pragma once
 
 #include "attention.cuh"
@@ -44,16 +50,23 @@ constexpr int kDecodeBlocksPerSm = 2;
 // The fast path's shape: the launcher sends everything else to attention_kernel.
 template <typename T, int D> constexpr bool decode_fast_path() { return sizeof(T) == 2 && (D == 64 || D == 128); }
 
+constexpr int kDecodeScales = 2 * kDecodeStep;  // floats of a step's int8 scales: its keys' K, then V
+
 // Dynamic shared memory of one block: each warp's ring of kDecodeStages (K tile, V tile) pairs;
 // after the step loop the same bytes hold the warps' states for the final merge.
 // A staged key row is D elements, unpadded (the rings then fit the 99 KiB an sm_86/89 block may
 // have); its 16-byte chunk c sits at c ^ (row % 8), so that the 8 rows of one ldmatrix matrix,
 // 2 D bytes apart, read 8 different chunks of a 128-byte group: 8 different groups of 4 banks.
-template <typename T, int D> struct DecodeLayout {
+// A quantized cache adds, after the rings of codes, each warp's ring of scales (int8) and its pair
+// of dequantized T tiles.
+template <typename T, int D, typename C = T> struct DecodeLayout {
     static constexpr int kTile = kDecodeStep * D;  // elements of one K or V tile
-    static constexpr size_t kRingBytes = sizeof(T) * kDecodeWarps * kDecodeStages * 2 * kTile;
+    static constexpr size_t kRingBytes = sizeof(C) * kDecodeWarps * kDecodeStages * 2 * kTile;
+    static constexpr size_t kScaleBytes = has_token_scales<C>() ? sizeof(float) * kDecodeWarps * kDecodeStages * kDecodeScales : 0;
+    static constexpr size_t kTileBytes = is_quantized<C>() ? sizeof(T) * kDecodeWarps * 2 * kTile : 0;
+    static constexpr size_t kStagedBytes = kRingBytes + kScaleBytes + kTileBytes;
     static constexpr size_t kStateBytes = sizeof(float) * kDecodeWarps * kDecodeRows * (D + 2);  // o, m, l
-    static constexpr size_t kBytes = kRingBytes > kStateBytes ? kRingBytes : kStateBytes;
+    static constexpr size_t kBytes = kStagedBytes > kStateBytes ? kStagedBytes : kStateBytes;
 };
 
 // One warp's running softmax state of row t = lane % 4: m is the same on the row's 8 lanes, l is
@@ -76,21 +89,29 @@ struct DecodeMask {
     int lo, hi, position;
 };
 
+// The lanes' share of a step's copies: 16-byte chunks of C, kChunks a key row, kKeysPerCopy rows
+// in one copy of the warp, kCopies copies a tile.
+template <int D, typename C> struct DecodeCopies {
+    static constexpr int kElems = 16 / sizeof(C), kChunks = D / kElems;
+    static constexpr int kKeysPerCopy = 32 / kChunks, kCopies = kDecodeStep / kKeysPerCopy;
+};
+
 // cp.async of one step's K and V tiles into k_tile / v_tile: the lane copies 16-byte chunk
 // `chunk` of the step's keys `row` + i * kKeysPerCopy (first_key + the same in the sequence), from
-// k_src / v_src on (keys `stride` elements apart), each to its swizzled place (DecodeLayout).
-// kMasked: keys outside [lo, hi), or all of them when the page is outside the pool, are
-// zero-filled (p = 0 must meet a finite v) and not read.
-template <typename T, int D, bool kMasked>
-__device__ __forceinline__ void decode_issue(T *k_tile, T *v_tile, const T *k_src, const T *v_src, int64_t stride, int row,
+// k_src / v_src on (keys `stride` elements apart), each to its swizzled place (DecodeLayout), or
+// for codes to its plain place. kMasked: keys outside [lo, hi), or all of them when the page is
+// outside the pool, are zero-filled (p = 0 must meet a finite v) and not read.
+template <typename C, int D, bool kMasked>
+__device__ __forceinline__ void decode_issue(C *k_tile, C *v_tile, const C *k_src, const C *v_src, int64_t stride, int row,
                                              int chunk, int first_key, const DecodeMask &mask, bool page_ok) {
-    constexpr int kKeysPerCopy = 32 / (D / 8), kCopies = kDecodeStep / kKeysPerCopy;
+    using Copies = DecodeCopies<D, C>;
+    constexpr int kKeysPerCopy = Copies::kKeysPerCopy, kCopies = Copies::kCopies;
 #pragma unroll
     for (int i = 0; i < kCopies; ++i) {
         const int key = first_key + i * kKeysPerCopy, r = row + i * kKeysPerCopy;
         const bool valid = !kMasked || (page_ok && key >= mask.lo && key < mask.hi);
         const int64_t offset = valid ? i * kKeysPerCopy * stride : 0;  // a skipped copy names an address it does not read
-        const int dst = r * D + (chunk ^ (r % 8)) * 8;
+        const int dst = is_quantized<C>() ? r * D + chunk * Copies::kElems : r * D + (chunk ^ (r % 8)) * 8;
         tc::cp_async<16>(k_tile + dst, k_src + offset, valid);
         tc::cp_async<16>(v_tile + dst, v_src + offset, valid);
     }
@@ -168,12 +189,28 @@ __device__ __forceinline__ void decode_step(DecodeState<D> &st, const uint32_t (
     }
 }
 
-template <typename T, int D>
+// Dequantizes the chunks of step tiles k_codes / v_codes this lane copied (decode_issue's row and
+// chunk) into the T tiles k_tile / v_tile, swizzled: code chunk c of row r is T chunks 2c and
+// 2c + 1. scales: the step's int8 scales (kDecodeScales), or NULL for fp8's per-head k_scale / v_scale.
+template <typename T, typename C, int D>
+__device__ __forceinline__ void decode_dequantize(T *k_tile, T *v_tile, const C *k_codes, const C *v_codes, const float *scales,
+                                                  float k_scale, float v_scale, int row, int chunk) {
+    using Copies = DecodeCopies<D, C>;
+#pragma unroll
+    for (int i = 0; i < Copies::kCopies; ++i) {
+        const int r = row + i * Copies::kKeysPerCopy;
+        const int src = r * D + chunk * 16, dst0 = r * D + ((2 * chunk) ^ (r % 8)) * 8, dst1 = r * D + ((2 * chunk + 1) ^ (r % 8)) * 8;
+        dequantize16(k_tile + dst0, k_tile + dst1, k_codes + src, scales != nullptr ? scales[r] : k_scale);
+        dequantize16(v_tile + dst0, v_tile + dst1, v_codes + src, scales != nullptr ? scales[kDecodeStep + r] : v_scale);
+    }
+}
+
+template <typename T, int D, typename C = T>
 __global__ void __launch_bounds__(kDecodeWarps * 32, kDecodeBlocksPerSm) attention_decode_kernel(const AttentionParams p) {
     static_assert(kDecodeRows == kDecodeWarps, "each warp writes one row at the end");
     static_assert(2 * kDecodeRows <= 8 && kDecodeRows == 4, "row t of the block is column 2t of N = 8, t = lane % 4");
-    using Layout = DecodeLayout<T, D>;
-    constexpr int kSlices = D / 16, kChunks = D / 8;
+    using Layout = DecodeLayout<T, D, C>;
+    constexpr int kSlices = D / 16, kChunks = DecodeCopies<D, C>::kChunks, kElems = DecodeCopies<D, C>::kElems;
     constexpr float kLog2e = 1.4426950408889634f;
     extern __shared__ __align__(16) unsigned char smem[];
     __shared__ int last_block;
@@ -221,18 +258,24 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, kDecodeBlocksPerSm) attenti
 #pragma unroll
         for (int e = 0; e < 4; ++e) st.o[i][e] = 0.0f;
 
-    const T *k_cache = static_cast<const T *>(p.k_cache);
-    const T *v_cache = static_cast<const T *>(p.v_cache);
+    const C *k_cache = static_cast<const C *>(p.k_cache);
+    const C *v_cache = static_cast<const C *>(p.v_cache);
     const int32_t *table = p.block_table + static_cast<int64_t>(b) * p.max_blocks;
     const int64_t stride = static_cast<int64_t>(p.kv_heads) * D;  // between adjacent slots of a block
     const int copy_key = lane / kChunks, copy_chunk = lane % kChunks;  // this lane's first key and chunk of a step
-    const int64_t lane_offset = kv_head * D + copy_key * stride + copy_chunk * 8;
+    const int64_t lane_offset = kv_head * D + copy_key * stride + copy_chunk * kElems;
+    // int8: lane i copies the scale of key i % 16 of a step, of K (i < 16) or V; fp8: the head's two.
+    const float k_head_scale = is_quantized<C>() && !has_token_scales<C>() ? p.k_scales[kv_head] : 1.0f;
+    const float v_head_scale = is_quantized<C>() && !has_token_scales<C>() ? p.v_scales[kv_head] : 1.0f;
     const int step0 = mask.lo / kDecodeStep;
     const int steps = mask.hi > mask.lo ? (mask.hi - 1) / kDecodeStep + 1 - step0 : 0;
     const int my_steps = steps > warp ? (steps - warp - 1) / kDecodeWarps + 1 : 0;
 
-    // This warp's ring: stage s holds the K tile at ring + 2 s kTile and the V tile after it.
-    T *ring = reinterpret_cast<T *>(smem) + warp * kDecodeStages * 2 * Layout::kTile;
+    // This warp's ring: stage s holds the K tile at ring + 2 s kTile and the V tile after it; a
+    // quantized cache's scales (stage s at scale_ring + s kDecodeScales) and T tiles follow the rings.
+    C *ring = reinterpret_cast<C *>(smem) + warp * kDecodeStages * 2 * Layout::kTile;
+    float *scale_ring = reinterpret_cast<float *>(smem + Layout::kRingBytes) + warp * kDecodeStages * kDecodeScales;
+    T *tiles = reinterpret_cast<T *>(smem + Layout::kRingBytes + Layout::kScaleBytes) + warp * 2 * Layout::kTile;
     // Lane i holds the block id and slot of this warp's step n + i (n a multiple of 32): the table
     // is read 32 steps ahead, so no step waits on it, and the division by block_size happens there.
     int32_t pages = -1, slots = 0;
@@ -251,13 +294,19 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, kDecodeBlocksPerSm) attenti
             const int t0 = (step0 + warp + n * kDecodeWarps) * kDecodeStep;
             const bool page_ok = block >= 0 && block < p.num_blocks;
             const int64_t offset = page_ok ? (static_cast<int64_t>(block) * p.block_size + slot) * stride + lane_offset : 0;
-            T *k_tile = ring + 2 * stage * Layout::kTile;
+            C *k_tile = ring + 2 * stage * Layout::kTile;
             if (page_ok && t0 >= mask.lo && t0 + kDecodeStep <= mask.hi)
-                decode_issue<T, D, false>(k_tile, k_tile + Layout::kTile, k_cache + offset, v_cache + offset, stride, copy_key, copy_chunk,
+                decode_issue<C, D, false>(k_tile, k_tile + Layout::kTile, k_cache + offset, v_cache + offset, stride, copy_key, copy_chunk,
                                           t0 + copy_key, mask, true);
             else
-                decode_issue<T, D, true>(k_tile, k_tile + Layout::kTile, k_cache + offset, v_cache + offset, stride, copy_key, copy_chunk,
+                decode_issue<C, D, true>(k_tile, k_tile + Layout::kTile, k_cache + offset, v_cache + offset, stride, copy_key, copy_chunk,
                                          t0 + copy_key, mask, page_ok);
+            if constexpr (has_token_scales<C>()) {
+                const int key = t0 + lane % kDecodeStep;
+                const bool valid = page_ok && key >= mask.lo && key < mask.hi;
+                const int64_t at = valid ? (static_cast<int64_t>(block) * p.block_size + slot + lane % kDecodeStep) * p.kv_heads + kv_head : 0;
+                tc::cp_async<4>(scale_ring + stage * kDecodeScales + lane, (lane < kDecodeStep ? p.k_scales : p.v_scales) + at, valid);
+            }
             const uint32_t bit = 1u << (n % 32);
             const bool masked = !(page_ok && t0 >= full_lo && t0 + kDecodeStep <= full_hi);
             masked_steps = masked ? masked_steps | bit : masked_steps & ~bit;
@@ -274,7 +323,17 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, kDecodeBlocksPerSm) attenti
         issue(n + kDecodeStages - 1, stage == 0 ? kDecodeStages - 1 : stage - 1);
         tc::cp_async_wait<kDecodeStages - 1>();  // this lane's copies of step n have landed
         __syncwarp();                            // and so have the other lanes'
-        const T *k_s = ring + 2 * stage * Layout::kTile;
+        const T *k_s;
+        if constexpr (is_quantized<C>()) {
+            const C *codes = ring + 2 * stage * Layout::kTile;
+            decode_dequantize<T, C, D>(tiles, tiles + Layout::kTile, codes, codes + Layout::kTile,
+                                       has_token_scales<C>() ? scale_ring + stage * kDecodeScales : nullptr, k_head_scale, v_head_scale,
+                                       copy_key, copy_chunk);
+            __syncwarp();  // every lane's chunks are in the T tiles
+            k_s = tiles;
+        } else {
+            k_s = ring + 2 * stage * Layout::kTile;
+        }
         const int t0 = (step0 + warp + n * kDecodeWarps) * kDecodeStep;
         if ((masked_steps >> (n % 32)) & 1u)
             decode_step<T, D, true>(st, qf, k_s, k_s + Layout::kTile, p, sc, mask, t0, (bad_pages >> (n % 32)) & 1u, lane);

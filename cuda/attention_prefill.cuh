@@ -24,12 +24,17 @@
 // spill. The price: every K/V element is read from shared memory by 8 warps instead of 4 (256
 // bytes of ldmatrix per mma instead of 128). Two blocks (16 warps) an SM up to head_dim 80 (128
 // registers); from 96 on one (128 registers would spill).
+//
+// A quantized cache (C = int8_t or Fp8E4m3, cuda/kv_quant.cuh): cp.async double-buffers the codes
+// (and int8's per-key scales) instead, and once a tile has landed the block dequantizes it into the
+// one K and one V tile of T, behind a second barrier; the mma loop is the same.
 #pragma once
 
 #include <math.h>
 
 #include "attention.cuh"
 #include "common.cuh"
+#include "kv_quant.cuh"
 #include "mma.cuh"
 
 namespace isthmus {
@@ -42,18 +47,29 @@ constexpr int kPrefillThreads = kPrefillWarps * 32;
 // Shared memory: Q (kPrefillRows rows), K and V twice (the tile computed and the one in flight).
 // A row is D + 8 elements: its 16 bytes of padding put the 8 rows an ldmatrix reads at once in 8
 // different 16-byte bank groups, and keep every row start 16-byte aligned for cp.async.
-template <typename T, int D> struct PrefillLayout {
+// A quantized cache keeps one T tile of K and of V (the double buffer holds the codes, rows of D
+// codes, and int8's scales: K's 64 then V's 64 a buffer).
+template <typename T, int D, typename C = T> struct PrefillLayout {
     static constexpr int kLd = D + 8;
+    static constexpr int kBuffers = is_quantized<C>() ? 1 : 2;  // of T tiles
     static constexpr size_t kTile = sizeof(T) * kPrefillKeys * kLd;
     static constexpr size_t kQ = 0;
     static constexpr size_t kK = kQ + sizeof(T) * kPrefillRows * kLd;
-    static constexpr size_t kV = kK + 2 * kTile;
-    static constexpr size_t kBytes = kV + 2 * kTile;
+    static constexpr size_t kV = kK + kBuffers * kTile;
+    static constexpr size_t kCodeTile = is_quantized<C>() ? sizeof(C) * kPrefillKeys * D : 0;
+    static constexpr size_t kKCodes = kV + kBuffers * kTile;
+    static constexpr size_t kVCodes = kKCodes + 2 * kCodeTile;
+    static constexpr size_t kScales = kVCodes + 2 * kCodeTile;
+    static constexpr size_t kBytes = kScales + (has_token_scales<C>() ? sizeof(float) * 2 * 2 * kPrefillKeys : 0);
 };
 
-template <typename T, int D>
-__global__ void __launch_bounds__(kPrefillThreads, D <= 80 ? 2 : 1) attention_prefill_kernel(const AttentionParams p) {
-    using L = PrefillLayout<T, D>;
+// Two blocks an SM up to head_dim 80 (128 registers) over a T cache; a quantized cache's
+// dequantization, live beside O and S, would spill at 128, so it keeps one block an SM.
+template <typename T, int D, typename C> constexpr int prefill_blocks_per_sm() { return D <= 80 && !is_quantized<C>() ? 2 : 1; }
+
+template <typename T, int D, typename C = T>
+__global__ void __launch_bounds__(kPrefillThreads, prefill_blocks_per_sm<T, D, C>()) attention_prefill_kernel(const AttentionParams p) {
+    using L = PrefillLayout<T, D, C>;
     constexpr int kLd = L::kLd;
     constexpr int kChunks = D / 8;  // 16-byte pieces of a row
     constexpr int kKeyTiles = kPrefillKeys / 8;
@@ -63,6 +79,9 @@ __global__ void __launch_bounds__(kPrefillThreads, D <= 80 ? 2 : 1) attention_pr
     T *q_s = reinterpret_cast<T *>(prefill_smem + L::kQ);
     T *k_s = reinterpret_cast<T *>(prefill_smem + L::kK);
     T *v_s = reinterpret_cast<T *>(prefill_smem + L::kV);
+    C *k_codes = reinterpret_cast<C *>(prefill_smem + L::kKCodes);  // quantized caches only
+    C *v_codes = reinterpret_cast<C *>(prefill_smem + L::kVCodes);
+    float *scale_s = reinterpret_cast<float *>(prefill_smem + L::kScales);
 
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int g = lane / 4, quad_lane = lane % 4;  // this lane holds rows g and g + 8, columns 2 quad_lane, + 1 of each 8
@@ -107,18 +126,42 @@ __global__ void __launch_bounds__(kPrefillThreads, D <= 80 ? 2 : 1) attention_pr
     // next ones step on (a page of at least kRowStep keys is crossed at most once a step), and the
     // block table is read once a page. Keys past hi or outside the pool are zero-filled (p = 0 times
     // a finite v).
-    constexpr int kLanes = kChunks <= 8 ? 8 : kChunks <= 16 ? 16 : 32;
+    // A quantized cache's chunks are 16 codes, to rows of D codes, and thread i < 128 copies the
+    // int8 scale of key i % 64 (of K, then of V).
+    constexpr int kElems = 16 / sizeof(C), kCopyChunks = D / kElems;
+    constexpr int kLanes = kCopyChunks <= 4 ? 4 : kCopyChunks <= 8 ? 8 : kCopyChunks <= 16 ? 16 : 32;
     constexpr int kRowStep = kPrefillThreads / kLanes;
-    static_assert(kChunks <= kLanes && kPrefillKeys % kRowStep == 0, "the copy grid covers a tile");
+    static_assert(kCopyChunks <= kLanes && kPrefillKeys % kRowStep == 0, "the copy grid covers a tile");
     const int chunk = threadIdx.x % kLanes, row = threadIdx.x / kLanes;
     const int token_elems = p.kv_heads * D, block_elems = token_elems * p.block_size;  // < 2^31: the launcher checks
-    const T *k_src = static_cast<const T *>(p.k_cache) + kv_head * D + chunk * 8;
-    const T *v_src = static_cast<const T *>(p.v_cache) + kv_head * D + chunk * 8;
+    const C *k_src = static_cast<const C *>(p.k_cache) + kv_head * D + chunk * kElems;
+    const C *v_src = static_cast<const C *>(p.v_cache) + kv_head * D + chunk * kElems;
     const int32_t *table = p.block_table + static_cast<int64_t>(b) * p.max_blocks;
+    const float k_head_scale = is_quantized<C>() && !has_token_scales<C>() ? p.k_scales[kv_head] : 1.0f;  // fp8
+    const float v_head_scale = is_quantized<C>() && !has_token_scales<C>() ? p.v_scales[kv_head] : 1.0f;
     auto load_tile = [&](int tile, int buf) {
-        if (chunk >= kChunks) return;
-        T *k_dst = k_s + buf * kPrefillKeys * kLd + row * kLd + chunk * 8;
-        T *v_dst = v_s + buf * kPrefillKeys * kLd + row * kLd + chunk * 8;
+        if constexpr (has_token_scales<C>()) {
+            if (threadIdx.x < 2 * kPrefillKeys) {
+                const int t = tile + threadIdx.x % kPrefillKeys, page = t / p.block_size;
+                const int block = page < p.max_blocks ? table[page] : -1;
+                const bool valid = t < hi && block >= 0 && block < p.num_blocks;
+                const int64_t at = valid ? (static_cast<int64_t>(block) * p.block_size + t - page * p.block_size) * p.kv_heads + kv_head : 0;
+                tc::cp_async<4>(scale_s + buf * 2 * kPrefillKeys + threadIdx.x,
+                                (threadIdx.x < kPrefillKeys ? p.k_scales : p.v_scales) + at, valid);
+            }
+        }
+        if (chunk >= kCopyChunks) return;
+        C *k_dst, *v_dst;
+        int ld;  // elements between the copied rows
+        if constexpr (is_quantized<C>()) {
+            ld = D;
+            k_dst = k_codes + buf * kPrefillKeys * D + row * D + chunk * kElems;
+            v_dst = v_codes + buf * kPrefillKeys * D + row * D + chunk * kElems;
+        } else {
+            ld = kLd;
+            k_dst = k_s + buf * kPrefillKeys * kLd + row * kLd + chunk * 8;
+            v_dst = v_s + buf * kPrefillKeys * kLd + row * kLd + chunk * 8;
+        }
         int t = tile + row;
         int page = t / p.block_size, slot = t - page * p.block_size;
 #pragma unroll
@@ -126,8 +169,8 @@ __global__ void __launch_bounds__(kPrefillThreads, D <= 80 ? 2 : 1) attention_pr
             const int block = page < p.max_blocks ? table[page] : -1;
             const bool valid = t < hi && block >= 0 && block < p.num_blocks;
             const int64_t at = valid ? static_cast<int64_t>(block) * block_elems + slot * token_elems : 0;
-            tc::cp_async<16>(k_dst + n * kRowStep * kLd, k_src + at, valid);
-            tc::cp_async<16>(v_dst + n * kRowStep * kLd, v_src + at, valid);
+            tc::cp_async<16>(k_dst + n * kRowStep * ld, k_src + at, valid);
+            tc::cp_async<16>(v_dst + n * kRowStep * ld, v_src + at, valid);
             t += kRowStep;
             slot += kRowStep;
             if (p.block_size >= kRowStep) {
@@ -161,9 +204,23 @@ __global__ void __launch_bounds__(kPrefillThreads, D <= 80 ? 2 : 1) attention_pr
         __syncthreads();  // the tile landed for every thread, and every warp is done with the other buffer
         if (tile + kPrefillKeys < hi) load_tile(tile + kPrefillKeys, buf ^ 1);
         tc::cp_async_commit();
+        if constexpr (is_quantized<C>()) {  // the codes of buffer buf into the T tiles, every thread a share
+            constexpr int kCodeChunks = kPrefillKeys * (D / 16);
+            static_assert(kCodeChunks % kPrefillThreads == 0, "the dequantization covers a tile evenly");
+#pragma unroll
+            for (int n = 0; n < kCodeChunks / kPrefillThreads; ++n) {
+                const int i = threadIdx.x + n * kPrefillThreads, r = i / (D / 16), c = i % (D / 16);
+                const int src = buf * kPrefillKeys * D + r * D + c * 16, dst = r * kLd + c * 16;
+                const float k_scale = has_token_scales<C>() ? scale_s[buf * 2 * kPrefillKeys + r] : k_head_scale;
+                const float v_scale = has_token_scales<C>() ? scale_s[buf * 2 * kPrefillKeys + kPrefillKeys + r] : v_head_scale;
+                dequantize16(k_s + dst, k_s + dst + 8, k_codes + src, k_scale);
+                dequantize16(v_s + dst, v_s + dst + 8, v_codes + src, v_scale);
+            }
+            __syncthreads();  // the T tiles are whole
+        }
         if (tile >= warp_hi || tile + kPrefillKeys <= warp_lo) continue;  // warp-uniform: no row of the warp sees the tile
-        const T *k_tile = k_s + buf * kPrefillKeys * kLd;
-        const T *v_tile = v_s + buf * kPrefillKeys * kLd;
+        const T *k_tile = k_s + (L::kBuffers == 2 ? buf : 0) * kPrefillKeys * kLd;
+        const T *v_tile = v_s + (L::kBuffers == 2 ? buf : 0) * kPrefillKeys * kLd;
 
         // S = Q K^T: B of key tile n is K rows n..n+7 (k = d), read as stored.
         float s[kKeyTiles][4];

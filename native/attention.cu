@@ -68,53 +68,54 @@ int shared_memory_optin(int device) { return device_attribute<cudaDevAttrMaxShar
 // (partials) stores and a cache block holds fewer than 2^31 elements.
 constexpr int kPrefillMinTokens = 16;
 
-template <typename T, int D> bool prefill_fits(const AttentionParams &p, int batch, int max_new_tokens, int device) {
+template <typename T, int D, typename C> bool prefill_fits(const AttentionParams &p, int batch, int max_new_tokens, int device) {
     if constexpr (sizeof(T) != 2) {
         return false;
     } else {
         if (max_new_tokens < kPrefillMinTokens || static_cast<int64_t>(batch) * p.q_heads > 65535) return false;
         if (p.splits == 1 ? !is_aligned(p.out, 4) : !is_aligned(p.partial_out, 8)) return false;
         if (static_cast<int64_t>(p.block_size) * p.kv_heads * D > INT32_MAX) return false;  // a block's elements in 32 bits
-        return PrefillLayout<T, D>::kBytes <= static_cast<size_t>(shared_memory_optin(device));
+        return PrefillLayout<T, D, C>::kBytes <= static_cast<size_t>(shared_memory_optin(device));
     }
 }
 
-// *merged: whether the kernel launched merges the splits itself.
-template <typename T, int D>
+// *merged: whether the kernel launched merges the splits itself. C: the cache's element (T, or a
+// quantized code, cuda/kv_quant.cuh).
+template <typename T, int D, typename C>
 int launch_attention(const AttentionParams &p, int batch, int max_new_tokens, cudaStream_t stream, bool *merged) {
     *merged = false;
     const int device = current_device();
     if (device < 0) return fail(ISTHMUS_ERROR_CUDA, "isthmus_attention: no current device below %d", kMaxDevices);
     if constexpr (sizeof(T) == 2) {
-        if (prefill_fits<T, D>(p, batch, max_new_tokens, device)) {
-            constexpr size_t smem = PrefillLayout<T, D>::kBytes;
-            const int status = allow_shared_memory<attention_prefill_kernel<T, D>>(smem, device, "isthmus_attention");
+        if (prefill_fits<T, D, C>(p, batch, max_new_tokens, device)) {
+            constexpr size_t smem = PrefillLayout<T, D, C>::kBytes;
+            const int status = allow_shared_memory<attention_prefill_kernel<T, D, C>>(smem, device, "isthmus_attention");
             if (status != ISTHMUS_OK) return status;
             const dim3 grid(static_cast<unsigned>((max_new_tokens + kPrefillRows - 1) / kPrefillRows),
                             static_cast<unsigned>(batch * p.q_heads), static_cast<unsigned>(p.splits));
-            ISTHMUS_LAUNCH(grid, kPrefillThreads, smem, stream, attention_prefill_kernel<T, D>)(p);
+            ISTHMUS_LAUNCH(grid, kPrefillThreads, smem, stream, attention_prefill_kernel<T, D, C>)(p);
             return ISTHMUS_OK;
         }
     }
     if constexpr (decode_fast_path<T, D>()) {
-        constexpr size_t smem = DecodeLayout<T, D>::kBytes;
+        constexpr size_t smem = DecodeLayout<T, D, C>::kBytes;
         // a step's 16 keys then lie in one block; sm_80 and later grant the 96 KiB (99 KiB on sm_86/89)
         if (p.block_size % kDecodeStep == 0 && smem <= static_cast<size_t>(shared_memory_optin(device))) {
-            const int status = allow_shared_memory<attention_decode_kernel<T, D>>(smem, device, "isthmus_attention");
+            const int status = allow_shared_memory<attention_decode_kernel<T, D, C>>(smem, device, "isthmus_attention");
             if (status != ISTHMUS_OK) return status;
             const int64_t row_groups = (static_cast<int64_t>(max_new_tokens) * (p.q_heads / p.kv_heads) + kDecodeRows - 1) / kDecodeRows;
             const dim3 grid(static_cast<unsigned>(row_groups), static_cast<unsigned>(batch * p.kv_heads), static_cast<unsigned>(p.splits));
-            ISTHMUS_LAUNCH(grid, kDecodeWarps * 32, smem, stream, attention_decode_kernel<T, D>)(p);
+            ISTHMUS_LAUNCH(grid, kDecodeWarps * 32, smem, stream, attention_decode_kernel<T, D, C>)(p);
             *merged = true;
             return ISTHMUS_OK;
         }
     }
     constexpr size_t smem = attention_smem_bytes<T, D>();
-    const int status = allow_shared_memory<attention_kernel<T, D>>(smem, device, "isthmus_attention");  // f32 at head_dim 256 needs the opt-in
+    const int status = allow_shared_memory<attention_kernel<T, D, C>>(smem, device, "isthmus_attention");  // f32 at head_dim 256 needs the opt-in
     if (status != ISTHMUS_OK) return status;
     const int64_t row_groups = (static_cast<int64_t>(max_new_tokens) * (p.q_heads / p.kv_heads) + kAttentionRows - 1) / kAttentionRows;
     const dim3 grid(static_cast<unsigned>(row_groups), static_cast<unsigned>(batch * p.kv_heads), static_cast<unsigned>(p.splits));
-    ISTHMUS_LAUNCH(grid, kAttentionRows * 32, smem, stream, attention_kernel<T, D>)(p);
+    ISTHMUS_LAUNCH(grid, kAttentionRows * 32, smem, stream, attention_kernel<T, D, C>)(p);
     return ISTHMUS_OK;
 }
 
@@ -122,12 +123,35 @@ template <typename T>
 int attention_for_head_dim(int head_dim, const AttentionParams &p, int batch, int max_new_tokens, cudaStream_t stream,
                            bool *merged) {
     switch (head_dim) {
-        case 64: return launch_attention<T, 64>(p, batch, max_new_tokens, stream, merged);
-        case 80: return launch_attention<T, 80>(p, batch, max_new_tokens, stream, merged);
-        case 96: return launch_attention<T, 96>(p, batch, max_new_tokens, stream, merged);
-        case 128: return launch_attention<T, 128>(p, batch, max_new_tokens, stream, merged);
-        case 256: return launch_attention<T, 256>(p, batch, max_new_tokens, stream, merged);
+        case 64: return launch_attention<T, 64, T>(p, batch, max_new_tokens, stream, merged);
+        case 80: return launch_attention<T, 80, T>(p, batch, max_new_tokens, stream, merged);
+        case 96: return launch_attention<T, 96, T>(p, batch, max_new_tokens, stream, merged);
+        case 128: return launch_attention<T, 128, T>(p, batch, max_new_tokens, stream, merged);
+        case 256: return launch_attention<T, 256, T>(p, batch, max_new_tokens, stream, merged);
         default: return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "isthmus_attention: head_dim %d is not 64, 80, 96, 128 or 256", head_dim);
+    }
+}
+
+// A quantized cache: head_dim 64 or 128 (the instantiations are kept to the common head sizes).
+template <typename T, typename C>
+int quantized_for_head_dim(int head_dim, const AttentionParams &p, int batch, int max_new_tokens, cudaStream_t stream, bool *merged) {
+    switch (head_dim) {
+        case 64: return launch_attention<T, 64, C>(p, batch, max_new_tokens, stream, merged);
+        case 128: return launch_attention<T, 128, C>(p, batch, max_new_tokens, stream, merged);
+        default: return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "isthmus_attention: a quantized cache takes head_dim 64 or 128, not %d", head_dim);
+    }
+}
+
+template <typename T>
+int attention_for_cache(int cache_type, int head_dim, const AttentionParams &p, int batch, int max_new_tokens, cudaStream_t stream,
+                        bool *merged) {
+    switch (cache_type) {
+        case ISTHMUS_KV_MODEL_DTYPE: return attention_for_head_dim<T>(head_dim, p, batch, max_new_tokens, stream, merged);
+        case ISTHMUS_KV_INT8: return quantized_for_head_dim<T, int8_t>(head_dim, p, batch, max_new_tokens, stream, merged);
+        case ISTHMUS_KV_FP8_E4M3: return quantized_for_head_dim<T, Fp8E4m3>(head_dim, p, batch, max_new_tokens, stream, merged);
+        default:
+            return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "isthmus_attention: cache_type %d is not 0 (model dtype), 1 (int8) or 2 (fp8 e4m3)",
+                        cache_type);
     }
 }
 
@@ -156,7 +180,7 @@ extern "C" int isthmus_attention(void *out, float *lse, float *partial_out, floa
                                  int32_t max_new_tokens, int32_t max_blocks_per_seq, int32_t num_blocks, int32_t block_size,
                                  int32_t q_heads, int32_t kv_heads, int32_t head_dim, int32_t splits, int32_t split_chunk,
                                  int32_t causal, float scale, int32_t window_left, int32_t window_right, float softcap,
-                                 int32_t dtype, void *stream) {
+                                 int32_t cache_type, const float *k_scales, const float *v_scales, int32_t dtype, void *stream) {
     clear_error();
     ISTHMUS_REQUIRE(out != nullptr && q != nullptr && k_cache != nullptr && v_cache != nullptr && block_table != nullptr &&
                         cached_lens != nullptr && query_starts != nullptr,
@@ -179,6 +203,8 @@ extern "C" int isthmus_attention(void *out, float *lse, float *partial_out, floa
     ISTHMUS_REQUIRE(window_left >= -1 && window_right >= -1, "isthmus_attention: windows must be >= -1");
     ISTHMUS_REQUIRE(is_aligned(k_cache, 16) && is_aligned(v_cache, 16) && is_aligned(q, 16),
                     "isthmus_attention: q and the caches must be 16-byte aligned");
+    ISTHMUS_REQUIRE(cache_type == ISTHMUS_KV_MODEL_DTYPE || (k_scales != nullptr && v_scales != nullptr),
+                    "isthmus_attention: a quantized cache needs k_scales and v_scales");
     if (total_tokens == 0) return ISTHMUS_OK;
 
     AttentionParams p{};
@@ -190,6 +216,8 @@ extern "C" int isthmus_attention(void *out, float *lse, float *partial_out, floa
     p.q = q;
     p.k_cache = k_cache;
     p.v_cache = v_cache;
+    p.k_scales = k_scales;
+    p.v_scales = v_scales;
     p.block_table = block_table;
     p.cached_lens = cached_lens;
     p.query_starts = query_starts;
@@ -210,9 +238,9 @@ extern "C" int isthmus_attention(void *out, float *lse, float *partial_out, floa
     int status;
     bool merged = false;
     switch (dtype) {
-        case ISTHMUS_F32: status = attention_for_head_dim<float>(head_dim, p, batch, max_new_tokens, s, &merged); break;
-        case ISTHMUS_F16: status = attention_for_head_dim<__half>(head_dim, p, batch, max_new_tokens, s, &merged); break;
-        case ISTHMUS_BF16: status = attention_for_head_dim<__nv_bfloat16>(head_dim, p, batch, max_new_tokens, s, &merged); break;
+        case ISTHMUS_F32: status = attention_for_cache<float>(cache_type, head_dim, p, batch, max_new_tokens, s, &merged); break;
+        case ISTHMUS_F16: status = attention_for_cache<__half>(cache_type, head_dim, p, batch, max_new_tokens, s, &merged); break;
+        case ISTHMUS_BF16: status = attention_for_cache<__nv_bfloat16>(cache_type, head_dim, p, batch, max_new_tokens, s, &merged); break;
         default:
             return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "isthmus_attention: dtype %s is not f32, f16 or bf16", dtype_name(dtype));
     }

@@ -9,6 +9,23 @@ namespace {
 constexpr int kAppendThreads = 256;
 
 template <typename T>
+void launch_quantized(int cache_type, void *q, void *k_cache, void *v_cache, float *k_scales, float *v_scales, const void *k,
+                      const void *v, const int32_t *block_table, const int32_t *cached_lens, const int32_t *query_starts,
+                      const int32_t *positions, int batch, int total_tokens, int max_blocks, int num_blocks, int block_size,
+                      int q_heads, int kv_heads, int head_dim, const RopeSpec &rope, cudaStream_t stream) {
+    if (cache_type == ISTHMUS_KV_INT8)
+        ISTHMUS_LAUNCH(total_tokens, kAppendThreads, 0, stream, attention_append_quantized_kernel<T, int8_t>)(
+            static_cast<T *>(q), static_cast<int8_t *>(k_cache), static_cast<int8_t *>(v_cache), k_scales, v_scales,
+            static_cast<const T *>(k), static_cast<const T *>(v), block_table, cached_lens, query_starts, positions, batch,
+            max_blocks, num_blocks, block_size, q_heads, kv_heads, head_dim, rope);
+    else
+        ISTHMUS_LAUNCH(total_tokens, kAppendThreads, 0, stream, attention_append_quantized_kernel<T, Fp8E4m3>)(
+            static_cast<T *>(q), static_cast<Fp8E4m3 *>(k_cache), static_cast<Fp8E4m3 *>(v_cache), k_scales, v_scales,
+            static_cast<const T *>(k), static_cast<const T *>(v), block_table, cached_lens, query_starts, positions, batch,
+            max_blocks, num_blocks, block_size, q_heads, kv_heads, head_dim, rope);
+}
+
+template <typename T>
 void launch(void *q, void *k_cache, void *v_cache, const void *k, const void *v, const int32_t *block_table,
             const int32_t *cached_lens, const int32_t *query_starts, const int32_t *positions, int batch, int total_tokens,
             int max_blocks, int num_blocks, int block_size, int q_heads, int kv_heads, int head_dim, const RopeSpec &rope,
@@ -29,7 +46,8 @@ extern "C" int isthmus_attention_append(void *q, void *k_cache, void *v_cache, c
                                         float position_scale, float llama3_factor, float llama3_low_freq_factor,
                                         float llama3_high_freq_factor, int32_t llama3_original_max_positions,
                                         const float *longrope_factors, int32_t longrope_original_max_positions,
-                                        float longrope_attention_factor, int32_t dtype, void *stream) {
+                                        float longrope_attention_factor, int32_t cache_type, float *k_scales, float *v_scales,
+                                        int32_t dtype, void *stream) {
     clear_error();
     ISTHMUS_REQUIRE(k_cache != nullptr && v_cache != nullptr && k != nullptr && v != nullptr && block_table != nullptr &&
                         cached_lens != nullptr && query_starts != nullptr,
@@ -70,8 +88,38 @@ extern "C" int isthmus_attention_append(void *q, void *k_cache, void *v_cache, c
             rope.longrope_factors[set][j] = e;
         }
     }
+    ISTHMUS_REQUIRE(cache_type >= ISTHMUS_KV_MODEL_DTYPE && cache_type <= ISTHMUS_KV_FP8_E4M3,
+                    "isthmus_attention_append: cache_type %d is not 0 (model dtype), 1 (int8) or 2 (fp8 e4m3)", cache_type);
+    ISTHMUS_REQUIRE(cache_type == ISTHMUS_KV_MODEL_DTYPE || (k_scales != nullptr && v_scales != nullptr),
+                    "isthmus_attention_append: a quantized cache needs k_scales and v_scales");
+    ISTHMUS_REQUIRE(cache_type == ISTHMUS_KV_MODEL_DTYPE || head_dim <= 32 * kAppendMaxPerLane,
+                    "isthmus_attention_append: a quantized cache takes head_dim up to %d, got %d", 32 * kAppendMaxPerLane, head_dim);
     if (total_tokens == 0) return ISTHMUS_OK;
     cudaStream_t s = static_cast<cudaStream_t>(stream);
+    if (cache_type != ISTHMUS_KV_MODEL_DTYPE) {
+        switch (dtype) {
+            case ISTHMUS_F32:
+                launch_quantized<float>(cache_type, q, k_cache, v_cache, k_scales, v_scales, k, v, block_table, cached_lens, query_starts,
+                                        positions, batch, total_tokens, max_blocks_per_seq, num_blocks, block_size, q_heads, kv_heads,
+                                        head_dim, rope, s);
+                break;
+            case ISTHMUS_F16:
+                launch_quantized<__half>(cache_type, q, k_cache, v_cache, k_scales, v_scales, k, v, block_table, cached_lens, query_starts,
+                                         positions, batch, total_tokens, max_blocks_per_seq, num_blocks, block_size, q_heads, kv_heads,
+                                         head_dim, rope, s);
+                break;
+            case ISTHMUS_BF16:
+                launch_quantized<__nv_bfloat16>(cache_type, q, k_cache, v_cache, k_scales, v_scales, k, v, block_table, cached_lens,
+                                                query_starts, positions, batch, total_tokens, max_blocks_per_seq, num_blocks, block_size,
+                                                q_heads, kv_heads, head_dim, rope, s);
+                break;
+            default:
+                return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "isthmus_attention_append: dtype %s is not f32, f16 or bf16",
+                            dtype_name(dtype));
+        }
+        ISTHMUS_CHECK_LAUNCH("isthmus_attention_append");
+        return ISTHMUS_OK;
+    }
     switch (dtype) {
         case ISTHMUS_F32:
             launch<float>(q, k_cache, v_cache, k, v, block_table, cached_lens, query_starts, positions, batch, total_tokens,

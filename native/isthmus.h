@@ -48,6 +48,14 @@ typedef enum isthmus_dtype {
     ISTHMUS_I8 = 5
 } isthmus_dtype;
 
+/* What a KV cache element holds (cuda/kv_quant.cuh defines the formats). The numbers are part of
+ * the ABI (Java's KvCacheType.code()). */
+typedef enum isthmus_kv_cache_type {
+    ISTHMUS_KV_MODEL_DTYPE = 0, /* the dtype of q / k / v */
+    ISTHMUS_KV_INT8 = 1,        /* int8 codes, x = q * s, s f32 per (token, kv head) */
+    ISTHMUS_KV_FP8_E4M3 = 2     /* OCP FP8 E4M3 codes, x = e4m3(c) * s, s f32 per kv head */
+} isthmus_kv_cache_type;
+
 /* ---- library and device ------------------------------------------------------------------ */
 
 ISTHMUS_API int isthmus_abi_version(void);
@@ -273,6 +281,13 @@ ISTHMUS_API int isthmus_gated_rmsnorm(void *out, const void *y, const void *z, c
  * when cached_lens[b] + its new tokens > longrope_original_max_positions (>= 1), else the short
  * ones, e_j: f_j = rope_base^(-2j / head_dim) / e_j, and cos, sin are multiplied by
  * longrope_attention_factor (finite, > 0). llama3_factor must then be 1. head_dim <= 256.
+ *
+ * cache_type ISTHMUS_KV_MODEL_DTYPE: the caches hold `dtype`, k_scales / v_scales are not read
+ * (NULL). ISTHMUS_KV_INT8: the caches hold int8 codes and k_scales / v_scales (f32 [num_blocks,
+ * block_size, kv_heads]) receive each new row's scale s = max|x| / 127, the codes being
+ * rne(x / s) (0 for an all-zero row). ISTHMUS_KV_FP8_E4M3: the caches hold E4M3 codes
+ * rne(x / s) saturated to +-448, s read from k_scales / v_scales (f32 [kv_heads], in (0, 256)). A
+ * quantized cache takes head_dim up to 256; k is quantized after its rotation, in f32.
  */
 ISTHMUS_API int isthmus_attention_append(void *q, void *k_cache, void *v_cache, const void *k, const void *v,
                                          const int32_t *block_table, const int32_t *cached_lens,
@@ -283,7 +298,7 @@ ISTHMUS_API int isthmus_attention_append(void *q, void *k_cache, void *v_cache, 
                                          float llama3_low_freq_factor, float llama3_high_freq_factor,
                                          int32_t llama3_original_max_positions, const float *longrope_factors,
                                          int32_t longrope_original_max_positions, float longrope_attention_factor,
-                                         int32_t dtype, void *stream);
+                                         int32_t cache_type, float *k_scales, float *v_scales, int32_t dtype, void *stream);
 
 /*
  * out = softmax(s) v per (new token, query head) row over its sequence's keys, with
@@ -302,6 +317,8 @@ ISTHMUS_API int isthmus_attention_append(void *q, void *k_cache, void *v_cache, 
  * grid and picks the kernel: with 16 or more, f16/bf16 and head_dim <= 128 the prefill tiles run on
  * tensor cores; below that, f16/bf16 at head_dim 64 or 128 over blocks of a multiple of 16 tokens
  * take the decode kernel, also on tensor cores; everything else runs on CUDA cores).
+ * cache_type and k_scales / v_scales as for isthmus_attention_append (read only here): the
+ * kernels dequantize the cache as they stage it; a quantized cache takes head_dim 64 or 128.
  */
 ISTHMUS_API int isthmus_attention(void *out, float *lse, float *partial_out, float *partial_lse, int32_t *split_counts,
                                   const void *q, const void *k_cache, const void *v_cache, const int32_t *block_table,
@@ -309,7 +326,8 @@ ISTHMUS_API int isthmus_attention(void *out, float *lse, float *partial_out, flo
                                   int32_t total_tokens, int32_t max_new_tokens, int32_t max_blocks_per_seq,
                                   int32_t num_blocks, int32_t block_size, int32_t q_heads, int32_t kv_heads,
                                   int32_t head_dim, int32_t splits, int32_t split_chunk, int32_t causal, float scale,
-                                  int32_t window_left, int32_t window_right, float softcap, int32_t dtype, void *stream);
+                                  int32_t window_left, int32_t window_right, float softcap, int32_t cache_type,
+                                  const float *k_scales, const float *v_scales, int32_t dtype, void *stream);
 
 /*
  * Merges `parts` partial attention results by their log-sum-exp (natural log):

@@ -298,14 +298,31 @@ def rescale_fraction(passes, rows=DECODE_ROWS):
     return min(1.0, sum(min(1.0, rows / i) for i in range(1, n + 1)) / n)
 
 
-def decode_shared_bytes(dim=128, elem=2):
-    """cuda/attention_decode.cuh DecodeLayout<T, D>::kBytes: each warp's ring of DECODE_STAGES
-    (K, V) tiles of 16 keys, unpadded rows (swizzled chunks; the warps' final states reuse it)."""
-    ring = elem * DECODE_WARPS * DECODE_STAGES * 2 * DECODE_STEP * dim
-    return max(ring, 4 * DECODE_WARPS * DECODE_ROWS * (dim + 2))
+def decode_shared_bytes(dim=128, elem=2, cache="model"):
+    """cuda/attention_decode.cuh DecodeLayout<T, D, C>::kBytes: each warp's ring of DECODE_STAGES
+    (K, V) tiles of 16 keys, unpadded rows (swizzled chunks; the warps' final states reuse it). A
+    quantized cache's ring holds 1-byte codes, then (int8) each stage's 32 f32 scales, then each
+    warp's one (K, V) pair of dequantized T tiles."""
+    tile = DECODE_STEP * dim
+    if cache == "model":
+        staged = elem * DECODE_WARPS * DECODE_STAGES * 2 * tile
+    else:
+        scales = 4 * DECODE_WARPS * DECODE_STAGES * 2 * DECODE_STEP if cache == "int8" else 0
+        staged = DECODE_WARPS * DECODE_STAGES * 2 * tile + scales + elem * DECODE_WARPS * 2 * tile
+    return max(staged, 4 * DECODE_WARPS * DECODE_ROWS * (dim + 2))
 
 
-def attention_decode():
+# The decode rows per KV cache type (bench "attention-decode" + suffix): the mangled cache element
+# of attention_decode_kernel<bf16, 128, C> (C = T is the substitution S1_), the bytes of one cached
+# element, and the bytes of scales per (token, kv head) of K or V read from HBM.
+DECODE_CACHES = {
+    "model": dict(suffix="", mangled="S1_", elem_bytes=2, scale_bytes=0),
+    "int8": dict(suffix="-int8", mangled="a", elem_bytes=1, scale_bytes=4),
+    "fp8": dict(suffix="-fp8", mangled="NS_7Fp8E4m3E", elem_bytes=1, scale_bytes=0),
+}
+
+
+def attention_decode(cache="model"):
     """Decode at head_dim 128, bf16, pages of 16: native/attention.cu takes the tensor-core decode
     kernel attention_decode_kernel<bf16, 128> (cuda/attention_decode.cuh) on a grid of (1 row group
     of the 4 query rows of a KV head, batch x 8 KV heads, splits), 4 warps a block, 96 KiB of
@@ -328,20 +345,27 @@ def attention_decode():
 
     Bytes: the bench's count (K, V, q, out) crosses HBM; the f32 partials (written, then read by
     the merging block) stay in L2 (a few MB against 50 MB) and are counted there. In flight: the
-    ring keeps DECODE_STAGES - 1 steps of 8 KiB per warp copying while it computes one."""
+    ring keeps DECODE_STAGES - 1 steps of 8 KiB per warp copying while it computes one.
+
+    cache "int8" / "fp8": the same rows over a quantized cache (attention_decode_kernel<bf16, 128,
+    int8_t / Fp8E4m3>): the bytes are the codes (1 a element) and int8's f32 scales (one per token
+    and kv head of K and of V; fp8's per-head scales are 64 bytes a launch, not counted); each
+    pass also dequantizes the step into the warp's T tiles (decode_dequantize), and the ring holds
+    4 KiB a step."""
     out = []
+    kind = DECODE_CACHES[cache]
     hq, hkv, dim = 32, 8, 128
     for batch in (1, 8):
         for context in (1024, 4096, 16384, 32768, 65536, 131072):
             splits, chunk = decode_splits(batch, context)
             shape = f"b{batch}-ctx{context}"
-            kv_bytes = 2 * batch * context * hkv * dim * 2
+            kv_bytes = 2 * batch * context * hkv * (dim * kind["elem_bytes"] + kind["scale_bytes"])
             rows = batch * hq
             steps = decode_warp_steps(chunk)  # the busiest block: a whole chunk
             paths = [
                 # every split edge is a multiple of 32 keys, all pages are mapped and the one new
                 # token sees every key: each step is whole and visible
-                dict(name="masked copy", weight=0.0, source=r"decode_issue<T, D, true>",
+                dict(name="masked copy", weight=0.0, source=r"decode_issue<C, D, true>",
                      why=f"split chunk {chunk} keys, a multiple of 32; no mask"),
                 dict(name="masked step", weight=0.0, source=r"decode_step<T, D, true>",
                      why=f"split chunk {chunk} keys, a multiple of 32; no mask"),
@@ -362,8 +386,8 @@ def attention_decode():
                      why="partials written" if splits > 1 else "out written")]
             lse_groups = cdiv(splits, 32)
             out.append(dict(
-                bench="attention-decode", part="", shape=shape, dtype=BF16,
-                source="attention", symbol=r"attention_decode_kernelI13__nv_bfloat16Li128E",
+                bench="attention-decode" + kind["suffix"], part="", shape=shape, dtype=BF16,
+                source="attention", symbol=r"attention_decode_kernelI13__nv_bfloat16Li128E" + kind["mangled"] + "E",
                 threads=DECODE_WARPS * 32, blocks=batch * hkv * cdiv(hq // hkv, DECODE_ROWS) * splits,
                 hot={"contains": r"^(cp\.async\.c|LDGSTS)", "pick": "outermost"}, hot_units=steps,
                 other=[4, lse_groups, splits / lse_groups],
@@ -371,7 +395,7 @@ def attention_decode():
                 bytes=kv_bytes + 2 * rows * dim * 2,
                 l2_bytes=(splits > 1) * 2 * splits * rows * (dim + 1) * 4,
                 flops=4 * batch * hq * context * dim, flop_kind="tensor", exps=batch * hq * context,
-                dynamic_shared=decode_shared_bytes(dim), inflight_passes=DECODE_STAGES - 1, paths=paths))
+                dynamic_shared=decode_shared_bytes(dim, 2, cache), inflight_passes=DECODE_STAGES - 1, paths=paths))
     return out
 
 
@@ -409,7 +433,7 @@ def attention_prefill():
     pairs = tokens * (tokens + 1) / 2
     return [dict(
         bench="attention-prefill", part="", shape=f"b1-tokens{tokens}", dtype=BF16,
-        source="attention", symbol=r"attention_prefill_kernelI13__nv_bfloat16Li128E",
+        source="attention", symbol=r"attention_prefill_kernelI13__nv_bfloat16Li128ES1_E",
         threads=PREFILL_WARPS * 32, blocks=row_tiles * hq, dynamic_shared=prefill_shared_bytes(dim),
         hot={"contains": r"^(mma|HMMA)", "pick": "outermost"}, hot_units=computed,
         unit="64-key tile per warp (16 rows)", units_per_warp=computed,
@@ -758,4 +782,5 @@ def ssd_state_update():
 
 def all_launches():
     return (rmsnorm() + selective_scan() + state_update() + conv1d() + ssd_scan() + ssd_state_update() + attention_decode()
-            + attention_prefill() + moe() + gemm_own() + quant_gemv() + quant_dense())
+            + attention_decode("int8") + attention_decode("fp8") + attention_prefill() + moe() + gemm_own() + quant_gemv()
+            + quant_dense())

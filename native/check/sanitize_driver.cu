@@ -253,29 +253,79 @@ static void attention_cases(cudaStream_t stream) {
             CHECK_CUDA(cudaMemset(split_counts, 0, sizeof(int32_t) * tokens * q_heads));
             CHECK_STATUS(isthmus_attention_append(q, k_cache, v_cache, k, v, d_table, d_cached, d_starts, nullptr, batch, tokens,
                                                   max_blocks, num_blocks, block_size, q_heads, kv_heads, d, 2, 10000.0f, 1.0f,
-                                                  1.0f, 0.0f, 0.0f, 0, nullptr, 1, 1.0f, dtype, stream));
+                                                  1.0f, 0.0f, 0.0f, 0, nullptr, 1, 1.0f, ISTHMUS_KV_MODEL_DTYPE, nullptr, nullptr, dtype, stream));
             // Again with Llama 3.1 scaling (all three frequency regimes at d >= 64), interleaved, explicit positions.
             CHECK_STATUS(isthmus_attention_append(q, k_cache, v_cache, k, v, d_table, d_cached, d_starts, d_positions, batch,
                                                   tokens, max_blocks, num_blocks, block_size, q_heads, kv_heads, d, 1, 10000.0f,
-                                                  1.0f, 4.0f, 1.0f, 4.0f, 32, nullptr, 1, 1.0f, dtype, stream));
+                                                  1.0f, 4.0f, 1.0f, 4.0f, 32, nullptr, 1, 1.0f, ISTHMUS_KV_MODEL_DTYPE, nullptr, nullptr, dtype, stream));
             // Again with LongRoPE (d / 2 short then d / 2 long factors, a host array): sequences on both sides of 8 tokens.
             float longrope_factors[256];
             for (int j = 0; j < d; j++) longrope_factors[j] = 1.0f + 0.25f * j;
             CHECK_STATUS(isthmus_attention_append(q, k_cache, v_cache, k, v, d_table, d_cached, d_starts, nullptr, batch, tokens,
                                                   max_blocks, num_blocks, block_size, q_heads, kv_heads, d, 2, 10000.0f, 1.0f,
-                                                  1.0f, 0.0f, 0.0f, 0, longrope_factors, 8, 1.2f, dtype, stream));
+                                                  1.0f, 0.0f, 0.0f, 0, longrope_factors, 8, 1.2f, ISTHMUS_KV_MODEL_DTYPE, nullptr, nullptr, dtype,
+                                                  stream));
             CHECK_STATUS(isthmus_attention(out, lse, nullptr, nullptr, nullptr, q, k_cache, v_cache, d_table, d_cached, d_starts, batch,
                                            tokens, max_new, max_blocks, num_blocks, block_size, q_heads, kv_heads, d, 1, 64, 1,
-                                           0.1f, 7, -1, 0.0f, dtype, stream));
+                                           0.1f, 7, -1, 0.0f, ISTHMUS_KV_MODEL_DTYPE, nullptr, nullptr, dtype, stream));
             CHECK_STATUS(isthmus_attention(out, lse, partial_out, partial_lse, split_counts, q, k_cache, v_cache, d_table, d_cached, d_starts,
                                            batch, tokens, max_new, max_blocks, num_blocks, block_size, q_heads, kv_heads, d,
-                                           splits, chunk, 0, 0.1f, -1, 3, 30.0f, dtype, stream));
+                                           splits, chunk, 0, 0.1f, -1, 3, 30.0f, ISTHMUS_KV_MODEL_DTYPE, nullptr, nullptr, dtype, stream));
             CHECK_STATUS(isthmus_attention_merge(out, lse, partial_out, partial_lse, splits, (long long)tokens * q_heads, d, dtype,
                                                  ISTHMUS_F32, stream));
             CHECK_CUDA(cudaStreamSynchronize(stream));
             for (void *p : {k_cache, v_cache, q, k, v, out}) CHECK_CUDA(cudaFree(p));
             for (float *p : {lse, partial_out, partial_lse}) CHECK_CUDA(cudaFree(p));
             CHECK_CUDA(cudaFree(split_counts));
+        }
+    }
+    // Quantized caches (int8 with per-token scales, fp8 with per-head scales): append with RoPE, a
+    // decode-sized and a prefill-sized attend (20 new tokens in one sequence), split and unsplit.
+    for (int cache_type : {ISTHMUS_KV_INT8, ISTHMUS_KV_FP8_E4M3}) {
+        for (int dtype : {ISTHMUS_F32, ISTHMUS_BF16}) {
+            for (int d : {64, 128}) {
+                const size_t cache_elems = (size_t)num_blocks * block_size * kv_heads * d;
+                const size_t scales = cache_type == ISTHMUS_KV_INT8 ? (size_t)num_blocks * block_size * kv_heads : kv_heads;
+                void *k_cache, *v_cache;
+                float *k_scales, *v_scales;
+                CHECK_CUDA(cudaMalloc(&k_cache, cache_elems));
+                CHECK_CUDA(cudaMalloc(&v_cache, cache_elems));
+                CHECK_CUDA(cudaMemset(k_cache, 0, cache_elems));
+                CHECK_CUDA(cudaMemset(v_cache, 0, cache_elems));
+                k_scales = static_cast<float *>(random_buffer(scales, ISTHMUS_F32, 11));
+                v_scales = static_cast<float *>(random_buffer(scales, ISTHMUS_F32, 12));
+                const int starts20[batch + 1] = {0, 20, 21, 23};
+                int32_t *d_starts20;
+                CHECK_CUDA(cudaMalloc(&d_starts20, sizeof(starts20)));
+                CHECK_CUDA(cudaMemcpy(d_starts20, starts20, sizeof(starts20), cudaMemcpyHostToDevice));
+                const int tokens20 = starts20[batch];
+                void *q = random_buffer((size_t)tokens20 * q_heads * d, dtype, 7);
+                void *k = random_buffer((size_t)tokens20 * kv_heads * d, dtype, 8), *v = random_buffer((size_t)tokens20 * kv_heads * d, dtype, 9);
+                void *out = random_buffer((size_t)tokens20 * q_heads * d, dtype, 10);
+                const int splits = 3, chunk = 16;
+                float *lse, *partial_out, *partial_lse;
+                int32_t *split_counts;
+                CHECK_CUDA(cudaMalloc(&lse, sizeof(float) * tokens20 * q_heads));
+                CHECK_CUDA(cudaMalloc(&partial_out, sizeof(float) * splits * tokens20 * q_heads * d));
+                CHECK_CUDA(cudaMalloc(&partial_lse, sizeof(float) * splits * tokens20 * q_heads));
+                CHECK_CUDA(cudaMalloc(&split_counts, sizeof(int32_t) * tokens20 * q_heads));
+                CHECK_CUDA(cudaMemset(split_counts, 0, sizeof(int32_t) * tokens20 * q_heads));
+                // Sequence 0 takes 20 tokens in 3 blocks of 16 from slot 0 (table row 4, 0, 0 reaches 32: 20 fit).
+                CHECK_STATUS(isthmus_attention_append(q, k_cache, v_cache, k, v, d_table, d_cached, d_starts20, nullptr, batch, tokens20,
+                                                      max_blocks, num_blocks, block_size, q_heads, kv_heads, d, 2, 10000.0f, 1.0f, 1.0f,
+                                                      0.0f, 0.0f, 0, nullptr, 1, 1.0f, cache_type, k_scales, v_scales, dtype, stream));
+                CHECK_STATUS(isthmus_attention(out, lse, nullptr, nullptr, nullptr, q, k_cache, v_cache, d_table, d_cached, d_starts,
+                                               batch, tokens, max_new, max_blocks, num_blocks, block_size, q_heads, kv_heads, d, 1, 64, 1,
+                                               0.1f, 7, -1, 0.0f, cache_type, k_scales, v_scales, dtype, stream));
+                CHECK_STATUS(isthmus_attention(out, lse, partial_out, partial_lse, split_counts, q, k_cache, v_cache, d_table, d_cached,
+                                               d_starts20, batch, tokens20, 20, max_blocks, num_blocks, block_size, q_heads, kv_heads, d,
+                                               splits, chunk, 1, 0.1f, -1, -1, 0.0f, cache_type, k_scales, v_scales, dtype, stream));
+                CHECK_CUDA(cudaStreamSynchronize(stream));
+                for (void *p : {k_cache, v_cache, q, k, v, out}) CHECK_CUDA(cudaFree(p));
+                for (float *p : {lse, partial_out, partial_lse, k_scales, v_scales}) CHECK_CUDA(cudaFree(p));
+                CHECK_CUDA(cudaFree(split_counts));
+                CHECK_CUDA(cudaFree(d_starts20));
+            }
         }
     }
     CHECK_CUDA(cudaFree(d_table));

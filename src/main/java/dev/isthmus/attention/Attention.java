@@ -40,7 +40,7 @@ public final class Attention {
             Tensor t = (Tensor) e[1];
             String name = (String) e[0];
             Checks.usable(name, t, backend.device());
-            Checks.sameDtype(name, t, "the cache", batch.keys());
+            checkModelDtype(name, t, batch);
             Checks.shape(name, t, kvShape);
             Checks.contiguous(name, t);
         }
@@ -172,14 +172,14 @@ public final class Attention {
     private static void checkBatch(Backend backend, KvBatch batch) {
         if (backend == null) throw new IllegalArgumentException("backend is null");
         if (batch == null) throw new IllegalArgumentException("batch is null");
-        KvBatch.checkCache(backend, batch.keys(), batch.values());
+        KvBatch.checkCache(backend, batch.cache());
         Checks.usable("batch.blockTable", batch.blockTable(), backend.device());
     }
 
     /** Checks q ([totalNewTokens, queryHeads, headDim], the cache's dtype) and returns queryHeads. */
     private static int checkQueries(Backend backend, KvBatch batch, String name, Tensor q) {
         Checks.usable(name, q, backend.device());
-        Checks.sameDtype(name, q, "the cache", batch.keys());
+        checkModelDtype(name, q, batch);
         Checks.rank(name, q, 3);
         Checks.contiguous(name, q);
         long qHeads = q.dim(1);
@@ -188,6 +188,13 @@ public final class Attention {
                     + batch.kvHeads() + " kv heads");
         Checks.shape(name, q, batch.totalNewTokens(), qHeads, batch.headDim());
         return (int) qHeads;
+    }
+
+    /** t must be in the batch's model dtype (the cache's own dtype, unless the cache is quantized). */
+    private static void checkModelDtype(String name, Tensor t, KvBatch batch) {
+        if (t.dtype() != batch.dtype())
+            throw new IllegalArgumentException(name + " has dtype " + t.dtype().label() + " but the cache is for " + batch.dtype().label()
+                    + (batch.cacheType().isQuantized() ? " (its elements are " + batch.cacheType().label() + ")" : "") + "; they must match");
     }
 
     static void checkLse(String name, Tensor lse, Backend backend, long rows, long heads) {

@@ -26,11 +26,11 @@ final class AttentionCuda {
                 ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
                 JAVA_INT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_FLOAT, JAVA_INT,
-                ADDRESS));
+                ADDRESS, ADDRESS, JAVA_INT, ADDRESS));
         static final MethodHandle ATTEND = NativeLibrary.downcall("isthmus_attention", FunctionDescriptor.of(JAVA_INT,
                 ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
-                JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT, JAVA_INT, JAVA_INT, JAVA_FLOAT, JAVA_INT, ADDRESS));
+                JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT, JAVA_INT, JAVA_INT, JAVA_FLOAT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS));
         static final MethodHandle MERGE = NativeLibrary.downcall("isthmus_attention_merge", FunctionDescriptor.of(JAVA_INT,
                 ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
     }
@@ -51,6 +51,7 @@ final class AttentionCuda {
                     rope == null ? 0 : rope.mode(), rope == null ? 0f : rope.base(), rope == null ? 1f : rope.positionScale(),
                     llama3.factor(), llama3.lowFreqFactor(), llama3.highFreqFactor(), llama3.originalMaxPositions(),
                     factors, longRope == null ? 1 : longRope.originalMaxPositions(), longRope == null ? 1f : longRope.attentionFactor(),
+                    batch.cacheType().code(), pointer(batch.keyScales()), pointer(batch.valueScales()),
                     q.dtype().code(), MemorySegment.ofAddress(stream));
         } catch (Throwable t) {
             throw new IllegalStateException("isthmus_attention_append downcall failed", t);
@@ -79,7 +80,8 @@ final class AttentionCuda {
                     batch.batchSize(), batch.totalNewTokens(), batch.maxNewTokens(), batch.maxBlocksPerSequence(), batch.numBlocks(),
                     batch.blockSize(), qHeads, batch.kvHeads(), batch.headDim(), splits, chunk,
                     options.causal() ? 1 : 0, options.scaleFor(batch.headDim()), options.windowLeft(), options.effectiveWindowRight(),
-                    options.softcap(), q.dtype().code(), MemorySegment.ofAddress(stream));
+                    options.softcap(), batch.cacheType().code(), pointer(batch.keyScales()), pointer(batch.valueScales()),
+                    q.dtype().code(), MemorySegment.ofAddress(stream));
         } catch (Throwable t) {
             throw new IllegalStateException("isthmus_attention downcall failed", t);
         }

@@ -7,7 +7,9 @@ import java.util.stream.IntStream;
 /**
  * The CPU references of {@link Attention}, written from the math in double precision:
  * softmax(scale * q k^T + mask) v row by row, nothing cleverer (no tiling, no online softmax),
- * rows spread over all cores. Arguments are checked by Attention before these run.
+ * rows spread over all cores. Arguments are checked by Attention before these run. A quantized
+ * cache is quantized on append and dequantized on attend by {@link KvQuantization}'s rules; the
+ * attention itself is the same exact math over the dequantized values.
  */
 final class AttentionReference {
     private AttentionReference() {}
@@ -29,27 +31,72 @@ final class AttentionReference {
                     for (int h = 0; h < qHeads; h++) rotate(qv, ((long) row * qHeads + h) * d, d, rope, extension, position);
                     for (int h = 0; h < kvHeads; h++) rotate(kv, ((long) row * kvHeads + h) * d, d, rope, extension, position);
                 }
-                cacheRow(batch, batch.keys(), b, slot).copyFrom(Arrays.copyOfRange(kv, row * rowSize, (row + 1) * rowSize));
-                cacheRow(batch, batch.values(), b, slot).copyFrom(Arrays.copyOfRange(vv, row * rowSize, (row + 1) * rowSize));
+                float[] kRow = Arrays.copyOfRange(kv, row * rowSize, (row + 1) * rowSize);
+                float[] vRow = Arrays.copyOfRange(vv, row * rowSize, (row + 1) * rowSize);
+                if (batch.cacheType().isQuantized()) {
+                    storeQuantized(batch, batch.keys(), batch.keyScales(), b, slot, kRow);
+                    storeQuantized(batch, batch.values(), batch.valueScales(), b, slot, vRow);
+                } else {
+                    cacheRow(batch, batch.keys(), b, slot).copyFrom(kRow);
+                    cacheRow(batch, batch.values(), b, slot).copyFrom(vRow);
+                }
             }
         }
         if (rope != null) q.copyFrom(qv);
     }
 
-    /** The [kvHeads, headDim] slot of token t of sequence b in {@code cache}. */
+    /**
+     * Token t of sequence b's [kvHeads, headDim] row x as codes: int8 with s = max|x| / 127 per kv
+     * head, written to that head's place in {@code scales}; fp8 with the head's fixed scale.
+     */
+    private static void storeQuantized(KvBatch batch, Tensor cache, Tensor scales, int b, int t, float[] x) {
+        int kvHeads = batch.kvHeads(), d = batch.headDim();
+        long[] codes = new long[x.length];
+        float[] rowScales = batch.cacheType() == KvCacheType.INT8 ? new float[kvHeads] : scales.toFloatArray();
+        for (int h = 0; h < kvHeads; h++) {
+            if (batch.cacheType() == KvCacheType.INT8) {
+                float maxAbs = 0f;
+                for (int j = 0; j < d; j++) maxAbs = Math.max(maxAbs, Math.abs(x[h * d + j]));
+                rowScales[h] = KvQuantization.int8Scale(maxAbs);
+                for (int j = 0; j < d; j++) codes[h * d + j] = KvQuantization.quantizeInt8(x[h * d + j], rowScales[h]);
+            } else {
+                for (int j = 0; j < d; j++) codes[h * d + j] = KvQuantization.encodeE4m3(x[h * d + j] / rowScales[h]);
+            }
+        }
+        cacheRow(batch, cache, b, t).copyFrom(codes);
+        if (batch.cacheType() == KvCacheType.INT8) cacheRow(batch, scales, b, t).copyFrom(rowScales);
+    }
+
+    /** The [kvHeads, headDim] slot of token t of sequence b in {@code cache} (the [kvHeads] slot of int8 scales). */
     private static Tensor cacheRow(KvBatch batch, Tensor cache, int b, int t) {
         int block = batch.blockOf(b, t), offset = t % batch.blockSize();
         return cache.slice(0, block, block + 1).slice(1, offset, offset + 1);
     }
 
-    /** Tokens [0, length) of sequence b in {@code cache}, [length, kvHeads, headDim] flattened: only its blocks are read. */
-    private static float[] sequenceRows(KvBatch batch, Tensor cache, int b, int length) {
-        int rowSize = batch.kvHeads() * batch.headDim(), blockSize = batch.blockSize();
+    /**
+     * Tokens [0, length) of sequence b in {@code cache}, [length, kvHeads, headDim] flattened: only
+     * its blocks are read; a quantized cache's codes dequantized with {@code scales}.
+     */
+    private static float[] sequenceRows(KvBatch batch, Tensor cache, Tensor scales, int b, int length) {
+        int kvHeads = batch.kvHeads(), d = batch.headDim(), rowSize = kvHeads * d, blockSize = batch.blockSize();
+        KvCacheType type = batch.cacheType();
+        float[] headScales = type == KvCacheType.FP8_E4M3 ? scales.toFloatArray() : null;
         float[] out = new float[Math.toIntExact((long) length * rowSize)];
         for (int start = 0; start < length; start += blockSize) {
             int block = batch.blockOf(b, start), n = Math.min(blockSize, length - start);
-            float[] rows = cache.slice(0, block, block + 1).slice(1, 0, n).toFloatArray();
-            System.arraycopy(rows, 0, out, start * rowSize, rows.length);
+            Tensor rows = cache.slice(0, block, block + 1).slice(1, 0, n);
+            if (!type.isQuantized()) {
+                float[] values = rows.toFloatArray();
+                System.arraycopy(values, 0, out, start * rowSize, values.length);
+                continue;
+            }
+            long[] codes = rows.toLongArray();
+            float[] tokenScales = type == KvCacheType.INT8 ? scales.slice(0, block, block + 1).slice(1, 0, n).toFloatArray() : null;
+            for (int i = 0; i < codes.length; i++) {
+                int head = (i % rowSize) / d;
+                float scale = tokenScales != null ? tokenScales[(i / rowSize) * kvHeads + head] : headScales[head];
+                out[start * rowSize + i] = KvQuantization.dequantize(type, (byte) codes[i], scale);
+            }
         }
         return out;
     }
@@ -100,8 +147,8 @@ final class AttentionReference {
         float[] qv = q.toFloatArray();
         float[][] keys = new float[batch.batchSize()][], values = new float[batch.batchSize()][];
         for (int b = 0; b < batch.batchSize(); b++) {
-            keys[b] = sequenceRows(batch, batch.keys(), b, batch.kvLength(b));
-            values[b] = sequenceRows(batch, batch.values(), b, batch.kvLength(b));
+            keys[b] = sequenceRows(batch, batch.keys(), batch.keyScales(), b, batch.kvLength(b));
+            values[b] = sequenceRows(batch, batch.values(), batch.valueScales(), b, batch.kvLength(b));
         }
         int rows = batch.totalNewTokens();
         float[] o = new float[rows * qHeads * d];

@@ -27,11 +27,25 @@ import java.util.Set;
  * {@link KvCache#extend(KvBatch)}: its device tables keep their addresses and its block table
  * has room for a fixed length, so a CUDA graph that captured attention over it stays valid. The
  * kernels read the lengths from the device and are launched for that fixed capacity.
+ *
+ * <p>A quantized cache ({@link KvCacheType#INT8}, {@link KvCacheType#FP8_E4M3}) holds {@code I8}
+ * codes and comes with its f32 scales ({@link KvCache} gives their shapes); q, k, v and out are
+ * then in the model dtype the batch was made for.
  */
 public final class KvBatch implements AutoCloseable {
     static final Set<DType> DTYPES = Set.of(DType.F32, DType.F16, DType.BF16);
+    /** The head sizes a quantized cache takes (the kernels' instantiations). */
+    static final Set<Integer> QUANTIZED_HEAD_DIMS = Set.of(64, 128);
+
+    /** The pools a batch reads and writes: the model dtype, the element type, K and V, their scales (null for the model dtype). */
+    record Cache(DType dtype, KvCacheType type, Tensor keys, Tensor values, Tensor keyScales, Tensor valueScales) {
+        static Cache of(Tensor keys, Tensor values) {
+            return new Cache(keys == null ? null : keys.dtype(), KvCacheType.MODEL_DTYPE, keys, values, null, null);
+        }
+    }
 
     private final Backend backend;
+    private final Cache cache;
     private final Tensor keys;
     private final Tensor values;
     private final int[] cachedLens;
@@ -51,13 +65,14 @@ public final class KvBatch implements AutoCloseable {
     private final Tensor hostTable;
     private final Tensor hostLens;
 
-    private KvBatch(Backend backend, Tensor keys, Tensor values, int[][] blockTables, int[] cachedLens, int[] newTokens, int tableWidth,
+    private KvBatch(Backend backend, Cache cache, int[][] blockTables, int[] cachedLens, int[] newTokens, int tableWidth,
                     KvCache owner, int[] sequenceIds) {
         this.owner = owner;
         this.sequenceIds = sequenceIds == null ? null : sequenceIds.clone();
         this.backend = backend;
-        this.keys = keys;
-        this.values = values;
+        this.cache = cache;
+        this.keys = cache.keys();
+        this.values = cache.values();
         this.cachedLens = cachedLens.clone();
         this.newTokens = newTokens.clone();
         this.ownsTables = true;
@@ -85,10 +100,11 @@ public final class KvBatch implements AutoCloseable {
     }
 
     /** The same sequences and tables over other cache tensors; the tables stay {@code of}'s. */
-    private KvBatch(KvBatch of, Tensor keys, Tensor values) {
+    private KvBatch(KvBatch of, Cache cache) {
         this.backend = of.backend;
-        this.keys = keys;
-        this.values = values;
+        this.cache = cache;
+        this.keys = cache.keys();
+        this.values = cache.values();
         this.cachedLens = of.cachedLens;
         this.newTokens = of.newTokens;
         this.queryStarts = of.queryStarts;
@@ -124,21 +140,36 @@ public final class KvBatch implements AutoCloseable {
      * @param newTokens per sequence, the tokens this batch adds (and queries with); may be 0
      */
     public static KvBatch of(Backend backend, Tensor keys, Tensor values, int[][] blockTables, int[] cachedLens, int[] newTokens) {
-        check(backend, keys, values, blockTables, cachedLens, newTokens);
+        return of(backend, Cache.of(keys, values), blockTables, cachedLens, newTokens);
+    }
+
+    /**
+     * A batch over a cache of element type {@code type} for a model of {@code dtype}: for the
+     * model dtype as {@link #of(Backend, Tensor, Tensor, int[][], int[], int[])} (the scales
+     * null); for int8 and fp8 keys and values are {@code I8} codes and the scales f32
+     * ({@code [numBlocks, blockSize, kvHeads]} for int8, {@code [kvHeads]} for fp8).
+     */
+    public static KvBatch of(Backend backend, DType dtype, KvCacheType type, Tensor keys, Tensor values, Tensor keyScales, Tensor valueScales,
+                             int[][] blockTables, int[] cachedLens, int[] newTokens) {
+        return of(backend, new Cache(dtype, type, keys, values, keyScales, valueScales), blockTables, cachedLens, newTokens);
+    }
+
+    private static KvBatch of(Backend backend, Cache cache, int[][] blockTables, int[] cachedLens, int[] newTokens) {
+        check(backend, cache, blockTables, cachedLens, newTokens);
         int widest = 1;
         for (int[] row : blockTables) widest = Math.max(widest, row.length);
-        return new KvBatch(backend, keys, values, blockTables, cachedLens, newTokens, widest, null, null);
+        return new KvBatch(backend, cache, blockTables, cachedLens, newTokens, widest, null, null);
     }
 
     /**
      * As {@link #of}, for sequences {@code sequenceIds} of {@code owner}, with room for
      * {@code tableWidth} blocks per sequence: the owner rewrites it in place ({@link #rewrite}).
      */
-    static KvBatch reusable(KvCache owner, int[] sequenceIds, Backend backend, Tensor keys, Tensor values, int[][] blockTables, int[] cachedLens,
+    static KvBatch reusable(KvCache owner, int[] sequenceIds, Backend backend, Cache cache, int[][] blockTables, int[] cachedLens,
                             int[] newTokens, int tableWidth) {
-        check(backend, keys, values, blockTables, cachedLens, newTokens);
+        check(backend, cache, blockTables, cachedLens, newTokens);
         checkWidth(blockTables, tableWidth);
-        return new KvBatch(backend, keys, values, blockTables, cachedLens, newTokens, tableWidth, owner, sequenceIds);
+        return new KvBatch(backend, cache, blockTables, cachedLens, newTokens, tableWidth, owner, sequenceIds);
     }
 
     /** Whether {@code cache} made this batch with extendReusable (and it is not a view). */
@@ -159,9 +190,10 @@ public final class KvBatch implements AutoCloseable {
                 throw new IllegalArgumentException("sequence " + b + " owns " + blockTables[b].length + " blocks, more than the table's " + tableWidth);
     }
 
-    private static void check(Backend backend, Tensor keys, Tensor values, int[][] blockTables, int[] cachedLens, int[] newTokens) {
+    private static void check(Backend backend, Cache cache, int[][] blockTables, int[] cachedLens, int[] newTokens) {
         if (backend == null) throw new IllegalArgumentException("backend is null");
-        checkCache(backend, keys, values);
+        checkCache(backend, cache);
+        Tensor keys = cache.keys();
         if (blockTables == null || cachedLens == null || newTokens == null)
             throw new IllegalArgumentException("blockTables, cachedLens and newTokens must not be null");
         int batch = blockTables.length;
@@ -197,11 +229,25 @@ public final class KvBatch implements AutoCloseable {
      * no copies, follows this batch's in-place rewrites, and its close leaves the tables alone.
      */
     public KvBatch over(Tensor keys, Tensor values) {
+        if (cache.type().isQuantized())
+            throw new IllegalArgumentException("the batch is over a " + cache.type().label() + " cache: over(keys, values, keyScales, valueScales) names its scales");
+        return over(Cache.of(keys, values));
+    }
+
+    /** As {@link #over(Tensor, Tensor)} for a quantized cache: another layer's codes and scales, of this batch's type. */
+    public KvBatch over(Tensor keys, Tensor values, Tensor keyScales, Tensor valueScales) {
+        return over(new Cache(cache.dtype(), cache.type(), keys, values, keyScales, valueScales));
+    }
+
+    KvBatch over(Cache other) {
         if (blockTableTensor.isClosed()) throw new IllegalArgumentException("batch is closed");
-        checkCache(backend, keys, values);
-        Checks.shape("keys", keys, this.keys.shape());
-        Checks.sameDtype("keys", keys, "the batch's cache", this.keys);
-        return new KvBatch(this, keys, values);
+        checkCache(backend, other);
+        Checks.shape("keys", other.keys(), this.keys.shape());
+        Checks.sameDtype("keys", other.keys(), "the batch's cache", this.keys);
+        if (other.type() != cache.type() || other.dtype() != cache.dtype())
+            throw new IllegalArgumentException("the cache is " + other.type().label() + " for " + other.dtype().label() + " but the batch's is "
+                    + cache.type().label() + " for " + cache.dtype().label());
+        return new KvBatch(this, other);
     }
 
     /**
@@ -214,7 +260,7 @@ public final class KvBatch implements AutoCloseable {
         if (owner == null || !ownsTables) throw new IllegalStateException("only a reusable batch, not a view of one, is rewritten in place");
         if (blockTables == null || blockTables.length != batchSize())
             throw new IllegalArgumentException("a rewrite must keep the batch's " + batchSize() + " sequences");
-        check(backend, keys, values, blockTables, cachedLens, newTokens);
+        check(backend, cache, blockTables, cachedLens, newTokens);
         checkWidth(blockTables, maxBlocksPerSequence);
         boolean changed = false;
         for (int b = 0; b < blockTables.length; b++) changed |= setRow(b, blockTables[b]);
@@ -223,10 +269,23 @@ public final class KvBatch implements AutoCloseable {
         copyInts(backend, cachedLensTensor, hostLens, this.cachedLens);
     }
 
-    static void checkCache(Backend backend, Tensor keys, Tensor values) {
+    static void checkCache(Backend backend, Cache cache) {
+        if (cache.type() == null) throw new IllegalArgumentException("the cache type is null");
+        if (cache.dtype() == null || !DTYPES.contains(cache.dtype()))
+            throw new IllegalArgumentException("the model dtype " + cache.dtype() + " is not f32, f16 or bf16");
+        Tensor keys = cache.keys(), values = cache.values();
         Checks.usable("keys", keys, backend.device());
         Checks.usable("values", values, backend.device());
-        Checks.dtypeIn("keys", keys, DTYPES);
+        if (cache.type().isQuantized()) {
+            if (keys.dtype() != DType.I8)
+                throw new IllegalArgumentException("keys has dtype " + keys.dtype().label() + ", but a " + cache.type().label() + " cache holds i8 codes");
+        } else {
+            Checks.dtypeIn("keys", keys, DTYPES);
+            if (keys.dtype() != cache.dtype())
+                throw new IllegalArgumentException("keys has dtype " + keys.dtype().label() + " but the model dtype is " + cache.dtype().label());
+            if (cache.keyScales() != null || cache.valueScales() != null)
+                throw new IllegalArgumentException("a model-dtype cache has no scales, but keyScales or valueScales was given");
+        }
         Checks.sameDtype("values", values, "keys", keys);
         Checks.rank("keys", keys, 4);
         Checks.shape("values", values, keys.shape());
@@ -237,6 +296,20 @@ public final class KvBatch implements AutoCloseable {
         if (keys.dim(2) < 1) throw new IllegalArgumentException("keys has no kv heads");
         if (!Attention.HEAD_DIMS.contains((int) keys.dim(3)))
             throw new IllegalArgumentException("keys has head_dim " + keys.dim(3) + ", expected one of " + Attention.HEAD_DIMS);
+        if (cache.type().isQuantized()) {
+            if (!QUANTIZED_HEAD_DIMS.contains((int) keys.dim(3)))
+                throw new IllegalArgumentException("a " + cache.type().label() + " cache takes head_dim " + QUANTIZED_HEAD_DIMS + ", keys has " + keys.dim(3));
+            long[] scaleShape = cache.type() == KvCacheType.INT8 ? new long[] {keys.dim(0), keys.dim(1), keys.dim(2)} : new long[] {keys.dim(2)};
+            for (var e : new Object[][] {{"keyScales", cache.keyScales()}, {"valueScales", cache.valueScales()}}) {
+                String name = (String) e[0];
+                Tensor scales = (Tensor) e[1];
+                if (scales == null) throw new IllegalArgumentException(name + " is null; a " + cache.type().label() + " cache needs its scales");
+                Checks.usable(name, scales, backend.device());
+                if (scales.dtype() != DType.F32) throw new IllegalArgumentException(name + " must be f32, has " + scales.dtype().label());
+                Checks.shape(name, scales, scaleShape);
+                Checks.contiguous(name, scales);
+            }
+        }
     }
 
     private static Tensor deviceInts(Backend backend, int[] values, long... shape) {
@@ -252,7 +325,13 @@ public final class KvBatch implements AutoCloseable {
 
     public Tensor keys() { return keys; }
     public Tensor values() { return values; }
-    public DType dtype() { return keys.dtype(); }
+    /** The f32 scales of a quantized cache (null for the model dtype). */
+    public Tensor keyScales() { return cache.keyScales(); }
+    public Tensor valueScales() { return cache.valueScales(); }
+    public KvCacheType cacheType() { return cache.type(); }
+    /** The dtype of q / k / v / out (the elements' too, for a model-dtype cache). */
+    public DType dtype() { return cache.dtype(); }
+    Cache cache() { return cache; }
     public int batchSize() { return cachedLens.length; }
     public int blockSize() { return (int) keys.dim(1); }
     public int numBlocks() { return (int) keys.dim(0); }

@@ -19,7 +19,13 @@ import java.util.Map;
  * <p>A model's cache has one pool per attention layer, all indexed by the same block ids: the
  * layers of a model grow their sequences alike, so one allocator and one block table per
  * sequence serve them all, and a batch over layer 0 reaches layer {@code l} through
- * {@code batch.over(cache.keys(l), cache.values(l))} without copying its tables.
+ * {@link #layer(KvBatch, int)} without copying its tables.
+ *
+ * <p>The elements are the model's dtype or a quantized code ({@link KvCacheType},
+ * {@link KvQuantization}): an int8 cache holds {@code I8} codes and, per layer, f32 scales for K
+ * and V of shape {@code [numBlocks, blockSize, kvHeads]} (the cache's shape without head_dim,
+ * paged by the same block ids); an fp8 cache holds E4M3 bytes (as {@code I8}) and, per layer, the
+ * fixed f32 scales {@code [kvHeads]} of K and of V.
  *
  * <pre>{@code
  * try (KvCache cache = KvCache.allocate(gpu, DType.BF16, 1024, 16, 8, 128)) {
@@ -33,8 +39,12 @@ import java.util.Map;
  */
 public final class KvCache implements AutoCloseable {
     private final Backend backend;
+    private final DType dtype;     // of q / k / v (the elements too, for the model dtype)
+    private final KvCacheType type;
     private final Tensor[] keys;   // per layer
     private final Tensor[] values; // per layer
+    private final Tensor[] keyScales;   // per layer, null for the model dtype
+    private final Tensor[] valueScales;
     private final ArrayDeque<Integer> freeBlocks = new ArrayDeque<>();
     private final Map<Integer, Sequence> sequences = new HashMap<>();
     private int nextSequence;
@@ -44,10 +54,14 @@ public final class KvCache implements AutoCloseable {
         int length;
     }
 
-    private KvCache(Backend backend, Tensor[] keys, Tensor[] values) {
+    private KvCache(Backend backend, DType dtype, KvCacheType type, Tensor[] keys, Tensor[] values, Tensor[] keyScales, Tensor[] valueScales) {
         this.backend = backend;
+        this.dtype = dtype;
+        this.type = type;
         this.keys = keys;
         this.values = values;
+        this.keyScales = keyScales;
+        this.valueScales = valueScales;
         for (int i = 0; i < keys[0].dim(0); i++) freeBlocks.add(i);
     }
 
@@ -58,6 +72,51 @@ public final class KvCache implements AutoCloseable {
 
     /** {@code layers} pools of {@code numBlocks} blocks each, sharing one allocator and one block table per sequence. */
     public static KvCache allocate(Backend backend, DType dtype, int layers, int numBlocks, int blockSize, int kvHeads, int headDim) {
+        return allocate(backend, dtype, KvCacheType.MODEL_DTYPE, layers, numBlocks, blockSize, kvHeads, headDim);
+    }
+
+    /**
+     * As {@link #allocate(Backend, DType, int, int, int, int, int)} with elements of {@code type}
+     * for a model of {@code dtype}; an fp8 cache gets the scale 1 for every layer and kv head.
+     * A quantized cache takes head_dim 64 or 128.
+     */
+    public static KvCache allocate(Backend backend, DType dtype, KvCacheType type, int layers, int numBlocks, int blockSize, int kvHeads,
+                                   int headDim) {
+        if (type == null) throw new IllegalArgumentException("type is null");
+        if (type != KvCacheType.FP8_E4M3) return make(backend, dtype, type, layers, numBlocks, blockSize, kvHeads, headDim, null, null);
+        float[] ones = new float[Math.max(0, layers) * Math.max(0, kvHeads)];
+        Arrays.fill(ones, 1f);
+        return make(backend, dtype, type, layers, numBlocks, blockSize, kvHeads, headDim, ones, ones);
+    }
+
+    /**
+     * fp8 scales are below 2^8 (|x| up to 448 x 256 = 114688 kept): the kernels fold 2^120 into
+     * the scale when they decode E4M3 (cuda/kv_quant.cuh), which must stay a finite f32.
+     */
+    public static final float FP8_SCALE_LIMIT = 256f;
+
+    /**
+     * An fp8 E4M3 cache with fixed scales (from calibration, say): {@code keyScales} and
+     * {@code valueScales} hold {@code layers x kvHeads} values in (0, {@link #FP8_SCALE_LIMIT}),
+     * layer-major; a stored value is e4m3(x / s) s, so |x| up to 448 s is kept and beyond it saturates.
+     */
+    public static KvCache allocateFp8(Backend backend, DType dtype, int layers, int numBlocks, int blockSize, int kvHeads, int headDim,
+                                      float[] keyScales, float[] valueScales) {
+        for (var e : new Object[][] {{"keyScales", keyScales}, {"valueScales", valueScales}}) {
+            float[] scales = (float[]) e[1];
+            if (scales == null) throw new IllegalArgumentException(e[0] + " is null");
+            if ((long) scales.length != (long) layers * kvHeads)
+                throw new IllegalArgumentException(e[0] + " has " + scales.length + " values, expected layers x kvHeads = " + layers + " x "
+                        + kvHeads + " = " + (long) layers * kvHeads);
+            for (int i = 0; i < scales.length; i++)
+                if (!(scales[i] > 0f) || !(scales[i] < FP8_SCALE_LIMIT))
+                    throw new IllegalArgumentException(e[0] + "[" + i + "] = " + scales[i] + " is not a scale in (0, " + FP8_SCALE_LIMIT + ")");
+        }
+        return make(backend, dtype, KvCacheType.FP8_E4M3, layers, numBlocks, blockSize, kvHeads, headDim, keyScales, valueScales);
+    }
+
+    private static KvCache make(Backend backend, DType dtype, KvCacheType type, int layers, int numBlocks, int blockSize, int kvHeads,
+                                int headDim, float[] fp8KeyScales, float[] fp8ValueScales) {
         if (backend == null) throw new IllegalArgumentException("backend is null");
         if (layers < 1) throw new IllegalArgumentException("layers must be >= 1, got " + layers);
         if (dtype == null || !KvBatch.DTYPES.contains(dtype)) throw new IllegalArgumentException("dtype " + dtype + " is not f32, f16 or bf16");
@@ -66,16 +125,35 @@ public final class KvCache implements AutoCloseable {
         if (kvHeads < 1) throw new IllegalArgumentException("kvHeads must be >= 1, got " + kvHeads);
         if (!Attention.HEAD_DIMS.contains(headDim))
             throw new IllegalArgumentException("headDim " + headDim + " is not one of " + Attention.HEAD_DIMS);
+        if (type.isQuantized() && !KvBatch.QUANTIZED_HEAD_DIMS.contains(headDim))
+            throw new IllegalArgumentException("a " + type.label() + " KV cache takes headDim " + KvBatch.QUANTIZED_HEAD_DIMS + ", not " + headDim);
+        DType element = type.isQuantized() ? DType.I8 : dtype;
         Tensor[] k = new Tensor[layers], v = new Tensor[layers];
+        Tensor[] ks = type.isQuantized() ? new Tensor[layers] : null, vs = type.isQuantized() ? new Tensor[layers] : null;
         try {
             for (int l = 0; l < layers; l++) {
-                k[l] = backend.allocate(dtype, numBlocks, blockSize, kvHeads, headDim);
-                v[l] = backend.allocate(dtype, numBlocks, blockSize, kvHeads, headDim);
+                k[l] = backend.allocate(element, numBlocks, blockSize, kvHeads, headDim);
+                v[l] = backend.allocate(element, numBlocks, blockSize, kvHeads, headDim);
+                if (type == KvCacheType.INT8) {
+                    ks[l] = backend.allocate(DType.F32, numBlocks, blockSize, kvHeads);
+                    vs[l] = backend.allocate(DType.F32, numBlocks, blockSize, kvHeads);
+                } else if (type == KvCacheType.FP8_E4M3) {
+                    ks[l] = headScales(backend, fp8KeyScales, l, kvHeads);
+                    vs[l] = headScales(backend, fp8ValueScales, l, kvHeads);
+                }
             }
-            return new KvCache(backend, k, v);
+            return new KvCache(backend, dtype, type, k, v, ks, vs);
         } catch (RuntimeException e) {
             closeAll(k, v);
+            if (ks != null) closeAll(ks, vs);
             throw e;
+        }
+    }
+
+    /** Layer l's kv-head scales of a layer-major array, on the backend's device. */
+    private static Tensor headScales(Backend backend, float[] scales, int layer, int kvHeads) {
+        try (Tensor host = Tensor.fromFloats(DType.F32, Arrays.copyOfRange(scales, layer * kvHeads, (layer + 1) * kvHeads), kvHeads)) {
+            return backend.copyOf(host);
         }
     }
 
@@ -84,6 +162,12 @@ public final class KvCache implements AutoCloseable {
     public Tensor values() { return values[0]; }
     public Tensor keys(int layer) { return keys[checkLayer(layer)]; }
     public Tensor values(int layer) { return values[checkLayer(layer)]; }
+    /** Layer {@code layer}'s K scales (null for the model dtype): see the class comment for the shapes. */
+    public Tensor keyScales(int layer) { return keyScales == null ? null : keyScales[checkLayer(layer)]; }
+    public Tensor valueScales(int layer) { return valueScales == null ? null : valueScales[checkLayer(layer)]; }
+    public KvCacheType type() { return type; }
+    /** The dtype of the q / k / v this cache is appended from and attended with. */
+    public DType dtype() { return dtype; }
     public int layers() { return keys.length; }
     public int blockSize() { return (int) keys[0].dim(1); }
     public int freeBlockCount() { return freeBlocks.size(); }
@@ -140,7 +224,8 @@ public final class KvCache implements AutoCloseable {
      * use. Throws, changing nothing, when the pool has too few free blocks.
      */
     public KvBatch extend(int[] sequenceIds, int[] newTokens) {
-        return grow(sequenceIds, newTokens, (tables, cached) -> KvBatch.of(backend, keys[0], values[0], tables, cached, newTokens));
+        return grow(sequenceIds, newTokens, (tables, cached) -> KvBatch.of(backend, dtype, type, keys[0], values[0], keyScales(0), valueScales(0),
+                tables, cached, newTokens));
     }
 
     /**
@@ -153,7 +238,7 @@ public final class KvCache implements AutoCloseable {
         // A sequence never owns more blocks than the pool has, so the table needs no more room than that.
         int width = (int) Math.min(blocksFor(maxLength), keys[0].dim(0));
         return grow(sequenceIds, newTokens,
-                (tables, cached) -> KvBatch.reusable(this, sequenceIds, backend, keys[0], values[0], tables, cached, newTokens, width));
+                (tables, cached) -> KvBatch.reusable(this, sequenceIds, backend, layerCache(0), tables, cached, newTokens, width));
     }
 
     /**
@@ -225,6 +310,16 @@ public final class KvCache implements AutoCloseable {
         return batch;
     }
 
+    /** {@code batch} (of this cache's layer 0) over layer {@code layer}: the same tables, that layer's pools and scales. */
+    public KvBatch layer(KvBatch batch, int layer) {
+        if (batch == null) throw new IllegalArgumentException("batch is null");
+        return layer == 0 && batch.keys() == keys[0] ? batch : batch.over(layerCache(layer));
+    }
+
+    private KvBatch.Cache layerCache(int layer) {
+        return new KvBatch.Cache(dtype, type, keys(layer), values(layer), keyScales(layer), valueScales(layer));
+    }
+
     private long blocksFor(long tokens) {
         return (tokens + blockSize() - 1) / blockSize();
     }
@@ -248,5 +343,6 @@ public final class KvCache implements AutoCloseable {
     @Override
     public void close() {
         closeAll(keys, values);
+        if (keyScales != null) closeAll(keyScales, valueScales);
     }
 }

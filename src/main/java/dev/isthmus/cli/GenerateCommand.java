@@ -1,5 +1,6 @@
 package dev.isthmus.cli;
 
+import dev.isthmus.attention.KvCacheType;
 import dev.isthmus.backend.Backend;
 import dev.isthmus.model.DecoderModel;
 import dev.isthmus.model.DraftModel;
@@ -41,6 +42,9 @@ final class GenerateCommand extends ModelCommand {
     @Option(names = "--top-p", defaultValue = "1", description = "nucleus probability (default ${DEFAULT-VALUE})")
     float topP;
 
+    @Option(names = "--min-p", defaultValue = "0", description = "keep tokens of at least this times the largest probability, 0 for all (default ${DEFAULT-VALUE})")
+    float minP;
+
     @Option(names = "--seed", defaultValue = "0", description = "random seed (default ${DEFAULT-VALUE})")
     long seed;
 
@@ -54,18 +58,26 @@ final class GenerateCommand extends ModelCommand {
             + "vocabulary); prints the acceptance rate and tokens/s beside plain decoding")
     String speculative;
 
+    @Option(names = "--kv-cache", defaultValue = "model",
+            description = "what the KV cache holds: model (the compute dtype), int8 (per-token scales) or fp8 (e4m3, scale 1) (default ${DEFAULT-VALUE})")
+    String kvCacheName;
+
     @Override
     int run(PrintWriter out, PrintWriter err) throws Exception {
         try (Backend backend = Main.backend(backendName)) {
-            SamplingOptions sampling = new SamplingOptions(temperature, topK, topP, seed);
+            SamplingOptions sampling = new SamplingOptions(temperature, topK, topP, minP, seed);
             if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1, got " + maxTokens);
             Speculation spec = speculative == null ? null : Speculation.parse(speculative);
+            KvCacheType kvCache = kvCacheType(kvCacheName);
+            if (spec != null && kvCache != KvCacheType.MODEL_DTYPE)
+                throw new IllegalArgumentException("--speculative with a quantized --kv-cache is not supported yet");
             try (Tokenizer tokenizer = Tokenizer.load(model);
                  DecoderModel decoder = DecoderModel.load(backend, model, dtype(dtypeName, backend), quantize.type())) {
                 int[] ids = tokenizer.encode(prompt);
                 if (ids.length == 0) throw new IllegalArgumentException("--prompt encodes to no tokens");
                 err.println("[" + decoder.config().family().name().toLowerCase() + " on " + backend.describe() + ", "
-                        + decoder.dtype().label() + ", prompt of " + ids.length + " tokens]");
+                        + decoder.dtype().label() + (kvCache.isQuantized() ? ", " + kvCache.label() + " KV cache" : "") + ", prompt of "
+                        + ids.length + " tokens]");
                 err.flush();
                 List<Integer> drawn = new ArrayList<>();
                 int[] printed = {0};
@@ -82,7 +94,7 @@ final class GenerateCommand extends ModelCommand {
                 };
                 Set<Integer> stop = new HashSet<>(decoder.config().eosTokens());
                 if (spec != null) return speculate(out, spec, backend, decoder, ids, sampling, stop, stream);
-                Generator.Result result = Generator.generate(decoder, List.of(ids), maxTokens, sampling, stop, stream);
+                Generator.Result result = Generator.generate(decoder, List.of(ids), maxTokens, sampling, stop, stream, kvCache);
                 out.println();
                 int generated = result.tokens().getFirst().length;
                 out.printf("[%d tokens; prefill %.1f ms (%.1f tokens/s); decode %.1f tokens/s, %s]%n", generated, result.prefillNanos() / 1e6,
@@ -104,6 +116,14 @@ final class GenerateCommand extends ModelCommand {
                             + "(%.2fx)]%n", r.tokens().getFirst().length, r.drafter(), spec.k(), r.acceptanceRate(), r.tokensPerTargetForward(),
                     r.decodeTokensPerSecond(), plain.decodeTokensPerSecond(), r.decodeTokensPerSecond() / plain.decodeTokensPerSecond());
             return 0;
+        }
+    }
+
+    private static KvCacheType kvCacheType(String name) {
+        try {
+            return KvCacheType.parse(name);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--kv-cache " + name + " is not model, int8 or fp8");
         }
     }
 }

@@ -1,5 +1,6 @@
 package dev.isthmus.model;
 
+import dev.isthmus.attention.KvCacheType;
 import dev.isthmus.backend.Backend;
 import dev.isthmus.blas.Gemm;
 import dev.isthmus.io.GgufFile;
@@ -180,7 +181,12 @@ public final class DecoderModel implements AutoCloseable {
 
     /** Caches for up to {@code maxSequences} sequences of up to {@code maxLength} tokens each. */
     public Session newSession(int maxSequences, int maxLength) {
-        return new Session(this, maxSequences, maxLength);
+        return newSession(maxSequences, maxLength, KvCacheType.MODEL_DTYPE);
+    }
+
+    /** As {@link #newSession(int, int)} with a KV cache of {@code kvCacheType} (int8 or fp8 codes, or the model's dtype). */
+    public Session newSession(int maxSequences, int maxLength, KvCacheType kvCacheType) {
+        return new Session(this, maxSequences, maxLength, kvCacheType);
     }
 
     /**

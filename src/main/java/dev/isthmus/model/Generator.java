@@ -2,6 +2,7 @@ package dev.isthmus.model;
 
 import dev.isthmus.backend.Backend;
 import dev.isthmus.random.RandomFill;
+import dev.isthmus.attention.KvCacheType;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
 import java.util.ArrayList;
@@ -43,6 +44,12 @@ public final class Generator {
 
     public static Result generate(DecoderModel model, List<int[]> prompts, int maxNewTokens, SamplingOptions sampling,
                                   Set<Integer> stopTokens, Listener listener) {
+        return generate(model, prompts, maxNewTokens, sampling, stopTokens, listener, KvCacheType.MODEL_DTYPE);
+    }
+
+    /** As above, with the session's KV cache holding {@code kvCacheType} ({@link DecoderModel#newSession(int, int, KvCacheType)}). */
+    public static Result generate(DecoderModel model, List<int[]> prompts, int maxNewTokens, SamplingOptions sampling,
+                                  Set<Integer> stopTokens, Listener listener, KvCacheType kvCacheType) {
         if (model == null || prompts == null || sampling == null || stopTokens == null)
             throw new IllegalArgumentException("model, prompts, sampling and stopTokens must not be null");
         if (prompts.isEmpty()) throw new IllegalArgumentException("no prompts");
@@ -70,7 +77,7 @@ public final class Generator {
         // Tensors kept for the whole loop: a step allocates nothing, and only the ids come back. The
         // draw is the decode step's last kernel, inside its CUDA graph; it is set before the prompt
         // step, which is itself the decode step when every prompt is one token.
-        try (Session session = model.newSession(batch, longest + maxNewTokens);
+        try (Session session = model.newSession(batch, longest + maxNewTokens, kvCacheType);
              Tensor deviceIds = backend.allocate(DType.I32, batch); Tensor hostIds = Tensor.allocateHost(DType.I32, batch);
              Tensor hostOffsets = Tensor.fromLongs(DType.I64, offsets, batch);
              Tensor deviceSeeds = greedy ? null : upload(backend, seeds); Tensor deviceOffsets = greedy ? null : backend.copyOf(hostOffsets)) {

@@ -1,6 +1,7 @@
 package dev.isthmus.model;
 
 import dev.isthmus.attention.KvCache;
+import dev.isthmus.attention.KvCacheType;
 import dev.isthmus.backend.Backend;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
@@ -15,6 +16,9 @@ import java.util.List;
  * (sequences, D, W-1) in the compute dtype and an SSM state (sequences, D, N) in f32. Sequence
  * {@code i} is row {@code i} of every state and sequence {@code i} of the KV cache.
  *
+ * <p>The KV cache holds the model's dtype or, when the session was made with a quantized
+ * {@link KvCacheType}, int8 or fp8 codes with their scales (fp8 with the scale 1 throughout).
+ *
  * <p>The session also keeps the batched decode step ({@link DecodeStep}) once it has run: on
  * CUDA it is captured as a CUDA graph and replayed, unless {@link #setCudaGraph} turned that off.
  */
@@ -26,6 +30,7 @@ public final class Session implements AutoCloseable {
     private final int maxSequences;
     private final int maxLength;
     private final int[] lengths;
+    private final KvCacheType kvCacheType;
     private final KvCache kvCache;  // null without attention layers
     private final int[] kvLayer;    // per model layer: its pool in kvCache, or -1
     private final Tensor[] convStates;
@@ -40,12 +45,14 @@ public final class Session implements AutoCloseable {
     private boolean closed;
     private DecodeStep decodeStep;
 
-    Session(DecoderModel model, int maxSequences, int maxLength) {
+    Session(DecoderModel model, int maxSequences, int maxLength, KvCacheType kvCacheType) {
+        if (kvCacheType == null) throw new IllegalArgumentException("kvCacheType is null");
         if (maxSequences < 1) throw new IllegalArgumentException("maxSequences must be >= 1, got " + maxSequences);
         if (maxLength < 1) throw new IllegalArgumentException("maxLength must be >= 1, got " + maxLength);
         this.model = model;
         this.maxSequences = maxSequences;
         this.maxLength = maxLength;
+        this.kvCacheType = kvCacheType;
         ModelConfig c = model.config();
         Backend backend = model.backend();
         int layers = c.layers();
@@ -60,7 +67,8 @@ public final class Session implements AutoCloseable {
                 if (blocks > Integer.MAX_VALUE)
                     throw new IllegalArgumentException("maxSequences " + maxSequences + " x maxLength " + maxLength + " needs " + blocks
                             + " KV blocks of " + BLOCK_SIZE + " tokens; at most " + Integer.MAX_VALUE);
-                KvCache cache = KvCache.allocate(backend, model.dtype(), attentionLayers, (int) blocks, BLOCK_SIZE, c.kvHeads(), c.headDim());
+                KvCache cache = KvCache.allocate(backend, model.dtype(), kvCacheType, attentionLayers, (int) blocks, BLOCK_SIZE, c.kvHeads(),
+                        c.headDim());
                 owned.add(cache);
                 for (int s = 0; s < maxSequences; s++) cache.newSequence();
                 kvCache = cache;
@@ -203,10 +211,24 @@ public final class Session implements AutoCloseable {
         long bytes = 0;
         long blocks = (tokens + BLOCK_SIZE - 1) / BLOCK_SIZE;
         for (int i = 0; i < c.layers(); i++) {
-            if (c.isAttention(i)) bytes += 2 * blocks * BLOCK_SIZE * c.kvHeads() * c.headDim() * (long) model.dtype().byteSize();
+            if (c.isAttention(i)) bytes += 2 * blocks * BLOCK_SIZE * c.kvHeads() * kvBytesPerElementRow(c.headDim());
             else bytes += convStates[i].byteSize() / maxSequences + ssmStates[i].byteSize() / maxSequences;
         }
         return bytes;
+    }
+
+    /** Bytes of one (token, kv head) row of K or of V: head_dim elements, and an int8 cache's f32 scale. */
+    private long kvBytesPerElementRow(int headDim) {
+        return switch (kvCacheType) {
+            case MODEL_DTYPE -> (long) headDim * model.dtype().byteSize();
+            case INT8 -> headDim + 4L;
+            case FP8_E4M3 -> headDim;
+        };
+    }
+
+    /** What the session's KV cache holds. */
+    public KvCacheType kvCacheType() {
+        return kvCacheType;
     }
 
     Backend backend() {

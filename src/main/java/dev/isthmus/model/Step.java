@@ -82,7 +82,7 @@ final class Step implements AutoCloseable {
     KvBatch kvBatch(int layer) {
         KvCache cache = session.kvCache();
         int pool = session.kvLayer(layer);
-        return pool == 0 ? kvBatch : kvBatch.over(cache.keys(pool), cache.values(pool));
+        return cache.layer(kvBatch, pool);
     }
 
     /** One new token for every sequence of the session, in order: the batched decode step. */

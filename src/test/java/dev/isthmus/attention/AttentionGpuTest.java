@@ -26,7 +26,7 @@ import java.util.stream.IntStream;
 class AttentionGpuTest {
     private static final DType[] FLOATS = {DType.F32, DType.F16, DType.BF16};
 
-    private record Shape(int blockSize, int[] cached, int[] fresh, int qHeads, int kvHeads, int headDim) {}
+    record Shape(int blockSize, int[] cached, int[] fresh, int qHeads, int kvHeads, int headDim) {}
 
     private static final Shape[] DEVICE_SHAPES = {
         new Shape(16, new int[] {0}, new int[] {1}, 1, 1, 64),                    // one token, nothing cached
@@ -93,14 +93,14 @@ class AttentionGpuTest {
         }
     }
 
-    private static int blocksNeeded(Shape s) {
+    static int blocksNeeded(Shape s) {
         int blocks = 0;
         for (int b = 0; b < s.cached.length; b++) blocks += (s.cached[b] + s.fresh[b] + s.blockSize - 1) / s.blockSize;
         return blocks;
     }
 
     /** Block tables over blocks drawn at random from a pool of {@code numBlocks}: the pages of a sequence are not in order. */
-    private static int[][] shuffledTables(Random random, Shape s, int numBlocks) {
+    static int[][] shuffledTables(Random random, Shape s, int numBlocks) {
         List<Integer> pool = new ArrayList<>(IntStream.range(0, numBlocks).boxed().toList());
         Collections.shuffle(pool, random);
         int[][] tables = new int[s.cached.length][];

@@ -3,6 +3,7 @@ package dev.isthmus.model;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.isthmus.attention.KvCacheType;
 import dev.isthmus.backend.Backend;
 import dev.isthmus.io.SafetensorsFile;
 import dev.isthmus.tensor.Compare;
@@ -61,6 +62,42 @@ final class GoldenFixtures {
             int[] ours = Generator.generate(model, List.of(prompt), greedy.length, SamplingOptions.greedy(), Set.of(), null).tokens().getFirst();
             if (exactGreedy) assertArrayEquals(greedy, ours, family + " greedy tokens");
         }
+    }
+
+    /**
+     * The fixture's prompt and then {@code decodeSteps} greedy decode steps, once with a KV cache
+     * in the model's dtype and once with one of {@code type}: the logits of every prompt position
+     * and of every decode step, the quantized run's against the other's, within {@code bound}.
+     * The decode steps feed both runs the same tokens (the unquantized run's greedy choices).
+     */
+    static double checkQuantizedCache(String family, Backend backend, DType dtype, KvCacheType type, int decodeSteps, double bound)
+            throws IOException {
+        Path dir = require(family);
+        try (SafetensorsFile reference = SafetensorsFile.open(dir.resolve("reference.safetensors"));
+             DecoderModel model = DecoderModel.load(backend, dir, dtype);
+             Session exact = model.newSession(1, 256);
+             Session quantized = model.newSession(1, 256, type)) {
+            int[] prompt = ints(reference.tensor("input_ids"));
+            double worst = 0;
+            int[][] tokens = {prompt};
+            for (int step = 0; step <= decodeSteps; step++) {
+                try (Tensor want = model.forward(exact, new int[] {0}, tokens, step == 0);
+                     Tensor got = model.forward(quantized, new int[] {0}, tokens, step == 0)) {
+                    Compare.Result result = Compare.check(family + " " + type.label() + " cache logits, step " + step, got, want, bound);
+                    assertTrue(result.withinBound(), result.toString());
+                    worst = Math.max(worst, Compare.relativeError(got, want));
+                    tokens = new int[][] {{argmax(want.toFloatArray(), (int) want.dim(want.rank() - 1))}};
+                }
+            }
+            return worst;
+        }
+    }
+
+    /** The index of the largest of the last row of {@code values} (rows of {@code width}). */
+    private static int argmax(float[] values, int width) {
+        int start = values.length - width, best = 0;
+        for (int i = 1; i < width; i++) if (values[start + i] > values[start + best]) best = i;
+        return best;
     }
 
     /** The tokenizer of {@code model} (a checkpoint directory or a GGUF file) gives transformers' ids of the golden prompt of {@code family}, and back. */
