@@ -1,5 +1,6 @@
 package dev.isthmus.model;
 
+import dev.isthmus.attention.KvCacheType;
 import dev.isthmus.backend.Backend;
 import dev.isthmus.backend.CpuBackend;
 import dev.isthmus.quant.GgmlType;
@@ -14,11 +15,12 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * What each weight precision costs and saves on one checkpoint, on one backend: the model loaded
- * in f32 (the reference), bf16, and quantized on load to q8_0, q4_0 and q4_k; for each, the bytes of
- * its weights, the KV cache's bytes per token, the relative error of its logits over a prompt
- * against the f32 model's, how many greedy tokens agree with the f32 model's before the first
- * difference, and the decode time per token (the mean over the greedy continuation).
+ * What each weight precision and KV cache type costs and saves on one checkpoint, on one backend:
+ * the model loaded in f32 (the reference), bf16, and quantized on load to q8_0, q4_0 and q4_k, each
+ * run with its KV cache in the compute dtype, int8 and fp8 e4m3 (where the model has attention);
+ * for each, the bytes of its weights, the KV cache's bytes per token, the relative error of its
+ * logits over a prompt against the f32 model's, how many greedy tokens agree with the f32 model's
+ * before the first difference, and the decode time per token (the mean over the greedy continuation).
  */
 public final class QuantizeReport {
     private QuantizeReport() {}
@@ -29,7 +31,7 @@ public final class QuantizeReport {
      */
     public record Precision(String label, DType dtype, GgmlType quantize) {}
 
-    /** One line of the report; {@code weightBytes} in the storage format, {@code heldBytes} on the backend. */
+    /** One line of the report; {@code kvCache} the compute dtype or "int8" / "fp8"; {@code weightBytes} in the storage format, {@code heldBytes} on the backend. */
     public record Row(Precision precision, String kvCache, long weightBytes, long heldBytes, long kvBytesPerToken,
                       double logitsRelativeError, int greedyAgreeing, int greedyTokens, double decodeMillisPerToken) {}
 
@@ -63,24 +65,26 @@ public final class QuantizeReport {
         try {
             for (Precision p : precisions) {
                 try (DecoderModel model = DecoderModel.load(backend, checkpoint, p.dtype(), p.quantize())) {
-                    Tensor logits = logits(model, prompt);
-                    Generator.Result generated = Generator.generate(model, List.of(prompt), tokens, SamplingOptions.greedy(), Set.of(), null);
-                    int[] greedy = generated.tokens().getFirst();
-                    double error;
-                    if (referenceLogits == null) {
-                        referenceLogits = logits;
-                        referenceGreedy = greedy;
-                        error = 0;
-                    } else {
-                        try (logits) {
-                            error = Compare.relativeError(logits, referenceLogits);
+                    for (KvCacheType cache : cacheTypes(model.config())) {
+                        Tensor logits = logits(model, prompt, cache);
+                        Generator.Result generated = Generator.generate(model, List.of(prompt), tokens, SamplingOptions.greedy(), Set.of(), null, cache);
+                        int[] greedy = generated.tokens().getFirst();
+                        double error;
+                        if (referenceLogits == null) {
+                            referenceLogits = logits;
+                            referenceGreedy = greedy;
+                            error = 0;
+                        } else {
+                            try (logits) {
+                                error = Compare.relativeError(logits, referenceLogits);
+                            }
                         }
+                        int agreeing = 0;
+                        while (agreeing < greedy.length && agreeing < referenceGreedy.length && greedy[agreeing] == referenceGreedy[agreeing]) agreeing++;
+                        double millis = generated.decodeSteps() == 0 ? Double.NaN : generated.decodeNanos() / 1e6 / generated.decodeSteps();
+                        rows.add(new Row(p, cache.isQuantized() ? cache.label() : p.dtype().label(), model.weightBytes(), model.heldWeightBytes(),
+                                kvBytesPerToken(model.config(), p.dtype(), cache), error, agreeing, referenceGreedy.length, millis));
                     }
-                    int agreeing = 0;
-                    while (agreeing < greedy.length && agreeing < referenceGreedy.length && greedy[agreeing] == referenceGreedy[agreeing]) agreeing++;
-                    double millis = generated.decodeSteps() == 0 ? Double.NaN : generated.decodeNanos() / 1e6 / generated.decodeSteps();
-                    rows.add(new Row(p, p.dtype().label(), model.weightBytes(), model.heldWeightBytes(), kvBytesPerToken(model.config(), p.dtype()),
-                            error, agreeing, referenceGreedy.length, millis));
                 }
             }
         } finally {
@@ -89,16 +93,36 @@ public final class QuantizeReport {
         return rows;
     }
 
-    /** K and V of every attention layer for one token, in {@code cacheDtype}; Mamba layers keep a fixed state instead. */
-    static long kvBytesPerToken(ModelConfig config, DType cacheDtype) {
+    /**
+     * The KV cache types a model is run with: its compute dtype first (the first precision's is the
+     * reference), then int8 and fp8 where the model has attention layers whose heads the quantized
+     * caches take (64 or 128 wide).
+     */
+    static List<KvCacheType> cacheTypes(ModelConfig config) {
+        boolean attention = false;
+        for (int i = 0; i < config.layers(); i++) attention |= config.isAttention(i);
+        if (!attention || (config.headDim() != 64 && config.headDim() != 128)) return List.of(KvCacheType.MODEL_DTYPE);
+        return List.of(KvCacheType.MODEL_DTYPE, KvCacheType.INT8, KvCacheType.FP8_E4M3);
+    }
+
+    /**
+     * K and V of every attention layer for one token: in {@code dtype}, or one byte an element for
+     * a quantized cache plus, for int8, an f32 scale per kv head; Mamba layers keep a fixed state instead.
+     */
+    static long kvBytesPerToken(ModelConfig config, DType dtype, KvCacheType cache) {
         long attentionLayers = 0;
         for (int i = 0; i < config.layers(); i++) if (config.isAttention(i)) attentionLayers++;
-        return attentionLayers * 2L * config.kvHeads() * config.headDim() * cacheDtype.byteSize();
+        long elements = attentionLayers * 2L * config.kvHeads() * config.headDim();
+        return switch (cache) {
+            case MODEL_DTYPE -> elements * dtype.byteSize();
+            case INT8 -> elements + attentionLayers * 2L * config.kvHeads() * 4;
+            case FP8_E4M3 -> elements;
+        };
     }
 
     /** f32 host logits of every prompt position. */
-    private static Tensor logits(DecoderModel model, int[] prompt) {
-        try (Session session = model.newSession(1, prompt.length)) {
+    private static Tensor logits(DecoderModel model, int[] prompt, KvCacheType cache) {
+        try (Session session = model.newSession(1, prompt.length, cache)) {
             return model.forward(session, new int[] {0}, new int[][] {prompt}, true);
         }
     }

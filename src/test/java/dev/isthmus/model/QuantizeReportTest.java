@@ -26,7 +26,9 @@ class QuantizeReportTest {
     @Test
     void eachPrecisionCountsItsBytesAndItsError() throws IOException {
         Path checkpoint = TinyCheckpoints.write(dir, TinyCheckpoints.Kind.MIXTRAL, 5);
-        List<QuantizeReport.Row> rows = QuantizeReport.run(Backend.cpu(), checkpoint, PROMPT, 6, QuantizeReport.precisions(Backend.cpu()));
+        List<QuantizeReport.Row> all = QuantizeReport.run(Backend.cpu(), checkpoint, PROMPT, 6, QuantizeReport.precisions(Backend.cpu()));
+        assertEquals(15, all.size(), "five precisions, each with three KV caches");
+        List<QuantizeReport.Row> rows = all.stream().filter(r -> r.kvCache().equals(r.precision().dtype().label())).toList();
         assertEquals(List.of("f32", "bf16", "q8_0", "q4_0", "q4_k"), rows.stream().map(r -> r.precision().label()).toList());
         QuantizeReport.Row f32 = rows.get(0), bf16 = rows.get(1), q8 = rows.get(2), q4 = rows.get(3), q4k = rows.get(4);
         long elements = 0, q8Bytes = 0, q4Bytes = 0;
@@ -60,10 +62,18 @@ class QuantizeReportTest {
         // 2 layers x K and V x 1 KV head x 64, in the dtype computed in.
         assertEquals(2 * 2 * 64 * 4, f32.kvBytesPerToken());
         assertEquals(2 * 2 * 64 * 2, bf16.kvBytesPerToken());
-        for (QuantizeReport.Row r : rows) {
+        for (QuantizeReport.Row r : all) {
             assertTrue(r.decodeMillisPerToken() > 0, r.toString());
             assertEquals(6, r.greedyTokens());
         }
+        // f32 weights with quantized caches: one byte an element, int8 with an f32 scale per (layer, K or V, kv head).
+        QuantizeReport.Row int8 = all.get(1), fp8 = all.get(2);
+        assertEquals(List.of("f32", "int8"), List.of(int8.precision().label(), int8.kvCache()));
+        assertEquals(2 * 2 * 64 + 2 * 2 * 4, int8.kvBytesPerToken());
+        assertEquals("fp8", fp8.kvCache());
+        assertEquals(2 * 2 * 64, fp8.kvBytesPerToken());
+        assertTrue(int8.logitsRelativeError() > 0 && int8.logitsRelativeError() < 0.1, "int8 cache error " + int8.logitsRelativeError());
+        assertTrue(fp8.logitsRelativeError() > 0 && fp8.logitsRelativeError() < 0.3, "fp8 cache error " + fp8.logitsRelativeError());
     }
 
     @Test
