@@ -69,8 +69,6 @@ final class GenerateCommand extends ModelCommand {
             if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1, got " + maxTokens);
             Speculation spec = speculative == null ? null : Speculation.parse(speculative);
             KvCacheType kvCache = kvCacheType(kvCacheName);
-            if (spec != null && kvCache != KvCacheType.MODEL_DTYPE)
-                throw new IllegalArgumentException("--speculative with a quantized --kv-cache is not supported yet");
             try (Tokenizer tokenizer = Tokenizer.load(model);
                  DecoderModel decoder = DecoderModel.load(backend, model, dtype(dtypeName, backend), quantize.type())) {
                 int[] ids = tokenizer.encode(prompt);
@@ -93,7 +91,7 @@ final class GenerateCommand extends ModelCommand {
                     }
                 };
                 Set<Integer> stop = new HashSet<>(decoder.config().eosTokens());
-                if (spec != null) return speculate(out, spec, backend, decoder, ids, sampling, stop, stream);
+                if (spec != null) return speculate(out, spec, backend, decoder, ids, sampling, stop, stream, kvCache);
                 Generator.Result result = Generator.generate(decoder, List.of(ids), maxTokens, sampling, stop, stream, kvCache);
                 out.println();
                 int generated = result.tokens().getFirst().length;
@@ -106,12 +104,13 @@ final class GenerateCommand extends ModelCommand {
 
     /** Generates with the --speculative drafter, then plainly on the same backend for the comparison. */
     private int speculate(PrintWriter out, Speculation spec, Backend backend, DecoderModel decoder, int[] ids, SamplingOptions sampling,
-                          Set<Integer> stop, Generator.Listener stream) throws IOException {
+                          Set<Integer> stop, Generator.Listener stream, KvCacheType kvCache) throws IOException {
         try (DecoderModel draft = spec.draft() == null ? null : DecoderModel.load(backend, spec.draft(), decoder.dtype());
              Drafter drafter = draft == null ? new PromptLookup() : new DraftModel(draft, sampling)) {
-            SpeculativeGenerator.Result r = SpeculativeGenerator.generate(decoder, drafter, spec.k(), List.of(ids), maxTokens, sampling, stop, stream);
+            SpeculativeGenerator.Result r = SpeculativeGenerator.generate(decoder, drafter, spec.k(), List.of(ids), maxTokens, sampling, stop, stream,
+                    kvCache);
             out.println();
-            Generator.Result plain = Generator.generate(decoder, List.of(ids), maxTokens, sampling, stop, null);
+            Generator.Result plain = Generator.generate(decoder, List.of(ids), maxTokens, sampling, stop, null, kvCache);
             out.printf(Locale.ROOT, "[%d tokens; %s, k=%d: acceptance %.2f, %.2f tokens per target forward, %.1f tokens/s; plain decoding %.1f tokens/s "
                             + "(%.2fx)]%n", r.tokens().getFirst().length, r.drafter(), spec.k(), r.acceptanceRate(), r.tokensPerTargetForward(),
                     r.decodeTokensPerSecond(), plain.decodeTokensPerSecond(), r.decodeTokensPerSecond() / plain.decodeTokensPerSecond());

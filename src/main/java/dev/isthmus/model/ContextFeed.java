@@ -1,5 +1,6 @@
 package dev.isthmus.model;
 
+import dev.isthmus.attention.KvCacheType;
 import dev.isthmus.tensor.Tensor;
 import java.util.List;
 
@@ -17,9 +18,9 @@ final class ContextFeed implements AutoCloseable {
     private final int[] fed;
     private final boolean recurrent;
 
-    ContextFeed(DecoderModel model, int sequences, int maxLength) {
+    ContextFeed(DecoderModel model, int sequences, int maxLength, KvCacheType kvCacheType) {
         this.model = model;
-        this.session = model.newSession(sequences, maxLength);
+        this.session = model.newSession(sequences, maxLength, kvCacheType);
         this.fed = new int[sequences];
         this.recurrent = session.hasRecurrentState();
     }

@@ -1,5 +1,6 @@
 package dev.isthmus.model;
 
+import dev.isthmus.attention.KvCacheType;
 import dev.isthmus.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -39,7 +40,7 @@ public final class DraftModel implements Drafter {
     @Override
     public void start(List<int[]> prompts, int maxLength) {
         close(); // a drafter serves one generation at a time: the last one's caches go
-        feed = new ContextFeed(draft, prompts.size(), maxLength);
+        feed = new ContextFeed(draft, prompts.size(), maxLength, KvCacheType.MODEL_DTYPE);
         samplers = new Sampler[prompts.size()];
         for (int i = 0; i < samplers.length; i++) samplers[i] = new Sampler(sampling, i + SEED_OFFSET);
         List<List<Integer>> contexts = new ArrayList<>();

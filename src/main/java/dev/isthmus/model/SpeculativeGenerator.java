@@ -1,5 +1,6 @@
 package dev.isthmus.model;
 
+import dev.isthmus.attention.KvCacheType;
 import dev.isthmus.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -54,6 +55,13 @@ public final class SpeculativeGenerator {
 
     public static Result generate(DecoderModel target, Drafter drafter, int k, List<int[]> prompts, int maxNewTokens, SamplingOptions sampling,
                                   Set<Integer> stopTokens, Generator.Listener listener) {
+        return generate(target, drafter, k, prompts, maxNewTokens, sampling, stopTokens, listener, KvCacheType.MODEL_DTYPE);
+    }
+
+    /** As above, with the target's KV cache holding {@code kvCacheType} (a draft model keeps its own in its dtype). */
+    public static Result generate(DecoderModel target, Drafter drafter, int k, List<int[]> prompts, int maxNewTokens, SamplingOptions sampling,
+                                  Set<Integer> stopTokens, Generator.Listener listener, KvCacheType kvCacheType) {
+        if (kvCacheType == null) throw new IllegalArgumentException("kvCacheType is null");
         if (target == null || drafter == null || prompts == null || sampling == null || stopTokens == null)
             throw new IllegalArgumentException("target, drafter, prompts, sampling and stopTokens must not be null");
         if (k < 1) throw new IllegalArgumentException("k (tokens drafted per round) must be >= 1, got " + k);
@@ -81,7 +89,7 @@ public final class SpeculativeGenerator {
         Arrays.fill(all, true);
         int[] rows = new int[batch], tail = new int[batch];
         long forwards = 0, drafted = 0, accepted = 0;
-        try (ContextFeed feed = new ContextFeed(target, batch, maxLength)) {
+        try (ContextFeed feed = new ContextFeed(target, batch, maxLength, kvCacheType)) {
             long start = System.nanoTime();
             try (Tensor logits = feed.feed(contexts, all, false, false, null, rows)) {
                 float[] values = logits.toFloatArray();

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.isthmus.attention.KvCacheType;
 import dev.isthmus.backend.Backend;
 import dev.isthmus.tensor.Compare;
 import dev.isthmus.tensor.DType;
@@ -84,6 +85,19 @@ class SpeculativeGeneratorTest {
         }
     }
 
+    /** An int8 KV cache cut back after rejections: speculative greedy equals plain greedy over the same cache type. */
+    @Test
+    void aQuantizedCacheRollsBackToo() throws IOException {
+        Path checkpoint = TinyCheckpoints.write(dir, TinyCheckpoints.Kind.LLAMA, 21);
+        try (DecoderModel model = DecoderModel.load(Backend.cpu(), checkpoint, DType.F32)) {
+            List<int[]> plain = Generator.generate(model, PROMPTS, 24, SamplingOptions.greedy(), Set.of(), null, KvCacheType.INT8).tokens();
+            SpeculativeGenerator.Result r = SpeculativeGenerator.generate(model, new PromptLookup(), 4, PROMPTS, 24, SamplingOptions.greedy(), Set.of(),
+                    null, KvCacheType.INT8);
+            for (int s = 0; s < PROMPTS.size(); s++) assertArrayEquals(plain.get(s), r.tokens().get(s), "sequence " + s);
+            assertTrue(r.drafted() > r.accepted(), "some drafts were rejected: " + r.accepted() + " of " + r.drafted());
+        }
+    }
+
     private static boolean sameDraft(List<Drafter> drafters, Drafter d) {
         return drafters.get(1) == d;
     }
@@ -108,7 +122,7 @@ class SpeculativeGeneratorTest {
         List<Integer> context = new ArrayList<>();
         for (int i = 0; i < 30; i++) context.add((7 * i + 3) % TinyCheckpoints.VOCAB);
         try (DecoderModel model = DecoderModel.load(backend, checkpoint, DType.F32);
-             ContextFeed rolled = new ContextFeed(model, 1, 64); ContextFeed fresh = new ContextFeed(model, 1, 64)) {
+             ContextFeed rolled = new ContextFeed(model, 1, 64, KvCacheType.MODEL_DTYPE); ContextFeed fresh = new ContextFeed(model, 1, 64, KvCacheType.MODEL_DTYPE)) {
             boolean[] one = {true};
             int[] rows = new int[1], tail = {1};
             rolled.feed(List.of(context), one, false, false, null, rows).close();
