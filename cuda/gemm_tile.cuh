@@ -30,6 +30,15 @@
 // (decode-sized batches fill one or two slices of a tile: the weights stream, the MMAs do not
 // run for padding).
 //
+// Split-K (the decode tile only): a decode batch of few weights' column tiles leaves SMs idle, so
+// the launcher may cut K into `splits` runs of whole 64-deep stages, one block per (tile, run),
+// blocks of a tile adjacent in the grid. After the slice-K sum, each block stores warp 0's fp32
+// partial sums in the caller's workspace and counts itself in the tile's arrival counter; the
+// block that arrives last adds the tile's partials in split order (0, 1, ...: the sum does not
+// depend on which block came last, so results are bitwise reproducible), puts the counter back
+// to 0 for the next launch (a CUDA graph replays the launch as it is) and runs the epilogue, so
+// C is written once and beta reads it once. splits = 1 is the unsplit kernel.
+//
 // Block order: a 1-D grid walked in groups of TILE_GROUP_M row tiles, column tiles innermost
 // within a group, so that the row tiles resident together share each B tile through L2 and
 // a group's A rows stay there while its column tiles sweep.
@@ -47,6 +56,16 @@ constexpr int TILE_BM = 128, TILE_BK = 64;
 constexpr int TILE_STAGES = 3;
 constexpr int TILE_GROUP_M = 8;
 constexpr int TILE_DECODE_ROWS = 64;
+// Warp 0's accumulators of the decode tile after the slice-K sum: one split's partial of a tile.
+constexpr int TILE_SPLIT_FLOATS = 4 * 8 * 4 * 32;
+
+// The split-K plan of one launch (see above); splits = 1: no split, the pointers unused.
+struct TileSplit {
+    float *partials;    // [tile][split][TILE_SPLIT_FLOATS], laid out [slice][n8][element][lane]
+    int32_t *arrivals;  // one counter a tile, 0 between launches
+    int32_t splits;
+    int32_t k_tiles;  // 64-deep K stages of one split (the last split may have fewer)
+};
 // Warps of a 128 x BN tile: 2 x (BN / 64) each 64 x 64, or for the decode tile 4 on one 64 x 64
 // piece, each a quarter of K (tile_warps_k); 16-byte chunks of `extent` rows (m or n) of one
 // operand in one stage; the dynamic shared memory of the ring.
@@ -69,10 +88,13 @@ template <bool K_MAJOR, int EXTENT> __device__ __forceinline__ int tile_chunk(in
 // a thread's chunks all sit at the same column (its thread index mod 8), so one test covers the
 // K tail. MN-major: `src` is the source's first element, `stride` the distance between its k
 // rows, `first` the tile's first column and `limit` the columns (m or n); a thread's chunks sit
-// at one column and every row_step-th k row from its own.
+// at one column and every row_step-th k row from its own. K-major, chunk q of a thread is copied
+// only where bit q of `wanted` is set (rows no MMA reads, those of slices without a real row, are
+// left as they are).
 template <bool K_MAJOR, int EXTENT, int THREADS, typename T>
 __device__ __forceinline__ void tile_copy(uint4 *stage, const T *src, const T *const *rows, int64_t first,
-                                          int64_t stride, int64_t k0, int64_t k, int64_t limit) {
+                                          int64_t stride, int64_t k0, int64_t k, int64_t limit,
+                                          uint32_t wanted = ~0u) {
     constexpr int per_row = K_MAJOR ? TILE_BK / 8 : EXTENT / 8;
     constexpr int row_step = THREADS / per_row;
     static_assert(tile_chunks<EXTENT>() % THREADS == 0, "the chunks split evenly");
@@ -86,6 +108,7 @@ __device__ __forceinline__ void tile_copy(uint4 *stage, const T *src, const T *c
         bool valid;
         const T *at;
         if constexpr (K_MAJOR) {
+            if (!(wanted >> q & 1)) continue;
             const T *row = rows[r];
             valid = col_ok && row != nullptr;
             at = valid ? row + col : src;
@@ -131,9 +154,49 @@ __device__ __forceinline__ void tile_fragment_b(uint32_t (&b0)[2], uint32_t (&b1
     b1[1] = r[3];
 }
 
+// Split-K meeting of one decode tile, by warp 0 of each of its blocks: stores this split's partial
+// sums (live slices only: every block of the tile has the same ones), counts the block in; false
+// for all but the last block to arrive, which gets the sum of every split's partial, added in
+// split order from the workspace (its own too), in `acc`.
+__device__ __forceinline__ bool tile_split_meet(const TileSplit &split, int64_t tile, int part, float (&acc)[4][8][4],
+                                                const bool (&live)[4], int lane) {
+    float *const partials = split.partials + tile * split.splits * TILE_SPLIT_FLOATS + lane;
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 8; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e)
+                if (live[i]) partials[part * TILE_SPLIT_FLOATS + ((i * 8 + j) * 4 + e) * 32] = acc[i][j][e];
+    __threadfence();  // the partials are visible device-wide before the arrival is counted
+    __syncwarp();
+    int last = 0;
+    if (lane == 0) last = atomicAdd(split.arrivals + tile, 1) == split.splits - 1;
+    if (!__shfl_sync(0xffffffffu, last, 0)) return false;
+    __threadfence();
+    if (lane == 0) split.arrivals[tile] = 0;  // every block of the tile has arrived: ready for the next launch
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 8; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+    for (int q = 0; q < split.splits; ++q) {
+        const float *const from = partials + q * TILE_SPLIT_FLOATS;
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+#pragma unroll
+            for (int j = 0; j < 8; ++j)
+#pragma unroll
+                for (int e = 0; e < 4; ++e)
+                    if (live[i]) acc[i][j][e] += from[((i * 8 + j) * 4 + e) * 32];
+    }
+    return true;
+}
+
 template <typename T, typename OutT, int EPILOGUE, bool A_K_MAJOR, bool B_K_MAJOR, int BN>
 __global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : 2)
-    gemm_tile_kernel(const GemmArgs<T, OutT> p, const int64_t row_tiles, const int64_t col_tiles) {
+    gemm_tile_kernel(const GemmArgs<T, OutT> p, const int64_t row_tiles, const int64_t col_tiles, const TileSplit split) {
     static_assert(sizeof(T) == 2, "tensor cores take f16 or bf16");
     static_assert(BN == 64 || BN == 128 || BN == 256, "tiles of 128 x 64 (decode), 128 x 128 or 128 x 256");
     constexpr int THREADS = tile_threads<BN>(), WARPS_K = tile_warps_k<BN>();
@@ -153,13 +216,15 @@ __global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : 2)
     __shared__ const T *b_rows[BN];       // row of B in the group, NULL past the edge (K-major B)
     __shared__ int slice_live[TILE_BM / 16];
 
-    // Grouped rasterisation of the 1-D grid.
-    const int64_t id = blockIdx.x, per_group = static_cast<int64_t>(TILE_GROUP_M) * col_tiles;
+    // Grouped rasterisation of the 1-D grid, whose blocks are (tile, split) pairs.
+    const int splits = BN == 64 ? split.splits : 1;
+    const int64_t id = blockIdx.x / splits, per_group = static_cast<int64_t>(TILE_GROUP_M) * col_tiles;
     const int64_t first_row_tile = id / per_group * TILE_GROUP_M;
     const int64_t group_rows = min(row_tiles - first_row_tile, static_cast<int64_t>(TILE_GROUP_M));
     const int64_t tile_m = first_row_tile + id % per_group % group_rows;
     const int64_t tile_n = id % per_group / group_rows;
     const int64_t m0 = tile_m * TILE_BM, n0 = tile_n * OUT_COLS;
+    const int part = blockIdx.x % splits;
 
     const int tid = threadIdx.x;
     const int64_t group = gemm_block_group(p, m0);
@@ -187,18 +252,28 @@ __global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : 2)
     if (tid < TILE_BM / 16) {
         int live = 0;
         for (int r = 0; r < 16; ++r) live |= c_rows[tid * 16 + r] >= 0;
-        slice_live[tid] = live;
+        // the decode tile computes rows 0-63 only (the launcher gives it no more real rows)
+        slice_live[tid] = live && (WARPS_K == 1 || tid < 4);
     }
+    __syncthreads();  // slice_live
+    // The A chunks this thread copies (K-major): chunk q is tile row tid / 8 + q * THREADS / 8.
+    uint32_t wanted_a = 0;
+#pragma unroll
+    for (int q = 0; q < CHUNKS_A / THREADS; ++q)
+        wanted_a |= static_cast<uint32_t>(slice_live[(tid / 8 + q * THREADS / 8) / 16] != 0) << q;
     auto load_stage = [&](int stage, int64_t k0) {
         tile_copy<A_K_MAJOR, TILE_BM, THREADS>(stages_a + stage * CHUNKS_A, p.a, a_rows, m0, p.a_k_stride, k0, p.k,
-                                               p.m);
+                                               p.m, wanted_a);
         tile_copy<B_K_MAJOR, BN, THREADS>(stages_b + stage * CHUNKS_B, p.b, b_rows, n0, p.b_k_stride, k0, p.k, p.n);
     };
 
-    const int64_t k_tiles = (p.k + TILE_BK - 1) / TILE_BK;
+    // This block's K stages: all of them, or its split's run.
+    const int64_t all_k_tiles = (p.k + TILE_BK - 1) / TILE_BK;
+    const int64_t k_first = splits > 1 ? static_cast<int64_t>(part) * split.k_tiles : 0;
+    const int64_t k_tiles = splits > 1 ? min(static_cast<int64_t>(split.k_tiles), all_k_tiles - k_first) : all_k_tiles;
 #pragma unroll
     for (int s = 0; s < TILE_STAGES - 1; ++s) {
-        if (s < k_tiles) load_stage(s, s * TILE_BK);
+        if (s < k_tiles) load_stage(s, (k_first + s) * TILE_BK);
         tc::cp_async_commit();  // empty groups keep the count the wait below relies on
     }
 
@@ -212,7 +287,6 @@ __global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : 2)
         for (int j = 0; j < 8; ++j)
 #pragma unroll
             for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
-    __syncthreads();  // slice_live
     bool live[4];
 #pragma unroll
     for (int i = 0; i < 4; ++i) live[i] = slice_live[warp_m / 16 + i] != 0;  // uniform over the warp
@@ -226,7 +300,7 @@ __global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : 2)
         // publishes every thread's copies and retires the reads of the stage refilled below.
         tc::cp_async_wait<TILE_STAGES - 2>();
         __syncthreads();
-        if (kt + TILE_STAGES - 1 < k_tiles) load_stage(write, (kt + TILE_STAGES - 1) * TILE_BK);
+        if (kt + TILE_STAGES - 1 < k_tiles) load_stage(write, (k_first + kt + TILE_STAGES - 1) * TILE_BK);
         tc::cp_async_commit();
         const uint4 *const sa = stages_a + read * CHUNKS_A;
         const uint4 *const sb = stages_b + read * CHUNKS_B;
@@ -269,6 +343,7 @@ __global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : 2)
         __syncthreads();
         if (warp_k > 0) return;  // no barrier follows
         for (int q = 1; q < WARPS_K; ++q) each(q, [](float &a, float slot) { a += slot; });
+        if (splits > 1 && !tile_split_meet(split, id, part, acc, live, lane)) return;
     }
 
     // Epilogue straight from the accumulators: element e of acc[i][j] is row g (+8 for e >= 2),

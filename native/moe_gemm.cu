@@ -1,7 +1,8 @@
 // Launchers of the grouped GEMM: the MoE gate+up and down projections, and the same kernels with
 // one group as the project's dense GEMM. f16/bf16 views the tile engine (cuda/gemm_tile.cuh) can
 // copy in aligned 16-byte chunks take it; f32 and every other view take the exact kernel
-// (cuda/moe_gemm.cuh).
+// (cuda/moe_gemm.cuh). Given a workspace, the decode tile splits K across blocks (split-K).
+#include <algorithm>
 #include <mutex>
 
 #include "../cuda/gemm_tile.cuh"
@@ -20,7 +21,47 @@ static_assert(TILE_BM == ISTHMUS_MOE_TILE_M, "the tile engine's row tile is the 
 constexpr int64_t WIDE_TILE_ROWS = 1024;
 static_assert(ISTHMUS_MOE_TILE_M % GEMM_BM == 0, "the exact kernel's row tiles lie within one align tile");
 
+// Split-K of the decode tile (cuda/gemm_tile.cuh): as many splits as give the launch
+// SPLIT_BLOCKS_PER_SM (tile, split) blocks an SM, the blocks of the decode tile one SM holds at
+// once, so that a batch of few column tiles still streams its weights through every SM; the
+// target is at least SPLIT_MIN_BLOCKS blocks (which also puts the split under test on the host
+// emulation's one SM). Each split is at least SPLIT_MIN_K_TILES stages deep, there are at most
+// SPLIT_MAX, and no more than the caller's workspace holds.
+constexpr int64_t SPLIT_BLOCKS_PER_SM = 2, SPLIT_MIN_BLOCKS = 16, SPLIT_MIN_K_TILES = 2, SPLIT_MAX = 16;
+
 namespace {
+
+int64_t split_target_blocks(int device) {
+    return std::max<int64_t>(SPLIT_BLOCKS_PER_SM * device_attribute<cudaDevAttrMultiProcessorCount>(device),
+                             SPLIT_MIN_BLOCKS);
+}
+
+// The workspace: one int32 arrival counter a tile, then (256-byte aligned) the partials.
+int64_t split_counter_bytes(int64_t tiles) { return (tiles * 4 + 255) / 256 * 256; }
+
+// The split of a decode-tile launch of `tiles` tiles over K, or splits = 1 (no workspace, too
+// little of it, enough tiles already, or too short a K).
+TileSplit plan_split(int64_t tiles, int64_t k, void *workspace, int64_t workspace_bytes, int device) {
+    TileSplit plan{nullptr, nullptr, 1, 0};
+    if (workspace == nullptr || tiles == 0) return plan;
+    const int64_t k_tiles = (k + TILE_BK - 1) / TILE_BK;
+    int64_t splits = std::min({split_target_blocks(device) / tiles, k_tiles / SPLIT_MIN_K_TILES, SPLIT_MAX});
+    const int64_t room = workspace_bytes - split_counter_bytes(tiles);
+    splits = std::min(splits, room > 0 ? room / (tiles * TILE_SPLIT_FLOATS * 4) : 0);
+    if (splits < 2) return plan;
+    const int64_t per_split = (k_tiles + splits - 1) / splits;  // whole stages; no split left empty
+    plan.splits = static_cast<int32_t>((k_tiles + per_split - 1) / per_split);
+    plan.k_tiles = static_cast<int32_t>(per_split);
+    plan.arrivals = static_cast<int32_t *>(workspace);
+    plan.partials = reinterpret_cast<float *>(static_cast<char *>(workspace) + split_counter_bytes(tiles));
+    return plan;
+}
+
+// Where a launch's workspace comes from: the caller's pointer and size (NULL: no split).
+struct Workspace {
+    void *base;
+    int64_t bytes;
+};
 
 // How the tile engine copies one operand, or that it cannot: K-major where k is contiguous,
 // MN-major where the other dimension is (the dense form only). Either way every chunk must be
@@ -37,7 +78,7 @@ TileOperand tile_operand(const void *base, int64_t k_stride, int64_t other_strid
 }
 
 template <typename T, typename OutT, int EPILOGUE, bool A_K_MAJOR, bool B_K_MAJOR, int BN>
-int launch_tile(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, cudaStream_t s) {
+int launch_tile(const GemmArgs<T, OutT> &args, int64_t rows, Workspace ws, const char *who, cudaStream_t s) {
     constexpr int out_cols = EPILOGUE == GEMM_SWIGLU ? BN / 2 : BN;
     const int64_t row_tiles = (rows + TILE_BM - 1) / TILE_BM, col_tiles = (args.n + out_cols - 1) / out_cols;
     ISTHMUS_REQUIRE(row_tiles * col_tiles <= 0x7fffffff, "%s: %lld x %lld tiles exceed the grid", who,
@@ -48,8 +89,12 @@ int launch_tile(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, cu
     const int device = current_device();
     if (device < 0) return fail(ISTHMUS_ERROR_CUDA, "%s: no current device below %d", who, kMaxDevices);
     if (int status = allow_shared_memory<kernel>(shared, device, who)) return status;
-    ISTHMUS_LAUNCH(static_cast<unsigned>(row_tiles * col_tiles), tile_threads<BN>(), shared, s, kernel)(
-        args, row_tiles, col_tiles);
+    const TileSplit split = BN == 64 ? plan_split(row_tiles * col_tiles, args.k, ws.base, ws.bytes, device)
+                                     : TileSplit{nullptr, nullptr, 1, 0};
+    ISTHMUS_REQUIRE(row_tiles * col_tiles * split.splits <= 0x7fffffff, "%s: %d splits of %lld tiles exceed the grid",
+                    who, split.splits, static_cast<long long>(row_tiles * col_tiles));
+    ISTHMUS_LAUNCH(static_cast<unsigned>(row_tiles * col_tiles * split.splits), tile_threads<BN>(), shared, s, kernel)(
+        args, row_tiles, col_tiles, split);
     ISTHMUS_CHECK_LAUNCH(who);
     return ISTHMUS_OK;
 }
@@ -81,30 +126,32 @@ int launch_exact(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, c
 }
 
 template <typename T, typename OutT, int EPILOGUE, bool A_K_MAJOR, bool B_K_MAJOR>
-int launch_tile(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, cudaStream_t s) {
+int launch_tile(const GemmArgs<T, OutT> &args, int64_t rows, Workspace ws, const char *who, cudaStream_t s) {
     const int64_t real_rows = args.sorted_rows != nullptr ? args.sentinel : args.m;
-    if (real_rows >= WIDE_TILE_ROWS) return launch_tile<T, OutT, EPILOGUE, A_K_MAJOR, B_K_MAJOR, 256>(args, rows, who, s);
-    if (real_rows <= TILE_DECODE_ROWS) return launch_tile<T, OutT, EPILOGUE, A_K_MAJOR, B_K_MAJOR, 64>(args, rows, who, s);
-    return launch_tile<T, OutT, EPILOGUE, A_K_MAJOR, B_K_MAJOR, 128>(args, rows, who, s);
+    if (real_rows >= WIDE_TILE_ROWS)
+        return launch_tile<T, OutT, EPILOGUE, A_K_MAJOR, B_K_MAJOR, 256>(args, rows, ws, who, s);
+    if (real_rows <= TILE_DECODE_ROWS)
+        return launch_tile<T, OutT, EPILOGUE, A_K_MAJOR, B_K_MAJOR, 64>(args, rows, ws, who, s);
+    return launch_tile<T, OutT, EPILOGUE, A_K_MAJOR, B_K_MAJOR, 128>(args, rows, ws, who, s);
 }
 
 // `rows`: the dense form's m, or the aligned pair list's capacity.
 template <typename T, typename OutT, int EPILOGUE>
-int launch(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, cudaStream_t s) {
+int launch(const GemmArgs<T, OutT> &args, int64_t rows, Workspace ws, const char *who, cudaStream_t s) {
     if constexpr (sizeof(T) == 2) {
         const bool gathered = args.sorted_rows != nullptr;
         const TileOperand a = tile_operand(args.a, args.a_k_stride, args.a_row_stride, 0, args.k, args.m, gathered);
         const TileOperand b = tile_operand(args.b, args.b_k_stride, args.b_n_stride, args.b_group_stride, args.k,
                                            args.n, gathered);
         if (a == TileOperand::K_MAJOR && b == TileOperand::K_MAJOR)
-            return launch_tile<T, OutT, EPILOGUE, true, true>(args, rows, who, s);
+            return launch_tile<T, OutT, EPILOGUE, true, true>(args, rows, ws, who, s);
         if constexpr (EPILOGUE == GEMM_PLAIN) {
             if (a == TileOperand::K_MAJOR && b == TileOperand::MN_MAJOR)
-                return launch_tile<T, OutT, EPILOGUE, true, false>(args, rows, who, s);
+                return launch_tile<T, OutT, EPILOGUE, true, false>(args, rows, ws, who, s);
             if (a == TileOperand::MN_MAJOR && b == TileOperand::K_MAJOR)
-                return launch_tile<T, OutT, EPILOGUE, false, true>(args, rows, who, s);
+                return launch_tile<T, OutT, EPILOGUE, false, true>(args, rows, ws, who, s);
             if (a == TileOperand::MN_MAJOR && b == TileOperand::MN_MAJOR)
-                return launch_tile<T, OutT, EPILOGUE, false, false>(args, rows, who, s);
+                return launch_tile<T, OutT, EPILOGUE, false, false>(args, rows, ws, who, s);
         }
     }
     return launch_exact<T, OutT, EPILOGUE>(args, rows, who, s);
@@ -114,7 +161,8 @@ int launch(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, cudaStr
 template <typename T, int EPILOGUE>
 int launch_grouped(void *c, const void *a, const void *b, const float *row_scale, const int32_t *sorted_pairs,
                    const int32_t *tile_experts, const int32_t *padded_total, int64_t pairs, int32_t a_row_div,
-                   int64_t n, int64_t k, int64_t b_rows, int64_t capacity, const char *who, cudaStream_t s) {
+                   int64_t n, int64_t k, int64_t b_rows, int64_t capacity, Workspace ws, const char *who,
+                   cudaStream_t s) {
     GemmArgs<T, T> args{};
     args.c = static_cast<T *>(c);
     args.ldc = n;
@@ -136,7 +184,7 @@ int launch_grouped(void *c, const void *a, const void *b, const float *row_scale
     args.k = k;
     args.up_offset = n;
     args.alpha = 1.0f;
-    return launch<T, T, EPILOGUE>(args, capacity, who, s);
+    return launch<T, T, EPILOGUE>(args, capacity, ws, who, s);
 }
 
 int check_grouped(const char *who, const void *c, const void *a, const void *b, const int32_t *sorted_pairs,
@@ -156,9 +204,15 @@ int check_grouped(const char *who, const void *c, const void *a, const void *b, 
     return ISTHMUS_OK;
 }
 
+int check_workspace(const char *who, const void *workspace, int64_t workspace_bytes) {
+    ISTHMUS_REQUIRE(workspace == nullptr || (workspace_bytes >= 0 && is_aligned(workspace, 256)),
+                    "%s: the workspace must be 256-byte aligned, with a size >= 0", who);
+    return ISTHMUS_OK;
+}
+
 template <typename T, typename OutT>
 int launch_dense(void *c, const void *a, const void *b, int64_t m, int64_t n, int64_t k, bool ta, bool tb, float alpha,
-                 float beta, cudaStream_t s) {
+                 float beta, Workspace ws, cudaStream_t s) {
     GemmArgs<T, OutT> args{};
     args.c = static_cast<OutT *>(c);
     args.ldc = n;
@@ -175,7 +229,7 @@ int launch_dense(void *c, const void *a, const void *b, int64_t m, int64_t n, in
     args.k = k;
     args.alpha = alpha;
     args.beta = beta;
-    return launch<T, OutT, GEMM_PLAIN>(args, m, "isthmus_gemm", s);
+    return launch<T, OutT, GEMM_PLAIN>(args, m, ws, "isthmus_gemm", s);
 }
 
 }  // namespace
@@ -183,9 +237,11 @@ int launch_dense(void *c, const void *a, const void *b, int64_t m, int64_t n, in
 extern "C" int isthmus_moe_gate_up(void *hidden, const void *x, const void *w13, const int32_t *sorted_pairs,
                                    const int32_t *tile_experts, const int32_t *padded_total, int64_t tokens,
                                    int32_t top_k, int32_t experts, int64_t hidden_size, int64_t intermediate,
-                                   int64_t capacity, int32_t dtype, void *stream) {
+                                   int64_t capacity, int32_t dtype, void *workspace, int64_t workspace_bytes,
+                                   void *stream) {
     clear_error();
     const char *who = "isthmus_moe_gate_up";
+    if (int status = check_workspace(who, workspace, workspace_bytes)) return status;
     ISTHMUS_REQUIRE(tokens >= 0 && top_k >= 1 && top_k <= ISTHMUS_MOE_MAX_TOP_K, "%s: tokens %lld / top_k %d out of range",
                     who, static_cast<long long>(tokens), top_k);
     const int64_t pairs = tokens * top_k;
@@ -195,7 +251,7 @@ extern "C" int isthmus_moe_gate_up(void *hidden, const void *x, const void *w13,
     return with_float_type(dtype, who, [&](auto type) {
         return launch_grouped<decltype(type), GEMM_SWIGLU>(hidden, x, w13, nullptr, sorted_pairs, tile_experts,
                                                            padded_total, pairs, top_k, intermediate, hidden_size,
-                                                           2 * intermediate, capacity, who,
+                                                           2 * intermediate, capacity, Workspace{workspace, workspace_bytes}, who,
                                                            static_cast<cudaStream_t>(stream));
     });
 }
@@ -203,24 +259,27 @@ extern "C" int isthmus_moe_gate_up(void *hidden, const void *x, const void *w13,
 extern "C" int isthmus_moe_down(void *slot_out, const void *hidden, const void *w2, const float *weights,
                                 const int32_t *sorted_pairs, const int32_t *tile_experts, const int32_t *padded_total,
                                 int64_t pairs, int32_t experts, int64_t hidden_size, int64_t intermediate,
-                                int64_t capacity, int32_t dtype, void *stream) {
+                                int64_t capacity, int32_t dtype, void *workspace, int64_t workspace_bytes,
+                                void *stream) {
     clear_error();
     const char *who = "isthmus_moe_down";
+    if (int status = check_workspace(who, workspace, workspace_bytes)) return status;
     if (int status = check_grouped(who, slot_out, hidden, w2, sorted_pairs, tile_experts, padded_total, pairs, experts,
                                    hidden_size, intermediate, capacity))
         return status;
     return with_float_type(dtype, who, [&](auto type) {
         return launch_grouped<decltype(type), GEMM_SCALED>(slot_out, hidden, w2, weights, sorted_pairs, tile_experts,
                                                            padded_total, pairs, 1, hidden_size, intermediate,
-                                                           hidden_size, capacity, who,
+                                                           hidden_size, capacity, Workspace{workspace, workspace_bytes}, who,
                                                            static_cast<cudaStream_t>(stream));
     });
 }
 
 extern "C" int isthmus_gemm(void *c, const void *a, const void *b, int64_t m, int64_t n, int64_t k,
                             int32_t transpose_a, int32_t transpose_b, float alpha, float beta, int32_t ab_dtype,
-                            int32_t c_dtype, void *stream) {
+                            int32_t c_dtype, void *workspace, int64_t workspace_bytes, void *stream) {
     clear_error();
+    if (int status = check_workspace("isthmus_gemm", workspace, workspace_bytes)) return status;
     ISTHMUS_REQUIRE(m >= 0 && n >= 0 && k >= 0 && m <= MOE_MAX_ROWS * GEMM_BM, "isthmus_gemm: m, n, k out of range");
     // Empty matrices may be NULL: with k = 0, C = beta * C is still written.
     ISTHMUS_REQUIRE((m * n == 0 || c != nullptr) && (m * k == 0 || a != nullptr) && (k * n == 0 || b != nullptr),
@@ -232,7 +291,19 @@ extern "C" int isthmus_gemm(void *c, const void *a, const void *b, int64_t m, in
     const bool ta = transpose_a != 0, tb = transpose_b != 0;
     return with_float_type(ab_dtype, "isthmus_gemm", [&](auto type) {
         using T = decltype(type);
-        if (c_dtype == ISTHMUS_F32) return launch_dense<T, float>(c, a, b, m, n, k, ta, tb, alpha, beta, s);
-        return launch_dense<T, T>(c, a, b, m, n, k, ta, tb, alpha, beta, s);
+        const Workspace ws{workspace, workspace_bytes};
+        if (c_dtype == ISTHMUS_F32) return launch_dense<T, float>(c, a, b, m, n, k, ta, tb, alpha, beta, ws, s);
+        return launch_dense<T, T>(c, a, b, m, n, k, ta, tb, alpha, beta, ws, s);
     });
+}
+
+extern "C" int isthmus_gemm_workspace_bytes(int64_t *bytes) {
+    clear_error();
+    ISTHMUS_REQUIRE(bytes != nullptr, "isthmus_gemm_workspace_bytes: bytes must not be NULL");
+    const int device = current_device();
+    if (device < 0) return fail(ISTHMUS_ERROR_CUDA, "isthmus_gemm_workspace_bytes: no current device below %d", kMaxDevices);
+    // a split launch has tiles * splits <= the target blocks, and at least 2 splits
+    const int64_t target = split_target_blocks(device);
+    *bytes = split_counter_bytes(target / 2) + target * TILE_SPLIT_FLOATS * 4;
+    return ISTHMUS_OK;
 }

@@ -34,7 +34,7 @@ public final class NativeLibrary {
     public static final String PATH_ENV = "ISTHMUS_LIBRARY_PATH";
     static final String RESOURCE = "/native/linux-x86_64/libisthmus.so";
     /** The ABI this Java code was written against (ISTHMUS_ABI_VERSION in isthmus.h). */
-    public static final int ABI_VERSION = 5;
+    public static final int ABI_VERSION = 6;
 
     /** isthmus_status codes. */
     static final int OK = 0, INVALID_ARGUMENT = 1, CUDA_ERROR = 2, UNSUPPORTED = 3;

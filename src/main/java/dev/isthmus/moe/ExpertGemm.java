@@ -3,6 +3,7 @@ package dev.isthmus.moe;
 import dev.isthmus.backend.Backend;
 import dev.isthmus.backend.CpuBackend;
 import dev.isthmus.backend.CudaBackend;
+import dev.isthmus.blas.GemmWorkspace;
 import dev.isthmus.tensor.Checks;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
@@ -23,7 +24,14 @@ public final class ExpertGemm {
      * routed to expert e. x (T, H); gateUp (E, 2I, H): gate rows, then up rows; hidden (T * k, I).
      */
     public static void gateUp(Backend backend, Tensor hidden, Tensor x, Tensor gateUp, Dispatch.Buffers routing, int topK) {
+        gateUp(backend, hidden, x, gateUp, routing, topK, null);
+    }
+
+    /** The same with a split-K workspace (or null): up to 64 routed pairs then split over H. */
+    public static void gateUp(Backend backend, Tensor hidden, Tensor x, Tensor gateUp, Dispatch.Buffers routing, int topK,
+                              GemmWorkspace ws) {
         MoeChecks.backend(backend);
+        if (ws != null) ws.checkOn(backend, "ws");
         MoeChecks.floats("x", x, backend, 2);
         MoeChecks.floats("gateUp", gateUp, backend, 3);
         Checks.sameDtype("gateUp", gateUp, "x", x);
@@ -37,7 +45,7 @@ public final class ExpertGemm {
         positive("gateUp's intermediate size", gateUp.dim(1) / 2);
         switch (backend) {
             case CpuBackend cpu -> MoeReference.grouped(hidden, x, gateUp, routing, topK, true, null);
-            case CudaBackend cuda -> MoeCuda.gateUp(cuda, hidden, x, gateUp, routing, topK);
+            case CudaBackend cuda -> MoeCuda.gateUp(cuda, hidden, x, gateUp, routing, topK, ws);
         }
     }
 
@@ -46,7 +54,14 @@ public final class ExpertGemm {
      * weights (T, k) f32 or null (all 1); slotOut (T * k, H).
      */
     public static void down(Backend backend, Tensor slotOut, Tensor hidden, Tensor down, Tensor weights, Dispatch.Buffers routing) {
+        down(backend, slotOut, hidden, down, weights, routing, null);
+    }
+
+    /** The same with a split-K workspace (or null): up to 64 routed pairs then split over I. */
+    public static void down(Backend backend, Tensor slotOut, Tensor hidden, Tensor down, Tensor weights, Dispatch.Buffers routing,
+                            GemmWorkspace ws) {
         MoeChecks.backend(backend);
+        if (ws != null) ws.checkOn(backend, "ws");
         MoeChecks.floats("hidden", hidden, backend, 2);
         MoeChecks.floats("down", down, backend, 3);
         Checks.sameDtype("down", down, "hidden", hidden);
@@ -63,7 +78,7 @@ public final class ExpertGemm {
         }
         switch (backend) {
             case CpuBackend cpu -> MoeReference.grouped(slotOut, hidden, down, routing, 1, false, weights);
-            case CudaBackend cuda -> MoeCuda.down(cuda, slotOut, hidden, down, weights, routing);
+            case CudaBackend cuda -> MoeCuda.down(cuda, slotOut, hidden, down, weights, routing, ws);
         }
     }
 
