@@ -8,10 +8,11 @@
 // decode tile, for at most TILE_DECODE_ROWS real rows a tile: its 4 warps share one 64 x 64 piece
 // (rows 0-63), each taking one 16-deep quarter of every stage (slice-K), and sum their partial
 // accumulators through shared memory at the end; twice the blocks of BN = 128 for the same
-// weights, and every warp busy, so that a decode batch streams its weights from every SM. K advances 64 at a
-// time through a 3-stage cp.async ring in dynamic shared memory: while the tensor cores work on
-// one stage, the next two are in flight, and no loaded element passes through registers on its
-// way to shared memory.
+// weights, and every warp busy, so that a decode batch streams its weights from every SM. Its
+// stages hold only A's rows 0-63, and only those of slices with a real row are copied (48 KB and
+// at most 168 registers: three blocks an SM). K advances 64 at a time through a 3-stage cp.async
+// ring in dynamic shared memory: while the tensor cores work on one stage, the next two are in
+// flight, and no loaded element passes through registers on its way to shared memory.
 //
 // Operand layouts. Each operand is either K-major (k contiguous: A as given, B given transposed,
 // i.e. weights stored [out, in] as the models keep them) or MN-major (m or n contiguous: A given
@@ -26,7 +27,7 @@
 // Rows. In the grouped form the tile's 128 rows are one tile of the aligned pair list: the tile's
 // expert picks B's group and each row's pair picks the row of A it gathers and of C it writes,
 // as in the exact kernel. Rows past m (dense) or padding rows (grouped) are zero-filled by the
-// copy and write nothing; a 16-row slice of the tile without any real row skips its mma.sync
+// copy (the decode tile skips them) and write nothing; a 16-row slice of the tile without any real row skips its mma.sync
 // (decode-sized batches fill one or two slices of a tile: the weights stream, the MMAs do not
 // run for padding).
 //
@@ -72,8 +73,10 @@ struct TileSplit {
 template <int BN> constexpr int tile_warps_k() { return BN == 64 ? 4 : 1; }
 template <int BN> constexpr int tile_threads() { return BN == 64 ? 4 * 32 : 2 * (BN / 64) * 32; }
 template <int EXTENT> constexpr int tile_chunks() { return EXTENT * TILE_BK * 2 / 16; }
+// Rows of A a stage holds: the decode tile computes rows 0-63 of its 128 only.
+template <int BN> constexpr int tile_a_rows() { return BN == 64 ? TILE_DECODE_ROWS : TILE_BM; }
 template <int BN> constexpr int tile_shared_bytes() {
-    return TILE_STAGES * (tile_chunks<TILE_BM>() + tile_chunks<BN>()) * 16;
+    return TILE_STAGES * (tile_chunks<tile_a_rows<BN>()>() + tile_chunks<BN>()) * 16;
 }
 
 // Chunk index, within one operand's stage of EXTENT (m or n) by 64 k, of logical chunk `chunk` of
@@ -88,13 +91,12 @@ template <bool K_MAJOR, int EXTENT> __device__ __forceinline__ int tile_chunk(in
 // a thread's chunks all sit at the same column (its thread index mod 8), so one test covers the
 // K tail. MN-major: `src` is the source's first element, `stride` the distance between its k
 // rows, `first` the tile's first column and `limit` the columns (m or n); a thread's chunks sit
-// at one column and every row_step-th k row from its own. K-major, chunk q of a thread is copied
-// only where bit q of `wanted` is set (rows no MMA reads, those of slices without a real row, are
-// left as they are).
-template <bool K_MAJOR, int EXTENT, int THREADS, typename T>
+// at one column and every row_step-th k row from its own. SKIP (K-major): chunk q of a thread is
+// copied only where bit q of `wanted` is set (rows no MMA reads, those of slices without a real
+// row, are left as they are).
+template <bool K_MAJOR, int EXTENT, int THREADS, bool SKIP, typename T>
 __device__ __forceinline__ void tile_copy(uint4 *stage, const T *src, const T *const *rows, int64_t first,
-                                          int64_t stride, int64_t k0, int64_t k, int64_t limit,
-                                          uint32_t wanted = ~0u) {
+                                          int64_t stride, int64_t k0, int64_t k, int64_t limit, uint32_t wanted) {
     constexpr int per_row = K_MAJOR ? TILE_BK / 8 : EXTENT / 8;
     constexpr int row_step = THREADS / per_row;
     static_assert(tile_chunks<EXTENT>() % THREADS == 0, "the chunks split evenly");
@@ -108,7 +110,7 @@ __device__ __forceinline__ void tile_copy(uint4 *stage, const T *src, const T *c
         bool valid;
         const T *at;
         if constexpr (K_MAJOR) {
-            if (!(wanted >> q & 1)) continue;
+            if (SKIP && !(wanted >> q & 1)) continue;
             const T *row = rows[r];
             valid = col_ok && row != nullptr;
             at = valid ? row + col : src;
@@ -120,17 +122,17 @@ __device__ __forceinline__ void tile_copy(uint4 *stage, const T *src, const T *c
     }
 }
 
-// A fragments (16 x 16) of slice `row0` for k step `kk` (16 wide) from one stage.
-template <bool K_MAJOR>
+// A fragments (16 x 16) of slice `row0` for k step `kk` (16 wide) from one stage of A_ROWS rows.
+template <bool K_MAJOR, int A_ROWS>
 __device__ __forceinline__ void tile_fragment_a(uint32_t (&a)[4], const uint4 *stage, int row0, int kk, int lane) {
     if constexpr (K_MAJOR) {
         // matrices: rows 0-7 / 8-15 (lanes 0-15) at k 0-7, then the same at k 8-15 (lanes 16-31)
         const int r = row0 + lane % 16;
-        tc::ldmatrix_x4(a, stage + tile_chunk<true, TILE_BM>(r, kk / 8 + lane / 16));
+        tc::ldmatrix_x4(a, stage + tile_chunk<true, A_ROWS>(r, kk / 8 + lane / 16));
     } else {
         // stored k by m: matrix i holds m (i % 2) * 8.., k (i / 2) * 8.., transposed on the way
         const int i = lane / 8, kr = kk + lane % 8 + (i / 2) * 8;
-        tc::ldmatrix_x4_trans(a, stage + tile_chunk<false, TILE_BM>(kr, (row0 + (i % 2) * 8) / 8));
+        tc::ldmatrix_x4_trans(a, stage + tile_chunk<false, A_ROWS>(kr, (row0 + (i % 2) * 8) / 8));
     }
 }
 
@@ -195,19 +197,19 @@ __device__ __forceinline__ bool tile_split_meet(const TileSplit &split, int64_t 
 }
 
 template <typename T, typename OutT, int EPILOGUE, bool A_K_MAJOR, bool B_K_MAJOR, int BN>
-__global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : 2)
+__global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : BN == 128 ? 2 : 3)
     gemm_tile_kernel(const GemmArgs<T, OutT> p, const int64_t row_tiles, const int64_t col_tiles, const TileSplit split) {
     static_assert(sizeof(T) == 2, "tensor cores take f16 or bf16");
     static_assert(BN == 64 || BN == 128 || BN == 256, "tiles of 128 x 64 (decode), 128 x 128 or 128 x 256");
     constexpr int THREADS = tile_threads<BN>(), WARPS_K = tile_warps_k<BN>();
     constexpr int WARPS_M = WARPS_K == 1 ? 2 : 1, WARPS_N = BN / 64;
-    static_assert(WARPS_K == 1 || TILE_STAGES * (tile_chunks<TILE_BM>() + tile_chunks<BN>()) * 16 >=
+    static_assert(WARPS_K == 1 || tile_shared_bytes<BN>() >=
                                       (WARPS_K - 1) * 4 * 8 * 4 * 32 * 4,
                   "the K quarters' partial sums fit in the ring");
     static_assert(A_K_MAJOR || EPILOGUE == GEMM_PLAIN, "gathered rows (the grouped form) are K-major");
     static_assert(B_K_MAJOR || EPILOGUE == GEMM_PLAIN, "the grouped weights are K-major");
     constexpr int OUT_COLS = EPILOGUE == GEMM_SWIGLU ? BN / 2 : BN;
-    constexpr int CHUNKS_A = tile_chunks<TILE_BM>(), CHUNKS_B = tile_chunks<BN>();
+    constexpr int A_ROWS = tile_a_rows<BN>(), CHUNKS_A = tile_chunks<A_ROWS>(), CHUNKS_B = tile_chunks<BN>();
     extern __shared__ __align__(128) unsigned char gemm_tile_shared[];
     uint4 *const stages_a = reinterpret_cast<uint4 *>(gemm_tile_shared);
     uint4 *const stages_b = stages_a + TILE_STAGES * CHUNKS_A;
@@ -256,15 +258,19 @@ __global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : 2)
         slice_live[tid] = live && (WARPS_K == 1 || tid < 4);
     }
     __syncthreads();  // slice_live
-    // The A chunks this thread copies (K-major): chunk q is tile row tid / 8 + q * THREADS / 8.
+    // The decode tile copies only A's rows of slices with a real row (K-major: chunk q of this
+    // thread is tile row tid / 8 + 16 q, in slice q); the wider tiles copy every row, as padding
+    // rows are rare there.
+    constexpr bool SKIP_A = A_K_MAJOR && BN == 64;
     uint32_t wanted_a = 0;
 #pragma unroll
     for (int q = 0; q < CHUNKS_A / THREADS; ++q)
-        wanted_a |= static_cast<uint32_t>(slice_live[(tid / 8 + q * THREADS / 8) / 16] != 0) << q;
+        wanted_a |= static_cast<uint32_t>(!SKIP_A || slice_live[(tid / 8 + q * THREADS / 8) / 16] != 0) << q;
     auto load_stage = [&](int stage, int64_t k0) {
-        tile_copy<A_K_MAJOR, TILE_BM, THREADS>(stages_a + stage * CHUNKS_A, p.a, a_rows, m0, p.a_k_stride, k0, p.k,
-                                               p.m, wanted_a);
-        tile_copy<B_K_MAJOR, BN, THREADS>(stages_b + stage * CHUNKS_B, p.b, b_rows, n0, p.b_k_stride, k0, p.k, p.n);
+        tile_copy<A_K_MAJOR, A_ROWS, THREADS, SKIP_A>(stages_a + stage * CHUNKS_A, p.a, a_rows, m0, p.a_k_stride, k0,
+                                                      p.k, p.m, wanted_a);
+        tile_copy<B_K_MAJOR, BN, THREADS, false>(stages_b + stage * CHUNKS_B, p.b, b_rows, n0, p.b_k_stride, k0, p.k,
+                                                 p.n, ~0u);
     };
 
     // This block's K stages: all of them, or its split's run.
@@ -317,7 +323,7 @@ __global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : 2)
             for (int i = 0; i < 4; ++i) {
                 if (!live[i]) continue;
                 uint32_t fa[4];
-                tile_fragment_a<A_K_MAJOR>(fa, sa, warp_m + i * 16, kk, lane);
+                tile_fragment_a<A_K_MAJOR, A_ROWS>(fa, sa, warp_m + i * 16, kk, lane);
 #pragma unroll
                 for (int j = 0; j < 8; ++j) tc::mma_m16n8k16<T>(acc[i][j], fa, fb[j], acc[i][j]);
             }

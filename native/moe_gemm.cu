@@ -27,7 +27,7 @@ static_assert(ISTHMUS_MOE_TILE_M % GEMM_BM == 0, "the exact kernel's row tiles l
 // target is at least SPLIT_MIN_BLOCKS blocks (which also puts the split under test on the host
 // emulation's one SM). Each split is at least SPLIT_MIN_K_TILES stages deep, there are at most
 // SPLIT_MAX, and no more than the caller's workspace holds.
-constexpr int64_t SPLIT_BLOCKS_PER_SM = 2, SPLIT_MIN_BLOCKS = 16, SPLIT_MIN_K_TILES = 2, SPLIT_MAX = 16;
+constexpr int64_t SPLIT_BLOCKS_PER_SM = 3, SPLIT_MIN_BLOCKS = 16, SPLIT_MIN_K_TILES = 2, SPLIT_MAX = 16;
 
 namespace {
 
