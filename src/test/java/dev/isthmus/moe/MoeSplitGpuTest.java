@@ -66,27 +66,28 @@ class MoeSplitGpuTest {
             Dispatch.align(gpu, dRouting, dids);
             gpu.poison(dHidden);
             ExpertGemm.gateUp(CPU, hidden, x, gateUp, routing, k);
-            ExpertGemm.gateUp(gpu, dHidden, dx, dGateUp, dRouting, k, ws);
+            Runnable gateUpRun = () -> ExpertGemm.gateUp(gpu, dHidden, dx, dGateUp, dRouting, k, ws);
+            gateUpRun.run();
             assertClose(what + " gateUp", gpu, dHidden, hidden);
-            try (Tensor first = gpu.toHost(dHidden)) {
-                gpu.poison(dHidden);
-                ExpertGemm.gateUp(gpu, dHidden, dx, dGateUp, dRouting, k, ws);
-                try (Tensor second = gpu.toHost(dHidden)) {
-                    assertArrayEquals(first.toFloatArray(), second.toFloatArray(), what + " gateUp: a second run differs");
-                }
-            }
+            assertRepeats(what + " gateUp", gpu, dHidden, gateUpRun);
             // The down GEMM from the reference's own input, so errors do not compound.
             gpu.copy(dHidden, hidden);
             gpu.poison(dSlots);
             ExpertGemm.down(CPU, slots, hidden, down, weights, routing);
-            ExpertGemm.down(gpu, dSlots, dHidden, dDown, dWeights, dRouting, ws);
+            Runnable downRun = () -> ExpertGemm.down(gpu, dSlots, dHidden, dDown, dWeights, dRouting, ws);
+            downRun.run();
             assertClose(what + " down", gpu, dSlots, slots);
-            try (Tensor first = gpu.toHost(dSlots)) {
-                gpu.poison(dSlots);
-                ExpertGemm.down(gpu, dSlots, dHidden, dDown, dWeights, dRouting, ws);
-                try (Tensor second = gpu.toHost(dSlots)) {
-                    assertArrayEquals(first.toFloatArray(), second.toFloatArray(), what + " down: a second run differs");
-                }
+            assertRepeats(what + " down", gpu, dSlots, downRun);
+        }
+    }
+
+    /** Runs {@code launch} again into a poisoned {@code out} and asserts the same bits as the run before. */
+    private static void assertRepeats(String what, CudaBackend gpu, Tensor out, Runnable launch) {
+        try (Tensor first = gpu.toHost(out)) {
+            gpu.poison(out);
+            launch.run();
+            try (Tensor second = gpu.toHost(out)) {
+                assertArrayEquals(first.toFloatArray(), second.toFloatArray(), what + ": a second run differs");
             }
         }
     }
