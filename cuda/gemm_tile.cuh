@@ -39,9 +39,9 @@
 // depend on which block came last, so results are bitwise reproducible), puts the counter back
 // to 0 for the next launch (a CUDA graph replays the launch as it is) and runs the epilogue, so
 // C is written once and beta reads it once. splits = 1 is the unsplit kernel. The kernel hands
-// its B source each stage's place in the whole of K, so a split is right for any source; the
-// launchers split only the 16-bit source (TileB16): the quantized-weight entries take no
-// workspace and run their tiles unsplit.
+// its B source each stage's place in the whole of K (a split's run starts at k_first), as a split
+// quantized source would need (Q4_K picks its block's run by it), but the launchers split only the
+// 16-bit source (TileB16): the quantized-weight entries take no workspace and run unsplit.
 //
 // Block order: a 1-D grid walked in groups of TILE_GROUP_M row tiles, column tiles innermost
 // within a group, so that the row tiles resident together share each B tile through L2 and
