@@ -8,10 +8,11 @@
 // decode tile, for at most TILE_DECODE_ROWS real rows a tile: its 4 warps share one 64 x 64 piece
 // (rows 0-63), each taking one 16-deep quarter of every stage (slice-K), and sum their partial
 // accumulators through shared memory at the end; twice the blocks of BN = 128 for the same
-// weights, and every warp busy, so that a decode batch streams its weights from every SM. K advances 64 at a
-// time through a 3-stage cp.async ring in dynamic shared memory: while the tensor cores work on
-// one stage, the next two are in flight, and no loaded element passes through registers on its
-// way to shared memory.
+// weights, and every warp busy, so that a decode batch streams its weights from every SM. Its
+// stages hold only A's rows 0-63, and only those of slices with a real row are copied (48 KB and
+// at most 168 registers: three blocks an SM). K advances 64 at a time through a 3-stage cp.async
+// ring in dynamic shared memory: while the tensor cores work on one stage, the next two are in
+// flight, and no loaded element passes through registers on its way to shared memory.
 //
 // Operand layouts. Each operand is either K-major (k contiguous: A as given, B given transposed,
 // i.e. weights stored [out, in] as the models keep them) or MN-major (m or n contiguous: A given
@@ -26,9 +27,21 @@
 // Rows. In the grouped form the tile's 128 rows are one tile of the aligned pair list: the tile's
 // expert picks B's group and each row's pair picks the row of A it gathers and of C it writes,
 // as in the exact kernel. Rows past m (dense) or padding rows (grouped) are zero-filled by the
-// copy and write nothing; a 16-row slice of the tile without any real row skips its mma.sync
+// copy (the decode tile skips them) and write nothing; a 16-row slice of the tile without any real row skips its mma.sync
 // (decode-sized batches fill one or two slices of a tile: the weights stream, the MMAs do not
 // run for padding).
+//
+// Split-K (the decode tile only): a decode batch of few weights' column tiles leaves SMs idle, so
+// the launcher may cut K into `splits` runs of whole 64-deep stages, one block per (tile, run),
+// blocks of a tile adjacent in the grid. After the slice-K sum, each block stores warp 0's fp32
+// partial sums in the caller's workspace and counts itself in the tile's arrival counter; the
+// block that arrives last adds the tile's partials in split order (0, 1, ...: the sum does not
+// depend on which block came last, so results are bitwise reproducible), puts the counter back
+// to 0 for the next launch (a CUDA graph replays the launch as it is) and runs the epilogue, so
+// C is written once and beta reads it once. splits = 1 is the unsplit kernel. The kernel hands
+// its B source each stage's place in the whole of K (a split's run starts at k_first), as a split
+// quantized source would need (Q4_K picks its block's run by it), but the launchers split only the
+// 16-bit source (TileB16): the quantized-weight entries take no workspace and run unsplit.
 //
 // Block order: a 1-D grid walked in groups of TILE_GROUP_M row tiles, column tiles innermost
 // within a group, so that the row tiles resident together share each B tile through L2 and
@@ -52,15 +65,32 @@ constexpr int TILE_BM = 128, TILE_BK = 64;
 constexpr int TILE_STAGES = 3;
 constexpr int TILE_GROUP_M = 8;
 constexpr int TILE_DECODE_ROWS = 64;
+// Warp 0's accumulators of the decode tile after the slice-K sum: one split's partial of a tile.
+constexpr int TILE_SPLIT_FLOATS = 4 * 8 * 4 * 32;
+
+// The split-K plan of one launch (see above); splits = 1: no split, the pointers unused.
+struct TileSplit {
+    float *partials;    // [tile][split][TILE_SPLIT_FLOATS], laid out [slice][n8][element][lane]
+    int32_t *arrivals;  // one counter a tile, 0 between launches
+    int32_t splits;
+    int32_t k_tiles;  // 64-deep K stages of one split (the last split may have fewer)
+};
 // Warps of a 128 x BN tile: 2 x (BN / 64) each 64 x 64, or for the decode tile 4 on one 64 x 64
 // piece, each a quarter of K (tile_warps_k); 16-byte chunks of `extent` rows (m or n) of one
 // operand in one stage; the dynamic shared memory of the ring.
 template <int BN> constexpr int tile_warps_k() { return BN == 64 ? 4 : 1; }
 template <int BN> constexpr int tile_threads() { return BN == 64 ? 4 * 32 : 2 * (BN / 64) * 32; }
 template <int EXTENT> constexpr int tile_chunks() { return EXTENT * TILE_BK * 2 / 16; }
+// Rows of A a stage holds: the decode tile computes rows 0-63 of its 128 only.
+template <int BN> constexpr int tile_a_rows() { return BN == 64 ? TILE_DECODE_ROWS : TILE_BM; }
+// The ring (A, the B source's stages and its own chunks after them), or for the decode tile the
+// slice-K meeting of its K quarters in the same memory (quarters 1-3 store one warp's accumulators
+// each) where that is larger, as with the quantized sources' smaller stages.
 template <typename BSRC, int BN> constexpr int tile_shared_bytes() {
-    return (TILE_STAGES * (tile_chunks<TILE_BM>() + BSRC::template stage_chunks<BN>()) +
-            BSRC::template work_chunks<BN>()) * 16;
+    constexpr int ring = (TILE_STAGES * (tile_chunks<tile_a_rows<BN>()>() + BSRC::template stage_chunks<BN>()) +
+                          BSRC::template work_chunks<BN>()) * 16;
+    constexpr int meeting = (tile_warps_k<BN>() - 1) * TILE_SPLIT_FLOATS * 4;
+    return ring > meeting ? ring : meeting;
 }
 
 // Chunk index, within one operand's stage of EXTENT (m or n) by 64 k, of logical chunk `chunk` of
@@ -75,10 +105,12 @@ template <bool K_MAJOR, int EXTENT> __device__ __forceinline__ int tile_chunk(in
 // a thread's chunks all sit at the same column (its thread index mod 8), so one test covers the
 // K tail. MN-major: `src` is the source's first element, `stride` the distance between its k
 // rows, `first` the tile's first column and `limit` the columns (m or n); a thread's chunks sit
-// at one column and every row_step-th k row from its own.
-template <bool K_MAJOR, int EXTENT, int THREADS, typename T>
+// at one column and every row_step-th k row from its own. SKIP (K-major): chunk q of a thread is
+// copied only where bit q of `wanted` is set (rows no MMA reads, those of slices without a real
+// row, are left as they are).
+template <bool K_MAJOR, int EXTENT, int THREADS, bool SKIP, typename T>
 __device__ __forceinline__ void tile_copy(uint4 *stage, const T *src, const T *const *rows, int64_t first,
-                                          int64_t stride, int64_t k0, int64_t k, int64_t limit) {
+                                          int64_t stride, int64_t k0, int64_t k, int64_t limit, uint32_t wanted) {
     constexpr int per_row = K_MAJOR ? TILE_BK / 8 : EXTENT / 8;
     constexpr int row_step = THREADS / per_row;
     static_assert(tile_chunks<EXTENT>() % THREADS == 0, "the chunks split evenly");
@@ -92,6 +124,7 @@ __device__ __forceinline__ void tile_copy(uint4 *stage, const T *src, const T *c
         bool valid;
         const T *at;
         if constexpr (K_MAJOR) {
+            if (SKIP && !(wanted >> q & 1)) continue;
             const T *row = rows[r];
             valid = col_ok && row != nullptr;
             at = valid ? row + col : src;
@@ -103,17 +136,17 @@ __device__ __forceinline__ void tile_copy(uint4 *stage, const T *src, const T *c
     }
 }
 
-// A fragments (16 x 16) of slice `row0` for k step `kk` (16 wide) from one stage.
-template <bool K_MAJOR>
+// A fragments (16 x 16) of slice `row0` for k step `kk` (16 wide) from one stage of A_ROWS rows.
+template <bool K_MAJOR, int A_ROWS>
 __device__ __forceinline__ void tile_fragment_a(uint32_t (&a)[4], const uint4 *stage, int row0, int kk, int lane) {
     if constexpr (K_MAJOR) {
         // matrices: rows 0-7 / 8-15 (lanes 0-15) at k 0-7, then the same at k 8-15 (lanes 16-31)
         const int r = row0 + lane % 16;
-        tc::ldmatrix_x4(a, stage + tile_chunk<true, TILE_BM>(r, kk / 8 + lane / 16));
+        tc::ldmatrix_x4(a, stage + tile_chunk<true, A_ROWS>(r, kk / 8 + lane / 16));
     } else {
         // stored k by m: matrix i holds m (i % 2) * 8.., k (i / 2) * 8.., transposed on the way
         const int i = lane / 8, kr = kk + lane % 8 + (i / 2) * 8;
-        tc::ldmatrix_x4_trans(a, stage + tile_chunk<false, TILE_BM>(kr, (row0 + (i % 2) * 8) / 8));
+        tc::ldmatrix_x4_trans(a, stage + tile_chunk<false, A_ROWS>(kr, (row0 + (i % 2) * 8) / 8));
     }
 }
 
@@ -158,7 +191,7 @@ template <bool K_MAJOR> struct TileB16 {
     template <int BN, int THREADS, typename T, typename OutT>
     __device__ __forceinline__ static void copy(uint4 *stage, const GemmArgs<T, OutT> &p, const Row<T> *rows, int64_t,
                                                 int64_t n0, int64_t k0) {
-        tile_copy<K_MAJOR, BN, THREADS>(stage, p.b, rows, n0, p.b_k_stride, k0, p.k, p.n);
+        tile_copy<K_MAJOR, BN, THREADS, false>(stage, p.b, rows, n0, p.b_k_stride, k0, p.k, p.n, ~0u);
     }
     template <int BN, int THREADS, typename T, typename OutT>
     __device__ __forceinline__ static void fetch(Carry &, const GemmArgs<T, OutT> &, const Row<T> *, int64_t, int64_t) {}
@@ -169,20 +202,60 @@ template <bool K_MAJOR> struct TileB16 {
     }
 };
 
+// Split-K meeting of one decode tile, by warp 0 of each of its blocks: stores this split's partial
+// sums (live slices only: every block of the tile has the same ones), counts the block in; false
+// for all but the last block to arrive, which gets the sum of every split's partial, added in
+// split order from the workspace (its own too), in `acc`.
+__device__ __forceinline__ bool tile_split_meet(const TileSplit &split, int64_t tile, int part, float (&acc)[4][8][4],
+                                                const bool (&live)[4], int lane) {
+    float *const partials = split.partials + tile * split.splits * TILE_SPLIT_FLOATS + lane;
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 8; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e)
+                if (live[i]) partials[part * TILE_SPLIT_FLOATS + ((i * 8 + j) * 4 + e) * 32] = acc[i][j][e];
+    __threadfence();  // the partials are visible device-wide before the arrival is counted
+    __syncwarp();
+    int last = 0;
+    if (lane == 0) last = atomicAdd(split.arrivals + tile, 1) == split.splits - 1;
+    if (!__shfl_sync(0xffffffffu, last, 0)) return false;
+    __threadfence();
+    if (lane == 0) split.arrivals[tile] = 0;  // every block of the tile has arrived: ready for the next launch
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 8; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+    for (int q = 0; q < split.splits; ++q) {
+        const float *const from = partials + q * TILE_SPLIT_FLOATS;
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+#pragma unroll
+            for (int j = 0; j < 8; ++j)
+#pragma unroll
+                for (int e = 0; e < 4; ++e)
+                    if (live[i]) acc[i][j][e] += from[((i * 8 + j) * 4 + e) * 32];
+    }
+    return true;
+}
+
 template <typename T, typename OutT, int EPILOGUE, bool A_K_MAJOR, typename BSRC, int BN>
-__global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : 2)
-    gemm_tile_kernel(const GemmArgs<T, OutT> p, const int64_t row_tiles, const int64_t col_tiles) {
+__global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : BN == 128 ? 2 : 3)
+    gemm_tile_kernel(const GemmArgs<T, OutT> p, const int64_t row_tiles, const int64_t col_tiles, const TileSplit split) {
     static_assert(sizeof(T) == 2, "tensor cores take f16 or bf16");
     static_assert(BN == 64 || BN == 128 || BN == 256, "tiles of 128 x 64 (decode), 128 x 128 or 128 x 256");
     constexpr int THREADS = tile_threads<BN>(), WARPS_K = tile_warps_k<BN>();
     constexpr int WARPS_M = WARPS_K == 1 ? 2 : 1, WARPS_N = BN / 64;
-    static_assert(WARPS_K == 1 || tile_shared_bytes<BSRC, BN>() >= (WARPS_K - 1) * 4 * 8 * 4 * 32 * 4,
+    static_assert(WARPS_K == 1 || tile_shared_bytes<BSRC, BN>() >= (WARPS_K - 1) * TILE_SPLIT_FLOATS * 4,
                   "the K quarters' partial sums fit in the ring");
     static_assert(A_K_MAJOR || EPILOGUE == GEMM_PLAIN, "gathered rows (the grouped form) are K-major");
     constexpr bool B_K_MAJOR = BSRC::kKMajor;
     static_assert(B_K_MAJOR || EPILOGUE == GEMM_PLAIN, "the grouped weights are K-major");
     constexpr int OUT_COLS = EPILOGUE == GEMM_SWIGLU ? BN / 2 : BN;
-    constexpr int CHUNKS_A = tile_chunks<TILE_BM>(), CHUNKS_B = BSRC::template stage_chunks<BN>();
+    constexpr int A_ROWS = tile_a_rows<BN>(), CHUNKS_A = tile_chunks<A_ROWS>(), CHUNKS_B = BSRC::template stage_chunks<BN>();
     extern __shared__ __align__(128) unsigned char gemm_tile_shared[];
     uint4 *const stages_a = reinterpret_cast<uint4 *>(gemm_tile_shared);
     uint4 *const stages_b = stages_a + TILE_STAGES * CHUNKS_A;
@@ -193,13 +266,15 @@ __global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : 2)
     __shared__ BRow b_rows[BN];           // row of B in the group (K-major B), none past the edge
     __shared__ int slice_live[TILE_BM / 16];
 
-    // Grouped rasterisation of the 1-D grid.
-    const int64_t id = blockIdx.x, per_group = static_cast<int64_t>(TILE_GROUP_M) * col_tiles;
+    // Grouped rasterisation of the 1-D grid, whose blocks are (tile, split) pairs.
+    const int splits = BN == 64 ? split.splits : 1;
+    const int64_t id = blockIdx.x / splits, per_group = static_cast<int64_t>(TILE_GROUP_M) * col_tiles;
     const int64_t first_row_tile = id / per_group * TILE_GROUP_M;
     const int64_t group_rows = min(row_tiles - first_row_tile, static_cast<int64_t>(TILE_GROUP_M));
     const int64_t tile_m = first_row_tile + id % per_group % group_rows;
     const int64_t tile_n = id % per_group / group_rows;
     const int64_t m0 = tile_m * TILE_BM, n0 = tile_n * OUT_COLS;
+    const int part = blockIdx.x % splits;
 
     const int tid = threadIdx.x;
     const int64_t group = gemm_block_group(p, m0);
@@ -227,18 +302,31 @@ __global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : 2)
     if (tid < TILE_BM / 16) {
         int live = 0;
         for (int r = 0; r < 16; ++r) live |= c_rows[tid * 16 + r] >= 0;
-        slice_live[tid] = live;
+        // the decode tile computes rows 0-63 only (the launcher gives it no more real rows)
+        slice_live[tid] = live && (WARPS_K == 1 || tid < 4);
     }
+    __syncthreads();  // slice_live
+    // The decode tile copies only A's rows of slices with a real row (K-major: chunk q of this
+    // thread is tile row tid / 8 + 16 q, in slice q); the wider tiles copy every row, as padding
+    // rows are rare there.
+    constexpr bool SKIP_A = A_K_MAJOR && BN == 64;
+    uint32_t wanted_a = 0;
+#pragma unroll
+    for (int q = 0; q < CHUNKS_A / THREADS; ++q)
+        wanted_a |= static_cast<uint32_t>(!SKIP_A || slice_live[(tid / 8 + q * THREADS / 8) / 16] != 0) << q;
     auto load_stage = [&](int stage, int64_t k0) {
-        tile_copy<A_K_MAJOR, TILE_BM, THREADS>(stages_a + stage * CHUNKS_A, p.a, a_rows, m0, p.a_k_stride, k0, p.k,
-                                               p.m);
+        tile_copy<A_K_MAJOR, A_ROWS, THREADS, SKIP_A>(stages_a + stage * CHUNKS_A, p.a, a_rows, m0, p.a_k_stride, k0,
+                                                      p.k, p.m, wanted_a);
         BSRC::template copy<BN, THREADS>(stages_b + stage * CHUNKS_B, p, b_rows, group, n0, k0);
     };
 
-    const int64_t k_tiles = (p.k + TILE_BK - 1) / TILE_BK;
+    // This block's K stages: all of them, or its split's run.
+    const int64_t all_k_tiles = (p.k + TILE_BK - 1) / TILE_BK;
+    const int64_t k_first = splits > 1 ? static_cast<int64_t>(part) * split.k_tiles : 0;
+    const int64_t k_tiles = splits > 1 ? min(static_cast<int64_t>(split.k_tiles), all_k_tiles - k_first) : all_k_tiles;
 #pragma unroll
     for (int s = 0; s < TILE_STAGES - 1; ++s) {
-        if (s < k_tiles) load_stage(s, s * TILE_BK);
+        if (s < k_tiles) load_stage(s, (k_first + s) * TILE_BK);
         tc::cp_async_commit();  // empty groups keep the count the wait below relies on
     }
 
@@ -252,7 +340,6 @@ __global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : 2)
         for (int j = 0; j < 8; ++j)
 #pragma unroll
             for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
-    __syncthreads();  // slice_live
     bool live[4];
 #pragma unroll
     for (int i = 0; i < 4; ++i) live[i] = slice_live[warp_m / 16 + i] != 0;  // uniform over the warp
@@ -260,7 +347,8 @@ __global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : 2)
     // 64 rows of the tile), so its B fragments are not read either.
     const bool warp_live = live[0] || live[1] || live[2] || live[3];
     typename BSRC::Carry carry;
-    BSRC::template fetch<BN, THREADS>(carry, p, b_rows, group, 0);
+    // The source sees K stages by their place in the whole of K (this split's run starts at k_first).
+    BSRC::template fetch<BN, THREADS>(carry, p, b_rows, group, k_first * TILE_BK);
 
     int read = 0, write = TILE_STAGES - 1;  // the stages read and refilled this pass
     for (int64_t kt = 0; kt < k_tiles; ++kt) {
@@ -268,11 +356,12 @@ __global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : 2)
         // publishes every thread's copies and retires the reads of the stage refilled below.
         tc::cp_async_wait<TILE_STAGES - 2>();
         __syncthreads();
-        if (kt + TILE_STAGES - 1 < k_tiles) load_stage(write, (kt + TILE_STAGES - 1) * TILE_BK);
+        if (kt + TILE_STAGES - 1 < k_tiles) load_stage(write, (k_first + kt + TILE_STAGES - 1) * TILE_BK);
         tc::cp_async_commit();
         const uint4 *const sa = stages_a + read * CHUNKS_A;
-        const uint4 *const sb = BSRC::template ready<BN, THREADS>(stages_b + read * CHUNKS_B, work_b, carry, p, b_rows, kt);
-        if (kt + 1 < k_tiles) BSRC::template fetch<BN, THREADS>(carry, p, b_rows, group, (kt + 1) * TILE_BK);
+        const uint4 *const sb = BSRC::template ready<BN, THREADS>(stages_b + read * CHUNKS_B, work_b, carry, p, b_rows,
+                                                                       k_first + kt);
+        if (kt + 1 < k_tiles) BSRC::template fetch<BN, THREADS>(carry, p, b_rows, group, (k_first + kt + 1) * TILE_BK);
         read = read == TILE_STAGES - 1 ? 0 : read + 1;
         write = write == TILE_STAGES - 1 ? 0 : write + 1;
         if (!warp_live) continue;
@@ -286,7 +375,7 @@ __global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : 2)
             for (int i = 0; i < 4; ++i) {
                 if (!live[i]) continue;
                 uint32_t fa[4];
-                tile_fragment_a<A_K_MAJOR>(fa, sa, warp_m + i * 16, kk, lane);
+                tile_fragment_a<A_K_MAJOR, A_ROWS>(fa, sa, warp_m + i * 16, kk, lane);
 #pragma unroll
                 for (int j = 0; j < 8; ++j) tc::mma_m16n8k16<T>(acc[i][j], fa, fb[j], acc[i][j]);
             }
@@ -312,6 +401,7 @@ __global__ void __launch_bounds__(tile_threads<BN>(), BN == 256 ? 1 : 2)
         __syncthreads();
         if (warp_k > 0) return;  // no barrier follows
         for (int q = 1; q < WARPS_K; ++q) each(q, [](float &a, float slot) { a += slot; });
+        if (splits > 1 && !tile_split_meet(split, id, part, acc, live, lane)) return;
     }
 
     // Epilogue straight from the accumulators: element e of acc[i][j] is row g (+8 for e >= 2),

@@ -401,22 +401,25 @@ ISTHMUS_API int isthmus_moe_align(int32_t *sorted_pairs, int32_t *tile_experts, 
  * tile = ISTHMUS_MOE_TILE_M and the same `capacity`), token t = p / k,
  *   hidden[p, j] = silu(x[t] . w13[e, j]) * (x[t] . w13[e, I + j])      j < I
  * x (T, H), w13 (E, 2I, H) (gate rows then up rows), hidden (T * k, I); one dtype, F32/F16/BF16.
+ * workspace / workspace_bytes: the split-K workspace (see isthmus_gemm_workspace_bytes), or NULL.
  */
 ISTHMUS_API int isthmus_moe_gate_up(void *hidden, const void *x, const void *w13, const int32_t *sorted_pairs,
                                     const int32_t *tile_experts, const int32_t *padded_total, int64_t tokens,
                                     int32_t top_k, int32_t experts, int64_t hidden_size, int64_t intermediate,
-                                    int64_t capacity, int32_t dtype, void *stream);
+                                    int64_t capacity, int32_t dtype, void *workspace, int64_t workspace_bytes,
+                                    void *stream);
 
 /*
  * Grouped down GEMM with the routing weight in the epilogue:
  *   slot_out[p, n] = weights[p] * (hidden[p] . w2[e, n])                 n < H
  * hidden (pairs, I), w2 (E, H, I), slot_out (pairs, H) in dtype; weights (pairs) F32 or NULL (1).
+ * workspace / workspace_bytes: the split-K workspace (see isthmus_gemm_workspace_bytes), or NULL.
  */
 ISTHMUS_API int isthmus_moe_down(void *slot_out, const void *hidden, const void *w2, const float *weights,
                                  const int32_t *sorted_pairs, const int32_t *tile_experts,
                                  const int32_t *padded_total, int64_t pairs, int32_t experts,
                                  int64_t hidden_size, int64_t intermediate, int64_t capacity, int32_t dtype,
-                                 void *stream);
+                                 void *workspace, int64_t workspace_bytes, void *stream);
 
 /*
  * isthmus_moe_gate_up and isthmus_moe_down with the experts' matrices quantized: expert e's
@@ -425,7 +428,7 @@ ISTHMUS_API int isthmus_moe_down(void *slot_out, const void *hidden, const void 
  * format's byte count of one matrix. H (gate+up) or I (down) a multiple of the format's block (32,
  * 256 for Q4_K); activations F16 or BF16 (the tensor-core tiles, each weight rounded once to the
  * dtype), 16-byte aligned, as are the weights. fp32 accumulation; the same rows gathered, the same
- * SwiGLU and routing-weight epilogues.
+ * SwiGLU and routing-weight epilogues. No workspace: these run unsplit (no split-K).
  */
 ISTHMUS_API int isthmus_moe_gate_up_quant(void *hidden, const void *x, const void *w13, int32_t format,
                                           int64_t expert_bytes, const int32_t *sorted_pairs, const int32_t *tile_experts,
@@ -465,11 +468,28 @@ ISTHMUS_API int isthmus_moe_router_stats(float *mean_prob, float *aux_loss, floa
  * The project's dense GEMM (the MoE grouped GEMM with one group), row-major:
  *   C = alpha * op(A) * op(B) + beta * C,  op(A) (m, k), op(B) (k, n), C (m, n)
  * A and B in ab_dtype (F32/F16/BF16), C in ab_dtype or F32; C is read only when beta != 0.
- * f16/bf16 run on tensor cores, f32 on fp32 FMAs.
+ * f16/bf16 run on tensor cores, f32 on fp32 FMAs. workspace / workspace_bytes: the split-K
+ * workspace (see isthmus_gemm_workspace_bytes), or NULL.
  */
 ISTHMUS_API int isthmus_gemm(void *c, const void *a, const void *b, int64_t m, int64_t n, int64_t k,
                              int32_t transpose_a, int32_t transpose_b, float alpha, float beta,
-                             int32_t ab_dtype, int32_t c_dtype, void *stream);
+                             int32_t ab_dtype, int32_t c_dtype, void *workspace, int64_t workspace_bytes,
+                             void *stream);
+
+/*
+ * The split-K workspace of the tensor-core GEMMs (isthmus_gemm, isthmus_moe_gate_up,
+ * isthmus_moe_down). A decode-sized product (at most 64 rows, or 64 routed pairs) on f16/bf16
+ * views the tile engine takes has few column tiles to spread over the SMs; given a workspace,
+ * it cuts K into up to 16 runs, one block each, and the last block of a tile to finish adds the
+ * runs' fp32 partial sums in run order (bitwise reproducible) and writes C. The workspace holds
+ * one int32 arrival counter a tile, which must be 0 before the first launch (zero it once when
+ * allocating it) and which each launch leaves at 0 again (safe to capture in a CUDA graph), and
+ * the partials. *bytes: the size that lets every such launch on the current device split as far
+ * as it would; a smaller workspace splits less, a NULL one not at all (the same kernel unsplit).
+ * One workspace serves launches that follow each other on one stream, not concurrent ones.
+ * It must be 256-byte aligned (device allocations are).
+ */
+ISTHMUS_API int isthmus_gemm_workspace_bytes(int64_t *bytes);
 
 /* ---- Model glue: embedding lookup, row bias, SwiGLU product, argmax ---------------------- */
 

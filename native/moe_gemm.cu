@@ -1,7 +1,8 @@
 // Launchers of the grouped GEMM: the MoE gate+up and down projections, and the same kernels with
 // one group as the project's dense GEMM. f16/bf16 views the tile engine (cuda/gemm_tile.cuh) can
 // copy in aligned 16-byte chunks take it; f32 and every other view take the exact kernel
-// (cuda/moe_gemm.cuh).
+// (cuda/moe_gemm.cuh). Given a workspace, the decode tile splits K across blocks (split-K,
+// native/gemm_tile_launch.h); the quantized experts take none and run unsplit.
 #include "../cuda/quant_tile.cuh"
 #include "gemm_tile_launch.h"
 #include "moe_common.h"
@@ -57,21 +58,21 @@ int launch_exact(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, c
 
 // `rows`: the dense form's m, or the aligned pair list's capacity.
 template <typename T, typename OutT, int EPILOGUE>
-int launch(const GemmArgs<T, OutT> &args, int64_t rows, const char *who, cudaStream_t s) {
+int launch(const GemmArgs<T, OutT> &args, int64_t rows, Workspace ws, const char *who, cudaStream_t s) {
     if constexpr (sizeof(T) == 2) {
         const bool gathered = args.sorted_rows != nullptr;
         const TileOperand a = tile_operand(args.a, args.a_k_stride, args.a_row_stride, 0, args.k, args.m, gathered);
         const TileOperand b = tile_operand(args.b, args.b_k_stride, args.b_n_stride, args.b_group_stride, args.k,
                                            args.n, gathered);
         if (a == TileOperand::K_MAJOR && b == TileOperand::K_MAJOR)
-            return launch_tile<T, OutT, EPILOGUE, true, TileB16<true>>(args, rows, who, s);
+            return launch_tile<T, OutT, EPILOGUE, true, TileB16<true>>(args, rows, ws, who, s);
         if constexpr (EPILOGUE == GEMM_PLAIN) {
             if (a == TileOperand::K_MAJOR && b == TileOperand::MN_MAJOR)
-                return launch_tile<T, OutT, EPILOGUE, true, TileB16<false>>(args, rows, who, s);
+                return launch_tile<T, OutT, EPILOGUE, true, TileB16<false>>(args, rows, ws, who, s);
             if (a == TileOperand::MN_MAJOR && b == TileOperand::K_MAJOR)
-                return launch_tile<T, OutT, EPILOGUE, false, TileB16<true>>(args, rows, who, s);
+                return launch_tile<T, OutT, EPILOGUE, false, TileB16<true>>(args, rows, ws, who, s);
             if (a == TileOperand::MN_MAJOR && b == TileOperand::MN_MAJOR)
-                return launch_tile<T, OutT, EPILOGUE, false, TileB16<false>>(args, rows, who, s);
+                return launch_tile<T, OutT, EPILOGUE, false, TileB16<false>>(args, rows, ws, who, s);
         }
     }
     return launch_exact<T, OutT, EPILOGUE>(args, rows, who, s);
@@ -107,13 +108,14 @@ GemmArgs<T, T> grouped_args(void *c, const void *a, const float *row_scale, cons
 template <typename T, int EPILOGUE>
 int launch_grouped(void *c, const void *a, const void *b, const float *row_scale, const int32_t *sorted_pairs,
                    const int32_t *tile_experts, const int32_t *padded_total, int64_t pairs, int32_t a_row_div,
-                   int64_t n, int64_t k, int64_t b_rows, int64_t capacity, const char *who, cudaStream_t s) {
+                   int64_t n, int64_t k, int64_t b_rows, int64_t capacity, Workspace ws, const char *who,
+                   cudaStream_t s) {
     GemmArgs<T, T> args = grouped_args<T>(c, a, row_scale, sorted_pairs, tile_experts, padded_total, pairs, a_row_div, n, k);
     args.b = static_cast<const T *>(b);
     args.b_n_stride = k;
     args.b_k_stride = 1;
     args.b_group_stride = b_rows * k;
-    return launch<T, T, EPILOGUE>(args, capacity, who, s);
+    return launch<T, T, EPILOGUE>(args, capacity, ws, who, s);
 }
 
 // The MoE projections with B one quantized (b_rows, k) matrix per expert, expert_bytes apart, each
@@ -131,10 +133,11 @@ int launch_grouped_quant(void *c, const void *a, const void *b, int32_t format, 
         args.bq = static_cast<const uint8_t *>(b);
         args.bq_rows = b_rows;
         args.bq_group_bytes = expert_bytes;
+        const Workspace unsplit{nullptr, 0};  // these entries take no workspace: no split-K
         switch (format) {
-            case ISTHMUS_Q8_0: return launch_tile<T, T, EPILOGUE, true, TileBQuant<QFormat::Q8_0>>(args, capacity, who, s);
-            case ISTHMUS_Q4_0: return launch_tile<T, T, EPILOGUE, true, TileBQuant<QFormat::Q4_0>>(args, capacity, who, s);
-            default: return launch_tile<T, T, EPILOGUE, true, TileBQuant<QFormat::Q4_K>>(args, capacity, who, s);
+            case ISTHMUS_Q8_0: return launch_tile<T, T, EPILOGUE, true, TileBQuant<QFormat::Q8_0>>(args, capacity, unsplit, who, s);
+            case ISTHMUS_Q4_0: return launch_tile<T, T, EPILOGUE, true, TileBQuant<QFormat::Q4_0>>(args, capacity, unsplit, who, s);
+            default: return launch_tile<T, T, EPILOGUE, true, TileBQuant<QFormat::Q4_K>>(args, capacity, unsplit, who, s);
         }
     }
 }
@@ -182,9 +185,15 @@ int check_gate_up(const char *who, const void *hidden, const void *x, const void
                          hidden_size, intermediate, capacity);
 }
 
+int check_workspace(const char *who, const void *workspace, int64_t workspace_bytes) {
+    ISTHMUS_REQUIRE(workspace == nullptr || (workspace_bytes >= 0 && is_aligned(workspace, 256)),
+                    "%s: the workspace must be 256-byte aligned, with a size >= 0", who);
+    return ISTHMUS_OK;
+}
+
 template <typename T, typename OutT>
 int launch_dense(void *c, const void *a, const void *b, int64_t m, int64_t n, int64_t k, bool ta, bool tb, float alpha,
-                 float beta, cudaStream_t s) {
+                 float beta, Workspace ws, cudaStream_t s) {
     GemmArgs<T, OutT> args{};
     args.c = static_cast<OutT *>(c);
     args.ldc = n;
@@ -201,7 +210,7 @@ int launch_dense(void *c, const void *a, const void *b, int64_t m, int64_t n, in
     args.k = k;
     args.alpha = alpha;
     args.beta = beta;
-    return launch<T, OutT, GEMM_PLAIN>(args, m, "isthmus_gemm", s);
+    return launch<T, OutT, GEMM_PLAIN>(args, m, ws, "isthmus_gemm", s);
 }
 
 }  // namespace
@@ -209,9 +218,11 @@ int launch_dense(void *c, const void *a, const void *b, int64_t m, int64_t n, in
 extern "C" int isthmus_moe_gate_up(void *hidden, const void *x, const void *w13, const int32_t *sorted_pairs,
                                    const int32_t *tile_experts, const int32_t *padded_total, int64_t tokens,
                                    int32_t top_k, int32_t experts, int64_t hidden_size, int64_t intermediate,
-                                   int64_t capacity, int32_t dtype, void *stream) {
+                                   int64_t capacity, int32_t dtype, void *workspace, int64_t workspace_bytes,
+                                   void *stream) {
     clear_error();
     const char *who = "isthmus_moe_gate_up";
+    if (int status = check_workspace(who, workspace, workspace_bytes)) return status;
     const int64_t pairs = tokens * top_k;
     if (int status = check_gate_up(who, hidden, x, w13, sorted_pairs, tile_experts, padded_total, tokens, top_k,
                                    experts, hidden_size, intermediate, capacity))
@@ -219,7 +230,7 @@ extern "C" int isthmus_moe_gate_up(void *hidden, const void *x, const void *w13,
     return with_float_type(dtype, who, [&](auto type) {
         return launch_grouped<decltype(type), GEMM_SWIGLU>(hidden, x, w13, nullptr, sorted_pairs, tile_experts,
                                                            padded_total, pairs, top_k, intermediate, hidden_size,
-                                                           2 * intermediate, capacity, who,
+                                                           2 * intermediate, capacity, Workspace{workspace, workspace_bytes}, who,
                                                            static_cast<cudaStream_t>(stream));
     });
 }
@@ -227,16 +238,18 @@ extern "C" int isthmus_moe_gate_up(void *hidden, const void *x, const void *w13,
 extern "C" int isthmus_moe_down(void *slot_out, const void *hidden, const void *w2, const float *weights,
                                 const int32_t *sorted_pairs, const int32_t *tile_experts, const int32_t *padded_total,
                                 int64_t pairs, int32_t experts, int64_t hidden_size, int64_t intermediate,
-                                int64_t capacity, int32_t dtype, void *stream) {
+                                int64_t capacity, int32_t dtype, void *workspace, int64_t workspace_bytes,
+                                void *stream) {
     clear_error();
     const char *who = "isthmus_moe_down";
+    if (int status = check_workspace(who, workspace, workspace_bytes)) return status;
     if (int status = check_grouped(who, slot_out, hidden, w2, sorted_pairs, tile_experts, padded_total, pairs, experts,
                                    hidden_size, intermediate, capacity))
         return status;
     return with_float_type(dtype, who, [&](auto type) {
         return launch_grouped<decltype(type), GEMM_SCALED>(slot_out, hidden, w2, weights, sorted_pairs, tile_experts,
                                                            padded_total, pairs, 1, hidden_size, intermediate,
-                                                           hidden_size, capacity, who,
+                                                           hidden_size, capacity, Workspace{workspace, workspace_bytes}, who,
                                                            static_cast<cudaStream_t>(stream));
     });
 }
@@ -284,8 +297,9 @@ extern "C" int isthmus_moe_down_quant(void *slot_out, const void *hidden, const 
 
 extern "C" int isthmus_gemm(void *c, const void *a, const void *b, int64_t m, int64_t n, int64_t k,
                             int32_t transpose_a, int32_t transpose_b, float alpha, float beta, int32_t ab_dtype,
-                            int32_t c_dtype, void *stream) {
+                            int32_t c_dtype, void *workspace, int64_t workspace_bytes, void *stream) {
     clear_error();
+    if (int status = check_workspace("isthmus_gemm", workspace, workspace_bytes)) return status;
     ISTHMUS_REQUIRE(m >= 0 && n >= 0 && k >= 0 && m <= MOE_MAX_ROWS * GEMM_BM, "isthmus_gemm: m, n, k out of range");
     // Empty matrices may be NULL: with k = 0, C = beta * C is still written.
     ISTHMUS_REQUIRE((m * n == 0 || c != nullptr) && (m * k == 0 || a != nullptr) && (k * n == 0 || b != nullptr),
@@ -297,7 +311,19 @@ extern "C" int isthmus_gemm(void *c, const void *a, const void *b, int64_t m, in
     const bool ta = transpose_a != 0, tb = transpose_b != 0;
     return with_float_type(ab_dtype, "isthmus_gemm", [&](auto type) {
         using T = decltype(type);
-        if (c_dtype == ISTHMUS_F32) return launch_dense<T, float>(c, a, b, m, n, k, ta, tb, alpha, beta, s);
-        return launch_dense<T, T>(c, a, b, m, n, k, ta, tb, alpha, beta, s);
+        const Workspace ws{workspace, workspace_bytes};
+        if (c_dtype == ISTHMUS_F32) return launch_dense<T, float>(c, a, b, m, n, k, ta, tb, alpha, beta, ws, s);
+        return launch_dense<T, T>(c, a, b, m, n, k, ta, tb, alpha, beta, ws, s);
     });
+}
+
+extern "C" int isthmus_gemm_workspace_bytes(int64_t *bytes) {
+    clear_error();
+    ISTHMUS_REQUIRE(bytes != nullptr, "isthmus_gemm_workspace_bytes: bytes must not be NULL");
+    const int device = current_device();
+    if (device < 0) return fail(ISTHMUS_ERROR_CUDA, "isthmus_gemm_workspace_bytes: no current device below %d", kMaxDevices);
+    // a split launch has tiles * splits <= the target blocks, and at least 2 splits
+    const int64_t target = split_target_blocks(device);
+    *bytes = split_counter_bytes(target / 2) + target * TILE_SPLIT_FLOATS * 4;
+    return ISTHMUS_OK;
 }

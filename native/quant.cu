@@ -49,7 +49,8 @@ int launch_gemm(void *out, const void *x, const void *w, int64_t rows, int64_t n
     args.n = n_out;
     args.k = k;
     args.alpha = 1.0f;
-    return isthmus::launch_tile<T, T, GEMM_PLAIN, true, TileBQuant<F>>(args, rows, "isthmus_quant_gemv", stream);
+    const Workspace unsplit{nullptr, 0};  // isthmus_quant_gemv takes no workspace: no split-K
+    return isthmus::launch_tile<T, T, GEMM_PLAIN, true, TileBQuant<F>>(args, rows, unsplit, "isthmus_quant_gemv", stream);
 }
 
 template <QFormat F, typename T>

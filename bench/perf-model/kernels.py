@@ -21,7 +21,9 @@ One launch is described by a dict:
   unit                 what one unit of work is, for "instructions per unit"
   bytes                HBM bytes (the bench's count); l2_bytes: extra bytes re-read through L2 (an
                        expert's weights by each of its row tiles after the first, K/V tiles by
-                       every query tile, the row re-read by RMSNorm's second pass)
+                       every query tile, the row re-read by RMSNorm's second pass);
+                       overhead_bytes: bytes the kernel moves beyond the bench's count (split-K
+                       partials written and read back), in its memory time but not in the floor
   flops, flop_kind     useful FLOPs and whether they belong on tensor cores or FP32 units
   exps                 special-function evaluations the algorithm needs (the MUFU floor)
   l2_latency           True when its loads hit data just written by the previous kernel
@@ -571,9 +573,12 @@ def moe():
                 live = (min(1.0, math.ceil(per_tile / 16) / 8), min(1.0, math.ceil(per_tile / 64) / 2))
             common = dict(bench=name, shape=shape, dtype=BF16, flop_kind="tensor")
             out += moe_align(common, pairs, e, used, tiles)
+            grid_row_tiles = cdiv(pairs + min(e, pairs) * (MOE_TILE - 1), MOE_TILE)  # the launcher's, from the capacity
             for part, epilogue, cols, k_dim, rows in (("gate-up", 1, inter, h, 2 * inter), ("down", 2, h, inter, h)):
                 col_tiles = cdiv(cols, bn // 2 if epilogue == 1 else bn)
-                out.append(dict(common, **gemm_tile(f"Li{epilogue}ELb1E{TILE_B16[True]}", bn, tiles * col_tiles, k_dim, live),
+                splits = tile_split_count(grid_row_tiles * col_tiles, k_dim) if bn == 64 else 1
+                out.append(dict(common, **gemm_tile(f"Li{epilogue}ELb1E{TILE_B16[True]}", bn, tiles * col_tiles, k_dim, live, splits,
+                                                    math.ceil(per_tile / 16)),
                                 part=part,
                                 bytes=used * rows * k_dim * 2 + pairs * k_dim * 2 + pairs * cols * 2,
                                 # re-read through L2: the real A rows by every column tile after the
@@ -586,7 +591,9 @@ def moe():
 
 
 TILE_BM, TILE_BK, TILE_STAGES = 128, 64, 3  # cuda/gemm_tile.cuh
-TILE_DECODE_ROWS, WIDE_TILE_ROWS = 64, 1024  # cuda/gemm_tile.cuh, native/moe_gemm.cu
+TILE_DECODE_ROWS, WIDE_TILE_ROWS = 64, 1024  # cuda/gemm_tile.cuh, native/gemm_tile_launch.h
+TILE_SPLIT_FLOATS = 4 * 8 * 4 * 32  # cuda/gemm_tile.cuh: one split's partial of a decode tile
+SPLIT_BLOCKS_PER_SM, SPLIT_MIN_BLOCKS, SPLIT_MIN_K_TILES, SPLIT_MAX = 3, 16, 2, 16  # native/gemm_tile_launch.h
 
 
 def tile_width(rows):
@@ -602,7 +609,19 @@ TILE_BQUANT = {"q8_0": ("NS_10TileBQuantILNS_7QFormatE0EEE", 4), "q4_0": ("NS_10
                "q4_k": ("NS_10TileBQuantILNS_7QFormatE2EEE", 3)}
 
 
-def gemm_tile(variant, bn, blocks, k, live=(1.0, 1.0), source="moe_gemm", b_row_chunks=None):
+def tile_split_count(tiles, k):
+    """native/gemm_tile_launch.h plan_split for a decode-tile launch of `tiles` tiles (grid tiles: every
+    row tile of the capacity) with the full workspace (isthmus_gemm_workspace_bytes): splits to
+    give SPLIT_BLOCKS_PER_SM blocks an SM, at least SPLIT_MIN_K_TILES stages each, at most
+    SPLIT_MAX, then evened out so that no split is empty."""
+    k_tiles = cdiv(k, TILE_BK)
+    splits = min(max(SPLIT_BLOCKS_PER_SM * SMS, SPLIT_MIN_BLOCKS) // tiles, k_tiles // SPLIT_MIN_K_TILES, SPLIT_MAX)
+    if splits < 2:
+        return 1
+    return cdiv(k_tiles, cdiv(k_tiles, splits))
+
+
+def gemm_tile(variant, bn, blocks, k, live=(1.0, 1.0), splits=1, live_slices=8, source="moe_gemm", b_row_chunks=None):
     """gemm_tile_kernel<bf16, bf16, EPILOGUE, A_K_MAJOR, BSRC, bn> (`variant`: the mangled
     template tail before BN; `b_row_chunks`: the quantized B source's 16-byte chunks a weight row
     per stage, whose ring is followed by one dequantized bn x 64 tile, or None for 16-bit B):
@@ -611,23 +630,40 @@ def gemm_tile(variant, bn, blocks, k, live=(1.0, 1.0), source="moe_gemm", b_row_
     stage; the hot loop is the K loop (one pass per 64 of K: 4 k-steps, or 1 on the decode tile,
     of up to 4 x 8 mma.sync), whose 16-row slices without a real row skip their ldmatrix and
     mma, and whose warps without one skip their B fragments too (`live`: the fractions of slices
-    and of warps that run). The cp.async ring keeps TILE_STAGES - 1 passes' copies in flight."""
-    passes = cdiv(k, TILE_BK)
+    and of warps that run); on the decode tile, whose stages hold A's rows 0-63 only, the A rows of
+    such slices are not copied either (`live_slices` hold a real row; a thread's A chunk q lies in
+    slice q). The cp.async ring keeps TILE_STAGES - 1 passes' copies in flight.
+
+    Split-K (decode tile, `splits` > 1): splits blocks a tile, each ceil(passes / splits) passes
+    (the busiest); each stores warp 0's partial sums of its live slices (1024 floats a slice),
+    which the tile's last block reads back, all splits in order: those bytes are overhead_bytes.
+    The reduction loop (splits passes, in one block of the tile's splits) counts as one pass a
+    block, the loops outside the hot one all being counted once (other=1)."""
+    passes = cdiv(cdiv(k, TILE_BK), splits)
     threads = 4 * 32 if bn == 64 else 2 * (bn // 64) * 32
-    if b_row_chunks is None:
-        shared = TILE_STAGES * (TILE_BM + bn) * TILE_BK * 2
-    else:
-        shared = TILE_STAGES * (TILE_BM * TILE_BK * 2 + bn * b_row_chunks * 16) + bn * TILE_BK * 2
+    a_rows = TILE_DECODE_ROWS if bn == 64 else TILE_BM  # the decode tile's stage holds rows 0-63 of A
+    b_stage = bn * TILE_BK * 2 if b_row_chunks is None else bn * b_row_chunks * 16
+    shared = TILE_STAGES * (a_rows * TILE_BK * 2 + b_stage) + (0 if b_row_chunks is None else bn * TILE_BK * 2)
+    if bn == 64:  # the K quarters meet in the same memory: 3 warps' accumulators, where that is more
+        shared = max(shared, 3 * TILE_SPLIT_FLOATS * 4)
+    copied = min(live_slices, 4) / 4 if bn == 64 else 1  # of a thread's A chunks (one a slice), those copied
+    paths = [] if min(live) >= 1 else [
+        dict(name="empty slices", weight=live[0], function=r"mma_m16n8k16",
+             why="16-row slices without a real row skip their ldmatrix and MMAs"),
+        dict(name="empty warps", weight=live[1], function=r"tile_fragment_b",
+             why="warps whose 64 rows are all padding read no B fragments")]
+    # the chunk bodies of A's copy, the one tile_copy instantiation with SKIP (its last template flag)
+    if copied < 1:
+        paths.append(dict(name="A rows not copied", weight=copied, function=r"tile_copyILb1ELi64ELi128ELb1E",
+                          source=r"const T \*row = rows\[r\];",
+                          why=f"{min(live_slices, 4)} of the decode tile's 4 slices hold a real row"))
     return dict(source=source, symbol=r"gemm_tile_kernelI13__nv_bfloat16S1_" + variant + f"Li{bn}E",
-                threads=threads, blocks=blocks, dynamic_shared=shared,
+                threads=threads, blocks=blocks * splits, dynamic_shared=shared,
                 hot={"contains": r"^(mma|HMMA)", "pick": "outermost"}, hot_units=passes, other=1,
                 unit="64-deep K pass per warp", units_per_warp=passes,
                 inflight_passes=TILE_STAGES - 1,
-                paths=[] if min(live) >= 1 else [
-                    dict(name="empty slices", weight=live[0], function=r"mma_m16n8k16",
-                         why="16-row slices without a real row skip their ldmatrix and MMAs"),
-                    dict(name="empty warps", weight=live[1], function=r"tile_fragment_b",
-                         why="warps whose 64 rows are all padding read no B fragments")])
+                overhead_bytes=0 if splits == 1 else 2 * blocks * splits * min(live_slices, 4) * TILE_SPLIT_FLOATS // 4 * 4,
+                paths=paths)
 
 
 def gemm_own():
@@ -641,6 +677,15 @@ def gemm_own():
                             # every block reads its A and B tiles through L2; the first reads are the HBM bytes
                             bytes=3 * n * n * 2, l2_bytes=blocks * (TILE_BM + bn) * n * 2 - 2 * n * n * 2,
                             flops=2 * n ** 3, flop_kind="tensor", exps=0))
+    # decode-sized projections (MoeBench DECODE_GEMMS): B transposed, the decode tile split over K
+    for m, n, k in ((1, 4096, 4096), (16, 4096, 4096), (64, 4096, 4096), (1, 14336, 4096), (1, 4096, 14336)):
+        tiles = cdiv(n, 64)
+        slices = cdiv(m, 16)
+        out.append(dict(gemm_tile(f"Li0ELb1E{TILE_B16[True]}", 64, tiles, k, (slices / 4, 1.0), tile_split_count(tiles, k), slices),
+                        bench="gemm-own", part="", shape=f"{m}x{n}x{k};Bt", dtype=BF16,
+                        # A re-read through L2 by every column tile after the first
+                        bytes=(m * k + k * n + m * n) * 2, l2_bytes=(tiles - 1) * m * k * 2,
+                        flops=2 * m * n * k, flop_kind="tensor", exps=0))
     return out
 
 
@@ -673,7 +718,8 @@ def quant_gemv():
 
 def quant_gemm_tile(name, block, block_bytes, m, n, k):
     """gemm_tile_kernel<bf16, bf16, PLAIN, K-major A, TileBQuant<F>, bn>: the dense form, bn by the
-    row count as for the bf16 GEMM (the decode tile up to 64 rows). Bytes as the bench counts them: the quantized weights once, x read, out
+    row count as for the bf16 GEMM (the decode tile up to 64 rows, never split: isthmus_quant_gemv
+    takes no workspace). Bytes as the bench counts them: the quantized weights once, x read, out
     written; through L2 the weights again for every row tile after the first and x for every
     column tile after the first."""
     bn = tile_width(m)
@@ -681,7 +727,8 @@ def quant_gemm_tile(name, block, block_bytes, m, n, k):
     live = (min(1.0, cdiv(m, 16) / 4), 1.0) if bn == 64 else (1.0, 1.0)
     weights = n * k // block * block_bytes
     variant, row_chunks = TILE_BQUANT[name]
-    return dict(gemm_tile(f"Li0ELb1E{variant}", bn, row_tiles * col_tiles, k, live, source="quant", b_row_chunks=row_chunks),
+    return dict(gemm_tile(f"Li0ELb1E{variant}", bn, row_tiles * col_tiles, k, live, live_slices=cdiv(m, 16),
+                          source="quant", b_row_chunks=row_chunks),
                 bench=f"quant-gemv-{name}", part="", shape=f"m{m}-{n}x{k}", dtype=BF16,
                 bytes=weights + m * (k + n) * 2, l2_bytes=(row_tiles - 1) * weights + (col_tiles - 1) * m * k * 2,
                 flops=2 * m * n * k, flop_kind="tensor", exps=0)
@@ -689,14 +736,15 @@ def quant_gemm_tile(name, block, block_bytes, m, n, k):
 
 def quant_dense():
     """The quant suite's bf16 ceiling (QuantBench's gemm-own-bf16 rows): the same products with W
-    dense in bf16 through the project's own GEMM, the tile engine's 16-bit K-major B source."""
+    dense in bf16 through the project's own GEMM, the tile engine's 16-bit K-major B source
+    (QuantBench passes no split-K workspace: unsplit, as the quantized tiles)."""
     out = []
     for n, k in ((4096, 4096), (14336, 4096)):
         for m in (1, 8, 16, 4096):
             bn = tile_width(m)
             row_tiles, col_tiles = cdiv(m, TILE_BM), cdiv(n, bn)
             live = (min(1.0, cdiv(m, 16) / 4), 1.0) if bn == 64 else (1.0, 1.0)
-            out.append(dict(gemm_tile(f"Li0ELb1E{TILE_B16[True]}", bn, row_tiles * col_tiles, k, live),
+            out.append(dict(gemm_tile(f"Li0ELb1E{TILE_B16[True]}", bn, row_tiles * col_tiles, k, live, live_slices=cdiv(m, 16)),
                             bench="gemm-own-bf16", part="", shape=f"m{m}-{n}x{k}", dtype=BF16,
                             bytes=n * k * 2 + m * (k + n) * 2, l2_bytes=(row_tiles - 1) * n * k * 2 + (col_tiles - 1) * m * k * 2,
                             flops=2 * m * n * k, flop_kind="tensor", exps=0))

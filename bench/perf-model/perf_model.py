@@ -336,12 +336,14 @@ def estimate(m, launch, c, res):
     # memory: bytes at the copy bandwidth (busiest SM's share), L2 re-reads at the L2 bandwidth,
     # and Little's law on what the resident warps keep in flight
     # (with fewer blocks than SMs, the active SMs share the whole bandwidth)
-    t_bytes = launch["bytes"] / (m["hbm_gbps"] * 1e3) * busiest * active_sms / blocks
-    t_l2 = (launch["bytes"] + launch.get("l2_bytes", 0)) / (m["l2_gbps"] * 1e3) * share
+    # (overhead_bytes: what the kernel moves beyond the bench's count, split-K partials: time, not floor)
+    moved = launch["bytes"] + launch.get("overhead_bytes", 0)
+    t_bytes = moved / (m["hbm_gbps"] * 1e3) * busiest * active_sms / blocks
+    t_l2 = (moved + launch.get("l2_bytes", 0)) / (m["l2_gbps"] * 1e3) * share
     latency = m["l2_latency_ns" if launch.get("l2_latency") else "hbm_latency_ns"] * 1e-3
     # a kernel that copies ahead (cp.async rings) keeps `inflight_passes` passes' loads in flight
     in_flight = (1 if serial else warps_on_sm) * c["inflight"] * launch.get("inflight_passes", 1)
-    per_sm_bytes = launch["bytes"] * busiest / blocks
+    per_sm_bytes = moved * busiest / blocks
     t_latency = per_sm_bytes / (in_flight / latency) if in_flight > 0 else 0.0
     t_memory = max(t_bytes, t_l2, t_latency)
     # floors: what the work needs at the machine's attainable ceilings, nothing else

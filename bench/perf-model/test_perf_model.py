@@ -204,6 +204,22 @@ class KernelsTest(unittest.TestCase):
         self.assertEqual(kernels.decode_splits(1, 131072), (33, 4000))
         self.assertEqual(kernels.decode_splits(8, 131072), (4, 32768))
 
+    def test_tile_split_count_follows_the_gemm_planner(self):
+        # native/gemm_tile_launch.h plan_split on 132 SMs x 3 blocks (396 aimed at)
+        self.assertEqual(kernels.tile_split_count(2 * 64, 14336), 3)  # 1-token Mixtral down: 224 stages, 3 of 75
+        self.assertEqual(kernels.tile_split_count(2 * 448, 4096), 1)  # its gate+up: tiles enough
+        self.assertEqual(kernels.tile_split_count(64, 4096), 6)  # 1 x 4096 x 4096: 64 stages, 6 of 11
+        self.assertEqual(kernels.tile_split_count(1, 4096), 16)  # at most 16
+        self.assertEqual(kernels.tile_split_count(1, 200), 2)  # 4 stages: at least 2 a split
+        self.assertEqual(kernels.tile_split_count(1, 64), 1)  # one stage: no split
+
+    def test_split_partials_are_overhead_not_floor(self):
+        unsplit = kernels.gemm_tile("Li0ELb1ELb1E", 64, 64, 4096, (0.25, 1.0), 1, 1)
+        split = kernels.gemm_tile("Li0ELb1ELb1E", 64, 64, 4096, (0.25, 1.0), 6, 1)
+        self.assertEqual(unsplit["overhead_bytes"], 0)
+        self.assertEqual(split["overhead_bytes"], 2 * 64 * 6 * 1024 * 4)  # one live slice a tile and split, out and back
+        self.assertEqual((split["blocks"], split["hot_units"]), (384, 11))
+
     def test_decode_warp_steps(self):
         self.assertEqual(kernels.decode_warp_steps(1024), 16)  # 64 steps over 4 warps
         self.assertEqual(kernels.decode_warp_steps(4000), 62.5)  # 250 steps: 63, 63, 62, 62

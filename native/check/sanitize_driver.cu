@@ -366,6 +366,12 @@ static void moe_cases(cudaStream_t stream) {
             CHECK_CUDA(cudaMalloc(&act, pairs * inter * size));
             CHECK_CUDA(cudaMalloc(&slots, pairs * hidden * size));
             CHECK_CUDA(cudaMalloc(&out, size_t(tokens) * hidden * size));
+            // The split-K workspace, zeroed once (its counters must start at 0).
+            int64_t split_bytes = 0;
+            void *split_ws;
+            CHECK_STATUS(isthmus_gemm_workspace_bytes(&split_bytes));
+            CHECK_CUDA(cudaMalloc(&split_ws, split_bytes));
+            CHECK_CUDA(cudaMemset(split_ws, 0, split_bytes));
             CHECK_STATUS(isthmus_moe_topk(weights, ids, logits, bias, tokens, experts, k, ISTHMUS_MOE_SIGMOID, 1, 4, 2,
                                           2.5f, dtype, stream));
             CHECK_STATUS(isthmus_moe_topk(weights, ids, logits, nullptr, tokens, experts, k, ISTHMUS_MOE_SOFTMAX, 1, 1, 1,
@@ -376,9 +382,9 @@ static void moe_cases(cudaStream_t stream) {
                 CHECK_STATUS(isthmus_moe_align(sorted, tile_experts, total, counts, dropped, route, pairs, experts, tile,
                                                expert_capacity, capacity, stream));
                 CHECK_STATUS(isthmus_moe_gate_up(act, x, w13, sorted, tile_experts, total, tokens, k, experts, hidden,
-                                                 inter, capacity, dtype, stream));
+                                                 inter, capacity, dtype, split_ws, split_bytes, stream));
                 CHECK_STATUS(isthmus_moe_down(slots, act, w2, route_weights, sorted, tile_experts, total, pairs, experts,
-                                              hidden, inter, capacity, dtype, stream));
+                                              hidden, inter, capacity, dtype, split_ws, split_bytes, stream));
                 CHECK_STATUS(isthmus_moe_combine(dst, slots, dropped, shared, residual, tokens, k, hidden, dtype, stream));
             };
             experts_pass(ids, 0, weights, out, nullptr);
@@ -394,17 +400,31 @@ static void moe_cases(cudaStream_t stream) {
             // The dense GEMM: C (tokens, inter) = x (tokens, hidden) * op(B), all transposes, f32 and dtype outputs.
             for (int ta = 0; ta < 2; ++ta)
                 for (int tb = 0; tb < 2; ++tb) {
-                    CHECK_STATUS(isthmus_gemm(out, x, w13, tokens, inter, hidden, ta, tb, 1.0f, 0.0f, dtype, dtype, stream));
+                    CHECK_STATUS(isthmus_gemm(out, x, w13, tokens, inter, hidden, ta, tb, 1.0f, 0.0f, dtype, dtype, nullptr,
+                                              0, stream));
                     CHECK_STATUS(isthmus_gemm(act, x, w13, tokens, inter, hidden, ta, tb, 1.0f, 0.0f, dtype, ISTHMUS_F32,
-                                              stream));
+                                              split_ws, split_bytes, stream));
                 }
-            CHECK_STATUS(isthmus_gemm(act, x, w13, tokens, inter, hidden, 0, 1, 0.5f, 0.5f, dtype, ISTHMUS_F32, stream));
+            CHECK_STATUS(isthmus_gemm(act, x, w13, tokens, inter, hidden, 0, 1, 0.5f, 0.5f, dtype, ISTHMUS_F32, split_ws,
+                                      split_bytes, stream));
+            if (dtype != ISTHMUS_F32) {
+                // Aligned views the tile engine takes: the decode tile split over K (1000: not a
+                // whole number of stages), beta reading C once, both transposes of B.
+                const int64_t dm = 3, dn = 72, dk = 1000;
+                void *da = random_buffer(size_t(dm) * dk, dtype, 26), *db = random_buffer(size_t(dk) * dn, dtype, 27);
+                void *dc = random_buffer(size_t(dm) * dn, ISTHMUS_F32, 28);
+                for (int tb = 0; tb < 2; ++tb)
+                    CHECK_STATUS(isthmus_gemm(dc, da, db, dm, dn, dk, 0, tb, 1.0f, 0.5f, dtype, ISTHMUS_F32, split_ws,
+                                              split_bytes, stream));
+                CHECK_CUDA(cudaStreamSynchronize(stream));
+                for (void *p : {da, db, dc}) CHECK_CUDA(cudaFree(p));
+            }
             CHECK_CUDA(cudaStreamSynchronize(stream));
             for (void *p : {x, logits, w13, w2, residual, static_cast<void *>(bias), static_cast<void *>(weights),
                             static_cast<void *>(stats), static_cast<void *>(ids), static_cast<void *>(sorted),
                             static_cast<void *>(tile_experts), static_cast<void *>(total), static_cast<void *>(counts),
                             static_cast<void *>(dropped),
-                            act, slots, out, static_cast<void *>(given_ids)})
+                            act, slots, out, static_cast<void *>(given_ids), split_ws})
                 CHECK_CUDA(cudaFree(p));
         }
     }

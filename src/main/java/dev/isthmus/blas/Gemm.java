@@ -33,14 +33,24 @@ public final class Gemm {
     /** C = alpha * op(A) * op(B) + beta * C; {@code transposeB} with B of shape (N, K) is x W^T for a PyTorch Linear. */
     public static void gemm(Backend backend, Tensor c, Tensor a, boolean transposeA, Tensor b, boolean transposeB,
                             float alpha, float beta) {
+        gemm(backend, c, a, transposeA, b, transposeB, alpha, beta, null);
+    }
+
+    /**
+     * The same with a split-K workspace (or null) for the project's own kernel, which then splits
+     * decode-sized products (at most 64 rows) over K; cuBLAS, where it runs, does not use it.
+     */
+    public static void gemm(Backend backend, Tensor c, Tensor a, boolean transposeA, Tensor b, boolean transposeB,
+                            float alpha, float beta, GemmWorkspace ws) {
         Shape s = check(backend, c, a, transposeA, b, transposeB, alpha, beta);
+        if (ws != null) ws.checkOn(backend, "ws");
         if (s.m == 0 || s.n == 0) return; // C is empty
         switch (backend) {
             case CpuBackend cpu -> GemmReference.gemm(c, a, transposeA, b, transposeB, alpha, beta, s.m, s.n, s.k);
             case CudaBackend cuda -> {
                 // k = 0 (C = beta * C) goes to the own kernel, which takes empty operands without an address.
                 if (GemmCublas.available() && s.k > 0) GemmCublas.gemm(cuda, c, a, transposeA, b, transposeB, alpha, beta, s.m, s.n, s.k);
-                else GemmKernel.gemm(cuda, c, a, transposeA, b, transposeB, alpha, beta, s.m, s.n, s.k);
+                else GemmKernel.gemm(cuda, c, a, transposeA, b, transposeB, alpha, beta, s.m, s.n, s.k, ws);
             }
         }
     }
@@ -51,11 +61,18 @@ public final class Gemm {
      */
     public static void gemmOwnKernel(Backend backend, Tensor c, Tensor a, boolean transposeA, Tensor b, boolean transposeB,
                                      float alpha, float beta) {
+        gemmOwnKernel(backend, c, a, transposeA, b, transposeB, alpha, beta, null);
+    }
+
+    /** The own kernel with a split-K workspace (or null: no split). */
+    public static void gemmOwnKernel(Backend backend, Tensor c, Tensor a, boolean transposeA, Tensor b, boolean transposeB,
+                                     float alpha, float beta, GemmWorkspace ws) {
         Shape s = check(backend, c, a, transposeA, b, transposeB, alpha, beta);
+        if (ws != null) ws.checkOn(backend, "ws");
         if (s.m == 0 || s.n == 0) return;
         switch (backend) {
             case CpuBackend cpu -> GemmReference.gemm(c, a, transposeA, b, transposeB, alpha, beta, s.m, s.n, s.k);
-            case CudaBackend cuda -> GemmKernel.gemm(cuda, c, a, transposeA, b, transposeB, alpha, beta, s.m, s.n, s.k);
+            case CudaBackend cuda -> GemmKernel.gemm(cuda, c, a, transposeA, b, transposeB, alpha, beta, s.m, s.n, s.k, ws);
         }
     }
 

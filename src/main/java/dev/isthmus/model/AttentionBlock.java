@@ -79,7 +79,7 @@ final class AttentionBlock {
         KvBatch batch = step.kvBatch(layer);
         Attention.append(backend, batch, q, k, v, rope, null);
         Attention.attend(backend, batch, q, attended, null, options, step.attentionWorkspace(batch, heads));
-        wo.apply(backend, out, attended.reshape(tokens, (long) heads * headDim));
+        wo.apply(step, out, attended.reshape(tokens, (long) heads * headDim));
         if (bo != null) Elementwise.addBias(backend, out, out, bo);
     }
 
@@ -91,7 +91,7 @@ final class AttentionBlock {
     /** x W^T (+ b) as (T, heads, headDim). */
     private Tensor project(Step step, Tensor x, Linear weight, Tensor bias, int count) {
         Tensor y = step.allocate(x.dtype(), step.totalTokens, (long) count * headDim);
-        weight.apply(step.backend, y, x);
+        weight.apply(step, y, x);
         if (bias != null) Elementwise.addBias(step.backend, y, y, bias);
         return y.reshape(step.totalTokens, count, headDim);
     }

@@ -282,7 +282,7 @@ public final class DecoderModel implements AutoCloseable {
                 backend.copy(rows.slice(0, i, i + 1), normed.slice(0, step.starts[i + 1] - 1, step.starts[i + 1]));
         }
         Tensor logits = step.allocate(DType.F32, rows.dim(0), config.vocabSize());
-        Gemm.gemm(backend, logits, rows, false, lmHead, true, 1f, 0f);
+        Gemm.gemm(backend, logits, rows, false, lmHead, true, 1f, 0f, step.session.gemmWorkspace());
         return logits;
     }
 

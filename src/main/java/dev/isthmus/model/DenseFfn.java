@@ -26,9 +26,9 @@ final class DenseFfn {
         long inter = gate.outFeatures();
         Tensor g = step.allocate(x.dtype(), step.totalTokens, inter);
         Tensor u = step.allocate(x.dtype(), step.totalTokens, inter);
-        gate.apply(step.backend, g, x);
-        up.apply(step.backend, u, x);
+        gate.apply(step, g, x);
+        up.apply(step, u, x);
         Elementwise.siluMul(step.backend, g, g, u);
-        down.apply(step.backend, out, g);
+        down.apply(step, out, g);
     }
 }

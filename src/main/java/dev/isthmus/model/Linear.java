@@ -34,15 +34,16 @@ final class Linear {
         return dense != null ? dense.dim(0) : quantized.rows();
     }
 
-    /** out (T, out) = x (T, in) W^T. */
-    void apply(Backend backend, Tensor out, Tensor x) {
+    /** out (T, out) = x (T, in) W^T, with the session's split-K workspace for the dense GEMM. */
+    void apply(Step step, Tensor out, Tensor x) {
+        Backend backend = step.backend;
         if (dense != null) {
-            Gemm.gemm(backend, out, x, false, dense, true, 1f, 0f);
+            Gemm.gemm(backend, out, x, false, dense, true, 1f, 0f, step.session.gemmWorkspace());
             return;
         }
-        long rows = x.dim(0), step = QuantGemv.maxRows(x.dtype());
-        for (long r = 0; r < rows; r += step) {
-            long end = Math.min(rows, r + step);
+        long rows = x.dim(0), perCall = QuantGemv.maxRows(x.dtype());
+        for (long r = 0; r < rows; r += perCall) {
+            long end = Math.min(rows, r + perCall);
             QuantGemv.apply(backend, out.slice(0, r, end), x.slice(0, r, end), quantized);
         }
     }

@@ -3,6 +3,7 @@ package dev.isthmus.model;
 import dev.isthmus.attention.KvCache;
 import dev.isthmus.attention.KvCacheType;
 import dev.isthmus.backend.Backend;
+import dev.isthmus.blas.GemmWorkspace;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
 import java.util.ArrayList;
@@ -44,6 +45,7 @@ public final class Session implements AutoCloseable {
     private boolean stepTiming;
     private boolean closed;
     private DecodeStep decodeStep;
+    private GemmWorkspace gemmWorkspace; // the projections' split-K workspace (the own GEMM kernel's)
 
     Session(DecoderModel model, int maxSequences, int maxLength, KvCacheType kvCacheType) {
         if (kvCacheType == null) throw new IllegalArgumentException("kvCacheType is null");
@@ -81,6 +83,9 @@ public final class Session implements AutoCloseable {
                 ssmStates[i] = own(c.mamba2() == null ? backend.allocate(DType.F32, maxSequences, c.mambaInner(), c.stateSize())
                         : backend.allocate(DType.F32, maxSequences, c.heads(), c.headDim(), c.stateSize()));
             }
+            // made here, not on first use, so that no allocation falls inside a decode step's graph capture
+            gemmWorkspace = GemmWorkspace.allocate(backend);
+            owned.add(gemmWorkspace);
         } catch (RuntimeException e) {
             close();
             throw e;
@@ -89,6 +94,11 @@ public final class Session implements AutoCloseable {
         this.lengths = new int[maxSequences];
         this.markedLengths = new int[maxSequences];
         Arrays.fill(markedLengths, -1);
+    }
+
+    /** The split-K workspace the session's projections pass to the GEMM (used where the own kernel runs). */
+    GemmWorkspace gemmWorkspace() {
+        return gemmWorkspace;
     }
 
     private Tensor own(Tensor t) {

@@ -3,6 +3,7 @@ package dev.isthmus.moe;
 import dev.isthmus.backend.Backend;
 import dev.isthmus.backend.CpuBackend;
 import dev.isthmus.backend.CudaBackend;
+import dev.isthmus.blas.GemmWorkspace;
 import dev.isthmus.quant.QuantizedExperts;
 import dev.isthmus.tensor.Checks;
 import dev.isthmus.tensor.DType;
@@ -24,7 +25,14 @@ public final class ExpertGemm {
      * routed to expert e. x (T, H); gateUp (E, 2I, H): gate rows, then up rows; hidden (T * k, I).
      */
     public static void gateUp(Backend backend, Tensor hidden, Tensor x, Tensor gateUp, Dispatch.Buffers routing, int topK) {
+        gateUp(backend, hidden, x, gateUp, routing, topK, null);
+    }
+
+    /** The same with a split-K workspace (or null): up to 64 routed pairs then split over H. */
+    public static void gateUp(Backend backend, Tensor hidden, Tensor x, Tensor gateUp, Dispatch.Buffers routing, int topK,
+                              GemmWorkspace ws) {
         MoeChecks.backend(backend);
+        if (ws != null) ws.checkOn(backend, "ws");
         MoeChecks.floats("x", x, backend, 2);
         MoeChecks.floats("gateUp", gateUp, backend, 3);
         Checks.sameDtype("gateUp", gateUp, "x", x);
@@ -38,7 +46,7 @@ public final class ExpertGemm {
         positive("gateUp's intermediate size", gateUp.dim(1) / 2);
         switch (backend) {
             case CpuBackend cpu -> MoeReference.grouped(hidden, x, gateUp, routing, topK, true, null);
-            case CudaBackend cuda -> MoeCuda.gateUp(cuda, hidden, x, gateUp, routing, topK);
+            case CudaBackend cuda -> MoeCuda.gateUp(cuda, hidden, x, gateUp, routing, topK, ws);
         }
     }
 
@@ -47,7 +55,14 @@ public final class ExpertGemm {
      * weights (T, k) f32 or null (all 1); slotOut (T * k, H).
      */
     public static void down(Backend backend, Tensor slotOut, Tensor hidden, Tensor down, Tensor weights, Dispatch.Buffers routing) {
+        down(backend, slotOut, hidden, down, weights, routing, null);
+    }
+
+    /** The same with a split-K workspace (or null): up to 64 routed pairs then split over I. */
+    public static void down(Backend backend, Tensor slotOut, Tensor hidden, Tensor down, Tensor weights, Dispatch.Buffers routing,
+                            GemmWorkspace ws) {
         MoeChecks.backend(backend);
+        if (ws != null) ws.checkOn(backend, "ws");
         MoeChecks.floats("hidden", hidden, backend, 2);
         MoeChecks.floats("down", down, backend, 3);
         Checks.sameDtype("down", down, "hidden", hidden);
@@ -60,7 +75,7 @@ public final class ExpertGemm {
         checkWeights(backend, weights, hidden.dim(0));
         switch (backend) {
             case CpuBackend cpu -> MoeReference.grouped(slotOut, hidden, down, routing, 1, false, weights);
-            case CudaBackend cuda -> MoeCuda.down(cuda, slotOut, hidden, down, weights, routing);
+            case CudaBackend cuda -> MoeCuda.down(cuda, slotOut, hidden, down, weights, routing, ws);
         }
     }
 
@@ -68,6 +83,7 @@ public final class ExpertGemm {
      * {@link #gateUp} with the experts' (2I, H) matrices quantized. On CUDA x is f16 or bf16 (the
      * tensor-core tiles dequantize the weights into that dtype in shared memory) and 16-byte aligned;
      * on the CPU the weights are dequantized by the format's definition and the reference runs.
+     * No split-K workspace: the quantized tiles run unsplit.
      */
     public static void gateUpQuantized(Backend backend, Tensor hidden, Tensor x, QuantizedExperts gateUp, Dispatch.Buffers routing, int topK) {
         MoeChecks.backend(backend);

@@ -3,6 +3,7 @@ package dev.isthmus.moe;
 import static dev.isthmus.cuda.NativeLibrary.pointer;
 
 import dev.isthmus.backend.CudaBackend;
+import dev.isthmus.blas.GemmWorkspace;
 import dev.isthmus.cuda.NativeLibrary;
 import dev.isthmus.quant.QuantizedExperts;
 import dev.isthmus.tensor.Tensor;
@@ -26,9 +27,9 @@ final class MoeCuda {
         static final MethodHandle ALIGN = NativeLibrary.downcall("isthmus_moe_align",
                 FunctionDescriptor.of(I, P, P, P, P, P, P, L, I, I, I, L, P));
         static final MethodHandle GATE_UP = NativeLibrary.downcall("isthmus_moe_gate_up",
-                FunctionDescriptor.of(I, P, P, P, P, P, P, L, I, I, L, L, L, I, P));
+                FunctionDescriptor.of(I, P, P, P, P, P, P, L, I, I, L, L, L, I, P, L, P));
         static final MethodHandle DOWN = NativeLibrary.downcall("isthmus_moe_down",
-                FunctionDescriptor.of(I, P, P, P, P, P, P, P, L, I, L, L, L, I, P));
+                FunctionDescriptor.of(I, P, P, P, P, P, P, P, L, I, L, L, L, I, P, L, P));
         static final MethodHandle GATE_UP_QUANT = NativeLibrary.downcall("isthmus_moe_gate_up_quant",
                 FunctionDescriptor.of(I, P, P, P, I, L, P, P, P, L, I, I, L, L, L, I, P));
         static final MethodHandle DOWN_QUANT = NativeLibrary.downcall("isthmus_moe_down_quant",
@@ -65,26 +66,28 @@ final class MoeCuda {
         NativeLibrary.check(status, "isthmus_moe_align");
     }
 
-    static void gateUp(CudaBackend backend, Tensor hidden, Tensor x, Tensor w13, Dispatch.Buffers r, int topK) {
+    static void gateUp(CudaBackend backend, Tensor hidden, Tensor x, Tensor w13, Dispatch.Buffers r, int topK, GemmWorkspace ws) {
         MemorySegment stream = MemorySegment.ofAddress(backend.prepareLaunch());
         int status;
         try {
             status = (int) Handles.GATE_UP.invokeExact(pointer(hidden), pointer(x), pointer(w13), pointer(r.sortedPairs()),
                     pointer(r.tileExperts()), pointer(r.paddedTotal()), x.dim(0), topK, r.experts(), x.dim(1), hidden.dim(1),
-                    r.sortedPairs().elementCount(), x.dtype().code(), stream);
+                    r.sortedPairs().elementCount(), x.dtype().code(), GemmWorkspace.pointer(ws), GemmWorkspace.byteSize(ws), stream);
         } catch (Throwable t) {
             throw new IllegalStateException("isthmus_moe_gate_up downcall failed", t);
         }
         NativeLibrary.check(status, "isthmus_moe_gate_up");
     }
 
-    static void down(CudaBackend backend, Tensor slotOut, Tensor hidden, Tensor w2, Tensor weights, Dispatch.Buffers r) {
+    static void down(CudaBackend backend, Tensor slotOut, Tensor hidden, Tensor w2, Tensor weights, Dispatch.Buffers r,
+                     GemmWorkspace ws) {
         MemorySegment stream = MemorySegment.ofAddress(backend.prepareLaunch());
         int status;
         try {
             status = (int) Handles.DOWN.invokeExact(pointer(slotOut), pointer(hidden), pointer(w2), pointer(weights),
                     pointer(r.sortedPairs()), pointer(r.tileExperts()), pointer(r.paddedTotal()), (long) r.pairs(), r.experts(),
-                    slotOut.dim(1), hidden.dim(1), r.sortedPairs().elementCount(), hidden.dtype().code(), stream);
+                    slotOut.dim(1), hidden.dim(1), r.sortedPairs().elementCount(), hidden.dtype().code(), GemmWorkspace.pointer(ws),
+                    GemmWorkspace.byteSize(ws), stream);
         } catch (Throwable t) {
             throw new IllegalStateException("isthmus_moe_down downcall failed", t);
         }

@@ -3,6 +3,7 @@ package dev.isthmus.moe;
 import dev.isthmus.backend.Backend;
 import dev.isthmus.backend.CpuBackend;
 import dev.isthmus.blas.Gemm;
+import dev.isthmus.blas.GemmWorkspace;
 import dev.isthmus.quant.QuantizedExperts;
 import dev.isthmus.tensor.Checks;
 import dev.isthmus.tensor.DType;
@@ -40,9 +41,10 @@ public final class MoeLayer {
     /**
      * Every intermediate of one forward pass for {@code tokens} tokens; readable after it (stats).
      * {@code expertCapacity} is 0 (dropless, the default) or the most pairs an expert serves.
+     * {@code split}: the split-K workspace of the layer's GEMMs, or null (no split).
      */
     public record Workspace(Tensor logits, Tensor weights, Tensor ids, Dispatch.Buffers routing, Tensor hidden,
-                            Tensor slotOut, long tokens, int topK, int expertCapacity) implements AutoCloseable {
+                            Tensor slotOut, long tokens, int topK, int expertCapacity, GemmWorkspace split) implements AutoCloseable {
 
         /** The tensors' shapes are checked by each forward pass; here what they must agree on. */
         public Workspace {
@@ -53,6 +55,12 @@ public final class MoeLayer {
             if (expertCapacity < 0) throw new IllegalArgumentException("ws.expertCapacity must be >= 0 (0: no limit), got " + expertCapacity);
             if (routing.pairs() != MoeChecks.pairs(tokens, topK))
                 throw new IllegalArgumentException("ws.routing holds " + routing.pairs() + " pairs, not tokens * topK = " + tokens + " * " + topK);
+        }
+
+        /** A workspace without a split-K workspace: the GEMMs run unsplit. */
+        public Workspace(Tensor logits, Tensor weights, Tensor ids, Dispatch.Buffers routing, Tensor hidden, Tensor slotOut,
+                         long tokens, int topK, int expertCapacity) {
+            this(logits, weights, ids, routing, hidden, slotOut, tokens, topK, expertCapacity, null);
         }
 
         /** A dropless workspace: every routed pair is served. */
@@ -84,7 +92,8 @@ public final class MoeLayer {
                 Dispatch.Buffers routing = keep(made, Dispatch.Buffers.allocate(backend, tokens, k, config.experts(), ExpertGemm.TILE_M));
                 Tensor hidden = keep(made, backend.allocate(dtype, pairs, intermediate));
                 Tensor slotOut = keep(made, backend.allocate(dtype, pairs, hiddenSize));
-                return new Workspace(logits, weights, ids, routing, hidden, slotOut, tokens, k, expertCapacity);
+                GemmWorkspace split = keep(made, GemmWorkspace.allocate(backend));
+                return new Workspace(logits, weights, ids, routing, hidden, slotOut, tokens, k, expertCapacity, split);
             } catch (RuntimeException e) {
                 for (AutoCloseable c : made.reversed()) {
                     try {
@@ -110,6 +119,7 @@ public final class MoeLayer {
             routing.close();
             hidden.close();
             slotOut.close();
+            if (split != null) split.close();
         }
     }
 
@@ -118,7 +128,7 @@ public final class MoeLayer {
                                Tensor residual, Workspace ws) {
         if (ws == null) throw new IllegalArgumentException("ws is null");
         check(backend, out, x, w, config, ws);
-        Gemm.gemm(backend, ws.logits(), x, false, w.router(), true, 1f, 0f);
+        Gemm.gemm(backend, ws.logits(), x, false, w.router(), true, 1f, 0f, ws.split());
         Router.topK(backend, ws.weights(), ws.ids(), ws.logits(), w.routerBias(), config);
         experts(backend, out, x, w, shared, residual, ws);
     }
@@ -143,8 +153,9 @@ public final class MoeLayer {
                                Tensor residual, Workspace ws) {
         if (ws == null) throw new IllegalArgumentException("ws is null");
         check(backend, out, x, w, config, ws);
-        Gemm.gemm(backend, ws.logits(), x, false, w.router(), true, 1f, 0f);
+        Gemm.gemm(backend, ws.logits(), x, false, w.router(), true, 1f, 0f, ws.split());
         Router.topK(backend, ws.weights(), ws.ids(), ws.logits(), w.routerBias(), config);
+        // the quantized expert GEMMs take no split-K workspace (their tiles run unsplit)
         experts(backend, out, shared, residual, ws, () -> {
             ExpertGemm.gateUpQuantized(backend, ws.hidden(), x, w.gateUp(), ws.routing(), ws.topK());
             ExpertGemm.downQuantized(backend, ws.slotOut(), ws.hidden(), w.down(), ws.weights(), ws.routing());
@@ -153,8 +164,8 @@ public final class MoeLayer {
 
     private static void experts(Backend backend, Tensor out, Tensor x, Weights w, Tensor shared, Tensor residual, Workspace ws) {
         experts(backend, out, shared, residual, ws, () -> {
-            ExpertGemm.gateUp(backend, ws.hidden(), x, w.gateUp(), ws.routing(), ws.topK());
-            ExpertGemm.down(backend, ws.slotOut(), ws.hidden(), w.down(), ws.weights(), ws.routing());
+            ExpertGemm.gateUp(backend, ws.hidden(), x, w.gateUp(), ws.routing(), ws.topK(), ws.split());
+            ExpertGemm.down(backend, ws.slotOut(), ws.hidden(), w.down(), ws.weights(), ws.routing(), ws.split());
         });
     }
 

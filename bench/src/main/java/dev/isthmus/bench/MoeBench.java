@@ -3,6 +3,7 @@ package dev.isthmus.bench;
 import dev.isthmus.backend.CudaBackend;
 import dev.isthmus.backend.Timing;
 import dev.isthmus.blas.Gemm;
+import dev.isthmus.blas.GemmWorkspace;
 import dev.isthmus.moe.MoeLayer;
 import dev.isthmus.moe.RouterConfig;
 import dev.isthmus.tensor.DType;
@@ -13,7 +14,10 @@ import java.util.Locale;
  * The MoE layer (router GEMM through the residual add) at a Mixtral shape (H 4096, I 14336, E 8,
  * k 2) and a DeepSeek-V3 shape (H 7168, I 2048, E 256 in 8 groups, 4 kept, k 8), bf16, across
  * token counts; and the project's own dense GEMM on square bf16 shapes, B as given (K, N) and B
- * transposed (N, K): the models' path, whose weights are stored [out, in] (shape suffix ";Bt").
+ * transposed (N, K): the models' path, whose weights are stored [out, in] (shape suffix ";Bt"),
+ * and on decode-sized products (1 to 64 rows by a 4096 x 4096 or 14336 x 4096 weight, B
+ * transposed), which with the layer's split-K workspace split over K. The layers get theirs from
+ * MoeLayer.Workspace (a 1-token layer splits its down GEMM).
  *
  * <p>Counted work. Layer bytes: the weights actually touched (the router's, plus 3 H I for every
  * expert that received a token, counted after the run) and the activations read and written
@@ -40,9 +44,15 @@ final class MoeBench {
 
     static void run(Bench b) {
         for (Shape s : b.tiny ? TINY_SHAPES : SHAPES) layer(b, s);
-        for (int n : b.tiny ? new int[] {48} : new int[] {1024, 4096, 8192})
-            for (boolean transposeB : new boolean[] {false, true}) denseGemm(b, n, transposeB);
+        try (GemmWorkspace ws = GemmWorkspace.allocate(b.gpu)) {
+            for (int n : b.tiny ? new int[] {48} : new int[] {1024, 4096, 8192})
+                for (boolean transposeB : new boolean[] {false, true}) denseGemm(b, n, n, n, transposeB, ws);
+            for (int[] mnk : b.tiny ? new int[][] {{1, 48, 256}} : DECODE_GEMMS) denseGemm(b, mnk[0], mnk[1], mnk[2], true, ws);
+        }
     }
+
+    /** (m, n, k) of the decode-sized dense GEMMs: a projection of 1, 16 and 64 tokens. */
+    static final int[][] DECODE_GEMMS = {{1, 4096, 4096}, {16, 4096, 4096}, {64, 4096, 4096}, {1, 14336, 4096}, {1, 4096, 14336}};
 
     private static void layer(Bench b, Shape s) {
         CudaBackend gpu = b.gpu;
@@ -74,14 +84,15 @@ final class MoeBench {
         }
     }
 
-    private static void denseGemm(Bench bench, int n, boolean transposeB) {
+    private static void denseGemm(Bench bench, int m, int n, int k, boolean transposeB, GemmWorkspace ws) {
         DType dtype = DType.BF16;
         CudaBackend gpu = bench.gpu;
-        try (Tensor a = bench.normal(dtype, 1f, n, n); Tensor b = bench.normal(dtype, 1f, n, n); Tensor c = gpu.allocate(dtype, n, n)) {
-            Runnable op = () -> Gemm.gemmOwnKernel(gpu, c, a, false, b, transposeB, 1f, 0f);
+        try (Tensor a = bench.normal(dtype, 1f, m, k); Tensor b = transposeB ? bench.normal(dtype, 1f, n, k) : bench.normal(dtype, 1f, k, n);
+             Tensor c = gpu.allocate(dtype, m, n)) {
+            Runnable op = () -> Gemm.gemmOwnKernel(gpu, c, a, false, b, transposeB, 1f, 0f, ws);
             Timing.Stats t = bench.time(WARMUP, bench.tiny ? 2 : RUNS, op);
-            double flops = 2.0 * n * n * n, bytes = 3.0 * n * n * dtype.byteSize();
-            String shape = n + "x" + n + "x" + n + (transposeB ? ";Bt" : "");
+            double flops = 2.0 * m * n * k, bytes = ((double) m * k + (double) k * n + (double) m * n) * dtype.byteSize();
+            String shape = m + "x" + n + "x" + k + (transposeB ? ";Bt" : "");
             System.out.printf(Locale.ROOT, "%-14s %-40s %s  %.1f TFLOP/s%n", "gemm-own", shape, t, flops / t.medianMicros() / 1e6);
             bench.record("gemm-own", shape, dtype, t, bytes, flops, 0, op);
         }
