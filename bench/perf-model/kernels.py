@@ -748,6 +748,7 @@ def quant_dense():
                             bench="gemm-own-bf16", part="", shape=f"m{m}-{n}x{k}", dtype=BF16,
                             bytes=n * k * 2 + m * (k + n) * 2, l2_bytes=(row_tiles - 1) * n * k * 2 + (col_tiles - 1) * m * k * 2,
                             flops=2 * m * n * k, flop_kind="tensor", exps=0))
+    return out
 
 
 SSD_THREADS, SSD_CHUNK, SSD_PAD, SSD_FPAD = 256, 64, 8, 4  # cuda/ssd.cuh
