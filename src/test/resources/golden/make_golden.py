@@ -133,6 +133,18 @@ def configs(vocab):
             mamba_conv_bias=True, mamba_proj_bias=False, embedding_multiplier=6.0,
             attention_multiplier=0.2, residual_multiplier=0.5, logits_scaling=3.0,
             rms_norm_eps=1e-5, tie_word_embeddings=True, initializer_range=0.15, **common)),
+        # Granite 4.0-H without experts (the shared MLP is the whole FFN), attention without
+        # positions and with biases on q/k/v/o (the o bias scaled by residual_multiplier too),
+        # one Mamba-2 group, an untied head.
+        ("granitemoehybrid_dense", GraniteMoeHybridConfig(
+            hidden_size=64, num_hidden_layers=2, layer_types=["attention", "mamba"],
+            num_attention_heads=1, num_key_value_heads=1, attention_bias=True,
+            position_embedding_type="nope", max_position_embeddings=256, intermediate_size=16,
+            num_local_experts=0, shared_intermediate_size=48, mamba_n_heads=4, mamba_d_head=32,
+            mamba_n_groups=1, mamba_d_state=16, mamba_d_conv=4, mamba_expand=2, mamba_chunk_size=8,
+            mamba_conv_bias=True, mamba_proj_bias=False, embedding_multiplier=4.0,
+            attention_multiplier=0.05, residual_multiplier=0.7, logits_scaling=2.0,
+            rms_norm_eps=1e-5, tie_word_embeddings=False, initializer_range=0.15, **common)),
     ]
 
 
@@ -168,6 +180,10 @@ def build(config):
         for name, p in model.named_parameters():
             if "norm" in name:
                 p.uniform_(0.8, 1.2)
+            # Granite's attention biases away from the zeros transformers starts them at, so that
+            # a missing bias (or o_proj's bias left out of residual_multiplier) shows.
+            elif config.model_type == "granitemoehybrid" and "self_attn" in name and name.endswith(".bias"):
+                p.uniform_(-0.2, 0.2)
     return model.eval()
 
 

@@ -219,6 +219,24 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
                 1, List.of(), intermediate, List.of(), null);
     }
 
+    /**
+     * Granite-4.0-H-style hybrid: attention (no RoPE, scores scaled by 1 / head_dim as Granite's
+     * attention_multiplier is) in one layer of every {@code attentionPeriod} (at half the period),
+     * Mamba-2 elsewhere (D = 2 hidden in heads of 64, one group of 128 states); in every layer an MoE
+     * of {@code experts} x {@code expertIntermediate} top-{@code topK} beside a shared MLP of
+     * {@code sharedIntermediate}; Granite-4.0-H-tiny's embedding (12), residual (0.22) and logits (6) multipliers.
+     */
+    public static ModelConfig graniteHybrid(int vocab, int hidden, int layers, int kvHeads, int expertIntermediate, int experts, int topK,
+                                            int sharedIntermediate, int attentionPeriod) {
+        int inner = 2 * hidden;
+        List<Integer> attention = new java.util.ArrayList<>();
+        for (int i = attentionPeriod / 2; i < layers; i += attentionPeriod) attention.add(i);
+        return new ModelConfig(Family.GRANITE_HYBRID, vocab, hidden, layers, hidden / HEAD_DIM, kvHeads, HEAD_DIM, sharedIntermediate, 1e-5f, 0,
+                1, null, false, false, 0, true, inner, 128, 4, 0, true, experts, topK, true, 1, 0, 1, 0, List.of(), expertIntermediate, List.of(),
+                null, new Mamba2(1, 0f, Float.POSITIVE_INFINITY),
+                new Granite(List.copyOf(attention), inner / HEAD_DIM, HEAD_DIM, 12f, 1f / HEAD_DIM, 0.22f, 6f));
+    }
+
     /** Reads a parsed config.json; a missing or malformed field is an IllegalArgumentException naming it. */
     public static ModelConfig fromJson(Map<String, Object> json) {
         Fields f = new Fields(json);
