@@ -44,8 +44,9 @@ def train_tokenizer(path):
 
 def configs(vocab):
     """(name, config) for each family; attention heads are 64 wide, the kernels' smallest head size."""
-    from transformers import (JambaConfig, LlamaConfig, Mamba2Config, MambaConfig, MistralConfig,
-                              MixtralConfig, Phi3Config, Qwen2Config, Qwen3Config, Qwen3MoeConfig)
+    from transformers import (GraniteMoeHybridConfig, JambaConfig, LlamaConfig, Mamba2Config,
+                              MambaConfig, MistralConfig, MixtralConfig, Phi3Config, Qwen2Config,
+                              Qwen3Config, Qwen3MoeConfig)
     common = dict(vocab_size=vocab, bos_token_id=1, eos_token_id=2, pad_token_id=0)
     attention = dict(num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
                      rms_norm_eps=1e-5, rope_theta=10000.0, max_position_embeddings=256,
@@ -118,6 +119,32 @@ def configs(vocab):
                               mamba_conv_bias=True, mamba_proj_bias=False, use_mamba_kernels=False,
                               rms_norm_eps=1e-6, tie_word_embeddings=False, initializer_range=0.15,
                               **common)),
+        # Granite 4.0-H: Mamba-2 in layers 0, 2 and 3 (two groups, the gated norm per group as for
+        # mamba2, chunks of 8), RoPE attention with GQA and a head of 64 in layer 1; in every layer
+        # a top-2 softmax MoE of 4 experts of 16 plus a shared MLP of 32. Every multiplier differs
+        # from 1 (attention_multiplier from 1 / sqrt(64)), and the embeddings are tied.
+        ("granitemoehybrid", GraniteMoeHybridConfig(
+            hidden_size=64, num_hidden_layers=4, layer_types=["mamba", "attention", "mamba", "mamba"],
+            num_attention_heads=2, num_key_value_heads=1, head_dim=64, attention_bias=False,
+            position_embedding_type="rope", rope_parameters=dict(rope_type="default", rope_theta=10000.0),
+            max_position_embeddings=256, intermediate_size=16, num_local_experts=4,
+            num_experts_per_tok=2, shared_intermediate_size=32, mamba_n_heads=8, mamba_d_head=16,
+            mamba_n_groups=2, mamba_d_state=16, mamba_d_conv=4, mamba_expand=2, mamba_chunk_size=8,
+            mamba_conv_bias=True, mamba_proj_bias=False, embedding_multiplier=6.0,
+            attention_multiplier=0.2, residual_multiplier=0.5, logits_scaling=3.0,
+            rms_norm_eps=1e-5, tie_word_embeddings=True, initializer_range=0.15, **common)),
+        # Granite 4.0-H without experts (the shared MLP is the whole FFN), attention without
+        # positions and with biases on q/k/v/o (the o bias scaled by residual_multiplier too),
+        # one Mamba-2 group, an untied head.
+        ("granitemoehybrid_dense", GraniteMoeHybridConfig(
+            hidden_size=64, num_hidden_layers=2, layer_types=["attention", "mamba"],
+            num_attention_heads=1, num_key_value_heads=1, attention_bias=True,
+            position_embedding_type="nope", max_position_embeddings=256, intermediate_size=16,
+            num_local_experts=0, shared_intermediate_size=48, mamba_n_heads=4, mamba_d_head=32,
+            mamba_n_groups=1, mamba_d_state=16, mamba_d_conv=4, mamba_expand=2, mamba_chunk_size=8,
+            mamba_conv_bias=True, mamba_proj_bias=False, embedding_multiplier=4.0,
+            attention_multiplier=0.05, residual_multiplier=0.7, logits_scaling=2.0,
+            rms_norm_eps=1e-5, tie_word_embeddings=False, initializer_range=0.15, **common)),
     ]
 
 
@@ -144,11 +171,19 @@ def build(config):
         for layer in model.backbone.layers:
             mixer = layer.mixer
             grouped_gated_norm(mixer.norm, mixer.intermediate_size // mixer.n_groups)
+    if config.model_type == "granitemoehybrid":
+        for layer in model.model.layers:
+            if layer.mamba is not None:
+                grouped_gated_norm(layer.mamba.norm, layer.mamba.intermediate_size // layer.mamba.n_groups)
     with torch.no_grad():
         # Norm weights away from one, so that a missing or misplaced norm weight shows.
         for name, p in model.named_parameters():
             if "norm" in name:
                 p.uniform_(0.8, 1.2)
+            # Granite's attention biases away from the zeros transformers starts them at, so that
+            # a missing bias (or o_proj's bias left out of residual_multiplier) shows.
+            elif config.model_type == "granitemoehybrid" and "self_attn" in name and name.endswith(".bias"):
+                p.uniform_(-0.2, 0.2)
     return model.eval()
 
 

@@ -29,14 +29,14 @@ import picocli.CommandLine.Spec;
 
 /**
  * The architecture comparison: small random models of equal width — attention with a KV cache
- * and a dense FFN, the same with an MoE FFN of equal active parameters, Mamba, Mamba-2, and a Jamba-style
- * hybrid — each first checked (against the CPU backend, and decode-after-prefill against one
+ * and a dense FFN, the same with an MoE FFN of equal active parameters, Mamba, Mamba-2, a Jamba-style
+ * hybrid and a Granite-4.0-H-style one — each first checked (against the CPU backend, and decode-after-prefill against one
  * pass), then the time per generated token and the memory held per sequence measured as the
  * context grows, with the energy per token where NVML answers. Prints a table and writes
  * comparison.csv, report.md and comparison.png. With a deadline, each architecture gets an equal
  * share of the time left and stops at the last context that fits in it.
  */
-@Command(name = "demo", description = "Compare attention, MoE, Mamba, Mamba-2 and a hybrid: time per token and memory per sequence against context length.")
+@Command(name = "demo", description = "Compare attention, MoE, Mamba, Mamba-2 and two hybrids: time per token and memory per sequence against context length.")
 final class DemoCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -128,15 +128,19 @@ final class DemoCommand implements Callable<Integer> {
 
     /**
      * Attention + dense FFN (intermediate I), attention + MoE FFN of 8 experts of I/2 with top-2
-     * (the same active FFN parameters per token), Mamba, Mamba-2, and the hybrid (attention in one layer
-     * of four, MoE of 8 x I/2 top-2 in every second layer).
+     * (the same active FFN parameters per token), Mamba, Mamba-2, the Jamba-style hybrid (attention in one layer
+     * of four, MoE of 8 x I/2 top-2 in every second layer) and the Granite-4.0-H-style one (attention without
+     * positions in one layer of four, Mamba-2 elsewhere, in every layer an MoE of 8 x I/4 top-2 beside a shared
+     * MLP of I/2: again I active FFN parameters per token).
      */
     static List<Arch> architectures(Sizes s) {
         return List.of(new Arch("attention + dense FFN", ModelConfig.llama(s.vocab, s.hidden, s.layers, s.kvHeads, s.intermediate)),
                 new Arch("attention + MoE FFN", ModelConfig.mixtral(s.vocab, s.hidden, s.layers, s.kvHeads, s.intermediate / 2, 8, 2)),
                 new Arch("Mamba", ModelConfig.mamba(s.vocab, s.hidden, s.layers, 16)),
                 new Arch("Mamba-2", ModelConfig.mamba2(s.vocab, s.hidden, s.layers, 128)),
-                new Arch("hybrid (Jamba-style)", ModelConfig.jamba(s.vocab, s.hidden, s.layers, s.kvHeads, s.intermediate / 2, 8, 2, 4)));
+                new Arch("hybrid (Jamba-style)", ModelConfig.jamba(s.vocab, s.hidden, s.layers, s.kvHeads, s.intermediate / 2, 8, 2, 4)),
+                new Arch("hybrid (Granite-style)", ModelConfig.graniteHybrid(s.vocab, s.hidden, s.layers, s.kvHeads, s.intermediate / 4, 8, 2,
+                        s.intermediate / 2, 4)));
     }
 
     /**
@@ -317,14 +321,16 @@ final class DemoCommand implements Callable<Integer> {
                 + String.format(Locale.ROOT, "Random models of width %d, %d layers, vocabulary %d, %s weights and activations; "
                         + "attention heads of 64 with %d kv heads; dense FFN of %d, MoE of 8 experts of %d with top-2 (equal active "
                         + "parameters); Mamba with 16 states per channel and 2x expansion; Mamba-2 with 2x expansion in heads of 64 "
-                        + "channels, 128 states each and one group; the hybrid has attention in one layer of "
-                        + "four and an MoE FFN in every second layer. Batch of one sequence; each time is the median of %d decode "
+                        + "channels, 128 states each and one group; the Jamba-style hybrid has attention in one layer of "
+                        + "four and an MoE FFN in every second layer; the Granite-style (Granite 4.0-H) one has attention without positions in "
+                        + "one layer of four, Mamba-2 elsewhere, and in every layer an MoE of 8 experts of %d with top-2 beside a shared MLP of %d. Batch of one sequence; each time is the median of %d decode "
                         + "steps at that context, after " + WARMUP_STEPS + " untimed ones (" + FIRST_WARMUP_STEPS + " at an architecture's first context; a step is the decode step, the greedy pick on the device and the id copied back); memory is what the caches hold "
                         + "for the sequence (KV blocks of 32 tokens, Mamba conv and SSM states); J/token and W are NVML's energy counter (or power samples) over up to " + ENERGY_STEPS + " more steps, where NVML answers.%n%n",
-                        s.hidden, s.layers, s.vocab, s.dtype.label(), s.kvHeads, s.intermediate, s.intermediate / 2, s.steps)
+                        s.hidden, s.layers, s.vocab, s.dtype.label(), s.kvHeads, s.intermediate, s.intermediate / 2,
+                        s.intermediate / 4, s.intermediate / 2, s.steps)
                 + table(archs, s, points, true) + "\n![time per token and memory per sequence](comparison.png)\n\n"
                 + "Attention reads every cached key and value at each step, so its time and memory grow linearly with the context; "
-                + "Mamba and Mamba-2 carry a fixed state, so both stay flat; the hybrid grows at a quarter of attention's rate. The MoE FFN "
+                + "Mamba and Mamba-2 carry a fixed state, so both stay flat; the hybrids grow at a quarter of attention's rate. The MoE FFN "
                 + "changes the per-token compute of the FFN, not the growth with context.\n";
         Files.writeString(dir.resolve("report.md"), report);
         out.println("wrote " + dir.resolve("comparison.csv") + ", " + dir.resolve("report.md") + " and " + dir.resolve("comparison.png"));

@@ -59,7 +59,9 @@ final class AttentionBlock {
         kNorm = c.qkNorm() ? w.load(prefix + "k_norm.weight", headDim) : null;
         normEps = c.normEps();
         rope = c.rope();
-        AttentionOptions decoder = AttentionOptions.decoder();
+        // Granite scales the scores by attention_multiplier instead of 1 / sqrt(head_dim).
+        AttentionOptions decoder = c.granite() != null ? AttentionOptions.decoder().withScale(c.granite().attentionMultiplier())
+                : AttentionOptions.decoder();
         options = c.slidingWindow() > 0 ? decoder.withWindow(c.slidingWindow() - 1, -1) : decoder;
     }
 

@@ -31,8 +31,9 @@ final class ConfigChecks {
             atLeast("headDim (head_dim)", c.headDim(), 1);
             atLeast("intermediateSize (intermediate_size)", c.intermediateSize(), 1);
         }
-        // RoPE: Llama-style families rotate with base rope_theta > 1; Jamba's attention has no positions (0).
-        boolean rope = attention && c.family() != ModelConfig.Family.JAMBA;
+        // RoPE: Llama-style families rotate with base rope_theta > 1; Jamba's attention has no positions (0); Granite's either.
+        boolean rope = attention && c.family() != ModelConfig.Family.JAMBA
+                && !(c.family() == ModelConfig.Family.GRANITE_HYBRID && c.ropeTheta() == 0);
         if (rope ? !(Float.isFinite(c.ropeTheta()) && c.ropeTheta() > 1) : c.ropeTheta() != 0)
             throw new IllegalArgumentException("ropeTheta (rope_theta) must be " + (rope ? "finite and > 1" : "0 (no RoPE)") + " for "
                     + c.family() + ", is " + c.ropeTheta());
@@ -80,27 +81,59 @@ final class ConfigChecks {
                         throw new IllegalArgumentException("denseLayers (mlp_only_layers) entry " + layer + " is not a layer in [0, " + c.layers() + ")");
             }
             case MAMBA2 -> checkMamba2(c);
+            case GRANITE_HYBRID -> checkGranite(c);
             default -> {}
         }
         if (c.family() == ModelConfig.Family.MIXTRAL || c.family() == ModelConfig.Family.JAMBA)
             atLeast("expertIntermediateSize (intermediate_size)", c.expertIntermediateSize(), 1);
-        if (c.family() != ModelConfig.Family.MAMBA2 && c.mamba2() != null)
-            throw new IllegalArgumentException("mamba2 is set for a " + c.family() + " model (only Mamba-2 has it)");
+        if (c.family() != ModelConfig.Family.MAMBA2 && c.family() != ModelConfig.Family.GRANITE_HYBRID && c.mamba2() != null)
+            throw new IllegalArgumentException("mamba2 is set for a " + c.family() + " model (only Mamba-2 and Granite 4.0-H have it)");
+        if (c.family() != ModelConfig.Family.GRANITE_HYBRID && c.granite() != null)
+            throw new IllegalArgumentException("granite is set for a " + c.family() + " model (only Granite 4.0-H has it)");
+    }
+
+    private static void checkGranite(ModelConfig c) {
+        ModelConfig.Granite g = c.granite();
+        if (g == null) throw new IllegalArgumentException("granite (layer_types, mamba_n_heads, the multipliers) is null for a Granite 4.0-H model");
+        if (g.attentionLayers() == null) throw new IllegalArgumentException("granite.attentionLayers (layer_types) is null");
+        for (Integer layer : g.attentionLayers())
+            if (layer == null || layer < 0 || layer >= c.layers())
+                throw new IllegalArgumentException("granite.attentionLayers (layer_types) entry " + layer + " is not a layer in [0, " + c.layers() + ")");
+        atLeast("experts (num_local_experts)", c.experts(), 0);
+        if (c.experts() > 0) {
+            range("topK (num_experts_per_tok)", c.topK(), 1, c.experts());
+            atLeast("expertIntermediateSize (intermediate_size)", c.expertIntermediateSize(), 1);
+            if (!c.renormalize()) throw new IllegalArgumentException("renormalize must be true for Granite 4.0-H (softmax over the top-k router logits)");
+        }
+        positive("granite.embeddingMultiplier (embedding_multiplier)", g.embeddingMultiplier());
+        positive("granite.attentionMultiplier (attention_multiplier)", g.attentionMultiplier());
+        positive("granite.residualMultiplier (residual_multiplier)", g.residualMultiplier());
+        positive("granite.logitsScaling (logits_scaling)", g.logitsScaling());
+        if (g.attentionLayers().size() < c.layers()) checkMamba2(c);
+    }
+
+    /**
+     * A multiplier folded into the weights or a GEMM's alpha: finite and > 0 (a zero or negative
+     * one is no checkpoint's, and a zero logits_scaling would divide by zero).
+     */
+    private static void positive(String name, float value) {
+        if (!(Float.isFinite(value) && value > 0)) throw new IllegalArgumentException(name + " must be finite and > 0, is " + value);
     }
 
     private static void checkMamba2(ModelConfig c) {
         ModelConfig.Mamba2 m = c.mamba2();
-        if (m == null) throw new IllegalArgumentException("mamba2 (n_groups, time_step_limit) is null for a Mamba-2 model");
-        range("heads (num_heads)", c.heads(), 1, Integer.MAX_VALUE);
-        range("headDim (head_dim)", c.headDim(), 1, 256);
-        if ((long) c.heads() * c.headDim() != c.mambaInner())
-            throw new IllegalArgumentException("heads (num_heads) " + c.heads() + " x headDim (head_dim) " + c.headDim()
-                    + " must be mambaInner (expand * hidden_size) " + c.mambaInner());
-        range("stateSize (state_size)", c.stateSize(), 1, 256);
-        range("convKernel (conv_kernel)", c.convKernel(), 2, 8);
-        atLeast("mamba2.groups (n_groups)", m.groups(), 1);
-        if (c.heads() % m.groups() != 0)
-            throw new IllegalArgumentException("mamba2.groups (n_groups) " + m.groups() + " must divide heads (num_heads) " + c.heads());
+        if (m == null) throw new IllegalArgumentException("mamba2 (n_groups, time_step_limit) is null for a " + c.family() + " model");
+        range("SSD heads (num_heads / mamba_n_heads)", c.ssdHeads(), 1, Integer.MAX_VALUE);
+        range("SSD head dim (head_dim / mamba_d_head)", c.ssdHeadDim(), 1, 256);
+        if ((long) c.ssdHeads() * c.ssdHeadDim() != c.mambaInner())
+            throw new IllegalArgumentException("SSD heads (num_heads / mamba_n_heads) " + c.ssdHeads() + " x head dim (head_dim / mamba_d_head) "
+                    + c.ssdHeadDim() + " must be mambaInner (expand * hidden_size) " + c.mambaInner());
+        range("stateSize (state_size / mamba_d_state)", c.stateSize(), 1, 256);
+        range("convKernel (conv_kernel / mamba_d_conv)", c.convKernel(), 2, 8);
+        atLeast("mamba2.groups (n_groups / mamba_n_groups)", m.groups(), 1);
+        if (c.ssdHeads() % m.groups() != 0)
+            throw new IllegalArgumentException("mamba2.groups (n_groups / mamba_n_groups) " + m.groups() + " must divide the SSD heads "
+                    + "(num_heads / mamba_n_heads) " + c.ssdHeads());
         if (!(m.dtMin() <= m.dtMax()))
             throw new IllegalArgumentException("mamba2 time_step_limit [" + m.dtMin() + ", " + m.dtMax() + "] is not an interval");
     }

@@ -27,8 +27,10 @@ import java.util.Set;
  *
  * The residual adds are fused into the norms ({@link RmsNorm#applyWithResidual}). Families:
  * Llama / Mistral / Qwen2, Qwen3 and Phi-3 (attention + dense), Mixtral (attention + MoE), Qwen3-MoE
- * (attention + MoE or dense by layer), Mamba and Mamba-2 (their blocks only) and Jamba (attention
- * every few layers, Mamba elsewhere, MoE on alternate layers).
+ * (attention + MoE or dense by layer), Mamba and Mamba-2 (their blocks only), Jamba (attention
+ * every few layers, Mamba elsewhere, MoE on alternate layers) and Granite 4.0-H (attention or
+ * Mamba-2 by layer, MoE plus a shared MLP in every layer, its multipliers as {@link GraniteScaling}
+ * folds them into the weights and the logits GEMM's alpha divides by logits_scaling).
  *
  * <pre>{@code
  * try (DecoderModel model = DecoderModel.load(Backend.best(), dir, DType.BF16);
@@ -47,9 +49,11 @@ public final class DecoderModel implements AutoCloseable {
     private final Tensor embedding;
     private final Tensor lmHead;
     private final Tensor finalNorm;
+    /** The logits GEMM's alpha: 1, or Granite's 1 / logits_scaling (over embedding_multiplier with a tied head). */
+    private final float logitsScale;
     private final Layer[] layers;
 
-    /** One layer: its norms and blocks (attention or mamba; dense, moe or no FFN). */
+    /** One layer: its norms and blocks (attention or mamba; dense, moe, both (Granite's shared MLP beside the experts) or no FFN). */
     private record Layer(Tensor mixerNorm, AttentionBlock attention, StateSpaceBlock mamba, Tensor ffnNorm, DenseFfn dense, MoeFfn moe) {}
 
     private DecoderModel(ModelConfig config, Backend backend, DType dtype, Weights weights) {
@@ -60,6 +64,10 @@ public final class DecoderModel implements AutoCloseable {
         TensorNames names = TensorNames.of(config, weights);
         long h = config.hiddenSize(), vocab = config.vocabSize();
         embedding = weights.load(names.embedding(), vocab, h);
+        ModelConfig.Granite granite = config.granite();
+        // The table holds embed * embedding_multiplier (GraniteScaling): a tied head divides that out again.
+        logitsScale = granite == null ? 1f
+                : 1f / (granite.logitsScaling() * (config.tieEmbeddings() ? granite.embeddingMultiplier() : 1f));
         finalNorm = weights.load(names.finalNorm(), h);
         lmHead = config.tieEmbeddings() ? embedding : weights.load("lm_head.weight", vocab, h);
         layers = new Layer[config.layers()];
@@ -68,10 +76,10 @@ public final class DecoderModel implements AutoCloseable {
             Tensor mixerNorm = weights.load(p + names.mixerNorm(), h);
             AttentionBlock attention = config.isAttention(i) ? new AttentionBlock(weights, config, p + names.attention()) : null;
             StateSpaceBlock mamba = config.isAttention(i) ? null
-                    : config.family() == ModelConfig.Family.MAMBA2 ? new Mamba2Block(weights, config, p + names.mambaMixer())
+                    : config.mamba2() != null ? new Mamba2Block(weights, config, p + names.mambaMixer())
                     : new MambaBlock(weights, config, p + names.mambaMixer());
             Tensor ffnNorm = config.hasFfn(i) ? weights.load(p + names.ffnNorm(), h) : null;
-            DenseFfn dense = config.hasFfn(i) && !config.isMoe(i) ? new DenseFfn(weights, config, p + names.denseFfn()) : null;
+            DenseFfn dense = config.hasDenseFfn(i) ? new DenseFfn(weights, config, p + names.denseFfn()) : null;
             MoeFfn moe = config.isMoe(i) ? names.moe(weights, config, p) : null;
             layers[i] = new Layer(mixerNorm, attention, mamba, ffnNorm, dense, moe);
         }
@@ -118,13 +126,15 @@ public final class DecoderModel implements AutoCloseable {
         if (Files.isRegularFile(path))
             throw new IllegalArgumentException(path + " is a GGUF file, quantized as it was written; quantizing on load applies to checkpoint directories");
         try (HfCheckpoint checkpoint = HfCheckpoint.open(path)) {
-            return build(backend, ModelConfig.fromJson(checkpoint.config()), WeightSource.quantized(WeightSource.of(checkpoint), quantize), dtype);
+            ModelConfig config = ModelConfig.fromJson(checkpoint.config());
+            return build(backend, config, WeightSource.quantized(GraniteScaling.wrap(config, WeightSource.of(checkpoint)), quantize), dtype);
         }
     }
 
     /** As {@link #load(Backend, Path, DType)} from an open checkpoint (which may be closed afterwards: weights are copied). */
     public static DecoderModel load(Backend backend, HfCheckpoint checkpoint, DType dtype) {
-        return build(backend, ModelConfig.fromJson(checkpoint.config()), WeightSource.of(checkpoint), dtype);
+        ModelConfig config = ModelConfig.fromJson(checkpoint.config());
+        return build(backend, config, GraniteScaling.wrap(config, WeightSource.of(checkpoint)), dtype);
     }
 
     /**
@@ -133,7 +143,8 @@ public final class DecoderModel implements AutoCloseable {
      * the seed: for benchmarks and the architecture comparison.
      */
     public static DecoderModel random(Backend backend, ModelConfig config, DType dtype, long seed) {
-        return build(backend, config, WeightSource.random(seed), dtype);
+        if (config == null) throw new IllegalArgumentException("config is null");
+        return build(backend, config, GraniteScaling.wrap(config, WeightSource.random(seed)), dtype);
     }
 
     private static DecoderModel build(Backend backend, ModelConfig config, WeightSource source, DType dtype) {
@@ -271,8 +282,16 @@ public final class DecoderModel implements AutoCloseable {
             else layer.mamba.forward(step, i, normed, hidden);
             if (layer.ffnNorm == null) continue;
             normalize(false, layer.ffnNorm, hidden, residual, normed);
-            if (layer.dense != null) layer.dense.forward(step, normed, hidden);
-            else layer.moe.forward(step, normed, hidden);
+            if (layer.moe == null) {
+                layer.dense.forward(step, normed, hidden);
+                continue;
+            }
+            Tensor shared = null;
+            if (layer.dense != null) {
+                shared = step.allocate(dtype, t, h);
+                layer.dense.forward(step, normed, shared);
+            }
+            layer.moe.forward(step, normed, hidden, shared);
         }
         normalize(false, finalNorm, hidden, residual, normed);
         Tensor rows = normed;
@@ -282,7 +301,7 @@ public final class DecoderModel implements AutoCloseable {
                 backend.copy(rows.slice(0, i, i + 1), normed.slice(0, step.starts[i + 1] - 1, step.starts[i + 1]));
         }
         Tensor logits = step.allocate(DType.F32, rows.dim(0), config.vocabSize());
-        Gemm.gemm(backend, logits, rows, false, lmHead, true, 1f, 0f, step.session.gemmWorkspace());
+        Gemm.gemm(backend, logits, rows, false, lmHead, true, logitsScale, 0f, step.session.gemmWorkspace());
         return logits;
     }
 

@@ -39,8 +39,8 @@ final class Mamba2Block implements StateSpaceBlock {
 
     Mamba2Block(Weights w, ModelConfig c, String prefix) {
         inner = c.mambaInner();
-        heads = c.heads();
-        headDim = c.headDim();
+        heads = c.ssdHeads();
+        headDim = c.ssdHeadDim();
         groups = c.mamba2().groups();
         state = c.stateSize();
         convChannels = c.convChannels();

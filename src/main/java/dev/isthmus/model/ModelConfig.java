@@ -27,8 +27,9 @@ import java.util.Map;
  * @param expertIntermediateSize the width of each expert (Qwen3-MoE moe_intermediate_size; intermediateSize elsewhere)
  * @param denseLayers    layers whose FFN is dense although the period would make them MoE (Qwen3-MoE mlp_only_layers)
  * @param longRope       Phi-3's LongRoPE scaling (rope_type "longrope"), or null
- * @param mamba2         the Mamba-2 mixer's groups and time-step limits, or null for other families; a
+ * @param mamba2         the Mamba-2 mixer's groups and time-step limits, or null for families without it; a
  *                       Mamba-2 model's SSD heads are {@code heads} of {@code headDim} channels
+ * @param granite        Granite 4.0-H's layer pattern, SSD heads and multipliers, or null for other families
  */
 public record ModelConfig(Family family, int vocabSize, int hiddenSize, int layers, int heads, int kvHeads, int headDim,
                           int intermediateSize, float normEps, float ropeTheta, float ropeScale, Rope.Llama3Scaling ropeLlama3,
@@ -36,9 +37,23 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
                           int slidingWindow, boolean tieEmbeddings, int mambaInner, int stateSize, int convKernel, int dtRank,
                           boolean convBias, int experts, int topK, boolean renormalize, int attentionPeriod, int attentionOffset,
                           int expertPeriod, int expertOffset, List<Integer> eosTokens, int expertIntermediateSize, List<Integer> denseLayers,
-                          Rope.LongRope longRope, Mamba2 mamba2) {
+                          Rope.LongRope longRope, Mamba2 mamba2, Granite granite) {
 
-    /** Every family but Mamba-2. */
+    /** Every family but Granite 4.0-H. */
+    public ModelConfig(Family family, int vocabSize, int hiddenSize, int layers, int heads, int kvHeads, int headDim,
+                       int intermediateSize, float normEps, float ropeTheta, float ropeScale, Rope.Llama3Scaling ropeLlama3,
+                       boolean qkvBias, boolean outputBias,
+                       int slidingWindow, boolean tieEmbeddings, int mambaInner, int stateSize, int convKernel, int dtRank,
+                       boolean convBias, int experts, int topK, boolean renormalize, int attentionPeriod, int attentionOffset,
+                       int expertPeriod, int expertOffset, List<Integer> eosTokens, int expertIntermediateSize, List<Integer> denseLayers,
+                       Rope.LongRope longRope, Mamba2 mamba2) {
+        this(family, vocabSize, hiddenSize, layers, heads, kvHeads, headDim, intermediateSize, normEps, ropeTheta, ropeScale, ropeLlama3,
+                qkvBias, outputBias, slidingWindow, tieEmbeddings, mambaInner, stateSize, convKernel, dtRank, convBias, experts, topK,
+                renormalize, attentionPeriod, attentionOffset, expertPeriod, expertOffset, eosTokens, expertIntermediateSize, denseLayers,
+                longRope, mamba2, null);
+    }
+
+    /** Every family but Mamba-2 and Granite 4.0-H. */
     public ModelConfig(Family family, int vocabSize, int hiddenSize, int layers, int heads, int kvHeads, int headDim,
                        int intermediateSize, float normEps, float ropeTheta, float ropeScale, Rope.Llama3Scaling ropeLlama3,
                        boolean qkvBias, boolean outputBias,
@@ -59,6 +74,23 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
      */
     public record Mamba2(int groups, float dtMin, float dtMax) {}
 
+    /**
+     * Granite 4.0-H (GraniteMoeHybridForCausalLM) beside the Mamba-2 mixer of its other layers:
+     * <pre>
+     *   r = embed(tokens) * embeddingMultiplier
+     *   per layer:  r += residualMultiplier * mixer(rmsnorm(r))              (attention or Mamba-2)
+     *               r += residualMultiplier * (moe(x) + shared_mlp(x)),  x = rmsnorm(r)
+     *   logits = lm_head(rmsnorm(r)) / logitsScaling
+     * </pre>
+     * with the attention scores scaled by attentionMultiplier instead of 1 / sqrt(head_dim).
+     *
+     * @param attentionLayers the layers that attend (layer_types "attention"); Mamba-2 in the others
+     * @param ssdHeads        the Mamba-2 layers' SSD heads (mamba_n_heads), apart from the attention heads
+     * @param ssdHeadDim      channels per SSD head (mamba_d_head)
+     */
+    public record Granite(List<Integer> attentionLayers, int ssdHeads, int ssdHeadDim, float embeddingMultiplier,
+                          float attentionMultiplier, float residualMultiplier, float logitsScaling) {}
+
     /** The checkpoint families: their architecture names in config.json and their tensor naming. */
     public enum Family {
         LLAMA("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"),
@@ -71,7 +103,9 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
         /** Qwen3's attention; MoE FFNs by decoder_sparse_step and mlp_only_layers, dense ones elsewhere. */
         QWEN3_MOE("Qwen3MoeForCausalLM"),
         /** Llama-style with fused qkv_proj and gate_up_proj, and LongRoPE. */
-        PHI3("Phi3ForCausalLM");
+        PHI3("Phi3ForCausalLM"),
+        /** Granite 4.0-H: Mamba-2 or attention by layer_types, an MoE plus a shared MLP (or the shared MLP alone) in every layer. */
+        GRANITE_HYBRID("GraniteMoeHybridForCausalLM");
 
         final List<String> architectures;
 
@@ -84,7 +118,7 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
                 if (f.architectures.contains(architecture)) return f;
             throw new IllegalArgumentException("unknown architecture " + architecture + "; supported: LlamaForCausalLM, MistralForCausalLM, "
                     + "Qwen2ForCausalLM, Qwen3ForCausalLM, Qwen3MoeForCausalLM, Phi3ForCausalLM, MixtralForCausalLM, MambaForCausalLM, "
-                    + "Mamba2ForCausalLM, JambaForCausalLM");
+                    + "Mamba2ForCausalLM, JambaForCausalLM, GraniteMoeHybridForCausalLM");
         }
     }
 
@@ -94,6 +128,7 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
             case LLAMA, MIXTRAL, QWEN3, QWEN3_MOE, PHI3 -> true;
             case MAMBA, MAMBA2 -> false;
             case JAMBA -> i % attentionPeriod == attentionOffset;
+            case GRANITE_HYBRID -> granite.attentionLayers().contains(i);
         };
     }
 
@@ -109,7 +144,26 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
             case MIXTRAL -> true;
             case JAMBA -> experts > 1 && i % expertPeriod == expertOffset;
             case QWEN3_MOE -> experts > 0 && i % expertPeriod == expertOffset && !denseLayers.contains(i);
+            case GRANITE_HYBRID -> experts > 0;
         };
+    }
+
+    /**
+     * Whether layer {@code i} has a dense SwiGLU FFN of {@link #intermediateSize}: the FFN of a
+     * layer without experts, or Granite's shared MLP, which runs beside the experts.
+     */
+    public boolean hasDenseFfn(int i) {
+        return hasFfn(i) && (!isMoe(i) || family == Family.GRANITE_HYBRID);
+    }
+
+    /** SSD heads of a Mamba-2 layer (Granite's mamba_n_heads; Mamba-2's heads). */
+    public int ssdHeads() {
+        return granite != null ? granite.ssdHeads() : heads;
+    }
+
+    /** Channels per SSD head of a Mamba-2 layer (Granite's mamba_d_head; Mamba-2's headDim). */
+    public int ssdHeadDim() {
+        return granite != null ? granite.ssdHeadDim() : headDim;
     }
 
     /** Whether each attention head's q and k go through their own RMSNorm (over head_dim) before RoPE (Qwen3). */
@@ -165,6 +219,24 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
                 1, List.of(), intermediate, List.of(), null);
     }
 
+    /**
+     * Granite-4.0-H-style hybrid: attention (no RoPE, scores scaled by 1 / head_dim as Granite's
+     * attention_multiplier is) in one layer of every {@code attentionPeriod} (at half the period),
+     * Mamba-2 elsewhere (D = 2 hidden in heads of 64, one group of 128 states); in every layer an MoE
+     * of {@code experts} x {@code expertIntermediate} top-{@code topK} beside a shared MLP of
+     * {@code sharedIntermediate}; Granite-4.0-H-tiny's embedding (12), residual (0.22) and logits (6) multipliers.
+     */
+    public static ModelConfig graniteHybrid(int vocab, int hidden, int layers, int kvHeads, int expertIntermediate, int experts, int topK,
+                                            int sharedIntermediate, int attentionPeriod) {
+        int inner = 2 * hidden;
+        List<Integer> attention = new java.util.ArrayList<>();
+        for (int i = attentionPeriod / 2; i < layers; i += attentionPeriod) attention.add(i);
+        return new ModelConfig(Family.GRANITE_HYBRID, vocab, hidden, layers, hidden / HEAD_DIM, kvHeads, HEAD_DIM, sharedIntermediate, 1e-5f, 0,
+                1, null, false, false, 0, true, inner, 128, 4, 0, true, experts, topK, true, 1, 0, 1, 0, List.of(), expertIntermediate, List.of(),
+                null, new Mamba2(1, 0f, Float.POSITIVE_INFINITY),
+                new Granite(List.copyOf(attention), inner / HEAD_DIM, HEAD_DIM, 12f, 1f / HEAD_DIM, 0.22f, 6f));
+    }
+
     /** Reads a parsed config.json; a missing or malformed field is an IllegalArgumentException naming it. */
     public static ModelConfig fromJson(Map<String, Object> json) {
         Fields f = new Fields(json);
@@ -177,7 +249,12 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
         int layers = f.integer("num_hidden_layers");
         List<Integer> eos = f.integers("eos_token_id");
         refuseUnsupported(f);
-        Scaling scaling = family == Family.MAMBA || family == Family.MAMBA2 || family == Family.JAMBA ? null : ropeScaling(json);
+        boolean positions = switch (family) {
+            case MAMBA, MAMBA2, JAMBA -> false;
+            case GRANITE_HYBRID -> graniteRope(f);
+            default -> true;
+        };
+        Scaling scaling = positions ? ropeScaling(json) : null;
         if (scaling != null && scaling.type().equals("longrope") && family != Family.PHI3)
             throw new IllegalArgumentException("config.json: " + scaling.key() + " type longrope is read for Phi3ForCausalLM only "
                     + "(supported: default, linear, llama3)");
@@ -190,6 +267,7 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
                         f.integer("time_step_rank"), f.bool("use_conv_bias", true), 0, 0, false, 1, 1, 1, 1, eos, 0, List.of(), null);
             }
             case MAMBA2 -> mamba2(f, family, vocab, hidden, layers, eos);
+            case GRANITE_HYBRID -> granite(f, json, family, vocab, hidden, layers, eos);
             case LLAMA, MIXTRAL -> {
                 int heads = f.integer("num_attention_heads");
                 int kvHeads = f.integer("num_key_value_heads", heads);
@@ -281,17 +359,77 @@ public record ModelConfig(Family family, int vocabSize, int hiddenSize, int laye
         double inner = f.number("expand", 2f) * (double) hidden;
         if (inner != Math.rint(inner) || inner < 1 || inner > Integer.MAX_VALUE)
             throw new IllegalArgumentException("config.json: expand * hidden_size = " + inner + " is not a usable channel count");
-        float[] limit = {0f, Float.POSITIVE_INFINITY};
-        Object limits = f.json.get("time_step_limit");
-        if (limits != null) {
-            if (!(limits instanceof List<?> l) || l.size() != 2)
-                throw new IllegalArgumentException("config.json: time_step_limit must be a list of two numbers, is " + limits);
-            limit = new float[] {pythonFloat("time_step_limit[0]", l.get(0)), pythonFloat("time_step_limit[1]", l.get(1))};
-        }
+        float[] limit = timeStepLimit(f);
         return new ModelConfig(family, vocab, hidden, layers, f.integer("num_heads"), 0, f.integer("head_dim"), 0,
                 f.number("layer_norm_epsilon", 1e-5f), 0, 1, null, false, false, 0, f.bool("tie_word_embeddings", false), (int) inner,
                 f.integer("state_size"), f.integer("conv_kernel"), 0, f.bool("use_conv_bias", true), 0, 0, false, 1, 1, 1, 1, eos, 0,
                 List.of(), null, new Mamba2(f.integer("n_groups", 1), limit[0], limit[1]));
+    }
+
+    /** time_step_limit as [min, max]: dt' is clamped to it; (0, inf) when absent. */
+    private static float[] timeStepLimit(Fields f) {
+        Object limits = f.json.get("time_step_limit");
+        if (limits == null) return new float[] {0f, Float.POSITIVE_INFINITY};
+        if (!(limits instanceof List<?> l) || l.size() != 2)
+            throw new IllegalArgumentException("config.json: time_step_limit must be a list of two numbers, is " + limits);
+        return new float[] {pythonFloat("time_step_limit[0]", l.get(0)), pythonFloat("time_step_limit[1]", l.get(1))};
+    }
+
+    /** Whether Granite's attention rotates q and k: position_embedding_type "rope"; "nope" or absent (transformers' None) for none. */
+    private static boolean graniteRope(Fields f) {
+        Object type = f.json.get("position_embedding_type");
+        if (type == null || "nope".equals(type)) return false;
+        if ("rope".equals(type)) return true;
+        throw new IllegalArgumentException("config.json: position_embedding_type " + type + " is not supported (rope, nope)");
+    }
+
+    /**
+     * GraniteMoeHybridForCausalLM (Granite 4.0-H). layer_types names each layer's mixer ("mamba" or
+     * "attention", or transformers 5's "linear_attention" and "full_attention"; all Mamba when
+     * absent, as transformers has it). The Mamba layers are Mamba-2 (mamba_n_heads of mamba_d_head,
+     * mamba_n_groups, mamba_d_state, mamba_d_conv, mamba_expand, mamba_conv_bias, time_step_limit;
+     * mamba_chunk_size is the reference kernel's tiling and is not read; mamba_proj_bias is
+     * refused). Every layer's FFN is the shared MLP (shared_intermediate_size) plus, with
+     * num_local_experts > 0, a softmax top-k MoE of experts of intermediate_size: transformers
+     * takes the softmax of the top-k router logits, which is the softmax renormalised over the top
+     * k. The multipliers are {@link Granite}'s.
+     */
+    private static ModelConfig granite(Fields f, Map<String, Object> json, Family family, int vocab, int hidden, int layers,
+                                       List<Integer> eos) {
+        if (f.bool("mamba_proj_bias", false))
+            throw new IllegalArgumentException("config.json: mamba_proj_bias = true (biases on in_proj/out_proj) is not supported");
+        List<Integer> attentionLayers = new java.util.ArrayList<>();
+        Object types = json.get("layer_types");
+        if (types != null) {
+            if (!(types instanceof List<?> list) || list.size() != layers)
+                throw new IllegalArgumentException("config.json: layer_types must be a list of num_hidden_layers = " + layers + " names");
+            for (int i = 0; i < layers; i++) {
+                Object t = list.get(i);
+                if ("attention".equals(t) || "full_attention".equals(t)) attentionLayers.add(i);
+                else if (!"mamba".equals(t) && !"linear_attention".equals(t))
+                    throw new IllegalArgumentException("config.json: layer_types entry " + t + " is not supported (mamba, attention)");
+            }
+        }
+        int heads = f.integer("num_attention_heads");
+        int headDim = headDim(f, hidden, heads);
+        boolean bias = f.bool("attention_bias", false);
+        boolean rope = graniteRope(f);
+        double inner = f.integer("mamba_expand", 2) * (double) hidden;
+        if (inner > Integer.MAX_VALUE) throw new IllegalArgumentException("config.json: mamba_expand * hidden_size = " + inner + " is too large");
+        int ssdHeads = f.integer("mamba_n_heads");
+        if (ssdHeads < 1) throw new IllegalArgumentException("config.json: mamba_n_heads must be >= 1, is " + ssdHeads);
+        int ssdHeadDim = json.get("mamba_d_head") == null || "auto".equals(json.get("mamba_d_head")) ? (int) inner / ssdHeads
+                : f.integer("mamba_d_head");
+        int experts = f.integer("num_local_experts");
+        float[] limit = timeStepLimit(f);
+        Granite granite = new Granite(List.copyOf(attentionLayers), ssdHeads, ssdHeadDim, f.number("embedding_multiplier", 1f),
+                f.number("attention_multiplier", 1f), f.number("residual_multiplier", 1f), f.number("logits_scaling", 1f));
+        return new ModelConfig(family, vocab, hidden, layers, heads, f.integer("num_key_value_heads", heads), headDim,
+                f.integer("shared_intermediate_size"), f.number("rms_norm_eps", 1e-6f), rope ? ropeTheta(json) : 0,
+                rope ? ropeScale(json) : 1, rope ? ropeLlama3(json) : null, bias, bias, 0, f.bool("tie_word_embeddings", false), (int) inner,
+                f.integer("mamba_d_state"), f.integer("mamba_d_conv", 4), 0, f.bool("mamba_conv_bias", true), experts,
+                experts > 0 ? f.integer("num_experts_per_tok") : 0, true, 1, 0, 1, 0, eos, experts > 0 ? f.integer("intermediate_size") : 0,
+                List.of(), null, new Mamba2(f.integer("mamba_n_groups", 1), limit[0], limit[1]), granite);
     }
 
     /**

@@ -63,14 +63,19 @@ final class MoeFfn {
      * {@code prefix}down_proj (E, H, I); kept quantized where the source offers both so.
      */
     static MoeFfn stacked(Weights w, ModelConfig c, String routerName, String prefix) {
+        return stacked(w, c, routerName, prefix + "gate_up_proj", prefix + "down_proj");
+    }
+
+    /** As {@link #stacked(Weights, ModelConfig, String, String)} with the two stacks named in full (Granite: input_linear, output_linear). */
+    static MoeFfn stacked(Weights w, ModelConfig c, String routerName, String gateUpName, String downName) {
         int experts = c.experts();
         long h = c.hiddenSize(), inter = c.expertIntermediateSize();
-        QuantizedExperts gateUp = w.quantizedExperts(prefix + "gate_up_proj", experts, 2 * inter, h);
-        QuantizedExperts down = gateUp == null ? null : w.quantizedExperts(prefix + "down_proj", experts, h, inter);
+        QuantizedExperts gateUp = w.quantizedExperts(gateUpName, experts, 2 * inter, h);
+        QuantizedExperts down = gateUp == null ? null : w.quantizedExperts(downName, experts, h, inter);
         if (down != null)
             return new MoeFfn(c, null, new MoeLayer.QuantizedWeights(w.load(routerName, experts, h), null, gateUp, down));
-        return new MoeFfn(c, new MoeLayer.Weights(w.load(routerName, experts, h), null, w.load(prefix + "gate_up_proj", experts, 2 * inter, h),
-                w.load(prefix + "down_proj", experts, h, inter)));
+        return new MoeFfn(c, new MoeLayer.Weights(w.load(routerName, experts, h), null, w.load(gateUpName, experts, 2 * inter, h),
+                w.load(downName, experts, h, inter)));
     }
 
     private static void copyInto(Weights w, Tensor dst, String name) {
@@ -79,9 +84,10 @@ final class MoeFfn {
         }
     }
 
-    void forward(Step step, Tensor x, Tensor out) {
+    /** out = MoE(x) (+ shared, a shared expert's output added in the combine; may be null). */
+    void forward(Step step, Tensor x, Tensor out, Tensor shared) {
         MoeLayer.Workspace ws = step.moeWorkspace(hidden, intermediate, x.dtype(), router);
-        if (quantized != null) MoeLayer.forwardQuantized(step.backend, out, x, quantized, router, null, null, ws);
-        else MoeLayer.forward(step.backend, out, x, weights, router, null, null, ws);
+        if (quantized != null) MoeLayer.forwardQuantized(step.backend, out, x, quantized, router, shared, null, ws);
+        else MoeLayer.forward(step.backend, out, x, weights, router, shared, null, ws);
     }
 }

@@ -81,7 +81,7 @@ public final class Session implements AutoCloseable {
                 if (c.isAttention(i)) continue;
                 convStates[i] = own(backend.allocate(model.dtype(), maxSequences, c.convChannels(), c.convKernel() - 1));
                 ssmStates[i] = own(c.mamba2() == null ? backend.allocate(DType.F32, maxSequences, c.mambaInner(), c.stateSize())
-                        : backend.allocate(DType.F32, maxSequences, c.heads(), c.headDim(), c.stateSize()));
+                        : backend.allocate(DType.F32, maxSequences, c.ssdHeads(), c.ssdHeadDim(), c.stateSize()));
             }
             // made here, not on first use, so that no allocation falls inside a decode step's graph capture
             gemmWorkspace = GemmWorkspace.allocate(backend);

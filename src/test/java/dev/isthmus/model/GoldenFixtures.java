@@ -23,7 +23,7 @@ final class GoldenFixtures {
     private GoldenFixtures() {}
 
     static final List<String> FAMILIES = List.of("llama", "llama3", "qwen2", "qwen3", "qwen3_moe", "phi3", "phi3_long", "mistral", "mixtral",
-            "mamba", "mamba2", "jamba");
+            "mamba", "mamba2", "jamba", "granitemoehybrid", "granitemoehybrid_dense");
 
     /** The files of a fixture. */
     private static final List<String> FILES = List.of("config.json", "model.safetensors", "tokenizer.json", "reference.safetensors");

@@ -22,7 +22,7 @@ final class TinyCheckpoints {
     static final int VOCAB = 61;
     static final int HIDDEN = 128;
 
-    enum Kind { LLAMA, QWEN2, MIXTRAL, MAMBA, JAMBA }
+    enum Kind { LLAMA, QWEN2, MIXTRAL, MAMBA, JAMBA, GRANITE }
 
     static Path write(Path dir, Kind kind, long seed) throws IOException {
         Files.createDirectories(dir);
@@ -32,6 +32,7 @@ final class TinyCheckpoints {
             case LLAMA, QWEN2, MIXTRAL -> attentionModel(tensors, random, kind);
             case MAMBA -> mamba(tensors, random);
             case JAMBA -> jamba(tensors, random);
+            case GRANITE -> granite(tensors, random);
         };
         Files.writeString(dir.resolve("config.json"), config);
         SafetensorsWriter.write(dir.resolve("model.safetensors"), tensors);
@@ -167,5 +168,47 @@ final class TinyCheckpoints {
                 + "\"expert_layer_period\": 2, \"expert_layer_offset\": 1, \"mamba_d_state\": 8, \"mamba_d_conv\": 4, \"mamba_expand\": 2, "
                 + "\"mamba_dt_rank\": 8, \"mamba_conv_bias\": true, \"mamba_proj_bias\": false, \"rms_norm_eps\": 1e-06, "
                 + "\"tie_word_embeddings\": false, \"eos_token_id\": 2}";
+    }
+
+    /**
+     * Granite 4.0-H in two layers: Mamba-2 in layer 0 (4 heads of 64, 2 groups of 8 states), RoPE
+     * attention in layer 1; in both a stacked MoE of 4 experts of 48 (checkpoint names) beside a
+     * shared MLP of 64; every multiplier away from 1.
+     */
+    private static String granite(Map<String, Tensor> t, Random random) {
+        int inner = 2 * HIDDEN, heads = 4, groups = 2, state = 8, conv = inner + 2 * groups * state;
+        put(t, random, "model.embed_tokens.weight", 0.3f, VOCAB, HIDDEN);
+        for (int i = 0; i < 2; i++) {
+            String p = "model.layers." + i + ".";
+            norm(t, random, p + "input_layernorm.weight", HIDDEN);
+            norm(t, random, p + "post_attention_layernorm.weight", HIDDEN);
+            if (i == 1) {
+                attention(t, random, p + "self_attn.", false);
+            } else {
+                String m = p + "mamba.";
+                put(t, random, m + "in_proj.weight", 0.08f, inner + conv + heads, HIDDEN);
+                put(t, random, m + "conv1d.weight", 0.3f, conv, 1, 4);
+                put(t, random, m + "conv1d.bias", 0.1f, conv);
+                t.put(m + "A_log", RandomTensors.uniform(random, DType.F32, 0f, 1.5f, heads));
+                t.put(m + "D", RandomTensors.uniform(random, DType.F32, 0.5f, 1.5f, heads));
+                t.put(m + "dt_bias", RandomTensors.uniform(random, DType.F32, -4f, -2f, heads));
+                norm(t, random, m + "norm.weight", inner);
+                put(t, random, m + "out_proj.weight", 0.06f, HIDDEN, inner);
+            }
+            put(t, random, p + "shared_mlp.input_linear.weight", 0.08f, 2 * 64, HIDDEN);
+            put(t, random, p + "shared_mlp.output_linear.weight", 0.1f, HIDDEN, 64);
+            put(t, random, p + "block_sparse_moe.router.layer.weight", 0.3f, 4, HIDDEN);
+            put(t, random, p + "block_sparse_moe.input_linear.weight", 0.08f, 4, 2 * 48, HIDDEN);
+            put(t, random, p + "block_sparse_moe.output_linear.weight", 0.1f, 4, HIDDEN, 48);
+        }
+        norm(t, random, "model.norm.weight", HIDDEN);
+        return "{\"architectures\": [\"GraniteMoeHybridForCausalLM\"], \"vocab_size\": " + VOCAB + ", \"hidden_size\": " + HIDDEN
+                + ", \"num_hidden_layers\": 2, \"layer_types\": [\"mamba\", \"attention\"], \"num_attention_heads\": 2, "
+                + "\"num_key_value_heads\": 1, \"position_embedding_type\": \"rope\", \"rope_theta\": 10000.0, "
+                + "\"intermediate_size\": 48, \"num_local_experts\": 4, \"num_experts_per_tok\": 2, \"shared_intermediate_size\": 64, "
+                + "\"mamba_n_heads\": " + heads + ", \"mamba_d_head\": 64, \"mamba_n_groups\": " + groups + ", \"mamba_d_state\": " + state
+                + ", \"mamba_d_conv\": 4, \"mamba_expand\": 2, \"embedding_multiplier\": 3, \"attention_multiplier\": 0.1, "
+                + "\"residual_multiplier\": 0.6, \"logits_scaling\": 2, \"rms_norm_eps\": 1e-05, \"tie_word_embeddings\": true, "
+                + "\"eos_token_id\": 2}";
     }
 }
