@@ -22,15 +22,11 @@ The chunk is short enough that exp(-S_s) stays inside fp32 for the benchmark's A
 Writes CSV ``kernel,shape,dtype,peer,peer_time_us``.
 """
 
-import argparse
-import re
-import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
-from common import cuda_time_us, read_cases, write_csv
+from common import run_letter_peers
 
 DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
 CHUNK = 32
@@ -40,10 +36,6 @@ PEER_NAMES = {
     "causal-conv1d": "torch conv1d(groups=D)+silu",
 }
 
-
-def parse_shape(shape):
-    """'B8xD2048xL4096xN16' -> {'B': 8, 'D': 2048, 'L': 4096, 'N': 16}."""
-    return {k: int(v) for k, v in re.findall(r"([A-Z])(\d+)", shape)}
 
 
 def scan(u, delta, z, b, c, a, d, bias):
@@ -105,30 +97,8 @@ def make_call(kernel, dims, dt):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shapes", required=True, help="input CSV kernel,shape,dtype")
-    parser.add_argument("--out", required=True, help="output CSV of peer timings")
-    args = parser.parse_args()
-    if not torch.cuda.is_available():
-        raise SystemExit("scan_peer.py: no CUDA device available")
-
-    out_rows = []
-    t0 = time.monotonic()
-    for kernel, shape, dtype in read_cases(args.shapes):
-        if kernel not in PEER_NAMES or dtype not in DTYPES:
-            continue
-        dims = parse_shape(shape)
-        if kernel == "selective-scan" and dims["L"] % CHUNK != 0:
-            print(f"skipping {kernel} {shape}: L is not a multiple of {CHUNK}", file=sys.stderr)
-            continue
-        torch.cuda.empty_cache()
-        with torch.no_grad():
-            t_us = cuda_time_us(make_call(kernel, dims, DTYPES[dtype]), warmup=3, iters=10)
-        out_rows.append((kernel, shape, dtype, PEER_NAMES[kernel], f"{t_us:.3f}"))
-        print(f"{kernel:24s} {shape:>22s} {dtype:5s} {PEER_NAMES[kernel]:40s} {t_us:12.2f} us")
-
-    write_csv(args.out, ("kernel", "shape", "dtype", "peer", "peer_time_us"), out_rows)
-    print(f"wrote {len(out_rows)} rows to {args.out} in {time.monotonic() - t0:.1f} s")
+    run_letter_peers("scan_peer.py", __doc__.splitlines()[0], PEER_NAMES, DTYPES, make_call, CHUNK, "selective-scan", warmup=3, iters=10,
+                     shape_width=22)
 
 
 if __name__ == "__main__":

@@ -22,14 +22,11 @@ cum the running sum of dt' A inside each chunk and xs = dt' x:
 Writes CSV ``kernel,shape,dtype,peer,peer_time_us``.
 """
 
-import argparse
-import re
-import time
 
 import torch
 import torch.nn.functional as F
 
-from common import cuda_time_us, read_cases, write_csv
+from common import run_letter_peers
 
 DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
 CHUNK = 64
@@ -38,10 +35,6 @@ PEER_NAMES = {
     "ssd-state-update": "torch SSD state update",
 }
 
-
-def parse_shape(shape):
-    """'B8xL4096xH80xP64xN128xG1' -> {'B': 8, 'L': 4096, 'H': 80, 'P': 64, 'N': 128, 'G': 1}."""
-    return {k: int(v) for k, v in re.findall(r"([A-Z])(\d+)", shape)}
 
 
 def ssd(x, dt, a, b, c, d, dt_bias):
@@ -108,30 +101,8 @@ def make_call(kernel, dims, dt_type):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shapes", required=True, help="input CSV kernel,shape,dtype")
-    parser.add_argument("--out", required=True, help="output CSV of peer timings")
-    args = parser.parse_args()
-    if not torch.cuda.is_available():
-        raise SystemExit("ssd_peer.py: no CUDA device available")
-
-    out_rows = []
-    t0 = time.monotonic()
-    for kernel, shape, dtype in read_cases(args.shapes):
-        if kernel not in PEER_NAMES or dtype not in DTYPES:
-            continue
-        dims = parse_shape(shape)
-        if kernel == "ssd-scan" and dims["L"] % CHUNK != 0:
-            print(f"skipping {kernel} {shape}: L is not a multiple of {CHUNK}")
-            continue
-        torch.cuda.empty_cache()
-        with torch.no_grad():
-            t_us = cuda_time_us(make_call(kernel, dims, DTYPES[dtype]), warmup=2, iters=5)
-        out_rows.append((kernel, shape, dtype, PEER_NAMES[kernel], f"{t_us:.3f}"))
-        print(f"{kernel:24s} {shape:>28s} {dtype:5s} {PEER_NAMES[kernel]:40s} {t_us:12.2f} us")
-
-    write_csv(args.out, ("kernel", "shape", "dtype", "peer", "peer_time_us"), out_rows)
-    print(f"wrote {len(out_rows)} rows to {args.out} in {time.monotonic() - t0:.1f} s")
+    run_letter_peers("ssd_peer.py", __doc__.splitlines()[0], PEER_NAMES, DTYPES, make_call, CHUNK, "ssd-scan", warmup=2, iters=5,
+                     shape_width=28)
 
 
 if __name__ == "__main__":
