@@ -1,12 +1,14 @@
 // Launcher of the products with quantized weights: checks the arguments and picks the kernel for
-// the format, the dtype and the row count. Up to QGEMV_MAX_ROWS rows: the GEMV on CUDA cores
-// (cuda/quant_gemv.cuh, unrolled for 1, 2, 4, 8 or 16 rows, one warp an output); f32 takes no
-// more. From QGEMM_MIN_ROWS rows of f16/bf16: the tile engine with the quantized B source
+// the format, the dtype and the row count. f16/bf16 up to QGEMV_MAX_ROWS rows: the decode GEMV on
+// the tensor cores (cuda/quant_gemv_mma.cuh, one or two 8-row N tiles, a block per 16 output
+// features); from QGEMM_MIN_ROWS rows: the tile engine with the quantized B source
 // (cuda/quant_tile.cuh), its decode tile up to 64 rows and its wide tile for prompts. The
-// boundary follows the static estimates (bench/perf-model, rows quant-gemv-*): at 8 and 16 rows
-// the tiles' decode tile has too few blocks (one per 64 output features) and too much unpacking a
-// pass to beat the GEMV's one warp an output; past 16 rows the GEMV would stream the weights again
-// for every 16.
+// boundary follows the static estimates (bench/perf-model, rows quant-gemv-*): up to 16 rows the
+// tiles' decode tile has too few blocks (one per 64 output features) and unpacks too much a pass;
+// past 16 the GEMV would stream the weights again for every 16. f32 x (up to QGEMV_MAX_ROWS
+// rows, no more) takes the GEMV on CUDA cores (cuda/quant_gemv.cuh, unrolled for 1, 2, 4, 8 or
+// 16 rows, one warp an output): the tensor cores would round x to 16 bits.
+#include "../cuda/quant_gemv_mma.cuh"
 #include "../cuda/quant_tile.cuh"
 #include "gemm_tile_launch.h"
 #include "status.h"
@@ -23,6 +25,19 @@ void launch_rows(void *out, const void *x, const void *w, int rows, int64_t n_ou
     const dim3 grid(static_cast<unsigned>((n_out + QGEMV_WARPS - 1) / QGEMV_WARPS));
     ISTHMUS_LAUNCH(grid, QGEMV_WARPS * 32, 0, stream, quant_gemv_kernel<F, T, M>)(
             static_cast<T *>(out), static_cast<const T *>(x), static_cast<const uint8_t *>(w), rows, n_out, k);
+}
+
+template <QFormat F, typename T, int NT>
+void launch_mma_tiles(void *out, const void *x, const void *w, int rows, int64_t n_out, int64_t k, cudaStream_t stream) {
+    const dim3 grid(static_cast<unsigned>((n_out + QMMA_ROWS - 1) / QMMA_ROWS));
+    ISTHMUS_LAUNCH(grid, QMMA_WARPS * 32, 0, stream, quant_gemv_mma_kernel<F, T, NT>)(
+            static_cast<T *>(out), static_cast<const T *>(x), static_cast<const uint8_t *>(w), rows, n_out, k);
+}
+
+template <QFormat F, typename T>
+void launch_mma(void *out, const void *x, const void *w, int rows, int64_t n_out, int64_t k, cudaStream_t stream) {
+    if (rows <= 8) launch_mma_tiles<F, T, 1>(out, x, w, rows, n_out, k, stream);
+    else launch_mma_tiles<F, T, 2>(out, x, w, rows, n_out, k, stream);
 }
 
 template <QFormat F, typename T>
@@ -57,8 +72,10 @@ template <QFormat F, typename T>
 int launch_dtype(void *out, const void *x, const void *w, int64_t rows, int64_t n_out, int64_t k, cudaStream_t stream) {
     if constexpr (sizeof(T) == 2) {
         if (rows >= QGEMM_MIN_ROWS) return launch_gemm<F, T>(out, x, w, rows, n_out, k, stream);
+        launch_mma<F, T>(out, x, w, static_cast<int>(rows), n_out, k, stream);
+    } else {
+        launch<F, T>(out, x, w, static_cast<int>(rows), n_out, k, stream);
     }
-    launch<F, T>(out, x, w, static_cast<int>(rows), n_out, k, stream);
     ISTHMUS_CHECK_LAUNCH("isthmus_quant_gemv");
     return ISTHMUS_OK;
 }
