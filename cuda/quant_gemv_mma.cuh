@@ -40,36 +40,51 @@ namespace isthmus {
 constexpr int QMMA_WARPS = 8;  // warps a block, each a share of K
 constexpr int QMMA_ROWS = 16;  // weight rows (output features) a block: the mma's M
 
-// The 16-bit type's magic: its bits with integer i in the mantissa are the value kMagicValue + i.
+// (x & mask) | bits in one instruction (LOP3 with the table of (a & b) | c).
+__device__ __forceinline__ uint32_t and_or(uint32_t x, uint32_t mask, uint32_t bits) {
+#ifdef ISTHMUS_EMULATION
+    return (x & mask) | bits;
+#else
+    uint32_t r;
+    asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(r) : "r"(x), "r"(mask), "r"(bits));
+    return r;
+#endif
+}
+
+// The 16-bit type's magic: its bits with integer i in the mantissa are the value kMagic's + i;
+// sub2 subtracts two pairs of T in 32-bit registers (exact here: integers of at most 11 bits).
 template <typename T> struct IntBits;
 template <> struct IntBits<__half> {
     static constexpr uint32_t kMagic = 0x64006400u;  // 1024 in each half
     static constexpr uint32_t kOnes = 0x3C003C00u;
-    __device__ __forceinline__ static uint32_t sub2(uint32_t a, uint32_t b) { return bits_of(__hsub2(half2_of(a), half2_of(b))); }
-    __device__ __forceinline__ static __half2 half2_of(uint32_t v) {
-        __half2_raw raw;
-        raw.x = static_cast<unsigned short>(v);
-        raw.y = static_cast<unsigned short>(v >> 16);
-        return __half2(raw);
-    }
-    __device__ __forceinline__ static uint32_t bits_of(__half2 v) {
-        const __half2_raw raw = v;
+    __device__ __forceinline__ static uint32_t sub2(uint32_t a, uint32_t b) {
+#ifdef ISTHMUS_EMULATION
+        const __half2 r = __hsub2(__half2(__half2_raw{static_cast<unsigned short>(a), static_cast<unsigned short>(a >> 16)}),
+                                  __half2(__half2_raw{static_cast<unsigned short>(b), static_cast<unsigned short>(b >> 16)}));
+        const __half2_raw raw = r;
         return raw.x | static_cast<uint32_t>(raw.y) << 16;
+#else
+        uint32_t r;
+        asm("sub.rn.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+        return r;
+#endif
     }
 };
 template <> struct IntBits<__nv_bfloat16> {
     static constexpr uint32_t kMagic = 0x43004300u;  // 128 in each half
     static constexpr uint32_t kOnes = 0x3F803F80u;
-    __device__ __forceinline__ static uint32_t sub2(uint32_t a, uint32_t b) { return bits_of(__hsub2(bf162_of(a), bf162_of(b))); }
-    __device__ __forceinline__ static __nv_bfloat162 bf162_of(uint32_t v) {
-        __nv_bfloat162_raw raw;
-        raw.x = static_cast<unsigned short>(v);
-        raw.y = static_cast<unsigned short>(v >> 16);
-        return __nv_bfloat162(raw);
-    }
-    __device__ __forceinline__ static uint32_t bits_of(__nv_bfloat162 v) {
-        const __nv_bfloat162_raw raw = v;
+    __device__ __forceinline__ static uint32_t sub2(uint32_t a, uint32_t b) {
+#ifdef ISTHMUS_EMULATION
+        const __nv_bfloat162 r =
+                __hsub2(__nv_bfloat162(__nv_bfloat162_raw{static_cast<unsigned short>(a), static_cast<unsigned short>(a >> 16)}),
+                        __nv_bfloat162(__nv_bfloat162_raw{static_cast<unsigned short>(b), static_cast<unsigned short>(b >> 16)}));
+        const __nv_bfloat162_raw raw = r;
         return raw.x | static_cast<uint32_t>(raw.y) << 16;
+#else
+        uint32_t r;  // a - b as b * -1 + a: sm_80 has the bf16x2 FMA but no subtraction
+        asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(r) : "r"(b), "r"(0xBF80BF80u), "r"(a));
+        return r;
+#endif
     }
 };
 
@@ -84,7 +99,7 @@ __device__ __forceinline__ void nibble_regs(uint32_t (&a)[2], uint32_t word, boo
 #pragma unroll
     for (int p = 0; p < 2; ++p) {
         const uint32_t pair = byte_pair(word, p) >> (high ? 4 : 0);
-        a[p] = B::sub2((pair & 0x000F000Fu) | B::kMagic, B::kMagic | offset * 0x10001u);
+        a[p] = B::sub2(and_or(pair, 0x000F000Fu, B::kMagic), B::kMagic | offset * 0x10001u);
     }
 }
 // Four int8 values: the low 7 bits under the magic, minus the magic with bit 7 (the sign, worth
@@ -94,7 +109,7 @@ template <typename T> __device__ __forceinline__ void int8_regs(uint32_t (&a)[2]
 #pragma unroll
     for (int p = 0; p < 2; ++p) {
         const uint32_t pair = byte_pair(word, p);
-        a[p] = B::sub2((pair & 0x007F007Fu) | B::kMagic, (pair & 0x00800080u) | B::kMagic);
+        a[p] = B::sub2(and_or(pair, 0x007F007Fu, B::kMagic), and_or(pair, 0x00800080u, B::kMagic));
     }
 }
 
@@ -105,87 +120,117 @@ __device__ __forceinline__ float half_bits_to_float(uint32_t bits) {
     return __half2float(__half(raw));
 }
 
-// One format's unit: where lane (g, t)'s words and scales are and what one k-step's A registers
-// are. `Raw` holds a unit's words for one weight row.
+// One format's unit: where lane (g, t)'s words and scales are (Row, found once per weight row),
+// the Row at unit u (advance), what it loads of unit u from there (Raw) and what one k-step's A
+// registers are.
 template <QFormat F> struct QMmaUnit;
 
 template <> struct QMmaUnit<QFormat::Q8_0> {
     static constexpr int kValues = 32, kSubBlocks = 1, kUnroll = 4;
+    struct Row {
+        const uint32_t *values;  // word t of the row's first block
+        const __half *scales;
+    };
     struct Raw {
         uint32_t word[2];
         float d;
     };
-    __device__ __forceinline__ static void load(Raw &r, const uint8_t *w, int64_t n, int64_t rows, int64_t k, int64_t u, int t) {
-        const uint32_t *values = reinterpret_cast<const uint32_t *>(w + n * k + u * 32) + t;
-        r.word[0] = __ldcs(values);
-        r.word[1] = __ldcs(values + 4);
-        r.d = __half2float(reinterpret_cast<const __half *>(w + rows * k)[n * (k / 32) + u]);
+    __device__ __forceinline__ static Row row(const uint8_t *w, int64_t n, int64_t rows, int64_t k, int t) {
+        return {reinterpret_cast<const uint32_t *>(w + n * k) + t, reinterpret_cast<const __half *>(w + rows * k) + n * (k / 32)};
+    }
+    __device__ __forceinline__ static Row advance(const Row &row, int64_t u) { return {row.values + 8 * u, row.scales + u}; }
+    __device__ __forceinline__ static void load(Raw &r, const Row &row, int u) {
+        r.word[0] = __ldcs(row.values + 8 * u);
+        r.word[1] = __ldcs(row.values + 8 * u + 4);
+        r.d = __half2float(row.scales[u]);
     }
     template <typename T> __device__ __forceinline__ static void step(uint32_t (&a)[2], const Raw &r, int, int h) { int8_regs<T>(a, r.word[h]); }
-    __device__ __forceinline__ static float scale(const Raw &r, int) { return r.d; }
-    __device__ __forceinline__ static float min(const Raw &, int) { return 0.0f; }
+    __device__ __forceinline__ static float d(const Raw &r) { return r.d; }
+    __device__ __forceinline__ static float sub_scale(const Raw &, int) { return 1.0f; }
 };
 
 template <> struct QMmaUnit<QFormat::Q4_0> {
     static constexpr int kValues = 32, kSubBlocks = 1, kUnroll = 8;
+    struct Row {
+        const uint32_t *nibbles;  // word t of the row's first block
+        const __half *scales;
+    };
     struct Raw {
         uint32_t word;
         float d;
     };
-    __device__ __forceinline__ static void load(Raw &r, const uint8_t *w, int64_t n, int64_t rows, int64_t k, int64_t u, int t) {
-        r.word = __ldcs(reinterpret_cast<const uint32_t *>(w + n * (k / 2) + u * 16) + t);
-        r.d = __half2float(reinterpret_cast<const __half *>(w + rows * (k / 2))[n * (k / 32) + u]);
+    __device__ __forceinline__ static Row row(const uint8_t *w, int64_t n, int64_t rows, int64_t k, int t) {
+        return {reinterpret_cast<const uint32_t *>(w + n * (k / 2)) + t, reinterpret_cast<const __half *>(w + rows * (k / 2)) + n * (k / 32)};
+    }
+    __device__ __forceinline__ static Row advance(const Row &row, int64_t u) { return {row.nibbles + 4 * u, row.scales + u}; }
+    __device__ __forceinline__ static void load(Raw &r, const Row &row, int u) {
+        r.word = __ldcs(row.nibbles + 4 * u);
+        r.d = __half2float(row.scales[u]);
     }
     template <typename T> __device__ __forceinline__ static void step(uint32_t (&a)[2], const Raw &r, int, int h) {
         nibble_regs<T>(a, r.word, h == 1, 8);
     }
-    __device__ __forceinline__ static float scale(const Raw &r, int) { return r.d; }
-    __device__ __forceinline__ static float min(const Raw &, int) { return 0.0f; }
+    __device__ __forceinline__ static float d(const Raw &r) { return r.d; }
+    __device__ __forceinline__ static float sub_scale(const Raw &, int) { return 1.0f; }
 };
 
 template <> struct QMmaUnit<QFormat::Q4_K> {
     static constexpr int kValues = 256, kSubBlocks = 8, kUnroll = 1;
+    struct Row {
+        const uint8_t *blocks;
+        int t;
+    };
     struct Raw {
         uint32_t word[8];  // word t of each 16 bytes of the block's nibbles
         uint4 head;        // d, dmin and the packed scales (the same 16 bytes in the quad's lanes)
+        float d, dmin;
     };
-    __device__ __forceinline__ static void load(Raw &r, const uint8_t *w, int64_t n, int64_t, int64_t k, int64_t u, int t) {
-        const uint8_t *block = w + (n * (k / 256) + u) * 144;
+    __device__ __forceinline__ static Row row(const uint8_t *w, int64_t n, int64_t, int64_t k, int t) { return {w + n * (k / 256) * 144, t}; }
+    __device__ __forceinline__ static Row advance(const Row &row, int64_t u) { return {row.blocks + u * 144, row.t}; }
+    __device__ __forceinline__ static void load(Raw &r, const Row &row, int u) {
+        const uint8_t *block = row.blocks + u * 144;
         r.head = __ldcs(reinterpret_cast<const uint4 *>(block));
-        const uint32_t *nibbles = reinterpret_cast<const uint32_t *>(block + 16) + t;
+        const uint32_t *nibbles = reinterpret_cast<const uint32_t *>(block + 16) + row.t;
 #pragma unroll
         for (int i = 0; i < 8; ++i) r.word[i] = __ldcs(nibbles + 4 * i);
+        r.d = half_bits_to_float(r.head.x & 0xffffu);
+        r.dmin = half_bits_to_float(r.head.x >> 16);
     }
     // Sub-block s, half h: run s / 2, its 16 bytes h, the low nibbles for even s.
     template <typename T> __device__ __forceinline__ static void step(uint32_t (&a)[2], const Raw &r, int s, int h) {
         nibble_regs<T>(a, r.word[2 * (s / 2) + h], s % 2 == 1, 0);
     }
-    __device__ __forceinline__ static float scale(const Raw &r, int s) {
-        uint32_t sc, m;
-        q4k_scale_min(r.head, s, sc, m);
-        return half_bits_to_float(r.head.x & 0xffffu) * static_cast<float>(sc);
+    // The 6-bit scales (mins = false) or mins of sub-blocks 4 half .. 4 half + 3, one a byte: the
+    // packing of q4k_scale_min taken four at a time (head.y, .z, .w: bytes 0-3, 4-7, 8-11 of the 12).
+    __device__ __forceinline__ static uint32_t packed(const uint4 &head, bool mins, int half) {
+        const uint32_t low = mins ? head.z : head.y;
+        if (half == 0) return low & 0x3F3F3F3Fu;
+        return ((mins ? head.w >> 4 : head.w) & 0x0F0F0F0Fu) | ((low >> 2) & 0x30303030u);
     }
-    __device__ __forceinline__ static float min(const Raw &r, int s) {
-        uint32_t sc, m;
-        q4k_scale_min(r.head, s, sc, m);
-        return half_bits_to_float(r.head.x >> 16) * static_cast<float>(m);
-    }
+    __device__ __forceinline__ static float d(const Raw &r) { return r.d; }
+    __device__ __forceinline__ static float sub_scale(const Raw &r, int s) { return byte_to_float(packed(r.head, false, s / 4), s % 4, 0.0f); }
+    __device__ __forceinline__ static float dmin(const Raw &r) { return r.dmin; }
+    __device__ __forceinline__ static float sub_min(const Raw &r, int s) { return byte_to_float(packed(r.head, true, s / 4), s % 4, 0.0f); }
 };
 
-// acc (rows g, g + 8 by x rows of each N tile, the C layout) += kUnroll units from unit u0 on:
-// the loads of all of them first, so that a warp has them in flight together.
+// acc (rows g, g + 8 by x rows of each N tile, the C layout) += U units from unit u0 on: the
+// loads of all of them first, so that a warp has them in flight together. x_lane: this lane's
+// column 4t of the x row of each N tile.
 template <QFormat F, typename T, int NT, int U>
-__device__ __forceinline__ void qmma_units(float (&acc)[NT][4], const T *const (&x_rows)[NT], const uint8_t *w, int64_t row_g,
-                                           int64_t row_g8, int64_t rows, int64_t k, int64_t u0, int t) {
+__device__ __forceinline__ void qmma_units(float (&acc)[NT][4], const T *const (&x_lane)[NT], const typename QMmaUnit<F>::Row (&rows)[2],
+                                           int64_t u0) {
     using Unit = QMmaUnit<F>;
     typename Unit::Raw raw[U][2];
+    const typename Unit::Row at[2] = {Unit::advance(rows[0], u0), Unit::advance(rows[1], u0)};
+#pragma unroll
+    for (int j = 0; j < U; ++j)
+#pragma unroll
+        for (int r = 0; r < 2; ++r) Unit::load(raw[j][r], at[r], j);
 #pragma unroll
     for (int j = 0; j < U; ++j) {
-        Unit::load(raw[j][0], w, row_g, rows, k, u0 + j, t);
-        Unit::load(raw[j][1], w, row_g8, rows, k, u0 + j, t);
-    }
-#pragma unroll
-    for (int j = 0; j < U; ++j) {
+        // The unit's sums over its sub-blocks under their integer scales (and, for Q4_K, mins);
+        // d and dmin multiply them once a unit.
+        float scaled[NT][4] = {}, mins[NT][4] = {};
 #pragma unroll
         for (int s = 0; s < Unit::kSubBlocks; ++s) {
             float part[NT][4] = {}, sums[NT][4] = {};
@@ -195,37 +240,49 @@ __device__ __forceinline__ void qmma_units(float (&acc)[NT][4], const T *const (
                 Unit::template step<T>(lo, raw[j][0], s, h);
                 Unit::template step<T>(hi, raw[j][1], s, h);
                 const uint32_t a[4] = {lo[0], hi[0], lo[1], hi[1]};
-                const int64_t column = (u0 + j) * Unit::kValues + 32 * s + 16 * h + 4 * t;
+                const int64_t column = (u0 + j) * Unit::kValues + 32 * s + 16 * h;
 #pragma unroll
                 for (int nt = 0; nt < NT; ++nt) {
-                    const uint2 xv = *reinterpret_cast<const uint2 *>(x_rows[nt] + column);
+                    const uint2 xv = *reinterpret_cast<const uint2 *>(x_lane[nt] + column);
                     const uint32_t b[2] = {xv.x, xv.y};
                     tc::mma_m16n8k16<T>(part[nt], a, b, part[nt]);
-                    if (F == QFormat::Q4_K) {
+                    if constexpr (F == QFormat::Q4_K) {
                         const uint32_t ones[4] = {IntBits<T>::kOnes, IntBits<T>::kOnes, IntBits<T>::kOnes, IntBits<T>::kOnes};
                         tc::mma_m16n8k16<T>(sums[nt], ones, b, sums[nt]);
                     }
                 }
             }
-            const float d[2] = {Unit::scale(raw[j][0], s), Unit::scale(raw[j][1], s)};
+            const float sc[2] = {Unit::sub_scale(raw[j][0], s), Unit::sub_scale(raw[j][1], s)};
 #pragma unroll
             for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
-                for (int i = 0; i < 4; ++i) acc[nt][i] = fmaf(d[i / 2], part[nt][i], acc[nt][i]);
-            if (F == QFormat::Q4_K) {
-                const float mn[2] = {Unit::min(raw[j][0], s), Unit::min(raw[j][1], s)};
+                for (int i = 0; i < 4; ++i) scaled[nt][i] = Unit::kSubBlocks == 1 ? part[nt][i] : fmaf(sc[i / 2], part[nt][i], scaled[nt][i]);
+            if constexpr (F == QFormat::Q4_K) {
+                const float mn[2] = {Unit::sub_min(raw[j][0], s), Unit::sub_min(raw[j][1], s)};
 #pragma unroll
                 for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
-                    for (int i = 0; i < 4; ++i) acc[nt][i] = fmaf(-mn[i / 2], sums[nt][i], acc[nt][i]);
+                    for (int i = 0; i < 4; ++i) mins[nt][i] = fmaf(mn[i / 2], sums[nt][i], mins[nt][i]);
             }
+        }
+        const float d[2] = {Unit::d(raw[j][0]), Unit::d(raw[j][1])};
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+            for (int i = 0; i < 4; ++i) acc[nt][i] = fmaf(d[i / 2], scaled[nt][i], acc[nt][i]);
+        if constexpr (F == QFormat::Q4_K) {
+            const float dmin[2] = {-Unit::dmin(raw[j][0]), -Unit::dmin(raw[j][1])};
+#pragma unroll
+            for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+                for (int i = 0; i < 4; ++i) acc[nt][i] = fmaf(dmin[i / 2], mins[nt][i], acc[nt][i]);
         }
     }
 }
 
 // out (m_rows x n_out) = x (m_rows x k) W^T for m_rows <= 8 NT; grid: one block per 16 rows of W.
 template <QFormat F, typename T, int NT>
-__global__ void __launch_bounds__(QMMA_WARPS * 32)
+__global__ void __launch_bounds__(QMMA_WARPS * 32, 2)  // two blocks an SM: 16 warps to hide the latencies
         quant_gemv_mma_kernel(T *__restrict__ out, const T *__restrict__ x, const uint8_t *__restrict__ w, int m_rows, int64_t n_out,
                               int64_t k) {
     using Unit = QMmaUnit<F>;
@@ -234,15 +291,16 @@ __global__ void __launch_bounds__(QMMA_WARPS * 32)
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     const int64_t row0 = static_cast<int64_t>(blockIdx.x) * QMMA_ROWS;
     // Rows past the end of W and of x are read in range (the last one) and never stored.
-    const int64_t row_g = min(row0 + g, n_out - 1), row_g8 = min(row0 + g + 8, n_out - 1);
-    const T *x_rows[NT];
+    const typename Unit::Row rows[2] = {Unit::row(w, min(row0 + g, n_out - 1), n_out, k, t),
+                                        Unit::row(w, min(row0 + g + 8, n_out - 1), n_out, k, t)};
+    const T *x_lane[NT];
 #pragma unroll
-    for (int nt = 0; nt < NT; ++nt) x_rows[nt] = x + static_cast<int64_t>(min(8 * nt + g, m_rows - 1)) * k;
+    for (int nt = 0; nt < NT; ++nt) x_lane[nt] = x + static_cast<int64_t>(min(8 * nt + g, m_rows - 1)) * k + 4 * t;
 
     float acc[NT][4] = {};
     const int64_t units = k / Unit::kValues, runs = units / U;
-    for (int64_t run = warp; run < runs; run += QMMA_WARPS) qmma_units<F, T, NT, U>(acc, x_rows, w, row_g, row_g8, n_out, k, run * U, t);
-    for (int64_t u = runs * U + warp; u < units; u += QMMA_WARPS) qmma_units<F, T, NT, 1>(acc, x_rows, w, row_g, row_g8, n_out, k, u, t);
+    for (int64_t run = warp; run < runs; run += QMMA_WARPS) qmma_units<F, T, NT, U>(acc, x_lane, rows, run * U);
+    for (int64_t u = runs * U + warp; u < units; u += QMMA_WARPS) qmma_units<F, T, NT, 1>(acc, x_lane, rows, u);
 
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt)

@@ -689,31 +689,52 @@ def gemm_own():
     return out
 
 
-QGEMV_WARPS, QGEMV_MAX_ROWS = 4, 16  # cuda/quant_gemv.cuh
-QGEMV_FORMATS = {"q8_0": (0, 32, 34, 32), "q4_0": (1, 32, 18, 32), "q4_k": (2, 256, 144, 64)}  # (QFormat, block, bytes, chunk)
+QGEMV_MAX_ROWS = 16  # cuda/quant_gemv.cuh
+QMMA_WARPS, QMMA_ROWS = 8, 16  # cuda/quant_gemv_mma.cuh
+# (QFormat, values a unit, bytes a unit, units a run (kUnroll))
+QGEMV_FORMATS = {"q8_0": (0, 32, 34, 4), "q4_0": (1, 32, 18, 8), "q4_k": (2, 256, 144, 1)}
+QUANT_SHAPES = ((4096, 4096), (14336, 4096), (32000, 4096))  # QuantBench: a projection, an FFN matrix, a vocabulary
 
 
 def quant_gemv():
-    """native/quant.cu: up to QGEMV_MAX_ROWS rows take quant_gemv_kernel<F, bf16, M>, more the
-    tensor-core tiles (quant_gemm_tile). The GEMV: one warp an output feature, the chunk loop (the
-    only loop: everything in it is unrolled) strides the row's chunks by 32 lanes, chunks / 32
-    passes. M is the unrolled row count the launcher picks (1, 2, 4, 8, 16); rows past m_rows are
-    skipped whole, and the bench rows are 1, 8 and 16, so every unrolled row runs."""
+    """native/quant.cu: bf16 x up to QGEMV_MAX_ROWS rows takes quant_gemv_mma_kernel<F, bf16, NT>
+    (quant_gemv_mma), more the tensor-core tiles (quant_gemm_tile)."""
     out = []
-    for name, (fmt, block, block_bytes, chunk) in QGEMV_FORMATS.items():
-        for n, k in ((4096, 4096), (14336, 4096)):
+    for name, (fmt, values, unit_bytes, unroll) in QGEMV_FORMATS.items():
+        for n, k in QUANT_SHAPES:
             for m in (1, 8, 16, 4096):
                 if m > QGEMV_MAX_ROWS:
-                    out.append(quant_gemm_tile(name, block, block_bytes, m, n, k))
-                    continue
-                out.append(dict(
-                    bench=f"quant-gemv-{name}", part="", shape=f"m{m}-{n}x{k}", dtype=BF16, source="quant",
-                    symbol=rf"quant_gemv_kernelILNS_7QFormatE{fmt}E13__nv_bfloat16Li{m}EE",
-                    threads=QGEMV_WARPS * 32, blocks=cdiv(n, QGEMV_WARPS),
-                    hot={"contains": r"^(fma|FFMA)", "pick": "outermost"}, hot_units=k // chunk // 32, other=1,
-                    unit=f"one {chunk}-value chunk a lane (m={m})", units_per_warp=k // chunk // 32,
-                    bytes=n * k // block * block_bytes + m * (k + n) * 2, flops=2 * m * n * k, flop_kind="fp32", exps=0))
+                    out.append(quant_gemm_tile(name, values, unit_bytes, m, n, k))
+                else:
+                    out.append(quant_gemv_mma(name, fmt, values, unit_bytes, unroll, m, n, k))
     return out
+
+
+def quant_gemv_mma(name, fmt, values, unit_bytes, unroll, m, n, k):
+    """quant_gemv_mma_kernel<F, bf16, NT>: NT = 1 N tile up to 8 rows, 2 up to 16; a block of
+    QMMA_WARPS warps per 16 weight rows, each warp dealt runs of `unroll` units (the hot loop: one
+    run a pass, everything in it unrolled), then the tail units one by one (none at these shapes:
+    k / values is a multiple of unroll; the compiler peels that loop, so a path rule, not a trip
+    count, sets it to zero); the final sum over the warps is one pass for the first NT * 128
+    threads.
+
+    Bytes: the bench's count. Through L2 beyond it: x, which every block reads whole (the weights
+    go past L1, ld.global.cs); counted as one read of x a block from L2, the conservative bound
+    (in practice L1 keeps part of it for the SM's next block)."""
+    nt = 1 if m <= 8 else 2
+    blocks = cdiv(n, QMMA_ROWS)
+    runs = k // values // unroll
+    return dict(
+        bench=f"quant-gemv-{name}", part="", shape=f"m{m}-{n}x{k}", dtype=BF16, source="quant",
+        symbol=rf"quant_gemv_mma_kernelILNS_7QFormatE{fmt}E13__nv_bfloat16Li{nt}EE",
+        threads=QMMA_WARPS * 32, blocks=blocks,
+        hot={"contains": r"^(mma|HMMA)", "pick": "most"}, hot_units=runs / QMMA_WARPS,
+        other=[0, min(1.0, nt * 128 / (QMMA_WARPS * 32))],  # the tail units; the sum over the warps
+        paths=[dict(name="tail units", weight=0.0, source=r"qmma_units<F, T, NT, 1>",
+                    why=f"k / {values} is a multiple of {unroll}: no unit is left after the runs")] if unroll > 1 else None,
+        unit=f"run of {unroll} x {values} values, 16 rows (m={m})", units_per_warp=runs / QMMA_WARPS,
+        bytes=n * k // values * unit_bytes + m * (k + n) * 2, l2_bytes=(blocks - 1) * m * k * 2,
+        flops=2 * m * n * k, flop_kind="tensor", exps=0)
 
 
 def quant_gemm_tile(name, block, block_bytes, m, n, k):
@@ -739,7 +760,7 @@ def quant_dense():
     dense in bf16 through the project's own GEMM, the tile engine's 16-bit K-major B source
     (QuantBench passes no split-K workspace: unsplit, as the quantized tiles)."""
     out = []
-    for n, k in ((4096, 4096), (14336, 4096)):
+    for n, k in QUANT_SHAPES:
         for m in (1, 8, 16, 4096):
             bn = tile_width(m)
             row_tiles, col_tiles = cdiv(m, TILE_BM), cdiv(n, bn)

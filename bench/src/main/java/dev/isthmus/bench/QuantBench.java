@@ -11,8 +11,9 @@ import java.util.SplittableRandom;
 
 /**
  * The products with quantized weights (x W^T with W in Q8_0, Q4_0 or Q4_K) at a 4096 x 4096
- * projection and a 14336 x 4096 FFN matrix, bf16 activations: 1 row (the GEMV), 8 and 16 (decode
- * batches: the tensor-core decode tile) and 4096 (a prompt: the wide tile), 100 runs each; beside
+ * projection, a 14336 x 4096 FFN matrix and a 32000 x 4096 vocabulary projection, bf16
+ * activations: 1, 8 and 16 rows (decode: the tensor-core GEMV) and 4096 (a prompt: the wide
+ * tile), 100 runs each; beside
  * them the same products with W dense in bf16 through the project's own GEMM (gemm-own-bf16 rows),
  * the ceiling the quantized tiles are held to. Bytes: the weight as its format counts it (what a
  * step must stream), x read and out written.
@@ -24,7 +25,7 @@ final class QuantBench {
     private static final DType DTYPE = DType.BF16;
 
     static void run(Bench b) {
-        long[][] shapes = b.tiny ? new long[][] {{33, 256}} : new long[][] {{4096, 4096}, {14336, 4096}};
+        long[][] shapes = b.tiny ? new long[][] {{33, 256}} : new long[][] {{4096, 4096}, {14336, 4096}, {32000, 4096}};
         int[] rowCounts = b.tiny ? new int[] {1, 3, 130} : new int[] {1, 8, 16, 4096};
         for (long[] shape : shapes) {
             float[] values = new float[Math.toIntExact(shape[0] * shape[1])];
