@@ -1,7 +1,10 @@
 // Matrix-vector (and few-row) products on quantized weights, for decode: out[m][n] = sum_k x[m][k] W[n][k]
-// with W stored in a GGML block format and dequantized in registers, never in memory. A decode
-// step reads every weight once per token, so the weight bytes are the cost: each warp streams one
-// weight row with 16-byte loads while x (at most QGEMV_MAX_ROWS rows) comes from L1/L2.
+// with W stored in a GGML block format and dequantized in registers, never in memory, on the CUDA
+// cores in fp32: the path of f32 x (f16 and bf16 x take the tensor cores, quant_gemv_mma.cuh,
+// which would round f32 x to 16 bits). A decode step reads every weight once per token, so the
+// weight bytes are the cost: each warp streams one weight row with 16-byte loads while x (at most
+// QGEMV_MAX_ROWS rows) comes from L1/L2. The device layouts and the format helpers here are
+// shared with the tensor-core GEMV.
 //
 // Device layouts (dev.isthmus.quant.QuantizedMatrix writes them; the byte count is the format's):
 //   Q8_0  the int8 values of every row (rows * k bytes), then one f16 scale per 32 values, row-major
