@@ -18,7 +18,8 @@ import java.util.Random;
  * the decode tile up to 64 with a partial 16-row slice at 17, more than one row tile at 129);
  * output features not a multiple of the GEMV's warps nor of any tile width (130: a
  * partial second column tile); one block of K, K with a 32-deep tail (an odd number of 32-value
- * blocks) and several 64-deep passes; the output poisoned before each launch.
+ * blocks) and several 64-deep passes, and for up to 16 rows a K deep enough that every warp of the
+ * GEMV takes several runs of blocks and a tail; the output poisoned before each launch.
  */
 class QuantGemvGpuTest {
     private static final GgmlType[] FORMATS = {GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K};
@@ -35,6 +36,9 @@ class QuantGemvGpuTest {
                         for (int n : new int[] {1, 7, 130})
                             for (int blocks : format == GgmlType.Q4_K ? new int[] {1, 3} : new int[] {1, 4, 37})
                                 check(gpu, random, format, dtype, m, n, blocks * format.blockElements());
+                        // a deeper K for the decode rows: every warp of the GEMV's block makes more
+                        // than one pass over its runs, and the runs leave a tail
+                        if (m <= 16) check(gpu, random, format, dtype, m, 130, (format == GgmlType.Q4_K ? 19 : 150) * format.blockElements());
                     }
         }
     }
