@@ -126,8 +126,8 @@ template <int D, typename C> struct DecodeCopies {
 // cp.async of one step's K and V tiles into k_tile / v_tile: the lane copies 16-byte chunk
 // `chunk` of the step's keys `row` + i * kKeysPerCopy (first_key + the same in the sequence), from
 // k_src / v_src on (keys `stride` elements apart), each to its swizzled place (DecodeLayout).
-// kMasked: keys outside [lo, hi), or all of them when the page is
-// outside the pool, are zero-filled (p = 0 must meet a finite v) and not read.
+// kMasked: keys outside [lo, hi), or all of them when the page is outside the pool, are
+// zero-filled (p = 0 must meet a finite v; int8's scales likewise) and not read.
 template <typename C, int D, bool kMasked>
 __device__ __forceinline__ void decode_issue(C *k_tile, C *v_tile, const C *k_src, const C *v_src, int64_t stride, int row,
                                              int chunk, int first_key, const DecodeMask &mask, bool page_ok) {
@@ -144,7 +144,8 @@ __device__ __forceinline__ void decode_issue(C *k_tile, C *v_tile, const C *k_sr
     }
 }
 
-// The 16-bit type of a step's mma operands: T, or f16 for codes (exact in f16; bf16 is not wide enough for int8).
+// The 16-bit type of a step's mma operands: T, or f16 for codes (codes_to_f16x2's cheap widenings
+// produce f16, which holds every int8 and E4M3 value exactly).
 template <typename T, typename C> using DecodeOperand = typename std::conditional<is_quantized<C>(), __half, T>::type;
 
 // s += S^T = K Q^T over the staged K tile k_s: lane (g, t) gets S[row t][key g] in s[0] and
@@ -280,12 +281,9 @@ __device__ __forceinline__ void decode_step(DecodeState<D> &st, const uint32_t (
     st.l += p0 + p1;
     if constexpr (has_token_scales<C>()) {
         // P times the keys' V scales, over 2^E (DecodeState): E follows the warp's largest scale
-        // (positive floats order as their bits; the lanes of one g hold the same keys).
+        // (positive floats order as their bits: one redux.sync).
         const float2 v_scale = *reinterpret_cast<const float2 *>(scales + kDecodeStep + 2 * g);
-        uint32_t top = max(__float_as_uint(v_scale.x), __float_as_uint(v_scale.y));
-#pragma unroll
-        for (int offset = 4; offset < 32; offset <<= 1) top = max(top, __shfl_xor_sync(0xffffffffu, top, offset));
-        const uint32_t e = top >> 23;
+        const uint32_t e = __reduce_max_sync(0xffffffffu, max(__float_as_uint(v_scale.x), __float_as_uint(v_scale.y))) >> 23;
         if (e > st.v_exp) {  // warp-uniform, and rare once the largest scale is seen
             // 2^(E - e), 0 when past f32's normals: what is left of o is then below 2^-126 of the new terms
             const float shrink = __uint_as_float(static_cast<uint32_t>(max(127 + static_cast<int>(st.v_exp) - static_cast<int>(e), 0)) << 23);
