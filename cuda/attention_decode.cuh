@@ -26,10 +26,22 @@
 // (a counter per row group) merges every split's partial into out and lse (merge_row).
 //
 // A quantized cache (C = int8_t or Fp8E4m3, cuda/kv_quant.cuh): the ring holds the codes as
-// cp.async brought them (16 codes a copy, rows unswizzled) and, for int8, the step's 32 scales (16
-// keys of K, then of V, one 4-byte copy a lane); once a step has landed each lane dequantizes the
-// chunks it copied into the warp's one pair of T tiles, in the swizzled layout above, and the step
-// runs on those exactly as on a T cache.
+// cp.async brought them (16 codes a copy, chunks swizzled as for T) and, for int8, the step's 32
+// scales; the mmas take the codes themselves, turned into f16 in registers (every int8 and E4M3
+// value is exact in f16: codes_to_f16x2), and the scales come in after the mmas, where they factor:
+//   S^T: each lane reads its 4 of every 16 head_dim elements of keys g and g + 8 as whole 16-byte
+//        words: the head_dim axis is permuted (physical element D/4 t + 4 kk + j is the slice kk's
+//        column 2t + j, j < 2, or 2t + 8 + j - 2), which Q^T's fragments follow. Q^T is f16 too:
+//        each row times a power of two that puts its largest element in [2^14, 2^15) (a bf16 row
+//        converts exactly), undone with the softmax scale, as are fp8's per-head K scale and
+//        int8's per-key one (a whole row of S^T, one per accumulator of the lane);
+//   O^T: V^T's rows are head_dim, which may be permuted too (physical element D/8 g + 2 i + h is
+//        slice i's row g + 8 h, and the output is written back in place), so each lane reads D/8
+//        contiguous codes of keys 2t, 2t + 1, 2t + 8, 2t + 9 and pairs the keys with byte
+//        permutes. fp8's per-head V scale multiplies the output; int8's per-key one multiplies P
+//        (p s_v for each key) before it is rounded to f16, times 2^-E, E the largest scale
+//        exponent the warp has seen (the output rescaled when it grows, as for the max), so that
+//        the largest factor is in [1, 2) whatever the scales' range.
 #pragma once
 
 #include "attention.cuh"
@@ -56,31 +68,46 @@ constexpr int kDecodeScales = 2 * kDecodeStep;  // floats of a step's int8 scale
 // after the step loop the same bytes hold the warps' states for the final merge.
 // A staged key row is D elements, unpadded (the rings then fit the 99 KiB an sm_86/89 block may
 // have); its 16-byte chunk c sits at c ^ (row % 8), so that the 8 rows of one ldmatrix matrix,
-// 2 D bytes apart, read 8 different chunks of a 128-byte group: 8 different groups of 4 banks.
-// A quantized cache adds, after the rings of codes, each warp's ring of scales (int8) and its pair
-// of dequantized T tiles.
+// 2 D bytes apart, read 8 different chunks of a 128-byte group: 8 different groups of 4 banks. A
+// row of codes has D / 16 chunks (8 at head_dim 128: the same swizzle, under which the 16-byte
+// reads of decode_step, two keys or keys 2t and 8 others at a time, meet 8 different chunks).
+// A quantized int8 cache adds, after the rings of codes, each warp's ring of scales.
 template <typename T, int D, typename C = T> struct DecodeLayout {
     static constexpr int kTile = kDecodeStep * D;  // elements of one K or V tile
     static constexpr size_t kRingBytes = sizeof(C) * kDecodeWarps * kDecodeStages * 2 * kTile;
     static constexpr size_t kScaleBytes = has_token_scales<C>() ? sizeof(float) * kDecodeWarps * kDecodeStages * kDecodeScales : 0;
-    static constexpr size_t kTileBytes = is_quantized<C>() ? sizeof(T) * kDecodeWarps * 2 * kTile : 0;
-    static constexpr size_t kStagedBytes = kRingBytes + kScaleBytes + kTileBytes;
+    static constexpr size_t kStagedBytes = kRingBytes + kScaleBytes;
     static constexpr size_t kStateBytes = sizeof(float) * kDecodeWarps * kDecodeRows * (D + 2);  // o, m, l
     static constexpr size_t kBytes = kStagedBytes > kStateBytes ? kStagedBytes : kStateBytes;
 };
 
+// The chunk swizzle of a staged row of C with kChunks 16-byte chunks (see DecodeLayout).
+template <int kChunks> __device__ __forceinline__ int decode_chunk(int chunk, int row) {
+    return chunk ^ (row % (kChunks < 8 ? kChunks : 8));
+}
+
+// Where a step's int8 scale of key k (K's, or V's after kDecodeStep) sits in the stage: key k
+// and k + 8 side by side, the pair the lane with g = k % 8 reads with one 8-byte load.
+__device__ __forceinline__ int decode_scale_slot(int k) { return (k / kDecodeStep) * kDecodeStep + 2 * (k % 8) + (k % kDecodeStep) / 8; }
+
 // One warp's running softmax state of row t = lane % 4: m is the same on the row's 8 lanes, l is
 // this lane's sum over its own keys (g and g + 8 of every step) until the end; o[i][0] =
 // O[t][16 i + g] and o[i][2] = O[t][16 i + g + 8] (o[i][1] and o[i][3] belong to the zero columns).
+// An int8 cache's o is kept times 2^(127 - v_exp), v_exp the largest exponent field of a V scale
+// seen (at least 1); v_inv is that factor.
 template <int D> struct DecodeState {
     float m, l;
     float o[D / 16][4];
+    uint32_t v_exp;
+    float v_inv;
 };
 
-// How raw scores s = q.k become base-2 logits x.
+// How raw scores s of this lane's row become base-2 logits x: x = s mul, or with a soft-cap
+// x = cap_log2 tanh(s mul); mul holds the softmax scale (times log2(e), or over the cap) and, for
+// codes, the row's power of two and fp8's K scale (int8's per-key K scale comes with the step).
 struct DecodeScores {
-    bool capped;                              // softcap > 0: x = cap_log2 tanh(s * scale_over_cap)
-    float scale_log2, cap_log2, scale_over_cap;  // else x = s * scale_log2
+    bool capped;
+    float mul, cap_log2;
 };
 
 // Which keys count: [lo, hi) holds the keys some row of the block sees (within the split), and
@@ -98,9 +125,9 @@ template <int D, typename C> struct DecodeCopies {
 
 // cp.async of one step's K and V tiles into k_tile / v_tile: the lane copies 16-byte chunk
 // `chunk` of the step's keys `row` + i * kKeysPerCopy (first_key + the same in the sequence), from
-// k_src / v_src on (keys `stride` elements apart), each to its swizzled place (DecodeLayout), or
-// for codes to its plain place. kMasked: keys outside [lo, hi), or all of them when the page is
-// outside the pool, are zero-filled (p = 0 must meet a finite v) and not read.
+// k_src / v_src on (keys `stride` elements apart), each to its swizzled place (DecodeLayout).
+// kMasked: keys outside [lo, hi), or all of them when the page is outside the pool, are
+// zero-filled (p = 0 must meet a finite v; int8's scales likewise) and not read.
 template <typename C, int D, bool kMasked>
 __device__ __forceinline__ void decode_issue(C *k_tile, C *v_tile, const C *k_src, const C *v_src, int64_t stride, int row,
                                              int chunk, int first_key, const DecodeMask &mask, bool page_ok) {
@@ -111,39 +138,123 @@ __device__ __forceinline__ void decode_issue(C *k_tile, C *v_tile, const C *k_sr
         const int key = first_key + i * kKeysPerCopy, r = row + i * kKeysPerCopy;
         const bool valid = !kMasked || (page_ok && key >= mask.lo && key < mask.hi);
         const int64_t offset = valid ? i * kKeysPerCopy * stride : 0;  // a skipped copy names an address it does not read
-        const int dst = is_quantized<C>() ? r * D + chunk * Copies::kElems : r * D + (chunk ^ (r % 8)) * 8;
+        const int dst = r * D + decode_chunk<Copies::kChunks>(chunk, r) * Copies::kElems;
         tc::cp_async<16>(k_tile + dst, k_src + offset, valid);
         tc::cp_async<16>(v_tile + dst, v_src + offset, valid);
     }
 }
 
-// One 16-key step from the staged tiles k_s / v_s. kMasked: some key of the step is outside [lo,
-// hi), hidden from some row by the window, or on a page outside the pool (bad_page); those score -inf.
-template <typename T, int D, bool kMasked>
-__device__ __forceinline__ void decode_step(DecodeState<D> &st, const uint32_t (&qf)[D / 16][2], const T *k_s, const T *v_s,
-                                            const AttentionParams &p, const DecodeScores &sc, const DecodeMask &mask, int t0,
-                                            bool bad_page, int lane) {
+// The 16-bit type of a step's mma operands: T, or f16 for codes (codes_to_f16x2's cheap widenings
+// produce f16, which holds every int8 and E4M3 value exactly).
+template <typename T, typename C> using DecodeOperand = typename std::conditional<is_quantized<C>(), __half, T>::type;
+
+// s += S^T = K Q^T over the staged K tile k_s: lane (g, t) gets S[row t][key g] in s[0] and
+// S[row t][key g + 8] in s[2].
+template <typename C, int D>
+__device__ __forceinline__ void decode_scores(float (&s)[4], const uint32_t (&qf)[D / 16][2], const C *k_s, int lane) {
+    constexpr int kSlices = D / 16;
+    const int g = lane / 4, t = lane % 4;
+    if constexpr (is_quantized<C>()) {
+        // Keys g and g + 8, elements [D/4 t, D/4 (t + 1)) of each: kLaneChunks 16-byte chunks, whose
+        // word kk holds slice kk's A elements (a[0], a[2]) of key g, or (a[1], a[3]) of key g + 8.
+        constexpr int kChunks = D / 16, kLaneChunks = D / 64;
+        Vec<uint32_t, 4> words[2][kLaneChunks];
+#pragma unroll
+        for (int r = 0; r < 2; ++r)
+#pragma unroll
+            for (int h = 0; h < kLaneChunks; ++h) {
+                const int key = g + 8 * r;
+                words[r][h] = *reinterpret_cast<const Vec<uint32_t, 4> *>(k_s + key * D + decode_chunk<kChunks>(kLaneChunks * t + h, key) * 16);
+            }
+#pragma unroll
+        for (int kk = 0; kk < kSlices; ++kk) {
+            uint32_t a[4];
+            codes_to_f16x2(C{}, words[0][kk / 4].v[kk % 4], a[0], a[2]);
+            codes_to_f16x2(C{}, words[1][kk / 4].v[kk % 4], a[1], a[3]);
+            tc::mma_m16n8k16<__half>(s, a, qf[kk], s);
+        }
+    } else {
+        // ldmatrix matrices: keys 0-7 and 8-15 (a[0], a[1]) of dims 0-7, then of dims 8-15; the
+        // lane's row is key lane % 8 (+ 8) and its chunk 2 kk + lane / 16, swizzled by lane % 8.
+        const C *k_row = k_s + ((lane % 8) + 8 * ((lane / 8) % 2)) * D;
+        const int k_swizzle = (lane / 16) ^ (lane % 8);  // (2 kk + b) ^ x = 2 kk ^ (b ^ x) for b < 2
+#pragma unroll
+        for (int kk = 0; kk < kSlices; ++kk) {
+            uint32_t a[4];
+            tc::ldmatrix_x4(a, k_row + ((2 * kk) ^ k_swizzle) * 8);
+            tc::mma_m16n8k16<C>(s, a, qf[kk], s);
+        }
+    }
+}
+
+// o += V^T P^T over the staged V tile v_s, b P^T's fragment (keys 2t, 2t + 1 and 2t + 8, 2t + 9).
+template <typename C, int D>
+__device__ __forceinline__ void decode_values(float (&o)[D / 16][4], const uint32_t (&b)[2], const C *v_s, int lane) {
+    constexpr int kSlices = D / 16;
+    const int g = lane / 4, t = lane % 4;
+    if constexpr (is_quantized<C>()) {
+        // Keys 2t, 2t + 1, 2t + 8, 2t + 9, elements [D/8 g, D/8 (g + 1)) of each (decode_out_dim):
+        // word w holds slice 2w's rows g, g + 8, then slice 2w + 1's; permuting the bytes of two
+        // keys' words pairs the keys as the A fragment wants.
+        constexpr int kChunks = D / 16, kWords = D / 32;
+        Vec<uint32_t, kWords> words[4];
+#pragma unroll
+        for (int n = 0; n < 4; ++n) {
+            const int key = 2 * t + n % 2 + 8 * (n / 2), byte = D / 8 * g;
+            words[n] = *reinterpret_cast<const Vec<uint32_t, kWords> *>(v_s + key * D + decode_chunk<kChunks>(byte / 16, key) * 16 + byte % 16);
+        }
+#pragma unroll
+        for (int w = 0; w < kWords; ++w) {
+            uint32_t a0[4], a1[4];  // slices 2w and 2w + 1
+            codes_to_f16x2(C{}, __byte_perm(words[0].v[w], words[1].v[w], 0x5140u), a0[0], a0[1]);
+            codes_to_f16x2(C{}, __byte_perm(words[0].v[w], words[1].v[w], 0x7362u), a1[0], a1[1]);
+            codes_to_f16x2(C{}, __byte_perm(words[2].v[w], words[3].v[w], 0x5140u), a0[2], a0[3]);
+            codes_to_f16x2(C{}, __byte_perm(words[2].v[w], words[3].v[w], 0x7362u), a1[2], a1[3]);
+            tc::mma_m16n8k16<__half>(o[2 * w], a0, b, o[2 * w]);
+            tc::mma_m16n8k16<__half>(o[2 * w + 1], a1, b, o[2 * w + 1]);
+        }
+    } else {
+        // ldmatrix.trans matrices: dims 0-7 and 8-15 (a[0], a[1]) of keys 0-7, then of keys 8-15;
+        // the lane's row is key lane % 8 (+ 8), its chunk 2 i + (lane / 8) % 2, swizzled.
+        const C *v_row = v_s + ((lane % 8) + 8 * (lane / 16)) * D;
+        const int v_swizzle = ((lane / 8) % 2) ^ (lane % 8);
+#pragma unroll
+        for (int i = 0; i < kSlices; ++i) {
+            uint32_t a[4];
+            tc::ldmatrix_x4_trans(a, v_row + ((2 * i) ^ v_swizzle) * 8);
+            tc::mma_m16n8k16<C>(o[i], a, b, o[i]);
+        }
+    }
+}
+
+// The head_dim element that accumulator o[i][2h] of lane (g, t) holds (row t of the output).
+template <typename C, int D> __device__ __forceinline__ int decode_out_dim(int i, int h, int g) {
+    return is_quantized<C>() ? D / 8 * g + 2 * i + h : 16 * i + g + 8 * h;
+}
+
+// One 16-key step from the staged tiles k_s / v_s (and for int8 the step's scales, placed by
+// decode_scale_slot). kMasked: some key of the step is outside [lo, hi), hidden from some row by
+// the window, or on a page outside the pool (bad_page); those score -inf.
+template <typename T, typename C, int D, bool kMasked>
+__device__ __forceinline__ void decode_step(DecodeState<D> &st, const uint32_t (&qf)[D / 16][2], const C *k_s, const C *v_s,
+                                            const float *scales, const AttentionParams &p, const DecodeScores &sc,
+                                            const DecodeMask &mask, int t0, bool bad_page, int lane) {
     constexpr int kSlices = D / 16;
     const int g = lane / 4, t = lane % 4;
 
-    // S^T = K Q^T. ldmatrix matrices: keys 0-7 and 8-15 (a[0], a[1]) of dims 0-7, then of dims 8-15;
-    // the lane's row is key lane % 8 (+ 8) and its chunk 2 kk + lane / 16, swizzled by lane % 8.
-    const T *k_row = k_s + ((lane % 8) + 8 * ((lane / 8) % 2)) * D;
-    const int k_swizzle = (lane / 16) ^ (lane % 8);  // (2 kk + b) ^ x = 2 kk ^ (b ^ x) for b < 2
     float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-#pragma unroll
-    for (int kk = 0; kk < kSlices; ++kk) {
-        uint32_t a[4];
-        tc::ldmatrix_x4(a, k_row + ((2 * kk) ^ k_swizzle) * 8);
-        tc::mma_m16n8k16<T>(s, a, qf[kk], s);
-    }
+    decode_scores<C, D>(s, qf, k_s, lane);
     float x[2] = {s[0], s[2]};  // keys g and g + 8 of row t
+    if constexpr (has_token_scales<C>()) {
+        const float2 k_scale = *reinterpret_cast<const float2 *>(scales + 2 * g);
+        x[0] *= k_scale.x;
+        x[1] *= k_scale.y;
+    }
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
-        if (sc.capped)
-            x[i] = sc.cap_log2 * tanhf(x[i] * sc.scale_over_cap);
-        else
-            x[i] *= sc.scale_log2;
+        x[i] *= sc.mul;
+        if (sc.capped)  // on its own line: the perf model weights the tanh by its source line
+            x[i] = sc.cap_log2 * tanhf(x[i]);
         if constexpr (kMasked) {
             const int key = t0 + g + 8 * i;
             if (bad_page || key < mask.lo || key >= mask.hi || !key_visible(p, key, mask.position)) x[i] = -INFINITY;
@@ -166,43 +277,36 @@ __device__ __forceinline__ void decode_step(DecodeState<D> &st, const uint32_t (
         st.m = m_new;
     }
     const float base = st.m == -INFINITY ? 0.0f : st.m;  // no key visible yet: 2^(-inf - 0) = 0, not NaN
-    const float p0 = exp2f(x[0] - base), p1 = exp2f(x[1] - base);
+    float p0 = exp2f(x[0] - base), p1 = exp2f(x[1] - base);
     st.l += p0 + p1;
+    if constexpr (has_token_scales<C>()) {
+        // P times the keys' V scales, over 2^E (DecodeState): E follows the warp's largest scale
+        // (positive floats order as their bits: one redux.sync).
+        const float2 v_scale = *reinterpret_cast<const float2 *>(scales + kDecodeStep + 2 * g);
+        const uint32_t e = __reduce_max_sync(0xffffffffu, max(__float_as_uint(v_scale.x), __float_as_uint(v_scale.y))) >> 23;
+        if (e > st.v_exp) {  // warp-uniform, and rare once the largest scale is seen
+            // 2^(E - e), 0 when past f32's normals: what is left of o is then below 2^-126 of the new terms
+            const float shrink = __uint_as_float(static_cast<uint32_t>(max(127 + static_cast<int>(st.v_exp) - static_cast<int>(e), 0)) << 23);
+#pragma unroll
+            for (int i = 0; i < kSlices; ++i) {
+                st.o[i][0] *= shrink;
+                st.o[i][2] *= shrink;
+            }
+            st.v_exp = e;
+            st.v_inv = __uint_as_float((254u - e) << 23);  // 2^(127 - e): e stays below 249 (scales are max|x| / 127)
+        }
+        p0 *= v_scale.x * st.v_inv;
+        p1 *= v_scale.y * st.v_inv;
+    }
 
     // P^T's B fragment: (key 2t, 2t + 1) and (2t + 8, 2t + 9) of column g, i.e. row g / 2, from the
     // lanes (g' = 2t, t' = g / 2) and (2t + 1, g / 2) that scored them. Odd columns get row values
     // too; their products land in O^T's zero columns, never read.
-    const uint32_t pair = tc::pack2<T>(p0, p1);  // (key g, key g + 8) of row t
+    const uint32_t pair = tc::pack2<DecodeOperand<T, C>>(p0, p1);  // (key g, key g + 8) of row t
     const uint32_t even = __shfl_sync(0xffffffffu, pair, 8 * t + g / 2);
     const uint32_t odd = __shfl_sync(0xffffffffu, pair, 8 * t + 4 + g / 2);
     const uint32_t b[2] = {(even & 0xffffu) | (odd << 16), (even >> 16) | (odd & 0xffff0000u)};
-
-    // O^T += V^T P^T. ldmatrix.trans matrices: dims 0-7 and 8-15 (a[0], a[1]) of keys 0-7, then of
-    // keys 8-15; the lane's row is key lane % 8 (+ 8), its chunk 2 i + (lane / 8) % 2, swizzled.
-    const T *v_row = v_s + ((lane % 8) + 8 * (lane / 16)) * D;
-    const int v_swizzle = ((lane / 8) % 2) ^ (lane % 8);
-#pragma unroll
-    for (int i = 0; i < kSlices; ++i) {
-        uint32_t a[4];
-        tc::ldmatrix_x4_trans(a, v_row + ((2 * i) ^ v_swizzle) * 8);
-        tc::mma_m16n8k16<T>(st.o[i], a, b, st.o[i]);
-    }
-}
-
-// Dequantizes the chunks of step tiles k_codes / v_codes this lane copied (decode_issue's row and
-// chunk) into the T tiles k_tile / v_tile, swizzled: code chunk c of row r is T chunks 2c and
-// 2c + 1. scales: the step's int8 scales (kDecodeScales), or NULL for fp8's per-head k_scale / v_scale.
-template <typename T, typename C, int D>
-__device__ __forceinline__ void decode_dequantize(T *k_tile, T *v_tile, const C *k_codes, const C *v_codes, const float *scales,
-                                                  float k_scale, float v_scale, int row, int chunk) {
-    using Copies = DecodeCopies<D, C>;
-#pragma unroll
-    for (int i = 0; i < Copies::kCopies; ++i) {
-        const int r = row + i * Copies::kKeysPerCopy;
-        const int src = r * D + chunk * 16, dst0 = r * D + ((2 * chunk) ^ (r % 8)) * 8, dst1 = r * D + ((2 * chunk + 1) ^ (r % 8)) * 8;
-        dequantize16(k_tile + dst0, k_tile + dst1, k_codes + src, scales != nullptr ? scales[r] : k_scale);
-        dequantize16(v_tile + dst0, v_tile + dst1, v_codes + src, scales != nullptr ? scales[kDecodeStep + r] : v_scale);
-    }
+    decode_values<C, D>(st.o, b, v_s, lane);
 }
 
 template <typename T, int D, typename C = T>
@@ -227,19 +331,48 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, kDecodeBlocksPerSm) attenti
     };
 
     // Q^T, the B operand of S^T = K Q^T for every 16 of head_dim: column g holds row g / 2 for even
-    // g (zero past the last row), odd columns are zero. Two elements of T per register.
+    // g (zero past the last row), odd columns are zero. Two 16-bit elements per register: T's, or
+    // for codes f16 of the row times 2^shift, in decode_scores' order of head_dim.
     uint32_t qf[kSlices][2];
+    float row_mul = 1.0f;  // what undoes the row's power of two, for the row of lane (g, t) = row t
     {
         const int row = first_row + g / 2;
         const bool real = g % 2 == 0 && row <= last_row;
-        const uint32_t *q = reinterpret_cast<const uint32_t *>(static_cast<const T *>(p.q) + q_row_of(min(row, last_row)) * D) + t;
+        const T *q = static_cast<const T *>(p.q) + q_row_of(min(row, last_row)) * D;
+        if constexpr (is_quantized<C>()) {
+            float v[D / 4];  // elements [D/4 t, D/4 (t + 1)): slice kk's 2t, 2t + 1, 2t + 8, 2t + 9 at 4 kk
+            float top = 0.0f;
 #pragma unroll
-        for (int kk = 0; kk < kSlices; ++kk) {
-            qf[kk][0] = real ? q[8 * kk] : 0u;      // elements 16 kk + 2t, + 1
-            qf[kk][1] = real ? q[8 * kk + 4] : 0u;  // elements 16 kk + 2t + 8, + 9
+            for (int e = 0; e < D / 4; ++e) {
+                v[e] = real ? to_float(q[D / 4 * t + e]) : 0.0f;
+                top = fmaxf(top, fabsf(v[e]));
+            }
+            top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 1));  // over the row's 4 lanes
+            top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 2));
+            int top_exp;
+            frexpf(top, &top_exp);  // top = f 2^top_exp, f in [0.5, 1): top 2^(15 - top_exp) in [2^14, 2^15)
+            const int shift = max(-126, min(126, 15 - top_exp));
+            const float up = ldexpf(1.0f, shift);
+#pragma unroll
+            for (int kk = 0; kk < kSlices; ++kk) {
+                qf[kk][0] = tc::pack2<__half>(v[4 * kk] * up, v[4 * kk + 1] * up);
+                qf[kk][1] = tc::pack2<__half>(v[4 * kk + 2] * up, v[4 * kk + 3] * up);
+            }
+            row_mul = __shfl_sync(0xffffffffu, ldexpf(1.0f, -shift), 8 * t);  // lane (2t, 0) holds row t
+        } else {
+            const uint32_t *q2 = reinterpret_cast<const uint32_t *>(q) + t;
+#pragma unroll
+            for (int kk = 0; kk < kSlices; ++kk) {
+                qf[kk][0] = real ? q2[8 * kk] : 0u;      // elements 16 kk + 2t, + 1
+                qf[kk][1] = real ? q2[8 * kk + 4] : 0u;  // elements 16 kk + 2t + 8, + 9
+            }
         }
     }
-    const DecodeScores sc{p.softcap > 0.0f, p.scale * kLog2e, p.softcap * kLog2e, p.softcap > 0.0f ? p.scale / p.softcap : 0.0f};
+    // fp8: one scale per kv head, of K folded into the scores, of V into the output; int8: one per key.
+    const float k_head_scale = is_quantized<C>() && !has_token_scales<C>() ? p.k_scales[kv_head] : 1.0f;
+    const float v_head_scale = is_quantized<C>() && !has_token_scales<C>() ? p.v_scales[kv_head] : 1.0f;
+    const bool capped = p.softcap > 0.0f;
+    const DecodeScores sc{capped, (capped ? p.scale / p.softcap : p.scale * kLog2e) * row_mul * k_head_scale, p.softcap * kLog2e};
 
     // Keys some row sees ([lo, hi)) and keys every row sees ([full_lo, full_hi): the same window
     // with the first and last token swapped); only steps not inside the latter need masks.
@@ -253,6 +386,8 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, kDecodeBlocksPerSm) attenti
     DecodeState<D> st;
     st.m = -INFINITY;
     st.l = 0.0f;
+    st.v_exp = 1;
+    st.v_inv = 8.507059e37f;  // 2^126
 #pragma unroll
     for (int i = 0; i < kSlices; ++i)
 #pragma unroll
@@ -264,18 +399,15 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, kDecodeBlocksPerSm) attenti
     const int64_t stride = static_cast<int64_t>(p.kv_heads) * D;  // between adjacent slots of a block
     const int copy_key = lane / kChunks, copy_chunk = lane % kChunks;  // this lane's first key and chunk of a step
     const int64_t lane_offset = kv_head * D + copy_key * stride + copy_chunk * kElems;
-    // int8: lane i copies the scale of key i % 16 of a step, of K (i < 16) or V; fp8: the head's two.
-    const float k_head_scale = is_quantized<C>() && !has_token_scales<C>() ? p.k_scales[kv_head] : 1.0f;
-    const float v_head_scale = is_quantized<C>() && !has_token_scales<C>() ? p.v_scales[kv_head] : 1.0f;
+    // int8: lane i copies the scale of key i % 16 of a step, of K (i < 16) or V.
     const int step0 = mask.lo / kDecodeStep;
     const int steps = mask.hi > mask.lo ? (mask.hi - 1) / kDecodeStep + 1 - step0 : 0;
     const int my_steps = steps > warp ? (steps - warp - 1) / kDecodeWarps + 1 : 0;
 
-    // This warp's ring: stage s holds the K tile at ring + 2 s kTile and the V tile after it; a
-    // quantized cache's scales (stage s at scale_ring + s kDecodeScales) and T tiles follow the rings.
+    // This warp's ring: stage s holds the K tile at ring + 2 s kTile and the V tile after it; an
+    // int8 cache's scales (stage s at scale_ring + s kDecodeScales) follow the rings.
     C *ring = reinterpret_cast<C *>(smem) + warp * kDecodeStages * 2 * Layout::kTile;
     float *scale_ring = reinterpret_cast<float *>(smem + Layout::kRingBytes) + warp * kDecodeStages * kDecodeScales;
-    T *tiles = reinterpret_cast<T *>(smem + Layout::kRingBytes + Layout::kScaleBytes) + warp * 2 * Layout::kTile;
     // Lane i holds the block id and slot of this warp's step n + i (n a multiple of 32): the table
     // is read 32 steps ahead, so no step waits on it, and the division by block_size happens there.
     int32_t pages = -1, slots = 0;
@@ -305,7 +437,8 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, kDecodeBlocksPerSm) attenti
                 const int key = t0 + lane % kDecodeStep;
                 const bool valid = page_ok && key >= mask.lo && key < mask.hi;
                 const int64_t at = valid ? (static_cast<int64_t>(block) * p.block_size + slot + lane % kDecodeStep) * p.kv_heads + kv_head : 0;
-                tc::cp_async<4>(scale_ring + stage * kDecodeScales + lane, (lane < kDecodeStep ? p.k_scales : p.v_scales) + at, valid);
+                tc::cp_async<4>(scale_ring + stage * kDecodeScales + decode_scale_slot(lane), (lane < kDecodeStep ? p.k_scales : p.v_scales) + at,
+                                valid);
             }
             const uint32_t bit = 1u << (n % 32);
             const bool masked = !(page_ok && t0 >= full_lo && t0 + kDecodeStep <= full_hi);
@@ -323,22 +456,13 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, kDecodeBlocksPerSm) attenti
         issue(n + kDecodeStages - 1, stage == 0 ? kDecodeStages - 1 : stage - 1);
         tc::cp_async_wait<kDecodeStages - 1>();  // this lane's copies of step n have landed
         __syncwarp();                            // and so have the other lanes'
-        const T *k_s;
-        if constexpr (is_quantized<C>()) {
-            const C *codes = ring + 2 * stage * Layout::kTile;
-            decode_dequantize<T, C, D>(tiles, tiles + Layout::kTile, codes, codes + Layout::kTile,
-                                       has_token_scales<C>() ? scale_ring + stage * kDecodeScales : nullptr, k_head_scale, v_head_scale,
-                                       copy_key, copy_chunk);
-            __syncwarp();  // every lane's chunks are in the T tiles
-            k_s = tiles;
-        } else {
-            k_s = ring + 2 * stage * Layout::kTile;
-        }
+        const C *k_s = ring + 2 * stage * Layout::kTile;
+        const float *scales = scale_ring + stage * kDecodeScales;  // int8 only
         const int t0 = (step0 + warp + n * kDecodeWarps) * kDecodeStep;
         if ((masked_steps >> (n % 32)) & 1u)
-            decode_step<T, D, true>(st, qf, k_s, k_s + Layout::kTile, p, sc, mask, t0, (bad_pages >> (n % 32)) & 1u, lane);
+            decode_step<T, C, D, true>(st, qf, k_s, k_s + Layout::kTile, scales, p, sc, mask, t0, (bad_pages >> (n % 32)) & 1u, lane);
         else
-            decode_step<T, D, false>(st, qf, k_s, k_s + Layout::kTile, p, sc, mask, t0, false, lane);
+            decode_step<T, C, D, false>(st, qf, k_s, k_s + Layout::kTile, scales, p, sc, mask, t0, false, lane);
         stage = stage == kDecodeStages - 1 ? 0 : stage + 1;
     }
     tc::cp_async_wait<0>();  // only empty groups are left; nothing may land once the ring is reused
@@ -351,10 +475,12 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, kDecodeBlocksPerSm) attenti
     float *l_s = m_s + kDecodeWarps * kDecodeRows;
     __syncthreads();  // every warp is done with its ring
     float *o_mine = o_s + (warp * kDecodeRows + t) * D;
+    // The scale o is still missing: fp8's per-head V scale, or int8's 2^(E - 127) (DecodeState).
+    const float o_scale = has_token_scales<C>() ? __uint_as_float(st.v_exp << 23) : v_head_scale;
 #pragma unroll
     for (int i = 0; i < kSlices; ++i) {
-        o_mine[16 * i + g] = st.o[i][0];
-        o_mine[16 * i + g + 8] = st.o[i][2];
+        o_mine[decode_out_dim<C, D>(i, 0, g)] = st.o[i][0] * o_scale;
+        o_mine[decode_out_dim<C, D>(i, 1, g)] = st.o[i][2] * o_scale;
     }
     if (g == 0) {
         m_s[warp * kDecodeRows + t] = st.m;

@@ -107,4 +107,52 @@ __device__ __forceinline__ void dequantize16(T *dst0, T *dst1, const C *src, flo
     *reinterpret_cast<Vec<T, 8> *>(dst1) = hi;
 }
 
+// Four codes of one 32-bit word (byte j = element j) as two f16x2 registers for mma.sync: lo holds
+// elements 0, 1 and hi elements 2, 3 (the lower index in the lower half). Every int8 and every
+// E4M3 value is exact in f16, so the tensor cores can take the codes themselves, the scale applied
+// to the mma's f32 result instead.
+//
+// int8: the byte b with its sign bit flipped is b + 128 in [1, 255]; under the f16 exponent byte
+// 0x64 (1024, whose ulp is 1) it reads 1024 + b + 128, and one f16x2 subtraction of 1152 leaves b,
+// exactly: five instructions for the word (one xor, then a byte permute and a sub for each pair).
+constexpr uint32_t kF16x2Magic = 0x64646464u;   // the 0x64 bytes the permute takes
+constexpr uint32_t kF16x2Bias = 0x64806480u;    // 1152 in both halves
+__device__ __forceinline__ uint32_t f16x2_sub(uint32_t a, uint32_t b) {
+#ifdef ISTHMUS_EMULATION
+    __half_raw x, y;
+    uint32_t r = 0;
+    for (int j = 0; j < 2; ++j) {
+        x.x = static_cast<unsigned short>(a >> (16 * j));
+        y.x = static_cast<unsigned short>(b >> (16 * j));
+        const __half_raw d = __float2half_rn(__half2float(__half(x)) - __half2float(__half(y)));
+        r |= static_cast<uint32_t>(d.x) << (16 * j);
+    }
+    return r;
+#else
+    uint32_t d;
+    asm("sub.f16x2 %0, %1, %2;\n" : "=r"(d) : "r"(a), "r"(b));
+    return d;
+#endif
+}
+__device__ __forceinline__ void codes_to_f16x2(int8_t, uint32_t w, uint32_t &lo, uint32_t &hi) {
+    const uint32_t biased = w ^ 0x80808080u;
+    lo = f16x2_sub(__byte_perm(biased, kF16x2Magic, 0x4140u), kF16x2Bias);  // bytes (b0, 0x64, b1, 0x64)
+    hi = f16x2_sub(__byte_perm(biased, kF16x2Magic, 0x4342u), kF16x2Bias);
+}
+// E4M3: sm_89 and later convert two codes to f16x2 in one instruction; elsewhere (sm_80/86, and the
+// host emulation) each code goes through the exact e4m3_to_float.
+__device__ __forceinline__ void codes_to_f16x2(Fp8E4m3, uint32_t w, uint32_t &lo, uint32_t &hi) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890 && !defined(ISTHMUS_EMULATION)
+    asm("{\n .reg .b16 l, h;\n mov.b32 {l, h}, %2;\n cvt.rn.f16x2.e4m3x2 %0, l;\n cvt.rn.f16x2.e4m3x2 %1, h;\n}\n"
+        : "=r"(lo), "=r"(hi)
+        : "r"(w));
+#else
+    uint32_t f[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) f[j] = static_cast<__half_raw>(__float2half_rn(e4m3_to_float((w >> (8 * j)) & 0xffu))).x;
+    lo = f[0] | f[1] << 16;
+    hi = f[2] | f[3] << 16;
+#endif
+}
+
 }  // namespace isthmus

@@ -303,14 +303,13 @@ def rescale_fraction(passes, rows=DECODE_ROWS):
 def decode_shared_bytes(dim=128, elem=2, cache="model"):
     """cuda/attention_decode.cuh DecodeLayout<T, D, C>::kBytes: each warp's ring of DECODE_STAGES
     (K, V) tiles of 16 keys, unpadded rows (swizzled chunks; the warps' final states reuse it). A
-    quantized cache's ring holds 1-byte codes, then (int8) each stage's 32 f32 scales, then each
-    warp's one (K, V) pair of dequantized T tiles."""
+    quantized cache's ring holds 1-byte codes, then (int8) each stage's 32 f32 scales."""
     tile = DECODE_STEP * dim
     if cache == "model":
         staged = elem * DECODE_WARPS * DECODE_STAGES * 2 * tile
     else:
         scales = 4 * DECODE_WARPS * DECODE_STAGES * 2 * DECODE_STEP if cache == "int8" else 0
-        staged = DECODE_WARPS * DECODE_STAGES * 2 * tile + scales + elem * DECODE_WARPS * 2 * tile
+        staged = DECODE_WARPS * DECODE_STAGES * 2 * tile + scales
     return max(staged, 4 * DECODE_WARPS * DECODE_ROWS * (dim + 2))
 
 
@@ -351,9 +350,12 @@ def attention_decode(cache="model"):
 
     cache "int8" / "fp8": the same rows over a quantized cache (attention_decode_kernel<bf16, 128,
     int8_t / Fp8E4m3>): the bytes are the codes (1 a element) and int8's f32 scales (one per token
-    and kv head of K and of V; fp8's per-head scales are 64 bytes a launch, not counted); each
-    pass also dequantizes the step into the warp's T tiles (decode_dequantize), and the ring holds
-    4 KiB a step."""
+    and kv head of K and of V; fp8's per-head scales are 64 bytes a launch, not counted). The step
+    (decode_scores / decode_values) reads the codes from the ring with 16-byte shared loads and
+    turns them into the f16 mma fragments in registers (codes_to_f16x2: int8 by a byte permute and
+    an f16x2 subtraction, fp8 by cvt.rn.f16x2.e4m3x2), the scales applied after the mmas; the ring
+    holds 4 KiB a step. int8 also tracks the largest V-scale exponent of the warp, rescaling o when
+    it grows: like the max, in ~1 / n of pass n with i.i.d. scales."""
     out = []
     kind = DECODE_CACHES[cache]
     hq, hkv, dim = 32, 8, 128
@@ -369,12 +371,15 @@ def attention_decode(cache="model"):
                 # token sees every key: each step is whole and visible
                 dict(name="masked copy", weight=0.0, source=r"decode_issue<C, D, true>",
                      why=f"split chunk {chunk} keys, a multiple of 32; no mask"),
-                dict(name="masked step", weight=0.0, source=r"decode_step<T, D, true>",
+                dict(name="masked step", weight=0.0, source=r"decode_step<T, C, D, true>",
                      why=f"split chunk {chunk} keys, a multiple of 32; no mask"),
                 # the bench's soft-cap is 0: `if (sc.capped)` is never taken
-                dict(name="soft-cap tanh", weight=0.0, source=r"tanhf\(x\[i\] \* sc\.scale_over_cap\)", why="soft-cap 0"),
+                dict(name="soft-cap tanh", weight=0.0, source=r"tanhf\(x\[i\]\)", why="soft-cap 0"),
                 dict(name="max rescale", weight=rescale_fraction(steps), source=r"st\.o\[i\]\[[02]\] \*= alpha",
                      why=f"i.i.d. scores: some row's max grows in ~{rescale_fraction(steps):.2f} of {steps:g} passes"),
+                *([dict(name="V-scale rescale", weight=rescale_fraction(steps, rows=1), source=r"st\.o\[i\]\[[02]\] \*= shrink",
+                         why=f"i.i.d. scales: the warp's largest grows in ~{rescale_fraction(steps, rows=1):.2f} of {steps:g} passes")]
+                  if cache == "int8" else []),
                 # `if (n % 32 == 0)`: the block table is read for 32 steps at once
                 dict(name="block-table read", weight=cdiv(int(steps), 32) / max(1, steps),
                      source=r"(\(n \+ lane\) \* kDecodeWarps|tn / p\.block_size|table\[page\]|slots = tn - page)",

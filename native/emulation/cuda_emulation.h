@@ -7,9 +7,9 @@
 // ISTHMUS_EMULATION defined. It defines the CUDA keywords first, so that the toolkit's headers
 // (cuda_runtime.h for the types and runtime declarations, cuda_fp16.h / cuda_bf16.h, which have
 // host implementations) keep them; then the built-in variables, the warp-synchronous and
-// barrier intrinsics (votes and __match_any_sync too), atomics, math intrinsics, nvcuda::wmma and
-// cuda/mma.cuh's mma, ldmatrix and cp.async (mma_emulation.h), and the launch that
-// runs a grid. emulation.cpp holds the scheduler and the runtime API answering as one device.
+// barrier intrinsics (votes, __match_any_sync and __reduce_max_sync too), atomics, math
+// intrinsics, nvcuda::wmma and cuda/mma.cuh's mma, ldmatrix and cp.async (mma_emulation.h), and
+// the launch that runs a grid. emulation.cpp holds the scheduler and the runtime API answering as one device.
 //
 // Execution: the blocks of a grid run one after another on the calling thread; the threads of a
 // block are cooperative fibers that switch only at a barrier or a warp-synchronous operation, in
@@ -250,6 +250,16 @@ inline int __all_sync(unsigned mask, int predicate) {
 
 template <typename T> unsigned __match_any_sync(unsigned mask, T value) {
     return ::isthmus_emulation::warp_match_any(mask, ::isthmus_emulation::to_bits(value));
+}
+
+// redux.sync.max.u32 over the whole warp (the only form the kernels use): every lane gets the largest value.
+inline unsigned __reduce_max_sync(unsigned mask, unsigned value) {
+    if (mask != 0xffffffffu) ::isthmus_emulation::kernel_error("__reduce_max_sync: only the full warp is emulated");
+    for (int offset = 1; offset < 32; offset <<= 1) {
+        const unsigned other = __shfl_xor_sync(mask, value, offset);
+        value = other > value ? other : value;
+    }
+    return value;
 }
 
 inline void __threadfence() {}

@@ -55,11 +55,13 @@ __global__ void warp_scan_kernel(int *out) {
     out[threadIdx.x] = v;
 }
 
-// Votes: lanes with an even index, and lanes grouped by index / 8.
-__global__ void vote_kernel(unsigned *ballot, unsigned *groups) {
+// Votes: lanes with an even index, and lanes grouped by index / 8; the largest of a warp's values
+// 7 lane % 32 + 100 warp (31 at lane 9).
+__global__ void vote_kernel(unsigned *ballot, unsigned *groups, unsigned *maxima) {
     const unsigned lane = threadIdx.x % 32;
     ballot[threadIdx.x] = __ballot_sync(0xffffffffu, lane % 2 == 0);
     groups[threadIdx.x] = __match_any_sync(0xffffffffu, lane / 8);
+    maxima[threadIdx.x] = __reduce_max_sync(0xffffffffu, 7 * lane % 32 + threadIdx.x / 32 * 100);
 }
 
 float run_block_sum(bool barrier, int threads, unsigned reader) {
@@ -106,11 +108,12 @@ int main() {
     for (int i = 0; i < 64; ++i) scan_ok &= scan[i] == (i % 32) * (i % 32 + 1) / 2;
     check(scan_ok, "warp scan by __shfl_up_sync");
 
-    std::vector<unsigned> ballot(64), groups(64);
-    ISTHMUS_LAUNCH(1, 64, 0, nullptr, vote_kernel)(ballot.data(), groups.data());
+    std::vector<unsigned> ballot(64), groups(64), maxima(64);
+    ISTHMUS_LAUNCH(1, 64, 0, nullptr, vote_kernel)(ballot.data(), groups.data(), maxima.data());
     bool votes_ok = last_error_text().empty();
-    for (int i = 0; i < 64; ++i) votes_ok &= ballot[i] == 0x55555555u && groups[i] == 0xffu << (i % 32 / 8 * 8);
-    check(votes_ok, "__ballot_sync and __match_any_sync");
+    for (int i = 0; i < 64; ++i)
+        votes_ok &= ballot[i] == 0x55555555u && groups[i] == 0xffu << (i % 32 / 8 * 8) && maxima[i] == 31u + i / 32 * 100u;
+    check(votes_ok, "__ballot_sync, __match_any_sync and __reduce_max_sync");
 
     std::vector<float> out(64);
     ISTHMUS_LAUNCH(1, 64, 0, nullptr, divergent_barrier_kernel)(out.data());
