@@ -166,7 +166,7 @@ perf-model:
 	python3 bench/perf-model/perf_model.py --nvcc $(NVCC)
 	@if [ -f bench/results/perf-model/before-estimates.csv ]; then python3 bench/perf-model/compare.py \
 	  bench/results/perf-model/before-estimates.csv bench/results/perf-model/estimates.csv \
-	  bench/results/perf-model/before-after.md --kernels '^(rmsnorm|selective-scan|selective-state-update|ssd-scan|ssd-state-update|causal-conv1d|attention-decode|attention-prefill|gemm-own|moe-[a-z]+$$)|\[(align|combine)\]'; fi
+	  bench/results/perf-model/before-after.md --kernels '^(rmsnorm|selective-scan|selective-state-update|ssd-scan|ssd-state-update|causal-conv1d|attention-decode|attention-prefill|gemm-own|quant-gemv|moe-[a-z]+$$)|\[(align|combine)\]'; fi
 
 # Its unit tests read hand-written listings only (no nvcc), in well under a second: part of make test.
 perf-model-test:
