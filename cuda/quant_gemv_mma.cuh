@@ -125,53 +125,44 @@ __device__ __forceinline__ float half_bits_to_float(uint32_t bits) {
 // registers are.
 template <QFormat F> struct QMmaUnit;
 
-template <> struct QMmaUnit<QFormat::Q8_0> {
-    static constexpr int kValues = 32, kSubBlocks = 1, kUnroll = 4;
+// Q8_0 and Q4_0 keep each row's values first, kBlockWords 32-bit words a 32-value block, then the
+// f16 scales (quant_gemv.cuh): lane t reads word t of each 16 bytes of a block.
+template <int kBlockWords> struct SplitScalesUnit {
+    static constexpr int kValues = 32, kSubBlocks = 1, kSegments = kBlockWords / 4;
     struct Row {
         const uint32_t *values;  // word t of the row's first block
         const __half *scales;
     };
     struct Raw {
-        uint32_t word[2];
+        uint32_t word[kSegments];
         float d;
     };
     __device__ __forceinline__ static Row row(const uint8_t *w, int64_t n, int64_t rows, int64_t k, int t) {
-        return {reinterpret_cast<const uint32_t *>(w + n * k) + t, reinterpret_cast<const __half *>(w + rows * k) + n * (k / 32)};
+        const int64_t row_bytes = k / 32 * kBlockWords * 4;
+        return {reinterpret_cast<const uint32_t *>(w + n * row_bytes) + t, reinterpret_cast<const __half *>(w + rows * row_bytes) + n * (k / 32)};
     }
-    __device__ __forceinline__ static Row advance(const Row &row, int64_t u) { return {row.values + 8 * u, row.scales + u}; }
+    __device__ __forceinline__ static Row advance(const Row &row, int64_t u) { return {row.values + kBlockWords * u, row.scales + u}; }
     __device__ __forceinline__ static void load(Raw &r, const Row &row, int u) {
-        r.word[0] = __ldcs(row.values + 8 * u);
-        r.word[1] = __ldcs(row.values + 8 * u + 4);
+#pragma unroll
+        for (int i = 0; i < kSegments; ++i) r.word[i] = __ldcs(row.values + kBlockWords * u + 4 * i);
         r.d = __half2float(row.scales[u]);
     }
-    template <typename T> __device__ __forceinline__ static void step(uint32_t (&a)[2], const Raw &r, int, int h) { int8_regs<T>(a, r.word[h]); }
     __device__ __forceinline__ static float d(const Raw &r) { return r.d; }
     __device__ __forceinline__ static float sub_scale(const Raw &, int) { return 1.0f; }
 };
 
-template <> struct QMmaUnit<QFormat::Q4_0> {
-    static constexpr int kValues = 32, kSubBlocks = 1, kUnroll = 8;
-    struct Row {
-        const uint32_t *nibbles;  // word t of the row's first block
-        const __half *scales;
-    };
-    struct Raw {
-        uint32_t word;
-        float d;
-    };
-    __device__ __forceinline__ static Row row(const uint8_t *w, int64_t n, int64_t rows, int64_t k, int t) {
-        return {reinterpret_cast<const uint32_t *>(w + n * (k / 2)) + t, reinterpret_cast<const __half *>(w + rows * (k / 2)) + n * (k / 32)};
-    }
-    __device__ __forceinline__ static Row advance(const Row &row, int64_t u) { return {row.nibbles + 4 * u, row.scales + u}; }
-    __device__ __forceinline__ static void load(Raw &r, const Row &row, int u) {
-        r.word = __ldcs(row.nibbles + 4 * u);
-        r.d = __half2float(row.scales[u]);
-    }
+// Q8_0: k-step h is the int8 values of the block's 16 bytes h.
+template <> struct QMmaUnit<QFormat::Q8_0> : SplitScalesUnit<8> {
+    static constexpr int kUnroll = 4;
+    template <typename T> __device__ __forceinline__ static void step(uint32_t (&a)[2], const Raw &r, int, int h) { int8_regs<T>(a, r.word[h]); }
+};
+
+// Q4_0: k-step 0 is the low nibbles of the block's 16 bytes, k-step 1 the high ones.
+template <> struct QMmaUnit<QFormat::Q4_0> : SplitScalesUnit<4> {
+    static constexpr int kUnroll = 8;
     template <typename T> __device__ __forceinline__ static void step(uint32_t (&a)[2], const Raw &r, int, int h) {
-        nibble_regs<T>(a, r.word, h == 1, 8);
+        nibble_regs<T>(a, r.word[0], h == 1, 8);
     }
-    __device__ __forceinline__ static float d(const Raw &r) { return r.d; }
-    __device__ __forceinline__ static float sub_scale(const Raw &, int) { return 1.0f; }
 };
 
 template <> struct QMmaUnit<QFormat::Q4_K> {
