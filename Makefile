@@ -20,6 +20,11 @@
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
+.DELETE_ON_ERROR:
+# The native and emulated objects compile side by side: one job per core unless -j says otherwise.
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+  MAKEFLAGS += -j$(shell nproc)
+endif
 
 VERSION := 0.1.0
 ARCHS ?= release
@@ -61,7 +66,9 @@ NVCC_FLAGS := -O3 -std=c++17 -Xcompiler -fPIC,-fvisibility=hidden -cudart static
               --expt-relaxed-constexpr -Inative -Icuda \
               -DISTHMUS_VERSION_STRING='"$(VERSION)"' -DISTHMUS_ARCHITECTURES='"$(ARCH_LIST)"'
 NATIVE_SOURCES := $(wildcard native/*.cu)
-NATIVE_DEPS := $(NATIVE_SOURCES) $(wildcard native/*.h cuda/*.cuh native/check/*.cu)
+NATIVE_HEADERS := $(wildcard native/*.h cuda/*.cuh)
+NATIVE_OBJ_DIR := $(NATIVE_DIR)/obj-$(ARCHS)
+NATIVE_OBJECTS := $(patsubst native/%.cu,$(NATIVE_OBJ_DIR)/%.o,$(NATIVE_SOURCES))
 
 # ---- host emulation: the same launchers and kernels as host C++ (native/emulation/) ----------------
 # Needs g++, the toolkit's headers (cuda_runtime.h for the types, cuda_fp16.h / cuda_bf16.h) and
@@ -69,51 +76,72 @@ NATIVE_DEPS := $(NATIVE_SOURCES) $(wildcard native/*.h cuda/*.cuh native/check/*
 CUDA_INCLUDE ?= $(firstword $(foreach d,$(dir $(NVCC))../include /usr/local/cuda/include,$(if $(wildcard $(d)/cuda_runtime.h),$(d))))
 EMULATION_DIR := build/emulation
 EMULATION_LIB := $(EMULATION_DIR)/libisthmus-emulated.so
+EMULATION_POSSIBLE := $(if $(CUDA_INCLUDE),$(if $(shell command -v g++),$(if $(filter x86_64,$(shell uname -m)),yes)))
 EMULATION_FLAGS := -O2 -std=c++17 -Wall -Wno-unknown-pragmas -Wno-sign-compare -fno-extern-tls-init -Inative -Icuda -I$(CUDA_INCLUDE) -DISTHMUS_EMULATION \
                    -include native/emulation/cuda_emulation.h
+EMULATION_HEADERS := $(NATIVE_HEADERS) $(wildcard native/emulation/*.h)
+EMULATION_OBJ_DIR := $(EMULATION_DIR)/obj
 EMULATION_SOURCES := $(filter-out %_test.cpp,$(wildcard native/emulation/*.cpp))
-EMULATION_DEPS := $(NATIVE_DEPS) $(wildcard native/emulation/*)
+EMULATION_OBJECTS := $(patsubst native/emulation/%.cpp,$(EMULATION_OBJ_DIR)/emulation/%.o,$(EMULATION_SOURCES))
+EMULATED_NATIVE_OBJECTS := $(patsubst native/%.cu,$(EMULATION_OBJ_DIR)/%.o,$(NATIVE_SOURCES))
+EMULATION_SELF_TESTS := $(patsubst native/emulation/%.cpp,$(EMULATION_DIR)/%.passed,$(wildcard native/emulation/*_test.cpp))
 
 .PHONY: emulation-race-demo native emulation build test demo bench bench-jar device-bundle gpu-run-dry perf-model perf-model-test clean check-jdk
 
 check-jdk:
 	@[ -n "$(JDK)" ] || { echo "error: no JDK >= 22 found (set JAVA_HOME or install one under /usr/lib/jvm)"; exit 1; }
 
+# One object per source, so `make` compiles them side by side (the jobs default to the cores).
+ifeq ($(NVCC),)
+native:
+	@echo "nvcc not found: building CPU-only (no libisthmus.so; the CUDA backend will be unavailable)"
+	@rm -f $(LIB) $(DRIVER) $(NATIVE_DIR)/.stamp-*
+else
 native: $(NATIVE_DIR)/.stamp-$(ARCHS)
 
-# The stamp names the architecture set, so switching ARCHS rebuilds.
-$(NATIVE_DIR)/.stamp-$(ARCHS): $(NATIVE_DEPS) Makefile
-	@mkdir -p $(NATIVE_DIR)
-	@rm -f $(NATIVE_DIR)/.stamp-*
-	@if [ -z "$(NVCC)" ]; then \
-	  echo "nvcc not found: building CPU-only (no libisthmus.so; the CUDA backend will be unavailable)"; \
-	  rm -f $(LIB) $(DRIVER); \
-	else \
-	  echo "nvcc: libisthmus.so and the sanitizer driver for $(ARCH_LIST)"; \
-	  $(NVCC) $(NVCC_FLAGS) $(GENCODE) -shared -o $(LIB) $(NATIVE_SOURCES) || exit 1; \
-	  $(NVCC) -O2 -std=c++17 -cudart static -lineinfo -Inative $(GENCODE) -o $(DRIVER) native/check/sanitize_driver.cu \
-	    -L$(NATIVE_DIR) -listhmus -Xlinker -rpath='$$ORIGIN' || exit 1; \
-	fi
-	@touch $@
+$(NATIVE_OBJ_DIR)/%.o: native/%.cu $(NATIVE_HEADERS) Makefile
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCC_FLAGS) $(GENCODE) -c -o $@ $<
 
+# The stamp names the architecture set, so switching ARCHS relinks from that set's objects.
+$(NATIVE_DIR)/.stamp-$(ARCHS): $(NATIVE_OBJECTS) native/check/sanitize_driver.cu
+	@rm -f $(NATIVE_DIR)/.stamp-*
+	@echo "nvcc: libisthmus.so and the sanitizer driver for $(ARCH_LIST)"
+	$(NVCC) $(GENCODE) -shared -cudart static -o $(LIB) $(NATIVE_OBJECTS)
+	$(NVCC) -O2 -std=c++17 -cudart static -lineinfo -Inative $(GENCODE) -o $(DRIVER) native/check/sanitize_driver.cu \
+	  -L$(NATIVE_DIR) -listhmus -Xlinker -rpath='$$ORIGIN'
+	@touch $@
+endif
+
+# The self-tests (emulation, memory, mma) link the emulation's own objects and must pass before the
+# library is linked from the same objects plus every native source compiled as host C++.
+ifeq ($(EMULATION_POSSIBLE),yes)
 emulation: $(EMULATION_DIR)/.stamp
 
-$(EMULATION_DIR)/.stamp: $(EMULATION_DEPS) Makefile
-	@mkdir -p $(EMULATION_DIR)
-	@rm -f $@ $(EMULATION_LIB)
-	@if [ -z "$(CUDA_INCLUDE)" ] || ! command -v g++ >/dev/null || [ "$$(uname -m)" != x86_64 ]; then \
-	  echo "no g++, no CUDA toolkit headers or not x86-64: skipping the host emulation"; \
-	else \
-	  echo "g++: $(EMULATION_LIB) (host emulation, not a GPU)"; \
-	  for t in emulation_test memory_test mma_test; do \
-	    g++ $(EMULATION_FLAGS) -o $(EMULATION_DIR)/$$t -x c++ native/emulation/$$t.cpp $(EMULATION_SOURCES) native/library.cu && \
-	    $(EMULATION_DIR)/$$t || exit 1; \
-	  done && \
-	  g++ $(EMULATION_FLAGS) -fPIC -fvisibility=hidden -shared -Wl,--no-undefined \
-	    -DISTHMUS_VERSION_STRING='"$(VERSION)"' -DISTHMUS_ARCHITECTURES='"host emulation"' \
-	    -o $(EMULATION_LIB) -x c++ $(NATIVE_SOURCES) $(EMULATION_SOURCES) || exit 1; \
-	fi
+$(EMULATION_OBJ_DIR)/%.o: native/%.cu $(EMULATION_HEADERS) Makefile
+	@mkdir -p $(@D)
+	g++ $(EMULATION_FLAGS) -fPIC -fvisibility=hidden -DISTHMUS_VERSION_STRING='"$(VERSION)"' \
+	  -DISTHMUS_ARCHITECTURES='"host emulation"' -c -o $@ -x c++ $<
+
+$(EMULATION_OBJ_DIR)/emulation/%.o: native/emulation/%.cpp $(EMULATION_HEADERS) Makefile
+	@mkdir -p $(@D)
+	g++ $(EMULATION_FLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
+
+$(EMULATION_DIR)/%.passed: $(EMULATION_OBJ_DIR)/emulation/%.o $(EMULATION_OBJECTS) $(EMULATION_OBJ_DIR)/library.o
+	g++ -o $(EMULATION_DIR)/$* $^
+	$(EMULATION_DIR)/$*
 	@touch $@
+
+$(EMULATION_LIB): $(EMULATION_OBJECTS) $(EMULATED_NATIVE_OBJECTS) $(EMULATION_SELF_TESTS)
+	@echo "g++: $(EMULATION_LIB) (host emulation, not a GPU)"
+	g++ -shared -Wl,--no-undefined -o $@ $(EMULATION_OBJECTS) $(EMULATED_NATIVE_OBJECTS)
+
+$(EMULATION_DIR)/.stamp: $(EMULATION_LIB)
+	@touch $@
+else
+emulation:
+	@echo "no g++, no CUDA toolkit headers or not x86-64: skipping the host emulation"
+endif
 
 # Shows the schedules at work on project code: the emulated library built again with one barrier of
 # block_sum (cuda/common.cuh, RMSNorm's wide rows) dropped; RmsNormGpuTest must pass with the intact
