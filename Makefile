@@ -127,6 +127,9 @@ $(EMULATION_OBJ_DIR)/emulation/%.o: native/emulation/%.cpp $(EMULATION_HEADERS) 
 	@mkdir -p $(@D)
 	g++ $(EMULATION_FLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
 
+# The self-tests' objects are kept (make would delete them as intermediate).
+.SECONDARY: $(patsubst $(EMULATION_DIR)/%.passed,$(EMULATION_OBJ_DIR)/emulation/%.o,$(EMULATION_SELF_TESTS))
+
 $(EMULATION_DIR)/%.passed: $(EMULATION_OBJ_DIR)/emulation/%.o $(EMULATION_OBJECTS) $(EMULATION_OBJ_DIR)/library.o
 	g++ -o $(EMULATION_DIR)/$* $^
 	$(EMULATION_DIR)/$*

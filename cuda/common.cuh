@@ -67,4 +67,36 @@ __device__ __forceinline__ float block_sum(float v) {
     return warp_sum(total);
 }
 
+// ---- split-K -----------------------------------------------------------------------------------
+
+// The meeting of the `splits` parts of one output piece of a split-K launch, one warp a part
+// (each has summed its share of K): each stores its partial sums, N floats a lane, at
+// partials[part][e][lane] and counts itself in the piece's arrival counter; false for all but the
+// last to arrive, which gets the sum of every part's partial, added in part order (0, 1, ...; its
+// own from memory too), in the lane's accumulators: the sum does not depend on which part came
+// last, so results are bitwise reproducible. The last also puts the counter back to 0 for the next
+// launch (a CUDA graph replays the launch as it is). at(e): element e of the lane's accumulators;
+// live(e): whether element e is stored and summed (the same for every part of the piece).
+template <int N, typename At, typename Live>
+__device__ __forceinline__ bool split_meet(float *partials, int32_t *arrival, int splits, int part, At at, Live live, int lane) {
+    float *const mine = partials + lane;
+#pragma unroll
+    for (int e = 0; e < N; ++e)
+        if (live(e)) mine[(part * N + e) * 32] = at(e);
+    __threadfence();  // the partials are visible device-wide before the arrival is counted
+    __syncwarp();
+    int last = 0;
+    if (lane == 0) last = atomicAdd(arrival, 1) == splits - 1;
+    if (!__shfl_sync(0xffffffffu, last, 0)) return false;
+    __threadfence();
+    if (lane == 0) *arrival = 0;  // every part has arrived: ready for the next launch
+#pragma unroll
+    for (int e = 0; e < N; ++e) at(e) = 0.0f;
+    for (int q = 0; q < splits; ++q)
+#pragma unroll
+        for (int e = 0; e < N; ++e)
+            if (live(e)) at(e) += __ldcg(mine + (q * N + e) * 32);  // past L1: other SMs wrote them
+    return true;
+}
+
 }  // namespace isthmus

@@ -39,9 +39,8 @@
 // depend on which block came last, so results are bitwise reproducible), puts the counter back
 // to 0 for the next launch (a CUDA graph replays the launch as it is) and runs the epilogue, so
 // C is written once and beta reads it once. splits = 1 is the unsplit kernel. The kernel hands
-// its B source each stage's place in the whole of K (a split's run starts at k_first), as a split
-// quantized source would need (Q4_K picks its block's run by it), but the launchers split only the
-// 16-bit source (TileB16): the quantized-weight entries take no workspace and run unsplit.
+// its B source each stage's place in the whole of K (a split's run starts at k_first), which a
+// split quantized source needs (Q4_K picks its block's run by it).
 //
 // Block order: a 1-D grid walked in groups of TILE_GROUP_M row tiles, column tiles innermost
 // within a group, so that the row tiles resident together share each B tile through L2 and
@@ -202,44 +201,14 @@ template <bool K_MAJOR> struct TileB16 {
     }
 };
 
-// Split-K meeting of one decode tile, by warp 0 of each of its blocks: stores this split's partial
-// sums (live slices only: every block of the tile has the same ones), counts the block in; false
-// for all but the last block to arrive, which gets the sum of every split's partial, added in
-// split order from the workspace (its own too), in `acc`.
+// Split-K meeting of one decode tile, by warp 0 of each of its blocks (split_meet): its partial
+// sums are the live slices' accumulators, laid out [slice][n8][element][lane]; true in the last
+// block to arrive, with the sum of every split in `acc`.
 __device__ __forceinline__ bool tile_split_meet(const TileSplit &split, int64_t tile, int part, float (&acc)[4][8][4],
                                                 const bool (&live)[4], int lane) {
-    float *const partials = split.partials + tile * split.splits * TILE_SPLIT_FLOATS + lane;
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-#pragma unroll
-        for (int j = 0; j < 8; ++j)
-#pragma unroll
-            for (int e = 0; e < 4; ++e)
-                if (live[i]) partials[part * TILE_SPLIT_FLOATS + ((i * 8 + j) * 4 + e) * 32] = acc[i][j][e];
-    __threadfence();  // the partials are visible device-wide before the arrival is counted
-    __syncwarp();
-    int last = 0;
-    if (lane == 0) last = atomicAdd(split.arrivals + tile, 1) == split.splits - 1;
-    if (!__shfl_sync(0xffffffffu, last, 0)) return false;
-    __threadfence();
-    if (lane == 0) split.arrivals[tile] = 0;  // every block of the tile has arrived: ready for the next launch
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-#pragma unroll
-        for (int j = 0; j < 8; ++j)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
-    for (int q = 0; q < split.splits; ++q) {
-        const float *const from = partials + q * TILE_SPLIT_FLOATS;
-#pragma unroll
-        for (int i = 0; i < 4; ++i)
-#pragma unroll
-            for (int j = 0; j < 8; ++j)
-#pragma unroll
-                for (int e = 0; e < 4; ++e)
-                    if (live[i]) acc[i][j][e] += from[((i * 8 + j) * 4 + e) * 32];
-    }
-    return true;
+    return split_meet<TILE_SPLIT_FLOATS / 32>(
+            split.partials + tile * split.splits * TILE_SPLIT_FLOATS, split.arrivals + tile, split.splits, part,
+            [&](int e) -> float & { return acc[e / 32][e / 4 % 8][e % 4]; }, [&](int e) { return live[e / 32]; }, lane);
 }
 
 template <typename T, typename OutT, int EPILOGUE, bool A_K_MAJOR, typename BSRC, int BN>

@@ -26,10 +26,21 @@
 // 1024 + i (i < 1024), the bf16 0x4300 | i is 128 + i (i < 128); one packed subtraction of the
 // magic (plus the format's offset) leaves the integer, exactly.
 //
-// A block is QMMA_WARPS warps on the same 16 weight rows, each a share of K (units dealt out in
-// runs of kUnroll, then the tail one by one), summed through shared memory at the end. The
-// weights are read once and streamed past L1 (ld.global.cs); x is re-read by every block and
-// left to L1 and L2.
+// Two kernels share that warp's work. The weights are read once and streamed past L1
+// (ld.global.cs); x is re-read by every block and left to L1 and L2, so what sets x's traffic
+// through L2 is how many weight rows a block covers:
+//   quant_gemv_mma_kernel       a block is QMMA_WARPS warps on the same 16 weight rows, each a
+//                               share of K (units dealt out in runs of kUnroll, then the tail one
+//                               by one), summed through shared memory at the end. Needs nothing
+//                               but its arguments; x crosses L2 once every 16 output features.
+//   quant_gemv_mma_wide_kernel  a warp a 16-row group, QMMA_WARPS groups (128 rows) a block, all
+//                               on the same K, so the block's warps share x through L1; the blocks
+//                               of the launch share out K's runs of every tile equally (stream-K,
+//                               QGemvSplit below; with the caller's split-K workspace), so a tile
+//                               may be spread over blocks, whose warps then meet their group's
+//                               other parts (split_meet). x crosses L2 once every 128 output
+//                               features, which is what 8 and 16 rows need: at 16 rows of 16-bit
+//                               x, x is 2 bytes a weight row a value against Q4_0's 0.56.
 #pragma once
 
 #include "mma.cuh"
@@ -129,6 +140,7 @@ template <QFormat F> struct QMmaUnit;
 // f16 scales (quant_gemv.cuh): lane t reads word t of each 16 bytes of a block.
 template <int kBlockWords> struct SplitScalesUnit {
     static constexpr int kValues = 32, kSubBlocks = 1, kSegments = kBlockWords / 4;
+    static constexpr int kBytes = kBlockWords * 4 + 2;  // a block's bytes in a row: values and scale
     struct Row {
         const uint32_t *values;  // word t of the row's first block
         const __half *scales;
@@ -166,7 +178,7 @@ template <> struct QMmaUnit<QFormat::Q4_0> : SplitScalesUnit<4> {
 };
 
 template <> struct QMmaUnit<QFormat::Q4_K> {
-    static constexpr int kValues = 256, kSubBlocks = 8, kUnroll = 1;
+    static constexpr int kValues = 256, kSubBlocks = 8, kUnroll = 1, kBytes = 144;
     struct Row {
         const uint8_t *blocks;
         int t;
@@ -308,6 +320,73 @@ __global__ void __launch_bounds__(QMMA_WARPS * 32, 2)  // two blocks an SM: 16 w
         const int64_t n = row0 + l / 4 + (i >= 2 ? 8 : 0);
         const int m = 8 * nt + 2 * (l % 4) + i % 2;
         if (n < n_out && m < m_rows) out[static_cast<int64_t>(m) * n_out + n] = from_float<T>(total);
+    }
+}
+
+// The work of a wide launch (stream-K): each 128-row tile is `runs` runs of kUnroll units of K (a
+// tile's last run may be short), work = tiles * runs in all, tile-major, and block b of the
+// `blocks` takes the runs [b work / blocks, (b + 1) work / blocks) (work >= blocks, so none is
+// empty): blocks carry equal work whatever the tile count, and a tile's runs may be spread over
+// the blocks in a row that touch them, its parts (part p: the p-th of them). A tile of one part
+// stores at once; the parts of a tile meet in the workspace (split_meet, one warp a 16-row group):
+// partials [group][max_parts][NT * 4][32] and one arrival counter a group, 0 between launches.
+// max_parts = 1: the unsplit launch, a block a tile, the pointers unused. The launcher keeps
+// (work + 1) * blocks below 2^32, so the index arithmetic is 32-bit.
+struct QGemvSplit {
+    float *partials;
+    int32_t *arrivals;
+    uint32_t runs, work, blocks, max_parts;
+};
+
+// The block whose runs hold run `at` of the launch.
+__device__ __forceinline__ uint32_t qgemv_block_of(const QGemvSplit &s, uint32_t at) { return ((at + 1) * s.blocks - 1) / s.work; }
+
+// out (m_rows x n_out) = x (m_rows x k) W^T for m_rows <= 8 NT; grid: split.blocks blocks, a warp
+// a 16-row group of each tile the block's runs touch (no block barrier: a group past W skips).
+template <QFormat F, typename T, int NT>
+__global__ void __launch_bounds__(QMMA_WARPS * 32, 2)
+        quant_gemv_mma_wide_kernel(T *__restrict__ out, const T *__restrict__ x, const uint8_t *__restrict__ w, int m_rows,
+                                   int64_t n_out, int64_t k, const QGemvSplit split) {
+    using Unit = QMmaUnit<F>;
+    constexpr int U = Unit::kUnroll;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const uint32_t units = static_cast<uint32_t>(k / Unit::kValues), spread = split.max_parts > 1;
+    const uint32_t begin = spread ? blockIdx.x * split.work / split.blocks : blockIdx.x * split.runs;
+    const uint32_t end = spread ? (blockIdx.x + 1) * split.work / split.blocks : begin + split.runs;
+    const T *x_lane[NT];
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) x_lane[nt] = x + static_cast<int64_t>(min(8 * nt + g, m_rows - 1)) * k + 4 * t;
+
+    for (uint32_t at = begin; at < end;) {
+        const uint32_t tile = at / split.runs, tile_runs = tile * split.runs, stop = min(end, tile_runs + split.runs);
+        const int64_t group = static_cast<int64_t>(tile) * QMMA_WARPS + warp, row0 = group * QMMA_ROWS;
+        if (row0 < n_out) {
+            // Rows past the end of W and of x are read in range (the last one) and never stored.
+            const typename Unit::Row rows[2] = {Unit::row(w, min(row0 + g, n_out - 1), n_out, k, t),
+                                                Unit::row(w, min(row0 + g + 8, n_out - 1), n_out, k, t)};
+            // The piece's runs [r0, r1) of the tile: the whole ones, then (in the piece holding it)
+            // a short last run unit by unit.
+            float acc[NT][4] = {};
+            const uint32_t r0 = at - tile_runs, r1 = stop - tile_runs, whole = units / U;
+            for (uint32_t run = r0; run < min(r1, whole); ++run) qmma_units<F, T, NT, U>(acc, x_lane, rows, run * U);
+            for (uint32_t u = max(r0, whole) * U; u < min(r1 * U, units); ++u) qmma_units<F, T, NT, 1>(acc, x_lane, rows, u);
+            const uint32_t first = spread ? qgemv_block_of(split, tile_runs) : blockIdx.x;
+            const uint32_t parts = spread ? qgemv_block_of(split, tile_runs + split.runs - 1) - first + 1 : 1;
+            if (parts == 1 || split_meet<NT * 4>(split.partials + group * split.max_parts * (NT * 4 * 32), split.arrivals + group,
+                                                 static_cast<int>(parts), static_cast<int>(blockIdx.x - first),
+                                                 [&](int e) -> float & { return acc[e / 4][e % 4]; }, [](int) { return true; }, lane)) {
+                // c[i] of lane (g, t) in N tile nt is W row g (+ 8 for i >= 2) by x row 8 nt + 2t + i % 2.
+#pragma unroll
+                for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+                    for (int i = 0; i < 4; ++i) {
+                        const int64_t n = row0 + g + (i >= 2 ? 8 : 0);
+                        const int m = 8 * nt + 2 * t + i % 2;
+                        if (n < n_out && m < m_rows) out[static_cast<int64_t>(m) * n_out + n] = from_float<T>(acc[nt][i]);
+                    }
+            }
+        }
+        at = stop;
     }
 }
 

@@ -34,8 +34,14 @@ inline int64_t split_target_blocks(int device) {
 // The workspace: one int32 arrival counter a tile, then (256-byte aligned) the partials.
 inline int64_t split_counter_bytes(int64_t tiles) { return (tiles * 4 + 255) / 256 * 256; }
 
-// Where a launch's workspace comes from: the caller's pointer and size (NULL: no split, as for
-// the quantized-weight entries, whose ABI has no workspace).
+// A caller's split-K workspace: NULL, or 256-byte aligned with a size >= 0.
+inline int check_workspace(const char *who, const void *workspace, int64_t workspace_bytes) {
+    ISTHMUS_REQUIRE(workspace == nullptr || (workspace_bytes >= 0 && is_aligned(workspace, 256)),
+                    "%s: the workspace must be 256-byte aligned, with a size >= 0", who);
+    return ISTHMUS_OK;
+}
+
+// Where a launch's workspace comes from: the caller's pointer and size (NULL: no split).
 struct Workspace {
     void *base;
     int64_t bytes;

@@ -125,10 +125,14 @@ typedef enum isthmus_qformat {
  * (F32, F16, BF16), x and weights 16-byte aligned. fp32 accumulation. 1..16 rows (F32: no more):
  * W dequantized in registers (the GEMV). F16 and BF16 from 17 rows (up to 2^31 - 1): the
  * tensor-core tiles, W dequantized into tiles of the dtype in shared memory (cuda/quant_tile.cuh),
- * each weight rounded once to the dtype.
+ * each weight rounded once to the dtype. workspace / workspace_bytes: the split-K workspace (see
+ * isthmus_gemm_workspace_bytes), or NULL: with it, the f16/bf16 GEMV may share every 128 output
+ * features' K out over several blocks and the decode tiles (17 to 64 rows) split K, each adding
+ * the parts in a fixed order (bitwise reproducible on one device); without it, neither splits.
  */
 ISTHMUS_API int isthmus_quant_gemv(void *out, const void *x, const void *weights, int32_t format, int64_t rows,
-                                   int64_t n_out, int64_t k, int32_t dtype, void *stream);
+                                   int64_t n_out, int64_t k, int32_t dtype, void *workspace, int64_t workspace_bytes,
+                                   void *stream);
 
 /* ---- Mamba: selective scan, state update, causal conv1d ------------------------------------ */
 
@@ -428,18 +432,20 @@ ISTHMUS_API int isthmus_moe_down(void *slot_out, const void *hidden, const void 
  * format's byte count of one matrix. H (gate+up) or I (down) a multiple of the format's block (32,
  * 256 for Q4_K); activations F16 or BF16 (the tensor-core tiles, each weight rounded once to the
  * dtype), 16-byte aligned, as are the weights. fp32 accumulation; the same rows gathered, the same
- * SwiGLU and routing-weight epilogues. No workspace: these run unsplit (no split-K).
+ * SwiGLU and routing-weight epilogues. workspace / workspace_bytes: the split-K workspace (see
+ * isthmus_gemm_workspace_bytes), or NULL, as for isthmus_moe_gate_up and isthmus_moe_down.
  */
 ISTHMUS_API int isthmus_moe_gate_up_quant(void *hidden, const void *x, const void *w13, int32_t format,
                                           int64_t expert_bytes, const int32_t *sorted_pairs, const int32_t *tile_experts,
                                           const int32_t *padded_total, int64_t tokens, int32_t top_k, int32_t experts,
                                           int64_t hidden_size, int64_t intermediate, int64_t capacity, int32_t dtype,
-                                          void *stream);
+                                          void *workspace, int64_t workspace_bytes, void *stream);
 ISTHMUS_API int isthmus_moe_down_quant(void *slot_out, const void *hidden, const void *w2, int32_t format,
                                        int64_t expert_bytes, const float *weights, const int32_t *sorted_pairs,
                                        const int32_t *tile_experts, const int32_t *padded_total, int64_t pairs,
                                        int32_t experts, int64_t hidden_size, int64_t intermediate, int64_t capacity,
-                                       int32_t dtype, void *stream);
+                                       int32_t dtype, void *workspace,
+                                       int64_t workspace_bytes, void *stream);
 
 /*
  * Combine in a fixed order: out[t] = sum_{s<k, not dropped} slot_out[t*k+s] (in slot order, fp32)

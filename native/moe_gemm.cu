@@ -2,7 +2,7 @@
 // one group as the project's dense GEMM. f16/bf16 views the tile engine (cuda/gemm_tile.cuh) can
 // copy in aligned 16-byte chunks take it; f32 and every other view take the exact kernel
 // (cuda/moe_gemm.cuh). Given a workspace, the decode tile splits K across blocks (split-K,
-// native/gemm_tile_launch.h); the quantized experts take none and run unsplit.
+// native/gemm_tile_launch.h), the quantized experts' too.
 #include "../cuda/quant_tile.cuh"
 #include "gemm_tile_launch.h"
 #include "moe_common.h"
@@ -124,7 +124,7 @@ template <typename T, int EPILOGUE>
 int launch_grouped_quant(void *c, const void *a, const void *b, int32_t format, int64_t expert_bytes,
                          const float *row_scale, const int32_t *sorted_pairs, const int32_t *tile_experts,
                          const int32_t *padded_total, int64_t pairs, int32_t a_row_div, int64_t n, int64_t k,
-                         int64_t b_rows, int64_t capacity, const char *who, cudaStream_t s) {
+                         int64_t b_rows, int64_t capacity, Workspace ws, const char *who, cudaStream_t s) {
     if constexpr (sizeof(T) == 4) {
         return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "%s: quantized experts take f16 or bf16 activations, not f32", who);
     } else {
@@ -133,11 +133,10 @@ int launch_grouped_quant(void *c, const void *a, const void *b, int32_t format, 
         args.bq = static_cast<const uint8_t *>(b);
         args.bq_rows = b_rows;
         args.bq_group_bytes = expert_bytes;
-        const Workspace unsplit{nullptr, 0};  // these entries take no workspace: no split-K
         switch (format) {
-            case ISTHMUS_Q8_0: return launch_tile<T, T, EPILOGUE, true, TileBQuant<QFormat::Q8_0>>(args, capacity, unsplit, who, s);
-            case ISTHMUS_Q4_0: return launch_tile<T, T, EPILOGUE, true, TileBQuant<QFormat::Q4_0>>(args, capacity, unsplit, who, s);
-            default: return launch_tile<T, T, EPILOGUE, true, TileBQuant<QFormat::Q4_K>>(args, capacity, unsplit, who, s);
+            case ISTHMUS_Q8_0: return launch_tile<T, T, EPILOGUE, true, TileBQuant<QFormat::Q8_0>>(args, capacity, ws, who, s);
+            case ISTHMUS_Q4_0: return launch_tile<T, T, EPILOGUE, true, TileBQuant<QFormat::Q4_0>>(args, capacity, ws, who, s);
+            default: return launch_tile<T, T, EPILOGUE, true, TileBQuant<QFormat::Q4_K>>(args, capacity, ws, who, s);
         }
     }
 }
@@ -183,12 +182,6 @@ int check_gate_up(const char *who, const void *hidden, const void *x, const void
                     who, static_cast<long long>(tokens), top_k);
     return check_grouped(who, hidden, x, w13, sorted_pairs, tile_experts, padded_total, tokens * top_k, experts,
                          hidden_size, intermediate, capacity);
-}
-
-int check_workspace(const char *who, const void *workspace, int64_t workspace_bytes) {
-    ISTHMUS_REQUIRE(workspace == nullptr || (workspace_bytes >= 0 && is_aligned(workspace, 256)),
-                    "%s: the workspace must be 256-byte aligned, with a size >= 0", who);
-    return ISTHMUS_OK;
 }
 
 template <typename T, typename OutT>
@@ -258,9 +251,10 @@ extern "C" int isthmus_moe_gate_up_quant(void *hidden, const void *x, const void
                                          int64_t expert_bytes, const int32_t *sorted_pairs, const int32_t *tile_experts,
                                          const int32_t *padded_total, int64_t tokens, int32_t top_k, int32_t experts,
                                          int64_t hidden_size, int64_t intermediate, int64_t capacity, int32_t dtype,
-                                         void *stream) {
+                                         void *workspace, int64_t workspace_bytes, void *stream) {
     clear_error();
     const char *who = "isthmus_moe_gate_up_quant";
+    if (int status = check_workspace(who, workspace, workspace_bytes)) return status;
     const int64_t pairs = tokens * top_k;
     if (int status = check_gate_up(who, hidden, x, w13, sorted_pairs, tile_experts, padded_total, tokens, top_k,
                                    experts, hidden_size, intermediate, capacity))
@@ -270,7 +264,8 @@ extern "C" int isthmus_moe_gate_up_quant(void *hidden, const void *x, const void
     return with_float_type(dtype, who, [&](auto type) {
         return launch_grouped_quant<decltype(type), GEMM_SWIGLU>(hidden, x, w13, format, expert_bytes, nullptr, sorted_pairs,
                                                                  tile_experts, padded_total, pairs, top_k, intermediate,
-                                                                 hidden_size, 2 * intermediate, capacity, who,
+                                                                 hidden_size, 2 * intermediate, capacity,
+                                                                 Workspace{workspace, workspace_bytes}, who,
                                                                  static_cast<cudaStream_t>(stream));
     });
 }
@@ -279,9 +274,10 @@ extern "C" int isthmus_moe_down_quant(void *slot_out, const void *hidden, const 
                                       int64_t expert_bytes, const float *weights, const int32_t *sorted_pairs,
                                       const int32_t *tile_experts, const int32_t *padded_total, int64_t pairs,
                                       int32_t experts, int64_t hidden_size, int64_t intermediate, int64_t capacity,
-                                      int32_t dtype, void *stream) {
+                                      int32_t dtype, void *workspace, int64_t workspace_bytes, void *stream) {
     clear_error();
     const char *who = "isthmus_moe_down_quant";
+    if (int status = check_workspace(who, workspace, workspace_bytes)) return status;
     if (int status = check_grouped(who, slot_out, hidden, w2, sorted_pairs, tile_experts, padded_total, pairs, experts,
                                    hidden_size, intermediate, capacity))
         return status;
@@ -290,7 +286,8 @@ extern "C" int isthmus_moe_down_quant(void *slot_out, const void *hidden, const 
     return with_float_type(dtype, who, [&](auto type) {
         return launch_grouped_quant<decltype(type), GEMM_SCALED>(slot_out, hidden, w2, format, expert_bytes, weights,
                                                                  sorted_pairs, tile_experts, padded_total, pairs, 1,
-                                                                 hidden_size, intermediate, hidden_size, capacity, who,
+                                                                 hidden_size, intermediate, hidden_size, capacity,
+                                                                 Workspace{workspace, workspace_bytes}, who,
                                                                  static_cast<cudaStream_t>(stream));
     });
 }

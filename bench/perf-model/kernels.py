@@ -715,45 +715,125 @@ def quant_gemv():
     return out
 
 
-def quant_gemv_mma(name, fmt, values, unit_bytes, unroll, m, n, k):
-    """quant_gemv_mma_kernel<F, bf16, NT>: NT = 1 N tile up to 8 rows, 2 up to 16; a block of
-    QMMA_WARPS warps per 16 weight rows, each warp dealt runs of `unroll` units (the hot loop: one
-    run a pass, everything in it unrolled), then the tail units one by one (none at these shapes:
-    k / values is a multiple of unroll; the compiler peels that loop, so a path rule, not a trip
-    count, sets it to zero); the final sum over the warps is one pass for the first NT * 128
-    threads.
+QMMA_WIDE_ROWS, QMMA_BLOCKS_PER_SM, QMMA_PLAN_MIN_SMS = QMMA_WARPS * QMMA_ROWS, 2, 8  # native/quant.cu
 
-    Bytes: the bench's count. Through L2 beyond it: x, which every block reads whole (the weights
-    go past L1, ld.global.cs); counted as one read of x a block from L2, the conservative bound
-    (in practice L1 keeps part of it for the SM's next block)."""
+
+def gemm_workspace_bytes():
+    """isthmus_gemm_workspace_bytes on a device of SMS SMs: the counters of half the target
+    blocks, then a decode tile's partial for every target block."""
+    target = max(SPLIT_BLOCKS_PER_SM * SMS, SPLIT_MIN_BLOCKS)
+    return split_counter_bytes(target // 2) + target * TILE_SPLIT_FLOATS * 4
+
+
+def split_counter_bytes(pieces):
+    return cdiv(pieces * 4, 256) * 256
+
+
+def qgemv_block_of(at, blocks, work):
+    """cuda/quant_gemv_mma.cuh qgemv_block_of: the block whose runs hold run `at`."""
+    return ((at + 1) * blocks - 1) // work
+
+
+QMMA_L2_SPEEDUP = 1.4  # native/quant.cu
+
+
+def plan_gemv(unit_bytes, values, unroll, m, n, k):
+    """native/quant.cu plan_gemv with the full workspace: None for the narrow kernel, else the wide
+    launch's (blocks, tiles, runs, max_parts), by the time the busiest SM takes for its bytes (the
+    unsplit wide launch only where the tiles give every SM QMMA_BLOCKS_PER_SM blocks)."""
+    sms = max(SMS, QMMA_PLAN_MIN_SMS)
+    units = k // values
+    runs = cdiv(units, unroll)
+    tiles, groups = cdiv(n, QMMA_WIDE_ROWS), cdiv(n, QMMA_ROWS)
+    work, nt = tiles * runs, 1 if m <= 8 else 2
+    run_weights, run_x = QMMA_WIDE_ROWS * unroll * unit_bytes, m * unroll * values * 2
+    part_bytes = 2 * QMMA_WIDE_ROWS * nt * 8 * 4
+
+    def busiest(blocks, memory_bytes, x_bytes):
+        return cdiv(blocks, sms) * max(memory_bytes, (memory_bytes + x_bytes) / QMMA_L2_SPEEDUP)
+
+    plan, best = None, busiest(groups, QMMA_ROWS * units * unit_bytes, m * k * 2)
+    if tiles >= QMMA_BLOCKS_PER_SM * sms and busiest(tiles, runs * run_weights, runs * run_x) < best:
+        plan, best = (tiles, tiles, runs, 1), busiest(tiles, runs * run_weights, runs * run_x)
+    counters = split_counter_bytes(groups)
+    for j in range(1, 5):
+        blocks = j * QMMA_BLOCKS_PER_SM * sms
+        if blocks <= tiles or blocks > work:
+            continue
+        max_parts = cdiv(runs, work // blocks) + 1
+        if counters + groups * max_parts * nt * 4 * 32 * 4 > gemm_workspace_bytes():
+            continue
+        share = cdiv(work, blocks)
+        cost = busiest(blocks, share * run_weights + part_bytes * (tiles + blocks) / blocks, share * run_x)
+        if cost < best:
+            plan, best = (blocks, tiles, runs, max_parts), cost
+    return plan
+
+
+def quant_gemv_mma(name, fmt, values, unit_bytes, unroll, m, n, k):
+    """The tensor-core GEMV that plan_gemv picks. NT = 1 N tile up to 8 rows, 2 up to 16.
+
+    quant_gemv_mma_kernel<F, bf16, NT> (narrow): a block of QMMA_WARPS warps per 16 weight rows,
+    each warp dealt runs of `unroll` units (the hot loop: one run a pass, everything in it
+    unrolled), then the tail units one by one (none at these shapes: k / values is a multiple of
+    unroll; the compiler peels that loop, so a path rule, not a trip count, sets it to zero); the
+    final sum over the warps is one pass for the first NT * 128 threads. Through L2 beyond the
+    bench's bytes: x, which every block reads whole, counted as one read of x a block from L2 (the
+    weights go past L1, ld.global.cs; in practice L1 keeps part of x for the SM's next block).
+
+    quant_gemv_mma_wide_kernel<F, bf16, NT> (wide): `blocks` blocks of QMMA_WARPS warps, each warp
+    a 16-row group of every 128-row tile its block's share of the tiles' runs touches (the outer
+    loop: the tile pieces, sum(parts) / blocks a block on average), the hot loop its runs in a piece
+    (the loop with most mma of its own: "fullest"); the loop after it over a short last run's
+    units (when unroll does not divide them) never runs at these shapes. The meeting of a spread tile's
+    parts (its sum loop over the parts, 4 at a time) is counted once a piece (other = 1: every
+    piece as if it were the last of 4 parts, conservative). x crosses L2 once a tile; the parts of
+    a spread tile write their partials and its last part reads them back (overhead)."""
     nt = 1 if m <= 8 else 2
-    blocks = cdiv(n, QMMA_ROWS)
-    runs = k // values // unroll
-    return dict(
-        bench=f"quant-gemv-{name}", part="", shape=f"m{m}-{n}x{k}", dtype=BF16, source="quant",
-        symbol=rf"quant_gemv_mma_kernelILNS_7QFormatE{fmt}E13__nv_bfloat16Li{nt}EE",
-        threads=QMMA_WARPS * 32, blocks=blocks,
-        hot={"contains": r"^(mma|HMMA)", "pick": "most"}, hot_units=runs / QMMA_WARPS,
-        other=[0, min(1.0, nt * 128 / (QMMA_WARPS * 32))],  # the tail units; the sum over the warps
-        paths=[dict(name="tail units", weight=0.0, source=r"qmma_units<F, T, NT, 1>",
-                    why=f"k / {values} is a multiple of {unroll}: no unit is left after the runs")] if unroll > 1 else None,
-        unit=f"run of {unroll} x {values} values, 16 rows (m={m})", units_per_warp=runs / QMMA_WARPS,
-        bytes=n * k // values * unit_bytes + m * (k + n) * 2, l2_bytes=(blocks - 1) * m * k * 2,
-        flops=2 * m * n * k, flop_kind="tensor", exps=0)
+    plan = plan_gemv(unit_bytes, values, unroll, m, n, k)
+    common = dict(bench=f"quant-gemv-{name}", part="", shape=f"m{m}-{n}x{k}", dtype=BF16, source="quant",
+                  threads=QMMA_WARPS * 32, hot={"contains": r"^(mma|HMMA)", "pick": "most"},
+                  bytes=n * k // values * unit_bytes + m * (k + n) * 2, flops=2 * m * n * k, flop_kind="tensor", exps=0)
+    if plan is None:
+        blocks = cdiv(n, QMMA_ROWS)
+        runs = k // values // unroll
+        return dict(common, symbol=rf"quant_gemv_mma_kernelILNS_7QFormatE{fmt}E13__nv_bfloat16Li{nt}EE",
+                    blocks=blocks, hot_units=runs / QMMA_WARPS,
+                    other=[0, min(1.0, nt * 128 / (QMMA_WARPS * 32))],  # the tail units; the sum over the warps
+                    paths=[dict(name="tail units", weight=0.0, source=r"qmma_units<F, T, NT, 1>",
+                                why=f"k / {values} is a multiple of {unroll}: no unit is left after the runs")] if unroll > 1 else None,
+                    unit=f"run of {unroll} x {values} values, 16 rows (m={m})", units_per_warp=runs / QMMA_WARPS,
+                    l2_bytes=(blocks - 1) * m * k * 2)
+    blocks, tiles, runs, max_parts = plan
+    work = tiles * runs
+    parts = [qgemv_block_of((t + 1) * runs - 1, blocks, work) - qgemv_block_of(t * runs, blocks, work) + 1 for t in range(tiles)]
+    spread = sum(p for p in parts if p > 1)
+    pieces = sum(parts) / blocks
+    return dict(common, symbol=rf"quant_gemv_mma_wide_kernelILNS_7QFormatE{fmt}E13__nv_bfloat16Li{nt}EE",
+                hot={"contains": r"^(mma|HMMA)", "pick": "fullest"},
+                blocks=blocks, hot_units=work / blocks / pieces, outer=pieces, other=1,
+                # the short run's loop, by the instructions inlined straight from qmma_units<..., 1>
+                # (its preheader's come from the loop bounds, which every path passes)
+                paths=[dict(name="short runs", weight=0.0, function=r"^_ZN7isthmus10qmma_unitsI.*Li1EEEv",
+                            why=f"k / {values} is a multiple of {unroll}: every run is whole")] if unroll > 1 else None,
+                unit=f"run of {unroll} x {values} values, 16 rows (m={m})", units_per_warp=work / blocks,
+                l2_bytes=(tiles - 1) * m * k * 2,
+                overhead_bytes=2 * spread * (QMMA_WIDE_ROWS // QMMA_ROWS) * nt * 4 * 32 * 4)
 
 
 def quant_gemm_tile(name, block, block_bytes, m, n, k):
     """gemm_tile_kernel<bf16, bf16, PLAIN, K-major A, TileBQuant<F>, bn>: the dense form, bn by the
-    row count as for the bf16 GEMM (the decode tile up to 64 rows, never split: isthmus_quant_gemv
-    takes no workspace). Bytes as the bench counts them: the quantized weights once, x read, out
-    written; through L2 the weights again for every row tile after the first and x for every
-    column tile after the first."""
+    row count as for the bf16 GEMM (the decode tile up to 64 rows, split over K with the bench's
+    workspace as tile_split_count plans it). Bytes as the bench counts them: the quantized weights
+    once, x read, out written; through L2 the weights again for every row tile after the first and
+    x for every column tile after the first."""
     bn = tile_width(m)
     row_tiles, col_tiles = cdiv(m, TILE_BM), cdiv(n, bn)
     live = (min(1.0, cdiv(m, 16) / 4), 1.0) if bn == 64 else (1.0, 1.0)
     weights = n * k // block * block_bytes
     variant, row_chunks = TILE_BQUANT[name]
-    return dict(gemm_tile(f"Li0ELb1E{variant}", bn, row_tiles * col_tiles, k, live, live_slices=cdiv(m, 16),
+    splits = tile_split_count(row_tiles * col_tiles, k) if bn == 64 else 1
+    return dict(gemm_tile(f"Li0ELb1E{variant}", bn, row_tiles * col_tiles, k, live, splits, live_slices=cdiv(m, 16),
                           source="quant", b_row_chunks=row_chunks),
                 bench=f"quant-gemv-{name}", part="", shape=f"m{m}-{n}x{k}", dtype=BF16,
                 bytes=weights + m * (k + n) * 2, l2_bytes=(row_tiles - 1) * weights + (col_tiles - 1) * m * k * 2,
@@ -762,15 +842,16 @@ def quant_gemm_tile(name, block, block_bytes, m, n, k):
 
 def quant_dense():
     """The quant suite's bf16 ceiling (QuantBench's gemm-own-bf16 rows): the same products with W
-    dense in bf16 through the project's own GEMM, the tile engine's 16-bit K-major B source
-    (QuantBench passes no split-K workspace: unsplit, as the quantized tiles)."""
+    dense in bf16 through the project's own GEMM, the tile engine's 16-bit K-major B source, with
+    the bench's split-K workspace (the decode tile split as tile_split_count plans it)."""
     out = []
     for n, k in QUANT_SHAPES:
         for m in (1, 8, 16, 4096):
             bn = tile_width(m)
             row_tiles, col_tiles = cdiv(m, TILE_BM), cdiv(n, bn)
             live = (min(1.0, cdiv(m, 16) / 4), 1.0) if bn == 64 else (1.0, 1.0)
-            out.append(dict(gemm_tile(f"Li0ELb1E{TILE_B16[True]}", bn, row_tiles * col_tiles, k, live, live_slices=cdiv(m, 16)),
+            splits = tile_split_count(row_tiles * col_tiles, k) if bn == 64 else 1
+            out.append(dict(gemm_tile(f"Li0ELb1E{TILE_B16[True]}", bn, row_tiles * col_tiles, k, live, splits, live_slices=cdiv(m, 16)),
                             bench="gemm-own-bf16", part="", shape=f"m{m}-{n}x{k}", dtype=BF16,
                             bytes=n * k * 2 + m * (k + n) * 2, l2_bytes=(row_tiles - 1) * n * k * 2 + (col_tiles - 1) * m * k * 2,
                             flops=2 * m * n * k, flop_kind="tensor", exps=0))

@@ -120,7 +120,9 @@ def parse_ptxas(text):
 
 def pick_hot(func, hot):
     """Index range of the hot loop: the loops containing an opcode matching hot['contains'],
-    the innermost/outermost/last of them; None when the kernel has no such loop."""
+    the innermost/outermost/last of them, the one with most matching opcodes ("most", counting
+    those of loops nested in it) or with most of its own ("fullest", not counting them: the loop
+    of a kernel's main work inside a loop over its pieces); None when the kernel has no such loop."""
     if hot is None:
         return None
     pattern = re.compile(hot["contains"])
@@ -131,6 +133,12 @@ def pick_hot(func, hot):
         return max(cands, key=lambda r: r[1] - r[0])
     if hot.get("pick") == "most":
         return max(cands, key=lambda r: sum(1 for i in func.instrs[r[0]:r[1] + 1] if pattern.search(i.op)))
+    if hot.get("pick") == "fullest":
+        def own(r):
+            nested = [o for o in func.loops if o != r and r[0] <= o[0] and o[1] <= r[1]]
+            return sum(1 for n in range(r[0], r[1] + 1)
+                       if pattern.search(func.instrs[n].op) and not any(o[0] <= n <= o[1] for o in nested))
+        return max(cands, key=own)
     if hot.get("pick") == "last":
         inner = [r for r in cands if not any(o != r and r[0] <= o[0] and o[1] <= r[1] for o in cands)]
         return max(inner)

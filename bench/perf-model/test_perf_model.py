@@ -92,6 +92,38 @@ class SassTest(unittest.TestCase):
         self.assertEqual(c["inflight"], 32 * 16)  # one 16-byte load per lane in the loop
 
 
+# Two nested loops: the outer one (over pieces) holds one mma of its own and the inner one (the
+# main work) three.
+NESTED_PTX = """
+.visible .entry _Z6nestedPf(
+	.param .u64 _Z6nestedPf_param_0
+)
+{
+$L__BB0_1:
+	mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%f1, %f2, %f3, %f4}, {%r1, %r2, %r3, %r4}, {%r5, %r6}, {%f1, %f2, %f3, %f4};
+$L__BB0_2:
+	mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%f1, %f2, %f3, %f4}, {%r1, %r2, %r3, %r4}, {%r5, %r6}, {%f1, %f2, %f3, %f4};
+	mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%f1, %f2, %f3, %f4}, {%r1, %r2, %r3, %r4}, {%r5, %r6}, {%f1, %f2, %f3, %f4};
+	mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%f1, %f2, %f3, %f4}, {%r1, %r2, %r3, %r4}, {%r5, %r6}, {%f1, %f2, %f3, %f4};
+	setp.lt.s64 	%p1, %rd1, %rd4;
+	@%p1 bra 	$L__BB0_2;
+	setp.lt.s64 	%p2, %rd2, %rd4;
+	@%p2 bra 	$L__BB0_1;
+	ret;
+}
+"""
+
+
+class HotLoopPickTest(unittest.TestCase):
+    def test_fullest_is_the_inner_loop_of_the_work_and_most_the_outer(self):
+        (f,) = isa.parse_ptx(NESTED_PTX)
+        inner = min(f.loops, key=lambda r: r[1] - r[0])
+        outer = max(f.loops, key=lambda r: r[1] - r[0])
+        self.assertNotEqual(inner, outer)
+        self.assertEqual(perf_model.pick_hot(f, {"contains": r"^mma", "pick": "fullest"}), inner)
+        self.assertEqual(perf_model.pick_hot(f, {"contains": r"^mma", "pick": "most"}), outer)
+
+
 class PtxTest(unittest.TestCase):
     def test_parse_and_expand(self):
         (f,) = isa.parse_ptx(PTX)

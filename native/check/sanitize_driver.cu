@@ -85,6 +85,15 @@ static int32_t *int_buffer(const std::vector<int32_t> &values) {
     return device;
 }
 
+// The split-K workspace, zeroed once (its counters must start at 0); its size in *bytes.
+static void *split_workspace(int64_t *bytes) {
+    void *ws = nullptr;
+    CHECK_STATUS(isthmus_gemm_workspace_bytes(bytes));
+    CHECK_CUDA(cudaMalloc(&ws, *bytes));
+    CHECK_CUDA(cudaMemset(ws, 0, *bytes));
+    return ws;
+}
+
 static void scan_cases(cudaStream_t stream) {
     const int dtypes[] = {ISTHMUS_F32, ISTHMUS_F16, ISTHMUS_BF16};
     // batch, channels, length, groups, nstate: L of 1, odd, over one 1024-step chunk; N of 1, 16, 17, 256.
@@ -366,12 +375,8 @@ static void moe_cases(cudaStream_t stream) {
             CHECK_CUDA(cudaMalloc(&act, pairs * inter * size));
             CHECK_CUDA(cudaMalloc(&slots, pairs * hidden * size));
             CHECK_CUDA(cudaMalloc(&out, size_t(tokens) * hidden * size));
-            // The split-K workspace, zeroed once (its counters must start at 0).
             int64_t split_bytes = 0;
-            void *split_ws;
-            CHECK_STATUS(isthmus_gemm_workspace_bytes(&split_bytes));
-            CHECK_CUDA(cudaMalloc(&split_ws, split_bytes));
-            CHECK_CUDA(cudaMemset(split_ws, 0, split_bytes));
+            void *split_ws = split_workspace(&split_bytes);
             CHECK_STATUS(isthmus_moe_topk(weights, ids, logits, bias, tokens, experts, k, ISTHMUS_MOE_SIGMOID, 1, 4, 2,
                                           2.5f, dtype, stream));
             CHECK_STATUS(isthmus_moe_topk(weights, ids, logits, nullptr, tokens, experts, k, ISTHMUS_MOE_SOFTMAX, 1, 1, 1,
@@ -501,10 +506,13 @@ static void random_cases(cudaStream_t stream) {
     printf("random fills: ok\n");
 }
 
-// The quantized expert GEMMs on every format and 16-bit dtype, for one token (the decode tile), 37
-// and 600 (the wide tile), routed round-robin; weights of random bytes, as for the GEMV below.
+// The quantized expert GEMMs on every format and 16-bit dtype, for one token (the decode tile, split
+// over K with the workspace), 37 and 600 (the wide tile), routed round-robin; weights of random
+// bytes, as for the GEMV below.
 static void quant_moe_cases(cudaStream_t stream) {
     const int tile = ISTHMUS_MOE_TILE_M, experts = 8, k = 2;
+    int64_t split_bytes = 0;
+    void *split_ws = split_workspace(&split_bytes);
     const int64_t hidden = 256, inter = 256;
     for (int format : {ISTHMUS_Q8_0, ISTHMUS_Q4_0, ISTHMUS_Q4_K}) {
         const int64_t block = format == ISTHMUS_Q4_K ? 256 : 32, block_bytes = format == ISTHMUS_Q8_0 ? 34 : format == ISTHMUS_Q4_0 ? 18 : 144;
@@ -532,9 +540,9 @@ static void quant_moe_cases(cudaStream_t stream) {
                 CHECK_STATUS(isthmus_moe_align(sorted, tile_experts, total, counts, dropped, ids, pairs, experts, tile, 0,
                                                capacity, stream));
                 CHECK_STATUS(isthmus_moe_gate_up_quant(act, x, w, format, expert_bytes, sorted, tile_experts, total, tokens,
-                                                       k, experts, hidden, inter, capacity, dtype, stream));
+                                                       k, experts, hidden, inter, capacity, dtype, split_ws, split_bytes, stream));
                 CHECK_STATUS(isthmus_moe_down_quant(slots, act, w, format, expert_bytes, nullptr, sorted, tile_experts, total,
-                                                    pairs, experts, hidden, inter, capacity, dtype, stream));
+                                                    pairs, experts, hidden, inter, capacity, dtype, split_ws, split_bytes, stream));
                 CHECK_CUDA(cudaStreamSynchronize(stream));
                 for (void *p : {x, act, slots, static_cast<void *>(ids), static_cast<void *>(sorted),
                                 static_cast<void *>(tile_experts), static_cast<void *>(total), static_cast<void *>(counts),
@@ -543,17 +551,21 @@ static void quant_moe_cases(cudaStream_t stream) {
             }
         CHECK_CUDA(cudaFree(w));
     }
+    CHECK_CUDA(cudaFree(split_ws));
     printf("quantized experts: ok\n");
 }
 
 // The quantized GEMV on every format, dtype and unrolled row count, and the tensor-core tiles (f16,
 // bf16) on each tile width (decode, 128 x 128, wide) with a K tail of 32 where the format has one,
-// with weights of random bytes (finite scales are not needed for memcheck: every byte is read,
-// none out of bounds).
+// each without and with the split-K workspace (the GEMV's wide kernel, spread or not, and the
+// decode tile's split), with weights of random bytes (finite scales are not needed for memcheck:
+// every byte is read, none out of bounds). n = 300: three 128-row tiles of W, the last partly past it.
 static void quant_cases(cudaStream_t stream) {
     const int formats[] = {ISTHMUS_Q8_0, ISTHMUS_Q4_0, ISTHMUS_Q4_K};
     const int dtypes[] = {ISTHMUS_F32, ISTHMUS_F16, ISTHMUS_BF16};
-    const long long n = 37;
+    int64_t split_bytes = 0;
+    void *split_ws = split_workspace(&split_bytes);
+    for (long long n : {37LL, 300LL})
     for (int format : formats) {
         const long long k = format == ISTHMUS_Q4_K ? 512 : 544;
         const long long bytes = format == ISTHMUS_Q8_0 ? n * k / 32 * 34 : format == ISTHMUS_Q4_0 ? n * k / 32 * 18 : n * k / 256 * 144;
@@ -567,12 +579,14 @@ static void quant_cases(cudaStream_t stream) {
                 if (dtype == ISTHMUS_F32 && rows > 16) continue;
                 void *x = random_buffer(rows * k, dtype, 20);
                 void *out = random_buffer(rows * n, dtype, 21);
-                CHECK_STATUS(isthmus_quant_gemv(out, x, w, format, rows, n, k, dtype, stream));
+                CHECK_STATUS(isthmus_quant_gemv(out, x, w, format, rows, n, k, dtype, nullptr, 0, stream));
+                CHECK_STATUS(isthmus_quant_gemv(out, x, w, format, rows, n, k, dtype, split_ws, split_bytes, stream));
                 CHECK_CUDA(cudaStreamSynchronize(stream));
                 for (void *p : {x, out}) CHECK_CUDA(cudaFree(p));
             }
         CHECK_CUDA(cudaFree(w));
     }
+    CHECK_CUDA(cudaFree(split_ws));
     printf("quantized gemv: ok\n");
 }
 

@@ -34,7 +34,7 @@ final class Linear {
         return dense != null ? dense.dim(0) : quantized.rows();
     }
 
-    /** out (T, out) = x (T, in) W^T, with the session's split-K workspace for the dense GEMM. */
+    /** out (T, out) = x (T, in) W^T, with the session's split-K workspace. */
     void apply(Step step, Tensor out, Tensor x) {
         Backend backend = step.backend;
         if (dense != null) {
@@ -44,7 +44,7 @@ final class Linear {
         long rows = x.dim(0), perCall = QuantGemv.maxRows(x.dtype());
         for (long r = 0; r < rows; r += perCall) {
             long end = Math.min(rows, r + perCall);
-            QuantGemv.apply(backend, out.slice(0, r, end), x.slice(0, r, end), quantized);
+            QuantGemv.apply(backend, out.slice(0, r, end), x.slice(0, r, end), quantized, step.session.gemmWorkspace());
         }
     }
 }

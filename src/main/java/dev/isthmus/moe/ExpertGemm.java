@@ -83,10 +83,16 @@ public final class ExpertGemm {
      * {@link #gateUp} with the experts' (2I, H) matrices quantized. On CUDA x is f16 or bf16 (the
      * tensor-core tiles dequantize the weights into that dtype in shared memory) and 16-byte aligned;
      * on the CPU the weights are dequantized by the format's definition and the reference runs.
-     * No split-K workspace: the quantized tiles run unsplit.
      */
     public static void gateUpQuantized(Backend backend, Tensor hidden, Tensor x, QuantizedExperts gateUp, Dispatch.Buffers routing, int topK) {
+        gateUpQuantized(backend, hidden, x, gateUp, routing, topK, null);
+    }
+
+    /** The same with a split-K workspace (or null): up to 64 routed pairs then split over H. */
+    public static void gateUpQuantized(Backend backend, Tensor hidden, Tensor x, QuantizedExperts gateUp, Dispatch.Buffers routing, int topK,
+                                       GemmWorkspace ws) {
         MoeChecks.backend(backend);
+        if (ws != null) ws.checkOn(backend, "ws");
         MoeChecks.floats("x", x, backend, 2);
         checkQuantized("gateUp", gateUp, backend, x);
         if (topK < 1) throw new IllegalArgumentException("topK must be positive, got " + topK);
@@ -101,13 +107,20 @@ public final class ExpertGemm {
                     MoeReference.grouped(hidden, x, dense, routing, topK, true, null);
                 }
             }
-            case CudaBackend cuda -> MoeCuda.gateUpQuantized(cuda, hidden, x, gateUp, routing, topK);
+            case CudaBackend cuda -> MoeCuda.gateUpQuantized(cuda, hidden, x, gateUp, routing, topK, ws);
         }
     }
 
     /** {@link #down} with the experts' (H, I) matrices quantized; the dtypes as for {@link #gateUpQuantized}. */
     public static void downQuantized(Backend backend, Tensor slotOut, Tensor hidden, QuantizedExperts down, Tensor weights, Dispatch.Buffers routing) {
+        downQuantized(backend, slotOut, hidden, down, weights, routing, null);
+    }
+
+    /** The same with a split-K workspace (or null): up to 64 routed pairs then split over I. */
+    public static void downQuantized(Backend backend, Tensor slotOut, Tensor hidden, QuantizedExperts down, Tensor weights, Dispatch.Buffers routing,
+                                     GemmWorkspace ws) {
         MoeChecks.backend(backend);
+        if (ws != null) ws.checkOn(backend, "ws");
         MoeChecks.floats("hidden", hidden, backend, 2);
         checkQuantized("down", down, backend, hidden);
         checkRouting(backend, routing, hidden.dim(0), down.experts());
@@ -121,7 +134,7 @@ public final class ExpertGemm {
                     MoeReference.grouped(slotOut, hidden, dense, routing, 1, false, weights);
                 }
             }
-            case CudaBackend cuda -> MoeCuda.downQuantized(cuda, slotOut, hidden, down, weights, routing);
+            case CudaBackend cuda -> MoeCuda.downQuantized(cuda, slotOut, hidden, down, weights, routing, ws);
         }
     }
 

@@ -31,9 +31,9 @@ final class MoeCuda {
         static final MethodHandle DOWN = NativeLibrary.downcall("isthmus_moe_down",
                 FunctionDescriptor.of(I, P, P, P, P, P, P, P, L, I, L, L, L, I, P, L, P));
         static final MethodHandle GATE_UP_QUANT = NativeLibrary.downcall("isthmus_moe_gate_up_quant",
-                FunctionDescriptor.of(I, P, P, P, I, L, P, P, P, L, I, I, L, L, L, I, P));
+                FunctionDescriptor.of(I, P, P, P, I, L, P, P, P, L, I, I, L, L, L, I, P, L, P));
         static final MethodHandle DOWN_QUANT = NativeLibrary.downcall("isthmus_moe_down_quant",
-                FunctionDescriptor.of(I, P, P, P, I, L, P, P, P, P, L, I, L, L, L, I, P));
+                FunctionDescriptor.of(I, P, P, P, I, L, P, P, P, P, L, I, L, L, L, I, P, L, P));
         static final MethodHandle COMBINE = NativeLibrary.downcall("isthmus_moe_combine",
                 FunctionDescriptor.of(I, P, P, P, P, P, L, I, L, I, P));
         static final MethodHandle STATS = NativeLibrary.downcall("isthmus_moe_router_stats",
@@ -94,27 +94,30 @@ final class MoeCuda {
         NativeLibrary.check(status, "isthmus_moe_down");
     }
 
-    static void gateUpQuantized(CudaBackend backend, Tensor hidden, Tensor x, QuantizedExperts w13, Dispatch.Buffers r, int topK) {
+    static void gateUpQuantized(CudaBackend backend, Tensor hidden, Tensor x, QuantizedExperts w13, Dispatch.Buffers r, int topK,
+                                GemmWorkspace ws) {
         MemorySegment stream = MemorySegment.ofAddress(backend.prepareLaunch());
         int status;
         try {
             status = (int) Handles.GATE_UP_QUANT.invokeExact(pointer(hidden), pointer(x), pointer(w13.bytes()), w13.type().id(),
                     w13.expertBytes(), pointer(r.sortedPairs()), pointer(r.tileExperts()), pointer(r.paddedTotal()), x.dim(0), topK,
-                    r.experts(), x.dim(1), hidden.dim(1), r.sortedPairs().elementCount(), x.dtype().code(), stream);
+                    r.experts(), x.dim(1), hidden.dim(1), r.sortedPairs().elementCount(), x.dtype().code(), GemmWorkspace.pointer(ws),
+                    GemmWorkspace.byteSize(ws), stream);
         } catch (Throwable t) {
             throw new IllegalStateException("isthmus_moe_gate_up_quant downcall failed", t);
         }
         NativeLibrary.check(status, "isthmus_moe_gate_up_quant");
     }
 
-    static void downQuantized(CudaBackend backend, Tensor slotOut, Tensor hidden, QuantizedExperts w2, Tensor weights, Dispatch.Buffers r) {
+    static void downQuantized(CudaBackend backend, Tensor slotOut, Tensor hidden, QuantizedExperts w2, Tensor weights, Dispatch.Buffers r,
+                              GemmWorkspace ws) {
         MemorySegment stream = MemorySegment.ofAddress(backend.prepareLaunch());
         int status;
         try {
             status = (int) Handles.DOWN_QUANT.invokeExact(pointer(slotOut), pointer(hidden), pointer(w2.bytes()), w2.type().id(),
                     w2.expertBytes(), pointer(weights), pointer(r.sortedPairs()), pointer(r.tileExperts()), pointer(r.paddedTotal()),
                     (long) r.pairs(), r.experts(), slotOut.dim(1), hidden.dim(1), r.sortedPairs().elementCount(),
-                    hidden.dtype().code(), stream);
+                    hidden.dtype().code(), GemmWorkspace.pointer(ws), GemmWorkspace.byteSize(ws), stream);
         } catch (Throwable t) {
             throw new IllegalStateException("isthmus_moe_down_quant downcall failed", t);
         }

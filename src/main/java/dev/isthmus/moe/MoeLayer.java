@@ -155,10 +155,9 @@ public final class MoeLayer {
         check(backend, out, x, w, config, ws);
         Gemm.gemm(backend, ws.logits(), x, false, w.router(), true, 1f, 0f, ws.split());
         Router.topK(backend, ws.weights(), ws.ids(), ws.logits(), w.routerBias(), config);
-        // the quantized expert GEMMs take no split-K workspace (their tiles run unsplit)
         experts(backend, out, shared, residual, ws, () -> {
-            ExpertGemm.gateUpQuantized(backend, ws.hidden(), x, w.gateUp(), ws.routing(), ws.topK());
-            ExpertGemm.downQuantized(backend, ws.slotOut(), ws.hidden(), w.down(), ws.weights(), ws.routing());
+            ExpertGemm.gateUpQuantized(backend, ws.hidden(), x, w.gateUp(), ws.routing(), ws.topK(), ws.split());
+            ExpertGemm.downQuantized(backend, ws.slotOut(), ws.hidden(), w.down(), ws.weights(), ws.routing(), ws.split());
         });
     }
 

@@ -3,6 +3,7 @@ package dev.isthmus.quant;
 import dev.isthmus.backend.Backend;
 import dev.isthmus.backend.CpuBackend;
 import dev.isthmus.backend.CudaBackend;
+import dev.isthmus.blas.GemmWorkspace;
 import dev.isthmus.tensor.Checks;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.Tensor;
@@ -16,7 +17,10 @@ import java.util.Set;
  * of them (prompts), take the tensor-core tiles, which dequantize W into f16/bf16 tiles in shared
  * memory (cuda/quant_tile.cuh), so W's values there are rounded once to the activations' dtype. The CPU
  * reference dequantizes W by the format's definition and sums in double. x and out share one dtype
- * (f32, f16, bf16), contiguous; fp32 accumulation on the GPU.
+ * (f32, f16, bf16), contiguous; fp32 accumulation on the GPU. Given a {@link GemmWorkspace}, the
+ * f16/bf16 GEMV may share each 128 output features' K out over several blocks (so that any
+ * shape streams its weights through every SM) and the tiles of up to 64 rows split K; each adds
+ * its parts in a fixed order, so results repeat bitwise on one device.
  */
 public final class QuantGemv {
     private QuantGemv() {}
@@ -30,8 +34,15 @@ public final class QuantGemv {
         return dtype == DType.F32 ? MAX_ROWS : Integer.MAX_VALUE;
     }
 
+    /** {@code out = x W^T} without a split-K workspace. */
     public static void apply(Backend backend, Tensor out, Tensor x, QuantizedMatrix w) {
+        apply(backend, out, x, w, null);
+    }
+
+    /** {@code out = x W^T} with the split-K workspace {@code ws} (or null: no split). */
+    public static void apply(Backend backend, Tensor out, Tensor x, QuantizedMatrix w, GemmWorkspace ws) {
         if (backend == null) throw new IllegalArgumentException("backend is null");
+        if (ws != null) ws.checkOn(backend, "ws");
         Checks.notNull("w", w);
         Checks.usable("w.bytes", w.bytes(), backend.device());
         Checks.usable("x", x, backend.device());
@@ -51,7 +62,7 @@ public final class QuantGemv {
             case CpuBackend cpu -> QuantGemvReference.apply(out, x, w);
             case CudaBackend cuda -> {
                 if (x.address() % 16 != 0) throw new IllegalArgumentException("x must be 16-byte aligned for the quantized GEMV (a view at an odd offset is not)");
-                QuantGemvCuda.launch(cuda, out, x, w);
+                QuantGemvCuda.launch(cuda, out, x, w, ws);
             }
         }
     }

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.isthmus.backend.Backend;
 import dev.isthmus.backend.CpuBackend;
 import dev.isthmus.backend.CudaBackend;
+import dev.isthmus.blas.GemmWorkspace;
 import dev.isthmus.quant.GgmlType;
 import dev.isthmus.quant.QuantizedExperts;
 import dev.isthmus.quant.Quantize;
@@ -23,7 +24,8 @@ import java.util.Random;
  * every format, f16 and bf16, row counts that take each tile width (1 and 17 tokens: the decode
  * tile; 200 x 2 pairs: 128 x 128; 600 x 2: the wide tile), one and eight experts, K an odd number of
  * blocks (a 32-deep tail for Q8_0 and Q4_0), output columns not a multiple of any tile; gate+up
- * built from separate gate and up stacks as a GGUF file holds them; outputs poisoned.
+ * built from separate gate and up stacks as a GGUF file holds them; outputs poisoned. Then the
+ * decode tile with the split-K workspace, K deep enough (9 blocks, 3 of Q4_K) to split over.
  */
 class QuantizedExpertsGpuTest {
     private static final CpuBackend CPU = Backend.cpu();
@@ -37,9 +39,22 @@ class QuantizedExpertsGpuTest {
                 for (DType dtype : new DType[] {DType.F16, DType.BF16})
                     for (int[] tek : new int[][] {{1, 1, 1}, {17, 8, 2}, {200, 8, 2}, {600, 8, 2}}) {
                         int deep = 3 * format.blockElements(), wide = 40;
-                        checkGateUp(gpu, random, format, dtype, tek[0], deep, wide, tek[1], tek[2]);
-                        checkDown(gpu, random, format, dtype, tek[0], wide, deep, tek[1], tek[2]);
+                        checkGateUp(gpu, random, format, dtype, tek[0], deep, wide, tek[1], tek[2], null);
+                        checkDown(gpu, random, format, dtype, tek[0], wide, deep, tek[1], tek[2], null);
                     }
+        }
+    }
+
+    @GpuTest
+    void expertGemmsMatchTheReferenceWithTheSplitKWorkspace() {
+        Random random = new Random(42);
+        try (CudaBackend gpu = Backend.cuda(0); GemmWorkspace ws = GemmWorkspace.allocate(gpu)) {
+            for (GgmlType format : FORMATS)
+                for (int[] tek : new int[][] {{1, 1, 1}, {17, 8, 2}}) {
+                    int deep = (format == GgmlType.Q4_K ? 3 : 9) * format.blockElements(), wide = 40;
+                    checkGateUp(gpu, random, format, DType.BF16, tek[0], deep, wide, tek[1], tek[2], ws);
+                    checkDown(gpu, random, format, DType.BF16, tek[0], wide, deep, tek[1], tek[2], ws);
+                }
         }
     }
 
@@ -65,7 +80,8 @@ class QuantizedExpertsGpuTest {
         return v;
     }
 
-    private static void checkGateUp(CudaBackend gpu, Random random, GgmlType format, DType dtype, int tokens, int h, int inter, int e, int k) {
+    private static void checkGateUp(CudaBackend gpu, Random random, GgmlType format, DType dtype, int tokens, int h, int inter, int e, int k,
+                                    GemmWorkspace ws) {
         String what = format + " " + dtype.label() + " gate+up T=" + tokens + " H=" + h + " I=" + inter + " E=" + e + " k=" + k;
         int pairs = tokens * k;
         float[] gate = gaussian(random, e * inter * h, (float) (1.5 / Math.sqrt(h))), up = gaussian(random, e * inter * h, (float) (1.5 / Math.sqrt(h)));
@@ -84,12 +100,13 @@ class QuantizedExpertsGpuTest {
             Dispatch.align(gpu, dRouting, dids);
             gpu.poison(dHidden);
             ExpertGemm.gateUpQuantized(CPU, hidden, x, host, routing, k);
-            ExpertGemm.gateUpQuantized(gpu, dHidden, dx, device, dRouting, k);
+            ExpertGemm.gateUpQuantized(gpu, dHidden, dx, device, dRouting, k, ws);
             assertClose(what, gpu, dHidden, hidden);
         }
     }
 
-    private static void checkDown(CudaBackend gpu, Random random, GgmlType format, DType dtype, int tokens, int h, int inter, int e, int k) {
+    private static void checkDown(CudaBackend gpu, Random random, GgmlType format, DType dtype, int tokens, int h, int inter, int e, int k,
+                                  GemmWorkspace ws) {
         String what = format + " " + dtype.label() + " down T=" + tokens + " H=" + h + " I=" + inter + " E=" + e + " k=" + k;
         int pairs = tokens * k;
         MemorySegment bytes = MemorySegment.ofArray(Quantize.fromFloat(format, gaussian(random, e * h * inter, (float) (1 / Math.sqrt(inter)))));
@@ -109,7 +126,7 @@ class QuantizedExpertsGpuTest {
             Dispatch.align(gpu, dRouting, dids);
             gpu.poison(dSlots);
             ExpertGemm.downQuantized(CPU, slots, hidden, host, weights, routing);
-            ExpertGemm.downQuantized(gpu, dSlots, dHidden, device, dWeights, dRouting);
+            ExpertGemm.downQuantized(gpu, dSlots, dHidden, device, dWeights, dRouting, ws);
             assertClose(what, gpu, dSlots, slots);
         }
     }

@@ -1,9 +1,11 @@
 package dev.isthmus.quant;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.isthmus.backend.Backend;
 import dev.isthmus.backend.CudaBackend;
+import dev.isthmus.blas.GemmWorkspace;
 import dev.isthmus.tensor.Compare;
 import dev.isthmus.tensor.DType;
 import dev.isthmus.tensor.RandomTensors;
@@ -19,7 +21,12 @@ import java.util.Random;
  * output features not a multiple of the GEMV's warps nor of any tile width (130: a
  * partial second column tile); one block of K, K with a 32-deep tail (an odd number of 32-value
  * blocks) and several 64-deep passes, and for up to 16 rows a K deep enough that every warp of the
- * GEMV takes several runs of blocks and a tail; the output poisoned before each launch.
+ * GEMV takes several runs of blocks and a tail; the output poisoned before each launch. Then the
+ * same with the split-K workspace, where the GEMV may take its wide kernel and share a 128-row
+ * tile's K out over blocks (300 output features: three tiles, the last partly past W, with block
+ * shares that straddle tiles; K of 150 blocks: runs of kUnroll blocks with a short last one) and
+ * the decode tile splits K: each launch twice, the second (the workspace's counters back at 0)
+ * bitwise equal to the first.
  */
 class QuantGemvGpuTest {
     private static final GgmlType[] FORMATS = {GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K};
@@ -43,7 +50,25 @@ class QuantGemvGpuTest {
         }
     }
 
+    @GpuTest
+    void matchesTheReferenceWithTheSplitKWorkspace() {
+        Random random = new Random(6);
+        try (CudaBackend gpu = Backend.cuda(0); GemmWorkspace ws = GemmWorkspace.allocate(gpu)) {
+            for (GgmlType format : FORMATS)
+                for (DType dtype : new DType[] {DType.F16, DType.BF16})
+                    for (int m : new int[] {1, 9, 16, 40}) {
+                        int[] blockCounts = format == GgmlType.Q4_K ? new int[] {3, 19} : new int[] {37, 150};
+                        for (int blocks : blockCounts) check(gpu, random, format, dtype, m, 300, blocks * format.blockElements(), ws);
+                        check(gpu, random, format, dtype, m, 7, blockCounts[1] * format.blockElements(), ws);
+                    }
+        }
+    }
+
     private static void check(CudaBackend gpu, Random random, GgmlType format, DType dtype, int m, int n, int k) {
+        check(gpu, random, format, dtype, m, n, k, null);
+    }
+
+    private static void check(CudaBackend gpu, Random random, GgmlType format, DType dtype, int m, int n, int k, GemmWorkspace ws) {
         String what = format + " " + dtype.label() + " m=" + m + " n=" + n + " k=" + k;
         float[] weights = new float[n * k];
         for (int i = 0; i < weights.length; i++) weights[i] = (float) random.nextGaussian() * (i % 97 == 0 ? 4 : 1); // outliers widen blocks
@@ -55,10 +80,16 @@ class QuantGemvGpuTest {
              Tensor out = gpu.allocate(dtype, m, n)) {
             gpu.poison(out);
             QuantGemv.apply(Backend.cpu(), expected, x, host);
-            QuantGemv.apply(gpu, out, dx, device);
+            QuantGemv.apply(gpu, out, dx, device, ws);
             try (Tensor actual = gpu.toHost(out)) {
                 Compare.Result result = Compare.check(what, actual, expected);
                 assertTrue(result.withinBound(), result.toString());
+                if (ws == null) return;
+                gpu.poison(out);
+                QuantGemv.apply(gpu, out, dx, device, ws);
+                try (Tensor again = gpu.toHost(out)) {
+                    assertArrayEquals(actual.toFloatArray(), again.toFloatArray(), what + ": a second launch with the same workspace differs");
+                }
             }
         }
     }
