@@ -70,19 +70,26 @@ __device__ __forceinline__ float block_sum(float v) {
 // ---- split-K -----------------------------------------------------------------------------------
 
 // The meeting of the `splits` parts of one output piece of a split-K launch, one warp a part
-// (each has summed its share of K): each stores its partial sums, N floats a lane, at
-// partials[part][e][lane] and counts itself in the piece's arrival counter; false for all but the
-// last to arrive, which gets the sum of every part's partial, added in part order (0, 1, ...; its
-// own from memory too), in the lane's accumulators: the sum does not depend on which part came
-// last, so results are bitwise reproducible. The last also puts the counter back to 0 for the next
-// launch (a CUDA graph replays the launch as it is). at(e): element e of the lane's accumulators;
-// live(e): whether element e is stored and summed (the same for every part of the piece).
-template <int N, typename At, typename Live>
+// (each has summed its share of K): each stores its partial sums, Groups x PerGroup floats a lane,
+// at partials[part][e][lane] and counts itself in the piece's arrival counter; false for all but
+// the last to arrive, which gets the sum of every part's partial, added in part order (0, 1, ...;
+// its own from memory too), in the lane's accumulators: the sum does not depend on which part
+// came last, so results are bitwise reproducible. The last also puts the counter back to 0 for the
+// next launch (a CUDA graph replays the launch as it is). at(e): element e of the lane's
+// accumulators; live(g): whether group g (elements g PerGroup ...) is stored and summed (the same
+// for every part of the piece; tested once a group, so that the loads keep constant offsets).
+// Plain loads read the other parts' partials: no SM has read those lines before in the launch (a
+// piece's partials are read once, by its last part, and a 128-byte line holds one element of one
+// part), so L1 holds no stale copy of them.
+template <int Groups, int PerGroup, typename At, typename Live>
 __device__ __forceinline__ bool split_meet(float *partials, int32_t *arrival, int splits, int part, At at, Live live, int lane) {
-    float *const mine = partials + lane;
+    constexpr int N = Groups * PerGroup;
+    float *const lane_partials = partials + lane, *const mine = lane_partials + part * (N * 32);
 #pragma unroll
-    for (int e = 0; e < N; ++e)
-        if (live(e)) mine[(part * N + e) * 32] = at(e);
+    for (int g = 0; g < Groups; ++g)
+        if (live(g))
+#pragma unroll
+            for (int e = g * PerGroup; e < (g + 1) * PerGroup; ++e) mine[e * 32] = at(e);
     __threadfence();  // the partials are visible device-wide before the arrival is counted
     __syncwarp();
     int last = 0;
@@ -92,10 +99,15 @@ __device__ __forceinline__ bool split_meet(float *partials, int32_t *arrival, in
     if (lane == 0) *arrival = 0;  // every part has arrived: ready for the next launch
 #pragma unroll
     for (int e = 0; e < N; ++e) at(e) = 0.0f;
-    for (int q = 0; q < splits; ++q)
+#pragma unroll 1  // a body of N loads already: one part a pass
+    for (int q = 0; q < splits; ++q) {
+        const float *const from = lane_partials + q * (N * 32);
 #pragma unroll
-        for (int e = 0; e < N; ++e)
-            if (live(e)) at(e) += __ldcg(mine + (q * N + e) * 32);  // past L1: other SMs wrote them
+        for (int g = 0; g < Groups; ++g)
+            if (live(g))
+#pragma unroll
+                for (int e = g * PerGroup; e < (g + 1) * PerGroup; ++e) at(e) += from[e * 32];
+    }
     return true;
 }
 

@@ -206,9 +206,9 @@ template <bool K_MAJOR> struct TileB16 {
 // block to arrive, with the sum of every split in `acc`.
 __device__ __forceinline__ bool tile_split_meet(const TileSplit &split, int64_t tile, int part, float (&acc)[4][8][4],
                                                 const bool (&live)[4], int lane) {
-    return split_meet<TILE_SPLIT_FLOATS / 32>(
+    return split_meet<4, 8 * 4>(
             split.partials + tile * split.splits * TILE_SPLIT_FLOATS, split.arrivals + tile, split.splits, part,
-            [&](int e) -> float & { return acc[e / 32][e / 4 % 8][e % 4]; }, [&](int e) { return live[e / 32]; }, lane);
+            [&](int e) -> float & { return acc[e / 32][e / 4 % 8][e % 4]; }, [&](int slice) { return live[slice]; }, lane);
 }
 
 template <typename T, typename OutT, int EPILOGUE, bool A_K_MAJOR, typename BSRC, int BN>

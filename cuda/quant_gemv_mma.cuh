@@ -372,7 +372,7 @@ __global__ void __launch_bounds__(QMMA_WARPS * 32, 2)
             for (uint32_t u = max(r0, whole) * U; u < min(r1 * U, units); ++u) qmma_units<F, T, NT, 1>(acc, x_lane, rows, u);
             const uint32_t first = spread ? qgemv_block_of(split, tile_runs) : blockIdx.x;
             const uint32_t parts = spread ? qgemv_block_of(split, tile_runs + split.runs - 1) - first + 1 : 1;
-            if (parts == 1 || split_meet<NT * 4>(split.partials + group * split.max_parts * (NT * 4 * 32), split.arrivals + group,
+            if (parts == 1 || split_meet<1, NT * 4>(split.partials + group * split.max_parts * (NT * 4 * 32), split.arrivals + group,
                                                  static_cast<int>(parts), static_cast<int>(blockIdx.x - first),
                                                  [&](int e) -> float & { return acc[e / 4][e % 4]; }, [](int) { return true; }, lane)) {
                 // c[i] of lane (g, t) in N tile nt is W row g (+ 8 for i >= 2) by x row 8 nt + 2t + i % 2.

@@ -310,7 +310,6 @@ inline int __ffs(int v) { return __builtin_ffs(v); }
 inline int __clz(int v) { return v == 0 ? 32 : __builtin_clz(static_cast<unsigned>(v)); }
 template <typename T> T __ldg(const T *p) { return *p; }
 template <typename T> T __ldcs(const T *p) { return *p; }  // the streaming (evict-first) load: a cache hint only
-template <typename T> T __ldcg(const T *p) { return *p; }  // the load past L1 (one memory here)
 
 // min and max over mixed integer and float arguments, as CUDA's device overloads take them.
 template <typename A, typename B> auto min(A a, B b) -> std::common_type_t<A, B> {
