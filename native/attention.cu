@@ -13,6 +13,7 @@
 #include "status.h"
 
 #include <mutex>
+#include <type_traits>
 
 using namespace isthmus;
 
@@ -119,41 +120,83 @@ int launch_attention(const AttentionParams &p, int batch, int max_new_tokens, cu
     return ISTHMUS_OK;
 }
 
-template <typename T>
-int attention_for_head_dim(int head_dim, const AttentionParams &p, int batch, int max_new_tokens, cudaStream_t stream,
-                           bool *merged) {
-    switch (head_dim) {
-        case 64: return launch_attention<T, 64, T>(p, batch, max_new_tokens, stream, merged);
-        case 80: return launch_attention<T, 80, T>(p, batch, max_new_tokens, stream, merged);
-        case 96: return launch_attention<T, 96, T>(p, batch, max_new_tokens, stream, merged);
-        case 128: return launch_attention<T, 128, T>(p, batch, max_new_tokens, stream, merged);
-        case 256: return launch_attention<T, 256, T>(p, batch, max_new_tokens, stream, merged);
-        default: return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "isthmus_attention: head_dim %d is not 64, 80, 96, 128 or 256", head_dim);
+// The instantiation of (dtype, cache type, head_dim): op.template run<T, D, C>(), or a failure
+// naming the value that has none. A quantized cache (C a code type) takes head_dim 64 or 128 (the
+// instantiations are kept to the common head sizes).
+template <typename T, typename C, typename Op> int for_head_dim(int head_dim, const char *who, const Op &op) {
+    if constexpr (std::is_same_v<T, C>) {
+        switch (head_dim) {
+            case 64: return op.template run<T, 64, C>();
+            case 80: return op.template run<T, 80, C>();
+            case 96: return op.template run<T, 96, C>();
+            case 128: return op.template run<T, 128, C>();
+            case 256: return op.template run<T, 256, C>();
+            default: return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "%s: head_dim %d is not 64, 80, 96, 128 or 256", who, head_dim);
+        }
+    } else {
+        switch (head_dim) {
+            case 64: return op.template run<T, 64, C>();
+            case 128: return op.template run<T, 128, C>();
+            default: return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "%s: a quantized cache takes head_dim 64 or 128, not %d", who, head_dim);
+        }
     }
 }
 
-// A quantized cache: head_dim 64 or 128 (the instantiations are kept to the common head sizes).
-template <typename T, typename C>
-int quantized_for_head_dim(int head_dim, const AttentionParams &p, int batch, int max_new_tokens, cudaStream_t stream, bool *merged) {
-    switch (head_dim) {
-        case 64: return launch_attention<T, 64, C>(p, batch, max_new_tokens, stream, merged);
-        case 128: return launch_attention<T, 128, C>(p, batch, max_new_tokens, stream, merged);
-        default: return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "isthmus_attention: a quantized cache takes head_dim 64 or 128, not %d", head_dim);
-    }
-}
-
-template <typename T>
-int attention_for_cache(int cache_type, int head_dim, const AttentionParams &p, int batch, int max_new_tokens, cudaStream_t stream,
-                        bool *merged) {
+template <typename T, typename Op> int for_cache(int cache_type, int head_dim, const char *who, const Op &op) {
     switch (cache_type) {
-        case ISTHMUS_KV_MODEL_DTYPE: return attention_for_head_dim<T>(head_dim, p, batch, max_new_tokens, stream, merged);
-        case ISTHMUS_KV_INT8: return quantized_for_head_dim<T, int8_t>(head_dim, p, batch, max_new_tokens, stream, merged);
-        case ISTHMUS_KV_FP8_E4M3: return quantized_for_head_dim<T, Fp8E4m3>(head_dim, p, batch, max_new_tokens, stream, merged);
+        case ISTHMUS_KV_MODEL_DTYPE: return for_head_dim<T, T>(head_dim, who, op);
+        case ISTHMUS_KV_INT8: return for_head_dim<T, int8_t>(head_dim, who, op);
+        case ISTHMUS_KV_FP8_E4M3: return for_head_dim<T, Fp8E4m3>(head_dim, who, op);
         default:
-            return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "isthmus_attention: cache_type %d is not 0 (model dtype), 1 (int8) or 2 (fp8 e4m3)",
+            return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "%s: cache_type %d is not 0 (model dtype), 1 (int8) or 2 (fp8 e4m3)", who,
                         cache_type);
     }
 }
+
+template <typename Op> int for_instantiation(int32_t dtype, int cache_type, int head_dim, const char *who, const Op &op) {
+    switch (dtype) {
+        case ISTHMUS_F32: return for_cache<float>(cache_type, head_dim, who, op);
+        case ISTHMUS_F16: return for_cache<__half>(cache_type, head_dim, who, op);
+        case ISTHMUS_BF16: return for_cache<__nv_bfloat16>(cache_type, head_dim, who, op);
+        default: return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "%s: dtype %s is not f32, f16 or bf16", who, dtype_name(dtype));
+    }
+}
+
+struct Launch {
+    const AttentionParams &p;
+    int batch, max_new_tokens;
+    cudaStream_t stream;
+    bool *merged;
+    template <typename T, int D, typename C> int run() const { return launch_attention<T, D, C>(p, batch, max_new_tokens, stream, merged); }
+};
+
+// The blocks one SM holds at once (the CUDA runtime's occupancy, after the shared-memory opt-in)
+// of the kernel launch_attention takes for a decode step (one new token a sequence): the decode
+// kernel, or the CUDA-core kernel where that does not take the cache.
+template <auto Kernel> int resident_blocks(int threads, size_t smem, int device, const char *who, int32_t *blocks) {
+    if (int status = allow_shared_memory<Kernel>(smem, device, who)) return status;
+    int count = 0;
+    const cudaError_t err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&count, Kernel, threads, smem);
+    if (err != cudaSuccess) return fail(ISTHMUS_ERROR_CUDA, "%s: %s", who, cudaGetErrorString(err));
+    *blocks = count;
+    return ISTHMUS_OK;
+}
+
+struct DecodeOccupancy {
+    int block_size;
+    int32_t *blocks;
+    template <typename T, int D, typename C> int run() const {
+        const char *who = "isthmus_attention_blocks_per_sm";
+        const int device = current_device();
+        if (device < 0) return fail(ISTHMUS_ERROR_CUDA, "%s: no current device below %d", who, kMaxDevices);
+        if constexpr (decode_fast_path<T, D>()) {
+            constexpr size_t smem = DecodeLayout<T, D, C>::kBytes;
+            if (block_size % kDecodeStep == 0 && smem <= static_cast<size_t>(shared_memory_optin(device)))
+                return resident_blocks<attention_decode_kernel<T, D, C>>(kDecodeWarps * 32, smem, device, who, blocks);
+        }
+        return resident_blocks<attention_kernel<T, D, C>>(kAttentionRows * 32, attention_smem_bytes<T, D>(), device, who, blocks);
+    }
+};
 
 }  // namespace
 
@@ -235,15 +278,8 @@ extern "C" int isthmus_attention(void *out, float *lse, float *partial_out, floa
     p.window_right = causal ? 0 : window_right;  // causal: no key after the query
 
     cudaStream_t s = static_cast<cudaStream_t>(stream);
-    int status;
     bool merged = false;
-    switch (dtype) {
-        case ISTHMUS_F32: status = attention_for_cache<float>(cache_type, head_dim, p, batch, max_new_tokens, s, &merged); break;
-        case ISTHMUS_F16: status = attention_for_cache<__half>(cache_type, head_dim, p, batch, max_new_tokens, s, &merged); break;
-        case ISTHMUS_BF16: status = attention_for_cache<__nv_bfloat16>(cache_type, head_dim, p, batch, max_new_tokens, s, &merged); break;
-        default:
-            return fail(ISTHMUS_ERROR_INVALID_ARGUMENT, "isthmus_attention: dtype %s is not f32, f16 or bf16", dtype_name(dtype));
-    }
+    int status = for_instantiation(dtype, cache_type, head_dim, "isthmus_attention", Launch{p, batch, max_new_tokens, s, &merged});
     if (status != ISTHMUS_OK) return status;
     ISTHMUS_CHECK_LAUNCH("isthmus_attention");
     if (splits > 1 && !merged) {
@@ -253,4 +289,12 @@ extern "C" int isthmus_attention(void *out, float *lse, float *partial_out, floa
         ISTHMUS_CHECK_LAUNCH("isthmus_attention (merge of the splits)");
     }
     return ISTHMUS_OK;
+}
+
+extern "C" int isthmus_attention_blocks_per_sm(int32_t dtype, int32_t head_dim, int32_t cache_type, int32_t block_size,
+                                               int32_t *blocks) {
+    clear_error();
+    ISTHMUS_REQUIRE(blocks != nullptr, "isthmus_attention_blocks_per_sm: blocks must not be NULL");
+    ISTHMUS_REQUIRE(block_size >= 1, "isthmus_attention_blocks_per_sm: block_size must be >= 1, got %d", block_size);
+    return for_instantiation(dtype, cache_type, head_dim, "isthmus_attention_blocks_per_sm", DecodeOccupancy{block_size, blocks});
 }

@@ -334,6 +334,15 @@ ISTHMUS_API int isthmus_attention(void *out, float *lse, float *partial_out, flo
                                   const float *k_scales, const float *v_scales, int32_t dtype, void *stream);
 
 /*
+ * *blocks: how many blocks of the kernel isthmus_attention takes for a decode step (one new token a
+ * sequence) on a cache of (dtype, head_dim, cache_type) in pages of block_size tokens one SM of the
+ * current device holds at once (the CUDA runtime's occupancy), which the split-KV planning of a
+ * decode batch sizes its waves by (Java's Attention.splitCount).
+ */
+ISTHMUS_API int isthmus_attention_blocks_per_sm(int32_t dtype, int32_t head_dim, int32_t cache_type, int32_t block_size,
+                                                int32_t *blocks);
+
+/*
  * Merges `parts` partial attention results by their log-sum-exp (natural log):
  *   L = ln(sum_i exp(L_i)),  out = sum_i exp(L_i - L) * out_i,
  * part_outs [parts, rows, head_dim] (part_dtype), part_lses f32 [parts, rows], out [rows, head_dim]

@@ -31,6 +31,8 @@ One launch is described by a dict:
   inflight_passes      passes of the hot loop whose loads are in flight at once (a cp.async ring
                        that copies that many passes ahead); 1 without it
   serial_warps         warps that do the work one after another (one scheduler each)
+  planned_blocks_per_sm  the resident blocks an SM the launcher planned the grid for (the split-KV
+                       planning's occupancy query); perf_model notes a row whose kernel holds another
   paths                path weights: code the row does not run at its shape, or runs on a fraction
                        of passes; a list of rules {name, weight, why, and one or more of: source
                        (regex on the source line an instruction comes from, or on the line that
@@ -251,16 +253,20 @@ def conv1d():
 
 DECODE_ROWS, DECODE_WARPS, DECODE_STEP = 4, 4, 16  # cuda/attention_decode.cuh kDecodeRows/Warps/Step
 DECODE_STAGES = 3  # kDecodeStages: each warp's cp.async ring copies kDecodeStages - 1 steps ahead
-DECODE_BLOCKS_PER_SM = 2  # AttentionWorkspace.BLOCKS_PER_SM (the kernel's launch bounds)
+# The decode kernel's resident blocks an SM at head_dim 128 in bf16 (isthmus_attention_blocks_per_sm,
+# which the split planning takes): its occupancy on sm_90 by its ptxas registers and its
+# DecodeLayout's shared memory (the bf16 ring 96 KiB, the code rings less). perf_model notes a row
+# whose compiled kernel holds another count.
+DECODE_BLOCKS_PER_SM = {"model": 2, "int8": 3, "fp8": 4}
 KV_TILE = 32  # AttentionWorkspace.KV_TILE: split boundaries fall on it
 
 
-def split_count(sms, batch, kv_heads, q_heads, new_tokens, kv_length):
+def split_count(sms, blocks_per_sm, batch, kv_heads, q_heads, new_tokens, kv_length):
     """Attention.splitCount: 1 when the batch fills every SM's BLOCKS_PER_SM slots (or the KV is at
     most 256 keys), else the split count of the fewest waves (1..4) that come to 90% full, the best
     fill otherwise, each piece at least 256 keys, at most 128 pieces."""
     units = batch * kv_heads * max(1, cdiv(new_tokens * (q_heads // kv_heads), DECODE_ROWS))
-    slots = sms * DECODE_BLOCKS_PER_SM
+    slots = sms * blocks_per_sm
     if units >= slots or kv_length <= 256:
         return 1
     cap = min(128, cdiv(kv_length, 256))
@@ -276,10 +282,10 @@ def split_count(sms, batch, kv_heads, q_heads, new_tokens, kv_length):
     return best
 
 
-def decode_splits(batch, context, kv_heads=8, q_heads=32):
+def decode_splits(batch, context, cache="model", kv_heads=8, q_heads=32):
     """Attention.splitCount, then AttentionWorkspace.allocate, which rounds the chunk up to KV_TILE
     keys and launches ceil(context / chunk) splits (so 33 planned can be 32 launched): (splits, chunk)."""
-    planned = split_count(SMS, batch, kv_heads, q_heads, 1, context)
+    planned = split_count(SMS, DECODE_BLOCKS_PER_SM[cache], batch, kv_heads, q_heads, 1, context)
     chunk = cdiv(cdiv(context, planned), KV_TILE) * KV_TILE
     return cdiv(context, chunk), chunk
 
@@ -361,7 +367,7 @@ def attention_decode(cache="model"):
     hq, hkv, dim = 32, 8, 128
     for batch in (1, 8):
         for context in (1024, 4096, 16384, 32768, 65536, 131072):
-            splits, chunk = decode_splits(batch, context)
+            splits, chunk = decode_splits(batch, context, cache)
             shape = f"b{batch}-ctx{context}"
             kv_bytes = 2 * batch * context * hkv * (dim * kind["elem_bytes"] + kind["scale_bytes"])
             rows = batch * hq
@@ -402,7 +408,8 @@ def attention_decode(cache="model"):
                 bytes=kv_bytes + 2 * rows * dim * 2,
                 l2_bytes=(splits > 1) * 2 * splits * rows * (dim + 1) * 4,
                 flops=4 * batch * hq * context * dim, flop_kind="tensor", exps=batch * hq * context,
-                dynamic_shared=decode_shared_bytes(dim, 2, cache), inflight_passes=DECODE_STAGES - 1, paths=paths))
+                dynamic_shared=decode_shared_bytes(dim, 2, cache), inflight_passes=DECODE_STAGES - 1, paths=paths,
+                planned_blocks_per_sm=DECODE_BLOCKS_PER_SM[cache]))
     return out
 
 

@@ -477,6 +477,11 @@ def main(argv=None):
                 # every instruction a warp executes, loop overhead and set-up included, per unit of work
                 per_unit = e["instr_per_warp"] / launch["units_per_warp"]
                 note = "" if c["hot"] or launch.get("hot") is None else "hot loop not found: whole body counted once"
+                # a grid planned for a resident block count (the split-KV planning's occupancy)
+                # that the compiled kernel does not have: the plan, and so the row, is off
+                planned = launch.get("planned_blocks_per_sm")
+                if planned is not None and planned != e["blocks_per_sm"]:
+                    note = (note + "; " if note else "") + f"planned for {planned} blocks an SM, the kernel holds {e['blocks_per_sm']}"
                 rows.append(dict(base, machine=mname, instr_per_unit=per_unit, instr_per_warp=e["instr_per_warp"],
                                  registers=res["registers"], smem=res["smem"] + launch.get("dynamic_shared", 0), spills=res["spills"],
                                  occupancy=e["occupancy"], floor_bytes_us=e["floor_bytes"], floor_flops_us=e["floor_flops"],

@@ -225,16 +225,18 @@ class KernelsTest(unittest.TestCase):
 
     def test_split_count_follows_the_planner(self):
         # the values AttentionTest asserts for Attention.splitCount on 132 SMs x 2 blocks
-        self.assertEqual(kernels.split_count(132, 1, 8, 32, 1, 32768), 33)
-        self.assertEqual(kernels.split_count(132, 8, 8, 32, 1, 32768), 4)
-        self.assertEqual(kernels.split_count(132, 25, 4, 4, 1, 32768), 5)
-        self.assertEqual(kernels.split_count(132, 128, 8, 32, 1, 131072), 1)
-        self.assertEqual(kernels.split_count(132, 1, 8, 32, 1, 100), 1)
-        self.assertLessEqual(kernels.split_count(132, 1, 1, 1, 1, 1 << 20), 128)
+        self.assertEqual(kernels.split_count(132, 2, 1, 8, 32, 1, 32768), 33)
+        self.assertEqual(kernels.split_count(132, 2, 8, 8, 32, 1, 32768), 4)
+        self.assertEqual(kernels.split_count(132, 2, 25, 4, 4, 1, 32768), 5)
+        self.assertEqual(kernels.split_count(132, 2, 128, 8, 32, 1, 131072), 1)
+        self.assertEqual(kernels.split_count(132, 2, 1, 8, 32, 1, 100), 1)
+        self.assertLessEqual(kernels.split_count(132, 2, 1, 1, 1, 1, 1 << 20), 128)
         # the workspace rounds the chunk to 32 keys: 33 planned pieces of 32K launch as 32 of 1024
         self.assertEqual(kernels.decode_splits(1, 32768), (32, 1024))
         self.assertEqual(kernels.decode_splits(1, 131072), (33, 4000))
         self.assertEqual(kernels.decode_splits(8, 131072), (4, 32768))
+        # an int8 cache's kernel holds 3 blocks an SM: 396 slots
+        self.assertEqual(kernels.split_count(132, 3, 1, 8, 32, 1, 32768), 49)
 
     def test_tile_split_count_follows_the_gemm_planner(self):
         # native/gemm_tile_launch.h plan_split on 132 SMs x 3 blocks (396 aimed at)

@@ -168,9 +168,13 @@ Launch<Params...> launch(const char *name, dim3 grid, dim3 block, size_t shared_
 
 }  // namespace isthmus_emulation
 
-// The runtime's typed overload, which cuda_runtime.h declares only for nvcc.
+// The runtime's typed overloads, which cuda_runtime.h declares only for nvcc.
 template <typename T> cudaError_t cudaFuncSetAttribute(T *kernel, cudaFuncAttribute attribute, int value) {
     return cudaFuncSetAttribute(reinterpret_cast<const void *>(kernel), attribute, value);
+}
+template <typename T>
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *blocks, T *kernel, int block_size, size_t dynamic_shared) {
+    return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, reinterpret_cast<const void *>(kernel), block_size, dynamic_shared);
 }
 
 namespace isthmus_emulation {

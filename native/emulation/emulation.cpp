@@ -711,6 +711,15 @@ cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
     return cudaSuccess;
 }
 
+// The emulated SM holds what an sm_90 SM would by threads and shared memory (registers are not
+// emulated): at most 2048 threads, 32 blocks and 228 KiB, 1 KiB of it reserved a block.
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *blocks, const void *, int block_size, size_t dynamic_shared) {
+    if (blocks == nullptr || block_size < 1 || block_size > 1024) return cudaErrorInvalidValue;
+    const size_t by_shared = (228 * 1024) / (dynamic_shared + 1024);
+    *blocks = static_cast<int>(std::min<size_t>({static_cast<size_t>(2048 / block_size), 32, by_shared}));
+    return cudaSuccess;
+}
+
 cudaError_t cudaFuncSetAttribute(const void *func, cudaFuncAttribute attr, int value) {
     ++attribute_calls;
     if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize) return cudaSuccess;  // hints: nothing to emulate

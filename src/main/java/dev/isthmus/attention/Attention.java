@@ -132,14 +132,17 @@ public final class Attention {
 
     /**
      * How many pieces the CUDA kernel splits each sequence's KV length into: 1 when the batch
-     * alone fills the GPU ({@link AttentionWorkspace#BLOCKS_PER_SM} resident blocks on every
-     * multiprocessor), else the count that fills whole waves of blocks best: the fewest waves (up
-     * to 4) that come to 90% full, since a last wave half full costs as much as a full one. Pieces
+     * alone fills the GPU ({@code blocksPerSm} resident blocks on every multiprocessor: the
+     * kernel's occupancy, which the cache's type and head size set through its shared memory and
+     * registers), else the count that fills whole waves of blocks best: the fewest waves (up to
+     * 4) that come to 90% full, since a last wave half full costs as much as a full one. Pieces
      * stay at least 256 keys long, at most 128 of them. Each block of the kernel covers
      * {@link AttentionWorkspace#ROWS_PER_BLOCK} query rows of one kv head.
      */
-    public static int splitCount(int multiprocessors, int batchSize, int kvHeads, int queryHeads, int maxNewTokens, int maxKvLength) {
+    public static int splitCount(int multiprocessors, int blocksPerSm, int batchSize, int kvHeads, int queryHeads, int maxNewTokens,
+                                 int maxKvLength) {
         if (multiprocessors < 1) throw new IllegalArgumentException("multiprocessors must be >= 1, got " + multiprocessors);
+        if (blocksPerSm < 1) throw new IllegalArgumentException("blocksPerSm must be >= 1, got " + blocksPerSm);
         if (batchSize < 0 || maxNewTokens < 0 || maxKvLength < 0)
             throw new IllegalArgumentException("batchSize, maxNewTokens and maxKvLength must be >= 0, got " + batchSize + ", " + maxNewTokens
                     + ", " + maxKvLength);
@@ -147,7 +150,7 @@ public final class Attention {
             throw new IllegalArgumentException("queryHeads " + queryHeads + " must be a positive multiple of kvHeads " + kvHeads);
         long rowsPerKvHead = (long) maxNewTokens * (queryHeads / kvHeads);
         long units = (long) batchSize * kvHeads * Math.max(1, ceilDiv(rowsPerKvHead, AttentionWorkspace.ROWS_PER_BLOCK));
-        long slots = (long) multiprocessors * AttentionWorkspace.BLOCKS_PER_SM;
+        long slots = (long) multiprocessors * blocksPerSm;
         if (units == 0 || units >= slots || maxKvLength <= 256) return 1; // units is 0 for an empty batch
         long cap = Math.min(128, ceilDiv(maxKvLength, 256));
         long best = 1;

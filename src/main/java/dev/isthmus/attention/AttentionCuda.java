@@ -33,6 +33,27 @@ final class AttentionCuda {
                 JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT, JAVA_INT, JAVA_INT, JAVA_FLOAT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS));
         static final MethodHandle MERGE = NativeLibrary.downcall("isthmus_attention_merge", FunctionDescriptor.of(JAVA_INT,
                 ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+        // int isthmus_attention_blocks_per_sm(int32_t dtype, int32_t head_dim, int32_t cache_type, int32_t block_size, int32_t *blocks)
+        static final MethodHandle BLOCKS_PER_SM = NativeLibrary.downcall("isthmus_attention_blocks_per_sm",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+    }
+
+    /** The blocks of the kernel a decode step over {@code batch}'s cache takes that one SM of the device holds at once. */
+    static int decodeBlocksPerSm(CudaBackend backend, KvBatch batch) {
+        KvBatch.Cache cache = batch.cache();
+        backend.prepareLaunch(); // the device current for this thread
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment blocks = arena.allocate(JAVA_INT);
+            int status;
+            try {
+                status = (int) Handle.BLOCKS_PER_SM.invokeExact(cache.dtype().code(), batch.headDim(), cache.type().code(), batch.blockSize(),
+                        blocks);
+            } catch (Throwable t) {
+                throw new IllegalStateException("isthmus_attention_blocks_per_sm downcall failed", t);
+            }
+            NativeLibrary.check(status, "isthmus_attention_blocks_per_sm");
+            return blocks.get(JAVA_INT, 0);
+        }
     }
 
     static void append(CudaBackend backend, KvBatch batch, Tensor q, Tensor k, Tensor v, Rope rope, Tensor positions, int qHeads) {

@@ -21,8 +21,6 @@ import dev.isthmus.tensor.Tensor;
 public final class AttentionWorkspace implements AutoCloseable {
     /** Query rows (GQA group members x new tokens) one block of the CUDA kernel handles. */
     public static final int ROWS_PER_BLOCK = 4;
-    /** Blocks of the decode kernel resident per multiprocessor (its launch bounds in cuda/attention_decode.cuh). */
-    static final int BLOCKS_PER_SM = 2;
     /** The kernel's KV tile; split boundaries fall on it. */
     static final int KV_TILE = 32;
 
@@ -52,8 +50,9 @@ public final class AttentionWorkspace implements AutoCloseable {
         checkArguments(backend, batch, queryHeads);
         int splits = switch (backend) {
             case CpuBackend cpu -> 1;
-            case CudaBackend cuda -> Attention.splitCount(cuda.properties().multiprocessorCount(), batch.batchSize(), batch.kvHeads(),
-                    queryHeads, batch.maxNewTokens(), batch.kvLengthBound());
+            case CudaBackend cuda -> Attention.splitCount(cuda.properties().multiprocessorCount(),
+                    AttentionCuda.decodeBlocksPerSm(cuda, batch), batch.batchSize(), batch.kvHeads(), queryHeads, batch.maxNewTokens(),
+                    batch.kvLengthBound());
         };
         return allocate(backend, batch, queryHeads, splits);
     }

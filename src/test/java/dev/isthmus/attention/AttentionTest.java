@@ -3,6 +3,7 @@ package dev.isthmus.attention;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.isthmus.backend.Backend;
@@ -451,15 +452,18 @@ class AttentionTest {
 
     @Test
     void splitCountFillsTheMachineOnlyWhenTheBatchDoesNot() {
-        assertTrue(Attention.splitCount(132, 1, 8, 32, 1, 131072) > 1);
-        assertEquals(1, Attention.splitCount(132, 128, 8, 32, 1, 131072));
-        assertEquals(1, Attention.splitCount(132, 1, 8, 32, 1, 100)); // too short to split
-        assertTrue(Attention.splitCount(132, 1, 1, 1, 1, 1 << 20) <= 128);
+        assertTrue(Attention.splitCount(132, 2, 1, 8, 32, 1, 131072) > 1);
+        assertEquals(1, Attention.splitCount(132, 2, 128, 8, 32, 1, 131072));
+        assertEquals(1, Attention.splitCount(132, 2, 1, 8, 32, 1, 100)); // too short to split
+        assertTrue(Attention.splitCount(132, 2, 1, 1, 1, 1, 1 << 20) <= 128);
         // The decode benchmark on 132 SMs x 2 blocks: 8 x 33 and 64 x 4 blocks, one wave each.
-        assertEquals(33, Attention.splitCount(132, 1, 8, 32, 1, 32768));
-        assertEquals(4, Attention.splitCount(132, 8, 8, 32, 1, 32768));
+        assertEquals(33, Attention.splitCount(132, 2, 1, 8, 32, 1, 32768));
+        assertEquals(4, Attention.splitCount(132, 2, 8, 8, 32, 1, 32768));
         // 100 units on 264 slots: 2 splits fill one wave to 76%, 5 fill two to 95%.
-        assertEquals(5, Attention.splitCount(132, 25, 4, 4, 1, 32768));
+        assertEquals(5, Attention.splitCount(132, 2, 25, 4, 4, 1, 32768));
+        // A kernel of 3 resident blocks an SM (an int8 cache's): 396 slots, 8 x 49 blocks.
+        assertEquals(49, Attention.splitCount(132, 3, 1, 8, 32, 1, 32768));
+        assertThrows(IllegalArgumentException.class, () -> Attention.splitCount(132, 0, 1, 8, 32, 1, 32768));
         try (KvCache cache = KvCache.allocate(CPU, DType.F32, 1, 16, 1, 64);
              KvBatch batch = cache.extend(new int[] {cache.newSequence()}, new int[] {3});
              AttentionWorkspace workspace = AttentionWorkspace.allocate(CPU, batch, 2)) {

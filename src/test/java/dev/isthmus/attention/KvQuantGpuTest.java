@@ -4,6 +4,7 @@ import static dev.isthmus.attention.AttentionGpuTest.blocksNeeded;
 import static dev.isthmus.attention.AttentionGpuTest.shuffledTables;
 import static dev.isthmus.testing.DeviceAssert.assertClose;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.isthmus.attention.AttentionGpuTest.Shape;
 import dev.isthmus.backend.Backend;
@@ -41,6 +42,22 @@ class KvQuantGpuTest {
     private static final Shape[] SHAPES = GpuShapes.choose(DEVICE_SHAPES,
         DEVICE_SHAPES[0], DEVICE_SHAPES[1], DEVICE_SHAPES[2],
         new Shape(16, new int[] {300, 20}, new int[] {4, 1}, 4, 4, 128));
+
+    /** The split planning's occupancy query answers for every cache type, dtype and head size a quantized cache takes. */
+    @GpuTest
+    void everyCacheHasAResidentBlockCount() {
+        try (CudaBackend gpu = Backend.cuda(0)) {
+            for (KvCacheType type : KvCacheType.values())
+                for (DType dtype : FLOATS)
+                    for (int headDim : new int[] {64, 128})
+                        for (int blockSize : new int[] {16, 5}) // 5: not whole 16-key steps, the CUDA-core kernel
+                            try (KvCache cache = KvCache.allocate(gpu, dtype, type, 1, 4, blockSize, 2, headDim);
+                                 KvBatch batch = cache.extend(new int[] {cache.newSequence()}, new int[] {1})) {
+                                int blocks = AttentionCuda.decodeBlocksPerSm(gpu, batch);
+                                assertTrue(blocks >= 1 && blocks <= 32, type + " " + dtype + " D=" + headDim + ": " + blocks + " blocks an SM");
+                            }
+        }
+    }
 
     @GpuTest
     void appendStoresTheReferenceCodes() {
