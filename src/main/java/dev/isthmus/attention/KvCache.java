@@ -172,6 +172,11 @@ public final class KvCache implements AutoCloseable {
     public int blockSize() { return (int) keys[0].dim(1); }
     public int freeBlockCount() { return freeBlocks.size(); }
 
+    /** The pool blocks holding {@code sequence}'s tokens in order: token t lies in block {@code blocks[t / blockSize()]} (a copy). */
+    public int[] blocks(int sequence) {
+        return sequence(sequence).blocks.clone();
+    }
+
     /** Starts an empty sequence and returns its id. */
     public int newSequence() {
         int id = nextSequence++;

@@ -59,7 +59,8 @@ final class GenerateCommand extends ModelCommand {
     String speculative;
 
     @Option(names = "--kv-cache", defaultValue = "model",
-            description = "what the KV cache holds: model (the compute dtype), int8 (per-token scales) or fp8 (e4m3, scale 1) (default ${DEFAULT-VALUE})")
+            description = "what the KV cache holds: model (the compute dtype), int8 (per-token scales), fp8 (e4m3, scale 1) or fp8-calibrated "
+                    + "(e4m3, per-head scales calibrated on the prompt: one extra prefill) (default ${DEFAULT-VALUE})")
     String kvCacheName;
 
     @Override
@@ -68,7 +69,9 @@ final class GenerateCommand extends ModelCommand {
             SamplingOptions sampling = new SamplingOptions(temperature, topK, topP, minP, seed);
             if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1, got " + maxTokens);
             Speculation spec = speculative == null ? null : Speculation.parse(speculative);
-            KvCacheType kvCache = kvCacheType(kvCacheName);
+            boolean calibrate = "fp8-calibrated".equals(kvCacheName);
+            KvCacheType kvCache = calibrate ? KvCacheType.FP8_E4M3 : kvCacheType(kvCacheName);
+            if (calibrate && spec != null) throw new IllegalArgumentException("--kv-cache fp8-calibrated does not take --speculative");
             try (Tokenizer tokenizer = Tokenizer.load(model);
                  DecoderModel decoder = DecoderModel.load(backend, model, dtype(dtypeName, backend), quantize.type())) {
                 int[] ids = tokenizer.encode(prompt);
@@ -92,7 +95,7 @@ final class GenerateCommand extends ModelCommand {
                 };
                 Set<Integer> stop = new HashSet<>(decoder.config().eosTokens());
                 if (spec != null) return speculate(out, spec, backend, decoder, ids, sampling, stop, stream, kvCache);
-                Generator.Result result = Generator.generate(decoder, List.of(ids), maxTokens, sampling, stop, stream, kvCache);
+                Generator.Result result = Generator.generate(decoder, List.of(ids), maxTokens, sampling, stop, stream, kvCache, calibrate);
                 out.println();
                 int generated = result.tokens().getFirst().length;
                 out.printf("[%d tokens; prefill %.1f ms (%.1f tokens/s); decode %.1f tokens/s, %s]%n", generated, result.prefillNanos() / 1e6,
@@ -122,7 +125,7 @@ final class GenerateCommand extends ModelCommand {
         try {
             return KvCacheType.parse(name);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--kv-cache " + name + " is not model, int8 or fp8");
+            throw new IllegalArgumentException("--kv-cache " + name + " is not model, int8, fp8 or fp8-calibrated");
         }
     }
 }

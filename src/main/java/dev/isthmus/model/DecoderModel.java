@@ -12,6 +12,7 @@ import dev.isthmus.tensor.Tensor;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -198,6 +199,15 @@ public final class DecoderModel implements AutoCloseable {
     /** As {@link #newSession(int, int)} with a KV cache of {@code kvCacheType} (int8 or fp8 codes, or the model's dtype). */
     public Session newSession(int maxSequences, int maxLength, KvCacheType kvCacheType) {
         return new Session(this, maxSequences, maxLength, kvCacheType);
+    }
+
+    /**
+     * As {@link #newSession(int, int, KvCacheType)}, an fp8 cache with its scales calibrated on
+     * {@code prompts} first ({@link Fp8Calibration}); the other cache types ignore the prompts.
+     */
+    public Session newSession(int maxSequences, int maxLength, KvCacheType kvCacheType, List<int[]> prompts) {
+        if (kvCacheType != KvCacheType.FP8_E4M3) return newSession(maxSequences, maxLength, kvCacheType);
+        return new Session(this, maxSequences, maxLength, kvCacheType, Fp8Calibration.calibrate(this, prompts));
     }
 
     /**

@@ -47,9 +47,18 @@ public final class Generator {
         return generate(model, prompts, maxNewTokens, sampling, stopTokens, listener, KvCacheType.MODEL_DTYPE);
     }
 
-    /** As above, with the session's KV cache holding {@code kvCacheType} ({@link DecoderModel#newSession(int, int, KvCacheType)}). */
+    /** As above, with the session's KV cache holding {@code kvCacheType} (an fp8 cache with the scale 1). */
     public static Result generate(DecoderModel model, List<int[]> prompts, int maxNewTokens, SamplingOptions sampling,
                                   Set<Integer> stopTokens, Listener listener, KvCacheType kvCacheType) {
+        return generate(model, prompts, maxNewTokens, sampling, stopTokens, listener, kvCacheType, false);
+    }
+
+    /**
+     * As above; calibrateFp8: an fp8 cache's scales calibrated on the prompts first, one extra
+     * prefill ({@link DecoderModel#newSession(int, int, KvCacheType, List)}).
+     */
+    public static Result generate(DecoderModel model, List<int[]> prompts, int maxNewTokens, SamplingOptions sampling,
+                                  Set<Integer> stopTokens, Listener listener, KvCacheType kvCacheType, boolean calibrateFp8) {
         if (model == null || prompts == null || sampling == null || stopTokens == null)
             throw new IllegalArgumentException("model, prompts, sampling and stopTokens must not be null");
         if (prompts.isEmpty()) throw new IllegalArgumentException("no prompts");
@@ -77,7 +86,8 @@ public final class Generator {
         // Tensors kept for the whole loop: a step allocates nothing, and only the ids come back. The
         // draw is the decode step's last kernel, inside its CUDA graph; it is set before the prompt
         // step, which is itself the decode step when every prompt is one token.
-        try (Session session = model.newSession(batch, longest + maxNewTokens, kvCacheType);
+        try (Session session = calibrateFp8 ? model.newSession(batch, longest + maxNewTokens, kvCacheType, prompts)
+                : model.newSession(batch, longest + maxNewTokens, kvCacheType);
              Tensor deviceIds = backend.allocate(DType.I32, batch); Tensor hostIds = Tensor.allocateHost(DType.I32, batch);
              Tensor hostOffsets = Tensor.fromLongs(DType.I64, offsets, batch);
              Tensor deviceSeeds = greedy ? null : upload(backend, seeds); Tensor deviceOffsets = greedy ? null : backend.copyOf(hostOffsets)) {

@@ -48,7 +48,14 @@ public final class Session implements AutoCloseable {
     private GemmWorkspace gemmWorkspace; // the projections' split-K workspace (the own GEMM kernel's)
 
     Session(DecoderModel model, int maxSequences, int maxLength, KvCacheType kvCacheType) {
+        this(model, maxSequences, maxLength, kvCacheType, null);
+    }
+
+    /** fp8Scales: an fp8 cache's scales ({@link Fp8Calibration}), or null for the scale 1 (and for the other cache types). */
+    Session(DecoderModel model, int maxSequences, int maxLength, KvCacheType kvCacheType, Fp8Calibration.Scales fp8Scales) {
         if (kvCacheType == null) throw new IllegalArgumentException("kvCacheType is null");
+        if (fp8Scales != null && kvCacheType != KvCacheType.FP8_E4M3)
+            throw new IllegalArgumentException("fp8 scales given for a " + kvCacheType.label() + " KV cache");
         if (maxSequences < 1) throw new IllegalArgumentException("maxSequences must be >= 1, got " + maxSequences);
         if (maxLength < 1) throw new IllegalArgumentException("maxLength must be >= 1, got " + maxLength);
         this.model = model;
@@ -69,8 +76,10 @@ public final class Session implements AutoCloseable {
                 if (blocks > Integer.MAX_VALUE)
                     throw new IllegalArgumentException("maxSequences " + maxSequences + " x maxLength " + maxLength + " needs " + blocks
                             + " KV blocks of " + BLOCK_SIZE + " tokens; at most " + Integer.MAX_VALUE);
-                KvCache cache = KvCache.allocate(backend, model.dtype(), kvCacheType, attentionLayers, (int) blocks, BLOCK_SIZE, c.kvHeads(),
-                        c.headDim());
+                KvCache cache = fp8Scales == null
+                        ? KvCache.allocate(backend, model.dtype(), kvCacheType, attentionLayers, (int) blocks, BLOCK_SIZE, c.kvHeads(), c.headDim())
+                        : KvCache.allocateFp8(backend, model.dtype(), attentionLayers, (int) blocks, BLOCK_SIZE, c.kvHeads(), c.headDim(),
+                                fp8Scales.keys(), fp8Scales.values());
                 owned.add(cache);
                 for (int s = 0; s < maxSequences; s++) cache.newSequence();
                 kvCache = cache;

@@ -144,18 +144,19 @@ class ModelCommandsTest {
         }
     }
 
-    /** --kv-cache int8 and fp8 generate (the CPU reference quantizes the cache); anything else is refused by name. */
+    /** --kv-cache int8, fp8 and fp8-calibrated generate (the CPU reference quantizes the cache); anything else is refused by name. */
     @Test
     void generateTakesAQuantizedKvCache() throws IOException {
         Path model = TinyModels.llama(dir);
-        for (String type : new String[] {"int8", "fp8"}) {
+        for (String type : new String[] {"int8", "fp8", "fp8-calibrated"}) {
             Run r = run("generate", "--model", model.toString(), "--prompt", "w5 w17", "--max-tokens", "3", "--backend", "cpu", "--kv-cache", type);
             assertEquals(0, r.status(), r.err());
-            assertTrue(r.err().contains(type + " KV cache") && r.out().contains(" tokens; prefill"), r.err() + r.out());
+            String label = type.equals("int8") ? "int8" : "fp8";
+            assertTrue(r.err().contains(label + " KV cache") && r.out().contains(" tokens; prefill"), r.err() + r.out());
         }
         Run bad = run("generate", "--model", model.toString(), "--prompt", "w5", "--backend", "cpu", "--kv-cache", "int4");
         assertEquals(2, bad.status());
-        assertTrue(bad.err().contains("--kv-cache int4 is not model, int8 or fp8"), bad.err());
+        assertTrue(bad.err().contains("--kv-cache int4 is not model, int8, fp8 or fp8-calibrated"), bad.err());
     }
 
     @Test

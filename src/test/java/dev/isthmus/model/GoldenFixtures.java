@@ -72,12 +72,20 @@ final class GoldenFixtures {
      */
     static double checkQuantizedCache(String family, Backend backend, DType dtype, KvCacheType type, int decodeSteps, double bound)
             throws IOException {
+        return checkQuantizedCache(family, backend, dtype, type, false, decodeSteps, bound);
+    }
+
+    /** As above; calibrate: an fp8 cache's scales calibrated on the prompt (Fp8Calibration), else the scale 1. */
+    static double checkQuantizedCache(String family, Backend backend, DType dtype, KvCacheType type, boolean calibrate, int decodeSteps,
+                                      double bound) throws IOException {
         Path dir = require(family);
-        try (SafetensorsFile reference = SafetensorsFile.open(dir.resolve("reference.safetensors"));
-             DecoderModel model = DecoderModel.load(backend, dir, dtype);
+        int[] prompt;
+        try (SafetensorsFile reference = SafetensorsFile.open(dir.resolve("reference.safetensors"))) {
+            prompt = ints(reference.tensor("input_ids"));
+        }
+        try (DecoderModel model = DecoderModel.load(backend, dir, dtype);
              Session exact = model.newSession(1, 256);
-             Session quantized = model.newSession(1, 256, type)) {
-            int[] prompt = ints(reference.tensor("input_ids"));
+             Session quantized = calibrate ? model.newSession(1, 256, type, java.util.List.of(prompt)) : model.newSession(1, 256, type)) {
             double worst = 0;
             int[][] tokens = {prompt};
             for (int step = 0; step <= decodeSteps; step++) {
