@@ -20,11 +20,14 @@
 //         the high ones (16-31) of word t; one scale.
 //   Q4_K  a unit is a 256-value block: 8 sub-blocks of 32; sub-block 2r (low nibbles) and 2r + 1
 //         (high) share the 32 bytes of run r, 16 values (one k-step) each 16 bytes; a sub-block
-//         adds d sc sum(q x) - dmin mn sum(x), sum(x) by an mma with an all-ones A.
+//         adds d sc sum(q x) - dmin mn sum(x), sum(x) by an mma with an all-ones A. With one N
+//         tile its A registers keep the magic (below): the mma sums (M + q) x, and the sub-block's
+//         M sum(x) comes off with the min's term, d sc (sum((M + q) x) - M sum(x)) - dmin mn
+//         sum(x), so the weights' subtraction is one FMA a row a sub-block, not one a value pair.
 //
 // Integers become 16-bit floats by placing them under a magic exponent: the f16 0x6400 | i is
 // 1024 + i (i < 1024), the bf16 0x4300 | i is 128 + i (i < 128); one packed subtraction of the
-// magic (plus the format's offset) leaves the integer, exactly.
+// magic (plus the format's offset) leaves the integer, exactly (Q8_0, Q4_0; Q4_K subtracts M sum(x)).
 //
 // Two kernels share that warp's work. The weights are read once and streamed past L1
 // (ld.global.cs); x is re-read by every block and left to L1 and L2, so what sets x's traffic
@@ -33,12 +36,13 @@
 //                               share of K (units dealt out in runs of kUnroll, then the tail one
 //                               by one), summed through shared memory at the end. Needs nothing
 //                               but its arguments; x crosses L2 once every 16 output features.
-//   quant_gemv_mma_wide_kernel  a warp a 16-row group, QMMA_WARPS groups (128 rows) a block, all
-//                               on the same K, so the block's warps share x through L1; the blocks
-//                               of the launch share out K's runs of every tile equally (stream-K,
-//                               QGemvSplit below; with the caller's split-K workspace), so a tile
-//                               may be spread over blocks, whose warps then meet their group's
-//                               other parts (split_meet). x crosses L2 once every 128 output
+//   quant_gemv_mma_wide_kernel  a warp a 16-row group, QMMA_WIDE_WARPS groups (256 rows) a block
+//                               and one block an SM, all on the same K, so the SM's warps share x
+//                               through L1; the blocks of the launch share out K's runs of every
+//                               tile equally (stream-K, QGemvSplit below; with the caller's
+//                               split-K workspace), so a tile may be spread over blocks, whose
+//                               warps then meet their group's
+//                               other parts (split_meet). x crosses L2 once every 256 output
 //                               features, which is what 8 and 16 rows need: at 16 rows of 16-bit
 //                               x, x is 2 bytes a weight row a value against Q4_0's 0.56.
 #pragma once
@@ -50,6 +54,9 @@ namespace isthmus {
 
 constexpr int QMMA_WARPS = 8;  // warps a block, each a share of K
 constexpr int QMMA_ROWS = 16;  // weight rows (output features) a block: the mma's M
+// Warps (16-row groups) of a wide block: the whole register file of an SM at 128 registers a
+// thread, the warps two 8-warp blocks would have, but on one tile, so x is read once for twice the rows.
+constexpr int QMMA_WIDE_WARPS = 16;
 
 // (x & mask) | bits in one instruction (LOP3 with the table of (a & b) | c).
 __device__ __forceinline__ uint32_t and_or(uint32_t x, uint32_t mask, uint32_t bits) {
@@ -67,6 +74,7 @@ __device__ __forceinline__ uint32_t and_or(uint32_t x, uint32_t mask, uint32_t b
 template <typename T> struct IntBits;
 template <> struct IntBits<__half> {
     static constexpr uint32_t kMagic = 0x64006400u;  // 1024 in each half
+    static constexpr float kMagicValue = 1024.0f;
     static constexpr uint32_t kOnes = 0x3C003C00u;
     __device__ __forceinline__ static uint32_t sub2(uint32_t a, uint32_t b) {
 #ifdef ISTHMUS_EMULATION
@@ -83,6 +91,7 @@ template <> struct IntBits<__half> {
 };
 template <> struct IntBits<__nv_bfloat16> {
     static constexpr uint32_t kMagic = 0x43004300u;  // 128 in each half
+    static constexpr float kMagicValue = 128.0f;
     static constexpr uint32_t kOnes = 0x3F803F80u;
     __device__ __forceinline__ static uint32_t sub2(uint32_t a, uint32_t b) {
 #ifdef ISTHMUS_EMULATION
@@ -103,15 +112,18 @@ template <> struct IntBits<__nv_bfloat16> {
 __device__ __forceinline__ uint32_t byte_pair(uint32_t w, int pair) { return __byte_perm(w, 0u, pair == 0 ? 0x4140u : 0x4342u); }
 
 // The A registers of one k-step for one weight row from its word: value pairs (0, 1) and (2, 3).
-// Four nibbles (low or high of each byte) minus `offset` (8 for Q4_0, 0 for Q4_K).
+// Four nibbles (low or high of each byte) under the magic: the values kMagic's + q.
+template <typename T> __device__ __forceinline__ void biased_nibble_regs(uint32_t (&a)[2], uint32_t word, bool high) {
+#pragma unroll
+    for (int p = 0; p < 2; ++p) a[p] = and_or(byte_pair(word, p) >> (high ? 4 : 0), 0x000F000Fu, IntBits<T>::kMagic);
+}
+// Four nibbles minus `offset` (Q4_0's 8).
 template <typename T>
 __device__ __forceinline__ void nibble_regs(uint32_t (&a)[2], uint32_t word, bool high, uint32_t offset) {
     using B = IntBits<T>;
+    biased_nibble_regs<T>(a, word, high);
 #pragma unroll
-    for (int p = 0; p < 2; ++p) {
-        const uint32_t pair = byte_pair(word, p) >> (high ? 4 : 0);
-        a[p] = B::sub2(and_or(pair, 0x000F000Fu, B::kMagic), B::kMagic | offset * 0x10001u);
-    }
+    for (int p = 0; p < 2; ++p) a[p] = B::sub2(a[p], B::kMagic | offset * 0x10001u);
 }
 // Four int8 values: the low 7 bits under the magic, minus the magic with bit 7 (the sign, worth
 // -128) in the place of the mantissa's 128: 0x80 under either magic adds exactly 128.
@@ -166,13 +178,13 @@ template <int kBlockWords> struct SplitScalesUnit {
 // Q8_0: k-step h is the int8 values of the block's 16 bytes h.
 template <> struct QMmaUnit<QFormat::Q8_0> : SplitScalesUnit<8> {
     static constexpr int kUnroll = 4;
-    template <typename T> __device__ __forceinline__ static void step(uint32_t (&a)[2], const Raw &r, int, int h) { int8_regs<T>(a, r.word[h]); }
+    template <typename T, bool> __device__ __forceinline__ static void step(uint32_t (&a)[2], const Raw &r, int, int h) { int8_regs<T>(a, r.word[h]); }
 };
 
 // Q4_0: k-step 0 is the low nibbles of the block's 16 bytes, k-step 1 the high ones.
 template <> struct QMmaUnit<QFormat::Q4_0> : SplitScalesUnit<4> {
     static constexpr int kUnroll = 8;
-    template <typename T> __device__ __forceinline__ static void step(uint32_t (&a)[2], const Raw &r, int, int h) {
+    template <typename T, bool> __device__ __forceinline__ static void step(uint32_t (&a)[2], const Raw &r, int, int h) {
         nibble_regs<T>(a, r.word[0], h == 1, 8);
     }
 };
@@ -199,9 +211,11 @@ template <> struct QMmaUnit<QFormat::Q4_K> {
         r.d = half_bits_to_float(r.head.x & 0xffffu);
         r.dmin = half_bits_to_float(r.head.x >> 16);
     }
-    // Sub-block s, half h: run s / 2, its 16 bytes h, the low nibbles for even s.
-    template <typename T> __device__ __forceinline__ static void step(uint32_t (&a)[2], const Raw &r, int s, int h) {
-        nibble_regs<T>(a, r.word[2 * (s / 2) + h], s % 2 == 1, 0);
+    // Sub-block s, half h: run s / 2, its 16 bytes h, the low nibbles for even s; q, or M + q
+    // (Biased, kMagic's M: qmma_units takes it off).
+    template <typename T, bool Biased> __device__ __forceinline__ static void step(uint32_t (&a)[2], const Raw &r, int s, int h) {
+        if constexpr (Biased) biased_nibble_regs<T>(a, r.word[2 * (s / 2) + h], s % 2 == 1);
+        else nibble_regs<T>(a, r.word[2 * (s / 2) + h], s % 2 == 1, 0);
     }
     // The 6-bit scales (mins = false) or mins of sub-blocks 4 half .. 4 half + 3, one a byte: the
     // packing of q4k_scale_min taken four at a time (head.y, .z, .w: bytes 0-3, 4-7, 8-11 of the 12).
@@ -231,8 +245,12 @@ __device__ __forceinline__ void qmma_units(float (&acc)[NT][4], const T *const (
         for (int r = 0; r < 2; ++r) Unit::load(raw[j][r], at[r], j);
 #pragma unroll
     for (int j = 0; j < U; ++j) {
-        // The unit's sums over its sub-blocks under their integer scales (and, for Q4_K, mins);
-        // d and dmin multiply them once a unit.
+        // The unit's sums over its sub-blocks under their integer scales, then times d. Q4_K: `mins`
+        // sums each sub-block's sum(x) times its min mn, then times dmin; with one N tile (fold)
+        // times dmin mn + d sc M instead (M the magic left in its weights), subtracted once a
+        // unit. With two, the values lose their magic one subtraction a pair: the fold's extra
+        // live values would spill the kernels' 128 registers (ptxas: 92 bytes against 20).
+        constexpr bool fold = NT == 1;
         float scaled[NT][4] = {}, mins[NT][4] = {};
 #pragma unroll
         for (int s = 0; s < Unit::kSubBlocks; ++s) {
@@ -240,8 +258,8 @@ __device__ __forceinline__ void qmma_units(float (&acc)[NT][4], const T *const (
 #pragma unroll
             for (int h = 0; h < 2; ++h) {
                 uint32_t lo[2], hi[2];
-                Unit::template step<T>(lo, raw[j][0], s, h);
-                Unit::template step<T>(hi, raw[j][1], s, h);
+                Unit::template step<T, fold>(lo, raw[j][0], s, h);
+                Unit::template step<T, fold>(hi, raw[j][1], s, h);
                 const uint32_t a[4] = {lo[0], hi[0], lo[1], hi[1]};
                 const int64_t column = (u0 + j) * Unit::kValues + 32 * s + 16 * h;
 #pragma unroll
@@ -261,25 +279,25 @@ __device__ __forceinline__ void qmma_units(float (&acc)[NT][4], const T *const (
 #pragma unroll
                 for (int i = 0; i < 4; ++i) scaled[nt][i] = Unit::kSubBlocks == 1 ? part[nt][i] : fmaf(sc[i / 2], part[nt][i], scaled[nt][i]);
             if constexpr (F == QFormat::Q4_K) {
-                const float mn[2] = {Unit::sub_min(raw[j][0], s), Unit::sub_min(raw[j][1], s)};
+                float off[2];
+#pragma unroll
+                for (int r = 0; r < 2; ++r)
+                    off[r] = fold ? fmaf(IntBits<T>::kMagicValue * Unit::d(raw[j][r]), sc[r], Unit::dmin(raw[j][r]) * Unit::sub_min(raw[j][r], s))
+                                  : Unit::sub_min(raw[j][r], s);
 #pragma unroll
                 for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
-                    for (int i = 0; i < 4; ++i) mins[nt][i] = fmaf(mn[i / 2], sums[nt][i], mins[nt][i]);
+                    for (int i = 0; i < 4; ++i) mins[nt][i] = fmaf(off[i / 2], sums[nt][i], mins[nt][i]);
             }
         }
         const float d[2] = {Unit::d(raw[j][0]), Unit::d(raw[j][1])};
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
-            for (int i = 0; i < 4; ++i) acc[nt][i] = fmaf(d[i / 2], scaled[nt][i], acc[nt][i]);
-        if constexpr (F == QFormat::Q4_K) {
-            const float dmin[2] = {-Unit::dmin(raw[j][0]), -Unit::dmin(raw[j][1])};
-#pragma unroll
-            for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-                for (int i = 0; i < 4; ++i) acc[nt][i] = fmaf(dmin[i / 2], mins[nt][i], acc[nt][i]);
-        }
+            for (int i = 0; i < 4; ++i) {
+                acc[nt][i] = fmaf(d[i / 2], scaled[nt][i], acc[nt][i]);
+                if constexpr (F == QFormat::Q4_K) acc[nt][i] = fold ? acc[nt][i] - mins[nt][i] : fmaf(-Unit::dmin(raw[j][i / 2]), mins[nt][i], acc[nt][i]);
+            }
     }
 }
 
@@ -323,7 +341,7 @@ __global__ void __launch_bounds__(QMMA_WARPS * 32, 2)  // two blocks an SM: 16 w
     }
 }
 
-// The work of a wide launch (stream-K): each 128-row tile is `runs` runs of kUnroll units of K (a
+// The work of a wide launch (stream-K): each 256-row tile is `runs` runs of kUnroll units of K (a
 // tile's last run may be short), work = tiles * runs in all, tile-major, and block b of the
 // `blocks` takes the runs [b work / blocks, (b + 1) work / blocks) (work >= blocks, so none is
 // empty): blocks carry equal work whatever the tile count, and a tile's runs may be spread over
@@ -344,7 +362,7 @@ __device__ __forceinline__ uint32_t qgemv_block_of(const QGemvSplit &s, uint32_t
 // out (m_rows x n_out) = x (m_rows x k) W^T for m_rows <= 8 NT; grid: split.blocks blocks, a warp
 // a 16-row group of each tile the block's runs touch (no block barrier: a group past W skips).
 template <QFormat F, typename T, int NT>
-__global__ void __launch_bounds__(QMMA_WARPS * 32, 2)
+__global__ void __launch_bounds__(QMMA_WIDE_WARPS * 32, 1)
         quant_gemv_mma_wide_kernel(T *__restrict__ out, const T *__restrict__ x, const uint8_t *__restrict__ w, int m_rows,
                                    int64_t n_out, int64_t k, const QGemvSplit split) {
     using Unit = QMmaUnit<F>;
@@ -359,7 +377,7 @@ __global__ void __launch_bounds__(QMMA_WARPS * 32, 2)
 
     for (uint32_t at = begin; at < end;) {
         const uint32_t tile = at / split.runs, tile_runs = tile * split.runs, stop = min(end, tile_runs + split.runs);
-        const int64_t group = static_cast<int64_t>(tile) * QMMA_WARPS + warp, row0 = group * QMMA_ROWS;
+        const int64_t group = static_cast<int64_t>(tile) * QMMA_WIDE_WARPS + warp, row0 = group * QMMA_ROWS;
         if (row0 < n_out) {
             // Rows past the end of W and of x are read in range (the last one) and never stored.
             const typename Unit::Row rows[2] = {Unit::row(w, min(row0 + g, n_out - 1), n_out, k, t),

@@ -37,19 +37,19 @@ void launch_mma_tiles(void *out, const void *x, const void *w, int rows, int64_t
 template <QFormat F, typename T, int NT>
 void launch_mma_wide(void *out, const void *x, const void *w, int rows, int64_t n_out, int64_t k, const QGemvSplit &split,
                      cudaStream_t stream) {
-    ISTHMUS_LAUNCH(static_cast<unsigned>(split.blocks), QMMA_WARPS * 32, 0, stream, quant_gemv_mma_wide_kernel<F, T, NT>)(
+    ISTHMUS_LAUNCH(static_cast<unsigned>(split.blocks), QMMA_WIDE_WARPS * 32, 0, stream, quant_gemv_mma_wide_kernel<F, T, NT>)(
             static_cast<T *>(out), static_cast<const T *>(x), static_cast<const uint8_t *>(w), rows, n_out, k, split);
 }
 
 // The tensor-core GEMV's launch, by the time the busiest SM takes to move its blocks' bytes (the
 // estimate the static performance model makes): the narrow kernel, or the wide one unsplit (a
-// block a 128-row tile) or shared out over QMMA_BLOCKS_PER_SM blocks an SM, 1 to 4 times, as far
+// block a 256-row tile) or shared out over QMMA_BLOCKS_PER_SM blocks an SM, 1 to 4 times, as far
 // as the workspace holds the parts' partials. A block's bytes: its weights, the x it reads (a
 // 16-row block x whole, a wide one x for its runs) and for a spread tile its share of the parts'
 // partials, written and read back; all of them cross L2, taken as QMMA_L2_SPEEDUP times as fast
 // as memory, which x does not cross. The device is planned as one of at least QMMA_PLAN_MIN_SMS
 // SMs, so that the host emulation's single SM takes the spread launches a GPU does.
-constexpr int64_t QMMA_WIDE_ROWS = QMMA_WARPS * QMMA_ROWS, QMMA_BLOCKS_PER_SM = 2, QMMA_PLAN_MIN_SMS = 8;
+constexpr int64_t QMMA_WIDE_ROWS = QMMA_WIDE_WARPS * QMMA_ROWS, QMMA_BLOCKS_PER_SM = 1, QMMA_PLAN_MIN_SMS = 8;
 constexpr double QMMA_L2_SPEEDUP = 1.4;  // H100: 1.8, H200: 1.3 (bench/perf-model/machines.json)
 
 struct GemvPlan {

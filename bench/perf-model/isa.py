@@ -267,6 +267,7 @@ def parse_ptx(text):
             continue
         depth += stripped.count("{") - stripped.count("}")
         if depth <= 0 and "}" in stripped:
+            fold_address_offsets(instrs)
             funcs.append(Function(name, instrs, labels, "PTX", files))
             name = None
             continue
@@ -281,6 +282,40 @@ def parse_ptx(text):
             for ins in instrs[first:]:
                 ins.loc = loc
     return funcs
+
+
+_PTX_ADD_CONSTANT = re.compile(r"^add\.[su]64\s+(%rd\d+)\s*,\s*%rd\d+\s*,\s*(-?\d+)\s*;")
+_PTX_RD = re.compile(r"%rd\d+\b")
+_PTX_MEMORY_OP = re.compile(r"^(ld|st|cp\.async|prefetch|atom|red)\.")
+
+
+def fold_address_offsets(instrs):
+    """Weight 0 for `add.s64 %rdA, %rdB, constant` whose result only ever serves as a memory
+    operation's address ([%rdA] or [%rdA+offset]): ptxas folds the constant into the load's or
+    store's immediate offset, so the add is no SASS instruction. NVVM leaves such adds in the PTX
+    where the load is inline assembly (__ldcs, cp.async), which it cannot fold into."""
+    candidates = {}
+    for i, ins in enumerate(instrs):
+        m = _PTX_ADD_CONSTANT.match(ins.text)
+        if m and abs(int(m.group(2))) < (1 << 23):
+            candidates.setdefault(m.group(1), []).append(i)
+    if not candidates:
+        return
+    defining = {i for idx in candidates.values() for i in idx}
+    only_addresses = dict.fromkeys(candidates, True)
+    for i, ins in enumerate(instrs):
+        operands = ins.text.split(None, 1)[1] if i in defining else ins.text
+        if i in defining:  # the add's own destination is no use; its source may be
+            operands = operands.split(",", 1)[1]
+        for reg in set(_PTX_RD.findall(operands)) & candidates.keys():
+            uses = len(re.findall(re.escape(reg) + r"\b", operands))
+            addresses = len(re.findall(r"\[\s*" + re.escape(reg) + r"\b(?:\s*\+\s*-?\d+)?\s*\]", operands))
+            if not _PTX_MEMORY_OP.match(ins.op) or addresses != uses:
+                only_addresses[reg] = False
+    for reg, idx in candidates.items():
+        if only_addresses[reg]:
+            for i in idx:
+                instrs[i].weight = 0.0
 
 
 _PTX_FILE = re.compile(r'^\s*\.file\s+(\d+)\s+"([^"]+)"', re.M)

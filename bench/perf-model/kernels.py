@@ -702,7 +702,7 @@ def gemm_own():
 
 
 QGEMV_MAX_ROWS = 16  # cuda/quant_gemv.cuh
-QMMA_WARPS, QMMA_ROWS = 8, 16  # cuda/quant_gemv_mma.cuh
+QMMA_WARPS, QMMA_ROWS, QMMA_WIDE_WARPS = 8, 16, 16  # cuda/quant_gemv_mma.cuh
 # (QFormat, values a unit, bytes a unit, units a run (kUnroll))
 QGEMV_FORMATS = {"q8_0": (0, 32, 34, 4), "q4_0": (1, 32, 18, 8), "q4_k": (2, 256, 144, 1)}
 QUANT_SHAPES = ((4096, 4096), (14336, 4096), (32000, 4096))  # QuantBench: a projection, an FFN matrix, a vocabulary
@@ -722,7 +722,7 @@ def quant_gemv():
     return out
 
 
-QMMA_WIDE_ROWS, QMMA_BLOCKS_PER_SM, QMMA_PLAN_MIN_SMS = QMMA_WARPS * QMMA_ROWS, 2, 8  # native/quant.cu
+QMMA_WIDE_ROWS, QMMA_BLOCKS_PER_SM, QMMA_PLAN_MIN_SMS = QMMA_WIDE_WARPS * QMMA_ROWS, 1, 8  # native/quant.cu
 
 
 def gemm_workspace_bytes():
@@ -788,8 +788,8 @@ def quant_gemv_mma(name, fmt, values, unit_bytes, unroll, m, n, k):
     bench's bytes: x, which every block reads whole, counted as one read of x a block from L2 (the
     weights go past L1, ld.global.cs; in practice L1 keeps part of x for the SM's next block).
 
-    quant_gemv_mma_wide_kernel<F, bf16, NT> (wide): `blocks` blocks of QMMA_WARPS warps, each warp
-    a 16-row group of every 128-row tile its block's share of the tiles' runs touches (the outer
+    quant_gemv_mma_wide_kernel<F, bf16, NT> (wide): `blocks` blocks of QMMA_WIDE_WARPS warps, each
+    warp a 16-row group of every 256-row tile its block's share of the tiles' runs touches (the outer
     loop: the tile pieces, sum(parts) / blocks a block on average), the hot loop its runs in a piece
     (the loop with most mma of its own: "fullest"); the loop after it over a short last run's
     units (when unroll does not divide them) never runs at these shapes. The meeting of a spread tile's
@@ -817,7 +817,7 @@ def quant_gemv_mma(name, fmt, values, unit_bytes, unroll, m, n, k):
     spread = sum(p for p in parts if p > 1)
     pieces = sum(parts) / blocks
     return dict(common, symbol=rf"quant_gemv_mma_wide_kernelILNS_7QFormatE{fmt}E13__nv_bfloat16Li{nt}EE",
-                hot={"contains": r"^(mma|HMMA)", "pick": "fullest"},
+                threads=QMMA_WIDE_WARPS * 32, hot={"contains": r"^(mma|HMMA)", "pick": "fullest"},
                 blocks=blocks, hot_units=work / blocks / pieces, outer=pieces, other=1,
                 # the short run's loop, by the instructions inlined straight from qmma_units<..., 1>
                 # (its preheader's come from the loop bounds, which every path passes)

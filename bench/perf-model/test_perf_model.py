@@ -137,6 +137,28 @@ class PtxTest(unittest.TestCase):
         self.assertEqual(ops["add.s64"].weight, 2)
         self.assertEqual(ops["ld.param.u64"].weight, 0)
 
+    def test_constant_address_offsets_fold_into_the_memory_operation(self):
+        (f,) = isa.parse_ptx("""
+.visible .entry _Z4foldPj(
+	.param .u64 _Z4foldPj_param_0
+)
+{
+	ld.param.u64 	%rd1, [_Z4foldPj_param_0];
+	add.s64 	%rd5, %rd1, 16;
+	ld.global.cs.u32 %r1, [%rd5];
+	add.s64 	%rd6, %rd1, 32;
+	ld.global.cs.u32 %r2, [%rd6];
+	add.s64 	%rd7, %rd6, 8;
+	st.global.u32 	[%rd7+4], %r1;
+	add.s64 	%rd8, %rd1, 48;
+	mov.u64 	%rd9, %rd8;
+	ret;
+}
+""")
+        adds = {i.text.split()[1].rstrip(","): i.weight for i in f.instrs if i.op == "add.s64"}
+        # only-an-address adds are free; one whose result is also added to or moved is not
+        self.assertEqual(adds, {"%rd5": 0.0, "%rd6": 2.0, "%rd7": 0.0, "%rd8": 2.0})
+
     def test_non_ftz_exponential_has_a_guard(self):
         cls, weight, extra = isa.ptx_expansion("ex2.approx.f32")
         self.assertEqual((cls, weight), ("special", 1.0))
