@@ -29,9 +29,16 @@
 
 namespace isthmus {
 
+// Where one of a tile's weight rows lies in its group's bytes, found once a tile (not once a pass):
+// the offsets of its values (Q4_K: of its blocks) and of its f16 scales (Q8_0, Q4_0); values < 0:
+// no row (past the edge).
+struct QuantRowBytes {
+    int64_t values, scales;
+};
+
 template <QFormat F> struct TileBQuant {
     static constexpr bool kKMajor = true;
-    template <typename T> using Row = int32_t;  // the weight row in the group, -1: none
+    template <typename T> using Row = QuantRowBytes;
     static constexpr int kRowChunks = F == QFormat::Q8_0 ? 4 : F == QFormat::Q4_0 ? 2 : 3;
     static constexpr int kMaxItems = 8;  // 8-value chunks of the dequantized tile a thread makes
     template <int BN> static constexpr int stage_chunks() { return BN * kRowChunks; }
@@ -43,8 +50,12 @@ template <QFormat F> struct TileBQuant {
     };
 
     template <typename T, typename OutT>
-    __device__ __forceinline__ static int32_t row(const GemmArgs<T, OutT> &, int64_t, int64_t brow) {
-        return brow >= 0 ? static_cast<int32_t>(brow) : -1;
+    __device__ __forceinline__ static QuantRowBytes row(const GemmArgs<T, OutT> &p, int64_t, int64_t brow) {
+        if (brow < 0) return {-1, 0};
+        const int64_t k = p.k;
+        if constexpr (F == QFormat::Q4_K) return {brow * (k / 256) * 144, 0};
+        const int64_t value_bytes = F == QFormat::Q8_0 ? k : k / 2;  // a row's; the scales follow all rows' values
+        return {brow * value_bytes, p.bq_rows * value_bytes + brow * (k / 32) * 2};
     }
 
     template <typename T, typename OutT>
@@ -53,7 +64,7 @@ template <QFormat F> struct TileBQuant {
     }
 
     template <int BN, int THREADS, typename T, typename OutT>
-    __device__ __forceinline__ static void copy(uint4 *stage, const GemmArgs<T, OutT> &p, const int32_t *rows,
+    __device__ __forceinline__ static void copy(uint4 *stage, const GemmArgs<T, OutT> &p, const QuantRowBytes *rows,
                                                 int64_t group, int64_t, int64_t k0) {
         constexpr int total = stage_chunks<BN>();
         const uint8_t *const base = group_bytes(p, group);
@@ -63,37 +74,37 @@ template <QFormat F> struct TileBQuant {
             const int i = static_cast<int>(threadIdx.x) + q * THREADS;
             if (total % THREADS != 0 && i >= total) break;
             const int r = i / kRowChunks, c = i % kRowChunks;
-            const int64_t w = rows[r];
+            const int64_t w = rows[r].values;
             bool valid = w >= 0;
             const uint8_t *at;
             if constexpr (F == QFormat::Q8_0) {
-                at = base + w * k + k0 + 16 * c;
+                at = base + w + k0 + 16 * c;
                 valid = valid && k0 + 16 * c < k;
             } else if constexpr (F == QFormat::Q4_0) {
-                at = base + w * (k / 2) + k0 / 2 + 16 * c;
+                at = base + w + k0 / 2 + 16 * c;
                 valid = valid && k0 + 32 * c < k;
             } else {
                 // the head (c = 0), then the two halves of run (k0 / 64) % 4's nibbles
                 const int run = static_cast<int>(k0 / 64 % 4);
-                at = base + (w * (k / 256) + k0 / 256) * 144 + (c == 0 ? 0 : 16 * (2 * run + c));
+                at = base + w + k0 / 256 * 144 + (c == 0 ? 0 : 16 * (2 * run + c));
             }
             tc::cp_async<16>(stage + i, valid ? at : p.bq, valid);
         }
     }
 
     template <int BN, int THREADS, typename T, typename OutT>
-    __device__ __forceinline__ static void fetch(Carry &carry, const GemmArgs<T, OutT> &p, const int32_t *rows,
+    __device__ __forceinline__ static void fetch(Carry &carry, const GemmArgs<T, OutT> &p, const QuantRowBytes *rows,
                                                  int64_t group, int64_t k0) {
         if constexpr (F != QFormat::Q4_K) {
             static_assert(items<BN, THREADS>() <= kMaxItems, "the carry holds every chunk's scale");
             const int c = threadIdx.x % 8;
-            const int64_t k = p.k, value_bytes = F == QFormat::Q8_0 ? k : k / 2;
-            const __half *const scales = reinterpret_cast<const __half *>(group_bytes(p, group) + p.bq_rows * value_bytes);
-            const bool in_k = k0 + 8 * c < k;
+            // this thread's chunks' block of K: its scale lies (k0 + 8c) / 32 halves into the row's
+            const uint8_t *const at = group_bytes(p, group) + (k0 + 8 * c) / 32 * 2;
+            const bool in_k = k0 + 8 * c < p.k;
 #pragma unroll
             for (int i = 0; i < items<BN, THREADS>(); ++i) {
-                const int64_t w = rows[threadIdx.x / 8 + i * (THREADS / 8)];
-                carry.d[i] = w >= 0 && in_k ? __half2float(scales[w * (k / 32) + (k0 + 8 * c) / 32]) : 0.0f;
+                const QuantRowBytes row = rows[threadIdx.x / 8 + i * (THREADS / 8)];
+                carry.d[i] = row.values >= 0 && in_k ? __half2float(*reinterpret_cast<const __half *>(at + row.scales)) : 0.0f;
             }
         }
     }
@@ -127,7 +138,7 @@ template <QFormat F> struct TileBQuant {
 
     template <int BN, int THREADS, typename T, typename OutT>
     __device__ __forceinline__ static const uint4 *ready(const uint4 *stage, uint4 *work, const Carry &carry,
-                                                         const GemmArgs<T, OutT> &, const int32_t *, int64_t kt) {
+                                                         const GemmArgs<T, OutT> &, const QuantRowBytes *, int64_t kt) {
         const int c = threadIdx.x % 8;
 #pragma unroll
         for (int i = 0; i < items<BN, THREADS>(); ++i) {
