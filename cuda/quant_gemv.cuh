@@ -38,23 +38,17 @@ __device__ __forceinline__ float byte_to_float(uint32_t v, int which, float bias
     return __int_as_float(static_cast<int>(bits)) - (8388608.0f + bias);
 }
 
-__device__ __forceinline__ uint32_t byte_of(const uint4 &v, int i) {
-    const uint32_t word = i < 4 ? v.x : i < 8 ? v.y : i < 12 ? v.z : v.w;
-    return (word >> (8 * (i % 4))) & 0xffu;
-}
-
 // The 6-bit scale and min of sub-block j (0..7) of a Q4_K block from its 16-byte head (d, dmin,
 // then 12 bytes of packed scales): j < 4 in the low bits of bytes j and j + 4 of the 12; j >= 4 in
-// the nibbles of byte j + 4 with the top two bits of bytes j - 4 and j.
+// the nibbles of byte j + 4 with the top two bits of bytes j - 4 and j. The 12 bytes are head.y,
+// .z, .w, so both cases read byte j % 4 of each word: shifts and masks, no branch, for a j known
+// only at run time (the tile source's sub-block follows its K pass).
 __device__ __forceinline__ void q4k_scale_min(const uint4 &head, int j, uint32_t &sc, uint32_t &m) {
-    if (j < 4) {
-        sc = byte_of(head, 4 + j) & 63u;
-        m = byte_of(head, 4 + j + 4) & 63u;
-    } else {
-        const uint32_t packed = byte_of(head, 4 + j + 4);
-        sc = (packed & 0xfu) | ((byte_of(head, 4 + j - 4) >> 6) << 4);
-        m = (packed >> 4) | ((byte_of(head, 4 + j) >> 6) << 4);
-    }
+    const int shift = 8 * (j % 4);
+    const uint32_t y = head.y >> shift, z = head.z >> shift, w = head.w >> shift;
+    const bool high = j >= 4;
+    sc = high ? (w & 0xfu) | ((y >> 2) & 0x30u) : y & 63u;
+    m = high ? ((w >> 4) & 0xfu) | ((z >> 2) & 0x30u) : z & 63u;
 }
 
 // The 32 integer values q, scale d and min mn of each sub-block of chunk `chunk` of weight row n.
