@@ -228,6 +228,26 @@ template <> struct QMmaUnit<QFormat::Q4_K> {
     __device__ __forceinline__ static float sub_scale(const Raw &r, int s) { return byte_to_float(packed(r.head, false, s / 4), s % 4, 0.0f); }
     __device__ __forceinline__ static float dmin(const Raw &r) { return r.dmin; }
     __device__ __forceinline__ static float sub_min(const Raw &r, int s) { return byte_to_float(packed(r.head, true, s / 4), s % 4, 0.0f); }
+    // Sub-block s's min in both halves of a pair of T (exact: mn < 64), the A register of its row
+    // for an mma whose product is mn sum(x).
+    template <typename T> __device__ __forceinline__ static uint32_t min_pair(const Raw &r, int s) {
+        const uint32_t byte = static_cast<uint32_t>(s % 4);  // into bytes 0 and 2, zeros above them
+        const uint32_t pair = __byte_perm(packed(r.head, true, s / 4), 0u, byte | 0x40u | byte << 8 | 0x4000u);
+        return IntBits<T>::sub2(pair | IntBits<T>::kMagic, IntBits<T>::kMagic);
+    }
+};
+
+// The A registers {row g, row g + 8, row g, row g + 8} of Q4_K sub-block s's mins (zeros for the
+// other formats, and where the mins go through the sum of x instead: Fold).
+template <QFormat F, typename T, bool Fold> struct MinRegs {
+    uint32_t a[4] = {};
+    __device__ __forceinline__ MinRegs(const typename QMmaUnit<F>::Raw (&raw)[2], int s) {
+        if constexpr (F == QFormat::Q4_K && !Fold) {
+            const uint32_t lo = QMmaUnit<F>::template min_pair<T>(raw[0], s), hi = QMmaUnit<F>::template min_pair<T>(raw[1], s);
+            a[0] = a[2] = lo;
+            a[1] = a[3] = hi;
+        }
+    }
 };
 
 // acc (rows g, g + 8 by x rows of each N tile, the C layout) += U units from unit u0 on: the
@@ -246,15 +266,17 @@ __device__ __forceinline__ void qmma_units(float (&acc)[NT][4], const T *const (
 #pragma unroll
     for (int j = 0; j < U; ++j) {
         // The unit's sums over its sub-blocks under their integer scales, then times d. Q4_K: `mins`
-        // sums each sub-block's sum(x) times its min mn, then times dmin; with one N tile (fold)
-        // times dmin mn + d sc M instead (M the magic left in its weights), subtracted once a
-        // unit. With two, the values lose their magic one subtraction a pair: the fold's extra
-        // live values would spill the kernels' 128 registers (ptxas: 92 bytes against 20).
+        // sums each sub-block's mn sum(x), by an mma whose A is each row's mn, then times dmin;
+        // with one N tile (fold) sum(x) comes from an all-ones A, times dmin mn + d sc M (M the
+        // magic left in its weights), subtracted once a unit. With two, the values lose their
+        // magic one subtraction a pair: the fold's extra live values would spill the kernels'
+        // 128 registers (ptxas: 92 bytes in the wide one, none this way).
         constexpr bool fold = NT == 1;
         float scaled[NT][4] = {}, mins[NT][4] = {};
 #pragma unroll
         for (int s = 0; s < Unit::kSubBlocks; ++s) {
             float part[NT][4] = {}, sums[NT][4] = {};
+            const MinRegs<F, T, fold> mn(raw[j], s);
 #pragma unroll
             for (int h = 0; h < 2; ++h) {
                 uint32_t lo[2], hi[2];
@@ -267,9 +289,11 @@ __device__ __forceinline__ void qmma_units(float (&acc)[NT][4], const T *const (
                     const uint2 xv = *reinterpret_cast<const uint2 *>(x_lane[nt] + column);
                     const uint32_t b[2] = {xv.x, xv.y};
                     tc::mma_m16n8k16<T>(part[nt], a, b, part[nt]);
-                    if constexpr (F == QFormat::Q4_K) {
+                    if constexpr (F == QFormat::Q4_K && fold) {
                         const uint32_t ones[4] = {IntBits<T>::kOnes, IntBits<T>::kOnes, IntBits<T>::kOnes, IntBits<T>::kOnes};
                         tc::mma_m16n8k16<T>(sums[nt], ones, b, sums[nt]);
+                    } else if constexpr (F == QFormat::Q4_K) {
+                        tc::mma_m16n8k16<T>(mins[nt], mn.a, b, mins[nt]);
                     }
                 }
             }
@@ -278,12 +302,11 @@ __device__ __forceinline__ void qmma_units(float (&acc)[NT][4], const T *const (
             for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
                 for (int i = 0; i < 4; ++i) scaled[nt][i] = Unit::kSubBlocks == 1 ? part[nt][i] : fmaf(sc[i / 2], part[nt][i], scaled[nt][i]);
-            if constexpr (F == QFormat::Q4_K) {
+            if constexpr (F == QFormat::Q4_K && fold) {
                 float off[2];
 #pragma unroll
                 for (int r = 0; r < 2; ++r)
-                    off[r] = fold ? fmaf(IntBits<T>::kMagicValue * Unit::d(raw[j][r]), sc[r], Unit::dmin(raw[j][r]) * Unit::sub_min(raw[j][r], s))
-                                  : Unit::sub_min(raw[j][r], s);
+                    off[r] = fmaf(IntBits<T>::kMagicValue * Unit::d(raw[j][r]), sc[r], Unit::dmin(raw[j][r]) * Unit::sub_min(raw[j][r], s));
 #pragma unroll
                 for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
