@@ -71,7 +71,6 @@ final class GenerateCommand extends ModelCommand {
             Speculation spec = speculative == null ? null : Speculation.parse(speculative);
             boolean calibrate = "fp8-calibrated".equals(kvCacheName);
             KvCacheType kvCache = calibrate ? KvCacheType.FP8_E4M3 : kvCacheType(kvCacheName);
-            if (calibrate && spec != null) throw new IllegalArgumentException("--kv-cache fp8-calibrated does not take --speculative");
             try (Tokenizer tokenizer = Tokenizer.load(model);
                  DecoderModel decoder = DecoderModel.load(backend, model, dtype(dtypeName, backend), quantize.type())) {
                 int[] ids = tokenizer.encode(prompt);
@@ -94,7 +93,7 @@ final class GenerateCommand extends ModelCommand {
                     }
                 };
                 Set<Integer> stop = new HashSet<>(decoder.config().eosTokens());
-                if (spec != null) return speculate(out, spec, backend, decoder, ids, sampling, stop, stream, kvCache);
+                if (spec != null) return speculate(out, spec, backend, decoder, ids, sampling, stop, stream, kvCache, calibrate);
                 Generator.Result result = Generator.generate(decoder, List.of(ids), maxTokens, sampling, stop, stream, kvCache, calibrate);
                 out.println();
                 int generated = result.tokens().getFirst().length;
@@ -107,13 +106,13 @@ final class GenerateCommand extends ModelCommand {
 
     /** Generates with the --speculative drafter, then plainly on the same backend for the comparison. */
     private int speculate(PrintWriter out, Speculation spec, Backend backend, DecoderModel decoder, int[] ids, SamplingOptions sampling,
-                          Set<Integer> stop, Generator.Listener stream, KvCacheType kvCache) throws IOException {
+                          Set<Integer> stop, Generator.Listener stream, KvCacheType kvCache, boolean calibrate) throws IOException {
         try (DecoderModel draft = spec.draft() == null ? null : DecoderModel.load(backend, spec.draft(), decoder.dtype());
              Drafter drafter = draft == null ? new PromptLookup() : new DraftModel(draft, sampling)) {
             SpeculativeGenerator.Result r = SpeculativeGenerator.generate(decoder, drafter, spec.k(), List.of(ids), maxTokens, sampling, stop, stream,
-                    kvCache);
+                    kvCache, calibrate);
             out.println();
-            Generator.Result plain = Generator.generate(decoder, List.of(ids), maxTokens, sampling, stop, null, kvCache);
+            Generator.Result plain = Generator.generate(decoder, List.of(ids), maxTokens, sampling, stop, null, kvCache, calibrate);
             out.printf(Locale.ROOT, "[%d tokens; %s, k=%d: acceptance %.2f, %.2f tokens per target forward, %.1f tokens/s; plain decoding %.1f tokens/s "
                             + "(%.2fx)]%n", r.tokens().getFirst().length, r.drafter(), spec.k(), r.acceptanceRate(), r.tokensPerTargetForward(),
                     r.decodeTokensPerSecond(), plain.decodeTokensPerSecond(), r.decodeTokensPerSecond() / plain.decodeTokensPerSecond());

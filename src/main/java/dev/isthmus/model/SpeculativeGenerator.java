@@ -58,9 +58,15 @@ public final class SpeculativeGenerator {
         return generate(target, drafter, k, prompts, maxNewTokens, sampling, stopTokens, listener, KvCacheType.MODEL_DTYPE);
     }
 
-    /** As above, with the target's KV cache holding {@code kvCacheType} (a draft model keeps its own in its dtype). */
+    /** As above, with the target's KV cache holding {@code kvCacheType} (a draft model keeps its own in its dtype; an fp8 cache the scale 1). */
     public static Result generate(DecoderModel target, Drafter drafter, int k, List<int[]> prompts, int maxNewTokens, SamplingOptions sampling,
                                   Set<Integer> stopTokens, Generator.Listener listener, KvCacheType kvCacheType) {
+        return generate(target, drafter, k, prompts, maxNewTokens, sampling, stopTokens, listener, kvCacheType, false);
+    }
+
+    /** As above; calibrateFp8: an fp8 target cache's scales calibrated on the prompts first, one extra prefill ({@link Fp8Calibration}). */
+    public static Result generate(DecoderModel target, Drafter drafter, int k, List<int[]> prompts, int maxNewTokens, SamplingOptions sampling,
+                                  Set<Integer> stopTokens, Generator.Listener listener, KvCacheType kvCacheType, boolean calibrateFp8) {
         if (kvCacheType == null) throw new IllegalArgumentException("kvCacheType is null");
         if (target == null || drafter == null || prompts == null || sampling == null || stopTokens == null)
             throw new IllegalArgumentException("target, drafter, prompts, sampling and stopTokens must not be null");
@@ -89,7 +95,7 @@ public final class SpeculativeGenerator {
         Arrays.fill(all, true);
         int[] rows = new int[batch], tail = new int[batch];
         long forwards = 0, drafted = 0, accepted = 0;
-        try (ContextFeed feed = new ContextFeed(target, batch, maxLength, kvCacheType)) {
+        try (ContextFeed feed = new ContextFeed(target, batch, maxLength, kvCacheType, calibrateFp8 ? prompts : null)) {
             long start = System.nanoTime();
             try (Tensor logits = feed.feed(contexts, all, false, false, null, rows)) {
                 float[] values = logits.toFloatArray();

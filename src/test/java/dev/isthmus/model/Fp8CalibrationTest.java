@@ -29,24 +29,29 @@ class Fp8CalibrationTest {
         int[] prompt = {1, 17, 34, 9, 88, 42, 7, 7, 51, 3, 26, 41, 99, 5, 63, 120, 11, 30}; // 18 tokens: a partial second block
         try (DecoderModel model = DecoderModel.load(Backend.cpu(), dir, DType.F32);
              Session session = model.newSession(1, 64, KvCacheType.FP8_E4M3, List.of(prompt))) {
-            model.forward(session, new int[] {0}, new int[][] {prompt}, false).close();
-            KvCache cache = session.kvCache();
-            int heads = model.config().kvHeads(), dim = model.config().headDim(), blockSize = cache.blockSize();
-            int[] blocks = cache.blocks(0);
-            for (int l = 0; l < cache.layers(); l++)
-                for (Tensor pool : new Tensor[] {cache.keys(l), cache.values(l)}) {
-                    float[] largest = new float[heads];
-                    long[] codes = pool.toLongArray(); // the I8 codes, sign-extended
-                    for (int t = 0; t < prompt.length; t++)
-                        for (int h = 0; h < heads; h++)
-                            for (int d = 0; d < dim; d++) {
-                                int at = (((blocks[t / blockSize] * blockSize + t % blockSize) * heads) + h) * dim + d;
-                                largest[h] = Math.max(largest[h], Math.abs(KvQuantization.decodeE4m3((byte) codes[at])));
-                            }
-                    for (int h = 0; h < heads; h++)
-                        assertEquals(Fp8Calibration.E4M3_MAX / Fp8Calibration.HEADROOM, largest[h], 0f, "layer " + l + " head " + h);
-                }
+            assertPromptPeaksAtTheHeadroomCode(model, session, prompt);
         }
+    }
+
+    /** Runs {@code prompt} as sequence 0 of {@code session} and checks every head's largest stored code over it. */
+    static void assertPromptPeaksAtTheHeadroomCode(DecoderModel model, Session session, int[] prompt) {
+        model.forward(session, new int[] {0}, new int[][] {prompt}, false).close();
+        KvCache cache = session.kvCache();
+        int heads = model.config().kvHeads(), dim = model.config().headDim(), blockSize = cache.blockSize();
+        int[] blocks = cache.blocks(0);
+        for (int l = 0; l < cache.layers(); l++)
+            for (Tensor pool : new Tensor[] {cache.keys(l), cache.values(l)}) {
+                float[] largest = new float[heads];
+                long[] codes = pool.toLongArray(); // the I8 codes, sign-extended
+                for (int t = 0; t < prompt.length; t++)
+                    for (int h = 0; h < heads; h++)
+                        for (int d = 0; d < dim; d++) {
+                            int at = (((blocks[t / blockSize] * blockSize + t % blockSize) * heads) + h) * dim + d;
+                            largest[h] = Math.max(largest[h], Math.abs(KvQuantization.decodeE4m3((byte) codes[at])));
+                        }
+                for (int h = 0; h < heads; h++)
+                    assertEquals(Fp8Calibration.E4M3_MAX / Fp8Calibration.HEADROOM, largest[h], 0f, "layer " + l + " head " + h);
+            }
     }
 
     @Test

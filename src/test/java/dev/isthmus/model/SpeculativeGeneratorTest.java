@@ -98,6 +98,25 @@ class SpeculativeGeneratorTest {
         }
     }
 
+    /**
+     * An fp8 target cache calibrated on the prompts: the feed's cache takes the calibrated scales
+     * (the prompt's largest code lands on the headroom code), and speculative greedy equals plain
+     * greedy calibrated the same way.
+     */
+    @Test
+    void aCalibratedFp8CacheRollsBackToo() throws IOException {
+        try (DecoderModel model = DecoderModel.load(Backend.cpu(), GoldenFixtures.require("llama"), DType.F32)) {
+            int[] prompt = PROMPTS.getFirst();
+            try (ContextFeed feed = new ContextFeed(model, 1, 64, KvCacheType.FP8_E4M3, List.of(prompt))) {
+                Fp8CalibrationTest.assertPromptPeaksAtTheHeadroomCode(model, feed.session(), prompt);
+            }
+            List<int[]> plain = Generator.generate(model, PROMPTS, 16, SamplingOptions.greedy(), Set.of(), null, KvCacheType.FP8_E4M3, true).tokens();
+            SpeculativeGenerator.Result r = SpeculativeGenerator.generate(model, new PromptLookup(), 4, PROMPTS, 16, SamplingOptions.greedy(), Set.of(),
+                    null, KvCacheType.FP8_E4M3, true);
+            for (int s = 0; s < PROMPTS.size(); s++) assertArrayEquals(plain.get(s), r.tokens().get(s), "sequence " + s);
+        }
+    }
+
     private static boolean sameDraft(List<Drafter> drafters, Drafter d) {
         return drafters.get(1) == d;
     }
