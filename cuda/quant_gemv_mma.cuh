@@ -20,10 +20,11 @@
 //         the high ones (16-31) of word t; one scale.
 //   Q4_K  a unit is a 256-value block: 8 sub-blocks of 32; sub-block 2r (low nibbles) and 2r + 1
 //         (high) share the 32 bytes of run r, 16 values (one k-step) each 16 bytes; a sub-block
-//         adds d sc sum(q x) - dmin mn sum(x), sum(x) by an mma with an all-ones A. With one N
-//         tile its A registers keep the magic (below): the mma sums (M + q) x, and the sub-block's
-//         M sum(x) comes off with the min's term, d sc (sum((M + q) x) - M sum(x)) - dmin mn
-//         sum(x), so the weights' subtraction is one FMA a row a sub-block, not one a value pair.
+//         adds d sc sum(q x) - dmin mn sum(x). With two N tiles mn sum(x) comes from an mma whose
+//         A is each row's mn. With one, sum(x) comes from an mma with an all-ones A and the A
+//         registers keep the magic (below): the mma sums (M + q) x, and the sub-block's M sum(x)
+//         comes off with the min's term, d sc (sum((M + q) x) - M sum(x)) - dmin mn sum(x), so
+//         the weights' subtraction is one FMA a row a sub-block, not one a value pair.
 //
 // Integers become 16-bit floats by placing them under a magic exponent: the f16 0x6400 | i is
 // 1024 + i (i < 1024), the bf16 0x4300 | i is 128 + i (i < 128); one packed subtraction of the
@@ -41,10 +42,10 @@
 //                               through L1; the blocks of the launch share out K's runs of every
 //                               tile equally (stream-K, QGemvSplit below; with the caller's
 //                               split-K workspace), so a tile may be spread over blocks, whose
-//                               warps then meet their group's
-//                               other parts (split_meet). x crosses L2 once every 256 output
-//                               features, which is what 8 and 16 rows need: at 16 rows of 16-bit
-//                               x, x is 2 bytes a weight row a value against Q4_0's 0.56.
+//                               warps then meet their group's other parts (split_meet). x
+//                               crosses L2 once every 256 output features, which is what 8 and 16
+//                               rows need: at 16 rows of 16-bit x, x is 2 bytes a weight row a
+//                               value against Q4_0's 0.56.
 #pragma once
 
 #include "mma.cuh"

@@ -25,8 +25,7 @@ final class ContextFeed implements AutoCloseable {
     /** fp8Calibration: prompts an fp8 cache's scales are calibrated on ({@link Fp8Calibration}), or null for the scale 1. */
     ContextFeed(DecoderModel model, int sequences, int maxLength, KvCacheType kvCacheType, List<int[]> fp8Calibration) {
         this.model = model;
-        this.session = fp8Calibration == null ? model.newSession(sequences, maxLength, kvCacheType)
-                : model.newSession(sequences, maxLength, kvCacheType, fp8Calibration);
+        this.session = model.newSession(sequences, maxLength, kvCacheType, fp8Calibration);
         this.fed = new int[sequences];
         this.recurrent = session.hasRecurrentState();
     }

@@ -203,10 +203,11 @@ public final class DecoderModel implements AutoCloseable {
 
     /**
      * As {@link #newSession(int, int, KvCacheType)}, an fp8 cache with its scales calibrated on
-     * {@code prompts} first ({@link Fp8Calibration}); the other cache types ignore the prompts.
+     * {@code prompts} first ({@link Fp8Calibration}); prompts null: the scale 1. The other cache
+     * types ignore the prompts.
      */
     public Session newSession(int maxSequences, int maxLength, KvCacheType kvCacheType, List<int[]> prompts) {
-        if (kvCacheType != KvCacheType.FP8_E4M3) return newSession(maxSequences, maxLength, kvCacheType);
+        if (kvCacheType != KvCacheType.FP8_E4M3 || prompts == null) return newSession(maxSequences, maxLength, kvCacheType);
         return new Session(this, maxSequences, maxLength, kvCacheType, Fp8Calibration.calibrate(this, prompts));
     }
 

@@ -86,8 +86,7 @@ public final class Generator {
         // Tensors kept for the whole loop: a step allocates nothing, and only the ids come back. The
         // draw is the decode step's last kernel, inside its CUDA graph; it is set before the prompt
         // step, which is itself the decode step when every prompt is one token.
-        try (Session session = calibrateFp8 ? model.newSession(batch, longest + maxNewTokens, kvCacheType, prompts)
-                : model.newSession(batch, longest + maxNewTokens, kvCacheType);
+        try (Session session = model.newSession(batch, longest + maxNewTokens, kvCacheType, calibrateFp8 ? prompts : null);
              Tensor deviceIds = backend.allocate(DType.I32, batch); Tensor hostIds = Tensor.allocateHost(DType.I32, batch);
              Tensor hostOffsets = Tensor.fromLongs(DType.I64, offsets, batch);
              Tensor deviceSeeds = greedy ? null : upload(backend, seeds); Tensor deviceOffsets = greedy ? null : backend.copyOf(hostOffsets)) {

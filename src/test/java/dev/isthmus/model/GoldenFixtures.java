@@ -85,7 +85,7 @@ final class GoldenFixtures {
         }
         try (DecoderModel model = DecoderModel.load(backend, dir, dtype);
              Session exact = model.newSession(1, 256);
-             Session quantized = calibrate ? model.newSession(1, 256, type, java.util.List.of(prompt)) : model.newSession(1, 256, type)) {
+             Session quantized = model.newSession(1, 256, type, calibrate ? java.util.List.of(prompt) : null)) {
             double worst = 0;
             int[][] tokens = {prompt};
             for (int step = 0; step <= decodeSteps; step++) {
